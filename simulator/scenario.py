@@ -1,0 +1,449 @@
+"""Scenario schema: what a YAML scenario may say, validated by pydantic into frozen models.
+
+A scenario names the images, the links to compare (semantic, classical, or plain BER links), the
+channel, the SNR points, the Monte-Carlo stop rules and where results go. Every problem in a file is
+reported as one line ``FILE:LINE: yaml.path: message``, all problems at once.
+
+Example::
+
+    name: quickstart
+    images: {source: sample, size: 256}
+    channel: {type: awgn}
+    snr: {points_db: [1, 5, 10, 15, 20]}
+    links:
+      semantic: {type: semantic, preset: small}
+      jpeg2000: {type: classical, modulation: 16, code_rate: 1/2, bandwidth: {match: semantic}}
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from simulator.errors import InputError
+
+__all__ = [
+    "Scenario",
+    "ScenarioError",
+    "ImagesConfig",
+    "SNRConfig",
+    "MonteCarloConfig",
+    "AWGNConfig",
+    "RayleighConfig",
+    "OFDMConfig",
+    "ChannelConfig",
+    "AnalogTransmission",
+    "DigitalTransmission",
+    "SemanticLinkConfig",
+    "BandwidthConfig",
+    "ClassicalLinkConfig",
+    "BERLinkConfig",
+    "LinkConfig",
+    "load_scenario",
+    "parse_scenario",
+    "scenario_hash",
+]
+
+QAM_ORDERS = (2, 4, 16, 64, 256)
+METRICS = ("psnr", "ssim", "ms_ssim", "lpips", "fid")
+OFDM_MODELS = ("none", "tdl-a", "tdl-b", "tdl-c", "tdl-d", "tdl-e",
+               "cdl-a", "cdl-b", "cdl-c", "cdl-d", "cdl-e")
+
+
+class ScenarioError(InputError):
+    """A scenario file with one or more problems; ``problems`` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _parse_rate(value: Any) -> Any:
+    """Accept a code rate as a number or a fraction string such as ``"1/2"``."""
+    if isinstance(value, str):
+        try:
+            return float(Fraction(value.strip()))
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"must be a number or a fraction like '1/2'; got {value!r}") from None
+    return value
+
+
+class ImagesConfig(_Frozen):
+    """Which images a run transmits.
+
+    ``source`` is ``sample`` (the 8 photos shipped with semlink), a folder, or a glob pattern;
+    relative paths are relative to the scenario file. Images are centre-cropped to a square (or
+    resized whole when ``center_crop`` is false) and resized to ``size`` pixels.
+    """
+
+    source: str = "sample"
+    size: int = Field(256, ge=64, le=4096, description="Side of the square image, pixels.")
+    count: int | None = Field(None, ge=1, description="Use at most this many images (sorted by name).")
+    center_crop: bool = True
+
+    @field_validator("size")
+    @classmethod
+    def _multiple_of_32(cls, size: int) -> int:
+        if size % 32:
+            raise ValueError(f"must be a multiple of 32 (encoder stride); got {size}")
+        return size
+
+
+class SNRConfig(_Frozen):
+    """SNR points, either listed or as an inclusive range; ``kind`` says what the dB values mean."""
+
+    kind: Literal["esno", "ebno"] = "esno"
+    points_db: list[float] | None = None
+    start_db: float | None = None
+    stop_db: float | None = None
+    step_db: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "SNRConfig":
+        ranged = (self.start_db, self.stop_db, self.step_db)
+        if self.points_db is not None and any(v is not None for v in ranged):
+            raise ValueError("give either points_db or start_db/stop_db/step_db, not both")
+        if self.points_db is None:
+            if any(v is None for v in ranged):
+                raise ValueError("give points_db, or all of start_db, stop_db and step_db")
+            if self.stop_db < self.start_db:
+                raise ValueError(f"stop_db ({self.stop_db}) must be >= start_db ({self.start_db})")
+        elif not self.points_db:
+            raise ValueError("points_db must not be empty")
+        return self
+
+    def values_db(self) -> list[float]:
+        """The SNR points in dB, in the order given (a range is inclusive of ``stop_db``)."""
+        if self.points_db is not None:
+            return [float(v) for v in self.points_db]
+        count = int(math.floor((self.stop_db - self.start_db) / self.step_db + 1e-9)) + 1
+        return [round(self.start_db + i * self.step_db, 10) for i in range(count)]
+
+
+class MonteCarloConfig(_Frozen):
+    """Stop rules for BER/BLER points: run until enough errors, never below ``min_bits``,
+    never above ``max_bits``."""
+
+    target_bit_errors: int = Field(1000, ge=1)
+    target_block_errors: int = Field(100, ge=1)
+    min_bits: int = Field(100_000, ge=1)
+    max_bits: int = Field(10_000_000, ge=1)
+    batch_bits: int = Field(200_000, ge=1000, description="Bits simulated per batch.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "MonteCarloConfig":
+        if self.max_bits < self.min_bits:
+            raise ValueError(f"max_bits ({self.max_bits}) must be >= min_bits ({self.min_bits})")
+        return self
+
+
+class AWGNConfig(_Frozen):
+    type: Literal["awgn"]
+
+
+class RayleighConfig(_Frozen):
+    """Rayleigh flat fading with perfect CSI; ``coherence_symbols`` 1 = fast fading."""
+
+    type: Literal["rayleigh"]
+    coherence_symbols: int = Field(1, ge=1)
+    equalizer: Literal["zf", "mmse"] = "zf"
+
+
+class OFDMConfig(_Frozen):
+    """OFDM SISO over a 3GPP TR 38.901 TDL/CDL model (or ``none``: static unit gain)."""
+
+    type: Literal["ofdm"]
+    model: str = "tdl-a"
+    delay_spread_s: float = Field(100e-9, ge=0)
+    speed_mps: float = Field(0.0, ge=0)
+    carrier_frequency_hz: float = Field(3.5e9, gt=0)
+    fft_size: int = Field(72, ge=12)
+    subcarrier_spacing_hz: float = Field(30e3, gt=0)
+    num_ofdm_symbols: int = Field(14, ge=2)
+    cyclic_prefix_length: int = Field(6, ge=0)
+    pilot_ofdm_symbol_indices: list[int] = Field(default_factory=lambda: [2, 11])
+    channel_estimation: Literal["ls", "perfect"] = "ls"
+    interpolation: Literal["nn", "lin"] = "lin"
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, model: str) -> str:
+        model = model.lower()
+        if model not in OFDM_MODELS:
+            raise ValueError(f"must be one of {', '.join(OFDM_MODELS)}; got {model!r}")
+        return model
+
+
+ChannelConfig = Annotated[Union[AWGNConfig, RayleighConfig, OFDMConfig], Field(discriminator="type")]
+
+
+class AnalogTransmission(_Frozen):
+    """The paper's transmission: pairs of embedding values as one unit-power complex symbol."""
+
+    mode: Literal["analog"]
+
+
+class DigitalTransmission(_Frozen):
+    """Quantise the embedding to ``bits_per_value`` bits, protect with CRC + LDPC, send with QAM."""
+
+    mode: Literal["digital"]
+    bits_per_value: int = Field(6, ge=1, le=16)
+    clip: list[float] = Field(default_factory=lambda: [-4.0, 4.0], description="[low, high].")
+    modulation: int = 16
+    code_rate: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    codeword_length: int = Field(2048, ge=64)
+    fallback: Literal["zeros"] = "zeros"
+
+    _rate = field_validator("code_rate", mode="before")(classmethod(lambda cls, v: _parse_rate(v)))
+
+    @field_validator("modulation")
+    @classmethod
+    def _qam(cls, m: int) -> int:
+        return _check_qam(m)
+
+    @field_validator("clip")
+    @classmethod
+    def _clip(cls, clip: list[float]) -> list[float]:
+        if len(clip) != 2 or not clip[0] < clip[1]:
+            raise ValueError(f"must be [low, high] with low < high; got {list(clip)}")
+        return clip
+
+
+def _check_qam(m: int) -> int:
+    if m not in QAM_ORDERS:
+        raise ValueError(f"must be one of {', '.join(map(str, QAM_ORDERS))} (QAM order M); got {m}")
+    return m
+
+
+class SemanticLinkConfig(_Frozen):
+    """Stable Cascade semantic link: encoder -> channel -> stage B + stage A."""
+
+    type: Literal["semantic"]
+    preset: Literal["small", "stable-cascade-lite", "stable-cascade"] = "small"
+    weights: str | None = Field(None, description="Weights directory (real presets).")
+    steps: int = Field(10, ge=1, le=1000)
+    guidance: float = Field(1.1, ge=1.0)
+    resize_factor: float | None = Field(None, gt=0, le=1.0)
+    transmission: Annotated[Union[AnalogTransmission, DigitalTransmission],
+                            Field(discriminator="mode")] = AnalogTransmission(mode="analog")
+
+
+class BandwidthConfig(_Frozen):
+    """Channel uses per image: match another link, give a number, or a ratio N / (3 H W)."""
+
+    match: str | None = None
+    channel_uses: int | None = Field(None, ge=1)
+    ratio: float | None = Field(None, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "BandwidthConfig":
+        given = [k for k in ("match", "channel_uses", "ratio") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of match, channel_uses, ratio; got {given or 'none'}")
+        return self
+
+
+class ClassicalLinkConfig(_Frozen):
+    """JPEG2000 + CRC + 5G LDPC + QAM, with a failure policy for lost code blocks."""
+
+    type: Literal["classical"]
+    codec: Literal["jpeg2000"] = "jpeg2000"
+    modulation: int = 16
+    code_rate: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    codeword_length: int = Field(2048, ge=64)
+    bandwidth: BandwidthConfig
+    failure_policy: Literal["paper", "error-concealment", "mean-image"] = "paper"
+    adaptive: bool = Field(False, description="Pick the best (modulation, code_rate) per SNR.")
+
+    _rate = field_validator("code_rate", mode="before")(classmethod(lambda cls, v: _parse_rate(v)))
+
+    @field_validator("modulation")
+    @classmethod
+    def _qam(cls, m: int) -> int:
+        return _check_qam(m)
+
+
+class BERLinkConfig(_Frozen):
+    """Random bits -> (LDPC) -> QAM -> channel -> demapper -> (decoder): BER/BLER curves."""
+
+    type: Literal["ber"]
+    modulation: int = 4
+    code_rate: Annotated[float, Field(gt=0, lt=1)] | None = None
+    codeword_length: int = Field(2048, ge=64)
+    demapping: Literal["app", "maxlog"] = "app"
+
+    _rate = field_validator("code_rate", mode="before")(classmethod(lambda cls, v: _parse_rate(v)))
+
+    @field_validator("modulation")
+    @classmethod
+    def _qam(cls, m: int) -> int:
+        return _check_qam(m)
+
+
+LinkConfig = Annotated[Union[SemanticLinkConfig, ClassicalLinkConfig, BERLinkConfig],
+                       Field(discriminator="type")]
+
+
+class Scenario(_Frozen):
+    """A whole scenario file."""
+
+    name: str = "scenario"
+    description: str = ""
+    seed: int = Field(0, ge=0)
+    device: str = "auto"
+    batch_size: int = Field(4, ge=1)
+    repeats: int = Field(1, ge=1, description="Transmissions per image (predictability).")
+    images: ImagesConfig | None = None
+    channel: ChannelConfig = AWGNConfig(type="awgn")
+    snr: SNRConfig
+    links: dict[str, LinkConfig] = Field(min_length=1)
+    metrics: list[Literal["psnr", "ssim", "ms_ssim", "lpips", "fid"]] = Field(
+        default_factory=lambda: ["psnr", "ssim"])
+    monte_carlo: MonteCarloConfig = MonteCarloConfig()
+    output: str = "results/scenario.h5"
+    save_reconstructions: bool = False
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, device: str) -> str:
+        if device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit()):
+            return device
+        raise ValueError(f"must be auto, cpu, cuda or cuda:N; got {device!r}")
+
+    @model_validator(mode="after")
+    def _links_consistent(self) -> "Scenario":
+        for name, link in self.links.items():
+            match = getattr(getattr(link, "bandwidth", None), "match", None)
+            if match is None:
+                continue
+            if match not in self.links:
+                raise ValueError(f"links.{name}.bandwidth.match: no link named {match!r}; "
+                                 f"links are {', '.join(self.links)}")
+            if not isinstance(self.links[match], SemanticLinkConfig):
+                raise ValueError(f"links.{name}.bandwidth.match: {match!r} must be a semantic link")
+        needs_images = any(not isinstance(l, BERLinkConfig) for l in self.links.values())
+        if needs_images and self.images is None:
+            raise ValueError("images: required when a semantic or classical link is present")
+        return self
+
+
+def scenario_hash(scenario: Scenario) -> str:
+    """SHA-256 (hex) of the resolved scenario and semlink's version: results are keyed by it."""
+    from simulator import __version__
+
+    payload = json.dumps({"scenario": scenario.model_dump(mode="json"), "semlink": __version__},
+                         sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def load_scenario(path: str | Path) -> tuple[Scenario, str]:
+    """Read and validate a scenario file.
+
+    :param path: YAML file.
+    :output: ``(scenario, text)``: the validated scenario and the file's text (stored with results).
+    :raises ScenarioError: With one line per problem, ``FILE:LINE: yaml.path: message``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError([f"{path}: scenario file not found"]) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ScenarioError([f"{path}: cannot read scenario file ({err})"]) from None
+    return parse_scenario(text, source=str(path)), text
+
+
+def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
+    """Validate scenario YAML ``text``; ``source`` names it in error messages."""
+    try:
+        data = yaml.safe_load(text)
+        root = yaml.compose(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ScenarioError([f"{source}{line}: invalid YAML: {problem}"]) from None
+    if not isinstance(data, dict):
+        raise ScenarioError([f"{source}:1: a scenario must be a mapping of keys; got "
+                             f"{type(data).__name__}"])
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as err:
+        raise ScenarioError([_format_problem(e, root, source) for e in err.errors()]) from None
+
+
+def _format_problem(error: dict[str, Any], root: yaml.Node | None, source: str) -> str:
+    loc = list(error["loc"])
+    msg = error["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    # Cross-field messages carry their own path ("links.x.bandwidth.match: ...").
+    head = msg.split(": ", 1)[0]
+    if ": " in msg and all(part.replace("_", "").isalnum() for part in head.split(".")) and \
+            head.split(".")[0] in Scenario.model_fields:
+        loc = [int(p) if p.isdigit() else p for p in head.split(".")]
+        msg = msg.split(": ", 1)[1]
+    if error["type"] == "extra_forbidden":
+        msg = f"unknown key; allowed: {', '.join(_parent_model(loc).model_fields)}"
+    elif error["type"] == "union_tag_invalid":
+        msg = f"must be one of {error['ctx']['expected_tags']}; got {error['ctx']['tag']!r}"
+    if "input" in error and error["type"] not in ("missing", "extra_forbidden") and \
+            not isinstance(error["input"], (dict, list)) and "; got " not in msg:
+        msg = f"{msg}; got {error['input']!r}"
+    loc, line = _resolve(root, loc)
+    where = ".".join(str(p) for p in loc) or "(top level)"
+    return f"{source}:{line}: {where}: {msg}"
+
+
+def _resolve(root: yaml.Node | None, loc: list[Any]) -> tuple[list[Any], int]:
+    """Follow ``loc`` through the YAML tree: the 1-based line of the deepest node reached and the
+    path without the union tags pydantic inserts (a tag is skipped when it is not a key there)."""
+    node, line, path = root, 1, []
+    for i, part in enumerate(loc):
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == str(part):
+                    node, line = value, key.start_mark.line + 1
+                    path.append(part)
+                    break
+            else:
+                if isinstance(part, str) and (part in _UNION_TAGS or "[" in part):
+                    continue
+                path.extend(loc[i:])
+                break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+            path.append(part)
+        else:
+            path.extend(p for p in loc[i:] if not (isinstance(p, str) and p in _UNION_TAGS))
+            break
+    return path, line
+
+
+def _parent_model(loc: list[Any]) -> type[BaseModel]:
+    """The model class that holds the last key of ``loc`` (for listing its allowed keys)."""
+    for part in reversed(loc[:-1]):
+        if isinstance(part, str) and part in _MODEL_AT:
+            return _MODEL_AT[part]
+    return Scenario
+
+
+_MODEL_AT: dict[str, type[BaseModel]] = {
+    "semantic": SemanticLinkConfig, "classical": ClassicalLinkConfig, "ber": BERLinkConfig,
+    "awgn": AWGNConfig, "rayleigh": RayleighConfig, "ofdm": OFDMConfig,
+    "analog": AnalogTransmission, "digital": DigitalTransmission, "images": ImagesConfig,
+    "snr": SNRConfig, "monte_carlo": MonteCarloConfig, "bandwidth": BandwidthConfig,
+}
+_UNION_TAGS = frozenset({"semantic", "classical", "ber", "awgn", "rayleigh", "ofdm", "analog",
+                         "digital"})
