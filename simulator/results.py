@@ -1,0 +1,177 @@
+"""Results store: one HDF5 file per run, rewritten atomically after every finished point.
+
+Layout of the file::
+
+    /                  attrs: format, scenario_text, scenario_hash, semlink_version,
+                              versions (JSON), device, created_utc, updated_utc
+    /tables/<table>/<column>   one 1-D dataset per column (float64, int64, bool or UTF-8 str)
+
+Tables are tidy: one row per observation. The sweep runner writes ``points`` (one row per finished
+task), ``images`` (one row per image and transmission), ``ber`` (bit and block error counts) and
+whatever else a link reports. Counts are stored, not rates, so runs merge and resume by adding.
+
+Crash safety: every :meth:`ResultsStore.add` writes the whole file to ``<path>.tmp``, fsyncs it and
+renames it over ``<path>``. A reader (or a run killed with SIGKILL at any moment) therefore always
+finds either the previous or the new complete file, never a torn one. Results files are small
+(metrics, not images), so rewriting is cheap next to the simulation of a point.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from simulator.errors import InputError
+
+__all__ = ["ResultsStore", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+_STR = h5py.string_dtype(encoding="utf-8")
+
+
+class ResultsStore:
+    """Tables of results for one scenario, kept in memory and mirrored to an HDF5 file.
+
+    :param path: The ``.h5`` file.
+    :param attrs: Root attributes (``scenario_text``, ``scenario_hash``, ``versions``, ...).
+    :param tables: ``{table: {column: list}}`` already present (from :meth:`open`).
+    """
+
+    def __init__(self, path: str | Path, attrs: Mapping[str, Any],
+                 tables: Mapping[str, Mapping[str, list]] | None = None) -> None:
+        self.path = Path(path)
+        self.attrs: dict[str, Any] = dict(attrs)
+        self._tables: dict[str, dict[str, list]] = {
+            name: {col: list(values) for col, values in cols.items()}
+            for name, cols in (tables or {}).items()}
+        self._done: set[str] = set(self._tables.get("points", {}).get("point_id", []))
+
+    # ------------------------------------------------------------------ reading
+    @classmethod
+    def open(cls, path: str | Path) -> "ResultsStore":
+        """Read a results file.
+
+        :raises InputError: If the file is missing or is not a semlink results file.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"{path}: results file not found")
+        try:
+            with h5py.File(path, "r") as f:
+                attrs = {k: _from_h5(v) for k, v in f.attrs.items()}
+                if attrs.get("format") != FORMAT_VERSION:
+                    raise InputError(f"{path}: not a semlink results file (format "
+                                     f"{attrs.get('format')!r}, expected {FORMAT_VERSION})")
+                tables = {name: {col: [_from_h5(v) for v in grp[col][()]] for col in grp}
+                          for name, grp in f.get("tables", {}).items()}
+        except OSError as err:
+            raise InputError(f"{path}: cannot read results file ({err})") from None
+        return cls(path, attrs, tables)
+
+    @property
+    def table_names(self) -> list[str]:
+        return sorted(self._tables)
+
+    def table(self, name: str) -> dict[str, np.ndarray]:
+        """Columns of table ``name`` as NumPy arrays (empty dict if the table does not exist)."""
+        return {col: np.asarray(values) for col, values in self._tables.get(name, {}).items()}
+
+    def rows(self, name: str) -> list[dict[str, Any]]:
+        """Table ``name`` as a list of row dicts."""
+        cols = self._tables.get(name, {})
+        n = len(next(iter(cols.values()), []))
+        return [{col: values[i] for col, values in cols.items()} for i in range(n)]
+
+    def has(self, point_id: str) -> bool:
+        """Whether the task ``point_id`` has finished and is stored."""
+        return point_id in self._done
+
+    @property
+    def completed_points(self) -> int:
+        return len(self._done)
+
+    # ------------------------------------------------------------------ writing
+    def add(self, point_id: str, point: Mapping[str, Any],
+            tables: Mapping[str, Iterable[Mapping[str, Any]]]) -> None:
+        """Store one finished task atomically: its ``points`` row and its rows of other tables.
+
+        :param point_id: Unique id of the task; adding it twice raises.
+        :param point: The task's row in ``points`` (``point_id`` is added).
+        :param tables: ``{table: rows}``; every row of a table must have the same keys.
+        """
+        if point_id in self._done:
+            raise ValueError(f"point {point_id!r} is already stored")
+        staged = {name: {c: list(v) for c, v in cols.items()} for name, cols in self._tables.items()}
+        _append(staged, "points", [{"point_id": point_id, **point}])
+        for name, rows in tables.items():
+            _append(staged, name, list(rows))
+        self._tables = staged
+        self._done.add(point_id)
+        self.save()
+
+    def save(self) -> None:
+        """Write the whole store to ``path`` atomically (temp file, fsync, rename)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.attrs["format"] = FORMAT_VERSION
+        self.attrs["updated_utc"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with h5py.File(tmp, "w") as f:
+            for key, value in self.attrs.items():
+                f.attrs[key] = value if not isinstance(value, (dict, list)) else json.dumps(value)
+            group = f.create_group("tables")
+            for name, cols in self._tables.items():
+                tgrp = group.create_group(name)
+                for col, values in cols.items():
+                    tgrp.create_dataset(col, data=_to_h5(values, f"{name}.{col}"))
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _append(tables: dict[str, dict[str, list]], name: str, rows: list[Mapping[str, Any]]) -> None:
+    if not rows:
+        return
+    cols = tables.setdefault(name, {})
+    n_before = len(next(iter(cols.values()), []))
+    keys = list(rows[0])
+    if cols and set(keys) != set(cols):
+        raise ValueError(f"rows for table {name!r} have columns {sorted(keys)}; "
+                         f"the table has {sorted(cols)}")
+    for row in rows:
+        if set(row) != set(keys):
+            raise ValueError(f"rows for table {name!r} differ in their columns")
+    for key in keys:
+        cols.setdefault(key, [None] * n_before).extend(row[key] for row in rows)
+
+
+def _to_h5(values: list, where: str) -> np.ndarray:
+    sample = next((v for v in values if v is not None), None)
+    if isinstance(sample, str):
+        return np.array(["" if v is None else v for v in values], dtype=_STR)
+    if isinstance(sample, (bool, np.bool_)):
+        return np.array(values, dtype=bool)
+    if isinstance(sample, (int, np.integer)) and all(isinstance(v, (int, np.integer)) for v in values):
+        return np.array(values, dtype=np.int64)
+    try:
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"column {where} holds values that are not str, bool, int or float") from None
+
+
+def _from_h5(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,68 @@
+"""Results store: tables round-trip through HDF5 exactly, writes are atomic, bad files are named."""
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from simulator.errors import InputError
+from simulator.results import ResultsStore
+
+
+def _store(path):
+    return ResultsStore(path, {"scenario_hash": "abc", "scenario_text": "name: x\n",
+                               "versions": {"torch": "2.13"}})
+
+
+def test_round_trip_columns_and_types(tmp_path):
+    path = tmp_path / "r.h5"
+    store = _store(path)
+    store.add("p0", {"link": "sem", "snr_db": 1.0, "seconds": 0.5},
+              {"images": [{"image": "a.png", "psnr": 20.25, "failed": False, "channel_uses": 1152},
+                          {"image": "b.png", "psnr": float("inf"), "failed": True, "channel_uses": 1152}]})
+    store.add("p1", {"link": "sem", "snr_db": 5.0, "seconds": 0.25},
+              {"images": [{"image": "a.png", "psnr": 30.0, "failed": False, "channel_uses": 1152}]})
+    again = ResultsStore.open(path)
+    assert again.has("p0") and again.has("p1") and not again.has("p2")
+    assert again.completed_points == 2
+    images = again.table("images")
+    assert list(images["image"]) == ["a.png", "b.png", "a.png"]
+    np.testing.assert_array_equal(images["psnr"], [20.25, np.inf, 30.0])
+    assert images["failed"].dtype == bool and list(images["failed"]) == [False, True, False]
+    assert images["channel_uses"].dtype == np.int64
+    assert again.attrs["scenario_hash"] == "abc" and '"torch"' in again.attrs["versions"]
+    assert again.rows("points")[1] == {"point_id": "p1", "link": "sem", "snr_db": 5.0, "seconds": 0.25}
+    with h5py.File(path) as f:  # plain h5py readers see the documented layout
+        assert f["tables/images/psnr"].dtype == np.float64
+
+
+def test_duplicate_point_and_mismatched_columns_raise(tmp_path):
+    store = _store(tmp_path / "r.h5")
+    store.add("p0", {"snr_db": 1.0}, {"ber": [{"bits": 10, "bit_errors": 1}]})
+    with pytest.raises(ValueError, match="already stored"):
+        store.add("p0", {"snr_db": 1.0}, {})
+    with pytest.raises(ValueError, match="columns"):
+        store.add("p1", {"snr_db": 2.0}, {"ber": [{"bits": 10}]})
+    # A rejected add leaves the store (and the file) as it was.
+    assert ResultsStore.open(tmp_path / "r.h5").table("ber")["bits"].tolist() == [10]
+    assert not store.has("p1")
+
+
+def test_write_is_atomic_no_temp_left(tmp_path):
+    store = _store(tmp_path / "r.h5")
+    store.add("p0", {"snr_db": 1.0}, {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.h5"]
+
+
+def test_bad_files_give_input_errors(tmp_path):
+    with pytest.raises(InputError, match="nope.h5: results file not found"):
+        ResultsStore.open(tmp_path / "nope.h5")
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"not hdf5 at all")
+    with pytest.raises(InputError, match="junk.h5: cannot read results file"):
+        ResultsStore.open(junk)
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f.attrs["x"] = 1
+    with pytest.raises(InputError, match="other.h5: not a semlink results file"):
+        ResultsStore.open(other)

@@ -1,0 +1,129 @@
+"""Scenario schema: valid files load, each broken file gives one located one-line error per problem."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from simulator.cli import main
+from simulator.scenario import ScenarioError, load_scenario, parse_scenario, scenario_hash
+
+GOOD = textwrap.dedent("""\
+    name: good
+    images: {source: sample, size: 256, count: 2}
+    channel: {type: awgn}
+    snr: {points_db: [1, 10]}
+    links:
+      semantic: {type: semantic, preset: small}
+      jpeg2000:
+        type: classical
+        modulation: 16
+        code_rate: 1/2
+        bandwidth: {match: semantic}
+    """)
+
+
+def test_good_scenario_loads_with_defaults():
+    s = parse_scenario(GOOD)
+    assert s.links["jpeg2000"].code_rate == 0.5
+    assert s.links["semantic"].steps == 10 and s.links["semantic"].guidance == 1.1
+    assert s.snr.values_db() == [1.0, 10.0]
+
+
+def test_snr_range_is_inclusive():
+    s = parse_scenario("snr: {start_db: 0, stop_db: 2, step_db: 0.5}\nlinks: {b: {type: ber}}")
+    assert s.snr.values_db() == [0.0, 0.5, 1.0, 1.5, 2.0]
+
+
+def test_hash_changes_with_content_only():
+    a, b = parse_scenario(GOOD), parse_scenario(GOOD + "\n# a comment\n")
+    assert scenario_hash(a) == scenario_hash(b)
+    assert scenario_hash(a) != scenario_hash(parse_scenario(GOOD.replace("[1, 10]", "[1, 11]")))
+
+
+# (broken YAML, expected "line: path" fragment of the single error)
+BROKEN = [
+    (GOOD.replace("preset: small", "presett: small"), ":6: links.semantic.presett: unknown key"),
+    (GOOD.replace("name: good", "nmae: good"), ":1: nmae: unknown key"),
+    (GOOD.replace("code_rate: 1/2", "code_rate: fast"), ":10: links.jpeg2000.code_rate: must be a number"),
+    (GOOD.replace("code_rate: 1/2", "code_rate: 1.5"), ":10: links.jpeg2000.code_rate: Input should be less than 1"),
+    (GOOD.replace("modulation: 16", "modulation: 8"), ":9: links.jpeg2000.modulation: must be one of 2, 4, 16, 64, 256"),
+    (GOOD.replace("modulation: 16", "modulation: '16'"), ":9: links.jpeg2000.modulation: Input should be a valid integer"),
+    (GOOD.replace("{type: awgn}", "{type: awgm}"), ":3: channel: must be one of 'awgn', 'rayleigh', 'ofdm'; got 'awgm'"),
+    (GOOD.replace("{type: awgn}", "{type: ofdm, delay_spread_s: -1e-9}"), ":3: channel.delay_spread_s: Input should be greater than or equal to 0"),
+    (GOOD.replace("{type: awgn}", "{type: ofdm, model: tdl-z}"), ":3: channel.model: must be one of none, tdl-a"),
+    (GOOD.replace("{type: awgn}", "{type: rayleigh, coherence_symbols: 0}"), ":3: channel.coherence_symbols: Input should be greater than or equal to 1"),
+    (GOOD.replace("{points_db: [1, 10]}", "{start_db: 0, stop_db: 10, step_db: -1}"), ":4: snr.step_db: Input should be greater than 0"),
+    (GOOD.replace("{points_db: [1, 10]}", "{start_db: 10, stop_db: 0, step_db: 1}"), ":4: snr: stop_db (0.0) must be >= start_db (10.0)"),
+    (GOOD.replace("{points_db: [1, 10]}", "{points_db: []}"), ":4: snr: points_db must not be empty"),
+    (GOOD.replace("{points_db: [1, 10]}", "{points_db: [1, ten]}"), ":4: snr.points_db.1: Input should be a valid number"),
+    (GOOD.replace("snr: {points_db: [1, 10]}\n", ""), ":1: snr: Field required"),
+    (GOOD.replace("{match: semantic}", "{match: semantik}"), ":11: links.jpeg2000.bandwidth.match: no link named 'semantik'"),
+    (GOOD.replace("{match: semantic}", "{match: jpeg2000}"), ":11: links.jpeg2000.bandwidth.match: 'jpeg2000' must be a semantic link"),
+    (GOOD.replace("{match: semantic}", "{match: semantic, channel_uses: 10}"), ":11: links.jpeg2000.bandwidth: give exactly one of"),
+    (GOOD.replace("size: 256", "size: 250"), ":2: images.size: must be a multiple of 32"),
+    (GOOD.replace("count: 2", "count: 0"), ":2: images.count: Input should be greater than or equal to 1"),
+    (GOOD.replace("preset: small", "preset: huge"), ":6: links.semantic.preset: Input should be 'small'"),
+    (GOOD.replace("preset: small", "preset: small, steps: 2.5"), ":6: links.semantic.steps: Input should be a valid integer"),
+    (GOOD + "batch_size: true\n", ":12: batch_size: Input should be a valid integer"),
+    (GOOD + "device: tpu\n", ":12: device: must be auto, cpu, cuda or cuda:N; got 'tpu'"),
+    (GOOD + "metrics: [psnr, fidd]\n", ":12: metrics.1: Input should be 'psnr'"),
+    (GOOD + "repeats: -3\n", ":12: repeats: Input should be greater than or equal to 1"),
+    (GOOD.replace("semantic: {type: semantic, preset: small}",
+                  "semantic: {type: semantic, transmission: {mode: digital, bits_per_value: 17}}"),
+     ":6: links.semantic.transmission.bits_per_value: Input should be less than or equal to 16"),
+    (GOOD.replace("semantic: {type: semantic, preset: small}", "semantic: {type: telepathy}"),
+     ":6: links.semantic: must be one of 'semantic', 'classical', 'ber'; got 'telepathy'"),
+    ("links: {b: {type: ber}}\nsnr: {points_db: [1]\n", ":3: invalid YAML: expected ',' or '}'"),
+    ("- just\n- a list\n", ":1: a scenario must be a mapping"),
+    ("snr: {points_db: [1]}\nlinks: {s: {type: semantic}}\n", ":1: images: required when a semantic"),
+]
+
+
+@pytest.mark.parametrize("text, expected", BROKEN, ids=[f"broken{i:02d}" for i in range(len(BROKEN))])
+def test_broken_scenario_names_line_and_path(text, expected, tmp_path, capsys):
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert len(info.value.problems) == 1, info.value.problems
+    assert f"{path}{expected}" in info.value.problems[0]
+    # The CLI turns it into one line on stderr and exit code 2.
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("semlink: error: ") and "Traceback" not in err
+
+
+def test_several_problems_are_all_reported(tmp_path):
+    path = tmp_path / "many.yaml"
+    path.write_text(GOOD.replace("size: 256", "size: 250").replace("modulation: 16", "modulation: 8"))
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert [p.split(": ")[0].rsplit(":", 1)[1] for p in info.value.problems] == ["2", "9"]
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ScenarioError, match="nope.yaml: scenario file not found"):
+        load_scenario(tmp_path / "nope.yaml")
+
+
+def test_cli_validate_subprocess_exit_codes(tmp_path):
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(GOOD)
+    bad.write_text(GOOD.replace("type: classical", "type: clasical"))
+    ok = subprocess.run([sys.executable, "-m", "simulator.cli", "validate", str(good)],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0 and "ok: 2 link(s)" in ok.stdout
+    ko = subprocess.run([sys.executable, "-m", "simulator.cli", "validate", str(bad)],
+                        capture_output=True, text=True)
+    assert ko.returncode == 2 and "Traceback" not in ko.stderr
+    assert ko.stderr.strip().endswith("got 'clasical'")
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "scenarios").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_shipped_scenarios_validate(path):
+    load_scenario(path)
