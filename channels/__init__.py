@@ -1,5 +1,21 @@
 """Channel models on complex baseband symbols: AWGN, Rayleigh flat fading, OFDM with 3GPP TDL/CDL.
 
 Every model shares one call convention, ``x_hat, no_eff = channel(x, snr_db)``, returning the
-equalised symbols and the effective noise variance per symbol for the demapper.
+equalised symbols and the effective noise variance per symbol for the demapper:
+``x`` [batch, n] complex64, ``snr_db`` float or [batch] tensor (Es/N0 in dB relative to the
+measured mean power of each row), ``x_hat`` [batch, n] complex64, ``no_eff`` [batch, n] float32.
+Randomness comes from the ``generator`` constructor argument of each model.
 """
+from channels.awgn import AWGN, AWGNChannel
+from channels.rayleigh import RayleighChannel
+from channels.snr import ebno_db_to_esno_db, esno_db_to_ebno_db, mean_power, noise_variance
+
+__all__ = [
+    "AWGN",
+    "AWGNChannel",
+    "RayleighChannel",
+    "ebno_db_to_esno_db",
+    "esno_db_to_ebno_db",
+    "mean_power",
+    "noise_variance",
+]

@@ -1,0 +1,111 @@
+"""Rayleigh flat (block) fading with perfect-CSI coherent equalisation."""
+from __future__ import annotations
+
+import torch
+from sionna.phy import Block
+
+from channels._checks import check_int, check_one_of, check_type
+from channels._common import check_generator, check_symbols_and_snr
+from channels.snr import mean_power
+
+__all__ = ["RayleighChannel"]
+
+EQUALIZERS = ("zf", "mmse")
+
+
+class RayleighChannel(Block):
+    r"""Rayleigh block-fading channel, perfect CSI at the receiver, coherent equalisation.
+
+    ``y_i = h_i x_i + n_i`` with ``n_i ~ CN(0, N0)``, ``N0 = mean(|x|^2 over the row) /
+    10^(snr_db/10)``, and ``h_i ~ CN(0, 1)`` (``E|h|^2 = 1``, so the mean received SNR is
+    ``snr_db``). Fading is block-wise: each row is cut into consecutive blocks of
+    ``coherence_symbols`` symbols (the last one possibly shorter) and every block gets its own
+    independent coefficient. ``coherence_symbols=1`` is fast (i.i.d.) fading; a value
+    ``>= n`` gives one coefficient per row (quasi-static fading).
+
+    Equalisation with the true ``h`` (perfect CSI):
+
+    - ``"zf"``: ``x_hat = y / h``, ``no_eff = N0 / |h|^2``.
+    - ``"mmse"``: the *unbiased* LMMSE estimate (Sionna's convention for its equalisers).
+      The biased estimate ``x_b = conj(h) y / (|h|^2 + N0/Es)`` has mean ``beta x`` with
+      ``beta = |h|^2 / (|h|^2 + N0/Es)``; dividing by ``beta`` gives ``x_hat = y / h`` and
+      ``no_eff = Es (1/beta - 1) = N0 / |h|^2``. For a single tap this is identical to ZF,
+      so both options return the same tensors; ``"mmse"`` exists so that scenarios can name
+      the equaliser they mean and so that it matches the OFDM model's LMMSE equaliser.
+
+    ``x_hat = x + e`` with ``e ~ CN(0, no_eff)`` given ``h``, which is what a demapper expects.
+
+    :param coherence_symbols: int >= 1, default 1; symbols per fading block (L).
+    :param equalizer: ``"zf"`` (default) | ``"mmse"``; see above.
+    :param return_channel: bool, default False; if True, also return ``h``.
+    :param generator: Source of ``h`` and noise, on ``device``; None = Sionna's per-device
+        generator. ``h`` is drawn first, then the noise.
+    :param check_values: Check ``snr_db`` is not NaN or ``-inf`` per call (device sync);
+        default True.
+    :param precision: ``"single"`` (complex64 out, default) | ``"double"`` | None.
+    :param device: Device string; None = Sionna's default.
+    :input x: [batch, n], complex. Any average energy.
+    :input snr_db: float or [batch] float tensor; mean Es/N0 in dB per complex symbol,
+        relative to the measured mean power of each row of ``x``. ``+inf`` = no noise.
+    :output x_hat: [batch, n], complex; equalised symbols, unbiased estimate of ``x``.
+    :output no_eff: [batch, n], float; effective noise variance ``N0/|h|^2`` per symbol.
+    :output h: [batch, n], complex; channel coefficient of each symbol. Only if
+        ``return_channel`` is True.
+    :raises TypeError: If an argument has the wrong type.
+    :raises ValueError: If ``coherence_symbols < 1``, ``equalizer`` is unknown, ``x`` is
+        not 2-D, or ``snr_db`` has a bad shape or value.
+
+    >>> import torch
+    >>> ch = RayleighChannel(coherence_symbols=4, return_channel=True,
+    ...                      generator=torch.Generator().manual_seed(0))
+    >>> x_hat, no_eff, h = ch(torch.ones(2, 10, dtype=torch.complex64), 20.0)
+    >>> bool((h[:, :4] == h[:, :1]).all()), x_hat.dtype, no_eff.dtype
+    (True, torch.complex64, torch.float32)
+    """
+
+    def __init__(self, *, coherence_symbols: int = 1, equalizer: str = "zf",
+                 return_channel: bool = False, generator: torch.Generator | None = None,
+                 check_values: bool = True, precision: str | None = None,
+                 device: str | None = None) -> None:
+        super().__init__(precision=precision, device=device)
+        check_int(coherence_symbols, name="coherence_symbols", low=1)
+        check_type(equalizer, str, name="equalizer")
+        check_one_of(equalizer, EQUALIZERS, name="equalizer")
+        check_type(return_channel, bool, name="return_channel")
+        check_type(check_values, bool, name="check_values")
+        check_generator(generator, self.device)
+        self._coherence_symbols = coherence_symbols
+        self._equalizer = equalizer
+        self._return_channel = return_channel
+        self._check_values = check_values
+        self._generator = generator
+
+    @property
+    def coherence_symbols(self) -> int:
+        """Symbols per fading block."""
+        return self._coherence_symbols
+
+    @property
+    def equalizer(self) -> str:
+        """``"zf"`` or ``"mmse"``."""
+        return self._equalizer
+
+    def call(self, x: torch.Tensor, snr_db: torch.Tensor | float
+             ) -> tuple[torch.Tensor, ...]:
+        snr_db = check_symbols_and_snr(x, snr_db, check_values=self._check_values)  # [batch, 1]
+        gen = self.torch_rng if self._generator is None else self._generator
+        batch, n = x.shape
+        num_blocks = -(-n // self._coherence_symbols)
+        h = torch.randn((batch, num_blocks), dtype=x.dtype, device=x.device, generator=gen)
+        h = h.repeat_interleave(self._coherence_symbols, dim=1)[:, :n]  # [batch, n]
+        no = mean_power(x).unsqueeze(-1) * torch.pow(10.0, -snr_db / 10.0)  # [batch, 1]
+        noise = torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=gen)
+        y = h * x + no.sqrt() * noise
+
+        # Unbiased LMMSE == ZF for one tap (see the class docstring): one code path.
+        gain2 = h.abs().square()  # [batch, n]
+        x_hat = y * h.conj() / gain2
+        no_eff = (no / gain2).to(self.dtype)
+        if self._return_channel:
+            return x_hat, no_eff, h
+        return x_hat, no_eff

@@ -1,0 +1,150 @@
+"""Tests for channels.rayleigh: BER vs the Rayleigh closed form, block structure, no_eff."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from channels.rayleigh import RayleighChannel
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def bits(shape: tuple[int, int], seed: int) -> torch.Tensor:
+    return torch.randint(0, 2, shape, generator=gen(seed)).float()
+
+
+def rayleigh_ber(ebno_db: float) -> float:
+    """Coherent BPSK/QPSK (Gray) over Rayleigh fading, per bit: 0.5 (1 - sqrt(g / (1 + g)))."""
+    g = 10 ** (ebno_db / 10)
+    return 0.5 * (1 - math.sqrt(g / (1 + g)))
+
+
+@pytest.mark.parametrize("ebno_db", [0.0, 10.0])
+@pytest.mark.parametrize("modulation", ["bpsk", "qpsk"])
+def test_fast_fading_ber_matches_closed_form(modulation, ebno_db):
+    # p >= 2.3e-2 with 1e6 i.i.d. fading bits: >= 23000 errors, rel. sigma <= 0.7 %
+    if modulation == "bpsk":
+        b = bits((4, 250_000), 1)
+        x = torch.complex(1 - 2 * b, torch.zeros_like(b))
+        esno_db = ebno_db
+    else:
+        b = bits((4, 500_000), 1)
+        bb = b.reshape(4, -1, 2)
+        x = torch.complex(1 - 2 * bb[..., 0], 1 - 2 * bb[..., 1]) / math.sqrt(2)
+        esno_db = ebno_db + 10 * math.log10(2)
+    x_hat, _ = RayleighChannel(coherence_symbols=1, generator=gen(2))(x, esno_db)
+    if modulation == "bpsk":
+        b_hat = (x_hat.real < 0).float()
+    else:
+        b_hat = torch.stack([x_hat.real < 0, x_hat.imag < 0], -1).reshape(4, -1).float()
+    errors = int((b_hat != b).sum())
+    ber = errors / b.numel()
+    theory = rayleigh_ber(ebno_db)
+    print(f"Rayleigh fast {modulation} Eb/N0={ebno_db} dB: BER {ber:.4e} vs theory "
+          f"{theory:.4e} (ratio {ber / theory:.3f}, {errors} errors)")
+    assert errors >= 200
+    assert ber == pytest.approx(theory, rel=0.10)
+
+
+@pytest.mark.parametrize("coherence", [1, 3, 7, 64, 1000])
+def test_block_fading_structure(coherence):
+    n = 50
+    x = torch.ones(6, n, dtype=torch.complex64)
+    _, _, h = RayleighChannel(coherence_symbols=coherence, return_channel=True,
+                              generator=gen(3))(x, 10.0)
+    assert h.shape == (6, n)
+    for start in range(0, n, coherence):
+        block = h[:, start:start + coherence]
+        assert torch.equal(block, block[:, :1].expand_as(block))
+        if start + coherence < n:  # next block is a fresh draw
+            assert bool((h[:, start + coherence] != h[:, start]).all())
+    if coherence >= n:
+        assert torch.equal(h, h[:, :1].expand_as(h))
+
+
+def test_channel_statistics_cn01():
+    x = torch.ones(4, 100_000, dtype=torch.complex64)
+    _, _, h = RayleighChannel(return_channel=True, generator=gen(4))(x, 10.0)
+    # |h|^2 ~ Exp(1): mean 1, std 1 -> sigma of the mean 1.6e-3 over 4e5 samples
+    assert float(h.abs().square().mean()) == pytest.approx(1.0, abs=0.01)
+    assert abs(complex(h.mean())) < 0.01
+    assert float(h.real.var()) == pytest.approx(0.5, abs=0.01)
+
+
+def test_no_eff_is_exact_and_normalised_error_is_unit_variance():
+    b = bits((4, 200_000), 5).reshape(4, -1, 2)
+    amp = torch.tensor([0.5, 1.0, 2.0, 4.0])
+    x = torch.complex(1 - 2 * b[..., 0], 1 - 2 * b[..., 1]) / math.sqrt(2) * amp[:, None]
+    snr_db = torch.tensor([0.0, 5.0, 10.0, 20.0])
+    x_hat, no_eff, h = RayleighChannel(coherence_symbols=5, return_channel=True,
+                                       generator=gen(6))(x, snr_db)
+    n0 = amp ** 2 / 10 ** (snr_db / 10)  # [4]
+    torch.testing.assert_close(no_eff, n0[:, None] / h.abs().square(), rtol=1e-5, atol=0.0)
+    z = (x_hat - x) / no_eff.sqrt()
+    # |z|^2 ~ Exp(1) given h: mean 1, sigma of the mean 1/sqrt(1e5) = 3.2e-3 per row
+    torch.testing.assert_close(z.abs().square().mean(1), torch.ones(4), rtol=0.0, atol=0.02)
+
+
+def test_mmse_is_the_unbiased_lmmse_estimate():
+    """Biased LMMSE by hand, then remove the bias: equals the 'mmse' output (and ZF)."""
+    b = bits((3, 2000), 7).reshape(3, -1, 2)
+    x = torch.complex(1 - 2 * b[..., 0], 1 - 2 * b[..., 1]) * 1.5  # Es = 4.5
+    snr_db = torch.tensor([0.0, 6.0, 12.0])
+    x_m, no_m, h = RayleighChannel(equalizer="mmse", return_channel=True,
+                                   generator=gen(8))(x, snr_db)
+    x_z, no_z = RayleighChannel(equalizer="zf", generator=gen(8))(x, snr_db)
+    es = 4.5
+    n0 = (es / 10 ** (snr_db / 10))[:, None]
+    y = h * x_z  # ZF inverts h
+    g = h.conj() * es / (h.abs().square() * es + n0)  # biased LMMSE gain
+    beta = (g * h).real  # E[x_b | x] = beta x
+    torch.testing.assert_close(x_m, g * y / beta, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(no_m, es * (1 / beta - 1), rtol=1e-3, atol=1e-6)
+    torch.testing.assert_close(x_m, x_z, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(no_m, no_z, rtol=1e-5, atol=0.0)
+
+
+def test_determinism_and_seed_dependence():
+    x = torch.ones(3, 40, dtype=torch.complex64)
+    a = RayleighChannel(coherence_symbols=4, generator=gen(1))(x, 3.0)
+    b = RayleighChannel(coherence_symbols=4, generator=gen(1))(x, 3.0)
+    c = RayleighChannel(coherence_symbols=4, generator=gen(2))(x, 3.0)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[0], c[0])
+
+
+@pytest.mark.parametrize("precision, cdtype, rdtype", [
+    ("single", torch.complex64, torch.float32), ("double", torch.complex128, torch.float64)])
+def test_shapes_and_dtypes(precision, cdtype, rdtype):
+    x = torch.ones(2, 9, dtype=torch.complex64)
+    out = RayleighChannel(generator=gen(0), precision=precision)(x, torch.tensor([1.0, 2.0]))
+    assert len(out) == 2
+    assert out[0].shape == (2, 9) and out[1].shape == (2, 9)
+    assert out[0].dtype == cdtype and out[1].dtype == rdtype
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    ({"coherence_symbols": 0}, ValueError, r"`coherence_symbols` must be in \[1, inf\]; got 0"),
+    ({"coherence_symbols": 2.0}, TypeError, r"`coherence_symbols` must be int; got 2.0"),
+    ({"coherence_symbols": True}, TypeError, r"`coherence_symbols` must be int; got True"),
+    ({"equalizer": "ml"}, ValueError, r"`equalizer` must be one of 'zf', 'mmse'; got 'ml'"),
+    ({"equalizer": None}, TypeError, r"`equalizer` must be str; got None"),
+    ({"return_channel": 1}, TypeError, r"`return_channel` must be bool; got 1"),
+    ({"check_values": None}, TypeError, r"`check_values` must be bool; got None"),
+    ({"generator": 3}, TypeError, r"`generator` must be Generator; got 3"),
+])
+def test_constructor_raises(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        RayleighChannel(**kwargs)
+
+
+def test_call_raises():
+    ch = RayleighChannel(generator=gen(0))
+    with pytest.raises(TypeError, match=r"`x` must be a complex tensor"):
+        ch(torch.ones(2, 3), 1.0)
+    with pytest.raises(ValueError, match=r"`snr_db` must be > -inf and not NaN"):
+        ch(torch.ones(2, 3, dtype=torch.complex64), float("nan"))
