@@ -21,7 +21,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/semlink demo
+	$(VENV)/bin/semlink run scenarios/ber-qam-awgn.yaml --overwrite
+	$(VENV)/bin/semlink export results/ber-qam-awgn.h5 --csv results/ber-qam-awgn
+	@echo "results: results/ber-qam-awgn.h5, CSV in results/ber-qam-awgn/"
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -30,6 +30,78 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    from simulator.scenario import load_scenario
+    from simulator.summary import summarize
+    from simulator.sweep import run_scenario
+
+    scenario, text = load_scenario(args.scenario)
+    console = Console(stderr=True, quiet=args.quiet)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                        TextColumn("ETA"), TimeRemainingColumn(), console=console,
+                        disable=args.quiet)
+    images_done = [0, 0.0]
+
+    def on_task(task, point, done, total):
+        images_done[0] += len(task.image_indices)
+        images_done[1] += point["seconds"]
+        rate = f"{images_done[0] / images_done[1]:.2f} img/s" if images_done[0] else ""
+        progress.update(bar, completed=done, total=total, rate=rate,
+                        description=f"{task.link} @ {task.snr_db:g} dB")
+
+    with progress:
+        bar = progress.add_task(scenario.name, total=None, rate="")
+        store = run_scenario(scenario, text, base_dir=Path(args.scenario).resolve().parent,
+                             resume=args.resume, overwrite=args.overwrite,
+                             output=Path(args.output) if args.output else None, on_task=on_task)
+    if not args.quiet:
+        _print_summary(console, summarize(store))
+        console.print(f"results: {store.path}")
+    return EXIT_OK
+
+
+def _print_summary(console, rows) -> None:
+    from rich.table import Table
+
+    table = Table(title="summary (95% CI)")
+    with_failures = any(r["metric"] not in ("ber", "bler") for r in rows)
+    columns = ["link", "SNR dB", "metric", "value", "95% CI", "n"] + (["failures"] * with_failures)
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("link", "metric") else "right",
+                         no_wrap=True)
+    for r in rows:
+        ci = "" if r["ci_low"] != r["ci_low"] else f"{_fmt(r['ci_low'])}..{_fmt(r['ci_high'])}"
+        cells = [r["link"], f"{r['snr_db']:g}", r["metric"], _fmt(r["value"]), ci, str(r["count"])]
+        table.add_row(*cells, *([str(r["failures"])] * with_failures))
+    console.print(table)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.2e}" if 0 < abs(value) < 1e-2 else f"{value:.4g}"
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from simulator.export import export_csv, export_json
+    from simulator.results import ResultsStore
+
+    store = ResultsStore.open(args.results)
+    if not (args.csv or args.json):
+        raise InputError("export: give --csv DIR and/or --json FILE")
+    if args.csv:
+        for path in export_csv(store, args.csv):
+            print(path)
+    if args.json:
+        print(export_json(store, args.json))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command (each sets ``func``)."""
     parser = argparse.ArgumentParser(
@@ -43,6 +115,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check scenario files without running them")
     p.add_argument("scenario", nargs="+", help="scenario YAML file(s)")
     p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("run", help="run a scenario and append its results to an HDF5 file")
+    p.add_argument("scenario", help="scenario YAML file")
+    p.add_argument("--output", "-o", help="results file (default: the scenario's output)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true",
+                      help="continue an interrupted run; finished points are kept, not recomputed")
+    mode.add_argument("--overwrite", action="store_true", help="discard an existing results file")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("export", help="export a results file as tidy CSV and/or JSON")
+    p.add_argument("results", help="results .h5 file")
+    p.add_argument("--csv", metavar="DIR", help="write summary.csv and one CSV per table to DIR")
+    p.add_argument("--json", metavar="FILE", help="write the summary and attributes as JSON")
+    p.set_defaults(func=_cmd_export)
     return parser
 
 

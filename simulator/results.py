@@ -4,7 +4,8 @@ Layout of the file::
 
     /                  attrs: format, scenario_text, scenario_hash, semlink_version,
                               versions (JSON), device, created_utc, updated_utc
-    /tables/<table>/<column>   one 1-D dataset per column (float64, int64, bool or UTF-8 str)
+    /tables/<table>/<column>   one 1-D dataset per column (float64, int64, bool or UTF-8 str);
+                               the group's ``columns`` attr (JSON) gives the column order
 
 Tables are tidy: one row per observation. The sweep runner writes ``points`` (one row per finished
 task), ``images`` (one row per image and transmission), ``ber`` (bit and block error counts) and
@@ -68,9 +69,10 @@ class ResultsStore:
                 if attrs.get("format") != FORMAT_VERSION:
                     raise InputError(f"{path}: not a semlink results file (format "
                                      f"{attrs.get('format')!r}, expected {FORMAT_VERSION})")
-                tables = {name: {col: [_from_h5(v) for v in grp[col][()]] for col in grp}
+                tables = {name: {col: [_from_h5(v) for v in grp[col][()]]
+                                 for col in json.loads(grp.attrs["columns"])}
                           for name, grp in f.get("tables", {}).items()}
-        except OSError as err:
+        except (OSError, KeyError, ValueError) as err:
             raise InputError(f"{path}: cannot read results file ({err})") from None
         return cls(path, attrs, tables)
 
@@ -127,6 +129,7 @@ class ResultsStore:
             group = f.create_group("tables")
             for name, cols in self._tables.items():
                 tgrp = group.create_group(name)
+                tgrp.attrs["columns"] = json.dumps(list(cols))  # HDF5 lists members sorted
                 for col, values in cols.items():
                     tgrp.create_dataset(col, data=_to_h5(values, f"{name}.{col}"))
         with open(tmp, "rb") as fh:

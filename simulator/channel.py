@@ -1,0 +1,39 @@
+"""Build a channel model of ``channels/`` from a scenario's channel configuration."""
+from __future__ import annotations
+
+import torch
+from sionna.phy import Block
+
+from channels.awgn import AWGNChannel
+from channels.ofdm import OFDMSISOChannel
+from channels.rayleigh import RayleighChannel
+from simulator.scenario import AWGNConfig, ChannelConfig, OFDMConfig, RayleighConfig
+
+__all__ = ["build_channel"]
+
+
+def build_channel(config: ChannelConfig, *, generator: torch.Generator | None,
+                  device: str) -> Block:
+    """The channel block for ``config``; call it as ``x_hat, no_eff = channel(x, snr_db)``.
+
+    :param config: A validated channel section of a scenario.
+    :param generator: Source of fading and noise on ``device``.
+    :param device: Torch device string.
+    """
+    if isinstance(config, AWGNConfig):
+        return AWGNChannel(generator=generator, device=device)
+    if isinstance(config, RayleighConfig):
+        return RayleighChannel(coherence_symbols=config.coherence_symbols,
+                               equalizer=config.equalizer, generator=generator, device=device)
+    if isinstance(config, OFDMConfig):
+        model = "AWGN" if config.model == "none" else config.model.upper()
+        return OFDMSISOChannel(
+            model=model, delay_spread_s=config.delay_spread_s, speed_mps=config.speed_mps,
+            carrier_frequency_hz=config.carrier_frequency_hz, fft_size=config.fft_size,
+            subcarrier_spacing_hz=config.subcarrier_spacing_hz,
+            num_ofdm_symbols=config.num_ofdm_symbols,
+            cyclic_prefix_length=config.cyclic_prefix_length,
+            pilot_ofdm_symbol_indices=tuple(config.pilot_ofdm_symbol_indices),
+            channel_estimation=config.channel_estimation, interpolation=config.interpolation,
+            generator=generator, device=device)
+    raise TypeError(f"`config` must be a channel configuration; got {type(config).__name__}.")

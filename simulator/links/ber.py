@@ -1,0 +1,105 @@
+"""BER link: random bits -> (CRC + 5G LDPC) -> QAM -> channel -> LLRs -> (decoder), counted.
+
+One call simulates one SNR point until the Monte-Carlo stop rule holds and returns error *counts*
+(not rates), so points merge and resume by adding.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+
+from channels.snr import ebno_db_to_esno_db, esno_db_to_ebno_db
+from modulation.ldpc import CodeBlockDecoder, CodeBlockEncoder, plan_code_blocks
+from modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
+from simulator.channel import build_channel
+from simulator.scenario import BERLinkConfig, ChannelConfig, MonteCarloConfig
+from simulator.seeding import make_generator
+
+__all__ = ["BERCounts", "ber_link_rate", "simulate_ber_point"]
+
+
+@dataclasses.dataclass(frozen=True)
+class BERCounts:
+    """Error counts of one SNR point. Blocks are LDPC code blocks (coded) or rows (uncoded)."""
+
+    bits: int
+    bit_errors: int
+    blocks: int
+    block_errors: int
+    esno_db: float
+    ebno_db: float
+
+
+def ber_link_rate(link: BERLinkConfig) -> tuple[int, int, float]:
+    """``(bits_per_symbol, codeword_bits, payload_rate)`` of a BER link.
+
+    The codeword length is rounded down to a multiple of bits per symbol; the payload rate counts
+    the CRC as overhead (it is what Eb/N0 refers to).
+    """
+    bits_per_symbol = bits_per_symbol_for_order(link.modulation)
+    n = link.codeword_length - link.codeword_length % bits_per_symbol
+    if link.code_rate is None:
+        return bits_per_symbol, n, 1.0
+    plan = _plan(link, n)
+    return bits_per_symbol, n, plan.effective_rate
+
+
+def _plan(link: BERLinkConfig, n: int):
+    k = round(link.code_rate * n)
+    return plan_code_blocks(k - 24, n=n, k=k)
+
+
+def simulate_ber_point(link: BERLinkConfig, channel: ChannelConfig, snr_db: float, *,
+                       snr_kind: str, monte_carlo: MonteCarloConfig, seed: int,
+                       device: str) -> BERCounts:
+    """Simulate one SNR point of a BER link.
+
+    :param snr_db: SNR in dB, Es/N0 (``snr_kind="esno"``) or Eb/N0 (``"ebno"``, per payload bit).
+    :param monte_carlo: Stop when ``bit_errors >= target_bit_errors`` (and, for coded links,
+        ``block_errors >= target_block_errors``) once ``min_bits`` are simulated, or at
+        ``max_bits``.
+    :param seed: Seeds the bit source, fading and noise.
+    """
+    bits_per_symbol, n, rate = ber_link_rate(link)
+    if snr_kind == "ebno":
+        esno_db, ebno_db = ebno_db_to_esno_db(snr_db, bits_per_symbol, rate), snr_db
+    else:
+        esno_db, ebno_db = snr_db, esno_db_to_ebno_db(snr_db, bits_per_symbol, rate)
+    gen = make_generator(seed, device)
+    mapper = QAMMapper(bits_per_symbol=bits_per_symbol, check_values=False, device=device)
+    demapper = QAMDemapper(bits_per_symbol=bits_per_symbol, method=link.demapping,
+                           check_values=False, device=device)
+    chan = build_channel(channel, generator=gen, device=device)
+    coded = link.code_rate is not None
+    if coded:
+        encoder = CodeBlockEncoder(_plan(link, n), bits_per_symbol=bits_per_symbol,
+                                   check_values=False, device=device)
+        decoder = CodeBlockDecoder(encoder, device=device)
+        payload_bits = encoder.plan.num_payload_bits
+    else:
+        payload_bits = n
+    rows = max(1, math.ceil(monte_carlo.batch_bits / payload_bits))
+    bits = bit_errors = blocks = block_errors = 0
+    while True:
+        source = torch.randint(0, 2, (rows, payload_bits), generator=gen, device=device)
+        source = source.to(torch.float32)
+        sent = encoder(source) if coded else source
+        x_hat, no_eff = chan(mapper(sent), esno_db)
+        llr = demapper(x_hat, no_eff)
+        if coded:
+            received, _ = decoder(llr)
+        else:
+            received = (llr > 0).to(torch.float32)
+        errors = received != source  # [rows, payload_bits]
+        bits += errors.numel()
+        bit_errors += int(errors.sum())
+        blocks += rows
+        block_errors += int(errors.any(dim=1).sum())
+        enough = bit_errors >= monte_carlo.target_bit_errors and \
+            (not coded or block_errors >= monte_carlo.target_block_errors)
+        if bits >= monte_carlo.max_bits or (enough and bits >= monte_carlo.min_bits):
+            break
+    return BERCounts(bits=bits, bit_errors=bit_errors, blocks=blocks, block_errors=block_errors,
+                     esno_db=float(esno_db), ebno_db=float(ebno_db))

@@ -1,0 +1,98 @@
+"""Aggregates of a results file: one row per link x SNR x metric, with confidence intervals.
+
+Error rates come from summed counts (bits, errors) with a Clopper-Pearson 95% interval; image
+metrics are means over images and transmissions with a Student-t 95% interval. Rows are plain dicts
+in a tidy long format (the CSV export writes them as they are).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from simulator.results import ResultsStore
+
+__all__ = ["SUMMARY_COLUMNS", "summarize", "clopper_pearson", "t_interval"]
+
+#: Columns of every summary row.
+SUMMARY_COLUMNS = ("link", "snr_db", "metric", "value", "ci_low", "ci_high", "count",
+                   "errors", "failures")
+
+
+def clopper_pearson(errors: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact binomial interval for an error rate; ``(nan, nan)`` when ``trials == 0``."""
+    if trials == 0:
+        return float("nan"), float("nan")
+    alpha = 1.0 - confidence
+    low = 0.0 if errors == 0 else float(stats.beta.ppf(alpha / 2, errors, trials - errors + 1))
+    high = 1.0 if errors == trials else float(stats.beta.ppf(1 - alpha / 2, errors + 1,
+                                                             trials - errors))
+    return low, high
+
+
+def t_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
+    """``(mean, low, high)`` Student-t interval; bounds are nan for fewer than 2 finite values
+    and equal the mean when all values are equal."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    mean = float(values.mean())
+    if values.size < 2:
+        return mean, float("nan"), float("nan")
+    sem = float(values.std(ddof=1) / np.sqrt(values.size))
+    if sem == 0.0:
+        return mean, mean, mean
+    low, high = stats.t.interval(confidence, values.size - 1, loc=mean, scale=sem)
+    return mean, float(low), float(high)
+
+
+def summarize(store: ResultsStore) -> list[dict[str, Any]]:
+    """Tidy summary rows of every table the store holds, sorted by link order and SNR."""
+    rows = _summarize_ber(store) + _summarize_images(store)
+    order = {name: i for i, name in enumerate(dict.fromkeys(store.table("points").get("link", [])))}
+    rows.sort(key=lambda r: (order.get(r["link"], 0), r["snr_db"], r["metric"]))
+    return rows
+
+
+def _summarize_ber(store: ResultsStore) -> list[dict[str, Any]]:
+    sums: dict[tuple[str, float], np.ndarray] = defaultdict(lambda: np.zeros(4, dtype=np.int64))
+    coded: dict[str, bool] = {}
+    for r in store.rows("ber"):
+        sums[(r["link"], r["snr_db"])] += [r["bits"], r["bit_errors"], r["blocks"], r["block_errors"]]
+        coded[r["link"]] = np.isfinite(r["code_rate"])
+    rows = []
+    for (link, snr_db), (bits, bit_errors, blocks, block_errors) in sums.items():
+        # A block error rate means something only for code blocks, not for uncoded rows.
+        counts = [("ber", bit_errors, bits)] + ([("bler", block_errors, blocks)] if coded[link] else [])
+        for metric, errors, trials in counts:
+            low, high = clopper_pearson(int(errors), int(trials))
+            rows.append(_row(link, snr_db, metric, errors / trials, low, high, int(trials),
+                             int(errors), 0))
+    return rows
+
+
+def _summarize_images(store: ResultsStore) -> list[dict[str, Any]]:
+    table = store.table("images")
+    if not table:
+        return []
+    metric_columns = [c for c in table if c.startswith("metric_")]
+    groups: dict[tuple[str, float], list[int]] = defaultdict(list)
+    for i, (link, snr_db) in enumerate(zip(table["link"], table["snr_db"])):
+        groups[(str(link), float(snr_db))].append(i)
+    rows = []
+    for (link, snr_db), idx in groups.items():
+        failures = int(np.sum(table["failed"][idx]))
+        for col in metric_columns:
+            mean, low, high = t_interval(table[col][idx])
+            rows.append(_row(link, snr_db, col[len("metric_"):], mean, low, high, len(idx), 0,
+                             failures))
+    return rows
+
+
+def _row(link: str, snr_db: float, metric: str, value: float, low: float, high: float,
+         count: int, errors: int, failures: int) -> dict[str, Any]:
+    return dict(zip(SUMMARY_COLUMNS, (str(link), float(snr_db), metric, float(value), low, high,
+                                      count, errors, failures)))

@@ -1,0 +1,184 @@
+"""Sweep runner: a scenario becomes a list of pure tasks whose results are appended to one file.
+
+A task is one (link, SNR point) for BER links, or one (link, SNR point, batch of images) for image
+links, with every transmission of those images (``repeats``) inside it, so that predictability is
+computed where its reconstructions are. A task's result depends only on the scenario and its
+coordinates (seeds come from :func:`simulator.seeding.derive_seed`): tasks can run in any order,
+be resumed after a crash, or later be distributed, and give the same numbers.
+"""
+from __future__ import annotations
+
+import dataclasses
+import platform
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from simulator import __version__
+from simulator.errors import InputError
+from simulator.results import ResultsStore
+from simulator.scenario import BERLinkConfig, Scenario, scenario_hash
+from simulator.seeding import derive_seed
+
+__all__ = ["Task", "plan_tasks", "open_store", "run_scenario", "resolve_device", "package_versions"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """Coordinates of one unit of work; ``point_id`` names it in the results file."""
+
+    link: str
+    snr_index: int
+    snr_db: float
+    batch_index: int = 0
+    image_indices: tuple[int, ...] = ()
+
+    @property
+    def point_id(self) -> str:
+        return f"{self.link}/snr{self.snr_index}/batch{self.batch_index}"
+
+
+def plan_tasks(scenario: Scenario, num_images: int) -> list[Task]:
+    """All tasks of ``scenario`` in run order (link by link, SNR by SNR, batch by batch)."""
+    tasks = []
+    batch = scenario.batch_size
+    for name, link in scenario.links.items():
+        for s, snr_db in enumerate(scenario.snr.values_db()):
+            if isinstance(link, BERLinkConfig):
+                tasks.append(Task(name, s, snr_db))
+                continue
+            for b, start in enumerate(range(0, num_images, batch)):
+                indices = tuple(range(start, min(start + batch, num_images)))
+                tasks.append(Task(name, s, snr_db, b, indices))
+    return tasks
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when available else ``cpu``; an unavailable CUDA is an InputError."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"device: {device!r} requested but CUDA is not available here "
+                         "(use device: auto or cpu)")
+    return device
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that decide a result's numbers."""
+    import importlib.metadata as md
+
+    versions = {"semlink": __version__, "python": platform.python_version()}
+    for dist in ("torch", "sionna-no-rt", "diffusers", "numpy", "scipy", "pillow",
+                 "torchmetrics", "h5py"):
+        try:
+            versions[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            pass
+    return versions
+
+
+def open_store(scenario: Scenario, text: str, output: Path, *, device: str, resume: bool,
+               overwrite: bool) -> ResultsStore:
+    """The results store for a run: new, resumed, or refused.
+
+    :raises InputError: If ``output`` exists and neither ``resume`` nor ``overwrite`` is given,
+        or it holds results of a different scenario (changed content) and ``overwrite`` is not
+        given.
+    """
+    digest = scenario_hash(scenario)
+    if output.exists() and not overwrite:
+        if not resume:
+            raise InputError(f"{output}: results file exists; pass --resume to continue it or "
+                             "--overwrite to start again")
+        store = ResultsStore.open(output)
+        if store.attrs.get("scenario_hash") != digest:
+            raise InputError(f"{output}: holds results of a different scenario (hash "
+                             f"{str(store.attrs.get('scenario_hash'))[:12]} vs {digest[:12]}); "
+                             "refusing to mix them: use another output or --overwrite")
+        return store
+    store = ResultsStore(output, {
+        "scenario_text": text, "scenario_hash": digest, "scenario_name": scenario.name,
+        "versions": package_versions(), "device": _device_name(device),
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    })
+    store.save()
+    return store
+
+
+def _device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def run_scenario(scenario: Scenario, text: str, *, base_dir: Path, resume: bool = False,
+                 overwrite: bool = False, output: Path | None = None,
+                 on_task: Callable[[Task, dict[str, Any], int, int], None] | None = None
+                 ) -> ResultsStore:
+    """Run every task of ``scenario`` not yet in its results file.
+
+    :param text: The scenario file's text (stored with the results).
+    :param base_dir: Folder relative paths in the scenario start from.
+    :param output: Results file; default ``scenario.output`` (relative to the current directory,
+        as for any command-line output path).
+    :param on_task: Called after each task as ``on_task(task, point_row, done, total)``.
+    """
+    device = resolve_device(scenario.device)
+    output = Path(output if output is not None else scenario.output)
+    runner = TaskRunner(scenario, base_dir=base_dir, device=device)
+    tasks = plan_tasks(scenario, runner.num_images)
+    store = open_store(scenario, text, output, device=device, resume=resume, overwrite=overwrite)
+    done = sum(store.has(t.point_id) for t in tasks)
+    for task in _pending(tasks, store):
+        started = time.perf_counter()
+        point, tables = runner.run(task)
+        point = {"link": task.link, "snr_index": task.snr_index, "snr_db": task.snr_db,
+                 "batch_index": task.batch_index, **point,
+                 "seconds": time.perf_counter() - started}
+        store.add(task.point_id, point, tables)
+        done += 1
+        if on_task is not None:
+            on_task(task, point, done, len(tasks))
+    return store
+
+
+def _pending(tasks: list[Task], store: ResultsStore) -> Iterator[Task]:
+    return (t for t in tasks if not store.has(t.point_id))
+
+
+class TaskRunner:
+    """Runs tasks of one scenario: holds what tasks share (images, built links) on ``device``."""
+
+    def __init__(self, scenario: Scenario, *, base_dir: Path, device: str) -> None:
+        self.scenario = scenario
+        self.device = device
+        self.num_images = 0
+        if scenario.images is not None:
+            from simulator.images import list_images
+
+            cfg = scenario.images
+            self._files = list_images(cfg.source, base_dir=base_dir, count=cfg.count)
+            self.num_images = len(self._files)
+
+    def run(self, task: Task) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+        """Run ``task``: its ``points`` row fields and its rows of other tables."""
+        link = self.scenario.links[task.link]
+        if isinstance(link, BERLinkConfig):
+            return self._run_ber(task, link)
+        raise InputError(f"links.{task.link}: {link.type} links are not available yet")
+
+    def _run_ber(self, task: Task, link: BERLinkConfig):
+        from simulator.links.ber import simulate_ber_point
+
+        counts = simulate_ber_point(
+            link, self.scenario.channel, task.snr_db, snr_kind=self.scenario.snr.kind,
+            monte_carlo=self.scenario.monte_carlo, seed=derive_seed(self.scenario.seed, task.link,
+                                                                   task.snr_index),
+            device=self.device)
+        row = {"link": task.link, "snr_db": task.snr_db, "modulation": link.modulation,
+               "code_rate": float("nan") if link.code_rate is None else link.code_rate,
+               **dataclasses.asdict(counts)}
+        return {"kind": "ber"}, {"ber": [row]}
