@@ -7,15 +7,21 @@ measured mean power of each row), ``x_hat`` [batch, n] complex64, ``no_eff`` [ba
 Randomness comes from the ``generator`` constructor argument of each model.
 """
 from channels.awgn import AWGN, AWGNChannel
+from channels.ofdm import MODELS as OFDM_MODELS
+from channels.ofdm import OFDMSISOChannel, pack_slots, unpack_slots
 from channels.rayleigh import RayleighChannel
 from channels.snr import ebno_db_to_esno_db, esno_db_to_ebno_db, mean_power, noise_variance
 
 __all__ = [
     "AWGN",
     "AWGNChannel",
+    "OFDMSISOChannel",
+    "OFDM_MODELS",
     "RayleighChannel",
     "ebno_db_to_esno_db",
     "esno_db_to_ebno_db",
     "mean_power",
     "noise_variance",
+    "pack_slots",
+    "unpack_slots",
 ]

@@ -1,0 +1,316 @@
+"""SISO OFDM link over 3GPP TR 38.901 TDL/CDL channels with pilot-based estimation and LMMSE.
+
+The channel is simulated in the frequency domain (Sionna's ``OFDMChannel``: one complex gain
+per resource element, no ISI/ICI, time variation from OFDM symbol to OFDM symbol). A batch
+row of ``n`` data symbols is split into ``ceil(n / num_data_symbols)`` slots (resource grids);
+the last slot is zero-padded. Every slot gets an independent channel realisation.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from sionna.phy import Block
+from sionna.phy.channel import OFDMChannel
+from sionna.phy.mimo import StreamManagement
+from sionna.phy.ofdm import (LMMSEEqualizer, LSChannelEstimator, PilotPattern,
+                             RemoveNulledSubcarriers, ResourceGrid, ResourceGridMapper)
+
+from channels._checks import (check_in_range, check_int, check_one_of, check_positive,
+                              check_type)
+from channels._common import check_generator, check_symbols_and_snr
+from channels._tr38901 import GeneratorCDL, GeneratorTDL
+from channels.awgn import AWGN
+from channels.snr import mean_power
+
+__all__ = ["OFDMSISOChannel", "MODELS", "pack_slots", "unpack_slots"]
+
+MODELS = ("AWGN",) + tuple(f"TDL-{m}" for m in "ABCDE") + tuple(f"CDL-{m}" for m in "ABCDE")
+CHANNEL_ESTIMATIONS = ("perfect", "ls")
+INTERPOLATIONS = ("nn", "lin", "lin_time_avg")
+PILOT_PATTERNS = ("kronecker", "empty")
+MAX_DELAY_SPREAD_S = 10e-6
+MAX_SPEED_MPS = 500.0
+CARRIER_RANGE_HZ = (0.5e9, 100e9)  # TR 38.901 validity range
+SUBCARRIER_SPACING_RANGE_HZ = (1e3, 1e6)
+MAX_FFT_SIZE = 4096
+MAX_OFDM_SYMBOLS = 140
+PILOT_SEED = 0x5E11  # fixed: pilots are part of the waveform, not of the randomness
+
+
+def pack_slots(x: torch.Tensor, slot_size: int) -> tuple[torch.Tensor, int]:
+    """Cut each row into slots of ``slot_size`` symbols, zero-padding the last slot.
+
+    :param slot_size: int >= 1; data symbols per slot.
+    :input x: [batch, n], any dtype.
+    :output slots: [batch, num_slots, slot_size], ``num_slots = ceil(n / slot_size)``.
+    :output num_pad: int; zeros appended to each row (``num_slots * slot_size - n``).
+
+    >>> import torch
+    >>> s, pad = pack_slots(torch.arange(5.).reshape(1, 5), 2)
+    >>> s.shape, pad
+    (torch.Size([1, 3, 2]), 1)
+    """
+    check_int(slot_size, name="slot_size", low=1)
+    batch, n = x.shape
+    num_slots = -(-n // slot_size)
+    num_pad = num_slots * slot_size - n
+    x = torch.nn.functional.pad(x, (0, num_pad))
+    return x.reshape(batch, num_slots, slot_size), num_pad  # [batch, num_slots, slot_size]
+
+
+def unpack_slots(slots: torch.Tensor, num_pad: int) -> torch.Tensor:
+    """Inverse of :func:`pack_slots`: concatenate the slots and drop the padding.
+
+    :input slots: [batch, num_slots, slot_size].
+    :input num_pad: int in [0, num_slots * slot_size].
+    :output x: [batch, num_slots * slot_size - num_pad].
+    """
+    batch, num_slots, slot_size = slots.shape
+    check_int(num_pad, name="num_pad", low=0, high=num_slots * slot_size)
+    return slots.reshape(batch, num_slots * slot_size)[:, :num_slots * slot_size - num_pad]
+
+
+class OFDMSISOChannel(Block):
+    r"""SISO OFDM link: resource-grid mapping, TDL/CDL channel, noise, estimation, LMMSE.
+
+    Per call, each row of ``x`` is normalised to unit mean power (its measured power ``Es``),
+    split into slots of :attr:`num_data_symbols` symbols (:func:`pack_slots`), and mapped with
+    unit-power QPSK pilots onto a Sionna :class:`~sionna.phy.ofdm.ResourceGrid`. The grids go
+    through the frequency-domain channel, then complex AWGN with
+    ``N0/Es = 10^(-snr_db/10)`` is added to every resource element (pilots too), so ``snr_db``
+    is Es/N0 per *data* resource element relative to the measured data-symbol power and the
+    mean channel gain (``E|h|^2 = 1`` for TDL; CDL includes its antenna patterns). The
+    receiver estimates the channel (LS at the pilots + interpolation, or perfect CSI) and
+    applies Sionna's LMMSE equaliser (unbiased: ``x_hat = x + e``). ``x_hat`` and ``no_eff``
+    are scaled back to the units of ``x``.
+
+    Channel models (``model``):
+
+    - ``"AWGN"``: static unit gain ``h = 1`` on every resource element (for validation);
+      ``delay_spread_s`` and ``speed_mps`` are ignored.
+    - ``"TDL-A"`` .. ``"TDL-E"``: TR 38.901 tapped delay lines scaled by ``delay_spread_s``
+      (A-C NLOS Rayleigh taps, D/E LOS with a Rician first tap); Doppler from ``speed_mps``.
+    - ``"CDL-A"`` .. ``"CDL-E"``: TR 38.901 clustered delay lines, downlink, one
+      omnidirectional vertically polarised antenna at each end.
+
+    :param model: One of :data:`MODELS`, default ``"TDL-A"``.
+    :param delay_spread_s: float in [0, 1e-5], default 300e-9; RMS delay spread, s.
+    :param speed_mps: float in [0, 500], default 0; UE speed, m/s.
+    :param carrier_frequency_hz: float in [0.5e9, 100e9], default 3.5e9; Hz.
+    :param fft_size: int in [1, 4096], default 72; subcarriers.
+    :param subcarrier_spacing_hz: float in [1e3, 1e6], default 30e3; Hz.
+    :param num_ofdm_symbols: int in [1, 140], default 14; OFDM symbols per slot.
+    :param cyclic_prefix_length: int in [0, fft_size], default 6; samples. Only sets the OFDM
+        symbol duration (hence the channel's time evolution); the frequency-domain model
+        has no ISI.
+    :param num_guard_carriers: (left, right) ints >= 0, default (0, 0); nulled subcarriers.
+    :param dc_null: bool, default False; null the DC subcarrier.
+    :param pilot_pattern: ``"kronecker"`` (default; every effective subcarrier of the pilot
+        OFDM symbols carries a fixed pseudo-random unit-power QPSK pilot) | ``"empty"``
+        (no pilots; needs ``channel_estimation="perfect"``).
+    :param pilot_ofdm_symbol_indices: distinct ints in [0, num_ofdm_symbols - 1], default
+        (2, 11); at least one OFDM symbol must remain for data. Ignored for ``"empty"``.
+    :param channel_estimation: ``"perfect"`` (default; the true frequency response) |
+        ``"ls"`` (least squares at the pilots, then ``interpolation``).
+    :param interpolation: ``"nn"`` (default) | ``"lin"`` | ``"lin_time_avg"``; Sionna's
+        interpolators for LS estimates. Ignored with perfect CSI.
+    :param generator: Source of the channel realisations and the noise, on ``device``;
+        None = Sionna's per-device generator. Same seed, same output on the same device.
+    :param check_values: Check ``snr_db`` is not NaN or ``-inf`` per call (device sync);
+        default True.
+    :param precision: ``"single"`` (complex64 out, default) | ``"double"`` | None.
+    :param device: Device string; None = Sionna's default.
+    :input x: [batch, n], complex, n >= 0. Any average energy.
+    :input snr_db: float or [batch] float tensor; Es/N0 in dB per data resource element.
+        ``+inf`` = no noise.
+    :output x_hat: [batch, n], complex; equalised symbols (unbiased estimate of ``x``).
+    :output no_eff: [batch, n], float; effective noise variance per symbol from the LMMSE
+        equaliser (includes channel-estimation error for ``"ls"``), in the units of ``|x|^2``,
+        >= 0 (Sionna's ``1/d - 1`` can round below 0 when the noise vanishes; it is clipped).
+    :raises TypeError: If an argument has the wrong type.
+    :raises ValueError: If a parameter is out of its range (the message names it and the
+        range), ``x`` is not 2-D, or ``snr_db`` has a bad shape or value.
+
+    >>> import torch
+    >>> ch = OFDMSISOChannel(model="TDL-C", delay_spread_s=100e-9, speed_mps=3.0,
+    ...                      generator=torch.Generator().manual_seed(0))
+    >>> x = torch.ones(2, 1000, dtype=torch.complex64)
+    >>> x_hat, no_eff = ch(x, 15.0)
+    >>> x_hat.shape, no_eff.dtype, ch.num_data_symbols, ch.num_slots(1000)
+    (torch.Size([2, 1000]), torch.float32, 864, 2)
+    """
+
+    def __init__(self, *, model: str = "TDL-A", delay_spread_s: float = 300e-9,
+                 speed_mps: float = 0.0, carrier_frequency_hz: float = 3.5e9,
+                 fft_size: int = 72, subcarrier_spacing_hz: float = 30e3,
+                 num_ofdm_symbols: int = 14, cyclic_prefix_length: int = 6,
+                 num_guard_carriers: tuple[int, int] = (0, 0), dc_null: bool = False,
+                 pilot_pattern: str = "kronecker",
+                 pilot_ofdm_symbol_indices: Sequence[int] = (2, 11),
+                 channel_estimation: str = "perfect", interpolation: str = "nn",
+                 generator: torch.Generator | None = None, check_values: bool = True,
+                 precision: str | None = None, device: str | None = None) -> None:
+        super().__init__(precision=precision, device=device)
+        check_type(model, str, name="model")
+        check_one_of(model, MODELS, name="model")
+        check_type(delay_spread_s, (int, float), name="delay_spread_s")
+        check_in_range(delay_spread_s, name="delay_spread_s", low=0.0, high=MAX_DELAY_SPREAD_S)
+        check_type(speed_mps, (int, float), name="speed_mps")
+        check_in_range(speed_mps, name="speed_mps", low=0.0, high=MAX_SPEED_MPS)
+        check_type(carrier_frequency_hz, (int, float), name="carrier_frequency_hz")
+        check_in_range(carrier_frequency_hz, name="carrier_frequency_hz",
+                       low=CARRIER_RANGE_HZ[0], high=CARRIER_RANGE_HZ[1])
+        check_int(fft_size, name="fft_size", low=1, high=MAX_FFT_SIZE)
+        check_positive(subcarrier_spacing_hz, name="subcarrier_spacing_hz")
+        check_in_range(subcarrier_spacing_hz, name="subcarrier_spacing_hz",
+                       low=SUBCARRIER_SPACING_RANGE_HZ[0], high=SUBCARRIER_SPACING_RANGE_HZ[1])
+        check_int(num_ofdm_symbols, name="num_ofdm_symbols", low=1, high=MAX_OFDM_SYMBOLS)
+        check_int(cyclic_prefix_length, name="cyclic_prefix_length", low=0, high=fft_size)
+        self._check_guards(num_guard_carriers, dc_null, fft_size)
+        check_type(pilot_pattern, str, name="pilot_pattern")
+        check_one_of(pilot_pattern, PILOT_PATTERNS, name="pilot_pattern")
+        check_type(channel_estimation, str, name="channel_estimation")
+        check_one_of(channel_estimation, CHANNEL_ESTIMATIONS, name="channel_estimation")
+        check_type(interpolation, str, name="interpolation")
+        check_one_of(interpolation, INTERPOLATIONS, name="interpolation")
+        if pilot_pattern == "kronecker":
+            pilot_ofdm_symbol_indices = self._check_pilot_indices(
+                pilot_ofdm_symbol_indices, num_ofdm_symbols)
+        elif channel_estimation != "perfect":
+            raise ValueError(
+                f"`channel_estimation` must be 'perfect' with pilot_pattern='empty'; "
+                f"got {channel_estimation!r}.")
+        check_type(check_values, bool, name="check_values")
+        check_generator(generator, self.device)
+
+        self._model = model
+        self._channel_estimation = channel_estimation
+        self._check_values = check_values
+        kw = {"precision": self.precision, "device": self.device}
+        self._rg = ResourceGrid(num_ofdm_symbols=num_ofdm_symbols, fft_size=fft_size,
+                                subcarrier_spacing=float(subcarrier_spacing_hz),
+                                cyclic_prefix_length=cyclic_prefix_length,
+                                num_guard_carriers=tuple(num_guard_carriers), dc_null=dc_null,
+                                pilot_pattern=None, **kw)
+        if pilot_pattern == "kronecker":
+            self._rg.pilot_pattern = self._kronecker_pilots(pilot_ofdm_symbol_indices)
+        self._mapper = ResourceGridMapper(self._rg, **kw)
+        self._remove_nulled = RemoveNulledSubcarriers(self._rg, **kw)
+        self._awgn = AWGN(generator=generator, check_values=False, **kw)
+        self._equalizer = LMMSEEqualizer(self._rg, StreamManagement(np.ones([1, 1]), 1),
+                                         whiten_interference=False, **kw)
+        self._estimator = (LSChannelEstimator(self._rg, interpolation_type=interpolation, **kw)
+                           if channel_estimation == "ls" else None)
+        self._channel = None
+        if model != "AWGN":
+            family, letter = model.split("-")
+            cls = GeneratorTDL if family == "TDL" else GeneratorCDL
+            cir = cls(model=letter, delay_spread=float(delay_spread_s),
+                      carrier_frequency=float(carrier_frequency_hz), speed=float(speed_mps),
+                      generator=generator, **kw)
+            self._channel = OFDMChannel(cir, self._rg, normalize_channel=False,
+                                        return_channel=True, **kw)
+
+    # -- configuration helpers -------------------------------------------------------------
+
+    @staticmethod
+    def _check_guards(num_guard_carriers: tuple[int, int], dc_null: bool, fft_size: int) -> None:
+        check_type(num_guard_carriers, (tuple, list), name="num_guard_carriers")
+        if len(num_guard_carriers) != 2:
+            raise ValueError(f"`num_guard_carriers` must be a pair (left, right); "
+                             f"got {num_guard_carriers!r}.")
+        for side in num_guard_carriers:
+            check_int(side, name="num_guard_carriers", low=0)
+        check_type(dc_null, bool, name="dc_null")
+        if sum(num_guard_carriers) + dc_null >= fft_size:
+            raise ValueError(
+                f"`num_guard_carriers` must leave at least one subcarrier: sum + dc_null in "
+                f"[0, {fft_size - 1}] for fft_size={fft_size}; got {tuple(num_guard_carriers)!r}.")
+
+    @staticmethod
+    def _check_pilot_indices(indices: Sequence[int], num_ofdm_symbols: int) -> list[int]:
+        check_type(indices, (tuple, list), name="pilot_ofdm_symbol_indices")
+        if not 1 <= len(indices) < num_ofdm_symbols:
+            raise ValueError(
+                f"`pilot_ofdm_symbol_indices` must hold 1 to {num_ofdm_symbols - 1} indices "
+                f"(num_ofdm_symbols={num_ofdm_symbols}, one symbol must carry data); "
+                f"got {indices!r}.")
+        for i in indices:
+            check_int(i, name="pilot_ofdm_symbol_indices", low=0, high=num_ofdm_symbols - 1)
+        if len(set(indices)) != len(indices):
+            raise ValueError(f"`pilot_ofdm_symbol_indices` must be distinct; got {indices!r}.")
+        return sorted(indices)
+
+    def _kronecker_pilots(self, indices: list[int]) -> PilotPattern:
+        """Pilot OFDM symbols fully loaded with fixed unit-power QPSK (Kronecker structure)."""
+        num_sc = self._rg.num_effective_subcarriers
+        mask = np.zeros([1, 1, self._rg.num_ofdm_symbols, num_sc], bool)
+        mask[..., indices, :] = True
+        # A local generator with a fixed seed: same pilots for every instance, global RNGs
+        # untouched. Construction only, so the host round trip is fine.
+        bits = torch.randint(0, 2, (2, len(indices) * num_sc),
+                             generator=torch.Generator().manual_seed(PILOT_SEED)).numpy()
+        pilots = ((1 - 2 * bits[0]) + 1j * (1 - 2 * bits[1])) / math.sqrt(2)
+        return PilotPattern(mask, pilots.reshape(1, 1, -1).astype(np.complex64),
+                            precision=self.precision, device=self.device)
+
+    # -- public properties -----------------------------------------------------------------
+
+    @property
+    def resource_grid(self) -> ResourceGrid:
+        """The Sionna resource grid of one slot."""
+        return self._rg
+
+    @property
+    def num_data_symbols(self) -> int:
+        """Data resource elements per slot."""
+        return int(self._rg.num_data_symbols)
+
+    def num_slots(self, n: int) -> int:
+        """Slots (resource grids) used for a row of ``n`` data symbols: ``ceil(n / D)``."""
+        check_int(n, name="n", low=0)
+        return -(-n // self.num_data_symbols)
+
+    def num_padding(self, n: int) -> int:
+        """Zero symbols appended to a row of ``n`` data symbols to fill the last slot."""
+        return self.num_slots(n) * self.num_data_symbols - n
+
+    # -- forward ---------------------------------------------------------------------------
+
+    def call(self, x: torch.Tensor, snr_db: torch.Tensor | float
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        snr_db = check_symbols_and_snr(x, snr_db, check_values=self._check_values)  # [batch, 1]
+        batch, n = x.shape
+        if n == 0:
+            return x.clone(), torch.zeros(x.shape, dtype=self.dtype, device=x.device)
+        power = mean_power(x)  # [batch]
+        scale = torch.where(power > 0, power, torch.ones_like(power)).sqrt()  # [batch]
+        slots, num_pad = pack_slots(x / scale.unsqueeze(-1), self.num_data_symbols)
+        num_slots = slots.shape[1]
+        x_rg = self._mapper(slots.reshape(batch * num_slots, 1, 1, -1))  # [B, 1, 1, sym, fft]
+
+        # Noise variance relative to unit-power data (0 for all-zero rows): [B]
+        no = torch.where(power > 0, torch.pow(10.0, -snr_db[:, 0] / 10.0),
+                         torch.zeros_like(power)).repeat_interleave(num_slots)
+        if self._channel is None:
+            y = x_rg  # [B, num_rx=1, num_rx_ant=1, sym, fft]
+            h = torch.ones_like(x_rg)[:, :, :, None, None]  # [B, 1, 1, 1, 1, sym, fft]
+        else:
+            y, h = self._channel(x_rg)  # noise-free; h: [B, 1, 1, 1, 1, sym, fft]
+        y = self._awgn(y, no.reshape(-1, 1, 1, 1, 1))
+
+        if self._estimator is None:
+            h_hat = self._remove_nulled(h)  # [B, 1, 1, 1, 1, sym, num_effective_subcarriers]
+            err_var = torch.zeros((), dtype=self.dtype, device=x.device)
+        else:
+            h_hat, err_var = self._estimator(y, no)
+        x_hat, no_eff = self._equalizer(y, h_hat, err_var, no)  # [B, 1, 1, D] each
+
+        x_hat = unpack_slots(x_hat.reshape(batch, num_slots, -1), num_pad)  # [batch, n]
+        no_eff = unpack_slots(no_eff.reshape(batch, num_slots, -1), num_pad)  # [batch, n]
+        # Sionna computes no_eff = 1/d - 1 with d -> 1 at high SNR: clip rounding below 0.
+        no_eff = no_eff.clamp_min(0.0)
+        return x_hat * scale.unsqueeze(-1), no_eff * scale.square().unsqueeze(-1)
