@@ -193,9 +193,9 @@ class CodeBlockEncoder(Block):
         ``[i * n, (i + 1) * n)``.
     :raises ValueError: On a wrong last dimension or (when checked) non-binary bits.
 
-    >>> enc = CodeBlockEncoder(plan_code_blocks(100, n=200, code_rate=0.5))
+    >>> enc = CodeBlockEncoder(plan_code_blocks(100, n=200, code_rate=0.5))  # 2 blocks of 76
     >>> enc(torch.zeros(3, 100)).shape
-    torch.Size([3, 200])
+    torch.Size([3, 400])
     """
 
     def __init__(self, plan: CodeBlockPlan, *, bits_per_symbol: int | None = None,
