@@ -15,6 +15,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "stage_a": ("ORIGINAL_SCALE_FACTOR", "DIFFUSERS_SCALE_FACTOR", "STAGE_A_CONFIG_NAMES",
                 "stage_a_config", "build_stage_a", "scale_factor_for_layout", "encode_latents",
                 "decode_latents"),
+    "sampler": ("COSINE_S", "alpha_cumprod", "sampling_schedule", "add_noise", "sample_latents"),
+    "presets": ("PRESET_NAMES", "Preset", "get_preset"),
+    "receiver": ("SemanticReceiver",),
 }
 
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -66,6 +66,18 @@ _CONFIGS: dict[str, dict[str, Any]] = {
         "num_vq_embeddings": 256,
         "scale_factor": 1.0,
     },
+    # Test-sized.
+    "tiny": {
+        "in_channels": 3,
+        "out_channels": 3,
+        "up_down_scale_factor": 2,
+        "levels": 2,
+        "bottleneck_blocks": 1,
+        "embed_dim": 32,
+        "latent_channels": 4,
+        "num_vq_embeddings": 64,
+        "scale_factor": 1.0,
+    },
 }
 
 STAGE_A_CONFIG_NAMES: tuple[str, ...] = tuple(_CONFIGS)

@@ -8,7 +8,8 @@ Configurations (keyword arguments of ``StableCascadeUNet``):
 
 - ``"stable-cascade-lite"``: the published ``decoder_lite`` (stage B lite, 699,471,248 parameters).
 - ``"stable-cascade"``: the published ``decoder`` (stage B, 1,562,941,136 parameters).
-- ``"small"``: same class and layout, narrow widths, for CPU runs at 256 px.
+- ``"small"``: same class and layout, narrow widths, for CPU runs at 256 px (2,463,568 parameters).
+- ``"tiny"``: two narrow levels, for tests.
 
 diffusers is imported inside the functions: importing this module stays cheap.
 """
@@ -87,6 +88,20 @@ _CONFIGS: dict[str, dict[str, Any]] = {
         "up_num_layers_per_block": [2, 2, 1, 1],
         "down_blocks_repeat_mappers": [1, 1, 1, 1],
         "up_blocks_repeat_mappers": [1, 1, 1, 1],
+    },
+    # Test-sized: two levels, one layer each, attention in the deeper one.
+    "tiny": {
+        **_COMMON,
+        "conditioning_dim": 64,
+        "clip_text_pooled_in_channels": 32,
+        "block_out_channels": [32, 64],
+        "block_types_per_layer": [_CT, _CTA],
+        "num_attention_heads": [0, 2],
+        "down_num_layers_per_block": [1, 1],
+        "up_num_layers_per_block": [1, 1],
+        "down_blocks_repeat_mappers": [1, 1],
+        "up_blocks_repeat_mappers": [1, 1],
+        "dropout": [0.0, 0.0],
     },
 }
 

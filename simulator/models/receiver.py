@@ -1,0 +1,133 @@
+"""The semantic receiver: noisy embedding -> stage B sampling -> stage A decoding -> image."""
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from channels._checks import check_int, check_positive, check_type
+from simulator.models.presets import get_preset
+from simulator.models.sampler import sample_latents
+from simulator.models.stage_a import build_stage_a, decode_latents
+from simulator.models.stage_b import build_stage_b
+
+__all__ = ["SemanticReceiver"]
+
+
+class SemanticReceiver(torch.nn.Module):
+    """Reconstruct images from (noisy) semantic embeddings with stage B + stage A.
+
+    The stage A latent has 4 channels at a quarter of the image size; stage B samples it
+    conditioned on ``zhat`` (:func:`simulator.models.sampler.sample_latents`), stage A
+    decodes it (:func:`simulator.models.stage_a.decode_latents`).
+
+    Parameters start random (:attr:`random_weights` is True and the first call warns) until
+    :meth:`load_weights` fills them.
+
+    :param stage_b: Stage B config name or ``StableCascadeUNet`` keyword dict; default "small".
+    :param stage_a: Stage A config name or ``PaellaVQModel`` keyword dict; default "small".
+    :param latent_scale_factor: float > 0; latent scale of the stage A weights, default 1.0.
+    :param steps: int >= 1; default sampling steps, default 10.
+    :param guidance: float >= 0; default classifier-free guidance, default 1.1.
+    :param device: Parameter device; None = CPU. Not part of :attr:`config`.
+    :param dtype: Parameter dtype; default float32. Not part of :attr:`config`.
+    :param meta: Build on the meta device (for ``load_weights(..., assign=True)``).
+        Not part of :attr:`config`.
+    :input zhat: [batch, C_z, h_z, w_z], float, on the parameters' device; noisy embedding.
+    :input generators: One ``torch.Generator`` per batch row (or one for the batch) on the
+        parameters' device type; seeds every random draw of that row.
+    :input image_size: int or (height, width), px; multiples of ``4 * patch_size`` (8).
+    :output images: [batch, 3, height, width], float32, in [0, 1], on ``zhat``'s device.
+    """
+
+    def __init__(self, *, stage_b: str | Mapping[str, Any] = "small",
+                 stage_a: str | Mapping[str, Any] = "small", latent_scale_factor: float = 1.0,
+                 steps: int = 10, guidance: float = 1.1, device: torch.device | str | None = None,
+                 dtype: torch.dtype = torch.float32, meta: bool = False) -> None:
+        super().__init__()
+        check_type(stage_b, (str, Mapping), name="stage_b")
+        check_type(stage_a, (str, Mapping), name="stage_a")
+        self._stage_b_cfg = stage_b if isinstance(stage_b, str) else copy.deepcopy(dict(stage_b))
+        self._stage_a_cfg = stage_a if isinstance(stage_a, str) else copy.deepcopy(dict(stage_a))
+        self.latent_scale_factor = check_positive(latent_scale_factor, name="latent_scale_factor")
+        self.steps = check_int(steps, name="steps", low=1)
+        self.guidance = check_positive(guidance, name="guidance", strict=False)
+        self.stage_b = build_stage_b(self._stage_b_cfg, device=device, dtype=dtype, meta=meta)
+        self.stage_a = build_stage_a(self._stage_a_cfg, device=device, dtype=dtype, meta=meta)
+        self.random_weights = True
+        self._warned = False
+
+    @classmethod
+    def from_preset(cls, name: str, *, device: torch.device | str | None = None,
+                    dtype: torch.dtype | None = None, meta: bool = False) -> SemanticReceiver:
+        """Build the receiver of a preset (random weights; see :meth:`load_weights`).
+
+        :param name: One of :data:`simulator.models.presets.PRESET_NAMES`.
+        :param dtype: None = the preset's default on ``device`` (bfloat16 on CUDA).
+        :raises ValueError: If ``name`` is unknown.
+        """
+        preset = get_preset(name)
+        if dtype is None:
+            dtype = preset.default_dtype("cpu" if device is None else device)
+        return cls(stage_b=preset.stage_b, stage_a=preset.stage_a,
+                   latent_scale_factor=preset.latent_scale_factor, steps=preset.steps,
+                   guidance=preset.guidance, device=device, dtype=dtype, meta=meta)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """JSON-serialisable constructor arguments: ``SemanticReceiver(**config)`` rebuilds it."""
+        return {"stage_b": copy.deepcopy(self._stage_b_cfg),
+                "stage_a": copy.deepcopy(self._stage_a_cfg),
+                "latent_scale_factor": self.latent_scale_factor, "steps": self.steps,
+                "guidance": self.guidance}
+
+    def load_weights(self, stage_b_state: Mapping[str, torch.Tensor],
+                     stage_a_state: Mapping[str, torch.Tensor], *, assign: bool = False) -> None:
+        """Load diffusers-layout state dicts into stage B and stage A (strict) and clear
+        :attr:`random_weights`.
+
+        :param assign: Passed to ``load_state_dict`` (True after building with ``meta=True``).
+        :raises RuntimeError: If keys or shapes do not match (from ``load_state_dict``).
+        """
+        self.stage_b.load_state_dict(stage_b_state, strict=True, assign=assign)
+        self.stage_a.load_state_dict(stage_a_state, strict=True, assign=assign)
+        self.stage_b.eval()
+        self.stage_a.eval()
+        self.random_weights = False
+
+    def forward(self, zhat: torch.Tensor, generators: Sequence[torch.Generator] | torch.Generator,
+                *, image_size: int | tuple[int, int], steps: int | None = None,
+                guidance: float | None = None) -> torch.Tensor:
+        height, width = self._check_size(image_size)
+        if self.random_weights and not self._warned:
+            warnings.warn("SemanticReceiver has random weights (none loaded); its images are "
+                          "noise, not reconstructions.", RuntimeWarning, stacklevel=2)
+            self._warned = True
+        param = next(self.stage_b.parameters())
+        if zhat.device != param.device:
+            raise ValueError(f"`zhat` must be on the model's device {param.device}; "
+                             f"got {zhat.device}.")
+        latent_shape = (self.stage_b.config.in_channels, height // 4, width // 4)
+        latents = sample_latents(self.stage_b, zhat, latent_shape,
+                                 steps=self.steps if steps is None else steps,
+                                 guidance=self.guidance if guidance is None else guidance,
+                                 generators=generators)               # [batch, 4, H/4, W/4]
+        vq_dtype = next(self.stage_a.parameters()).dtype
+        with torch.no_grad():
+            images = decode_latents(self.stage_a, latents.to(vq_dtype), self.latent_scale_factor)
+        return images.float()
+
+    def _check_size(self, image_size: int | tuple[int, int]) -> tuple[int, int]:
+        if isinstance(image_size, int) and not isinstance(image_size, bool):
+            image_size = (image_size, image_size)
+        check_type(image_size, (tuple, list), name="image_size")
+        multiple = 4 * self.stage_b.config.patch_size
+        if (len(image_size) != 2
+                or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 and n % multiple == 0
+                           for n in image_size)):
+            raise ValueError(f"`image_size` must be an int or (height, width) of positive multiples "
+                             f"of {multiple}; got {image_size!r}.")
+        return int(image_size[0]), int(image_size[1])

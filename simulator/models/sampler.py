@@ -1,0 +1,198 @@
+"""The Würstchen / Stable Cascade DDPM sampler for stage B, with classifier-free guidance.
+
+Same update as diffusers' ``DDPMWuerstchenScheduler`` with the decoder pipeline's loop
+(timesteps ``linspace(1, 0, steps + 1)``, UNet fed the timestep ratio ``t``), written so the
+loop never synchronises with the host: the schedule is computed once before the loop, and
+each batch row draws its noise from its own generator.
+
+Cosine schedule (Würstchen, ``s = 0.008``), clamped to [1e-4, 0.9999]::
+
+    alpha_cumprod(t) = cos((t + s) / (1 + s) * pi / 2)^2 / cos(s / (1 + s) * pi / 2)^2
+
+Step from ``t`` to ``t_prev`` with predicted noise ``eps`` (``a = acp(t) / acp(t_prev)``)::
+
+    mu = (x - (1 - a) / sqrt(1 - acp(t)) * eps) / sqrt(a)
+    x_prev = mu + sqrt((1 - a) * (1 - acp(t_prev)) / (1 - acp(t))) * n,  n ~ N(0, I)
+
+with no noise on the last step (``t_prev = 0``).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Sequence
+
+import torch
+
+from channels._checks import check_int, check_positive, check_type
+from simulator.models.stage_b import null_text_pooled, predict_noise
+
+__all__ = ["COSINE_S", "alpha_cumprod", "sampling_schedule", "add_noise", "sample_latents"]
+
+COSINE_S = 0.008
+"""Offset ``s`` of the Würstchen cosine schedule."""
+
+_ACP_MIN, _ACP_MAX = 1e-4, 0.9999
+
+
+def alpha_cumprod(t: torch.Tensor) -> torch.Tensor:
+    """Würstchen cosine ``alpha_cumprod`` at timestep ratios ``t``.
+
+    :input t: [...], float in [0, 1]; 0 = clean, 1 = pure noise.
+    :output acp: Same shape and dtype as ``t``, in [1e-4, 0.9999].
+    """
+    s = COSINE_S
+    init = math.cos(s / (1 + s) * math.pi * 0.5) ** 2
+    acp = torch.cos((t + s) / (1 + s) * torch.pi * 0.5) ** 2 / init
+    return acp.clamp(_ACP_MIN, _ACP_MAX)
+
+
+def sampling_schedule(steps: int, *, device: torch.device | str | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Timestep ratios and ``alpha_cumprod`` of a ``steps``-step sampling run.
+
+    :param steps: int >= 1.
+    :param device: Device of the outputs; None = CPU.
+    :output timesteps: [steps + 1], float32, ``linspace(1, 0, steps + 1)``.
+    :output acp: [steps + 1], float32, :func:`alpha_cumprod` of ``timesteps``.
+    :raises ValueError: If ``steps < 1``.
+    """
+    check_int(steps, name="steps", low=1)
+    timesteps = torch.linspace(1.0, 0.0, steps + 1, device=device)
+    return timesteps, alpha_cumprod(timesteps)
+
+
+def add_noise(latents: torch.Tensor, noise: torch.Tensor, timestep_ratio: torch.Tensor) -> torch.Tensor:
+    """Forward diffusion (training): ``sqrt(acp(t)) * latents + sqrt(1 - acp(t)) * noise``.
+
+    :input latents: [batch, ...], float; clean scaled stage A latents.
+    :input noise: Same shape as ``latents``; standard normal.
+    :input timestep_ratio: [batch], float in [0, 1].
+    :output noisy: Same shape and dtype as ``latents``.
+    :raises ValueError: If shapes do not match.
+    """
+    if noise.shape != latents.shape or timestep_ratio.shape != latents.shape[:1]:
+        raise ValueError(f"`latents` {tuple(latents.shape)}, `noise` {tuple(noise.shape)} and "
+                         f"`timestep_ratio` {tuple(timestep_ratio.shape)} must match.")
+    acp = alpha_cumprod(timestep_ratio).view(-1, *([1] * (latents.dim() - 1)))
+    return (acp.sqrt() * latents + (1 - acp).sqrt() * noise).to(latents.dtype)
+
+
+@torch.no_grad()
+def sample_latents(unet: torch.nn.Module, effnet_cond: torch.Tensor,
+                   latent_shape: Sequence[int], *, steps: int = 10, guidance: float = 1.1,
+                   generators: Sequence[torch.Generator] | torch.Generator,
+                   amp_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Sample stage A latents with stage B conditioned on semantic embeddings.
+
+    Classifier-free guidance: ``eps = eps_u + guidance * (eps_c - eps_u)``, the unconditional
+    input being an all-zero embedding; conditional and unconditional rows go through ONE UNet
+    call. ``guidance == 1`` skips the unconditional rows (purely conditional sampling).
+    The pooled-text input is zeros.
+
+    Reproducibility: with a list, row ``i`` draws all its noise (initial latent and every step)
+    from ``generators[i]`` only, so its output does not depend on the other rows (up to
+    floating-point differences of batched kernels). A single generator draws for the whole
+    batch at once.
+
+    :param unet: ``StableCascadeUNet`` in eval mode, on ``effnet_cond``'s device.
+    :param latent_shape: (channels, h, w) of one latent; channels = the UNet's
+        ``in_channels``; h and w multiples of its ``patch_size``.
+    :param steps: int >= 1; UNet evaluations per image, default 10.
+    :param guidance: float >= 0; default 1.1.
+    :param generators: One ``torch.Generator`` per batch row, or one for the batch; on
+        ``effnet_cond``'s device type.
+    :param amp_dtype: Autocast dtype; None = bfloat16 on CUDA, none elsewhere (float32).
+    :input effnet_cond: [batch, C_z, h_z, w_z], float; (noisy) semantic embedding,
+        C_z = the UNet's ``effnet_in_channels``.
+    :output latents: [batch, *latent_shape], float32, on ``effnet_cond``'s device; scaled stage A
+        latents (decode with :func:`simulator.models.stage_a.decode_latents`).
+    :raises TypeError: If an argument has the wrong type.
+    :raises ValueError: If shapes, counts or devices do not match, ``steps < 1``,
+        ``guidance < 0``, or the UNet is in training mode.
+    """
+    batch, device = _check_inputs(unet, effnet_cond, latent_shape, generators)
+    check_int(steps, name="steps", low=1)
+    guidance = check_positive(guidance, name="guidance", strict=False)
+    if amp_dtype is not None:
+        check_type(amp_dtype, torch.dtype, name="amp_dtype")
+    elif device.type == "cuda":
+        amp_dtype = torch.bfloat16
+    autocast = (torch.autocast(device_type=device.type, dtype=amp_dtype)
+                if amp_dtype is not None else contextlib.nullcontext())
+    model_dtype = next(unet.parameters()).dtype
+    shape = tuple(latent_shape)
+
+    # Everything the loop needs, computed once: no host round trip inside the loop.
+    timesteps, acp = sampling_schedule(steps, device=device)
+    alpha = acp[:-1] / acp[1:]                                     # [steps]
+    eps_coef = (1 - alpha) / (1 - acp[:-1]).sqrt()
+    mu_coef = (1.0 / alpha).sqrt()
+    noise_std = ((1 - alpha) * (1 - acp[1:]) / (1 - acp[:-1])).sqrt()
+    use_uncond = guidance != 1.0
+    rows = 2 * batch if use_uncond else batch
+    cond = effnet_cond.to(model_dtype)
+    if use_uncond:
+        cond = torch.cat([cond, torch.zeros_like(cond)])           # [2 batch, C_z, h_z, w_z]
+    text = null_text_pooled(unet, rows, device=device, dtype=model_dtype)
+    ratios = timesteps.to(model_dtype)
+
+    x = _randn(batch, shape, generators, device)                   # [batch, *latent_shape]
+    for i in range(steps):
+        x_in = torch.cat([x, x]) if use_uncond else x
+        with autocast:
+            eps = predict_noise(unet, x_in.to(model_dtype), ratios[i].expand(rows), cond, text)
+        eps = eps.float()
+        if use_uncond:
+            eps_c, eps_u = eps.chunk(2)
+            eps = torch.lerp(eps_u, eps_c, guidance)
+        x = mu_coef[i] * (x - eps_coef[i] * eps)
+        if i < steps - 1:  # the last step (t_prev = 0) adds no noise
+            x = x + noise_std[i] * _randn(batch, shape, generators, device)
+    return x
+
+
+def _randn(batch: int, shape: tuple[int, ...], generators: Sequence[torch.Generator] | torch.Generator,
+           device: torch.device) -> torch.Tensor:
+    if isinstance(generators, torch.Generator):
+        return torch.randn((batch, *shape), generator=generators, device=device)
+    return torch.cat([torch.randn((1, *shape), generator=g, device=device) for g in generators])
+
+
+def _check_inputs(unet: torch.nn.Module, effnet_cond: torch.Tensor, latent_shape: Sequence[int],
+                  generators: Sequence[torch.Generator] | torch.Generator
+                  ) -> tuple[int, torch.device]:
+    check_type(unet, torch.nn.Module, name="unet")
+    if unet.training:
+        raise ValueError("`unet` must be in eval mode (dropout would make sampling "
+                         "irreproducible); call unet.eval().")
+    check_type(effnet_cond, torch.Tensor, name="effnet_cond")
+    cfg = unet.config
+    if effnet_cond.dim() != 4 or effnet_cond.shape[1] != cfg.effnet_in_channels:
+        raise ValueError(f"`effnet_cond` must be [batch, {cfg.effnet_in_channels}, h_z, w_z]; "
+                         f"got {tuple(effnet_cond.shape)}.")
+    if not effnet_cond.is_floating_point():
+        raise TypeError(f"`effnet_cond` must be a float tensor; got {effnet_cond.dtype}.")
+    check_type(latent_shape, (tuple, list, torch.Size), name="latent_shape")
+    shape = tuple(latent_shape)
+    patch = cfg.patch_size
+    if (len(shape) != 3 or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0
+                                   for n in shape)
+            or shape[0] != cfg.in_channels or shape[1] % patch or shape[2] % patch):
+        raise ValueError(f"`latent_shape` must be ({cfg.in_channels}, h, w) with h and w positive "
+                         f"multiples of {patch}; got {latent_shape!r}.")
+    batch, device = effnet_cond.shape[0], effnet_cond.device
+    if isinstance(generators, torch.Generator):
+        gens = [generators]
+    else:
+        check_type(generators, (list, tuple), name="generators")
+        gens = list(generators)
+        if len(gens) != batch:
+            raise ValueError(f"`generators` must hold one generator per batch row ({batch}); "
+                             f"got {len(gens)}.")
+    for g in gens:
+        check_type(g, torch.Generator, name="generators")
+        if g.device.type != device.type:
+            raise ValueError(f"`generators` must be on {device.type} like `effnet_cond`; "
+                             f"got one on {g.device.type}.")
+    return batch, device

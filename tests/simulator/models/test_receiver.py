@@ -1,0 +1,111 @@
+"""SemanticReceiver: shapes at paper sizes, range, seeding, batch independence, config."""
+import json
+
+import pytest
+import torch
+
+from simulator.models.receiver import SemanticReceiver
+from simulator.models.sampler import sample_latents
+from simulator.models.stage_a import decode_latents
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run far faster single-threaded on the shared, loaded CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def rx():
+    torch.manual_seed(3)
+    receiver = SemanticReceiver(stage_b="tiny", stage_a="tiny", latent_scale_factor=0.43, steps=2)
+    receiver.random_weights = False  # silence the warning; weights are random on purpose
+    return receiver
+
+
+def _gens(*seeds):
+    return [torch.Generator().manual_seed(s) for s in seeds]
+
+
+def test_paper_512_shapes(rx):
+    z = torch.randn(1, 16, 12, 12)  # Z for a 512 px image
+    out = rx(z, _gens(0), image_size=512, steps=1, guidance=1.0)
+    assert out.shape == (1, 3, 512, 512) and out.dtype == torch.float32
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_equals_sampler_then_decoder(rx):
+    z = torch.randn(2, 16, 6, 6)
+    out = rx(z, _gens(1, 2), image_size=(64, 96))
+    latents = sample_latents(rx.stage_b, z, (4, 16, 24), steps=2, guidance=1.1, generators=_gens(1, 2))
+    with torch.no_grad():
+        ref = decode_latents(rx.stage_a, latents, 0.43)
+    assert out.shape == (2, 3, 64, 96)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_seeds_reproduce_and_transmissions_differ(rx):
+    z = torch.randn(1, 16, 6, 6).expand(2, -1, -1, -1)
+    a = rx(z, _gens(4, 5), image_size=64)
+    b = rx(z, _gens(4, 5), image_size=64)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert not torch.allclose(a[0], a[1])
+
+
+def test_row_independent_of_batch(rx):
+    z = torch.randn(2, 16, 6, 6)
+    both = rx(z, _gens(8, 9), image_size=64)
+    alone = rx(z[1:], _gens(9), image_size=64)
+    torch.testing.assert_close(alone[0], both[1], rtol=1e-4, atol=1e-5)
+
+
+def test_config_round_trip(rx):
+    cfg = rx.config
+    assert cfg == {"stage_b": "tiny", "stage_a": "tiny", "latent_scale_factor": 0.43, "steps": 2,
+                   "guidance": 1.1}
+    json.dumps(cfg)
+    again = SemanticReceiver(**cfg)
+    assert again.config == cfg
+    assert again.stage_b.config == rx.stage_b.config
+
+
+def test_from_preset_meta_and_load_weights(rx):
+    big = SemanticReceiver.from_preset("stable-cascade-lite", meta=True)
+    assert sum(p.numel() for p in big.stage_b.parameters()) == 699_471_248
+    assert big.latent_scale_factor == 0.43 and big.random_weights
+    fresh = SemanticReceiver(stage_b="tiny", stage_a="tiny", latent_scale_factor=0.43, meta=True)
+    fresh.load_weights(rx.stage_b.state_dict(), rx.stage_a.state_dict(), assign=True)
+    assert not fresh.random_weights
+    z = torch.randn(1, 16, 6, 6)
+    torch.testing.assert_close(fresh(z, _gens(0), image_size=64, steps=1),
+                               rx(z, _gens(0), image_size=64, steps=1), rtol=0, atol=0)
+
+
+def test_random_weights_warn_once():
+    r = SemanticReceiver(stage_b="tiny", stage_a="tiny", steps=1)
+    z = torch.randn(1, 16, 4, 4)
+    with pytest.warns(RuntimeWarning, match="random weights"):
+        r(z, _gens(0), image_size=32)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r(z, _gens(0), image_size=32)
+
+
+def test_bad_arguments_raise(rx):
+    z = torch.randn(1, 16, 6, 6)
+    with pytest.raises(ValueError, match="`image_size` must be an int or"):
+        rx(z, _gens(0), image_size=60)
+    with pytest.raises(ValueError, match="`image_size` must be an int or"):
+        rx(z, _gens(0), image_size=(64,))
+    with pytest.raises(ValueError, match="`latent_scale_factor` must be > 0"):
+        SemanticReceiver(stage_b="tiny", stage_a="tiny", latent_scale_factor=-1.0)
+    with pytest.raises(TypeError, match="`stage_b` must be str or Mapping"):
+        SemanticReceiver(stage_b=3)
+    with pytest.raises(ValueError, match="`name` must be one of"):
+        SemanticReceiver.from_preset("huge")
+    with pytest.raises(ValueError, match="model's device"):
+        rx(z.to("meta"), _gens(0), image_size=64)

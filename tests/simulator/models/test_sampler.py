@@ -1,0 +1,169 @@
+"""Sampler: schedule vs closed form, equality with diffusers' scheduler, guidance, seeding."""
+import math
+
+import pytest
+import torch
+from diffusers import DDPMWuerstchenScheduler
+
+from simulator.models.sampler import add_noise, alpha_cumprod, sample_latents, sampling_schedule
+from simulator.models.stage_b import build_stage_b
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run far faster single-threaded on the shared, loaded CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+LATENT = (4, 16, 16)
+
+
+@pytest.fixture(scope="module")
+def unet():
+    torch.manual_seed(7)
+    return build_stage_b("tiny")
+
+
+def _gens(*seeds):
+    return [torch.Generator().manual_seed(s) for s in seeds]
+
+
+def _cosine_acp(t, s=0.008):
+    """Würstchen schedule in double precision, written from the formula."""
+    acp = math.cos((t + s) / (1 + s) * math.pi / 2) ** 2 / math.cos(s / (1 + s) * math.pi / 2) ** 2
+    return min(max(acp, 1e-4), 0.9999)
+
+
+@pytest.mark.parametrize("steps", [1, 10, 25])
+def test_schedule_matches_closed_form(steps):
+    timesteps, acp = sampling_schedule(steps)
+    expected_t = [1 - i / steps for i in range(steps + 1)]
+    torch.testing.assert_close(timesteps, torch.tensor(expected_t), rtol=0, atol=1e-6)
+    expected = torch.tensor([_cosine_acp(t) for t in expected_t])
+    torch.testing.assert_close(acp, expected, rtol=1e-5, atol=1e-7)
+    assert acp[0] == pytest.approx(1e-4) and acp[-1] == pytest.approx(0.9999)
+
+
+def test_add_noise_closed_form():
+    x, n = torch.randn(3, 4, 5, 5), torch.randn(3, 4, 5, 5)
+    t = torch.tensor([0.0, 0.5, 1.0])
+    out = add_noise(x, n, t)
+    for i, ti in enumerate(t.tolist()):
+        a = _cosine_acp(ti)
+        torch.testing.assert_close(out[i], math.sqrt(a) * x[i] + math.sqrt(1 - a) * n[i])
+    with pytest.raises(ValueError, match="must match"):
+        add_noise(x, n[:2], t)
+    torch.testing.assert_close(alpha_cumprod(torch.tensor([0.25])), torch.tensor([_cosine_acp(0.25)]))
+
+
+def _diffusers_reference(unet, z, steps, guidance, gens, cfg_batched=True):
+    """The decoder pipeline's loop with diffusers' own scheduler (a second implementation)."""
+    sched = DDPMWuerstchenScheduler()
+    sched.set_timesteps(steps)
+    b = z.shape[0]
+    lat = torch.cat([torch.randn((1, *LATENT), generator=g) for g in gens])
+    with torch.no_grad():
+        for t in sched.timesteps[:-1]:
+            r = t.expand(b)
+            if cfg_batched:
+                pred = unet(torch.cat([lat, lat]), torch.cat([r, r]), torch.zeros(2 * b, 1, 32),
+                            effnet=torch.cat([z, torch.zeros_like(z)])).sample
+                cond, uncond = pred.chunk(2)
+                pred = torch.lerp(uncond, cond, guidance)
+            else:  # purely conditional
+                pred = unet(lat, r, torch.zeros(b, 1, 32), effnet=z).sample
+            lat = sched.step(pred, r, lat, generator=gens).prev_sample
+    return lat
+
+
+@pytest.mark.parametrize("guidance", [1.1, 2.0])
+def test_equals_diffusers_scheduler(unet, guidance):
+    z = torch.randn(2, 16, 6, 6)
+    ours = sample_latents(unet, z, LATENT, steps=4, guidance=guidance, generators=_gens(1, 2))
+    ref = _diffusers_reference(unet, z, 4, guidance, _gens(1, 2))
+    assert ours.dtype == torch.float32 and ours.shape == (2, *LATENT)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5 * ref.abs().max().item())
+
+
+def test_guidance_one_is_conditional_only(unet):
+    z = torch.randn(2, 16, 6, 6)
+    ours = sample_latents(unet, z, LATENT, steps=3, guidance=1.0, generators=_gens(3, 4))
+    ref = _diffusers_reference(unet, z, 3, 1.0, _gens(3, 4), cfg_batched=False)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5 * ref.abs().max().item())
+    # Guidance 1.1 really differs from the conditional path.
+    guided = sample_latents(unet, z, LATENT, steps=3, guidance=1.1, generators=_gens(3, 4))
+    assert not torch.allclose(guided, ours)
+
+
+def test_same_seeds_reproduce_different_seeds_differ(unet):
+    z = torch.randn(1, 16, 6, 6).expand(3, -1, -1, -1)  # one image, three transmissions
+    a = sample_latents(unet, z, LATENT, steps=2, generators=_gens(10, 11, 12))
+    b = sample_latents(unet, z, LATENT, steps=2, generators=_gens(10, 11, 12))
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert not torch.allclose(a[0], a[1]) and not torch.allclose(a[1], a[2])
+
+
+def test_row_independent_of_batch_composition(unet):
+    z = torch.randn(3, 16, 6, 6)
+    batch = sample_latents(unet, z, LATENT, steps=3, generators=_gens(5, 6, 7))
+    alone = sample_latents(unet, z[1:2], LATENT, steps=3, generators=_gens(6))
+    reordered = sample_latents(unet, z[[2, 1]], LATENT, steps=3, generators=_gens(7, 6))
+    tol = 1e-5 * batch.abs().max().item()
+    torch.testing.assert_close(alone[0], batch[1], rtol=1e-5, atol=tol)
+    torch.testing.assert_close(reordered[1], batch[1], rtol=1e-5, atol=tol)
+
+
+def test_single_generator_for_the_batch(unet):
+    z = torch.randn(2, 16, 6, 6)
+    a = sample_latents(unet, z, LATENT, steps=2, generators=torch.Generator().manual_seed(0))
+    b = sample_latents(unet, z, LATENT, steps=2, generators=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("z_side, latent_side", [(12, 128), (24, 256)])  # 512 px, 1024 px
+def test_paper_sizes(unet, z_side, latent_side):
+    z = torch.randn(1, 16, z_side, z_side)
+    out = sample_latents(unet, z, (4, latent_side, latent_side), steps=1, guidance=1.0,
+                         generators=_gens(0))
+    assert out.shape == (1, 4, latent_side, latent_side)
+    assert torch.isfinite(out).all()
+
+
+def test_bad_arguments_raise(unet):
+    z = torch.randn(2, 16, 6, 6)
+    with pytest.raises(ValueError, match="one generator per batch row"):
+        sample_latents(unet, z, LATENT, generators=_gens(1))
+    with pytest.raises(ValueError, match=r"`latent_shape` must be \(4, h, w\)"):
+        sample_latents(unet, z, (4, 15, 16), generators=_gens(1, 2))
+    with pytest.raises(ValueError, match=r"`effnet_cond` must be \[batch, 16"):
+        sample_latents(unet, torch.randn(2, 8, 6, 6), LATENT, generators=_gens(1, 2))
+    with pytest.raises(ValueError, match="`guidance` must be >= 0"):
+        sample_latents(unet, z, LATENT, guidance=-1.0, generators=_gens(1, 2))
+    with pytest.raises(TypeError, match="`steps` must be int"):
+        sample_latents(unet, z, LATENT, steps=True, generators=_gens(1, 2))
+    with pytest.raises(TypeError, match="`generators` must be Generator"):
+        sample_latents(unet, z, LATENT, generators=[1, 2])
+    unet.train()
+    try:
+        with pytest.raises(ValueError, match="eval mode"):
+            sample_latents(unet, z, LATENT, generators=_gens(1, 2))
+    finally:
+        unet.eval()
+
+
+@pytest.mark.gpu
+def test_cuda_bf16_autocast_reproducible(unet):
+    dev = torch.device("cuda")
+    net = build_stage_b("tiny", device=dev)
+    net.load_state_dict(unet.state_dict())
+    z = torch.randn(2, 16, 6, 6, device=dev)
+    gens = lambda: [torch.Generator(dev).manual_seed(s) for s in (1, 2)]  # noqa: E731
+    a = sample_latents(net, z, LATENT, steps=3, generators=gens())
+    b = sample_latents(net, z, LATENT, steps=3, generators=gens())
+    assert a.device.type == "cuda" and a.dtype == torch.float32
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="must be on cuda"):
+        sample_latents(net, z, LATENT, generators=_gens(1, 2))
