@@ -53,6 +53,15 @@ def _torchvision_features_layout() -> dict[str, tuple[int, ...]]:
     return layout
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small models run faster single-threaded on the shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def meta_full() -> SemanticEncoder:
     with torch.device("meta"):

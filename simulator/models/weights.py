@@ -1,0 +1,688 @@
+"""Stable Cascade weights from a local directory: find, describe, check, convert and load.
+
+A weights directory is what a user downloaded from Hugging Face ``stabilityai/stable-cascade``
+(:func:`download_weights` does it when ``huggingface_hub`` and the network are available). Two
+published layouts are accepted, side by side in one directory:
+
+============  ===========================================  ==================================
+component     original files (Stability AI's code)         diffusers layout (subfolder)
+============  ===========================================  ==================================
+encoder       ``effnet_encoder.safetensors``               (none: always the original file)
+stage_a       ``stage_a.safetensors``                      ``vqgan/``
+stage_b_lite  ``stage_b_lite[_bf16].safetensors``          ``decoder_lite/``
+stage_b       ``stage_b[_bf16].safetensors``               ``decoder/``
+============  ===========================================  ==================================
+
+A diffusers subfolder holds ``config.json`` and ``diffusion_pytorch_model[.bf16|.fp16].safetensors``
+or shards listed in ``diffusion_pytorch_model.safetensors.index[.bf16|.fp16].json``.
+
+Original keys differ from the diffusers classes (``StableCascadeUNet``, ``PaellaVQModel``) in:
+
+- stage B: ``*.attention.attn.in_proj_weight/bias`` (``nn.MultiheadAttention``, q|k|v stacked
+  along dim 0) -> ``*.attention.to_q/to_k/to_v.weight/bias``; ``*.attn.out_proj.*`` ->
+  ``*.to_out.0.*``; ``clip_mapper.*`` -> ``clip_txt_pooled_mapper.*`` (all other modules,
+  ``effnet_mapper``, ``pixels_mapper``, blocks, ``clf``, have equal names);
+- stage A: ``vquantizer.codebook.weight`` (torchtools ``VectorQuantize``) ->
+  ``vquantizer.embedding.weight``; the rest is equal. The latent scale differs too (0.43 vs
+  the config's 0.3764), see :func:`simulator.models.stage_a.scale_factor_for_layout`;
+- encoder: none; :class:`~simulator.models.encoder.SemanticEncoder` has the file's layout.
+
+Every file is checked against the target model from its safetensors header before any data
+is read (keys, shapes, dtype kinds); problems raise :class:`~simulator.errors.InputError`
+with one line naming the file and the first mismatching keys. Missing BatchNorm
+``num_batches_tracked`` counters are tolerated (they do not affect eval-mode outputs).
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from channels._checks import check_one_of, check_type
+from simulator.errors import InputError
+
+__all__ = [
+    "COMPONENTS",
+    "LAYOUTS",
+    "REPO_ID",
+    "FoundWeights",
+    "WeightsReport",
+    "scan_weights_dir",
+    "describe_weights_dir",
+    "convert_stage_b_original",
+    "convert_stage_a_original",
+    "read_weights",
+    "load_weights",
+    "load_encoder",
+    "load_stage_a",
+    "load_stage_b",
+    "download_weights",
+]
+
+COMPONENTS: tuple[str, ...] = ("encoder", "stage_a", "stage_b_lite", "stage_b")
+"""Weight components semlink loads."""
+
+LAYOUTS: tuple[str, ...] = ("original", "diffusers")
+"""Weight layouts: Stability AI's original files, diffusers subfolders."""
+
+REPO_ID = "stabilityai/stable-cascade"
+"""Hugging Face repository of the published weights (gated: accept the licence first)."""
+
+_ORIGINAL_FILES = {
+    "encoder": ("effnet_encoder.safetensors",),
+    "stage_a": ("stage_a.safetensors",),
+    "stage_b_lite": ("stage_b_lite.safetensors", "stage_b_lite_bf16.safetensors"),
+    "stage_b": ("stage_b.safetensors", "stage_b_bf16.safetensors"),
+}
+_DIFFUSERS_DIRS = {"stage_a": "vqgan", "stage_b_lite": "decoder_lite", "stage_b": "decoder"}
+_DIFFUSERS_VARIANTS = ("", "bf16", "fp16")
+_DESCRIPTIONS = {"encoder": "semantic encoder", "stage_a": "stage A (VQGAN)",
+                 "stage_b_lite": "stage B lite", "stage_b": "stage B"}
+# A key each layout must have, and a key whose last dim tells stage B lite (576) from full (640).
+_SIGNATURES = {
+    ("encoder", "original"): ("backbone.0.0.weight", "mapper.0.weight"),
+    ("stage_a", "original"): ("vquantizer.codebook.weight",),
+    ("stage_a", "diffusers"): ("vquantizer.embedding.weight",),
+    ("stage_b", "original"): ("clip_mapper.weight",),
+    ("stage_b", "diffusers"): ("clip_txt_pooled_mapper.weight",),
+}
+_WIDTH_KEY = "down_blocks.1.0.channelwise.0.weight"
+_STAGE_B_WIDTH = {"stage_b_lite": 576, "stage_b": 640}
+_DTYPE_NAMES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
+                "I64": "int64", "I32": "int32"}
+_FLOAT_CODES = {"F64", "F32", "F16", "BF16"}
+_MAX_HEADER = 100 * 2**20
+_SHOW = 3  # keys shown in an error message
+
+
+@dataclass(frozen=True, eq=False)
+class FoundWeights:
+    """One set of weight files found for a component.
+
+    :param component: One of :data:`COMPONENTS`.
+    :param layout: One of :data:`LAYOUTS`.
+    :param path: The file to name in messages: the ``.safetensors`` file, or the index json
+        of a sharded diffusers model.
+    :param files: The ``.safetensors`` files holding the tensors (several when sharded).
+    :param tensors: key -> (safetensors dtype code such as ``"F32"``, shape) from the headers.
+    :param size_bytes: Total size of ``files``.
+    :param config: Parsed diffusers ``config.json``; None for original files.
+    :param issues: One line per problem; empty when the files are usable.
+    """
+
+    component: str
+    layout: str
+    path: Path
+    files: tuple[Path, ...] = ()
+    tensors: Mapping[str, tuple[str, tuple[int, ...]]] = field(default_factory=dict, repr=False)
+    size_bytes: int = 0
+    config: dict[str, Any] | None = field(default=None, repr=False)
+    issues: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when no issue was found."""
+        return not self.issues
+
+    @property
+    def dtype(self) -> str:
+        """Floating dtype of the tensors (``"float32"``, ``"bfloat16"``, ``"mixed"``, ``"-"``)."""
+        codes = {code for code, _ in self.tensors.values() if code in _FLOAT_CODES}
+        if len(codes) == 1:
+            return _DTYPE_NAMES[codes.pop()]
+        return "mixed" if codes else "-"
+
+    @property
+    def num_values(self) -> int:
+        """Number of floating-point values (parameters plus BatchNorm statistics)."""
+        return sum(math.prod(shape) for code, shape in self.tensors.values() if code in _FLOAT_CODES)
+
+
+@dataclass(frozen=True, eq=False)
+class WeightsReport:
+    """What :func:`scan_weights_dir` found in a directory.
+
+    :param root: The directory.
+    :param entries: Every set of weight files found, usable or not, in scan order
+        (components in :data:`COMPONENTS` order, original before diffusers).
+    """
+
+    root: Path
+    entries: tuple[FoundWeights, ...]
+
+    def found(self, component: str) -> tuple[FoundWeights, ...]:
+        """Entries of ``component`` (usable or not)."""
+        return tuple(e for e in self.entries if e.component == component)
+
+    def has(self, component: str) -> bool:
+        """True when ``component`` has at least one usable entry."""
+        return any(e.ok for e in self.found(component))
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """Components without a usable entry."""
+        return tuple(c for c in COMPONENTS if not self.has(c))
+
+    def rows(self) -> list[dict[str, str]]:
+        """One row of strings per entry and per missing component, for a table.
+
+        Columns: component, layout, file, dtype, tensors, values, size, status.
+        """
+        rows = []
+        for comp in COMPONENTS:
+            entries = self.found(comp)
+            for e in entries:
+                rows.append({
+                    "component": comp, "layout": e.layout, "file": _relative(e.path, self.root),
+                    "dtype": e.dtype, "tensors": str(len(e.tensors)),
+                    "values": _si(e.num_values, ""), "size": _si(e.size_bytes, "B"),
+                    "status": "ok" if e.ok else e.issues[0]})
+            if not entries:
+                rows.append({"component": comp, "layout": "-", "file": "-", "dtype": "-",
+                             "tensors": "-", "values": "-", "size": "-",
+                             "status": f"not found: {_expected_names(comp, None)}"})
+        return rows
+
+
+def scan_weights_dir(path: str | Path) -> WeightsReport:
+    """Find the weight files of every component in a directory, reading only headers.
+
+    :param path: The directory.
+    :output report: :class:`WeightsReport`; unreadable or inconsistent files appear as
+        entries with ``issues`` rather than raising.
+    :raises InputError: If ``path`` does not exist or is not a directory.
+    """
+    root = _check_dir(path)
+    entries: list[FoundWeights] = []
+    for comp in COMPONENTS:
+        for name in _ORIGINAL_FILES[comp]:
+            if (root / name).exists():
+                entries.append(_scan_entry(comp, "original", root / name, [root / name]))
+        sub = _DIFFUSERS_DIRS.get(comp)
+        if sub is not None and (root / sub).is_dir():
+            entries.extend(_scan_diffusers(comp, root / sub))
+    return WeightsReport(root, tuple(entries))
+
+
+def describe_weights_dir(path: str | Path) -> str:
+    """A text table of the weights in a directory (for ``semlink weights DIR``).
+
+    :param path: The directory.
+    :output text: Multi-line str: one line per entry or missing component, then a verdict.
+    :raises InputError: If ``path`` does not exist or is not a directory.
+    """
+    report = scan_weights_dir(path)
+    rows = report.rows()
+    cols = ("component", "layout", "file", "dtype", "tensors", "values", "size", "status")
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in cols[:-1]}
+    lines = [f"Stable Cascade weights in {report.root}"]
+    lines.append("  ".join(c.ljust(widths[c]) if c in widths else c for c in cols))
+    for r in rows:
+        lines.append("  ".join(r[c].ljust(widths[c]) if c in widths else r[c] for c in cols))
+    semantic = report.has("encoder") and report.has("stage_a") and (
+        report.has("stage_b_lite") or report.has("stage_b"))
+    lines.append("semantic link: " + ("ready (encoder, stage A and a stage B found)" if semantic
+                 else "not ready: needs the encoder, stage A and stage B lite or stage B"))
+    return "\n".join(lines)
+
+
+def convert_stage_b_original(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename original ``StageB`` keys to diffusers ``StableCascadeUNet`` keys.
+
+    ``X.attn.in_proj_weight`` [3c, c] -> ``X.to_q.weight``, ``X.to_k.weight``, ``X.to_v.weight``
+    (chunks of dim 0, same for ``in_proj_bias``); ``X.attn.out_proj.*`` -> ``X.to_out.0.*``;
+    ``clip_mapper.*`` -> ``clip_txt_pooled_mapper.*``; other keys unchanged. Tensors are views.
+
+    :input state_dict: key -> tensor in the original layout.
+    :output state_dict: key -> tensor in the diffusers layout.
+    :raises InputError: If an ``in_proj`` tensor's first dim is not a multiple of 3.
+    """
+    out: dict[str, torch.Tensor] = {}
+    for key, t in state_dict.items():
+        for suffix in ("weight", "bias"):
+            tail = f".attn.in_proj_{suffix}"
+            if key.endswith(tail):
+                if t.dim() == 0 or t.shape[0] % 3:
+                    raise InputError(f"`{key}` must have a first dim divisible by 3 (q, k, v); "
+                                     f"got shape {list(t.shape)}.")
+                base = key[: -len(tail)]
+                for name, part in zip(("to_q", "to_k", "to_v"), t.chunk(3, dim=0)):
+                    out[f"{base}.{name}.{suffix}"] = part
+                break
+        else:
+            if ".attn.out_proj." in key:
+                out[key.replace(".attn.out_proj.", ".to_out.0.")] = t
+            elif key.startswith("clip_mapper."):
+                out["clip_txt_pooled_mapper." + key[len("clip_mapper."):]] = t
+            else:
+                out[key] = t
+    return out
+
+
+def convert_stage_a_original(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename original ``StageA`` keys to diffusers ``PaellaVQModel`` keys.
+
+    Only the codebook differs: ``vquantizer.codebook.weight`` -> ``vquantizer.embedding.weight``.
+
+    :input state_dict: key -> tensor in the original layout.
+    :output state_dict: key -> tensor in the diffusers layout.
+    """
+    return {("vquantizer.embedding.weight" if k == "vquantizer.codebook.weight" else k): t
+            for k, t in state_dict.items()}
+
+
+def read_weights(model: nn.Module, weights_dir: str | Path, component: str, *,
+                 layout: str | None = None) -> tuple[dict[str, torch.Tensor], FoundWeights]:
+    """Read, check and convert one component's weights for ``model`` without loading them.
+
+    ``model`` serves as the template: its ``state_dict()`` keys, shapes, dtypes and device.
+    Choice among several files of the component: usable ones first, then the layout order
+    of :data:`LAYOUTS`, then a file whose floating dtype equals the model's, then float32.
+    The header is checked against the template (in the file's layout) before any data is
+    read; tensors are read with ``safetensors.torch.load_file`` straight onto the model's
+    device (the CPU for a meta model), converted to the diffusers keys and cast to the
+    model's dtypes (bf16 files into float32 models, for example). A missing
+    ``num_batches_tracked`` becomes 0.
+
+    :param model: Template module: a ``SemanticEncoder`` for ``"encoder"``, a
+        ``StableCascadeUNet`` for stage B, a ``PaellaVQModel`` for stage A; may be on meta.
+    :param weights_dir: The weights directory.
+    :param component: One of :data:`COMPONENTS`.
+    :param layout: One of :data:`LAYOUTS`, or None = any.
+    :output state_dict: Exactly the keys of ``model.state_dict()``, ready for
+        ``load_state_dict(strict=True)`` (``assign=True`` for a meta model).
+    :output found: The :class:`FoundWeights` read (its ``layout`` decides the stage A scale).
+    :raises InputError: If the directory or files are missing or unreadable, or keys, shapes
+        or dtype kinds do not match ``model``.
+    """
+    check_type(model, nn.Module, name="model")
+    check_type(component, str, name="component")
+    check_one_of(component, COMPONENTS, name="component")
+    if layout is not None:
+        check_one_of(layout, LAYOUTS, name="layout")
+    report = scan_weights_dir(weights_dir)
+    candidates = [e for e in report.found(component) if layout in (None, e.layout)]
+    if not candidates:
+        raise InputError(f"{report.root}: no {_DESCRIPTIONS[component]} weights; expected "
+                         f"{_expected_names(component, layout)}.")
+    target = model.state_dict()
+    model_dtype = next((t.dtype for t in target.values() if t.is_floating_point()), torch.float32)
+    best = min(candidates, key=lambda e: (not e.ok, LAYOUTS.index(e.layout),
+                                          e.dtype != _torch_dtype_name(model_dtype),
+                                          e.dtype != "float32"))
+    if not best.ok:
+        raise InputError(best.issues[0])
+    _check_header(best, _file_layout(component, best.layout, target))
+
+    device = next((t.device for t in target.values()), torch.device("cpu"))
+    load_device = torch.device("cpu") if device.type == "meta" else device
+    state: dict[str, torch.Tensor] = {}
+    for f in best.files:
+        state.update(_read_tensors(f, load_device))
+    if best.layout == "original" and component.startswith("stage_b"):
+        state = convert_stage_b_original(state)
+    elif best.layout == "original" and component == "stage_a":
+        state = convert_stage_a_original(state)
+    for key, ref in target.items():
+        if key not in state:  # only num_batches_tracked: _check_header allowed it
+            state[key] = torch.zeros(ref.shape, dtype=ref.dtype, device=load_device)
+        elif state[key].dtype != ref.dtype:
+            state[key] = state[key].to(ref.dtype)
+    return state, best
+
+
+def load_weights(model: nn.Module, weights_dir: str | Path, component: str, *,
+                 layout: str | None = None) -> FoundWeights:
+    """Load one component's weights from a directory into ``model``, in place.
+
+    :func:`read_weights`, then ``model.load_state_dict(strict=True)``; a model on the meta
+    device gets the tensors assigned (on the CPU).
+
+    :param model: Target module; see :func:`read_weights`.
+    :param weights_dir: The weights directory.
+    :param component: One of :data:`COMPONENTS`.
+    :param layout: One of :data:`LAYOUTS`, or None = any.
+    :output found: The :class:`FoundWeights` loaded.
+    :raises InputError: See :func:`read_weights`; ``model`` is unchanged then.
+    :raises ValueError: If a meta model keeps meta tensors (non-persistent buffers, such as
+        the encoder's pixel statistics): build it on a real device.
+    """
+    state, found = read_weights(model, weights_dir, component, layout=layout)
+    on_meta = any(t.is_meta for t in model.state_dict().values())
+    model.load_state_dict(state, strict=True, assign=on_meta)
+    leftover = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if leftover:
+        raise ValueError(f"`model` still has meta tensors after loading "
+                         f"({', '.join(leftover[:_SHOW])}); build it on a real device.")
+    return found
+
+
+def load_encoder(model: nn.Module, weights_dir: str | Path) -> FoundWeights:
+    """Load ``effnet_encoder.safetensors`` into a full-size ``SemanticEncoder``.
+
+    :param model: ``SemanticEncoder`` with ``width_mult = depth_mult = 1`` and 16 channels
+        (any other size fails the shape check).
+    :param weights_dir: The weights directory.
+    :output found: The :class:`FoundWeights` loaded.
+    :raises TypeError: If ``model`` is not a ``SemanticEncoder``.
+    :raises InputError: See :func:`load_weights`.
+    """
+    from simulator.models.encoder import SemanticEncoder
+
+    check_type(model, SemanticEncoder, name="model")
+    return load_weights(model, weights_dir, "encoder")
+
+
+def load_stage_a(model: nn.Module, weights_dir: str | Path, *,
+                 layout: str | None = None) -> FoundWeights:
+    """Load stage A (``stage_a.safetensors`` or ``vqgan/``) into a ``PaellaVQModel``.
+
+    :param model: ``PaellaVQModel``, e.g. from ``build_stage_a("stable-cascade")``.
+    :param weights_dir: The weights directory.
+    :param layout: One of :data:`LAYOUTS` or None = any (original first).
+    :output found: The :class:`FoundWeights` loaded; pass ``found.layout`` to
+        ``scale_factor_for_layout``.
+    :raises InputError: See :func:`load_weights`.
+    """
+    return load_weights(model, weights_dir, "stage_a", layout=layout)
+
+
+def load_stage_b(model: nn.Module, weights_dir: str | Path, *, variant: str | None = None,
+                 layout: str | None = None) -> FoundWeights:
+    """Load stage B lite or full into a ``StableCascadeUNet``.
+
+    :param model: ``StableCascadeUNet``, e.g. from ``build_stage_b("stable-cascade-lite")``
+        (``meta=True`` avoids allocating random weights first).
+    :param weights_dir: The weights directory.
+    :param variant: ``"lite"`` (``stage_b_lite*``, ``decoder_lite/``) or ``"full"``
+        (``stage_b*``, ``decoder/``); None = from ``model.config.block_out_channels[1]``
+        (576 lite, 640 full).
+    :param layout: One of :data:`LAYOUTS` or None = any (original first).
+    :output found: The :class:`FoundWeights` loaded.
+    :raises ValueError: If ``variant`` is None and the model is neither size.
+    :raises InputError: See :func:`load_weights`.
+    """
+    if variant is None:
+        widths = list(getattr(getattr(model, "config", None), "block_out_channels", []) or [])
+        by_width = {576: "lite", 640: "full"}
+        if len(widths) < 2 or widths[1] not in by_width:
+            raise ValueError("`variant` must be 'lite' or 'full' for a model whose "
+                             f"block_out_channels are not stage B's; got {widths!r}.")
+        variant = by_width[widths[1]]
+    check_one_of(variant, ("lite", "full"), name="variant")
+    return load_weights(model, weights_dir, "stage_b_lite" if variant == "lite" else "stage_b",
+                        layout=layout)
+
+
+def download_weights(dest: str | Path, variant: str = "lite", *, layout: str = "original",
+                     bf16: bool = False, repo_id: str = REPO_ID) -> WeightsReport:
+    """Download the encoder, stage A and a stage B from Hugging Face into ``dest``.
+
+    Needs ``huggingface_hub`` (``pip install 'semlink[hub]'``), network access and, as the
+    repository is gated, its licence accepted on huggingface.co and ``hf auth login``.
+    Any failure (no package, no network, no access) becomes one :class:`InputError`.
+
+    :param dest: Directory; created if missing.
+    :param variant: ``"lite"`` or ``"full"`` stage B.
+    :param layout: ``"original"`` (root files) or ``"diffusers"`` (``vqgan/`` and
+        ``decoder[_lite]/``); the encoder is always ``effnet_encoder.safetensors``.
+    :param bf16: Download the bf16 stage B (half the size) instead of float32.
+    :param repo_id: Hugging Face repository.
+    :output report: :func:`scan_weights_dir` of ``dest`` after the download.
+    :raises InputError: If the download fails or ``dest`` is not a directory.
+    """
+    check_one_of(variant, ("lite", "full"), name="variant")
+    check_one_of(layout, LAYOUTS, name="layout")
+    check_type(bf16, bool, name="bf16")
+    check_type(repo_id, str, name="repo_id")
+    root = Path(dest)
+    if root.exists() and not root.is_dir():
+        raise InputError(f"{root}: not a directory.")
+    try:
+        import huggingface_hub
+    except ImportError as err:
+        raise InputError("downloading weights needs huggingface_hub (pip install "
+                         f"'semlink[hub]'); or download the files of {repo_id} by hand "
+                         f"into {root}.") from err
+    stage_b = "stage_b_lite" if variant == "lite" else "stage_b"
+    what = "effnet_encoder.safetensors"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        huggingface_hub.hf_hub_download(repo_id, what, local_dir=root)
+        if layout == "original":
+            for what in ("stage_a.safetensors", f"{stage_b}{'_bf16' if bf16 else ''}.safetensors"):
+                huggingface_hub.hf_hub_download(repo_id, what, local_dir=root)
+        else:
+            sub = _DIFFUSERS_DIRS[stage_b]
+            what = f"vqgan/ and {sub}/"
+            weights = f"{sub}/*bf16*" if bf16 else f"{sub}/diffusion_pytorch_model*"
+            huggingface_hub.snapshot_download(
+                repo_id, local_dir=root, allow_patterns=["vqgan/config.json",
+                                                         "vqgan/diffusion_pytorch_model.safetensors",
+                                                         f"{sub}/config.json", weights],
+                ignore_patterns=None if bf16 else ["*bf16*", "*fp16*"])
+    except Exception as err:  # noqa: BLE001 - any hub/network failure is reported the same way
+        detail = " ".join(str(err).split())[:300]
+        raise InputError(f"could not download {what} from {repo_id} into {root}: "
+                         f"{type(err).__name__}: {detail}. The repository is gated: accept its "
+                         "licence on huggingface.co and run `hf auth login`, or download the "
+                         "files by hand.") from err
+    return scan_weights_dir(root)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _check_dir(path: str | Path) -> Path:
+    check_type(path, (str, Path), name="path")
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise InputError(f"{root}: weights directory does not exist.")
+    if not root.is_dir():
+        raise InputError(f"{root}: not a directory (give the folder holding the weights).")
+    return root
+
+
+def _expected_names(component: str, layout: str | None) -> str:
+    names = []
+    if layout in (None, "original"):
+        names += list(_ORIGINAL_FILES[component])
+    if layout in (None, "diffusers") and component in _DIFFUSERS_DIRS:
+        names.append(f"{_DIFFUSERS_DIRS[component]}/diffusion_pytorch_model*.safetensors")
+    if not names:
+        return f"none in the {layout} layout (the encoder exists only as effnet_encoder.safetensors)"
+    return " or ".join(names)
+
+
+def _read_header(path: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """key -> (dtype code, shape) from a safetensors header; checks the file is complete."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(8)
+            n = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if n < 0 or n > size - 8 or n > _MAX_HEADER:
+                raise InputError(f"{path}: not a safetensors file (no valid header in its "
+                                 f"{size} bytes).")
+            raw = f.read(n)
+    except OSError as err:
+        raise InputError(f"{path}: cannot read ({err.strerror or err}).") from err
+    try:
+        header = json.loads(raw)
+        header.pop("__metadata__", None)
+        tensors = {k: (str(v["dtype"]), tuple(int(s) for s in v["shape"]))
+                   for k, v in header.items()}
+        end = max((int(v["data_offsets"][1]) for v in header.values()), default=0)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as err:
+        raise InputError(f"{path}: not a safetensors file (header is not valid).") from err
+    if 8 + n + end > size:
+        raise InputError(f"{path}: truncated safetensors file ({size} bytes; its header "
+                         f"describes {8 + n + end}).")
+    return tensors
+
+
+def _scan_entry(component: str, layout: str, path: Path, files: list[Path],
+                config: dict[str, Any] | None = None, issues: list[str] | None = None,
+                key_files: Mapping[str, str] | None = None) -> FoundWeights:
+    issues = list(issues or [])
+    tensors: dict[str, tuple[str, tuple[int, ...]]] = {}
+    size = 0
+    for f in files:
+        try:
+            part = _read_header(f)
+            size += f.stat().st_size
+        except InputError as err:
+            issues.append(str(err))
+            continue
+        if key_files is not None:
+            wrong = [k for k, v in key_files.items() if v == f.name and k not in part]
+            if wrong:
+                issues.append(f"{f}: lacks {len(wrong)} key(s) its index lists: "
+                              f"{_keys(wrong)}.")
+        tensors.update(part)
+    if tensors:
+        issues += _signature_issues(component, layout, path, tensors)
+    return FoundWeights(component, layout, path, tuple(files), tensors, size, config,
+                        tuple(issues))
+
+
+def _scan_diffusers(component: str, folder: Path) -> list[FoundWeights]:
+    config, issues = None, []
+    cfg_path = folder / "config.json"
+    try:
+        config = json.loads(cfg_path.read_text())
+    except FileNotFoundError:
+        issues.append(f"{cfg_path}: missing (a diffusers folder needs its config.json).")
+    except (OSError, ValueError) as err:
+        issues.append(f"{cfg_path}: not a readable JSON file ({type(err).__name__}).")
+    entries = []
+    for variant in _DIFFUSERS_VARIANTS:
+        dot = f".{variant}" if variant else ""
+        single = folder / f"diffusion_pytorch_model{dot}.safetensors"
+        index = folder / f"diffusion_pytorch_model.safetensors.index{dot}.json"
+        if index.exists():
+            extra, files, key_files = list(issues), [], None
+            try:
+                key_files = dict(json.loads(index.read_text())["weight_map"])
+                for name in dict.fromkeys(key_files.values()):
+                    if (folder / name).is_file():
+                        files.append(folder / name)
+                    else:
+                        extra.append(f"{folder / name}: missing (listed in {index.name}).")
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                extra.append(f"{index}: not a valid index ({type(err).__name__}).")
+            entries.append(_scan_entry(component, "diffusers", index, files, config, extra,
+                                       key_files))
+        elif single.exists():
+            entries.append(_scan_entry(component, "diffusers", single, [single], config, issues))
+    if not entries:
+        entries.append(FoundWeights(component, "diffusers", folder, issues=(
+            f"{folder}: no diffusion_pytorch_model*.safetensors or index json.",)))
+    return entries
+
+
+def _signature_issues(component: str, layout: str, path: Path,
+                      tensors: Mapping[str, tuple[str, tuple[int, ...]]]) -> list[str]:
+    kind = "stage_b" if component.startswith("stage_b") else component
+    for key in _SIGNATURES.get((kind, layout), ()):
+        if key not in tensors:
+            return [f"{path}: no `{key}`: not {_DESCRIPTIONS[component]} weights in the "
+                    f"{layout} layout."]
+    if kind == "stage_b" and _WIDTH_KEY in tensors:
+        width = tensors[_WIDTH_KEY][1][-1]
+        other = next(c for c in _STAGE_B_WIDTH if c != component)
+        if width == _STAGE_B_WIDTH[other]:
+            return [f"{path}: holds {_DESCRIPTIONS[other]} weights, not "
+                    f"{_DESCRIPTIONS[component]} (`{_WIDTH_KEY}` has {width} inputs)."]
+    return []
+
+
+def _file_layout(component: str, layout: str, target: Mapping[str, torch.Tensor]
+                 ) -> dict[str, tuple[tuple[int, ...], bool]]:
+    """key -> (shape, is_floating) the file must hold for ``target`` (the model's state dict)."""
+    out: dict[str, tuple[tuple[int, ...], bool]] = {}
+    for key, t in target.items():
+        shape, is_float = tuple(t.shape), t.is_floating_point()
+        if layout == "original" and component.startswith("stage_b"):
+            if key.endswith((".to_k.weight", ".to_k.bias", ".to_v.weight", ".to_v.bias")):
+                continue
+            if key.endswith((".to_q.weight", ".to_q.bias")):
+                suffix = key.rsplit(".", 1)[1]
+                key = f"{key[: -len('.to_q.' + suffix)]}.attn.in_proj_{suffix}"
+                shape = (3 * shape[0], *shape[1:])
+            elif ".to_out.0." in key:
+                key = key.replace(".to_out.0.", ".attn.out_proj.")
+            elif key.startswith("clip_txt_pooled_mapper."):
+                key = "clip_mapper." + key[len("clip_txt_pooled_mapper."):]
+        elif layout == "original" and component == "stage_a" and key == "vquantizer.embedding.weight":
+            key = "vquantizer.codebook.weight"
+        out[key] = (shape, is_float)
+    return out
+
+
+def _check_header(found: FoundWeights, expected: Mapping[str, tuple[tuple[int, ...], bool]]
+                  ) -> None:
+    what = _DESCRIPTIONS[found.component]
+    missing = [k for k in expected if k not in found.tensors
+               and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in found.tensors if k not in expected]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} key(s) missing for {what}: {_keys(missing)}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected key(s): {_keys(unexpected)}")
+    if parts:
+        raise InputError(f"{found.path}: {'; '.join(parts)} ({found.layout} layout).")
+    wrong = [k for k, (shape, _) in expected.items()
+             if k in found.tensors and found.tensors[k][1] != shape]
+    if wrong:
+        k = wrong[0]
+        more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
+        raise InputError(f"{found.path}: wrong shape for `{k}`: expected {list(expected[k][0])}, "
+                         f"got {list(found.tensors[k][1])}{more}; the model's configuration "
+                         f"does not match these {what} weights.")
+    kinds = [k for k, (_, is_float) in expected.items()
+             if k in found.tensors and (found.tensors[k][0] in _FLOAT_CODES) != is_float]
+    if kinds:
+        raise InputError(f"{found.path}: `{kinds[0]}` has dtype {found.tensors[kinds[0]][0]}, "
+                         f"expected {'a floating' if expected[kinds[0]][1] else 'an integer'} type.")
+
+
+def _read_tensors(path: Path, device: torch.device) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(path, device=str(device))
+    except (SafetensorError, OSError, RuntimeError, ValueError) as err:
+        detail = " ".join(str(err).split())[:200]
+        raise InputError(f"{path}: cannot load ({type(err).__name__}: {detail}).") from err
+
+
+def _keys(keys: list[str]) -> str:
+    shown = ", ".join(f"`{k}`" for k in keys[:_SHOW])
+    return shown + (", ..." if len(keys) > _SHOW else "")
+
+
+def _torch_dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _si(value: int, unit: str) -> str:
+    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= factor:
+            return f"{value / factor:.1f}{' ' if unit else ''}{prefix}{unit}"
+    return f"{value}{' ' if unit else ''}{unit}"
