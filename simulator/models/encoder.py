@@ -287,10 +287,6 @@ class SemanticEncoder(nn.Module):
             nn.Conv2d(self.backbone.out_channels, embedding_channels, 1, bias=False),
             nn.BatchNorm2d(embedding_channels, affine=False),
         )
-        self.register_buffer("pixel_mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1),
-                             persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1),
-                             persistent=False)
         if frozen:
             self.requires_grad_(False)
         self.train(not frozen)
@@ -344,6 +340,8 @@ class SemanticEncoder(nn.Module):
         if (h, w) != (height, width):
             x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False,
                               antialias=True)
-        x = (x - self.pixel_mean.to(x.dtype)) / self.pixel_std.to(x.dtype)
+        # ImageNet normalisation with Python scalars: no host->device copy, exact constants
+        x = torch.cat([(x[:, c:c + 1] - m) / s
+                       for c, (m, s) in enumerate(zip(_IMAGENET_MEAN, _IMAGENET_STD))], dim=1)
         x = x.to(self.mapper[0].weight.dtype)
         return self.mapper(self.backbone(x, generator))  # [batch, embedding_channels, h/32, w/32]

@@ -350,16 +350,10 @@ def load_weights(model: nn.Module, weights_dir: str | Path, component: str, *,
     :param layout: One of :data:`LAYOUTS`, or None = any.
     :output found: The :class:`FoundWeights` loaded.
     :raises InputError: See :func:`read_weights`; ``model`` is unchanged then.
-    :raises ValueError: If a meta model keeps meta tensors (non-persistent buffers, such as
-        the encoder's pixel statistics): build it on a real device.
     """
     state, found = read_weights(model, weights_dir, component, layout=layout)
     on_meta = any(t.is_meta for t in model.state_dict().values())
     model.load_state_dict(state, strict=True, assign=on_meta)
-    leftover = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
-    if leftover:
-        raise ValueError(f"`model` still has meta tensors after loading "
-                         f"({', '.join(leftover[:_SHOW])}); build it on a real device.")
     return found
 
 
@@ -367,7 +361,7 @@ def load_encoder(model: nn.Module, weights_dir: str | Path) -> FoundWeights:
     """Load ``effnet_encoder.safetensors`` into a full-size ``SemanticEncoder``.
 
     :param model: ``SemanticEncoder`` with ``width_mult = depth_mult = 1`` and 16 channels
-        (any other size fails the shape check).
+        (any other size fails the shape check); may be built on the meta device.
     :param weights_dir: The weights directory.
     :output found: The :class:`FoundWeights` loaded.
     :raises TypeError: If ``model`` is not a ``SemanticEncoder``.

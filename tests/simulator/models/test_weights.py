@@ -200,6 +200,17 @@ def test_encoder_round_trip(tmp_path, encoder_sd, encoder):
     assert not enc.training and not any(p.requires_grad for p in enc.parameters())
 
 
+def test_encoder_into_meta_model_runs(tmp_path, encoder_sd):
+    save(encoder_sd, tmp_path / "effnet_encoder.safetensors")
+    with torch.device("meta"):
+        enc = SemanticEncoder()
+    W.load_encoder(enc, tmp_path)
+    assert_state_equal(enc, encoder_sd)
+    assert not any(p.requires_grad for p in enc.parameters())  # frozen survives assign
+    with torch.no_grad():
+        assert enc(torch.rand(1, 3, 64, 64)).shape == (1, 16, 2, 2)
+
+
 def test_encoder_bf16_file_into_float32(tmp_path, encoder_sd, encoder):
     save(encoder_sd, tmp_path / "effnet_encoder.safetensors", dtype=torch.bfloat16)
     enc = encoder
