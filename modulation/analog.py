@@ -47,7 +47,7 @@ class AnalogMapper(Block):
     """Real tensor rows to unit-power complex symbols plus a per-row scale.
 
     :param shape: tuple of ints >= 1; per-row shape of ``z`` (all dims after batch).
-    :input z: [batch, *shape], float; any values (finite).
+    :input z: [batch, *shape], float (ints are cast); any finite values.
     :output x: [batch, num_symbols], complex; ``num_symbols = ceil(prod(shape) / 2)``,
         mean |x|^2 = 1 per row (an all-zero row gives zero symbols).
     :output scale: [batch], float >= 0; RMS amplitude of the unscaled symbols, so that
@@ -87,7 +87,7 @@ class AnalogMapper(Block):
             raise TypeError(f"`z` must be real; got {z.dtype}.")
         if z.dim() != len(self._shape) + 1 or tuple(z.shape[1:]) != self._shape:
             raise ValueError(f"`z` of shape {tuple(z.shape)} must be [batch, *{self._shape}].")
-        flat = z.reshape(z.shape[0], self._numel)  # [batch, numel]
+        flat = z.reshape(z.shape[0], self._numel).to(self.dtype)  # [batch, numel]; ints too
         flat = torch.nn.functional.pad(flat, (0, self.num_pad))  # [batch, 2 * num_symbols]
         x = torch.complex(flat[:, 0::2], flat[:, 1::2])  # [batch, num_symbols]
         scale = x.abs().square().mean(dim=1).sqrt()  # [batch]

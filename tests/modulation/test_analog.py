@@ -42,6 +42,12 @@ def test_exact_round_trip_and_unit_power(shape):
     torch.testing.assert_close(z_hat, z, rtol=1e-6, atol=0)
 
 
+def test_integer_input_is_cast():
+    x, scale = AnalogMapper(shape=(2,))(torch.tensor([[3, 4]]))
+    torch.testing.assert_close(x, torch.tensor([[0.6 + 0.8j]]))
+    torch.testing.assert_close(scale, torch.tensor([5.0]))
+
+
 def test_zero_row_stays_zero():
     z = torch.zeros(2, 4)
     z[1] = 1.0
