@@ -1,0 +1,227 @@
+"""JPEG2000 codec: budget fit, PSNR against NumPy, a second decoder, concealment, errors."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import imagecodecs
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from simulator.codecs import (
+    decode,
+    decode_prefix,
+    encode_to_budget,
+    minimum_codestream_bytes,
+)
+from simulator.errors import InputError
+
+SAMPLES = sorted((Path(__file__).parents[3] / "simulator" / "data" / "sample").glob("*.png"))
+# Semantic link: 1152 complex channel uses x 4 bit (16-QAM) x rate 1/2 = 2304 bit = 288 bytes,
+# less a few bytes of link header; then two larger budgets.
+BUDGETS = (280, 1000, 4000)
+
+
+def _load(path: Path, size: int) -> torch.Tensor:
+    rgb = Image.open(path).convert("RGB")
+    if rgb.size != (size, size):
+        rgb = rgb.resize((size, size), Image.Resampling.LANCZOS)
+    return torch.from_numpy(np.array(rgb)).permute(2, 0, 1).float() / 255  # [3, size, size]
+
+
+def _psnr_db(x: torch.Tensor, y: torch.Tensor) -> float:
+    """PSNR in NumPy, on the 8-bit grid the codec sees (peak 255)."""
+    a = np.rint(x.numpy() * 255).astype(np.float64)
+    b = np.rint(y.numpy() * 255).astype(np.float64)
+    return float(10 * np.log10(255.0 ** 2 / np.mean((a - b) ** 2)))
+
+
+def _assert_same_as_imagecodecs(codestream: bytes, image: torch.Tensor) -> None:
+    """A second decoder (imagecodecs' OpenJPEG build) reads the same pixels, up to the odd
+    off-by-one of its float 9/7 wavelet (measured: 1 pixel in 786432)."""
+    other = imagecodecs.jpeg2k_decode(codestream).astype(np.int16)  # [height, width, 3]
+    ours = np.rint(image.permute(1, 2, 0).numpy() * 255).astype(np.int16)
+    diff = np.abs(other - ours)
+    assert diff.max() <= 1 and np.mean(diff) < 1e-4
+
+
+@pytest.fixture(scope="module")
+def photo_512() -> torch.Tensor:
+    return _load(SAMPLES[2], 512)
+
+
+@pytest.fixture(scope="module")
+def stream_256() -> tuple[torch.Tensor, bytes]:
+    image = _load(SAMPLES[4], 256)
+    return image, encode_to_budget(image, 4000).codestream
+
+
+def test_eight_sample_photos():
+    assert len(SAMPLES) == 8
+
+
+@pytest.mark.parametrize("size", [512, 256])
+@pytest.mark.parametrize("index", range(8))
+def test_fits_budget_decodes_and_psnr_grows(index, size):
+    image = _load(SAMPLES[index], size)
+    flat_psnr = _psnr_db(image, torch.full_like(image, 128 / 255))
+    psnrs = []
+    for budget in BUDGETS:
+        enc = encode_to_budget(image, budget)
+        assert len(enc.codestream) == enc.num_bytes <= budget == enc.budget_bytes
+        assert enc.num_bytes >= 0.9 * budget and not enc.truncated  # the rate search works
+        assert 1 <= enc.num_encodes <= 8
+        dec = decode(enc.codestream, height=size, width=size)
+        assert not dec.failed and dec.reason == "" and dec.num_bytes_used == enc.num_bytes
+        assert dec.image.shape == (3, size, size) and dec.image.dtype == torch.float32
+        # A second, independent decoder reads the same pixels from the (COM-less) codestream.
+        _assert_same_as_imagecodecs(enc.codestream, dec.image)
+        psnrs.append(_psnr_db(image, dec.image))
+    assert psnrs[0] > flat_psnr + 1.0  # 280 bytes carry more than the mean grey
+    assert psnrs[0] < psnrs[1] < psnrs[2]
+
+
+def test_codestream_is_raw_j2k_without_comment(photo_512):
+    stream = encode_to_budget(photo_512, 1000).codestream
+    assert stream[:4] == b"\xff\x4f\xff\x51" and stream[-2:] == b"\xff\xd9"
+    # SIZ fields read by hand (ISO 15444-1 A.5.1): Xsiz, Ysiz, Csiz, Ssiz = 8-bit unsigned.
+    assert int.from_bytes(stream[8:12], "big") == 512 == int.from_bytes(stream[12:16], "big")
+    assert int.from_bytes(stream[40:42], "big") == 3 and stream[42] == 7
+    assert b"\xff\x64" not in stream[:stream.index(b"\xff\x90")]  # no COM in the main header
+    assert b"OpenJPEG" not in stream
+
+
+def test_encode_and_decode_are_deterministic(photo_512):
+    first = encode_to_budget(photo_512, 1000)
+    assert encode_to_budget(photo_512.clone(), 1000) == first
+    a = decode(first.codestream, height=512, width=512).image
+    b = decode(bytearray(first.codestream), height=512, width=512).image
+    assert torch.equal(a, b)
+
+
+def test_float64_input_quantises_like_float32(photo_512):
+    assert (encode_to_budget(photo_512.double(), 1000).codestream
+            == encode_to_budget(photo_512, 1000).codestream)
+
+
+def test_budget_below_minimum_raises(photo_512):
+    minimum = minimum_codestream_bytes(512, 512)
+    with pytest.raises(InputError, match=rf"`budget_bytes` must be >= {minimum} .*; got 135\."):
+        encode_to_budget(photo_512, minimum - 1)
+    with pytest.raises(InputError, match=r"must be >= 136 .*; got 0\."):
+        encode_to_budget(photo_512, 0)
+
+
+def test_minimum_is_headers_plus_empty_packets():
+    # Independent count: SOC 2 + SIZ 2+47 + COD 2+12 + QCD 2+35 (3 x 5 levels + 1 subbands,
+    # 2 bytes each + Sqcd) + SOT 12 + SOD 2 + 6 resolutions x 3 components x 1 empty-packet
+    # byte + EOC 2.
+    assert minimum_codestream_bytes(512, 512) == 2 + 49 + 14 + 37 + 12 + 2 + 18 + 2 == 136
+    assert minimum_codestream_bytes(256, 256) == 136
+
+
+def test_budget_at_minimum_gives_a_valid_stream(photo_512):
+    enc = encode_to_budget(photo_512, minimum_codestream_bytes(512, 512))
+    assert enc.num_bytes <= 136
+    assert not decode(enc.codestream, height=512, width=512).failed
+
+
+def test_budget_under_openjpeg_floor_is_met_by_truncation():
+    # OpenJPEG never writes less than ~166 bytes for this photo whatever the rate.
+    image = _load(SAMPLES[1], 512)
+    enc = encode_to_budget(image, 150)
+    assert enc.truncated and enc.num_bytes <= 150
+    dec = decode(enc.codestream, height=512, width=512)
+    assert not dec.failed
+    _assert_same_as_imagecodecs(enc.codestream, dec.image)
+
+
+def test_decode_rejects_wrong_size_and_truncation(stream_256):
+    _, stream = stream_256
+    wrong = decode(stream, height=512, width=512)
+    assert wrong.failed and wrong.image is None and "SIZ" in wrong.reason
+    cut = decode(stream[:len(stream) // 2], height=256, width=256)  # strict OpenJPEG
+    assert cut.failed and "OpenJPEG could not decode" in cut.reason and cut.num_bytes_used == 0
+    assert decode(b"", height=256, width=256).failed
+
+
+def test_bit_flip_in_data_decodes_silently_into_a_worse_image(stream_256):
+    image, stream = stream_256
+    clean = decode(stream, height=256, width=256)
+    flipped = bytearray(stream)
+    flipped[300] ^= 0x10  # inside the first (lowest-resolution) packets
+    dec = decode(bytes(flipped), height=256, width=256)
+    assert not dec.failed  # no error detection in JPEG2000 itself: the link's CRC does it
+    assert _psnr_db(image, dec.image) < _psnr_db(image, clean.image)
+
+
+def test_prefix_at_half_is_valid_and_worse(stream_256):
+    image, stream = stream_256
+    full = _psnr_db(image, decode(stream, height=256, width=256).image)
+    flat = _psnr_db(image, torch.full_like(image, 128 / 255))
+    results = {}
+    for fraction in (0.2, 0.5):
+        offset = int(fraction * len(stream))
+        dec = decode_prefix(stream, offset, height=256, width=256)
+        assert not dec.failed and dec.image.shape == (3, 256, 256)
+        assert offset - 2000 < dec.num_bytes_used <= offset
+        results[fraction] = _psnr_db(image, dec.image)
+    assert flat + 1.0 < results[0.2] <= results[0.5] < full - 1.0
+
+
+def test_prefix_ignores_bytes_after_the_offset(stream_256):
+    _, stream = stream_256
+    offset = len(stream) // 2
+    garbage = stream[:offset] + bytes(np.random.default_rng(3).integers(0, 256, 500, np.uint8))
+    a = decode_prefix(stream, offset, height=256, width=256)
+    b = decode_prefix(garbage, offset, height=256, width=256)
+    assert torch.equal(a.image, b.image) and a.num_bytes_used == b.num_bytes_used
+
+
+def test_prefix_of_intact_stream_is_the_full_image(stream_256):
+    _, stream = stream_256
+    dec = decode_prefix(stream, len(stream) + 10, height=256, width=256)
+    assert torch.equal(dec.image, decode(stream, height=256, width=256).image)
+    assert dec.num_bytes_used == len(stream) - 2  # all but EOC, which is re-appended
+
+
+@pytest.mark.parametrize("offset", [0, 30, 110, 116])
+def test_prefix_fails_when_headers_are_hit(stream_256, offset):
+    # 256 x 256: main header = bytes [0, 102), SOT [102, 114), SOD [114, 116), then packets.
+    dec = decode_prefix(stream_256[1], offset, height=256, width=256)
+    assert dec.failed and dec.image is None and dec.num_bytes_used == 0
+    assert "main header" in dec.reason or "tile-part header" in dec.reason
+
+
+def test_prefix_without_any_packet_is_flat_grey(stream_256):
+    dec = decode_prefix(stream_256[1], 117, height=256, width=256)
+    assert not dec.failed and dec.num_bytes_used <= 117
+    assert torch.all(dec.image == 128 / 255)  # zero wavelet coefficients + DC level shift
+
+
+def test_bad_arguments_raise(photo_512):
+    with pytest.raises(TypeError, match=r"`image` must be a floating-point tensor; got ndarray"):
+        encode_to_budget(photo_512.numpy(), 1000)
+    with pytest.raises(TypeError, match=r"`image` must be a floating-point tensor; got torch.uint8"):
+        encode_to_budget((photo_512 * 255).to(torch.uint8), 1000)
+    with pytest.raises(ValueError, match=r"`image` must have shape \[3, height, width\]; got \(1, 3"):
+        encode_to_budget(photo_512[None], 1000)
+    with pytest.raises(ValueError, match=r"`image` values must be in \[0, 1\]; got range"):
+        encode_to_budget(photo_512 * 1.5, 1000)
+    nan = photo_512.clone()
+    nan[0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"`image` values must be in \[0, 1\]"):
+        encode_to_budget(nan, 1000)
+    with pytest.raises(TypeError, match=r"`budget_bytes` must be int; got True\."):
+        encode_to_budget(photo_512, True)
+    with pytest.raises(TypeError, match=r"`budget_bytes` must be int; got 1000.0\."):
+        encode_to_budget(photo_512, 1000.0)
+    with pytest.raises(TypeError, match=r"`codestream` must be bytes or bytearray; got 'x'\."):
+        decode("x", height=8, width=8)
+    with pytest.raises(ValueError, match=r"`height` must be in \[1, inf\]; got 0\."):
+        decode(b"", height=0, width=8)
+    with pytest.raises(ValueError, match=r"`corrupt_offset` must be in \[0, inf\]; got -1\."):
+        decode_prefix(b"", -1, height=8, width=8)
+    with pytest.raises(TypeError, match=r"`width` must be int; got 8.0\."):
+        minimum_codestream_bytes(8, 8.0)
