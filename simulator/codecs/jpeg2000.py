@@ -93,9 +93,11 @@ def encode_to_budget(image: torch.Tensor, budget_bytes: int) -> Jpeg2000Encoded:
     """Encode one image into the largest JPEG2000 codestream of at most ``budget_bytes``.
 
     A first encode asks OpenJPEG for the budget (ratio raw/budget); its output lands within a few
-    per cent of it. Each further encode scales the target by budget/size, then bisects between
-    the best target that fit and the smallest that did not, for at most 8 encodes; the largest
-    codestream that fit wins. If none fit (OpenJPEG never goes below a content-dependent floor),
+    per cent of it. Further encodes scale the target by budget/size (1 %, 2 %, 4 %, ... lower
+    after each overshoot), then bisect between the best target that fit and the smallest that
+    did not. Sizes come in steps, so the search stops at a fit using >= 98 % of the budget, at a
+    size already seen, or after 8 encodes (measured on the sample photos at 512 px: 1.6-3.5
+    encodes on average, at most 4); the largest codestream that fit wins. If none fit (OpenJPEG never goes below a content-dependent floor),
     the smallest one is cut to its longest decodable prefix within the budget, down to the
     codestream of empty packets (:func:`minimum_codestream_bytes`), which always fits.
 
@@ -147,7 +149,8 @@ def encode_to_budget(image: torch.Tensor, budget_bytes: int) -> Jpeg2000Encoded:
             target *= budget_bytes / size
         else:  # sizes come in steps: aim lower each time the last aim overshot
             num_over += 1
-            target *= budget_bytes / size * (1.0 - _OVERSHOOT_MARGIN * 2 ** (num_over - 1))
+            shrink = min(0.5, _OVERSHOOT_MARGIN * 2 ** (num_over - 1))
+            target *= budget_bytes / size * (1.0 - shrink)
     if fitted is not None:
         return Jpeg2000Encoded(fitted, len(fitted), budget_bytes, num_encodes, False)
     assert smallest is not None
@@ -191,7 +194,9 @@ def decode_prefix(codestream: bytes, corrupt_offset: int, *, height: int,
     the kept length and an EOC marker (0xFFD9) is appended. OpenJPEG (strict mode) decodes such a
     prefix only when it ends at a packet boundary (or inside a packet header that reads as
     empty), so ``n`` steps down one byte at a time from ``corrupt_offset`` until a decode
-    succeeds; the failing decodes stop at the broken packet (~0.2 ms each at 512 px). With one
+    succeeds; the failing decodes stop at the broken packet (~0.2 ms each at 512 px), so the
+    cost grows with the packet length (512 px, cut at half: 12 ms at 280 bytes, 110 ms at 4 kB,
+    up to 0.9 s at 16 kB). With one
     quality layer in LRCP order the kept packets are the low resolutions: a blurrier but valid
     image. If no data byte is kept the result is the flat grey image of empty packets.
 
