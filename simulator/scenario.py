@@ -20,9 +20,10 @@ import hashlib
 import json
 import math
 import re
+import typing
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, TypeVar, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -48,9 +49,11 @@ __all__ = [
     "LinkConfig",
     "load_scenario",
     "parse_scenario",
+    "validate_yaml",
     "scenario_hash",
 ]
 
+_M = TypeVar("_M", bound=BaseModel)
 QAM_ORDERS = (2, 4, 16, 64, 256)
 METRICS = ("psnr", "ssim", "ms_ssim", "lpips", "fid")
 OFDM_MODELS = ("none", "tdl-a", "tdl-b", "tdl-c", "tdl-d", "tdl-e",
@@ -379,6 +382,16 @@ def load_scenario(path: str | Path) -> tuple[Scenario, str]:
 
 def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
     """Validate scenario YAML ``text``; ``source`` names it in error messages."""
+    return validate_yaml(text, Scenario, source=source)
+
+
+def validate_yaml(text: str, model: type[_M], *, source: str, what: str = "a scenario") -> _M:
+    """Validate YAML ``text`` into the pydantic ``model`` (scenarios, training configs, ...).
+
+    :param source: Names the text in messages (a file path).
+    :param what: What the file is, for the message about a non-mapping document.
+    :raises ScenarioError: One line per problem, ``SOURCE:LINE: yaml.path: message``.
+    """
     try:
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
         root = yaml.compose(text, Loader=_Loader)
@@ -388,15 +401,17 @@ def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ScenarioError([f"{source}{line}: invalid YAML: {problem}"]) from None
     if not isinstance(data, dict):
-        raise ScenarioError([f"{source}:1: a scenario must be a mapping of keys; got "
+        raise ScenarioError([f"{source}:1: {what} must be a mapping of keys; got "
                              f"{type(data).__name__}"])
     try:
-        return Scenario.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as err:
-        raise ScenarioError([_format_problem(e, root, source) for e in err.errors()]) from None
+        raise ScenarioError([_format_problem(e, root, source, model)
+                             for e in err.errors()]) from None
 
 
-def _format_problem(error: dict[str, Any], root: yaml.Node | None, source: str) -> str:
+def _format_problem(error: dict[str, Any], root: yaml.Node | None, source: str,
+                    model: type[BaseModel]) -> str:
     loc = list(error["loc"])
     msg = error["msg"]
     if msg.startswith("Value error, "):
@@ -404,11 +419,11 @@ def _format_problem(error: dict[str, Any], root: yaml.Node | None, source: str) 
     # Cross-field messages carry their own path ("links.x.bandwidth.match: ...").
     head = msg.split(": ", 1)[0]
     if ": " in msg and all(part.replace("_", "").isalnum() for part in head.split(".")) and \
-            head.split(".")[0] in Scenario.model_fields:
+            head.split(".")[0] in model.model_fields:
         loc = [int(p) if p.isdigit() else p for p in head.split(".")]
         msg = msg.split(": ", 1)[1]
     if error["type"] == "extra_forbidden":
-        msg = f"unknown key; allowed: {', '.join(_parent_model(loc).model_fields)}"
+        msg = f"unknown key; allowed: {', '.join(_parent_model(model, loc).model_fields)}"
     elif error["type"] == "union_tag_invalid":
         msg = f"must be one of {error['ctx']['expected_tags']}; got {error['ctx']['tag']!r}"
     if "input" in error and error["type"] not in ("missing", "extra_forbidden") and \
@@ -445,12 +460,20 @@ def _resolve(root: yaml.Node | None, loc: list[Any]) -> tuple[list[Any], int]:
     return path, line
 
 
-def _parent_model(loc: list[Any]) -> type[BaseModel]:
-    """The model class that holds the last key of ``loc`` (for listing its allowed keys)."""
-    for part in reversed(loc[:-1]):
-        if isinstance(part, str) and part in _MODEL_AT:
-            return _MODEL_AT[part]
-    return Scenario
+def _parent_model(root: type[BaseModel], loc: list[Any]) -> type[BaseModel]:
+    """The model class that holds the last key of ``loc`` (for listing its allowed keys):
+    follow nested model fields from ``root``; a union tag names its class directly."""
+    cls = root
+    for part in loc[:-1]:
+        if isinstance(part, str) and part in _MODEL_AT and part not in cls.model_fields:
+            cls = _MODEL_AT[part]
+        elif isinstance(part, str) and part in cls.model_fields:
+            nested = [t for t in (cls.model_fields[part].annotation,
+                                  *typing.get_args(cls.model_fields[part].annotation))
+                      if isinstance(t, type) and issubclass(t, BaseModel)]
+            if nested:
+                cls = nested[0]
+    return cls
 
 
 _MODEL_AT: dict[str, type[BaseModel]] = {

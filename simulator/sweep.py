@@ -21,7 +21,6 @@ from simulator import __version__
 from simulator.errors import InputError
 from simulator.results import ResultsStore
 from simulator.scenario import BERLinkConfig, Scenario, scenario_hash
-from simulator.seeding import derive_seed
 
 __all__ = ["Task", "plan_tasks", "open_store", "run_scenario", "resolve_device", "package_versions"]
 
@@ -126,6 +125,8 @@ def run_scenario(scenario: Scenario, text: str, *, base_dir: Path, resume: bool 
         as for any command-line output path).
     :param on_task: Called after each task as ``on_task(task, point_row, done, total)``.
     """
+    from simulator.tasks import TaskRunner
+
     device = resolve_device(scenario.device)
     output = Path(output if output is not None else scenario.output)
     runner = TaskRunner(scenario, base_dir=base_dir, device=device)
@@ -147,38 +148,3 @@ def run_scenario(scenario: Scenario, text: str, *, base_dir: Path, resume: bool 
 
 def _pending(tasks: list[Task], store: ResultsStore) -> Iterator[Task]:
     return (t for t in tasks if not store.has(t.point_id))
-
-
-class TaskRunner:
-    """Runs tasks of one scenario: holds what tasks share (images, built links) on ``device``."""
-
-    def __init__(self, scenario: Scenario, *, base_dir: Path, device: str) -> None:
-        self.scenario = scenario
-        self.device = device
-        self.num_images = 0
-        if scenario.images is not None:
-            from simulator.images import list_images
-
-            cfg = scenario.images
-            self._files = list_images(cfg.source, base_dir=base_dir, count=cfg.count)
-            self.num_images = len(self._files)
-
-    def run(self, task: Task) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-        """Run ``task``: its ``points`` row fields and its rows of other tables."""
-        link = self.scenario.links[task.link]
-        if isinstance(link, BERLinkConfig):
-            return self._run_ber(task, link)
-        raise InputError(f"links.{task.link}: {link.type} links are not available yet")
-
-    def _run_ber(self, task: Task, link: BERLinkConfig):
-        from simulator.links.ber import simulate_ber_point
-
-        counts = simulate_ber_point(
-            link, self.scenario.channel, task.snr_db, snr_kind=self.scenario.snr.kind,
-            monte_carlo=self.scenario.monte_carlo, seed=derive_seed(self.scenario.seed, task.link,
-                                                                   task.snr_index),
-            device=self.device)
-        row = {"link": task.link, "snr_db": task.snr_db, "modulation": link.modulation,
-               "code_rate": float("nan") if link.code_rate is None else link.code_rate,
-               **dataclasses.asdict(counts)}
-        return {"kind": "ber"}, {"ber": [row]}

@@ -1,0 +1,187 @@
+"""Semantic link: Stable Cascade encoder -> Z -> channel -> Zhat -> stage B + stage A -> image.
+
+Transmission of Z (``[batch, 16, h, w]``):
+
+- ``analog`` (the paper): pairs of values form one complex symbol, each row normalised to unit
+  power (:class:`~modulation.analog.AnalogMapper`); the receiver scales back with the row's RMS
+  amplitude, which is assumed known (side information of a few bytes per image, not counted in
+  the channel uses). Channel uses = ceil(numel(Z) / 2): 1152 for a 512 px image.
+- ``digital``: Z is clipped and quantised to ``bits_per_value`` bits, protected by CRC + 5G LDPC
+  code blocks, sent with Gray QAM and decoded; values carried by a block whose CRC fails are
+  replaced by 0, the unconditional (all-zero) embedding stage B was trained to fall back on.
+
+Everything from the channel output to the image stays on the model's device.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from modulation.analog import AnalogDemapper, AnalogMapper
+from modulation.ldpc import CodeBlockDecoder, CodeBlockEncoder, plan_code_blocks
+from modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
+from modulation.quantize import UniformDequantizer, UniformQuantizer
+from simulator.errors import InputError
+from simulator.models.bundle import BUNDLE_FILE, load_bundle
+from simulator.models.encoder import SemanticEncoder
+from simulator.models.presets import get_preset
+from simulator.models.receiver import SemanticReceiver
+from simulator.scenario import AnalogTransmission, DigitalTransmission
+
+__all__ = ["SemanticOutput", "SemanticLink"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SemanticOutput:
+    """A received batch.
+
+    :ivar images: [batch, 3, H, W] float32 in [0, 1] on the link's device.
+    :ivar zhat: [batch, C, h, w] float32; the embedding the receiver conditioned on.
+    :ivar block_errors: [batch] int64; failed code blocks (digital; 0 for analog).
+    """
+
+    images: torch.Tensor
+    zhat: torch.Tensor
+    block_errors: torch.Tensor
+
+
+class SemanticLink:
+    """Encoder, transmission of Z and receiver of one preset, for images of one size.
+
+    :param preset: ``small``, ``stable-cascade-lite`` or ``stable-cascade``.
+    :param image_size: Side of the square images, pixels.
+    :param transmission: Analog or digital transmission settings (scenario models).
+    :param steps: Sampling steps; None = the preset's.
+    :param guidance: Classifier-free guidance; None = the preset's.
+    :param resize_factor: Encoder pre-resize; None = the preset's (0.75).
+    :param weights: Weights directory (required for the real presets); for ``small``, None uses
+        the shipped weights (random, with a warning, where none are shipped).
+    :param device: Torch device.
+    :raises InputError: If weights are missing or do not fit the preset.
+    """
+
+    def __init__(self, *, preset: str, image_size: int,
+                 transmission: AnalogTransmission | DigitalTransmission,
+                 steps: int | None = None, guidance: float | None = None,
+                 resize_factor: float | None = None, weights: str | Path | None = None,
+                 device: str = "cpu") -> None:
+        self.preset = get_preset(preset)
+        self.image_size = image_size
+        self.device = device
+        kwargs = self.preset.encoder_kwargs()
+        if resize_factor is not None:
+            kwargs["resize_factor"] = resize_factor
+        dtype = self.preset.default_dtype(device)
+        self.encoder = SemanticEncoder(**kwargs).to(device=device, dtype=dtype)
+        self.receiver = SemanticReceiver.from_preset(preset, device=device, dtype=dtype)
+        if steps is not None:
+            self.receiver.steps = steps
+        if guidance is not None:
+            self.receiver.guidance = guidance
+        self.weights_source = self._load_weights(weights)
+        self.embedding_shape = self.encoder.embedding_shape(image_size, image_size)
+        self.transmission = transmission
+        if isinstance(transmission, AnalogTransmission):
+            self._analog_mapper = AnalogMapper(shape=self.embedding_shape, device=device)
+            self._analog_demapper = AnalogDemapper(shape=self.embedding_shape, device=device)
+            self.channel_uses = self._analog_mapper.num_symbols
+        else:
+            self._setup_digital(transmission)
+
+    # ------------------------------------------------------------------ set-up
+    def _load_weights(self, weights: str | Path | None) -> str:
+        from simulator.models import weights as real_weights
+        from simulator.models.stage_a import scale_factor_for_layout
+
+        if self.preset.shipped_weights is not None and weights is None:
+            if not self.preset.has_shipped_weights():
+                warnings.warn(f"preset {self.preset.name!r}: no trained weights are shipped yet; "
+                              "running with random weights (images will be noise)",
+                              RuntimeWarning, stacklevel=3)
+                return "random"
+            weights = self.preset.shipped_weights_dir
+        if weights is None:
+            raise InputError(f"links: preset {self.preset.name!r} needs `weights:` (a directory "
+                             "with the Stable Cascade files; see `semlink weights --help`)")
+        folder = Path(weights).expanduser()
+        bundle = folder / BUNDLE_FILE
+        if bundle.is_file():
+            load_bundle(bundle, {"encoder": self.encoder, "stage_b": self.receiver.stage_b,
+                                 "stage_a": self.receiver.stage_a}, preset=self.preset.name)
+            self.receiver.random_weights = False
+            return str(bundle)
+        real_weights.load_encoder(self.encoder, folder)
+        variant = "lite" if self.preset.name == "stable-cascade-lite" else "full"
+        real_weights.load_stage_b(self.receiver.stage_b, folder, variant=variant)
+        found = real_weights.load_stage_a(self.receiver.stage_a, folder)
+        self.receiver.latent_scale_factor = scale_factor_for_layout(found.layout)
+        self.receiver.random_weights = False
+        return str(folder)
+
+    def _setup_digital(self, cfg: DigitalTransmission) -> None:
+        numel = math.prod(self.embedding_shape)
+        self._bits_per_value = cfg.bits_per_value
+        bits_per_symbol = bits_per_symbol_for_order(cfg.modulation)
+        n = cfg.codeword_length - cfg.codeword_length % bits_per_symbol
+        plan = plan_code_blocks(numel * cfg.bits_per_value, n=n, code_rate=cfg.code_rate)
+        lo, hi = cfg.clip
+        dev = self.device
+        self._quantizer = UniformQuantizer(num_bits=cfg.bits_per_value, lo=lo, hi=hi, device=dev)
+        self._dequantizer = UniformDequantizer(num_bits=cfg.bits_per_value, lo=lo, hi=hi,
+                                               shape=self.embedding_shape, check_values=False,
+                                               device=dev)
+        self._encoder_ldpc = CodeBlockEncoder(plan, bits_per_symbol=bits_per_symbol,
+                                              check_values=False, device=dev)
+        self._decoder_ldpc = CodeBlockDecoder(self._encoder_ldpc, device=dev)
+        self._mapper = QAMMapper(bits_per_symbol=bits_per_symbol, check_values=False, device=dev)
+        self._demapper = QAMDemapper(bits_per_symbol=bits_per_symbol, check_values=False,
+                                     device=dev)
+        self.channel_uses = plan.num_coded_bits // bits_per_symbol
+
+    # ------------------------------------------------------------------ link
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """[batch, 3, H, W] in [0, 1] -> Z [batch, C, h, w] float32 on the link's device."""
+        images = images.to(device=self.device, dtype=next(self.encoder.parameters()).dtype)
+        return self.encoder(images).float()
+
+    def send(self, z: torch.Tensor, channel, snr_db: float | torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Z through ``channel`` (``x_hat, no_eff = channel(x, snr_db)``) -> (Zhat, block errors)."""
+        if isinstance(self.transmission, AnalogTransmission):
+            x, scale = self._analog_mapper(z)
+            x_hat, _ = channel(x, snr_db)
+            zhat = self._analog_demapper(x_hat, scale)
+            return zhat, torch.zeros(z.shape[0], dtype=torch.int64, device=z.device)
+        bits = self._quantizer(z)  # [batch, numel * b]
+        x = self._mapper(self._encoder_ldpc(bits))
+        x_hat, no_eff = channel(x, snr_db)
+        rx_bits, block_ok = self._decoder_ldpc(self._demapper(x_hat, no_eff))
+        zhat = self._dequantizer(rx_bits)
+        plan = self._encoder_ldpc.plan
+        bit_ok = block_ok.repeat_interleave(plan.payload_bits_per_block, dim=1)
+        value_ok = bit_ok[:, :plan.num_payload_bits].reshape(z.shape[0], -1, self._bits_per_value)
+        value_ok = value_ok.all(dim=-1).reshape(zhat.shape)
+        return torch.where(value_ok, zhat, torch.zeros_like(zhat)), (~block_ok).sum(dim=1)
+
+    @torch.no_grad()
+    def reconstruct(self, zhat: torch.Tensor,
+                    generators: Sequence[torch.Generator]) -> torch.Tensor:
+        """Zhat [batch, C, h, w] -> images [batch, 3, H, W] float32 in [0, 1]; one generator per
+        row makes each transmission reproducible whatever batch it is in."""
+        dtype = next(self.receiver.stage_b.parameters()).dtype
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # random weights were announced once
+            return self.receiver(zhat.to(dtype), list(generators), image_size=self.image_size)
+
+    def transmit(self, images: torch.Tensor, channel, snr_db: float | torch.Tensor,
+                 generators: Sequence[torch.Generator]) -> SemanticOutput:
+        """The whole link for one batch (one transmission of each image)."""
+        z = self.encode(images)
+        zhat, block_errors = self.send(z, channel, snr_db)
+        return SemanticOutput(self.reconstruct(zhat, generators), zhat, block_errors)

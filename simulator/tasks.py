@@ -1,0 +1,220 @@
+"""Task execution: what one sweep task computes, for BER links and image links.
+
+:class:`TaskRunner` holds what tasks of one run share (the image set, links built once with
+their models, metric networks) and turns a :class:`~simulator.sweep.Task` into result rows:
+
+- ``ber``: bit and block error counts (BER links; classical and digital semantic links too).
+- ``images``: one row per image and transmission with its metrics (failures scored as the
+  link's policy says) and link facts (channel uses, code-block errors, ...).
+- ``predictability``: with ``repeats >= 2``, the mean and std over all pairs of an image's
+  reconstructions, per metric.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from simulator.errors import InputError
+from simulator.scenario import (BERLinkConfig, ClassicalLinkConfig, Scenario,
+                                SemanticLinkConfig)
+from simulator.seeding import derive_seed, make_generator
+
+__all__ = ["TaskRunner", "METRIC_FUNCTIONS"]
+
+#: Scenario metric name -> name used by :mod:`simulator.metrics.failure` for failure scores.
+_FAILURE_NAMES = {"psnr": "psnr_db", "ssim": "ssim", "ms_ssim": "ms_ssim", "lpips": "lpips"}
+METRIC_FUNCTIONS = ("psnr", "ssim", "ms_ssim", "lpips")
+
+
+class TaskRunner:
+    """Runs tasks of one scenario on ``device``.
+
+    :param scenario: The validated scenario.
+    :param base_dir: Folder relative paths of the scenario start from.
+    :param device: Torch device string.
+    :raises InputError: If the images cannot be listed or a requested metric is unavailable.
+    """
+
+    def __init__(self, scenario: Scenario, *, base_dir: Path, device: str) -> None:
+        self.scenario = scenario
+        self.base_dir = base_dir
+        self.device = device
+        self.num_images = 0
+        self._links: dict[str, Any] = {}
+        self._images: torch.Tensor | None = None
+        if scenario.images is not None:
+            from simulator.images import list_images
+
+            cfg = scenario.images
+            self._files = list_images(cfg.source, base_dir=base_dir, count=cfg.count)
+            self.num_images = len(self._files)
+        self._lpips = self._build_lpips() if "lpips" in scenario.metrics else None
+
+    # ------------------------------------------------------------------ set-up
+    def _build_lpips(self):
+        from simulator.metrics.lpips import LPIPS, lpips_unavailable_reason
+
+        reason = lpips_unavailable_reason("alex")
+        if reason is not None:
+            raise InputError(f"metrics: lpips is unavailable: {reason}")
+        return LPIPS(net="alex").to(self.device).eval()
+
+    def images(self, indices: tuple[int, ...]) -> torch.Tensor:
+        """[len(indices), 3, S, S] float32 in [0, 1] on the device (all loaded on first use)."""
+        if self._images is None:
+            from simulator.images import load_image
+
+            cfg = self.scenario.images
+            self._images = torch.stack([load_image(p, cfg.size, center_crop=cfg.center_crop)
+                                        for p in self._files])
+        return self._images[list(indices)].to(self.device)
+
+    def link(self, name: str):
+        """The built link ``name`` (semantic links load their models once)."""
+        if name not in self._links:
+            cfg = self.scenario.links[name]
+            size = self.scenario.images.size
+            if isinstance(cfg, SemanticLinkConfig):
+                from simulator.links.semantic import SemanticLink
+
+                weights = cfg.weights
+                if weights is not None and not Path(weights).expanduser().is_absolute():
+                    weights = str(self.base_dir / weights)
+                self._links[name] = SemanticLink(
+                    preset=cfg.preset, image_size=size, transmission=cfg.transmission,
+                    steps=cfg.steps, guidance=cfg.guidance, resize_factor=cfg.resize_factor,
+                    weights=weights, device=self.device)
+            else:
+                from simulator.links.classical import ClassicalLink
+
+                self._links[name] = ClassicalLink(
+                    channel_uses=self.channel_uses(name), image_size=(size, size),
+                    modulation=cfg.modulation, code_rate=cfg.code_rate,
+                    codeword_length=cfg.codeword_length, failure_policy=cfg.failure_policy,
+                    device=self.device)
+        return self._links[name]
+
+    def channel_uses(self, name: str) -> int:
+        """Complex channel uses per image of link ``name`` (bandwidth matching resolved)."""
+        cfg = self.scenario.links[name]
+        if isinstance(cfg, ClassicalLinkConfig):
+            bw = cfg.bandwidth
+            if bw.match is not None:
+                return self.link(bw.match).channel_uses
+            if bw.channel_uses is not None:
+                return bw.channel_uses
+            return max(1, round(bw.ratio * 3 * self.scenario.images.size ** 2))
+        return self.link(name).channel_uses
+
+    # ------------------------------------------------------------------ tasks
+    def run(self, task) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+        """Run ``task``: its ``points`` row fields and its rows of other tables."""
+        link = self.scenario.links[task.link]
+        if isinstance(link, BERLinkConfig):
+            return self._run_ber(task, link)
+        return self._run_images(task, link)
+
+    def _seed(self, task, *parts: object) -> int:
+        return derive_seed(self.scenario.seed, task.link, task.snr_index, *parts)
+
+    def _run_ber(self, task, link: BERLinkConfig):
+        from simulator.links.ber import simulate_ber_point
+
+        counts = simulate_ber_point(
+            link, self.scenario.channel, task.snr_db, snr_kind=self.scenario.snr.kind,
+            monte_carlo=self.scenario.monte_carlo, seed=self._seed(task), device=self.device)
+        row = {"link": task.link, "snr_db": task.snr_db, "modulation": link.modulation,
+               "code_rate": float("nan") if link.code_rate is None else link.code_rate,
+               **dataclasses.asdict(counts)}
+        return {"kind": "ber"}, {"ber": [row]}
+
+    def _run_images(self, task, cfg):
+        from simulator.channel import build_channel
+
+        link = self.link(task.link)
+        images = self.images(task.image_indices)
+        semantic = isinstance(cfg, SemanticLinkConfig)
+        z = link.encode(images) if semantic else None
+        recons, rows = [], []
+        bits = bit_errors = blocks = block_errors = 0
+        for repeat in range(self.scenario.repeats):
+            gen = make_generator(self._seed(task, task.batch_index, repeat, "channel"), self.device)
+            channel = build_channel(self.scenario.channel, generator=gen, device=self.device)
+            if semantic:
+                zhat, blk = link.send(z, channel, task.snr_db)
+                gens = [make_generator(self._seed(task, "image", i, repeat, "sampler"), self.device)
+                        for i in task.image_indices]
+                recon = link.reconstruct(zhat, gens)
+                failed = torch.zeros(len(images), dtype=torch.bool, device=self.device)
+                extra = {"block_errors": blk, "embedding_mse": ((zhat - z) ** 2).flatten(1).mean(1),
+                         "embedding_power": (z ** 2).flatten(1).mean(1)}
+            else:
+                out = link.transmit(images, channel, task.snr_db)
+                recon, failed, blk = out.images, out.failed, out.block_errors
+                extra = {"block_errors": blk, "bit_errors": out.bit_errors,
+                         "codestream_bytes_used": out.bytes_used}
+                bits += len(images) * link.budget.plan.num_payload_bits
+                bit_errors += int(out.bit_errors.sum())
+                blocks += len(images) * link.budget.plan.num_blocks
+                block_errors += int(blk.sum())
+            scored = self._metrics(images, recon, failed, cfg)
+            recons.append(recon)
+            rows += self._image_rows(task, repeat, link.channel_uses, failed, scored, extra)
+        tables = {"images": rows}
+        if bits:
+            tables["ber"] = [{"link": task.link, "snr_db": task.snr_db,
+                              "modulation": cfg.modulation, "code_rate": cfg.code_rate,
+                              "bits": bits, "bit_errors": bit_errors, "blocks": blocks,
+                              "block_errors": block_errors, "esno_db": task.snr_db,
+                              "ebno_db": float("nan")}]
+        if self.scenario.repeats >= 2:
+            tables["predictability"] = self._predictability(task, torch.stack(recons, dim=1))
+        return {"kind": cfg.type, "images": len(images) * self.scenario.repeats}, tables
+
+    def _metrics(self, images, recon, failed, cfg) -> dict[str, torch.Tensor]:
+        from simulator.metrics.failure import score_failures
+        from simulator.metrics.quality import ms_ssim, psnr_db, ssim
+
+        funcs = {"psnr": psnr_db, "ssim": ssim, "ms_ssim": ms_ssim, "lpips": self._lpips_pair}
+        values = {_FAILURE_NAMES[m]: funcs[m](images, recon).float()
+                  for m in self.scenario.metrics if m in funcs}
+        # Classical links under "paper" score a lost image with the paper's constants; the
+        # other policies score the image the receiver actually shows.
+        policy = "paper" if getattr(cfg, "failure_policy", None) == "paper" else "concealed"
+        scored = score_failures(values, failed, policy).metrics
+        return {m: scored[_FAILURE_NAMES[m]] for m in self.scenario.metrics if m in funcs}
+
+    @torch.no_grad()
+    def _lpips_pair(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self._lpips(a, b).reshape(-1)
+
+    def _image_rows(self, task, repeat, channel_uses, failed, scored, extra):
+        names = [self._files[i].name for i in task.image_indices]
+        columns = {f"metric_{m}": v.tolist() for m, v in scored.items()}
+        columns.update({k: v.tolist() for k, v in extra.items()})
+        failed = failed.tolist()
+        rows = []
+        for j, index in enumerate(task.image_indices):
+            rows.append({"link": task.link, "snr_db": task.snr_db, "image_index": index,
+                         "image": names[j], "repeat": repeat, "channel_uses": channel_uses,
+                         "failed": bool(failed[j]),
+                         **{k: v[j] for k, v in columns.items()}})
+        return rows
+
+    def _predictability(self, task, recons: torch.Tensor) -> list[dict[str, Any]]:
+        """Pairwise spread over the repeats of each image; ``recons`` [images, R, 3, H, W]."""
+        from simulator.metrics.predictability import pairwise_spread
+        from simulator.metrics.quality import psnr_db, ssim
+
+        funcs = {"lpips": self._lpips_pair, "ssim": ssim, "psnr": psnr_db}
+        rows = []
+        for metric in (m for m in ("lpips", "ssim", "psnr") if m in self.scenario.metrics):
+            spread = pairwise_spread(recons, funcs[metric])
+            for j, index in enumerate(task.image_indices):
+                rows.append({"link": task.link, "snr_db": task.snr_db, "image_index": index,
+                             "metric": metric, "mean": float(spread.mean[j]),
+                             "std": float(spread.std[j]), "repeats": recons.shape[1]})
+        return rows
