@@ -102,6 +102,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from simulator.plots import plot_results
+    from simulator.results import ResultsStore
+
+    for path in plot_results(ResultsStore.open(args.results), args.out):
+        print(path)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command (each sets ``func``)."""
     parser = argparse.ArgumentParser(
@@ -131,6 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", metavar="DIR", help="write summary.csv and one CSV per table to DIR")
     p.add_argument("--json", metavar="FILE", help="write the summary and attributes as JSON")
     p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("plot", help="plot a results file (PNG and PDF)")
+    p.add_argument("results", help="results .h5 file")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the figures")
+    p.set_defaults(func=_cmd_plot)
     return parser
 
 

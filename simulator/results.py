@@ -30,7 +30,7 @@ import numpy as np
 
 from simulator.errors import InputError
 
-__all__ = ["ResultsStore", "FORMAT_VERSION"]
+__all__ = ["ResultsStore", "FORMAT_VERSION", "reconstructions_dir"]
 
 FORMAT_VERSION = 1
 _STR = h5py.string_dtype(encoding="utf-8")
@@ -105,7 +105,7 @@ class ResultsStore:
 
         :param point_id: Unique id of the task; adding it twice raises.
         :param point: The task's row in ``points`` (``point_id`` is added).
-        :param tables: ``{table: rows}``; every row of a table must have the same keys.
+        :param tables: ``{table: rows}``; rows may differ in their keys (missing = None).
         """
         if point_id in self._done:
             raise ValueError(f"point {point_id!r} is already stored")
@@ -113,25 +113,30 @@ class ResultsStore:
         _append(staged, "points", [{"point_id": point_id, **point}])
         for name, rows in tables.items():
             _append(staged, name, list(rows))
+        self._write(staged)  # raises before anything changes if a value cannot be stored
         self._tables = staged
         self._done.add(point_id)
-        self.save()
 
     def save(self) -> None:
         """Write the whole store to ``path`` atomically (temp file, fsync, rename)."""
+        self._write(self._tables)
+
+    def _write(self, tables: Mapping[str, Mapping[str, list]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.attrs["format"] = FORMAT_VERSION
         self.attrs["updated_utc"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         tmp = self.path.with_name(self.path.name + ".tmp")
+        arrays = {name: {col: _to_h5(values, f"{name}.{col}") for col, values in cols.items()}
+                  for name, cols in tables.items()}
         with h5py.File(tmp, "w") as f:
             for key, value in self.attrs.items():
                 f.attrs[key] = value if not isinstance(value, (dict, list)) else json.dumps(value)
             group = f.create_group("tables")
-            for name, cols in self._tables.items():
+            for name, cols in tables.items():
                 tgrp = group.create_group(name)
                 tgrp.attrs["columns"] = json.dumps(list(cols))  # HDF5 lists members sorted
                 for col, values in cols.items():
-                    tgrp.create_dataset(col, data=_to_h5(values, f"{name}.{col}"))
+                    tgrp.create_dataset(col, data=arrays[name][col])
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
@@ -142,20 +147,26 @@ class ResultsStore:
             os.close(dir_fd)
 
 
+def reconstructions_dir(results_path: str | Path) -> Path:
+    """Folder beside a results file where a run saves reconstructions as PNG
+    (``save_reconstructions: true``): ``<stem>_reconstructions/``."""
+    path = Path(results_path)
+    return path.with_name(path.stem + "_reconstructions")
+
+
 def _append(tables: dict[str, dict[str, list]], name: str, rows: list[Mapping[str, Any]]) -> None:
+    """Append rows; a column missing from some rows (links report different facts) is None
+    there, stored as NaN (numbers) or "" (text)."""
     if not rows:
         return
     cols = tables.setdefault(name, {})
     n_before = len(next(iter(cols.values()), []))
-    keys = list(rows[0])
-    if cols and set(keys) != set(cols):
-        raise ValueError(f"rows for table {name!r} have columns {sorted(keys)}; "
-                         f"the table has {sorted(cols)}")
     for row in rows:
-        if set(row) != set(keys):
-            raise ValueError(f"rows for table {name!r} differ in their columns")
-    for key in keys:
-        cols.setdefault(key, [None] * n_before).extend(row[key] for row in rows)
+        for key in row:
+            if key not in cols:
+                cols[key] = [None] * n_before
+    for key, values in cols.items():
+        values.extend(row.get(key) for row in rows)
 
 
 def _to_h5(values: list, where: str) -> np.ndarray:

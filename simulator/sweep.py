@@ -19,7 +19,7 @@ import torch
 
 from simulator import __version__
 from simulator.errors import InputError
-from simulator.results import ResultsStore
+from simulator.results import ResultsStore, reconstructions_dir
 from simulator.scenario import BERLinkConfig, Scenario, scenario_hash
 
 __all__ = ["Task", "plan_tasks", "open_store", "run_scenario", "resolve_device", "package_versions"]
@@ -129,7 +129,8 @@ def run_scenario(scenario: Scenario, text: str, *, base_dir: Path, resume: bool 
 
     device = resolve_device(scenario.device)
     output = Path(output if output is not None else scenario.output)
-    runner = TaskRunner(scenario, base_dir=base_dir, device=device)
+    runner = TaskRunner(scenario, base_dir=base_dir, device=device,
+                        recon_dir=reconstructions_dir(output))
     tasks = plan_tasks(scenario, runner.num_images)
     store = open_store(scenario, text, output, device=device, resume=resume, overwrite=overwrite)
     done = sum(store.has(t.point_id) for t in tasks)

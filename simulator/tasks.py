@@ -35,11 +35,15 @@ class TaskRunner:
     :param scenario: The validated scenario.
     :param base_dir: Folder relative paths of the scenario start from.
     :param device: Torch device string.
+    :param recon_dir: Where ``save_reconstructions`` writes PNGs (first transmission only):
+        ``original/<image>.png`` and ``<link>/snr<snr_db>/<image>.png``.
     :raises InputError: If the images cannot be listed or a requested metric is unavailable.
     """
 
-    def __init__(self, scenario: Scenario, *, base_dir: Path, device: str) -> None:
+    def __init__(self, scenario: Scenario, *, base_dir: Path, device: str,
+                 recon_dir: Path | None = None) -> None:
         self.scenario = scenario
+        self.recon_dir = recon_dir if scenario.save_reconstructions else None
         self.base_dir = base_dir
         self.device = device
         self.num_images = 0
@@ -161,6 +165,8 @@ class TaskRunner:
                 blocks += len(images) * link.budget.plan.num_blocks
                 block_errors += int(blk.sum())
             scored = self._metrics(images, recon, failed, cfg)
+            if repeat == 0 and self.recon_dir is not None:
+                self._save_pngs(task, images, recon)
             recons.append(recon)
             rows += self._image_rows(task, repeat, link.channel_uses, failed, scored, extra)
         tables = {"images": rows}
@@ -190,6 +196,16 @@ class TaskRunner:
     @torch.no_grad()
     def _lpips_pair(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return self._lpips(a, b).reshape(-1)
+
+    def _save_pngs(self, task, images: torch.Tensor, recon: torch.Tensor) -> None:
+        from simulator.images import save_image
+
+        for j, index in enumerate(task.image_indices):
+            stem = self._files[index].stem
+            original = self.recon_dir / "original" / f"{stem}.png"
+            if not original.exists():
+                save_image(images[j], original)
+            save_image(recon[j], self.recon_dir / task.link / f"snr{task.snr_db:g}" / f"{stem}.png")
 
     def _image_rows(self, task, repeat, channel_uses, failed, scored, extra):
         names = [self._files[i].name for i in task.image_indices]

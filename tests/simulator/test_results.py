@@ -36,16 +36,21 @@ def test_round_trip_columns_and_types(tmp_path):
         assert f["tables/images/psnr"].dtype == np.float64
 
 
-def test_duplicate_point_and_mismatched_columns_raise(tmp_path):
+def test_duplicate_point_raises_and_columns_may_differ(tmp_path):
     store = _store(tmp_path / "r.h5")
     store.add("p0", {"snr_db": 1.0}, {"ber": [{"bits": 10, "bit_errors": 1}]})
     with pytest.raises(ValueError, match="already stored"):
         store.add("p0", {"snr_db": 1.0}, {})
-    with pytest.raises(ValueError, match="columns"):
-        store.add("p1", {"snr_db": 2.0}, {"ber": [{"bits": 10}]})
+    with pytest.raises(ValueError, match="not str, bool, int or float"):
+        store.add("p1", {"snr_db": 2.0}, {"ber": [{"bits": 10, "bad": object()}]})
     # A rejected add leaves the store (and the file) as it was.
     assert ResultsStore.open(tmp_path / "r.h5").table("ber")["bits"].tolist() == [10]
     assert not store.has("p1")
+    store.add("p1", {"snr_db": 2.0}, {"ber": [{"bits": 20, "name": "x"}]})
+    ber = ResultsStore.open(tmp_path / "r.h5").table("ber")
+    assert ber["bits"].tolist() == [10, 20]
+    assert np.isnan(ber["bit_errors"][1]) and ber["bit_errors"][0] == 1
+    assert ber["name"].tolist() == ["", "x"]
 
 
 def test_write_is_atomic_no_temp_left(tmp_path):

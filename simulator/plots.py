@@ -1,0 +1,179 @@
+"""Plots of a results file: BER/BLER curves with theory, quality metrics with confidence bands,
+the predictability table and an image grid (original and reconstructions per link and SNR).
+
+Every figure is written as PNG and PDF. Curves differ by marker and line style as well as colour, so
+they stay readable in greyscale. Matplotlib is imported here only (never by the simulator core).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from simulator.results import ResultsStore, reconstructions_dir  # noqa: E402
+from simulator.summary import summarize  # noqa: E402
+from simulator.theory import ber_awgn, ber_rayleigh  # noqa: E402
+
+__all__ = ["plot_results"]
+
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
+_STYLES = ["-", "--", "-.", ":"]
+_LABELS = {"psnr": "PSNR (dB)", "ssim": "SSIM", "ms_ssim": "MS-SSIM", "lpips": "LPIPS (lower is better)",
+           "fid": "FID (lower is better)", "ber": "bit error rate", "bler": "block error rate"}
+
+
+def plot_results(store: ResultsStore, out_dir: str | Path) -> list[Path]:
+    """Write every plot the results support into ``out_dir``; returns the written files."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = summarize(store)
+    scenario = yaml.safe_load(store.attrs.get("scenario_text", "")) or {}
+    snr_kind = (scenario.get("snr") or {}).get("kind", "esno")
+    written: list[Path] = []
+    if any(r["metric"] in ("ber", "bler") for r in rows):
+        written += _plot_error_rates(store, rows, scenario, snr_kind, out)
+    for metric in dict.fromkeys(r["metric"] for r in rows if r["metric"] not in ("ber", "bler")):
+        written += _plot_metric(rows, metric, snr_kind, out)
+    if store.table("predictability"):
+        written.append(_predictability_table(store, out))
+    grid = _image_grid(store, out)
+    if grid is not None:
+        written.append(grid)
+    return written
+
+
+def _xlabel(snr_kind: str) -> str:
+    return "Eb/N0 (dB)" if snr_kind == "ebno" else "SNR Es/N0 (dB)"
+
+
+def _save(fig, out: Path, name: str) -> list[Path]:
+    paths = [out / f"{name}.png", out / f"{name}.pdf"]
+    for p in paths:
+        fig.savefig(p, dpi=130, bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def _series(rows, metric):
+    by_link: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        if r["metric"] == metric:
+            by_link[r["link"]].append(r)
+    return {link: sorted(rs, key=lambda r: r["snr_db"]) for link, rs in by_link.items()}
+
+
+def _plot_error_rates(store, rows, scenario, snr_kind, out) -> list[Path]:
+    channel = (scenario.get("channel") or {}).get("type", "awgn")
+    link_facts = {r["link"]: r for r in store.rows("ber")}
+    written = []
+    for metric in ("ber", "bler"):
+        series = _series(rows, metric)
+        if not series:
+            continue
+        fig, ax = plt.subplots(figsize=(6.4, 4.6))
+        for i, (link, rs) in enumerate(series.items()):
+            x = np.array([r["snr_db"] for r in rs])
+            y = np.array([r["value"] for r in rs])
+            lo = np.array([r["ci_low"] for r in rs])
+            hi = np.array([r["ci_high"] for r in rs])
+            keep = y > 0
+            line, = ax.semilogy(x[keep], y[keep], marker=_MARKERS[i % len(_MARKERS)],
+                                linestyle=_STYLES[i % len(_STYLES)], label=link)
+            ax.fill_between(x[keep], np.maximum(lo[keep], 1e-12), hi[keep],
+                            color=line.get_color(), alpha=0.15, linewidth=0)
+            facts = link_facts.get(link, {})
+            uncoded = not np.isfinite(facts.get("code_rate", np.nan))
+            if metric == "ber" and uncoded and snr_kind == "ebno" and "modulation" in facts:
+                theory = _theory(channel, int(facts["modulation"]), np.linspace(x.min(), x.max(), 100))
+                if theory is not None:
+                    ax.semilogy(np.linspace(x.min(), x.max(), 100), theory, color=line.get_color(),
+                                linestyle=":", linewidth=1.0, label=f"{link} theory")
+        ax.set_xlabel(_xlabel(snr_kind))
+        ax.set_ylabel(_LABELS[metric])
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.set_title(f"{_LABELS[metric]} vs SNR ({channel})")
+        written += _save(fig, out, metric)
+    return written
+
+
+def _theory(channel: str, modulation: int, ebno_db: np.ndarray):
+    if channel == "awgn":
+        return ber_awgn(ebno_db, modulation)
+    if channel == "rayleigh" and modulation in (2, 4):
+        return ber_rayleigh(ebno_db, modulation)
+    return None
+
+
+def _plot_metric(rows, metric, snr_kind, out) -> list[Path]:
+    series = _series(rows, metric)
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    for i, (link, rs) in enumerate(series.items()):
+        x = np.array([r["snr_db"] for r in rs])
+        y = np.array([r["value"] for r in rs])
+        lo = np.array([r["ci_low"] for r in rs], dtype=float)
+        hi = np.array([r["ci_high"] for r in rs], dtype=float)
+        line, = ax.plot(x, y, marker=_MARKERS[i % len(_MARKERS)],
+                        linestyle=_STYLES[i % len(_STYLES)], label=link)
+        if np.isfinite(lo).any():
+            ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_xlabel(_xlabel(snr_kind))
+    ax.set_ylabel(_LABELS.get(metric, metric))
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(f"{_LABELS.get(metric, metric)} vs SNR (mean, 95% CI band)")
+    return _save(fig, out, f"quality_{metric}")
+
+
+def _predictability_table(store, out) -> Path:
+    table = store.rows("predictability")
+    groups: dict[tuple[str, str, float], list[tuple[float, float]]] = defaultdict(list)
+    for r in table:
+        groups[(r["link"], r["metric"], r["snr_db"])].append((r["mean"], r["std"]))
+    lines = ["# Predictability: pairwise metric over repeated transmissions", "",
+             "Mean over images of the per-image pairwise mean, and mean of the per-image std.", "",
+             "| link | metric | SNR dB | pairwise mean | pairwise std | images |",
+             "|---|---|---|---|---|---|"]
+    for (link, metric, snr), vals in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[0][2])):
+        means, stds = zip(*vals)
+        lines.append(f"| {link} | {metric} | {snr:g} | {np.mean(means):.4f} | {np.mean(stds):.4f} "
+                     f"| {len(vals)} |")
+    path = out / "predictability.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _image_grid(store, out, max_images: int = 4) -> Path | None:
+    folder = reconstructions_dir(store.path)
+    if not folder.is_dir():
+        return None
+    scenario = yaml.safe_load(store.attrs.get("scenario_text", "")) or {}
+    links = [l for l in (scenario.get("links") or {}) if (folder / l).is_dir()]
+    snrs = sorted({float(p.name[len("snr"):]) for l in links for p in (folder / l).iterdir()
+                   if p.name.startswith("snr")}, reverse=True)
+    originals = sorted((folder / "original").glob("*.png"))[:max_images] \
+        if (folder / "original").is_dir() else []
+    if not links or not snrs or not originals:
+        return None
+    cols = 1 + len(links) * len(snrs)
+    fig, axes = plt.subplots(len(originals), cols, figsize=(1.6 * cols, 1.7 * len(originals)),
+                             squeeze=False)
+    for r, original in enumerate(originals):
+        panels = [("original", original)] + [
+            (f"{l}\n{s:g} dB", folder / l / f"snr{s:g}" / original.name) for l in links for s in snrs]
+        for c, (title, path) in enumerate(panels):
+            ax = axes[r][c]
+            ax.axis("off")
+            if path.is_file():
+                ax.imshow(Image.open(path))
+            if r == 0:
+                ax.set_title(title, fontsize=7)
+    fig.suptitle("Reconstructions (first transmission)", fontsize=9)
+    return _save(fig, out, "image_grid")[0]
