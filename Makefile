@@ -26,4 +26,4 @@ demo: $(STAMP)
 	@echo "results: results/ber-qam-awgn.h5, CSV in results/ber-qam-awgn/"
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not slow"

@@ -111,6 +111,81 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_weights(args: argparse.Namespace) -> int:
+    from simulator.models.weights import describe_weights_dir, download_weights
+
+    if args.download:
+        download_weights(args.directory, variant=args.variant)
+    print(describe_weights_dir(args.directory))
+    return EXIT_OK
+
+
+def _cmd_transmit(args: argparse.Namespace) -> int:
+    import torch
+
+    from simulator.channel import build_channel
+    from simulator.images import load_image, save_image
+    from simulator.metrics.quality import psnr_db, ssim
+    from simulator.scenario import (AnalogTransmission, AWGNConfig, OFDMConfig,
+                                    RayleighConfig)
+    from simulator.seeding import derive_seed, make_generator
+    from simulator.sweep import resolve_device
+
+    device = resolve_device(args.device)
+    image = load_image(args.image, args.size).unsqueeze(0).to(device)
+    channel_cfg = {"awgn": AWGNConfig(type="awgn"), "rayleigh": RayleighConfig(type="rayleigh"),
+                   "ofdm": OFDMConfig(type="ofdm")}[args.channel]
+    channel = build_channel(channel_cfg, generator=make_generator(
+        derive_seed(args.seed, "transmit", "channel"), device), device=device)
+    if args.link == "semantic":
+        from simulator.links.semantic import SemanticLink
+
+        link = SemanticLink(preset=args.preset, image_size=args.size,
+                            transmission=AnalogTransmission(mode="analog"), steps=args.steps,
+                            weights=args.weights, device=device)
+        gens = [make_generator(derive_seed(args.seed, "transmit", "sampler"), device)]
+        recon = link.transmit(image, channel, args.snr_db, gens).images
+        failed = False
+    else:
+        from simulator.links.classical import ClassicalLink
+
+        link = ClassicalLink(channel_uses=args.channel_uses, image_size=(args.size, args.size),
+                             modulation=args.modulation, code_rate=args.code_rate, device=device)
+        out = link.transmit(image, channel, args.snr_db)
+        recon, failed = out.images, bool(out.failed[0])
+    save_image(recon[0], args.out)
+    print(f"{args.out}: {args.link} link, {link.channel_uses} channel uses, {args.channel} at "
+          f"{args.snr_db:g} dB: PSNR {float(psnr_db(image, recon)[0]):.2f} dB, "
+          f"SSIM {float(ssim(image, recon)[0]):.4f}" + (" (decoding failed)" if failed else ""))
+    return EXIT_OK
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from simulator.bench import run_bench
+    from simulator.sweep import resolve_device
+
+    device = resolve_device(args.device)
+    batches = args.batch or ([1, 4] if device == "cpu" else [1, 4, 16, 64])
+    result = run_bench(preset=args.preset, sizes=args.size, batch_sizes=batches, device=device,
+                       steps=args.steps, sd15=False if args.no_sd15 else None,
+                       repeats=args.repeats)
+    text = json.dumps(result, indent=1)
+    if args.json:
+        from pathlib import Path
+
+        Path(args.json).write_text(text + "\n")
+    print(text)
+    return EXIT_OK
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from simulator.training import train_main
+
+    return train_main(args.config, resume=args.resume, output=args.output, quiet=args.quiet)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command (each sets ``func``)."""
     parser = argparse.ArgumentParser(
@@ -145,6 +220,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results", help="results .h5 file")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the figures")
     p.set_defaults(func=_cmd_plot)
+    p = sub.add_parser("transmit", help="send one image through a link and save the result")
+    p.add_argument("image", help="image file")
+    p.add_argument("--snr-db", type=float, required=True, help="Es/N0 in dB")
+    p.add_argument("--link", choices=["semantic", "classical"], default="semantic")
+    p.add_argument("--channel", choices=["awgn", "rayleigh", "ofdm"], default="awgn")
+    p.add_argument("--preset", default="small", help="semantic preset (default small)")
+    p.add_argument("--weights", help="weights directory (real presets)")
+    p.add_argument("--steps", type=int, help="sampling steps (default: the preset's)")
+    p.add_argument("--size", type=int, default=256, help="image side in pixels (default 256)")
+    p.add_argument("--channel-uses", type=int, default=288,
+                   help="classical link: complex channel uses (default 288 = small preset, 256 px)")
+    p.add_argument("--modulation", type=int, default=64, help="classical link: QAM order")
+    p.add_argument("--code-rate", type=float, default=0.75, help="classical link: LDPC rate")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", required=True, help="output PNG")
+    p.set_defaults(func=_cmd_transmit)
+
+    p = sub.add_parser("bench", help="time the semantic receiver (JSON output)")
+    p.add_argument("--preset", default="small")
+    p.add_argument("--size", type=int, nargs="+", default=[512, 1024], help="image sides, px")
+    p.add_argument("--batch", type=int, nargs="+", help="batch sizes (default 1 4 on CPU, "
+                   "1 4 16 64 on CUDA; stops at the first out-of-memory)")
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--repeats", type=int, default=2, help="timed calls after one warm-up")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-sd15", action="store_true", help="skip the SD 1.5 img2img timing (CUDA)")
+    p.add_argument("--json", metavar="FILE", help="also write the JSON to FILE")
+    p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("weights", help="check a Stable Cascade weights directory")
+    p.add_argument("directory")
+    p.add_argument("--download", action="store_true",
+                   help="download into DIRECTORY first (needs huggingface_hub and network)")
+    p.add_argument("--variant", choices=["lite", "full"], default="lite")
+    p.set_defaults(func=_cmd_weights)
+
+    p = sub.add_parser("train", help="fine-tune / train models from a training config")
+    p.add_argument("config", help="training YAML file")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--output", "-o", help="output folder (default: the config's)")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(func=_cmd_train)
     return parser
 
 

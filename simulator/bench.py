@@ -1,0 +1,154 @@
+"""Receiver benchmarks: seconds per image of the semantic receiver (stage B sampling + stage A
+decoding) for any preset and image size, and, on CUDA, the Stable Diffusion 1.5 img2img pipeline the
+paper compares speed against. Random weights of the real architectures are allowed: speed does not
+depend on the weights' values.
+
+Results are a JSON-serialisable dict with the device name, dtype, steps, batch sizes, s/image,
+images/s and peak memory.
+"""
+from __future__ import annotations
+
+import platform
+import time
+from typing import Any
+
+import torch
+
+from simulator.models.presets import get_preset
+from simulator.models.receiver import SemanticReceiver
+from simulator.seeding import make_generator
+
+__all__ = ["bench_receiver", "bench_sd15_img2img", "device_name", "run_bench"]
+
+
+def device_name(device: str) -> str:
+    """Human-readable name of a torch device."""
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"CPU {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _peak_memory_reset(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _peak_memory_mib(device: str) -> float | None:
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**20
+    return None
+
+
+def bench_receiver(preset: str, image_size: int, batch_size: int, *, device: str,
+                   steps: int = 10, guidance: float = 1.1, repeats: int = 2) -> dict[str, Any]:
+    """Time ``repeats`` receiver calls after one warm-up call.
+
+    :output result: ``{"preset", "image_size", "batch_size", "steps", "guidance", "dtype",
+        "seconds_per_image", "images_per_second", "peak_memory_mib", "random_weights"}``.
+    """
+    p = get_preset(preset)
+    dtype = p.default_dtype(device)
+    rx = SemanticReceiver.from_preset(preset, device=device, dtype=dtype)
+    rx.random_weights = False  # speed only; suppress the warning
+    channels = p.embedding_channels
+    side = -(-round(image_size * p.encoder_resize_factor) // 32)
+    zhat = torch.randn(batch_size, channels, side, side, device=device, dtype=dtype)
+    gens = [make_generator(i, device) for i in range(batch_size)]
+    rx(zhat, gens, image_size=image_size, steps=steps, guidance=guidance)  # warm-up
+    _sync(device)
+    _peak_memory_reset(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        rx(zhat, gens, image_size=image_size, steps=steps, guidance=guidance)
+    _sync(device)
+    seconds = (time.perf_counter() - start) / (repeats * batch_size)
+    return {"preset": preset, "image_size": image_size, "batch_size": batch_size, "steps": steps,
+            "guidance": guidance, "dtype": str(dtype).replace("torch.", ""),
+            "seconds_per_image": seconds, "images_per_second": 1.0 / seconds,
+            "peak_memory_mib": _peak_memory_mib(device), "random_weights": True}
+
+
+def bench_sd15_img2img(image_size: int, batch_size: int, *, device: str, steps: int = 30,
+                       strength: float = 1.0, repeats: int = 2) -> dict[str, Any]:
+    """Time SD 1.5 img2img with random weights of the real UNet and VAE (CUDA, fp16).
+
+    The paper's Img2Img-SC baseline: VAE-encode, ``steps * strength`` UNet steps with
+    classifier-free guidance (batch doubled) on a 77-token text embedding, VAE-decode.
+    """
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+
+    dtype = torch.float16
+    unet = UNet2DConditionModel(
+        sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
+        block_out_channels=(320, 640, 1280, 1280), cross_attention_dim=768, attention_head_dim=8,
+        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+    ).to(device=device, dtype=dtype).eval()
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, layers_per_block=2, sample_size=512,
+        block_out_channels=(128, 256, 512, 512),
+        down_encoder_block_types=("DownEncoderBlock2D",) * 4,
+        up_decoder_block_types=("UpDecoderBlock2D",) * 4,
+    ).to(device=device, dtype=dtype).eval()
+    scheduler = DDIMScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear",
+                              beta_start=0.00085, beta_end=0.012)
+    text = torch.randn(2 * batch_size, 77, 768, device=device, dtype=dtype)
+    image = torch.rand(batch_size, 3, image_size, image_size, device=device, dtype=dtype) * 2 - 1
+
+    @torch.no_grad()
+    def once():
+        scheduler.set_timesteps(steps, device=device)
+        timesteps = scheduler.timesteps[int(steps * (1 - strength)):]
+        latents = vae.encode(image).latent_dist.sample() * 0.18215
+        latents = scheduler.add_noise(latents, torch.randn_like(latents), timesteps[:1])
+        for t in timesteps:
+            eps = unet(torch.cat([latents] * 2), t, encoder_hidden_states=text).sample
+            uncond, cond = eps.chunk(2)
+            latents = scheduler.step(uncond + 7.5 * (cond - uncond), t, latents).prev_sample
+        return vae.decode(latents / 0.18215).sample
+
+    once()
+    _sync(device)
+    _peak_memory_reset(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        once()
+    _sync(device)
+    seconds = (time.perf_counter() - start) / (repeats * batch_size)
+    return {"pipeline": "sd15-img2img", "image_size": image_size, "batch_size": batch_size,
+            "steps": steps, "strength": strength, "dtype": "float16",
+            "seconds_per_image": seconds, "images_per_second": 1.0 / seconds,
+            "peak_memory_mib": _peak_memory_mib(device), "random_weights": True}
+
+
+def run_bench(*, preset: str, sizes: list[int], batch_sizes: list[int], device: str,
+              steps: int = 10, sd15: bool | None = None, repeats: int = 2) -> dict[str, Any]:
+    """All receiver timings of one invocation; SD 1.5 img2img too on CUDA (unless ``sd15`` is
+    False). A batch that runs out of GPU memory is recorded as such and ends that size's sweep."""
+    results: dict[str, Any] = {
+        "device": device, "device_name": device_name(device), "torch": torch.__version__,
+        "preset": preset, "steps": steps, "receiver": [], "sd15_img2img": [],
+        "note": ("CPU run: only the small preset is meaningful here; real-preset numbers come "
+                 "from a CUDA device" if device == "cpu" else ""),
+    }
+    for size in sizes:
+        for batch in batch_sizes:
+            try:
+                results["receiver"].append(bench_receiver(preset, size, batch, device=device,
+                                                          steps=steps, repeats=repeats))
+            except torch.cuda.OutOfMemoryError:
+                results["receiver"].append({"image_size": size, "batch_size": batch,
+                                            "error": "out of memory"})
+                torch.cuda.empty_cache()
+                break
+    if sd15 or (sd15 is None and device.startswith("cuda")):
+        for size in sizes:
+            for batch in batch_sizes[:1]:
+                results["sd15_img2img"].append(
+                    bench_sd15_img2img(size, batch, device=device, repeats=repeats))
+    return results
