@@ -338,6 +338,10 @@ class Scenario(_Frozen):
         needs_images = any(not isinstance(l, BERLinkConfig) for l in self.links.values())
         if needs_images and self.images is None:
             raise ValueError("images: required when a semantic or classical link is present")
+        if needs_images and self.snr.kind == "ebno":
+            raise ValueError("snr.kind: ebno (per information bit) applies to BER links only; "
+                             "semantic and classical links are compared at the same Es/N0 "
+                             "(kind: esno)")
         return self
 
 

@@ -80,6 +80,8 @@ BROKEN = [
     ("links: {b: {type: ber}}\nsnr: {points_db: [1]\n", ":3: invalid YAML: expected ',' or '}'"),
     ("- just\n- a list\n", ":1: a scenario must be a mapping"),
     ("snr: {points_db: [1]}\nlinks: {s: {type: semantic}}\n", ":1: images: required when a semantic"),
+    (GOOD.replace("{points_db: [1, 10]}", "{kind: ebno, points_db: [1, 10]}"),
+     ":4: snr.kind: ebno (per information bit) applies to BER links only"),
 ]
 
 
