@@ -73,6 +73,7 @@ class SemanticLink:
         self.preset = get_preset(preset)
         self.image_size = image_size
         self.device = device
+        weights_dir = self._weights_dir(weights)  # before building: fail fast and cheaply
         kwargs = self.preset.encoder_kwargs()
         if resize_factor is not None:
             kwargs["resize_factor"] = resize_factor
@@ -83,7 +84,7 @@ class SemanticLink:
             self.receiver.steps = steps
         if guidance is not None:
             self.receiver.guidance = guidance
-        self.weights_source = self._load_weights(weights)
+        self.weights_source = self._load_weights(weights_dir)
         self.embedding_shape = self.encoder.embedding_shape(image_size, image_size)
         self.transmission = transmission
         if isinstance(transmission, AnalogTransmission):
@@ -94,21 +95,29 @@ class SemanticLink:
             self._setup_digital(transmission)
 
     # ------------------------------------------------------------------ set-up
-    def _load_weights(self, weights: str | Path | None) -> str:
-        from simulator.models import weights as real_weights
-        from simulator.models.stage_a import scale_factor_for_layout
-
+    def _weights_dir(self, weights: str | Path | None) -> Path | None:
+        """The weights folder to load, or None for random weights (small preset, none shipped)."""
         if self.preset.shipped_weights is not None and weights is None:
             if not self.preset.has_shipped_weights():
                 warnings.warn(f"preset {self.preset.name!r}: no trained weights are shipped yet; "
                               "running with random weights (images will be noise)",
-                              RuntimeWarning, stacklevel=3)
-                return "random"
-            weights = self.preset.shipped_weights_dir
+                              RuntimeWarning, stacklevel=4)
+                return None
+            return self.preset.shipped_weights_dir
         if weights is None:
             raise InputError(f"links: preset {self.preset.name!r} needs `weights:` (a directory "
                              "with the Stable Cascade files; see `semlink weights --help`)")
         folder = Path(weights).expanduser()
+        if not folder.is_dir():
+            raise InputError(f"{folder}: weights directory not found (preset {self.preset.name!r})")
+        return folder
+
+    def _load_weights(self, folder: Path | None) -> str:
+        from simulator.models import weights as real_weights
+        from simulator.models.stage_a import scale_factor_for_layout
+
+        if folder is None:
+            return "random"
         bundle = folder / BUNDLE_FILE
         if bundle.is_file():
             load_bundle(bundle, {"encoder": self.encoder, "stage_b": self.receiver.stage_b,

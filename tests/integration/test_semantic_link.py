@@ -1,0 +1,109 @@
+"""The semantic link end to end on the small preset: shapes, seeds, noise reaching the receiver."""
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+import torch
+
+from channels.awgn import AWGNChannel
+from simulator.cli import main
+from simulator.images import SAMPLE_DIR, load_images
+from simulator.links.semantic import SemanticLink
+from simulator.scenario import AnalogTransmission, DigitalTransmission
+from simulator.seeding import make_generator
+
+ANALOG = AnalogTransmission(mode="analog")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: threading costs more than it gains
+    yield
+    torch.set_num_threads(threads)
+
+
+def _link(size: int, **kwargs) -> SemanticLink:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # random weights until trained ones ship
+        return SemanticLink(preset="small", image_size=size, transmission=kwargs.pop("tx", ANALOG),
+                            **kwargs)
+
+
+@pytest.mark.parametrize("size, z_shape", [(512, (16, 12, 12)), (1024, (16, 24, 24))])
+def test_shapes_through_the_link(size, z_shape):
+    link = _link(size, steps=1)
+    assert link.embedding_shape == z_shape
+    assert link.channel_uses == math.prod(z_shape) // 2  # 1152 at 512 px, as in the paper
+    if size == 512:
+        images = load_images("sample", size, count=1)[0]
+        z = link.encode(images)
+        assert z.shape == (1, *z_shape)
+        zhat, _ = link.send(z, AWGNChannel(generator=make_generator(0)), 10.0)
+        out = link.reconstruct(zhat, [make_generator(1)])
+        assert out.shape == (1, 3, 512, 512) and 0 <= float(out.min()) <= float(out.max()) <= 1
+
+
+@pytest.mark.parametrize("snr_db", [1.0, 10.0, 20.0])
+def test_noise_reaches_the_embedding_at_the_configured_snr(snr_db):
+    link = _link(512)
+    z = link.encode(load_images("sample", 512)[0])  # [8, 16, 12, 12]
+    zhat, _ = link.send(z, AWGNChannel(generator=make_generator(3)), snr_db)
+    measured = 10 * math.log10(float((z ** 2).mean() / ((zhat - z) ** 2).mean()))
+    # 8 x 2304 reals: the noise power estimate has ~1.5% std, i.e. ~0.07 dB.
+    assert measured == pytest.approx(snr_db, abs=0.3)
+
+
+def test_seeds_make_transmissions_reproducible_and_distinct():
+    link = _link(256, steps=2)
+    images = load_images("sample", 256, count=2)[0]
+
+    def run(channel_seed, sampler_seeds):
+        ch = AWGNChannel(generator=make_generator(channel_seed))
+        return link.transmit(images, ch, 5.0, [make_generator(s) for s in sampler_seeds]).images
+
+    first = run(0, [10, 11])
+    assert torch.equal(first, run(0, [10, 11]))
+    # Only the channel seed changes: the noisy embedding, hence the image, changes.
+    assert not torch.allclose(first, run(1, [10, 11]))
+    # Only the sampler seed of row 1 changes: row 0 is untouched, row 1 differs.
+    other = run(0, [10, 12])
+    assert torch.equal(first[0], other[0]) and not torch.allclose(first[1], other[1])
+
+
+def test_digital_transmission_is_exact_without_noise_and_falls_back_to_zeros():
+    tx = DigitalTransmission(mode="digital", bits_per_value=8, clip=[-1e6, 1e6], modulation=16,
+                             code_rate=0.5)
+    link = _link(256, tx=tx)
+    z = link.encode(load_images("sample", 256, count=2)[0])
+    zhat, block_errors = link.send(z, AWGNChannel(generator=make_generator(0)), float("inf"))
+    step = 2e6 / 2 ** 8
+    assert torch.all(block_errors == 0)
+    assert float((zhat - z).abs().max()) <= step / 2 + 1e-3  # quantisation error only
+    lost, block_errors = link.send(z, AWGNChannel(generator=make_generator(0)), -10.0)
+    assert torch.all(block_errors > 0)
+    assert float((lost == 0).float().mean()) > 0.5  # values of failed blocks become zeros
+
+
+def test_transmit_command_on_a_sample_photo(tmp_path, capsys):
+    out = tmp_path / "recon.png"
+    photo = SAMPLE_DIR / "02_astronaut.png"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert main(["transmit", str(photo), "--snr-db", "5", "--out", str(out), "--steps", "2",
+                     "--device", "cpu"]) == 0
+    assert out.is_file()
+    assert "semantic link, 288 channel uses, awgn at 5 dB: PSNR" in capsys.readouterr().out
+
+
+def test_missing_weights_for_real_preset_is_a_clear_error(tmp_path):
+    from simulator.errors import InputError
+
+    # Both fail before the 700M-parameter model is built.
+    with pytest.raises(InputError, match="needs `weights:`"):
+        SemanticLink(preset="stable-cascade-lite", image_size=512, transmission=ANALOG)
+    with pytest.raises(InputError, match="nope: weights directory not found"):
+        SemanticLink(preset="stable-cascade-lite", image_size=512, transmission=ANALOG,
+                     weights=tmp_path / "nope")
