@@ -1,0 +1,52 @@
+"""Summary statistics: exact binomial intervals and t-intervals against closed forms."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from simulator.results import ResultsStore
+from simulator.summary import clopper_pearson, summarize, t_interval
+
+
+def test_clopper_pearson_closed_forms():
+    # Zero errors: upper bound 1 - (alpha/2)^(1/n); all errors: lower bound (alpha/2)^(1/n).
+    n = 1000
+    low, high = clopper_pearson(0, n)
+    assert low == 0.0 and high == pytest.approx(1 - 0.025 ** (1 / n), rel=1e-9)
+    low, high = clopper_pearson(n, n)
+    assert high == 1.0 and low == pytest.approx(0.025 ** (1 / n), rel=1e-9)
+    # Middle: the interval's ends are where the binomial tail probabilities equal alpha/2.
+    low, high = clopper_pearson(37, 500)
+    assert stats.binom.sf(36, 500, low) == pytest.approx(0.025, rel=1e-6)
+    assert stats.binom.cdf(37, 500, high) == pytest.approx(0.025, rel=1e-6)
+    assert all(math.isnan(v) for v in clopper_pearson(0, 0))
+
+
+def test_t_interval_by_hand():
+    values = np.array([20.0, 22.0, 24.0, 26.0])
+    mean, low, high = t_interval(values)
+    half = stats.t.ppf(0.975, 3) * values.std(ddof=1) / 2
+    assert (mean, low, high) == pytest.approx((23.0, 23.0 - half, 23.0 + half))
+    assert t_interval(np.array([5.0, 5.0])) == (5.0, 5.0, 5.0)
+    mean, low, high = t_interval(np.array([7.0, np.inf]))  # PSNR of an exact copy is inf
+    assert mean == 7.0 and math.isnan(low)
+
+
+def test_summarize_pools_counts_and_images(tmp_path):
+    store = ResultsStore(tmp_path / "r.h5", {})
+    for i, (bits, errors) in enumerate([(1000, 10), (3000, 20)]):
+        store.add(f"b{i}", {"link": "coded"}, {"ber": [{
+            "link": "coded", "snr_db": 2.0, "modulation": 4, "code_rate": 0.5, "bits": bits,
+            "bit_errors": errors, "blocks": 10, "block_errors": i, "esno_db": 2.0, "ebno_db": 2.0}]})
+    store.add("i0", {"link": "sem"}, {"images": [
+        {"link": "sem", "snr_db": 5.0, "failed": f, "metric_psnr": p}
+        for f, p in [(False, 20.0), (True, 0.0), (False, 30.0)]]})
+    rows = {(r["link"], r["metric"]): r for r in summarize(store)}
+    ber = rows[("coded", "ber")]
+    assert ber["value"] == 30 / 4000 and ber["count"] == 4000 and ber["errors"] == 30
+    assert rows[("coded", "bler")]["value"] == 1 / 20
+    psnr = rows[("sem", "psnr")]
+    assert psnr["value"] == pytest.approx(50 / 3) and psnr["failures"] == 1 and psnr["count"] == 3
