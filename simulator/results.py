@@ -4,7 +4,8 @@ Layout of the file::
 
     /                  attrs: format, scenario_text, scenario_hash, semlink_version,
                               versions (JSON), device, created_utc, updated_utc
-    /tables/<table>/<column>   one 1-D dataset per column (float64, int64, bool or UTF-8 str);
+    /tables/<table>/<column>   one dataset per column: 1-D float64, int64, bool or UTF-8 str,
+                               or 2-D float32 for a vector per row (feature vectors);
                                the group's ``columns`` attr (JSON) gives the column order
 
 Tables are tidy: one row per observation. The sweep runner writes ``points`` (one row per finished
@@ -70,6 +71,7 @@ class ResultsStore:
                     raise InputError(f"{path}: not a semlink results file (format "
                                      f"{attrs.get('format')!r}, expected {FORMAT_VERSION})")
                 tables = {name: {col: [_from_h5(v) for v in grp[col][()]]
+                                 if grp[col].ndim == 1 else list(grp[col][()])
                                  for col in json.loads(grp.attrs["columns"])}
                           for name, grp in f.get("tables", {}).items()}
         except (OSError, KeyError, ValueError) as err:
@@ -171,6 +173,11 @@ def _append(tables: dict[str, dict[str, list]], name: str, rows: list[Mapping[st
 
 def _to_h5(values: list, where: str) -> np.ndarray:
     sample = next((v for v in values if v is not None), None)
+    if isinstance(sample, np.ndarray):  # a vector per row (e.g. Inception features)
+        try:
+            return np.stack([np.asarray(v, dtype=np.float32) for v in values])
+        except (TypeError, ValueError):
+            raise ValueError(f"column {where} holds vectors of different lengths or None") from None
     if isinstance(sample, str):
         return np.array(["" if v is None else v for v in values], dtype=_STR)
     if isinstance(sample, (bool, np.bool_)):

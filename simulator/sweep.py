@@ -41,9 +41,16 @@ class Task:
 
 
 def plan_tasks(scenario: Scenario, num_images: int) -> list[Task]:
-    """All tasks of ``scenario`` in run order (link by link, SNR by SNR, batch by batch)."""
+    """All tasks of ``scenario`` in run order (link by link, SNR by SNR, batch by batch); with
+    FID, the reference features of the original images come first."""
+    from simulator.tasks import REFERENCE
+
     tasks = []
     batch = scenario.batch_size
+    if "fid" in scenario.metrics and num_images:
+        for b, start in enumerate(range(0, num_images, batch)):
+            tasks.append(Task(REFERENCE, -1, float("nan"), b,
+                              tuple(range(start, min(start + batch, num_images)))))
     for name, link in scenario.links.items():
         for s, snr_db in enumerate(scenario.snr.values_db()):
             if isinstance(link, BERLinkConfig):
@@ -144,7 +151,38 @@ def run_scenario(scenario: Scenario, text: str, *, base_dir: Path, resume: bool 
         done += 1
         if on_task is not None:
             on_task(task, point, done, len(tasks))
+    if "fid" in scenario.metrics:
+        _add_fid(scenario, tasks, store)
     return store
+
+
+def _add_fid(scenario: Scenario, tasks: list[Task], store: ResultsStore) -> None:
+    """One FID per (link, SNR) from the stored features, each stored as its own point."""
+    import numpy as np
+
+    from simulator.scenario import ClassicalLinkConfig
+    from simulator.tasks import REFERENCE, fid_of_group
+
+    table = store.table("features")
+    links = np.asarray(table["link"])
+    reference = table["feature"][links == REFERENCE]
+    groups = dict.fromkeys((t.link, t.snr_index, t.snr_db) for t in tasks if t.link != REFERENCE
+                           and not isinstance(scenario.links[t.link], BERLinkConfig))
+    for link, snr_index, snr_db in groups:
+        point_id = f"{link}/snr{snr_index}/fid"
+        if store.has(point_id):
+            continue
+        rows = (links == link) & (table["snr_db"] == snr_db)
+        cfg = scenario.links[link]
+        policy = "paper" if isinstance(cfg, ClassicalLinkConfig) and \
+            cfg.failure_policy == "paper" else "concealed"
+        value = fid_of_group(table["feature"][rows], table["failed"][rows].astype(bool),
+                             reference, policy=policy)
+        store.add(point_id, {"link": link, "snr_index": snr_index, "snr_db": snr_db,
+                             "batch_index": -1, "kind": "fid", "seconds": 0.0},
+                  {"fid": [{"link": link, "snr_db": snr_db, "fid": value,
+                            "num_images": int(rows.sum()),
+                            "num_failed": int(table["failed"][rows].sum())}]})
 
 
 def _pending(tasks: list[Task], store: ResultsStore) -> Iterator[Task]:

@@ -22,7 +22,10 @@ from simulator.scenario import (BERLinkConfig, ClassicalLinkConfig, Scenario,
                                 SemanticLinkConfig)
 from simulator.seeding import derive_seed, make_generator
 
-__all__ = ["TaskRunner", "METRIC_FUNCTIONS"]
+__all__ = ["TaskRunner", "METRIC_FUNCTIONS", "REFERENCE", "fid_of_group"]
+
+#: Pseudo-link name of the tasks that compute Inception features of the original images.
+REFERENCE = "(reference)"
 
 #: Scenario metric name -> name used by :mod:`simulator.metrics.failure` for failure scores.
 _FAILURE_NAMES = {"psnr": "psnr_db", "ssim": "ssim", "ms_ssim": "ms_ssim", "lpips": "lpips"}
@@ -116,10 +119,24 @@ class TaskRunner:
     # ------------------------------------------------------------------ tasks
     def run(self, task) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
         """Run ``task``: its ``points`` row fields and its rows of other tables."""
+        if task.link == REFERENCE:
+            return self._run_reference(task)
         link = self.scenario.links[task.link]
         if isinstance(link, BERLinkConfig):
             return self._run_ber(task, link)
         return self._run_images(task, link)
+
+    def _run_reference(self, task):
+        """Inception features of the original images (the FID reference set)."""
+        feats = self._features(self.images(task.image_indices))
+        rows = [{"link": REFERENCE, "snr_db": float("nan"), "image_index": i, "repeat": 0,
+                 "failed": False, "feature": f} for i, f in zip(task.image_indices, feats)]
+        return {"kind": "reference", "images": len(rows)}, {"features": rows}
+
+    def _features(self, images: torch.Tensor):
+        from simulator.metrics.fid import inception_features
+
+        return list(inception_features(images).cpu().numpy())
 
     def _seed(self, task, *parts: object) -> int:
         return derive_seed(self.scenario.seed, task.link, task.snr_index, *parts)
@@ -142,7 +159,7 @@ class TaskRunner:
         images = self.images(task.image_indices)
         semantic = isinstance(cfg, SemanticLinkConfig)
         z = link.encode(images) if semantic else None
-        recons, rows = [], []
+        recons, rows, features = [], [], []
         bits = bit_errors = blocks = block_errors = 0
         for repeat in range(self.scenario.repeats):
             gen = make_generator(self._seed(task, task.batch_index, repeat, "channel"), self.device)
@@ -165,11 +182,18 @@ class TaskRunner:
                 blocks += len(images) * link.budget.plan.num_blocks
                 block_errors += int(blk.sum())
             scored = self._metrics(images, recon, failed, cfg)
+            if "fid" in self.scenario.metrics:
+                features += [{"link": task.link, "snr_db": task.snr_db, "image_index": i,
+                              "repeat": repeat, "failed": bool(f), "feature": v}
+                             for i, f, v in zip(task.image_indices, failed.tolist(),
+                                                self._features(recon))]
             if repeat == 0 and self.recon_dir is not None:
                 self._save_pngs(task, images, recon)
             recons.append(recon)
             rows += self._image_rows(task, repeat, link.channel_uses, failed, scored, extra)
         tables = {"images": rows}
+        if features:
+            tables["features"] = features
         if bits:
             tables["ber"] = [{"link": task.link, "snr_db": task.snr_db,
                               "modulation": cfg.modulation, "code_rate": cfg.code_rate,
@@ -234,3 +258,30 @@ class TaskRunner:
                              "metric": metric, "mean": float(spread.mean[j]),
                              "std": float(spread.std[j]), "repeats": recons.shape[1]})
         return rows
+
+
+def fid_of_group(features: "np.ndarray", failed: "np.ndarray", reference: "np.ndarray", *,
+                 policy: str) -> float:
+    """FID of one (link, SNR) group from stored Inception features.
+
+    :param features: [n, 2048] features of the reconstructions.
+    :param failed: [n] bool; failed decodes.
+    :param reference: [m, 2048] features of the original images.
+    :param policy: "paper" (FID of the decoded images mixed with 500 for the failed share, see
+        :func:`simulator.metrics.failure.fid_with_failures`) or "concealed" (all images count).
+    """
+    import numpy as np
+
+    from simulator.metrics.failure import fid_with_failures
+    from simulator.metrics.fid import frechet_distance
+
+    def stats(x):
+        x = torch.as_tensor(np.asarray(x, dtype=np.float64))
+        return x.mean(0), torch.cov(x.T)
+
+    keep = features if policy == "concealed" else features[~failed]
+    decoded = float("nan")
+    if len(keep) >= 2:
+        decoded = float(frechet_distance(*stats(keep), *stats(reference)))
+    return fid_with_failures(decoded, int(failed.sum()) if policy == "paper" else 0,
+                             len(features), policy)
