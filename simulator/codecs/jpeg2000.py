@@ -13,6 +13,18 @@ equal bytes it is 0.25 dB worse at 280 bytes (RPCL with precinct signalling), 0.
 equal from 4 kB on. imagecodecs decodes the same pixels about 2x faster, but it is not a declared
 dependency of semlink, so Pillow does both directions.
 
+Implicit headers (``header="implicit"``): both ends of a link know these codec settings and the
+image size, and OpenJPEG writes the same main header (SOC, SIZ, COD, QCD; the irreversible
+quantisation step sizes depend only on the wavelet and the bit depth, not on the content or the
+rate), the same tile-part header (SOT with only its length Psot varying, SOD) and the closing
+EOC for every image of one size at every rate (checked on the sample photos at 64-512 px from
+the 136-byte minimum to 60 kB). An implicit-header codestream leaves these 118 bytes out and
+is only the packet data; the receiver re-inserts the reference headers for the image size
+(:func:`restore_header`), with Psot recomputed from the received length. The encoder checks
+that what it leaves out equals the reference (:func:`strip_header`), so a codec that wrote
+another header would fail loudly instead of silently. ``header="explicit"`` (the default here)
+sends the whole codestream.
+
 Errors are not detected here: OpenJPEG decodes most bit flips silently into a degraded image.
 The classical link detects them with its CRCs; :func:`decode_prefix` then conceals by decoding
 only the data before the first corrupted byte.
@@ -22,23 +34,30 @@ from __future__ import annotations
 import functools
 import io
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from PIL import Image
 
-from channels._checks import check_int, check_type
+from channels._checks import check_int, check_one_of, check_type
 from simulator.errors import InputError
 
 __all__ = [
+    "HEADER_MODES",
     "Jpeg2000Encoded",
     "Jpeg2000Decoded",
     "encode_to_budget",
     "decode",
     "decode_prefix",
     "minimum_codestream_bytes",
+    "implicit_header_bytes",
+    "strip_header",
+    "restore_header",
 ]
+
+#: ``explicit``: the whole codestream is sent; ``implicit``: the headers are left out.
+HEADER_MODES = ("explicit", "implicit")
 
 _MAX_RESOLUTIONS = 6  # OpenJPEG's default; 5 or 7 measured no better over 280 B .. 4 kB
 _MAX_ENCODES = 8  # rate-search encodes before falling back to a truncated codestream
@@ -47,6 +66,8 @@ _OVERSHOOT_MARGIN = 0.01  # aim 1 %, 2 %, 4 %, ... below the proportional correc
 _SOC, _SOT, _SOD, _EOC = b"\xff\x4f", b"\xff\x90", b"\xff\x93", b"\xff\xd9"
 _SIZ, _COD, _QCD, _COM = b"\xff\x51", b"\xff\x52", b"\xff\x5c", b"\xff\x64"
 _SOT_SEGMENT_BYTES = 12  # SOT marker + Lsot(10)
+_SOT_FIXED = b"\xff\x90\x00\x0a\x00\x00"  # SOT, Lsot = 10, Isot = 0 (the only tile)
+_SOT_TAIL = b"\x00\x01"  # TPsot = 0, TNsot = 1: the one tile-part of the tile
 # Exceptions Pillow raises for a codestream it cannot decode (fuzzed: see the tests).
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error,
                   Image.DecompressionBombError)
@@ -63,6 +84,8 @@ class Jpeg2000Encoded:
         encode is not counted).
     :param truncated: True if no rate met the budget (OpenJPEG's smallest output depends on the
         image) and the codestream is the longest decodable prefix of the smallest one.
+    :param header: One of :data:`HEADER_MODES`; ``implicit``: ``codestream`` is the packet data
+        only (see :func:`strip_header`).
     """
 
     codestream: bytes
@@ -70,6 +93,7 @@ class Jpeg2000Encoded:
     budget_bytes: int
     num_encodes: int
     truncated: bool
+    header: str = "explicit"
 
 
 @dataclass(frozen=True)
@@ -89,7 +113,8 @@ class Jpeg2000Decoded:
     num_bytes_used: int
 
 
-def encode_to_budget(image: torch.Tensor, budget_bytes: int) -> Jpeg2000Encoded:
+def encode_to_budget(image: torch.Tensor, budget_bytes: int, *,
+                     header: str = "explicit") -> Jpeg2000Encoded:
     """Encode one image into the largest JPEG2000 codestream of at most ``budget_bytes``.
 
     A first encode asks OpenJPEG for the budget (ratio raw/budget); its output lands within a few
@@ -100,24 +125,48 @@ def encode_to_budget(image: torch.Tensor, budget_bytes: int) -> Jpeg2000Encoded:
     encodes on average, at most 4); the largest codestream that fit wins. If none fit (OpenJPEG never goes below a content-dependent floor),
     the smallest one is cut to its longest decodable prefix within the budget, down to the
     codestream of empty packets (:func:`minimum_codestream_bytes`), which always fits.
+    With ``header="implicit"`` the budget is for the packet data alone: the codestream is fitted
+    to ``budget_bytes + implicit_header_bytes(height, width)`` and the headers are stripped.
 
-    :param budget_bytes: int >= :func:`minimum_codestream_bytes` (height, width); bytes.
+    :param budget_bytes: int >= :func:`minimum_codestream_bytes` (height, width, header=header);
+        bytes.
+    :param header: One of :data:`HEADER_MODES`, default ``explicit``.
     :input image: [3, height, width], float in [0, 1], any device (copied to the host);
         quantised to 8 bits per channel by rounding ``255 * image``.
     :output encoded: :class:`Jpeg2000Encoded`; deterministic: the same image and budget give
         the same bytes.
     :raises TypeError: If ``image`` is not a floating-point tensor or ``budget_bytes`` not an int.
-    :raises ValueError: If ``image`` is not [3, height, width] or has values outside [0, 1].
+    :raises ValueError: If ``image`` is not [3, height, width] or has values outside [0, 1],
+        or ``header`` is unknown.
     :raises InputError: If ``budget_bytes`` is below the minimum codestream for the image size.
     """
     pixels = _to_uint8_hwc(image)
     height, width = pixels.shape[:2]
     check_type(budget_bytes, int, name="budget_bytes")
+    _check_header_mode(header)
     ref = _reference(height, width)
+    if header == "implicit":
+        minimum = ref.minimum_bytes - ref.implicit_bytes
+        if budget_bytes < minimum:
+            raise InputError(
+                f"`budget_bytes` must be >= {minimum} (the smallest implicit-header JPEG2000 "
+                f"codestream for a {height}x{width} RGB image: empty packets); "
+                f"got {budget_bytes}.")
+        full = _encode_to_budget(pixels, budget_bytes + ref.implicit_bytes, ref)
+        body = strip_header(full.codestream, height=height, width=width)
+        return Jpeg2000Encoded(body, len(body), budget_bytes, full.num_encodes, full.truncated,
+                               header)
     if budget_bytes < ref.minimum_bytes:
         raise InputError(
             f"`budget_bytes` must be >= {ref.minimum_bytes} (the smallest JPEG2000 codestream "
             f"for a {height}x{width} RGB image: headers and empty packets); got {budget_bytes}.")
+    return _encode_to_budget(pixels, budget_bytes, ref)
+
+
+def _encode_to_budget(pixels: np.ndarray, budget_bytes: int, ref: _Reference
+                      ) -> Jpeg2000Encoded:
+    """The rate search of :func:`encode_to_budget` (explicit headers, checked budget)."""
+    height, width = pixels.shape[:2]
     raw_bytes = pixels.size
     fitted: bytes | None = None
     smallest: bytes | None = None
@@ -160,7 +209,8 @@ def encode_to_budget(image: torch.Tensor, budget_bytes: int) -> Jpeg2000Encoded:
     return Jpeg2000Encoded(stream, len(stream), budget_bytes, num_encodes, True)
 
 
-def decode(codestream: bytes, *, height: int, width: int) -> Jpeg2000Decoded:
+def decode(codestream: bytes, *, height: int, width: int,
+           header: str = "explicit") -> Jpeg2000Decoded:
     """Decode a codestream from :func:`encode_to_budget` that may be corrupted or truncated.
 
     Never raises for bad data, prints nothing and cannot hang or allocate without bound: the SIZ
@@ -168,26 +218,31 @@ def decode(codestream: bytes, *, height: int, width: int) -> Jpeg2000Decoded:
     one means "failed"), which fixes the image size, tiling and number of packets before
     OpenJPEG sees the data; only SIZ, COD, QCD and COM may occur in the main header. Bit flips
     after the headers mostly decode into a degraded image (no error); OpenJPEG rejects a
-    truncated codestream (use :func:`decode_prefix` to conceal).
+    truncated codestream (use :func:`decode_prefix` to conceal). With ``header="implicit"``
+    the reference headers are put back first (:func:`restore_header`), so they cannot be hit.
 
     :param height: int >= 1; expected image height in pixels.
     :param width: int >= 1; expected image width in pixels.
+    :param header: One of :data:`HEADER_MODES`, default ``explicit``; how it was encoded.
     :input codestream: bytes or bytearray, any content.
     :output decoded: :class:`Jpeg2000Decoded`; ``failed`` unless an RGB image of exactly
-        ``height`` x ``width`` came out.
+        ``height`` x ``width`` came out; then ``num_bytes_used = len(codestream)``.
     :raises TypeError: If ``codestream`` is not bytes-like or a size not an int.
-    :raises ValueError: If ``height`` or ``width`` < 1.
+    :raises ValueError: If ``height`` or ``width`` < 1 or ``header`` is unknown.
     """
     data = _check_codestream(codestream, height, width)
+    _check_header_mode(header)
     ref = _reference(height, width)
+    if header == "implicit":
+        return _decode_checked(_restore(data, ref), height, width, len(data))
     problem = _check_main_header(data, ref)[1]
     if problem:
         return _failed(problem)
     return _decode_checked(data, height, width, len(data))
 
 
-def decode_prefix(codestream: bytes, corrupt_offset: int, *, height: int,
-                  width: int) -> Jpeg2000Decoded:
+def decode_prefix(codestream: bytes, corrupt_offset: int, *, height: int, width: int,
+                  header: str = "explicit") -> Jpeg2000Decoded:
     """Conceal errors: decode the longest decodable prefix that ends before ``corrupt_offset``.
 
     The codestream is cut at ``n <= corrupt_offset`` bytes, the tile-part length (Psot) is set to
@@ -199,22 +254,42 @@ def decode_prefix(codestream: bytes, corrupt_offset: int, *, height: int,
     up to 0.9 s at 16 kB). With one
     quality layer in LRCP order the kept packets are the low resolutions: a blurrier but valid
     image. If no data byte is kept the result is the flat grey image of empty packets.
+    With ``header="implicit"`` the offsets count packet-data bytes and the reference headers are
+    put back first: the corruption can never hit them.
 
     :param corrupt_offset: int >= 0; index of the first corrupted byte (``len(codestream)`` or
         more: nothing corrupted).
     :param height: int >= 1; expected image height in pixels.
     :param width: int >= 1; expected image width in pixels.
+    :param header: One of :data:`HEADER_MODES`, default ``explicit``; how it was encoded.
     :input codestream: bytes or bytearray, as received (bytes from ``corrupt_offset`` on are
         ignored).
     :output decoded: :class:`Jpeg2000Decoded`; ``num_bytes_used`` = kept prefix length;
         ``failed`` if the corruption starts inside the headers (main header, SOT, SOD) or those
-        do not match the expected ones.
+        do not match the expected ones (explicit headers only; an implicit-header prefix always
+        decodes, to flat grey when no packet survives).
     :raises TypeError: If ``codestream`` is not bytes-like or an argument not an int.
-    :raises ValueError: If ``height`` or ``width`` < 1 or ``corrupt_offset`` < 0.
+    :raises ValueError: If ``height`` or ``width`` < 1, ``corrupt_offset`` < 0 or ``header``
+        is unknown.
     """
     data = _check_codestream(codestream, height, width)
     check_int(corrupt_offset, name="corrupt_offset", low=0)
+    _check_header_mode(header)
     ref = _reference(height, width)
+    if header == "implicit":
+        shift = len(ref.main_header) + _SOT_SEGMENT_BYTES + len(_SOD)
+        body = data[:corrupt_offset]  # nothing after the offset is read
+        if not body:  # the headers are known: no data is the flat grey of empty packets
+            return _decode_checked(ref.empty_codestream, height, width, 0)
+        full = _prefix_explicit(_restore(body, ref), shift + len(body), height, width, ref)
+        if full.failed:
+            return full
+        return replace(full, num_bytes_used=full.num_bytes_used - shift)
+    return _prefix_explicit(data, corrupt_offset, height, width, ref)
+
+
+def _prefix_explicit(data: bytes, corrupt_offset: int, height: int, width: int,
+                     ref: _Reference) -> Jpeg2000Decoded:
     sot, problem = _check_main_header(data[:corrupt_offset], ref)
     if problem:
         return _failed(problem)
@@ -232,22 +307,102 @@ def decode_prefix(codestream: bytes, corrupt_offset: int, *, height: int,
     return Jpeg2000Decoded(image, False, "", len(stream) - len(_EOC))
 
 
-def minimum_codestream_bytes(height: int, width: int) -> int:
+def minimum_codestream_bytes(height: int, width: int, *, header: str = "explicit") -> int:
     """Size of the smallest codestream :func:`encode_to_budget` can produce: headers, one
-    empty packet per resolution and component, EOC (measured by encoding a flat image).
+    empty packet per resolution and component, EOC (measured by encoding a flat image); with
+    ``header="implicit"`` only the empty packets.
 
     :param height: int >= 1; image height in pixels.
     :param width: int >= 1; image width in pixels.
-    :output num_bytes: int; 136 for any image of at least 32 x 32 pixels (6 resolutions).
+    :param header: One of :data:`HEADER_MODES`, default ``explicit``.
+    :output num_bytes: int; for any image of at least 32 x 32 pixels (6 resolutions): 136
+        explicit, 18 implicit.
     :raises TypeError: If a size is not an int.
-    :raises ValueError: If a size is < 1.
+    :raises ValueError: If a size is < 1 or ``header`` is unknown.
 
-    >>> minimum_codestream_bytes(512, 512)
-    136
+    >>> minimum_codestream_bytes(512, 512), minimum_codestream_bytes(512, 512, header="implicit")
+    (136, 18)
     """
     check_int(height, name="height", low=1)
     check_int(width, name="width", low=1)
-    return _reference(height, width).minimum_bytes
+    _check_header_mode(header)
+    ref = _reference(height, width)
+    return ref.minimum_bytes - (ref.implicit_bytes if header == "implicit" else 0)
+
+
+def implicit_header_bytes(height: int, width: int) -> int:
+    """Bytes an implicit-header codestream leaves out: main header, SOT and SOD segments, EOC.
+
+    :param height: int >= 1; image height in pixels.
+    :param width: int >= 1; image width in pixels.
+    :output num_bytes: int; 118 for any image of at least 32 x 32 pixels.
+    :raises TypeError: If a size is not an int.
+    :raises ValueError: If a size is < 1.
+
+    >>> implicit_header_bytes(512, 512)
+    118
+    """
+    check_int(height, name="height", low=1)
+    check_int(width, name="width", low=1)
+    return _reference(height, width).implicit_bytes
+
+
+def strip_header(codestream: bytes, *, height: int, width: int) -> bytes:
+    """Cut the headers both ends know from an :func:`encode_to_budget` codestream.
+
+    :param height: int >= 1; image height in pixels.
+    :param width: int >= 1; image width in pixels.
+    :input codestream: bytes, a complete explicit-header codestream of a ``height`` x ``width``
+        image.
+    :output body: bytes; the packet data between SOD and EOC,
+        ``len(codestream) - implicit_header_bytes(height, width)`` bytes.
+    :raises TypeError: If ``codestream`` is not bytes-like or a size not an int.
+    :raises ValueError: If the headers differ from the reference of the image size (main header,
+        SOT with Psot matching the length, SOD, EOC): the implicit-header assumption is broken.
+    """
+    data = _check_codestream(codestream, height, width)
+    ref = _reference(height, width)
+    sot = len(ref.main_header)
+    start = sot + _SOT_SEGMENT_BYTES + len(_SOD)
+    expected = _tile_part_header(len(data) - start - len(_EOC))
+    if (len(data) < ref.implicit_bytes or data[:sot] != ref.main_header
+            or data[sot:start] != expected or not data.endswith(_EOC)):
+        raise ValueError(f"`codestream` must carry the reference JPEG2000 headers of a "
+                         f"{height}x{width} image (main header, one tile-part, EOC); "
+                         f"got {data[:start + 2].hex()}...{data[-2:].hex()}.")
+    return data[start:len(data) - len(_EOC)]
+
+
+def restore_header(body: bytes, *, height: int, width: int) -> bytes:
+    """Put the reference headers back around the packet data of an implicit-header codestream.
+
+    :param height: int >= 1; image height in pixels.
+    :param width: int >= 1; image width in pixels.
+    :input body: bytes or bytearray, any content (e.g. damaged packet data).
+    :output codestream: bytes; reference main header + SOT (Psot for ``body``) + SOD + ``body``
+        + EOC. ``restore_header(strip_header(c, ...), ...) == c``.
+    :raises TypeError: If ``body`` is not bytes-like or a size not an int.
+    :raises ValueError: If a size is < 1.
+    """
+    check_type(body, (bytes, bytearray), name="body")
+    check_int(height, name="height", low=1)
+    check_int(width, name="width", low=1)
+    return _restore(bytes(body), _reference(height, width))
+
+
+def _tile_part_header(body_bytes: int) -> bytes:
+    """SOT + SOD of the only tile-part; Psot counts from SOT: 12 + 2 + packet data bytes."""
+    psot = _SOT_SEGMENT_BYTES + len(_SOD) + body_bytes
+    return _SOT_FIXED + psot.to_bytes(4, "big") + _SOT_TAIL + _SOD
+
+
+def _restore(body: bytes, ref: _Reference) -> bytes:
+    return b"".join([ref.main_header, _tile_part_header(len(body)), body, _EOC])
+
+
+def _check_header_mode(header: str) -> None:
+    check_type(header, str, name="header")
+    check_one_of(header, HEADER_MODES, name="header")
 
 
 @dataclass(frozen=True)
@@ -255,6 +410,8 @@ class _Reference:
     """What the encoder writes for one image size, measured once per size."""
 
     num_resolutions: int
+    main_header: bytes  # SOC up to the SOT marker, COM cut
+    implicit_bytes: int  # main header + SOT + SOD + EOC: what an implicit codestream leaves out
     siz: bytes  # the SIZ segment, marker included
     cod: bytes  # the COD segment, marker included
     comment_bytes: int  # bytes of the COM segment that encode_to_budget cuts
@@ -272,7 +429,10 @@ def _reference(height: int, width: int) -> _Reference:
     segments = _main_header_segments(stream)
     assert segments is not None, "OpenJPEG wrote an unparsable main header"
     by_marker = {stream[i:i + 2]: stream[i:j] for i, j in segments[0]}
-    return _Reference(num_resolutions, by_marker[_SIZ], by_marker[_COD],
+    sot = segments[1]
+    implicit_bytes = sot + _SOT_SEGMENT_BYTES + len(_SOD) + len(_EOC)
+    return _Reference(num_resolutions, stream[:sot], implicit_bytes, by_marker[_SIZ],
+                      by_marker[_COD],
                       len(with_comment) - len(stream), stream, len(stream))
 
 

@@ -2,7 +2,13 @@
 
 Per image the transmitter sends one frame of ``payload_bytes``: a 6-byte header (height, width and
 codestream length, 16 bits each, big-endian), the JPEG2000 codestream fitted to the rest of the
-budget, and zero padding. The frame is cut into CRC24A-protected 5G LDPC code blocks that fill
+budget, and zero padding. By default the codestream has implicit headers
+(``jpeg2000_header="implicit"``): both ends know the codec settings and the image size, so the
+118 bytes of JPEG2000 main header, tile-part header and EOC, identical for every image of a size
+at every rate, are not sent and the receiver re-inserts them
+(:func:`~simulator.codecs.jpeg2000.restore_header`). The smallest frame is then 6 + 18 bytes
+instead of 6 + 136 with ``jpeg2000_header="explicit"`` (512 px or 256 px), which makes a 256 px
+image fit the 288 channel uses (69 bytes at 16-QAM rate 1/2) of the semantic link. The frame is cut into CRC24A-protected 5G LDPC code blocks that fill
 the given number of complex channel uses as far as whole blocks go (:func:`plan_budget`), mapped
 to Gray QAM, sent through any channel of ``channels/`` and decoded with belief propagation.
 
@@ -12,7 +18,7 @@ What a receiver does with lost code blocks is the failure policy:
   paper); the reconstruction is the mid-grey image.
 - ``error-concealment``: JPEG2000 is progressive, so the codestream up to the first failed block
   is decoded (:func:`~simulator.codecs.jpeg2000.decode_prefix`); it fails only when the frame
-  header or the JPEG2000 headers are lost.
+  header (first block) is lost, or with explicit headers the JPEG2000 headers.
 - ``mean-image``: a failed image is replaced by mid grey and scored as it is.
 
 The codec runs on the host (OpenJPEG); everything between bits and bits runs batched on the
@@ -36,6 +42,7 @@ from modulation.ldpc import (
 )
 from modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
 from simulator.codecs.jpeg2000 import (
+    HEADER_MODES,
     decode,
     decode_prefix,
     encode_to_budget,
@@ -174,6 +181,8 @@ class ClassicalLink:
     :param code_rate: LDPC rate (default 1/2).
     :param codeword_length: Longest codeword in bits (default 2048).
     :param failure_policy: One of :data:`FAILURE_POLICIES` (default ``paper``).
+    :param jpeg2000_header: ``implicit`` (default): the JPEG2000 headers are not sent, the
+        receiver knows them; ``explicit``: the whole codestream is sent. See the module docstring.
     :param num_iter: LDPC decoder iterations (default 20).
     :param device: Torch device of the bit-level chain.
     :raises InputError: If the budget cannot hold the frame header and the smallest codestream
@@ -184,7 +193,8 @@ class ClassicalLink:
 
     def __init__(self, *, channel_uses: int, image_size: tuple[int, int], modulation: int = 16,
                  code_rate: float = 0.5, codeword_length: int = 2048,
-                 failure_policy: str = "paper", num_iter: int = 20, device: str = "cpu") -> None:
+                 failure_policy: str = "paper", jpeg2000_header: str = "implicit",
+                 num_iter: int = 20, device: str = "cpu") -> None:
         check_type(image_size, (tuple, list), name="image_size")
         if len(image_size) != 2:
             raise ValueError(f"`image_size` must be (height, width); got {image_size!r}.")
@@ -192,6 +202,9 @@ class ClassicalLink:
             check_int(side, name=f"image_size {name}", low=1, high=_MAX_FIELD)
         check_type(failure_policy, str, name="failure_policy")
         check_one_of(failure_policy, FAILURE_POLICIES, name="failure_policy")
+        check_type(jpeg2000_header, str, name="jpeg2000_header")
+        check_one_of(jpeg2000_header, HEADER_MODES, name="jpeg2000_header")
+        self.jpeg2000_header = jpeg2000_header
         self.budget = plan_budget(channel_uses, modulation=modulation, code_rate=code_rate,
                                   codeword_length=codeword_length)
         self.image_size = (image_size[0], image_size[1])
@@ -201,7 +214,8 @@ class ClassicalLink:
                 f"bandwidth: {channel_uses} channel uses at {modulation}-QAM rate {code_rate:g} "
                 f"carry {self.budget.payload_bytes} bytes per image; a {self.image_size[0]}x"
                 f"{self.image_size[1]} JPEG2000 frame needs at least {minimum} bytes "
-                f"({HEADER_BYTES} header + {minimum - HEADER_BYTES} codestream)")
+                f"({HEADER_BYTES} header + {minimum - HEADER_BYTES} codestream with "
+                f"{jpeg2000_header} JPEG2000 headers)")
         self.modulation = modulation
         self.code_rate = code_rate
         self.failure_policy = failure_policy
@@ -223,7 +237,8 @@ class ClassicalLink:
     @property
     def minimum_frame_bytes(self) -> int:
         """Smallest frame that carries an image: header + smallest codestream."""
-        return HEADER_BYTES + minimum_codestream_bytes(*self.image_size)
+        return HEADER_BYTES + minimum_codestream_bytes(*self.image_size,
+                                                       header=self.jpeg2000_header)
 
     # ---------------------------------------------------------------- transmitter
     def encode_frames(self, images: torch.Tensor) -> tuple[torch.Tensor, list[bytes]]:
@@ -232,7 +247,8 @@ class ClassicalLink:
         :input images: [batch, 3, H, W] float in [0, 1], ``(H, W) == image_size``.
         :output bits: [batch, 8 * payload_bytes] float32 0/1 (bytes MSB first) on the link's
             device.
-        :output codestreams: The codestreams as sent (for error-free reference decodes).
+        :output codestreams: The codestreams as sent (for error-free reference decodes; with
+            implicit headers the packet data only).
         :raises ValueError: If ``images`` has the wrong shape or values outside [0, 1].
         """
         height, width = self.image_size
@@ -241,7 +257,8 @@ class ClassicalLink:
                              f"got {tuple(images.shape)}.")
         frames, codestreams = [], []
         for image in images:
-            stream = encode_to_budget(image, self.budget.codestream_bytes).codestream
+            stream = encode_to_budget(image, self.budget.codestream_bytes,
+                                      header=self.jpeg2000_header).codestream
             header = np.array([height, width, len(stream)], dtype=">u2").tobytes()
             frame = header + stream
             frames.append(frame + bytes(self.budget.payload_bytes - len(frame)))
@@ -333,7 +350,8 @@ class ClassicalLink:
             return lost  # a header the CRC did not catch
         stream = frame[HEADER_BYTES:HEADER_BYTES + length]
         if corrupt_at >= HEADER_BYTES + length:  # nothing lost, or only padding
-            out = decode(stream, height=height, width=width)
+            out = decode(stream, height=height, width=width, header=self.jpeg2000_header)
             return out.image, out.num_bytes_used, False
-        out = decode_prefix(stream, corrupt_at - HEADER_BYTES, height=height, width=width)
+        out = decode_prefix(stream, corrupt_at - HEADER_BYTES, height=height, width=width,
+                            header=self.jpeg2000_header)
         return out.image, out.num_bytes_used, not out.failed

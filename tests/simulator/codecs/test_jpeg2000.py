@@ -13,7 +13,10 @@ from simulator.codecs import (
     decode,
     decode_prefix,
     encode_to_budget,
+    implicit_header_bytes,
     minimum_codestream_bytes,
+    restore_header,
+    strip_header,
 )
 from simulator.errors import InputError
 
@@ -77,6 +80,11 @@ def test_fits_budget_decodes_and_psnr_grows(index, size):
         assert dec.image.shape == (3, size, size) and dec.image.dtype == torch.float32
         # A second, independent decoder reads the same pixels from the (COM-less) codestream.
         _assert_same_as_imagecodecs(enc.codestream, dec.image)
+        # Implicit headers: every photo at every budget has the headers of the flat reference
+        # image (strip_header raises otherwise), and they are put back byte for byte.
+        body = strip_header(enc.codestream, height=size, width=size)
+        assert len(body) == enc.num_bytes - 118
+        assert restore_header(body, height=size, width=size) == enc.codestream
         psnrs.append(_psnr_db(image, dec.image))
     assert psnrs[0] > flat_psnr + 1.0  # 280 bytes carry more than the mean grey
     assert psnrs[0] < psnrs[1] < psnrs[2]
@@ -103,6 +111,72 @@ def test_encode_and_decode_are_deterministic(photo_512):
 def test_float64_input_quantises_like_float32(photo_512):
     assert (encode_to_budget(photo_512.double(), 1000).codestream
             == encode_to_budget(photo_512, 1000).codestream)
+
+
+def test_implicit_encode_is_the_explicit_one_without_headers(photo_512):
+    enc = encode_to_budget(photo_512, 280, header="implicit")
+    assert enc.header == "implicit" and enc.budget_bytes == 280
+    assert 0.9 * 280 <= enc.num_bytes == len(enc.codestream) <= 280
+    full = encode_to_budget(photo_512, 280 + 118)
+    assert enc.codestream == full.codestream[116:-2]  # main header + SOT + SOD ... EOC cut
+    dec = decode(enc.codestream, height=512, width=512, header="implicit")
+    assert not dec.failed and dec.num_bytes_used == enc.num_bytes
+    assert torch.equal(dec.image, decode(full.codestream, height=512, width=512).image)
+    # At equal bytes the implicit codestream carries 118 more bytes of packet data.
+    explicit = decode(encode_to_budget(photo_512, 280).codestream, height=512, width=512)
+    assert _psnr_db(photo_512, dec.image) > _psnr_db(photo_512, explicit.image) + 0.3
+
+
+def test_header_bytes_counted_by_hand():
+    # Main header 102 (see test_minimum_is_headers_plus_empty_packets) + SOT 12 + SOD 2 + EOC 2.
+    assert implicit_header_bytes(512, 512) == 102 + 12 + 2 + 2 == 118
+    assert minimum_codestream_bytes(512, 512, header="implicit") == 136 - 118 == 18
+    assert minimum_codestream_bytes(256, 256, header="implicit") == 18
+
+
+def test_implicit_budget_at_and_below_minimum(photo_512):
+    enc = encode_to_budget(photo_512, 18, header="implicit")
+    assert enc.num_bytes <= 18
+    assert not decode(enc.codestream, height=512, width=512, header="implicit").failed
+    with pytest.raises(InputError, match=r"`budget_bytes` must be >= 18 \(the smallest "
+                                         r"implicit-header JPEG2000 codestream for a 512x512 RGB "
+                                         r"image: empty packets\); got 17\."):
+        encode_to_budget(photo_512, 17, header="implicit")
+
+
+def test_restore_header_writes_psot_for_the_body():
+    stream = restore_header(b"\x00" * 18, height=512, width=512)
+    sot = stream.index(b"\xff\x90")
+    assert sot == 102 and stream[-2:] == b"\xff\xd9"
+    # Psot (ISO 15444-1 A.4.2): bytes from the SOT marker to the end of the tile-part data.
+    assert int.from_bytes(stream[sot + 6:sot + 10], "big") == 12 + 2 + 18 == len(stream) - sot - 2
+    dec = decode(b"\x00" * 18, height=512, width=512, header="implicit")
+    assert torch.all(dec.image == 128 / 255)  # 18 empty packets: flat grey
+
+
+def test_strip_header_refuses_other_headers(stream_256):
+    _, stream = stream_256
+    with pytest.raises(ValueError, match=r"`codestream` must carry the reference JPEG2000 "
+                                         r"headers of a 512x512 image"):
+        strip_header(stream, height=512, width=512)
+    with pytest.raises(ValueError, match=r"headers of a 256x256 image .*; got ff4f"):
+        strip_header(stream[:-1], height=256, width=256)  # EOC cut: Psot no longer matches
+    with pytest.raises(TypeError, match=r"`body` must be bytes or bytearray; got 'x'\."):
+        restore_header("x", height=8, width=8)
+
+
+def test_implicit_prefix_equals_explicit_prefix(stream_256):
+    image, stream = stream_256
+    body = strip_header(stream, height=256, width=256)
+    for offset in (0, 1, len(body) // 3, len(body)):
+        got = decode_prefix(body, offset, height=256, width=256, header="implicit")
+        assert not got.failed and got.num_bytes_used <= offset
+        if offset == 0:  # the headers are known: flat grey, not a failure
+            assert got.num_bytes_used == 0 and torch.all(got.image == 128 / 255)
+            continue
+        ref = decode_prefix(stream, offset + 116, height=256, width=256)
+        assert got.num_bytes_used == ref.num_bytes_used - 116
+        assert torch.equal(got.image, ref.image)
 
 
 def test_budget_below_minimum_raises(photo_512):
@@ -225,3 +299,12 @@ def test_bad_arguments_raise(photo_512):
         decode_prefix(b"", -1, height=8, width=8)
     with pytest.raises(TypeError, match=r"`width` must be int; got 8.0\."):
         minimum_codestream_bytes(8, 8.0)
+    with pytest.raises(ValueError, match=r"`header` must be one of 'explicit', 'implicit'; "
+                                         r"got 'none'\."):
+        encode_to_budget(photo_512, 1000, header="none")
+    with pytest.raises(ValueError, match=r"`header` must be one of .*; got 'IMPLICIT'\."):
+        decode(b"", height=8, width=8, header="IMPLICIT")
+    with pytest.raises(TypeError, match=r"`header` must be str; got None\."):
+        decode_prefix(b"", 0, height=8, width=8, header=None)
+    with pytest.raises(ValueError, match=r"`header` must be one of"):
+        minimum_codestream_bytes(8, 8, header="")

@@ -11,10 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-from simulator.codecs import decode, decode_prefix, encode_to_budget
+from simulator.codecs import decode, decode_prefix, encode_to_budget, strip_header
 
 SAMPLES = sorted((Path(__file__).parents[3] / "simulator" / "data" / "sample").glob("*.png"))
 KINDS = ("flip", "cut", "zero_run", "garbage", "header_then_garbage", "empty")
+IMPLICIT_KINDS = ("flip", "cut", "zero_run", "garbage", "empty")  # no headers to keep
 MAX_DECODE_S = 2.0
 MAX_RSS_GROWTH_KB = 20_000  # 20 MB; one 512 x 512 decode allocates ~4 MB transiently
 
@@ -31,8 +32,8 @@ def _crop(path: Path, size: int) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float() / 255
 
 
-def _streams(size: int, budgets: tuple[int, ...]) -> list[bytes]:
-    return [encode_to_budget(_crop(path, size), budget).codestream
+def _streams(size: int, budgets: tuple[int, ...], header: str = "explicit") -> list[bytes]:
+    return [encode_to_budget(_crop(path, size), budget, header=header).codestream
             for path in SAMPLES[::2] for budget in budgets]
 
 
@@ -56,18 +57,20 @@ def _corrupt(stream: bytes, kind: str, rng: np.random.Generator) -> bytes:
     return bytes(data)
 
 
-def _fuzz(streams: list[bytes], size: int, num_cases: int, seed: int, capfd) -> Counter:
+def _fuzz(streams: list[bytes], size: int, num_cases: int, seed: int, capfd,
+          header: str = "explicit") -> Counter:
     rng = np.random.default_rng(seed)
+    kinds = KINDS if header == "explicit" else IMPLICIT_KINDS
     outcomes: Counter = Counter()
     for _ in range(50):  # warm up Pillow/OpenJPEG and the allocator before measuring RSS
-        decode(streams[0], height=size, width=size)
+        decode(streams[0], height=size, width=size, header=header)
     rss_before = _rss_kb()
     slowest = 0.0
     for case in range(num_cases):
-        kind = KINDS[case % len(KINDS)]
+        kind = kinds[case % len(kinds)]
         data = _corrupt(streams[int(rng.integers(len(streams)))], kind, rng)
         start = time.perf_counter()
-        result = decode(data, height=size, width=size)  # any exception fails the test
+        result = decode(data, height=size, width=size, header=header)  # no exception may escape
         slowest = max(slowest, time.perf_counter() - start)
         assert result.failed == (result.image is None) == (result.reason != "")
         if not result.failed:
@@ -93,16 +96,32 @@ def test_fuzz_decode_2400_damaged_codestreams(capfd):
     assert outcomes["flip", False] > 50 and outcomes["flip", True] > 50
 
 
+def test_fuzz_decode_1500_damaged_implicit_header_codestreams(capfd):
+    """Implicit headers: damaged packet data is wrapped in the intact reference headers, so it
+    reaches OpenJPEG more often; still nothing escapes, hangs or leaks."""
+    streams = _streams(128, (300 - 118, 1500 - 118), header="implicit")
+    assert strip_header(encode_to_budget(_crop(SAMPLES[0], 128), 300).codestream,
+                        height=128, width=128) == streams[0]
+    outcomes = _fuzz(streams, 128, 1500, seed=4711, capfd=capfd, header="implicit")
+    assert sum(outcomes.values()) == 1500
+    # With the reference headers around it, most damaged packet data (garbage included)
+    # decodes into some image: only the CRCs can tell. An empty body lacks even the 18
+    # empty-packet bytes and is rejected.
+    assert outcomes["flip", False] > 150 and outcomes["garbage", False] > 150
+    assert outcomes["empty", True] == 300
+
+
 @pytest.mark.slow
 def test_fuzz_decode_512px_10000_damaged_codestreams(capfd):
     outcomes = _fuzz(_streams(512, (280, 4000)), 512, 10_000, seed=7, capfd=capfd)
     assert outcomes["cut", False] == 0
 
 
-def test_fuzz_prefix_ignores_what_follows_the_offset():
+@pytest.mark.parametrize("header", ["explicit", "implicit"])
+def test_fuzz_prefix_ignores_what_follows_the_offset(header):
     """Concealment with garbage after the first corrupted byte equals concealment of the clean
     codestream cut at the same offset: nothing past the offset is read."""
-    streams = _streams(128, (1500,))
+    streams = _streams(128, (1500,), header=header)
     rng = np.random.default_rng(99)
     slowest = 0.0
     for _ in range(60):
@@ -110,11 +129,13 @@ def test_fuzz_prefix_ignores_what_follows_the_offset():
         offset = int(rng.integers(0, len(stream) + 1))
         damaged = stream[:offset] + rng.bytes(int(rng.integers(0, 200)))
         start = time.perf_counter()
-        got = decode_prefix(damaged, offset, height=128, width=128)
+        got = decode_prefix(damaged, offset, height=128, width=128, header=header)
         slowest = max(slowest, time.perf_counter() - start)
-        clean = decode_prefix(stream, offset, height=128, width=128)
+        clean = decode_prefix(stream, offset, height=128, width=128, header=header)
         assert got.failed == clean.failed and got.num_bytes_used == clean.num_bytes_used
         assert got.num_bytes_used <= offset
         if not got.failed:
             assert torch.equal(got.image, clean.image)
+        else:
+            assert header == "explicit"  # implicit headers cannot be hit: always an image
     assert slowest < MAX_DECODE_S, slowest

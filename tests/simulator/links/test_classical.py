@@ -31,9 +31,9 @@ def images() -> torch.Tensor:
     return load_images("sample", SIZE, count=2)[0]  # [2, 3, 128, 128]
 
 
-def _link(policy: str = "paper", **kwargs) -> ClassicalLink:
+def _link(policy: str = "paper", header: str = "implicit", **kwargs) -> ClassicalLink:
     return ClassicalLink(channel_uses=N, image_size=(SIZE, SIZE), failure_policy=policy,
-                         **kwargs)
+                         jpeg2000_header=header, **kwargs)
 
 
 class CorruptBlocks:
@@ -102,8 +102,9 @@ def test_plan_budget_bad_arguments():
 
 
 # ------------------------------------------------------------------------------ the link
-def test_noiseless_link_is_bit_exact(images):
-    link = _link()
+@pytest.mark.parametrize("header", ["implicit", "explicit"])
+def test_noiseless_link_is_bit_exact(images, header):
+    link = _link(header=header)
     sent, streams = link.encode_frames(images)
     assert sent.shape == (2, 8 * 279) and sent.dtype == torch.float32
     x = link.modulate(sent)
@@ -118,9 +119,11 @@ def test_noiseless_link_is_bit_exact(images):
         assert frame.tobytes() == expected + bytes(279 - len(expected))
 
 
-@pytest.mark.parametrize("policy", ["paper", "error-concealment", "mean-image"])
-def test_noiseless_transmit_equals_error_free_decode(images, policy):
-    link = _link(policy)
+@pytest.mark.parametrize(("policy", "header"), [("paper", "implicit"), ("paper", "explicit"),
+                                               ("error-concealment", "implicit"),
+                                               ("mean-image", "explicit")])
+def test_noiseless_transmit_equals_error_free_decode(images, policy, header):
+    link = _link(policy, header)
     _, streams = link.encode_frames(images)
     out = link.transmit(images, AWGNChannel(), torch.tensor([float("inf")] * 2))
     assert out.images.shape == (2, 3, SIZE, SIZE) and out.images.dtype == torch.float32
@@ -132,7 +135,34 @@ def test_noiseless_transmit_equals_error_free_decode(images, policy):
     assert out.block_errors.tolist() == out.bit_errors.tolist() == [0, 0]
     assert out.bytes_used.tolist() == [len(s) for s in streams]
     for image, stream in zip(out.images, streams):
-        assert torch.equal(image, decode(stream, height=SIZE, width=SIZE).image)
+        assert torch.equal(image, decode(stream, height=SIZE, width=SIZE, header=header).image)
+
+
+def test_implicit_headers_buy_quality_at_equal_channel_uses(images):
+    implicit, explicit = _link(header="implicit"), _link(header="explicit")
+    assert (implicit.minimum_frame_bytes, explicit.minimum_frame_bytes) == (6 + 18, 6 + 136)
+    inf = float("inf")
+    a = implicit.transmit(images, AWGNChannel(), inf)
+    b = explicit.transmit(images, AWGNChannel(), inf)
+    # The same 273 codestream bytes carry ~118 more bytes of packet data without the headers
+    # (bytes_used: packet data in implicit mode, whole codestream in explicit mode).
+    assert torch.all(a.bytes_used - (b.bytes_used - 118) > 80)  # less the rate search slack
+    mse_a = ((a.images - images) ** 2).flatten(1).mean(1)
+    mse_b = ((b.images - images) ** 2).flatten(1).mean(1)
+    assert torch.all(mse_a < 0.9 * mse_b)
+
+
+def test_256px_fits_the_semantic_budget_with_implicit_headers():
+    image = load_images("sample", 256, count=1)[0]
+    link = ClassicalLink(channel_uses=288, image_size=(256, 256))  # 69-byte frames
+    _, streams = link.encode_frames(image)
+    assert 18 <= len(streams[0]) <= 63
+    out = link.transmit(image, AWGNChannel(), float("inf"))
+    assert not out.failed[0]
+    expected = decode(streams[0], height=256, width=256, header="implicit").image
+    assert torch.equal(out.images[0], expected)
+    grey_mse = float(((image - 0.5) ** 2).mean())
+    assert float(((out.images - image) ** 2).mean()) < 0.5 * grey_mse
 
 
 @pytest.mark.parametrize("policy", ["paper", "mean-image"])
@@ -144,19 +174,22 @@ def test_any_lost_block_loses_the_image(images, policy):
     assert out.block_errors.tolist() == [1, 0]
     assert out.failed.tolist() == [True, False] and out.bytes_used[0] == 0
     assert torch.all(out.images[0] == 0.5)  # mid grey
-    assert torch.equal(out.images[1], decode(streams[1], height=SIZE, width=SIZE).image)
+    clean = decode(streams[1], height=SIZE, width=SIZE, header="implicit")
+    assert torch.equal(out.images[1], clean.image)
     assert 0 < int(out.bit_errors[0]) <= 744 and out.bit_errors[1] == 0
 
 
-def test_concealment_decodes_the_prefix_before_the_first_lost_block(images):
-    link = _link("error-concealment")
+@pytest.mark.parametrize("header", ["implicit", "explicit"])
+def test_concealment_decodes_the_prefix_before_the_first_lost_block(images, header):
+    link = _link("error-concealment", header)
     _, streams = link.encode_frames(images)
-    full = decode(streams[0], height=SIZE, width=SIZE).image
+    full = decode(streams[0], height=SIZE, width=SIZE, header=header).image
     out = link.transmit(images, CorruptBlocks({0: [2], 1: [0, 2]}, link.budget.plan.n // 4), 0.0)
     assert out.block_errors.tolist() == [1, 2]
     # Row 0: block 2 starts at payload bit 2 x 744 = byte 186 of the frame, byte 180 of the
     # codestream; the prefix before it is decoded.
-    expected = decode_prefix(streams[0], 186 - HEADER_BYTES, height=SIZE, width=SIZE)
+    expected = decode_prefix(streams[0], 186 - HEADER_BYTES, height=SIZE, width=SIZE,
+                             header=header)
     assert not out.failed[0] and out.concealed[0]
     assert 0 < int(out.bytes_used[0]) == expected.num_bytes_used <= 180
     assert torch.equal(out.images[0], expected.image)
@@ -172,9 +205,19 @@ def test_concealment_decodes_the_prefix_before_the_first_lost_block(images):
 def test_concealment_of_a_block_inside_the_jpeg2000_headers_fails(images):
     # Block 1 starts at frame byte 93 = codestream byte 87, inside the 116 bytes of JPEG2000
     # main header + tile-part header: explicit headers are lost with it.
-    link = _link("error-concealment")
+    link = _link("error-concealment", "explicit")
     out = link.transmit(images[:1], CorruptBlocks({0: [1]}, link.budget.plan.n // 4), 0.0)
     assert out.failed.tolist() == [True] and out.block_errors.tolist() == [1]
+
+
+def test_implicit_headers_cannot_be_lost_so_block_1_is_concealed(images):
+    link = _link("error-concealment", "implicit")
+    _, streams = link.encode_frames(images[:1])
+    out = link.transmit(images[:1], CorruptBlocks({0: [1]}, link.budget.plan.n // 4), 0.0)
+    expected = decode_prefix(streams[0], 87, height=SIZE, width=SIZE, header="implicit")
+    assert out.failed.tolist() == [False] and out.concealed.tolist() == [True]
+    assert torch.equal(out.images[0], expected.image)
+    assert 0 < int(out.bytes_used[0]) == expected.num_bytes_used <= 87
 
 
 def test_same_generator_same_output_in_the_waterfall(images):
@@ -188,14 +231,23 @@ def test_same_generator_same_output_in_the_waterfall(images):
 def test_budget_too_small_for_a_frame_names_budget_and_minimum():
     with pytest.raises(InputError, match=r"bandwidth: 288 channel uses at 16-QAM rate 0\.5 carry "
                                          r"69 bytes per image; a 256x256 JPEG2000 frame needs at "
-                                         r"least 142 bytes \(6 header \+ 136 codestream\)"):
-        ClassicalLink(channel_uses=288, image_size=(256, 256))
+                                         r"least 142 bytes \(6 header \+ 136 codestream with "
+                                         r"explicit JPEG2000 headers\)"):
+        ClassicalLink(channel_uses=288, image_size=(256, 256), jpeg2000_header="explicit")
+    # 64 uses x 4 bit: one block n = 256, k = 128 -> 104 payload bits = 13 bytes < 6 + 18.
+    with pytest.raises(InputError, match=r"64 channel uses at 16-QAM rate 0\.5 carry 13 bytes "
+                                         r"per image; a 512x512 JPEG2000 frame needs at least 24 "
+                                         r"bytes \(6 header \+ 18 codestream with implicit"):
+        ClassicalLink(channel_uses=64, image_size=(512, 512))
 
 
 def test_link_bad_arguments(images):
     with pytest.raises(ValueError, match=r"`failure_policy` must be one of 'paper', "
                                          r"'error-concealment', 'mean-image'; got 'conceal'\."):
         _link("conceal")
+    with pytest.raises(ValueError, match=r"`jpeg2000_header` must be one of 'explicit', "
+                                         r"'implicit'; got 'none'\."):
+        _link(header="none")
     with pytest.raises(ValueError, match=r"`image_size` must be \(height, width\); got \(128,\)\."):
         ClassicalLink(channel_uses=N, image_size=(128,))
     with pytest.raises(ValueError, match=r"`image_size height` must be in \[1, 65535\]; got 0\."):
