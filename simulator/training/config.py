@@ -1,0 +1,256 @@
+"""Training configuration: what a ``semlink train`` YAML file may say, validated into frozen models.
+
+A training run has one or more *phases*, each training some parts of a preset's models
+(``stage_a``, ``encoder``, ``stage_b``) for a number of optimiser steps; later phases start from
+the (EMA) weights the earlier ones left. Problems are reported as scenarios report theirs, one
+line ``FILE:LINE: yaml.path: message`` each (:func:`simulator.scenario.validate_yaml`).
+
+Example (stage B fine-tuning with channel-noisy conditioning, the paper's recipe)::
+
+    name: paper
+    seed: 0
+    data: {source: /data/photos, size: 1024}
+    model: {preset: stable-cascade-lite, init: /weights/stable-cascade}
+    phases:
+      - {train: [stage_b], steps: 15000, batch_size: 4, lr: 1.0e-4,
+         conditioning: {channel: {type: awgn}, snr_min_db: 1, snr_max_db: 20}}
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from simulator.errors import InputError
+from simulator.models.presets import PRESET_NAMES
+from simulator.models.stage_a import STAGE_A_CONFIG_NAMES
+from simulator.models.stage_b import STAGE_B_CONFIG_NAMES
+from simulator.scenario import AWGNConfig, ChannelConfig, _Frozen, validate_yaml
+
+__all__ = [
+    "TRAINABLE_PARTS",
+    "DataConfig",
+    "ModelConfig",
+    "ConditioningConfig",
+    "PhaseConfig",
+    "ValidationConfig",
+    "TrainConfig",
+    "load_train_config",
+    "parse_train_config",
+    "train_config_hash",
+]
+
+TRAINABLE_PARTS = ("stage_a", "encoder", "stage_b")
+
+
+class DataConfig(_Frozen):
+    """Training images: a folder or glob (relative to the config file), random crops.
+
+    Each sample is a random square crop whose side is a fraction in ``[min_crop, 1]`` of the
+    image's shorter side, resized (bilinear, antialiased) to ``size`` pixels and flipped
+    left-right with probability 1/2 when ``flip`` is true.
+    """
+
+    source: str
+    size: int = Field(256, ge=64, le=4096, description="Training crop side, pixels.")
+    min_crop: float = Field(0.6, gt=0, le=1)
+    flip: bool = True
+    count: int | None = Field(None, ge=1, description="Use at most this many images (by name).")
+
+    @field_validator("size")
+    @classmethod
+    def _multiple_of_32(cls, size: int) -> int:
+        if size % 32:
+            raise ValueError(f"must be a multiple of 32 (encoder stride); got {size}")
+        return size
+
+
+class ModelConfig(_Frozen):
+    """The models: a preset, optional architecture overrides (experiments, tests), initial weights.
+
+    ``init`` is a semlink bundle (a ``model.safetensors`` file or a folder holding one) or, for the
+    Stable Cascade presets, a folder of Stability AI's weight files; relative to the config
+    file. None = random initialisation (only sensible for the ``small`` preset).
+    """
+
+    preset: str = "small"
+    stage_b: str | None = None
+    stage_a: str | None = None
+    encoder_width_mult: float | None = Field(None, gt=0, le=4)
+    encoder_depth_mult: float | None = Field(None, gt=0, le=4)
+    init: str | None = None
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, preset: str) -> str:
+        if preset not in PRESET_NAMES:
+            raise ValueError(f"must be one of {', '.join(PRESET_NAMES)}; got {preset!r}")
+        return preset
+
+    @field_validator("stage_b")
+    @classmethod
+    def _known_stage_b(cls, name: str | None) -> str | None:
+        if name is not None and name not in STAGE_B_CONFIG_NAMES:
+            raise ValueError(f"must be one of {', '.join(STAGE_B_CONFIG_NAMES)}; got {name!r}")
+        return name
+
+    @field_validator("stage_a")
+    @classmethod
+    def _known_stage_a(cls, name: str | None) -> str | None:
+        if name is not None and name not in STAGE_A_CONFIG_NAMES:
+            raise ValueError(f"must be one of {', '.join(STAGE_A_CONFIG_NAMES)}; got {name!r}")
+        return name
+
+
+class ConditioningConfig(_Frozen):
+    """How stage B sees the embedding while training.
+
+    ``noise: channel`` (the paper): Z is mapped to unit-power complex symbols (analog, two values
+    per symbol), sent through ``channel`` at an SNR (Es/N0, dB) drawn uniformly per sample from
+    ``[snr_min_db, snr_max_db]`` and mapped back. ``noise: none``: stage B sees Z itself (the
+    ablation's noise-free model). Either way the embedding is replaced by zeros with probability
+    ``drop_prob`` (unconditional rows for classifier-free guidance).
+    """
+
+    noise: Literal["channel", "none"] = "channel"
+    channel: ChannelConfig = Field(default_factory=lambda: AWGNConfig(type="awgn"))
+    snr_min_db: float = 1.0
+    snr_max_db: float = 20.0
+    drop_prob: float = Field(0.1, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ConditioningConfig":
+        if self.snr_max_db < self.snr_min_db:
+            raise ValueError(f"snr_max_db ({self.snr_max_db}) must be >= snr_min_db "
+                             f"({self.snr_min_db})")
+        return self
+
+
+class PhaseConfig(_Frozen):
+    """One training phase: which parts learn, for how many optimiser steps, how.
+
+    Parts not listed stay frozen (eval mode). ``stage_a`` learns image reconstruction
+    (``recon_loss`` of ``decode(encode(x))``, quantisation bypassed); ``encoder`` and ``stage_b``
+    learn the diffusion loss (MSE of the predicted noise on stage A latents) jointly; ``stage_a``
+    cannot share a phase with them. The learning rate warms up linearly over ``warmup_steps``
+    and then stays constant. One step = ``grad_accum`` micro-batches of ``batch_size`` crops of
+    ``size`` pixels (all models are convolutional: e.g. stage A can learn on small crops).
+    """
+
+    name: str | None = None
+    train: list[Literal["stage_a", "encoder", "stage_b"]] = Field(min_length=1)
+    steps: int = Field(ge=1)
+    size: int | None = Field(None, ge=64, le=4096,
+                             description="Crop side of this phase, px; None = data.size.")
+    batch_size: int = Field(8, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    lr: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_steps: int = Field(0, ge=0)
+    grad_clip: float | None = Field(1.0, gt=0)
+    ema_decay: float = Field(0.999, ge=0, lt=1)
+    recon_loss: Literal["mse", "l1"] = "mse"
+    conditioning: ConditioningConfig = Field(default_factory=ConditioningConfig)
+
+    @field_validator("size")
+    @classmethod
+    def _multiple_of_32(cls, size: int | None) -> int | None:
+        if size is not None and size % 32:
+            raise ValueError(f"must be a multiple of 32 (encoder stride); got {size}")
+        return size
+
+    @model_validator(mode="after")
+    def _parts(self) -> "PhaseConfig":
+        if len(set(self.train)) != len(self.train):
+            raise ValueError(f"train lists a part twice: {self.train}")
+        if "stage_a" in self.train and len(self.train) > 1:
+            raise ValueError("stage_a trains alone (reconstruction loss); put encoder/stage_b "
+                             "in another phase")
+        return self
+
+
+class ValidationConfig(_Frozen):
+    """Held-out check: PSNR/SSIM of reconstructions (EMA weights) at a few SNRs, logged to CSV.
+
+    Images are sent analog over AWGN at each SNR with fixed seeds, sampled with ``steps``
+    stage B steps and ``guidance``; ``every`` optimiser steps (and at the end of each phase).
+    """
+
+    source: str = "sample"
+    size: int = Field(256, ge=64, le=4096)
+    count: int | None = Field(None, ge=1)
+    snr_db: list[float] = Field(default_factory=lambda: [1.0, 5.0, 10.0, 20.0], min_length=1)
+    every: int = Field(500, ge=1)
+    steps: int = Field(10, ge=1)
+    guidance: float = Field(1.1, ge=0)
+
+    @field_validator("size")
+    @classmethod
+    def _multiple_of_32(cls, size: int) -> int:
+        if size % 32:
+            raise ValueError(f"must be a multiple of 32 (encoder stride); got {size}")
+        return size
+
+
+class TrainConfig(_Frozen):
+    """A whole training run. ``output`` (relative to the config file) receives the checkpoint,
+    logs and the final bundle; ``checkpoint_every`` optimiser steps a checkpoint is written."""
+
+    name: str = "train"
+    seed: int = Field(0, ge=0)
+    device: str = "cpu"
+    output: str = "runs/train"
+    checkpoint_every: int = Field(200, ge=1)
+    log_every: int = Field(10, ge=1)
+    data: DataConfig
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    phases: list[PhaseConfig] = Field(min_length=1)
+    validation: ValidationConfig | None = Field(default_factory=ValidationConfig)
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, device: str) -> str:
+        if device != "cpu" and device != "cuda" and not device.startswith("cuda:"):
+            raise ValueError(f"must be 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
+        return device
+
+    @property
+    def total_steps(self) -> int:
+        """Optimiser steps over all phases."""
+        return sum(p.steps for p in self.phases)
+
+
+def parse_train_config(text: str, *, source: str = "<training config>") -> TrainConfig:
+    """Validate training-config YAML ``text``; ``source`` names it in error messages.
+
+    :raises simulator.scenario.ScenarioError: One line per problem.
+    """
+    return validate_yaml(text, TrainConfig, source=source, what="a training config")
+
+
+def load_train_config(path: str | Path) -> tuple[TrainConfig, str]:
+    """Read and validate a training config file.
+
+    :output config: :class:`TrainConfig`.
+    :output text: The file's text (stored next to the results).
+    :raises InputError: If the file cannot be read; ScenarioError if it is invalid.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: training config not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: cannot read training config ({err})") from None
+    return parse_train_config(text, source=str(path)), text
+
+
+def train_config_hash(config: TrainConfig) -> str:
+    """SHA-256 of the config's fields that decide the loss curve (everything but ``output``,
+    ``device``, logging and checkpoint cadence): a checkpoint resumes only under the same hash."""
+    fields = config.model_dump(mode="json", exclude={"output", "device", "log_every",
+                                                     "checkpoint_every"})
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,85 @@
+"""The models a training run works on: a preset's encoder, stage B and stage A, with initial weights."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from simulator.errors import InputError
+from simulator.models.bundle import BUNDLE_FILE, load_bundle
+from simulator.models.encoder import SemanticEncoder
+from simulator.models.presets import get_preset
+from simulator.models.stage_a import build_stage_a, scale_factor_for_layout
+from simulator.models.stage_b import build_stage_b
+from simulator.training.config import ModelConfig
+
+__all__ = ["TrainingModels", "build_training_models"]
+
+
+@dataclasses.dataclass
+class TrainingModels:
+    """The three parts (float32 parameters) and the stage A latent scale they work with."""
+
+    encoder: SemanticEncoder
+    stage_b: torch.nn.Module
+    stage_a: torch.nn.Module
+    scale_factor: float
+    init_source: str
+
+    def parts(self) -> dict[str, torch.nn.Module]:
+        """``{"encoder": ..., "stage_b": ..., "stage_a": ...}`` (the bundle's part names)."""
+        return {"encoder": self.encoder, "stage_b": self.stage_b, "stage_a": self.stage_a}
+
+    def architecture(self) -> dict[str, Any]:
+        """JSON description of the architectures (for the bundle's info)."""
+        return {"encoder": self.encoder.config, "stage_b": dict(self.stage_b.config),
+                "stage_a": dict(self.stage_a.config), "latent_scale_factor": self.scale_factor}
+
+
+def build_training_models(config: ModelConfig, *, device: str,
+                          base_dir: str | Path | None = None) -> TrainingModels:
+    """Build the preset's models (with ``config``'s overrides) and load ``config.init``.
+
+    The encoder is built trainable (``frozen=False``, no per-call pixel check); the loop
+    freezes what a phase does not train.
+
+    :param device: Torch device string of the parameters.
+    :param base_dir: Folder a relative ``config.init`` starts from.
+    :raises InputError: If the initial weights are missing or do not fit.
+    """
+    preset = get_preset(config.preset)
+    enc_kwargs = preset.encoder_kwargs()
+    if config.encoder_width_mult is not None:
+        enc_kwargs["width_mult"] = config.encoder_width_mult
+    if config.encoder_depth_mult is not None:
+        enc_kwargs["depth_mult"] = config.encoder_depth_mult
+    encoder = SemanticEncoder(**enc_kwargs, frozen=False, check_values=False).to(device)
+    stage_b = build_stage_b(config.stage_b or preset.stage_b, device=device)
+    stage_a = build_stage_a(config.stage_a or preset.stage_a, device=device)
+    models = TrainingModels(encoder, stage_b, stage_a, preset.latent_scale_factor, "random")
+    if config.init is None:
+        return models
+    path = Path(config.init).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = Path(base_dir) / path
+    bundle = path / BUNDLE_FILE if path.is_dir() else path
+    if bundle.is_file():
+        load_bundle(bundle, models.parts(), preset=config.preset)
+        models.init_source = str(bundle)
+        return models
+    if not path.is_dir():
+        raise InputError(f"model.init: {path} is neither a bundle file nor a weights folder")
+    if preset.shipped_weights is not None:
+        raise InputError(f"model.init: {path} holds no {BUNDLE_FILE} (preset {preset.name!r} "
+                         "loads semlink bundles only)")
+    from simulator.models import weights as real_weights
+
+    real_weights.load_encoder(encoder, path)
+    variant = "lite" if preset.name == "stable-cascade-lite" else "full"
+    real_weights.load_stage_b(stage_b, path, variant=variant)
+    found = real_weights.load_stage_a(stage_a, path)
+    models.scale_factor = scale_factor_for_layout(found.layout)
+    models.init_source = str(path)
+    return models

@@ -1,0 +1,63 @@
+"""Noisy conditioning: the channel's noise power at the drawn SNRs, drops, the noise-free option."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from simulator.scenario import AWGNConfig
+from simulator.training.conditioning import NoisyConditioning
+from simulator.training.config import ConditioningConfig
+
+SHAPE = (16, 6, 6)
+
+
+def _cond(**kwargs):
+    gen = torch.Generator().manual_seed(11)
+    return NoisyConditioning(ConditioningConfig(**kwargs), shape=SHAPE, generator=gen, device="cpu")
+
+
+def test_awgn_error_power_matches_snr():
+    # analog mapping at unit power: error variance per real value = mean(z^2) * 10^(-snr/10)
+    cond = _cond(snr_min_db=10.0, snr_max_db=10.0, drop_prob=0.0)
+    z = torch.randn(200, *SHAPE) * 3.0
+    zhat, snr_db = cond(z)
+    assert torch.all(snr_db == 10.0)
+    err = (zhat - z).square().mean(dim=(1, 2, 3))
+    expected = z.square().mean(dim=(1, 2, 3)) * 0.1
+    n = 200 * math.prod(SHAPE)
+    # sample variance of n Gaussian values: relative sigma sqrt(2/n); 5 sigma
+    assert float(err.sum() / expected.sum()) == pytest.approx(1.0, abs=5 * math.sqrt(2 / n))
+
+
+def test_snr_uniform_in_range():
+    cond = _cond(snr_min_db=1.0, snr_max_db=20.0, drop_prob=0.0)
+    _, snr_db = cond(torch.randn(2000, *SHAPE))
+    assert float(snr_db.min()) >= 1.0 and float(snr_db.max()) <= 20.0
+    # mean of U(1, 20): 10.5, sigma = 19/sqrt(12 * 2000)
+    assert float(snr_db.mean()) == pytest.approx(10.5, abs=5 * 19 / math.sqrt(12 * 2000))
+
+
+def test_drop_fraction():
+    cond = _cond(noise="none", drop_prob=0.25)
+    z = torch.randn(4000, *SHAPE)
+    zhat, snr_db = cond(z)
+    zero = (zhat == 0).all(dim=(1, 2, 3))
+    kept = ~zero
+    assert torch.equal(zhat[kept], z[kept]) and bool(torch.isnan(snr_db).all())
+    p = 0.25
+    assert float(zero.float().mean()) == pytest.approx(p, abs=5 * math.sqrt(p * (1 - p) / 4000))
+
+
+def test_gradient_reaches_z_and_same_seed_same_noise():
+    z = torch.randn(4, *SHAPE, requires_grad=True)
+    a, _ = _cond(drop_prob=0.0)(z)
+    b, _ = _cond(drop_prob=0.0)(z)
+    assert torch.equal(a, b)
+    a.sum().backward()
+    assert z.grad is not None and float(z.grad.abs().sum()) > 0
+
+
+def test_default_channel_is_awgn():
+    assert isinstance(ConditioningConfig().channel, AWGNConfig)

@@ -1,0 +1,87 @@
+"""Training-config schema: the shipped recipes parse; bad files get one line per problem."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simulator.errors import InputError
+from simulator.scenario import RayleighConfig, ScenarioError
+from simulator.training.config import load_train_config, parse_train_config, train_config_hash
+
+REPO = Path(__file__).resolve().parents[3]
+
+GOOD = """\
+name: t
+data: {source: photos, size: 128}
+phases:
+  - {train: [stage_a], steps: 10}
+  - {train: [encoder, stage_b], steps: 20, size: 64,
+     conditioning: {channel: {type: rayleigh}, snr_min_db: 0, snr_max_db: 5}}
+"""
+
+
+def test_good_config_defaults():
+    cfg = parse_train_config(GOOD)
+    assert cfg.total_steps == 30
+    assert cfg.model.preset == "small" and cfg.device == "cpu"
+    first, second = cfg.phases
+    assert first.conditioning.noise == "channel" and first.conditioning.channel.type == "awgn"
+    assert (first.conditioning.snr_min_db, first.conditioning.snr_max_db) == (1.0, 20.0)
+    assert isinstance(second.conditioning.channel, RayleighConfig)
+    assert second.size == 64 and cfg.validation.snr_db == [1.0, 5.0, 10.0, 20.0]
+
+
+@pytest.mark.parametrize("name", ["train-small.yaml", "train-paper.yaml"])
+def test_shipped_recipes_parse(name):
+    cfg, text = load_train_config(REPO / "scenarios" / name)
+    assert text.startswith("#")
+    assert cfg.total_steps >= 100 and cfg.phases[-1].train[-1] == "stage_b"
+
+
+def test_paper_recipe_is_the_papers():
+    cfg, _ = load_train_config(REPO / "scenarios" / "train-paper.yaml")
+    (phase,) = cfg.phases
+    assert cfg.model.preset == "stable-cascade-lite" and cfg.data.size == 1024
+    assert phase.train == ["stage_b"] and phase.steps == 15000 and phase.batch_size == 4
+    assert phase.lr == 1e-4
+    assert (phase.conditioning.snr_min_db, phase.conditioning.snr_max_db) == (1.0, 20.0)
+
+
+def test_hash_ignores_output_and_cadence_only():
+    base = parse_train_config(GOOD)
+    moved = parse_train_config(GOOD + "output: elsewhere\ncheckpoint_every: 3\nlog_every: 2\n")
+    reseeded = parse_train_config(GOOD + "seed: 1\n")
+    assert train_config_hash(base) == train_config_hash(moved) != train_config_hash(reseeded)
+
+
+@pytest.mark.parametrize("text, match", [
+    (GOOD + "epochs: 3\n", r"<t>:7: epochs: unknown key; allowed: name, seed"),
+    (GOOD.replace("[stage_a]", "[stage_a, stage_b]"), r"stage_a trains alone"),
+    (GOOD.replace("[stage_a]", "[stage_c]"), r"phases\.0\.train\.0"),
+    (GOOD.replace("snr_max_db: 5", "snr_max_db: -1"), r"snr_max_db \(-1.0\) must be >= snr_min_db"),
+    (GOOD.replace("size: 128", "size: 100"), r"data\.size: .*multiple of 32"),
+    (GOOD.replace("size: 64", "size: 80"), r"phases\.1\.size: .*multiple of 32"),
+    (GOOD + "model: {preset: huge}\n", r"model\.preset: .*one of small"),
+    (GOOD + "model: {stage_b: huge}\n", r"model\.stage_b: .*one of"),
+    (GOOD + "device: tpu\n", r"device: .*'cpu', 'cuda'"),
+    (GOOD.replace("steps: 10", "steps: 0"), r"phases\.0\.steps"),
+    (GOOD.replace("steps: 10", "steps: '10'"), r"phases\.0\.steps"),
+    ("- a\n- b\n", r"a training config must be a mapping"),
+    ("data: [\n", r"invalid YAML"),
+])
+def test_bad_configs(text, match):
+    with pytest.raises(ScenarioError, match=match):
+        parse_train_config(text, source="<t>")
+
+
+def test_all_problems_reported_at_once():
+    text = GOOD.replace("size: 128", "size: 100") + "epochs: 3\n"
+    with pytest.raises(ScenarioError) as info:
+        parse_train_config(text, source="x.yaml")
+    assert len(info.value.problems) == 2
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError, match=r"training config not found"):
+        load_train_config(tmp_path / "nope.yaml")

@@ -1,0 +1,126 @@
+"""The training loop: resume equals an uninterrupted run, logs, bundle, refusals."""
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+
+from simulator.errors import InputError
+from simulator.images import SAMPLE_DIR
+from simulator.models.bundle import load_bundle, read_bundle_info
+from simulator.seeding import derive_seed
+from simulator.training.config import parse_train_config
+from simulator.training.loop import train, train_main
+from simulator.training.models import build_training_models
+
+CONFIG = f"""\
+name: tiny
+seed: 3
+checkpoint_every: 2
+log_every: 1
+data: {{source: {SAMPLE_DIR}, size: 64, count: 3}}
+model: {{preset: small, stage_b: tiny, stage_a: tiny}}
+phases:
+  - {{train: [stage_a], steps: 1, batch_size: 2, lr: 1.0e-3}}
+  - {{train: [encoder, stage_b], steps: 3, batch_size: 2, grad_accum: 2, lr: 1.0e-3,
+     conditioning: {{snr_min_db: 1, snr_max_db: 20, drop_prob: 0.5}}}}
+validation: {{size: 64, count: 2, snr_db: [5], every: 100, steps: 1, guidance: 1.0}}
+"""
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    torch.set_num_threads(2)
+    out = tmp_path_factory.mktemp("full")
+    bundle = train(parse_train_config(CONFIG), output=out)
+    return out, bundle
+
+
+def test_resume_continues_the_same_loss_curve(tmp_path, uninterrupted):
+    full, _ = uninterrupted
+    cfg = parse_train_config(CONFIG)
+    # stop inside phase 2 after step 3 (checkpoints at 1, 2, 3), then resume
+    train(cfg, output=tmp_path, stop_after=3)
+    assert len(_rows(tmp_path / "log.csv")) == 3
+    torch.manual_seed(999)  # a different global RNG state must not matter
+    bundle = train(cfg, output=tmp_path, resume=True)
+    a = [(r["step"], r["phase"], r["loss"]) for r in _rows(full / "log.csv")]
+    b = [(r["step"], r["phase"], r["loss"]) for r in _rows(tmp_path / "log.csv")]
+    assert a == b and len(a) == 4
+    assert _rows(full / "validation.csv") == _rows(tmp_path / "validation.csv")
+    from safetensors.torch import load_file
+    x, y = load_file(full / "model.safetensors"), load_file(bundle)
+    assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
+
+
+def test_logs_and_bundle(uninterrupted):
+    out, bundle = uninterrupted
+    log = _rows(out / "log.csv")
+    assert [int(r["step"]) for r in log] == [1, 2, 3, 4]
+    assert [int(r["phase"]) for r in log] == [0, 1, 1, 1]
+    # stage A starts from random weights: MSE of a random decoder on [0, 1] images is large
+    assert all(float(r["loss"]) > 0 for r in log)
+    val = _rows(out / "validation.csv")
+    assert [(r["step"], r["snr_db"]) for r in val] == [("1", ""), ("4", "5.0")]
+    assert all(0 < float(r["psnr_db"]) < 60 and -1 <= float(r["ssim"]) <= 1 for r in val)
+    info = read_bundle_info(bundle)
+    assert info["preset"] == "small" and info["parts"] == ["encoder", "stage_a", "stage_b"]
+    assert info["info"]["steps"] == 4
+    models = build_training_models(parse_train_config(CONFIG).model, device="cpu")
+    load_bundle(bundle, models.parts(), preset="small")  # strict: every key and shape
+
+
+def test_phase_trains_only_its_parts(tmp_path):
+    text = CONFIG.replace("[encoder, stage_b]", "[stage_b]").replace("steps: 3,", "steps: 1,")
+    text = text[:text.index("validation:")] + "validation: null\n"
+    cfg = parse_train_config(text)
+    train(cfg, output=tmp_path)
+    torch.manual_seed(derive_seed(cfg.seed, "init"))   # the run's initial weights
+    init = build_training_models(cfg.model, device="cpu")
+    trained = build_training_models(cfg.model, device="cpu")
+    load_bundle(tmp_path / "model.safetensors", trained.parts())
+
+    def same(a, b):
+        return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
+                                                     b.state_dict().values()))
+
+    assert same(init.encoder, trained.encoder)          # never trained
+    assert not same(init.stage_a, trained.stage_a)      # phase 1
+    assert not same(init.stage_b, trained.stage_b)      # phase 2
+    assert not (tmp_path / "validation.csv").exists()
+
+
+def test_refuses_to_overwrite_and_to_resume_another_config(tmp_path, uninterrupted):
+    full, _ = uninterrupted
+    cfg = parse_train_config(CONFIG)
+    with pytest.raises(InputError, match=r"already holds a training checkpoint; pass --resume"):
+        train(cfg, output=full)
+    other = parse_train_config(CONFIG.replace("seed: 3", "seed: 4"))
+    with pytest.raises(InputError, match=r"written by a different training config"):
+        train(other, output=full, resume=True)
+    with pytest.raises(InputError, match=r"no checkpoint to resume from"):
+        train(cfg, output=tmp_path / "empty", resume=True)
+
+
+def test_train_main_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(CONFIG + "epochs: 1\n")
+    with pytest.raises(InputError, match=r"bad\.yaml:\d+: epochs"):
+        train_main(str(bad), resume=False, output=None, quiet=True)
+    broken = tmp_path / "imgs"
+    broken.mkdir()
+    (broken / "a.png").write_bytes(b"nope")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(CONFIG.replace(str(SAMPLE_DIR), "imgs"))
+    with pytest.raises(InputError, match=r"a\.png: cannot read image"):
+        train_main(str(cfg), resume=False, output=None, quiet=True)
+    cfg.write_text(CONFIG + "device: cuda:7\n" if not torch.cuda.is_available() else CONFIG)
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match=r"CUDA is not available"):
+            train_main(str(cfg), resume=False, output=str(tmp_path / "o"), quiet=True)
