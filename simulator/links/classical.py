@@ -51,7 +51,7 @@ from simulator.codecs.jpeg2000 import (
 from simulator.errors import InputError
 
 __all__ = ["HEADER_BYTES", "FAILURE_POLICIES", "MID_GREY", "ClassicalBudget", "ClassicalOutput",
-           "plan_budget", "ClassicalLink"]
+           "plan_budget", "CodedQAM", "ClassicalLink"]
 
 #: Frame header: image height, width and codestream length, 16 bits each, big-endian.
 HEADER_BYTES = 6
@@ -147,6 +147,50 @@ def plan_budget(channel_uses: int, *, modulation: int, code_rate: float,
                            min(payload_bytes - HEADER_BYTES, _MAX_FIELD))
 
 
+class CodedQAM:
+    """The bit-level chain of a budget: CRC + 5G LDPC code blocks and Gray QAM, both ways.
+
+    Shared by :class:`ClassicalLink` and the BLER estimates of :mod:`simulator.links.amc`.
+
+    :param budget: :class:`ClassicalBudget` from :func:`plan_budget`.
+    :param num_iter: int >= 1; LDPC decoder iterations (default 20).
+    :param device: Torch device.
+    """
+
+    def __init__(self, budget: ClassicalBudget, *, num_iter: int = 20,
+                 device: str = "cpu") -> None:
+        check_type(budget, ClassicalBudget, name="budget")
+        bits_per_symbol = budget.bits_per_symbol
+        self.budget = budget
+        self._encoder = CodeBlockEncoder(budget.plan, bits_per_symbol=bits_per_symbol,
+                                         check_values=False, device=device)
+        self._decoder = CodeBlockDecoder(self._encoder, num_iter=num_iter, device=device)
+        self._mapper = QAMMapper(bits_per_symbol=bits_per_symbol, check_values=False,
+                                 device=device)
+        self._demapper = QAMDemapper(bits_per_symbol=bits_per_symbol, check_values=False,
+                                     device=device)
+
+    def modulate(self, bits: torch.Tensor) -> torch.Tensor:
+        """Frame bits -> QAM symbols of the code blocks.
+
+        :input bits: [batch, 8 * payload_bytes] float 0/1.
+        :output x: [batch, coded_symbols] complex64, Es = 1. The ``channel_uses -
+            coded_symbols`` uses that whole code blocks cannot fill are not sent.
+        """
+        return self._mapper(self._encoder(bits))
+
+    def demodulate(self, x_hat: torch.Tensor, no_eff: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Equalised symbols -> LLRs -> LDPC decoding -> CRC check.
+
+        :input x_hat: [batch, coded_symbols] complex; equalised symbols.
+        :input no_eff: [batch, coded_symbols] float; effective noise variance per symbol.
+        :output bits: [batch, 8 * payload_bytes] float32 0/1; decoded frame bits.
+        :output block_ok: [batch, num_blocks] bool; CRC of each code block matches.
+        """
+        return self._decoder(self._demapper(x_hat, no_eff))
+
+
 @dataclasses.dataclass(frozen=True)
 class ClassicalOutput:
     """What the receiver made of a batch.
@@ -220,14 +264,7 @@ class ClassicalLink:
         self.code_rate = code_rate
         self.failure_policy = failure_policy
         self.device = device
-        bits_per_symbol = self.budget.bits_per_symbol
-        self._encoder = CodeBlockEncoder(self.budget.plan, bits_per_symbol=bits_per_symbol,
-                                         check_values=False, device=device)
-        self._decoder = CodeBlockDecoder(self._encoder, num_iter=num_iter, device=device)
-        self._mapper = QAMMapper(bits_per_symbol=bits_per_symbol, check_values=False,
-                                 device=device)
-        self._demapper = QAMDemapper(bits_per_symbol=bits_per_symbol, check_values=False,
-                                     device=device)
+        self._chain = CodedQAM(self.budget, num_iter=num_iter, device=device)
 
     @property
     def channel_uses(self) -> int:
@@ -268,26 +305,16 @@ class ClassicalLink:
         return torch.from_numpy(bits).to(self.device), codestreams
 
     def modulate(self, bits: torch.Tensor) -> torch.Tensor:
-        """Frame bits -> QAM symbols of the code blocks.
-
-        :input bits: [batch, 8 * payload_bytes] float 0/1.
-        :output x: [batch, coded_symbols] complex64, Es = 1. The ``channel_uses -
-            coded_symbols`` uses that whole code blocks cannot fill are not sent.
-        """
-        return self._mapper(self._encoder(bits))
+        """Frame bits [batch, 8 * payload_bytes] -> symbols [batch, coded_symbols]
+        (:meth:`CodedQAM.modulate`)."""
+        return self._chain.modulate(bits)
 
     # ---------------------------------------------------------------- receiver
     def demodulate(self, x_hat: torch.Tensor, no_eff: torch.Tensor
                    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Equalised symbols -> LLRs -> LDPC decoding -> CRC check.
-
-        :input x_hat: [batch, coded_symbols] complex; equalised symbols.
-        :input no_eff: [batch, coded_symbols] float; effective noise variance per symbol.
-        :output bits: [batch, 8 * payload_bytes] float32 0/1; decoded frame bits.
-        :output block_ok: [batch, num_blocks] bool; CRC of each code block matches.
-        """
-        llr = self._demapper(x_hat, no_eff)
-        return self._decoder(llr)
+        """(x_hat, no_eff) [batch, coded_symbols] -> (frame bits, block_ok [batch, num_blocks])
+        (:meth:`CodedQAM.demodulate`)."""
+        return self._chain.demodulate(x_hat, no_eff)
 
     def transmit(self, images: torch.Tensor, channel, snr_db: float | torch.Tensor
                  ) -> ClassicalOutput:
