@@ -68,18 +68,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _print_summary(console, rows) -> None:
+    """One line per link and SNR, one column per metric (intervals are in the export)."""
     from rich.table import Table
 
-    table = Table(title="summary (95% CI)")
-    with_failures = any(r["metric"] not in ("ber", "bler") for r in rows)
-    columns = ["link", "SNR dB", "metric", "value", "95% CI", "n"] + (["failures"] * with_failures)
-    for col in columns:
-        table.add_column(col, justify="left" if col in ("link", "metric") else "right",
-                         no_wrap=True)
+    metrics = list(dict.fromkeys(r["metric"] for r in rows))
+    cells: dict[tuple[str, float], dict[str, dict]] = {}
     for r in rows:
-        ci = "" if r["ci_low"] != r["ci_low"] else f"{_fmt(r['ci_low'])}..{_fmt(r['ci_high'])}"
-        cells = [r["link"], f"{r['snr_db']:g}", r["metric"], _fmt(r["value"]), ci, str(r["count"])]
-        table.add_row(*cells, *([str(r["failures"])] * with_failures))
+        cells.setdefault((r["link"], r["snr_db"]), {})[r["metric"]] = r
+    with_images = any(m not in ("ber", "bler") for m in metrics)
+    counts = ["images", "failed"] if with_images else ["bits"]
+    table = Table(title="mean per link and SNR (95% intervals: semlink export)")
+    for col in ["link", "SNR dB", *metrics, *counts]:
+        table.add_column(col, justify="left" if col == "link" else "right", no_wrap=True)
+    for (link, snr_db), by_metric in cells.items():
+        images = [m for m in by_metric.values() if m["metric"] not in ("ber", "bler", "fid")]
+        if with_images:
+            tail = [str(images[0]["count"]), str(images[0]["failures"])] if images else ["", ""]
+        else:
+            tail = [str(by_metric["ber"]["count"])]
+        table.add_row(link, f"{snr_db:g}",
+                      *[_fmt(by_metric[m]["value"]) if m in by_metric else "" for m in metrics],
+                      *tail)
     console.print(table)
 
 
