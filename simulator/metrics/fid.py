@@ -102,7 +102,7 @@ class FidResult(NamedTuple):
     """
 
     fid: float
-    num_images: int
+    num_images: int | None
     num_reference: int | None
 
 

@@ -12,6 +12,7 @@ from typing import NamedTuple
 import torch
 
 from channels._checks import check_int
+from simulator.metrics.lpips import LPIPS
 
 __all__ = ["PairwiseSpread", "pairwise_spread"]
 
@@ -32,22 +33,26 @@ class PairwiseSpread(NamedTuple):
     num_pairs: int
 
 
-def pairwise_spread(reconstructions: torch.Tensor, metric: PairMetric, *,
+def pairwise_spread(reconstructions: torch.Tensor, metric: PairMetric | None = None, *,
                     batch_size: int = 16) -> PairwiseSpread:
     """Mean and std of ``metric`` over all unordered pairs (i < j) of R reconstructions.
 
-    ``metric`` is any per-image pair metric ``metric(a, b) -> [batch]`` such as an
-    :class:`~simulator.metrics.lpips.LPIPS` module (the paper's choice), or
+    ``metric`` is any per-image pair metric ``metric(a, b) -> [batch]``: by default LPIPS-alex
+    (the paper's choice; raises :class:`~simulator.errors.InputError` when its backbone is
+    missing, see :func:`~simulator.metrics.lpips.lpips_unavailable_reason`), or e.g.
     :func:`~simulator.metrics.quality.psnr_db` / :func:`~simulator.metrics.quality.ssim`.
     Pairs are scored in chunks of ``batch_size`` on the images' device. A distance metric
     gives exactly 0 +- 0 for identical reconstructions; PSNR gives ``inf`` there.
 
-    :param metric: Callable ``(a, b) -> [batch]`` for ``a``, ``b`` [batch, 3, H, W].
+    :param metric: Callable ``(a, b) -> [batch]`` for ``a``, ``b`` [batch, 3, H, W]; None =
+        a new :class:`~simulator.metrics.lpips.LPIPS` on the images' device (pass an
+        instance to reuse one across calls).
     :param batch_size: int >= 1, default 16; pairs per ``metric`` call (memory only).
     :input reconstructions: [R, 3, H, W] for one image, or [images, R, 3, H, W]; float in
         [0, 1]; R >= 2.
     :output spread: :class:`PairwiseSpread`; ``mean``/``std`` of shape [] or [images] in
         the metric's dtype, on the images' device.
+    :raises InputError: If ``metric`` is None and LPIPS is unavailable.
     :raises TypeError: If ``reconstructions`` is not a floating tensor or ``metric`` is not
         callable.
     :raises ValueError: If the shape is wrong, R < 2, or ``metric`` returns a wrong shape.
@@ -55,7 +60,7 @@ def pairwise_spread(reconstructions: torch.Tensor, metric: PairMetric, *,
     if not isinstance(reconstructions, torch.Tensor) or not reconstructions.is_floating_point():
         raise TypeError("`reconstructions` must be a floating tensor; got "
                         f"{getattr(reconstructions, 'dtype', type(reconstructions).__name__)}.")
-    if not callable(metric):
+    if metric is not None and not callable(metric):
         raise TypeError(f"`metric` must be callable; got {type(metric).__name__}.")
     check_int(batch_size, name="batch_size", low=1)
     single = reconstructions.ndim == 4
@@ -63,6 +68,8 @@ def pairwise_spread(reconstructions: torch.Tensor, metric: PairMetric, *,
     if recs.ndim != 5 or recs.shape[2] != 3 or recs.shape[1] < 2 or recs.shape[0] < 1:
         raise ValueError("`reconstructions` must have shape [R >= 2, 3, H, W] or "
                          f"[images, R >= 2, 3, H, W]; got {tuple(reconstructions.shape)}.")
+    if metric is None:
+        metric = LPIPS().to(recs.device)
     images, count = recs.shape[:2]
     first, second = torch.triu_indices(count, count, offset=1, device=recs.device)  # [pairs]
     num_pairs = first.shape[0]

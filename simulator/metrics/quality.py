@@ -122,12 +122,13 @@ def ms_ssim(x: torch.Tensor, x_hat: torch.Tensor, *, scales: int = 5,
     check_image_pair(x, x_hat)
     height, width = x.shape[-2:]
     max_scales = ms_ssim_max_scales(height, width)
+    if max_scales == 0:
+        raise ValueError(f"`x` of {height} x {width} pixels is too small for MS-SSIM; use `ssim`.")
     if scales > max_scales:
         raise ValueError(
             f"`x` of {height} x {width} pixels is too small for MS-SSIM with {scales} scales; "
-            f"it allows at most {max_scales} (pass `scales={max_scales}`, not comparable with "
-            f"5-scale values)." if max_scales else
-            f"`x` of {height} x {width} pixels is too small for MS-SSIM; use `ssim`.")
+            f"it allows at most {max_scales} (pass `scales={max_scales}`; not comparable with "
+            "5-scale values).")
     betas = MS_SSIM_BETAS[:scales]
     total = sum(betas)
     betas = tuple(b / total for b in betas)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from simulator.errors import InputError
 from simulator.metrics import LPIPS, pairwise_spread, psnr_db
 from tests.simulator.metrics.conftest import blur, jpeg, to_tensor
 
@@ -82,3 +83,10 @@ def test_errors(three_versions):
         pairwise_spread(three_versions, lambda a, b: mse(a, b).mean())
     with pytest.raises(ValueError, match=r"`batch_size` must be in \[1, inf\]; got 0"):
         pairwise_spread(three_versions, mse, batch_size=0)
+
+
+def test_default_metric_is_lpips_and_says_when_unavailable(three_versions, monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with pytest.raises(InputError, match=r"LPIPS-alex is unavailable: .*alexnet-owt-7be5be79"):
+        pairwise_spread(three_versions)
