@@ -267,7 +267,13 @@ class ClassicalLinkConfig(_Frozen):
     codeword_length: int = Field(2048, ge=64)
     bandwidth: BandwidthConfig
     failure_policy: Literal["paper", "error-concealment", "mean-image"] = "paper"
-    adaptive: bool = Field(False, description="Pick the best (modulation, code_rate) per SNR.")
+    jpeg2000_header: Literal["implicit", "explicit"] = Field(
+        "implicit", description="implicit: the receiver knows the codec settings, the JPEG2000 "
+        "main header is not sent; explicit: the whole codestream is sent.")
+    adaptive: bool = Field(False, description="Adaptive modulation and coding: per SNR, the MCS "
+                           "with the largest frame whose estimated BLER is <= bler_target "
+                           "(modulation and code_rate are then ignored).")
+    bler_target: float = Field(0.1, gt=0, lt=1)
 
     _rate = field_validator("code_rate", mode="before")(classmethod(lambda cls, v: _parse_rate(v)))
 

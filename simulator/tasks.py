@@ -79,8 +79,12 @@ class TaskRunner:
                                         for p in self._files])
         return self._images[list(indices)].to(self.device)
 
-    def link(self, name: str):
-        """The built link ``name`` (semantic links load their models once)."""
+    def link(self, name: str, snr_db: float | None = None):
+        """The built link ``name`` (semantic links load their models once); for an adaptive
+        classical link, the link of the MCS chosen at ``snr_db``."""
+        cfg = self.scenario.links[name]
+        if isinstance(cfg, ClassicalLinkConfig) and cfg.adaptive:
+            return self._adaptive_link(name, cfg, snr_db)
         if name not in self._links:
             cfg = self.scenario.links[name]
             size = self.scenario.images.size
@@ -97,12 +101,39 @@ class TaskRunner:
             else:
                 from simulator.links.classical import ClassicalLink
 
-                self._links[name] = ClassicalLink(
-                    channel_uses=self.channel_uses(name), image_size=(size, size),
-                    modulation=cfg.modulation, code_rate=cfg.code_rate,
-                    codeword_length=cfg.codeword_length, failure_policy=cfg.failure_policy,
-                    device=self.device)
+                self._links[name] = self._classical(name, cfg, cfg.modulation, cfg.code_rate)
         return self._links[name]
+
+    def _classical(self, name: str, cfg: ClassicalLinkConfig, modulation: int, code_rate: float):
+        from simulator.links.classical import ClassicalLink
+
+        size = self.scenario.images.size
+        return ClassicalLink(channel_uses=self.channel_uses(name), image_size=(size, size),
+                             modulation=modulation, code_rate=code_rate,
+                             codeword_length=cfg.codeword_length,
+                             failure_policy=cfg.failure_policy,
+                             jpeg2000_header=cfg.jpeg2000_header, device=self.device)
+
+    def _adaptive_link(self, name: str, cfg: ClassicalLinkConfig, snr_db: float | None):
+        """AMC: the MCS with the largest frame whose estimated BLER at ``snr_db`` meets the
+        target (:func:`simulator.links.amc.select_mcs`), seeded per link and SNR."""
+        from simulator.links.amc import select_mcs
+
+        if snr_db is None:  # channel uses do not depend on the MCS
+            return _ChannelUses(self.channel_uses(name))
+        key = (name, snr_db)
+        if key not in self._links:
+            size = self.scenario.images.size
+            choice = select_mcs(self.channel_uses(name), (size, size), snr_db,
+                                channel_config=self.scenario.channel,
+                                bler_target=cfg.bler_target, codeword_length=cfg.codeword_length,
+                                jpeg2000_header=cfg.jpeg2000_header,
+                                seed=derive_seed(self.scenario.seed, name, snr_db, "amc"),
+                                device=self.device)
+            link = self._classical(name, cfg, choice.mcs.modulation, choice.mcs.code_rate)
+            link.mcs_choice = choice
+            self._links[key] = link
+        return self._links[key]
 
     def channel_uses(self, name: str) -> int:
         """Complex channel uses per image of link ``name`` (bandwidth matching resolved)."""
@@ -155,7 +186,7 @@ class TaskRunner:
     def _run_images(self, task, cfg):
         from simulator.channel import build_channel
 
-        link = self.link(task.link)
+        link = self.link(task.link, task.snr_db)
         images = self.images(task.image_indices)
         semantic = isinstance(cfg, SemanticLinkConfig)
         z = link.encode(images) if semantic else None
@@ -176,7 +207,10 @@ class TaskRunner:
                 out = link.transmit(images, channel, task.snr_db)
                 recon, failed, blk = out.images, out.failed, out.block_errors
                 extra = {"block_errors": blk, "bit_errors": out.bit_errors,
-                         "codestream_bytes_used": out.bytes_used}
+                         "codestream_bytes_used": out.bytes_used,
+                         "mcs_modulation": torch.full_like(blk, 2 ** link.budget.bits_per_symbol),
+                         "mcs_code_rate": torch.full(blk.shape, link.budget.plan.code_rate,
+                                                     dtype=torch.float64)}
                 bits += len(images) * link.budget.plan.num_payload_bits
                 bit_errors += int(out.bit_errors.sum())
                 blocks += len(images) * link.budget.plan.num_blocks
@@ -196,7 +230,8 @@ class TaskRunner:
             tables["features"] = features
         if bits:
             tables["ber"] = [{"link": task.link, "snr_db": task.snr_db,
-                              "modulation": cfg.modulation, "code_rate": cfg.code_rate,
+                              "modulation": 2 ** link.budget.bits_per_symbol,
+                              "code_rate": link.budget.plan.code_rate,
                               "bits": bits, "bit_errors": bit_errors, "blocks": blocks,
                               "block_errors": block_errors, "esno_db": task.snr_db,
                               "ebno_db": float("nan")}]
@@ -258,6 +293,13 @@ class TaskRunner:
                              "metric": metric, "mean": float(spread.mean[j]),
                              "std": float(spread.std[j]), "repeats": recons.shape[1]})
         return rows
+
+
+class _ChannelUses:
+    """Stand-in for an adaptive link where only its channel uses are asked for."""
+
+    def __init__(self, channel_uses: int) -> None:
+        self.channel_uses = channel_uses
 
 
 def fid_of_group(features: "np.ndarray", failed: "np.ndarray", reference: "np.ndarray", *,
