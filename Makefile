@@ -21,9 +21,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/semlink run scenarios/ber-qam-awgn.yaml --overwrite
-	$(VENV)/bin/semlink export results/ber-qam-awgn.h5 --csv results/ber-qam-awgn
-	@echo "results: results/ber-qam-awgn.h5, CSV in results/ber-qam-awgn/"
+	$(VENV)/bin/semlink run scenarios/quickstart.yaml --overwrite
+	$(VENV)/bin/semlink export results/quickstart.h5 --csv results/quickstart-csv --json results/quickstart.json
+	$(VENV)/bin/semlink plot results/quickstart.h5 --out results/quickstart-plots
+	@echo "results: results/quickstart.h5; CSV: results/quickstart-csv/; plots: results/quickstart-plots/"
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
