@@ -1,0 +1,75 @@
+"""Bad input found when a run starts (files, folders, weights) gives one located line, exit 2."""
+from __future__ import annotations
+
+import pytest
+
+from simulator.cli import main
+from simulator.metrics.lpips import lpips_unavailable_reason
+
+BASE = """\
+name: e
+device: cpu
+images: {source: IMAGES, size: 64}
+snr: {points_db: [10]}
+links:
+  j2k: {type: classical, bandwidth: {channel_uses: 2000}}
+"""
+
+
+def _run(tmp_path, text, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    code = main(["run", str(path), "-q", "-o", str(tmp_path / "r.h5")])
+    err = capsys.readouterr().err
+    return code, err
+
+
+def _check_one_line(code, err, expected):
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("semlink: error: "), err
+    assert expected in err and "Traceback" not in err
+
+
+def test_missing_image_folder(tmp_path, capsys):
+    code, err = _run(tmp_path, BASE.replace("IMAGES", "no-such-folder"), capsys)
+    _check_one_line(code, err, "images.source: folder")
+    assert "no-such-folder does not exist" in err
+
+
+def test_empty_image_folder(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    code, err = _run(tmp_path, BASE.replace("IMAGES", "empty"), capsys)
+    _check_one_line(code, err, "empty holds no image files")
+
+
+def test_unreadable_image(tmp_path, capsys):
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "imgs" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    code, err = _run(tmp_path, BASE.replace("IMAGES", "imgs"), capsys)
+    _check_one_line(code, err, "broken.png: cannot read image")
+
+
+def test_real_preset_without_weights(tmp_path, capsys):
+    text = BASE.replace("IMAGES", "sample").replace(
+        "j2k: {type: classical, bandwidth: {channel_uses: 2000}}",
+        "sc: {type: semantic, preset: stable-cascade-lite, weights: weights/none}")
+    code, err = _run(tmp_path, text, capsys)
+    _check_one_line(code, err, "weights/none: weights directory not found")
+
+
+def test_budget_too_small_for_a_frame(tmp_path, capsys):
+    code, err = _run(tmp_path, BASE.replace("IMAGES", "sample").replace("2000", "10"), capsys)
+    _check_one_line(code, err, "bandwidth:")
+
+
+@pytest.mark.skipif(lpips_unavailable_reason("alex") is None, reason="LPIPS backbone installed")
+def test_lpips_requested_but_unavailable(tmp_path, capsys):
+    code, err = _run(tmp_path, BASE.replace("IMAGES", "sample") + "metrics: [psnr, lpips]\n",
+                     capsys)
+    _check_one_line(code, err, "metrics: lpips is unavailable")
+
+
+def test_existing_output_needs_resume_or_overwrite(tmp_path, capsys):
+    (tmp_path / "r.h5").write_bytes(b"")
+    code, err = _run(tmp_path, BASE.replace("IMAGES", "sample"), capsys)
+    _check_one_line(code, err, "results file exists; pass --resume")
