@@ -1,0 +1,142 @@
+"""Acceptance of the classical link (issue 4) on the 8 sample photos at 512 px: N = 1152
+channel uses (the semantic embedding of a 512 px image), 16-QAM, LDPC rate 1/2, AWGN.
+
+The half-failure SNR of the images is compared with the SNR where the BLER of the same code
+blocks (random payload) crosses 0.5, both found by bisection with common random numbers (one
+noise seed for every SNR, so the estimates are monotone in SNR up to BP's rare exceptions).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from channels.awgn import AWGNChannel
+from simulator.codecs.jpeg2000 import decode
+from simulator.images import load_images
+from simulator.links.classical import ClassicalLink
+
+N = 1152
+SIZE = 512
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny ops are much faster on the oversubscribed test machine
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def setup():
+    images = load_images("sample", SIZE)[0]  # [8, 3, 512, 512]
+    link = ClassicalLink(channel_uses=N, image_size=(SIZE, SIZE), modulation=16, code_rate=0.5)
+    sent, streams = link.encode_frames(images)
+    return link, images, sent, streams
+
+
+def _psnr_db(x: torch.Tensor, y: torch.Tensor) -> float:
+    """PSNR in NumPy on the 8-bit grid (peak 255); 0 for a lost image as in the paper."""
+    a = np.rint(x.numpy() * 255).astype(np.float64)
+    b = np.rint(y.numpy() * 255).astype(np.float64)
+    return float(10 * np.log10(255.0 ** 2 / np.mean((a - b) ** 2)))
+
+
+def _receive(link: ClassicalLink, sent: torch.Tensor, snr_db: float, seed: int):
+    channel = AWGNChannel(generator=torch.Generator().manual_seed(seed))
+    x_hat, no_eff = channel(link.modulate(sent), snr_db)
+    return link.demodulate(x_hat, no_eff)  # bits, block_ok
+
+
+def _image_failure_rate(link, sent, snr_db: float, repeats: int) -> float:
+    """Fraction of images lost under ``paper`` over ``repeats`` noise draws of every frame."""
+    frames = sent.repeat(repeats, 1)
+    bits, ok = _receive(link, frames, snr_db, seed=11)
+    return float(link.decode_frames(bits, ok).failed.float().mean())
+
+
+def _bler(link, snr_db: float, rows: int) -> float:
+    """Block error rate of the link's code blocks with uniformly random payload bits."""
+    payload = torch.randint(0, 2, (rows, link.budget.plan.num_payload_bits),
+                            generator=torch.Generator().manual_seed(3)).float()
+    _, ok = _receive(link, payload, snr_db, seed=12)
+    return float((~ok).float().mean())
+
+
+def _crossing_db(rate, level: float, low: float, high: float, steps: int) -> float:
+    """SNR where the decreasing ``rate(snr)`` crosses ``level``, by bisection in [low, high]."""
+    assert rate(low) > level > rate(high)
+    for _ in range(steps):
+        mid = 0.5 * (low + high)
+        if rate(mid) > level:
+            low = mid
+        else:
+            high = mid
+    return 0.5 * (low + high)
+
+
+def test_codestreams_fit_the_budget(setup):
+    link, _, sent, streams = setup
+    b = link.budget
+    assert (b.plan.num_blocks, b.plan.n, b.plan.k, b.payload_bytes) == (3, 1536, 768, 279)
+    assert sent.shape == (8, 8 * 279)
+    for stream in streams:
+        assert 0.9 * b.codestream_bytes <= len(stream) <= b.codestream_bytes == 279 - 6
+
+
+def test_20db_decodes_every_image_at_the_error_free_psnr(setup):
+    link, images, sent, streams = setup
+    bits, ok = _receive(link, sent, 20.0, seed=1)
+    out = link.decode_frames(bits, ok)
+    assert bool(ok.all()) and not out.failed.any() and torch.equal(bits, sent)
+    for image, received, stream in zip(images, out.images, streams):
+        clean = decode(stream, height=SIZE, width=SIZE, header="implicit").image
+        assert torch.equal(received, clean)
+        # 273 bytes for 512 x 512 (0.008 bit/pixel): ~14-22 dB, well above the grey image.
+        grey = torch.full_like(image, 0.5)
+        assert _psnr_db(image, received) == _psnr_db(image, clean) > _psnr_db(image, grey) + 2
+
+
+def test_1db_loses_every_image_under_paper(setup):
+    link, _, sent, _ = setup
+    bits, ok = _receive(link, sent, 1.0, seed=2)
+    out = link.decode_frames(bits, ok)
+    assert out.failed.all() and torch.all(out.images == 0.5)
+    assert torch.all(out.block_errors >= 1)
+
+
+def test_half_failure_snr_is_near_the_bler_crossing(setup):
+    link, _, sent, _ = setup
+    # 32 frames (96 blocks) per image point and 240 blocks per BLER point; 6 halvings of 8 dB
+    # resolve 0.125 dB. The waterfall of n = 1536 is ~1 dB wide, so counting noise moves a
+    # crossing by ~0.1 dB.
+    image_half_db = _crossing_db(lambda s: _image_failure_rate(link, sent, s, repeats=4),
+                                 0.5, 2.0, 10.0, steps=6)
+    bler_half_db = _crossing_db(lambda s: _bler(link, s, rows=80), 0.5, 2.0, 10.0, steps=6)
+    print(f"half of the images fail at {image_half_db:.2f} dB; BLER 0.5 at {bler_half_db:.2f} dB")
+    assert abs(image_half_db - bler_half_db) < 1.0, (image_half_db, bler_half_db)
+    # An image is lost when any of its 3 blocks is: it fails more often than a block.
+    assert image_half_db >= bler_half_db - 0.125
+
+
+@pytest.mark.slow
+def test_half_failure_snr_matches_three_independent_blocks(setup):
+    """Thorough (~2.5 minutes): with 96 frames per image point and 600 blocks per BLER point,
+    the half-failure SNR equals the SNR where the BLER is 1 - 2^(-1/3) = 0.206 (each image has
+    3 blocks that fail independently), within 0.2 dB, and lies within 1 dB of BLER 0.5."""
+    link, _, sent, _ = setup
+    grid = np.arange(4.5, 8.01, 0.25)
+    bler = np.array([_bler(link, float(s), rows=200) for s in grid])
+    assert bler[0] > 0.5 and bler[-1] < 0.05
+
+    def crossing(level: float) -> float:  # first fall below ``level``, linear interpolation
+        i = int(np.argmax(bler < level))
+        return float(np.interp(level, [bler[i], bler[i - 1]], [grid[i], grid[i - 1]]))
+
+    image_half_db = _crossing_db(lambda s: _image_failure_rate(link, sent, s, repeats=12),
+                                 0.5, 4.0, 8.0, steps=5)
+    print(f"half of the images fail at {image_half_db:.2f} dB; BLER 0.5 at "
+          f"{crossing(0.5):.2f} dB, 0.206 at {crossing(1 - 2 ** (-1 / 3)):.2f} dB")
+    assert abs(image_half_db - crossing(0.5)) < 1.0
+    assert abs(image_half_db - crossing(1 - 2 ** (-1 / 3))) < 0.2
