@@ -122,7 +122,8 @@ def encode_to_budget(image: torch.Tensor, budget_bytes: int, *,
     after each overshoot), then bisect between the best target that fit and the smallest that
     did not. Sizes come in steps, so the search stops at a fit using >= 98 % of the budget, at a
     size already seen, or after 8 encodes (measured on the sample photos at 512 px: 1.6-3.5
-    encodes on average, at most 4); the largest codestream that fit wins. If none fit (OpenJPEG never goes below a content-dependent floor),
+    encodes on average, at most 4); the largest codestream that fit wins. If none fit
+    (OpenJPEG never goes below a content-dependent floor),
     the smallest one is cut to its longest decodable prefix within the budget, down to the
     codestream of empty packets (:func:`minimum_codestream_bytes`), which always fits.
     With ``header="implicit"`` the budget is for the packet data alone: the codestream is fitted

@@ -8,9 +8,11 @@ budget, and zero padding. By default the codestream has implicit headers
 at every rate, are not sent and the receiver re-inserts them
 (:func:`~simulator.codecs.jpeg2000.restore_header`). The smallest frame is then 6 + 18 bytes
 instead of 6 + 136 with ``jpeg2000_header="explicit"`` (512 px or 256 px), which makes a 256 px
-image fit the 288 channel uses (69 bytes at 16-QAM rate 1/2) of the semantic link. The frame is cut into CRC24A-protected 5G LDPC code blocks that fill
-the given number of complex channel uses as far as whole blocks go (:func:`plan_budget`), mapped
-to Gray QAM, sent through any channel of ``channels/`` and decoded with belief propagation.
+image fit the 288 channel uses (69 bytes at 16-QAM rate 1/2) of the semantic link.
+
+The frame is cut into CRC24A-protected 5G LDPC code blocks that fill the given number of complex
+channel uses as far as whole blocks go (:func:`plan_budget`), mapped to Gray QAM, sent through any
+channel of ``channels/`` and decoded with belief propagation.
 
 What a receiver does with lost code blocks is the failure policy:
 
