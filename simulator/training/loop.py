@@ -40,6 +40,7 @@ LOG_FILE = "log.csv"
 VALIDATION_FILE = "validation.csv"
 _LOG_FIELDS = ["step", "phase", "lr", "loss", "seconds"]
 _VAL_FIELDS = ["step", "phase", "snr_db", "psnr_db", "ssim"]
+_BATCH_NORMS = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
 
 
 def train_main(config_path: str, *, resume: bool = False, output: str | None = None,
@@ -208,6 +209,8 @@ def _run_phase(config: TrainConfig, index: int, phase: PhaseConfig, start: int, 
         phase_done = step == end
         if phase_done:
             ema.copy_to()
+            _recalibrate_batchnorm(trained, models, data, phase, size, device,
+                                   derive_seed(config.seed, "batchnorm", index))
         if val_images is not None and (step % config.validation.every == 0 or phase_done):
             _validate(config, index, phase, step, models, ema, val_images, out, phase_done)
         stopping = stop_after is not None and step >= stop_after
@@ -223,6 +226,36 @@ def _run_phase(config: TrainConfig, index: int, phase: PhaseConfig, start: int, 
         module.requires_grad_(False)
         module.eval()
     return step
+
+
+@torch.no_grad()
+def _recalibrate_batchnorm(trained: dict[str, torch.nn.Module], models: TrainingModels,
+                           data: TrainImages, phase: PhaseConfig, size: int, device: torch.device,
+                           seed: int, batches: int = 16) -> None:
+    """Recompute BatchNorm running statistics for the EMA weights just copied in.
+
+    The running statistics were tracked for the live weights; the averaged weights produce
+    other activations (e.g. Z far from unit variance in eval mode). Exact averages over
+    ``batches`` fresh training batches (momentum None), in training mode without gradients.
+    """
+    norms = [m for part in trained.values() for m in part.modules()
+             if isinstance(m, _BATCH_NORMS) and m.track_running_stats]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    gen = torch.Generator().manual_seed(seed)
+    dev_gen = torch.Generator(device=device).manual_seed(seed)
+    for _ in range(batches):
+        images = data.batch(phase.batch_size, gen, device=device, size=size)
+        if "stage_a" in trained:
+            models.stage_a.encode(images)
+        if "encoder" in trained:
+            models.encoder(images, generator=dev_gen)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
 
 
 def _diffusion_loss(models: TrainingModels, images: torch.Tensor, cond: NoisyConditioning,
@@ -268,7 +301,7 @@ def _validate(config: TrainConfig, index: int, phase: PhaseConfig, step: int,
                 x = val_images[i:i + 8]
                 recon = models.stage_a.decode(models.stage_a.encode(x).latents,
                                               force_not_quantize=True).sample.float().clamp(0, 1)
-                rows.append((psnr_db(x, recon), ssim(x, recon)))
+                rows.append((psnr_db(x, recon), ssim(x, recon, precision="single")))
             result = [{"snr_db": "", "psnr_db": float(torch.cat([r[0] for r in rows]).mean()),
                        "ssim": float(torch.cat([r[1] for r in rows]).mean())}]
         else:

@@ -64,7 +64,8 @@ def constant_colour_psnr_db(images: torch.Tensor) -> torch.Tensor:
 def validate(encoder: torch.nn.Module, stage_b: torch.nn.Module, stage_a: torch.nn.Module,
              images: torch.Tensor, snrs_db: Sequence[float], *, scale_factor: float, steps: int,
              guidance: float, seed: int, batch_size: int = 8) -> list[dict[str, float]]:
-    """Mean PSNR and SSIM of :func:`reconstruct` at each SNR.
+    """Mean PSNR and SSIM (float32 SSIM: 40x faster on CPU than float64) of :func:`reconstruct`
+    at each SNR.
 
     :input images: [num_images, 3, H, W], float in [0, 1].
     :output rows: One dict per SNR: ``snr_db``, ``psnr_db`` (mean over images), ``ssim`` (mean).
@@ -77,7 +78,7 @@ def validate(encoder: torch.nn.Module, stage_b: torch.nn.Module, stage_a: torch.
             x_hat = reconstruct(encoder, stage_b, stage_a, x, float(snr), scale_factor=scale_factor,
                                 steps=steps, guidance=guidance, seed=seed + 7919 * k + start)
             psnrs.append(psnr_db(x.float(), x_hat))
-            ssims.append(ssim(x.float(), x_hat))
+            ssims.append(ssim(x.float(), x_hat, precision="single"))
         rows.append({"snr_db": float(snr), "psnr_db": float(torch.cat(psnrs).mean()),
                      "ssim": float(torch.cat(ssims).mean())})
     return rows
