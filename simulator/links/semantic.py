@@ -27,7 +27,7 @@ from modulation.ldpc import CodeBlockDecoder, CodeBlockEncoder, plan_code_blocks
 from modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
 from modulation.quantize import UniformDequantizer, UniformQuantizer
 from simulator.errors import InputError
-from simulator.models.bundle import BUNDLE_FILE, load_bundle
+from simulator.models.bundle import BUNDLE_FILE, bundle_prediction, load_bundle
 from simulator.models.encoder import SemanticEncoder
 from simulator.models.presets import get_preset
 from simulator.models.receiver import SemanticReceiver
@@ -120,8 +120,10 @@ class SemanticLink:
             return "random"
         bundle = folder / BUNDLE_FILE
         if bundle.is_file():
-            load_bundle(bundle, {"encoder": self.encoder, "stage_b": self.receiver.stage_b,
-                                 "stage_a": self.receiver.stage_a}, preset=self.preset.name)
+            info = load_bundle(bundle, {"encoder": self.encoder, "stage_b": self.receiver.stage_b,
+                                        "stage_a": self.receiver.stage_a}, preset=self.preset.name)
+            # The weights, not the preset, know what their stage B was trained to predict.
+            self.receiver.prediction = bundle_prediction(info)
             self.receiver.random_weights = False
             return str(bundle)
         real_weights.load_encoder(self.encoder, folder)

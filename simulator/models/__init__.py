@@ -15,7 +15,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "stage_a": ("ORIGINAL_SCALE_FACTOR", "DIFFUSERS_SCALE_FACTOR", "STAGE_A_CONFIG_NAMES",
                 "stage_a_config", "build_stage_a", "scale_factor_for_layout", "encode_latents",
                 "decode_latents"),
-    "sampler": ("COSINE_S", "alpha_cumprod", "sampling_schedule", "add_noise", "sample_latents"),
+    "sampler": ("COSINE_S", "PREDICTION_TYPES", "alpha_cumprod", "sampling_schedule", "add_noise",
+                "training_target", "sample_latents"),
     "presets": ("PRESET_NAMES", "Preset", "get_preset"),
     "receiver": ("SemanticReceiver",),
 }

@@ -18,7 +18,8 @@ from safetensors.torch import save_file
 
 from simulator.errors import InputError
 
-__all__ = ["BUNDLE_FILE", "PARTS", "save_bundle", "load_bundle", "read_bundle_info"]
+__all__ = ["BUNDLE_FILE", "PARTS", "save_bundle", "load_bundle", "read_bundle_info",
+           "bundle_prediction"]
 
 BUNDLE_FILE = "model.safetensors"
 PARTS = ("encoder", "stage_b", "stage_a")
@@ -92,3 +93,21 @@ def load_bundle(path: str | Path, modules: Mapping[str, torch.nn.Module], *,
                 state[key] = value.to(device=ref.device, dtype=ref.dtype)
             module.load_state_dict(state, strict=True)
     return info
+
+
+def bundle_prediction(info: Mapping[str, Any]) -> str:
+    """What the bundle's stage B predicts, from :func:`read_bundle_info`'s output.
+
+    Training records it in ``info["architecture"]["prediction"]``; bundles written before that
+    field existed were trained on the noise, so the default is ``"epsilon"``.
+
+    :raises InputError: If the recorded value is not one the sampler knows.
+    """
+    from simulator.models.sampler import PREDICTION_TYPES
+
+    arch = (info.get("info") or {}).get("architecture") or {}
+    prediction = arch.get("prediction", "epsilon")
+    if prediction not in PREDICTION_TYPES:
+        raise InputError(f"bundle info: architecture.prediction {prediction!r} is not one of "
+                         f"{list(PREDICTION_TYPES)}")
+    return prediction

@@ -40,6 +40,8 @@ class Preset:
         (0.43 for Stability AI's original ``stage_a.safetensors``).
     :param steps: Default sampling steps.
     :param guidance: Default classifier-free guidance scale.
+    :param prediction: What stage B outputs (:data:`simulator.models.sampler.PREDICTION_TYPES`):
+        ``"epsilon"`` for Stability AI's weights, ``"v_prediction"`` for the ``small`` preset.
     :param cuda_dtype: Name of the default parameter/autocast dtype on CUDA (``"bfloat16"``;
         float16 overflows in stage B).
     :param shipped_weights: Weights folder relative to ``simulator/data/`` shipped with semlink,
@@ -57,6 +59,7 @@ class Preset:
     latent_scale_factor: float
     steps: int = 10
     guidance: float = 1.1
+    prediction: str = "epsilon"
     cuda_dtype: str = "bfloat16"
     shipped_weights: str | None = None
 
@@ -98,7 +101,7 @@ _PRESETS: dict[str, Preset] = {
     "small": Preset(name="small", stage_b="small", stage_a="small", encoder_width_mult=0.25,
                     encoder_depth_mult=0.25, embedding_channels=16, encoder_resize_factor=0.75,
                     native_image_size=256, latent_scale_factor=1.0,
-                    shipped_weights="weights/small"),
+                    prediction="v_prediction", shipped_weights="weights/small"),
     "stable-cascade-lite": Preset(name="stable-cascade-lite", stage_b="stable-cascade-lite",
                                   stage_a="stable-cascade", **_REAL),
     "stable-cascade": Preset(name="stable-cascade", stage_b="stable-cascade",

@@ -8,9 +8,9 @@ from typing import Any
 
 import torch
 
-from channels._checks import check_int, check_positive, check_type
+from channels._checks import check_int, check_one_of, check_positive, check_type
 from simulator.models.presets import get_preset
-from simulator.models.sampler import sample_latents
+from simulator.models.sampler import PREDICTION_TYPES, sample_latents
 from simulator.models.stage_a import build_stage_a, decode_latents
 from simulator.models.stage_b import build_stage_b
 
@@ -32,6 +32,8 @@ class SemanticReceiver(torch.nn.Module):
     :param latent_scale_factor: float > 0; latent scale of the stage A weights, default 1.0.
     :param steps: int >= 1; default sampling steps, default 10.
     :param guidance: float >= 0; default classifier-free guidance, default 1.1.
+    :param prediction: What stage B outputs, ``"epsilon"`` (default) or ``"v_prediction"``
+        (:data:`simulator.models.sampler.PREDICTION_TYPES`).
     :param device: Parameter device; None = CPU. Not part of :attr:`config`.
     :param dtype: Parameter dtype; default float32. Not part of :attr:`config`.
     :param meta: Build on the meta device (for ``load_weights(..., assign=True)``).
@@ -45,7 +47,7 @@ class SemanticReceiver(torch.nn.Module):
 
     def __init__(self, *, stage_b: str | Mapping[str, Any] = "small",
                  stage_a: str | Mapping[str, Any] = "small", latent_scale_factor: float = 1.0,
-                 steps: int = 10, guidance: float = 1.1, device: torch.device | str | None = None,
+                 steps: int = 10, guidance: float = 1.1, prediction: str = "epsilon", device: torch.device | str | None = None,
                  dtype: torch.dtype = torch.float32, meta: bool = False) -> None:
         super().__init__()
         check_type(stage_b, (str, Mapping), name="stage_b")
@@ -55,6 +57,8 @@ class SemanticReceiver(torch.nn.Module):
         self.latent_scale_factor = check_positive(latent_scale_factor, name="latent_scale_factor")
         self.steps = check_int(steps, name="steps", low=1)
         self.guidance = check_positive(guidance, name="guidance", strict=False)
+        check_one_of(prediction, PREDICTION_TYPES, name="prediction")
+        self.prediction = prediction
         self.stage_b = build_stage_b(self._stage_b_cfg, device=device, dtype=dtype, meta=meta)
         self.stage_a = build_stage_a(self._stage_a_cfg, device=device, dtype=dtype, meta=meta)
         self.random_weights = True
@@ -74,7 +78,7 @@ class SemanticReceiver(torch.nn.Module):
             dtype = preset.default_dtype("cpu" if device is None else device)
         return cls(stage_b=preset.stage_b, stage_a=preset.stage_a,
                    latent_scale_factor=preset.latent_scale_factor, steps=preset.steps,
-                   guidance=preset.guidance, device=device, dtype=dtype, meta=meta)
+                   guidance=preset.guidance, prediction=preset.prediction, device=device, dtype=dtype, meta=meta)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -82,7 +86,7 @@ class SemanticReceiver(torch.nn.Module):
         return {"stage_b": copy.deepcopy(self._stage_b_cfg),
                 "stage_a": copy.deepcopy(self._stage_a_cfg),
                 "latent_scale_factor": self.latent_scale_factor, "steps": self.steps,
-                "guidance": self.guidance}
+                "guidance": self.guidance, "prediction": self.prediction}
 
     def load_weights(self, stage_b_state: Mapping[str, torch.Tensor],
                      stage_a_state: Mapping[str, torch.Tensor], *, assign: bool = False) -> None:
@@ -114,7 +118,8 @@ class SemanticReceiver(torch.nn.Module):
         latents = sample_latents(self.stage_b, zhat, latent_shape,
                                  steps=self.steps if steps is None else steps,
                                  guidance=self.guidance if guidance is None else guidance,
-                                 generators=generators)               # [batch, 4, H/4, W/4]
+                                 generators=generators,
+                                 prediction=self.prediction)          # [batch, 4, H/4, W/4]
         vq_dtype = next(self.stage_a.parameters()).dtype
         with torch.no_grad():
             images = decode_latents(self.stage_a, latents.to(vq_dtype), self.latent_scale_factor)

@@ -15,6 +15,13 @@ Step from ``t`` to ``t_prev`` with predicted noise ``eps`` (``a = acp(t) / acp(t
     x_prev = mu + sqrt((1 - a) * (1 - acp(t_prev)) / (1 - acp(t))) * n,  n ~ N(0, I)
 
 with no noise on the last step (``t_prev = 0``).
+
+Two parameterisations of the UNet's output (:data:`PREDICTION_TYPES`, diffusers' names):
+``"epsilon"`` (the noise, as Stable Cascade's stage B is trained) and ``"v_prediction"``
+(``v = sqrt(acp) eps - sqrt(1 - acp) x0``, Salimans and Ho 2022), which the CPU-sized ``small``
+preset uses: near ``t = 1`` predicting eps is almost the identity and the first step divides
+its error by ``sqrt(acp) ~ 0.01``, while v there is ``-x0``, which a small model must take from
+the embedding. The sampler turns v into ``eps = sqrt(1 - acp) x + sqrt(acp) v``.
 """
 from __future__ import annotations
 
@@ -24,15 +31,19 @@ from collections.abc import Sequence
 
 import torch
 
-from channels._checks import check_int, check_positive, check_type
+from channels._checks import check_int, check_one_of, check_positive, check_type
 from simulator.models.stage_b import null_text_pooled, predict_noise
 
-__all__ = ["COSINE_S", "alpha_cumprod", "sampling_schedule", "add_noise", "sample_latents"]
+__all__ = ["COSINE_S", "PREDICTION_TYPES", "alpha_cumprod", "sampling_schedule", "add_noise",
+           "training_target", "sample_latents"]
 
 COSINE_S = 0.008
 """Offset ``s`` of the Würstchen cosine schedule."""
 
 _ACP_MIN, _ACP_MAX = 1e-4, 0.9999
+
+PREDICTION_TYPES: tuple[str, ...] = ("epsilon", "v_prediction")
+"""What a stage B UNet predicts: the noise, or the velocity ``v``."""
 
 
 def alpha_cumprod(t: torch.Tensor) -> torch.Tensor:
@@ -78,11 +89,33 @@ def add_noise(latents: torch.Tensor, noise: torch.Tensor, timestep_ratio: torch.
     return (acp.sqrt() * latents + (1 - acp).sqrt() * noise).to(latents.dtype)
 
 
+def training_target(latents: torch.Tensor, noise: torch.Tensor, timestep_ratio: torch.Tensor,
+                    prediction: str = "epsilon") -> torch.Tensor:
+    """What the UNet should output for the noisy latent :func:`add_noise` makes.
+
+    :param prediction: One of :data:`PREDICTION_TYPES`.
+    :input latents: [batch, ...], float; clean scaled stage A latents ``x0``.
+    :input noise: Same shape; the ``eps`` given to :func:`add_noise`.
+    :input timestep_ratio: [batch], float in [0, 1].
+    :output target: Same shape as ``latents``: ``eps``, or ``sqrt(acp) eps - sqrt(1 - acp) x0``.
+    :raises ValueError: If ``prediction`` is unknown or shapes do not match.
+    """
+    check_one_of(prediction, PREDICTION_TYPES, name="prediction")
+    if noise.shape != latents.shape or timestep_ratio.shape != latents.shape[:1]:
+        raise ValueError(f"`latents` {tuple(latents.shape)}, `noise` {tuple(noise.shape)} and "
+                         f"`timestep_ratio` {tuple(timestep_ratio.shape)} must match.")
+    if prediction == "epsilon":
+        return noise
+    acp = alpha_cumprod(timestep_ratio).view(-1, *([1] * (latents.dim() - 1)))
+    return (acp.sqrt() * noise - (1 - acp).sqrt() * latents).to(latents.dtype)
+
+
 @torch.no_grad()
 def sample_latents(unet: torch.nn.Module, effnet_cond: torch.Tensor,
                    latent_shape: Sequence[int], *, steps: int = 10, guidance: float = 1.1,
                    generators: Sequence[torch.Generator] | torch.Generator,
-                   amp_dtype: torch.dtype | None = None) -> torch.Tensor:
+                   amp_dtype: torch.dtype | None = None, prediction: str = "epsilon"
+                   ) -> torch.Tensor:
     """Sample stage A latents with stage B conditioned on semantic embeddings.
 
     Classifier-free guidance: ``eps = eps_u + guidance * (eps_c - eps_u)``, the unconditional
@@ -103,16 +136,20 @@ def sample_latents(unet: torch.nn.Module, effnet_cond: torch.Tensor,
     :param generators: One ``torch.Generator`` per batch row, or one for the batch; on
         ``effnet_cond``'s device type.
     :param amp_dtype: Autocast dtype; None = bfloat16 on CUDA, none elsewhere (float32).
+    :param prediction: What ``unet`` outputs, one of :data:`PREDICTION_TYPES`; default
+        ``"epsilon"`` (Stable Cascade). Guidance mixes the raw outputs (the conversion to
+        eps is affine in them, so it is the same as mixing eps).
     :input effnet_cond: [batch, C_z, h_z, w_z], float; (noisy) semantic embedding,
         C_z = the UNet's ``effnet_in_channels``.
     :output latents: [batch, *latent_shape], float32, on ``effnet_cond``'s device; scaled stage A
         latents (decode with :func:`simulator.models.stage_a.decode_latents`).
     :raises TypeError: If an argument has the wrong type.
     :raises ValueError: If shapes, counts or devices do not match, ``steps < 1``,
-        ``guidance < 0``, or the UNet is in training mode.
+        ``guidance < 0``, ``prediction`` is unknown, or the UNet is in training mode.
     """
     batch, device = _check_inputs(unet, effnet_cond, latent_shape, generators)
     check_int(steps, name="steps", low=1)
+    check_one_of(prediction, PREDICTION_TYPES, name="prediction")
     guidance = check_positive(guidance, name="guidance", strict=False)
     if amp_dtype is not None:
         check_type(amp_dtype, torch.dtype, name="amp_dtype")
@@ -146,6 +183,8 @@ def sample_latents(unet: torch.nn.Module, effnet_cond: torch.Tensor,
         if use_uncond:
             eps_c, eps_u = eps.chunk(2)
             eps = torch.lerp(eps_u, eps_c, guidance)
+        if prediction == "v_prediction":
+            eps = (1 - acp[i]).sqrt() * x + acp[i].sqrt() * eps
         x = mu_coef[i] * (x - eps_coef[i] * eps)
         if i < steps - 1:  # the last step (t_prev = 0) adds no noise
             x = x + noise_std[i] * _randn(batch, shape, generators, device)

@@ -23,7 +23,7 @@ from simulator.errors import InputError
 from simulator.images import load_images
 from simulator.metrics.quality import psnr_db, ssim
 from simulator.models.bundle import BUNDLE_FILE, save_bundle
-from simulator.models.sampler import add_noise
+from simulator.models.sampler import add_noise, training_target
 from simulator.models.stage_a import encode_latents
 from simulator.models.stage_b import predict_noise
 from simulator.seeding import derive_seed
@@ -260,8 +260,8 @@ def _recalibrate_batchnorm(trained: dict[str, torch.nn.Module], models: Training
 
 def _diffusion_loss(models: TrainingModels, images: torch.Tensor, cond: NoisyConditioning,
                     gen: torch.Generator, train_encoder: bool) -> torch.Tensor:
-    """epsilon-prediction MSE of stage B on the stage A latents of ``images``, conditioned on
-    the (noisy, sometimes dropped) embedding."""
+    """Diffusion MSE of stage B (eps or v target, as ``models.prediction``) on the stage A
+    latents of ``images``, conditioned on the (noisy, sometimes dropped) embedding."""
     with torch.set_grad_enabled(train_encoder):
         z = models.encoder(images, generator=gen)                    # [batch, 16, h, w]
     with torch.no_grad():
@@ -272,7 +272,7 @@ def _diffusion_loss(models: TrainingModels, images: torch.Tensor, cond: NoisyCon
     eps = torch.randn(latents.shape, generator=gen, device=images.device)
     noisy = add_noise(latents, eps, t)
     pred = predict_noise(models.stage_b, noisy, t, zhat)
-    return F.mse_loss(pred.float(), eps)
+    return F.mse_loss(pred.float(), training_target(latents, eps, t, models.prediction))
 
 
 def _reconstruction_loss(vq: torch.nn.Module, images: torch.Tensor, kind: str) -> torch.Tensor:
@@ -307,7 +307,8 @@ def _validate(config: TrainConfig, index: int, phase: PhaseConfig, step: int,
         else:
             result = validate(models.encoder, models.stage_b, models.stage_a, val_images, v.snr_db,
                               scale_factor=models.scale_factor, steps=v.steps,
-                              guidance=v.guidance, seed=config.seed)
+                              guidance=v.guidance, seed=config.seed,
+                              prediction=models.prediction)
     finally:
         if not ema_in_place:
             ema.swap()

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from simulator.errors import InputError
-from simulator.models.bundle import BUNDLE_FILE, load_bundle
+from simulator.models.bundle import BUNDLE_FILE, bundle_prediction, load_bundle
 from simulator.models.encoder import SemanticEncoder
 from simulator.models.presets import get_preset
 from simulator.models.stage_a import build_stage_a, scale_factor_for_layout
@@ -20,13 +20,15 @@ __all__ = ["TrainingModels", "build_training_models"]
 
 @dataclasses.dataclass
 class TrainingModels:
-    """The three parts (float32 parameters) and the stage A latent scale they work with."""
+    """The three parts (float32 parameters), the stage A latent scale they work with and what
+    stage B predicts (the preset's ``prediction``)."""
 
     encoder: SemanticEncoder
     stage_b: torch.nn.Module
     stage_a: torch.nn.Module
     scale_factor: float
     init_source: str
+    prediction: str = "epsilon"
 
     def parts(self) -> dict[str, torch.nn.Module]:
         """``{"encoder": ..., "stage_b": ..., "stage_a": ...}`` (the bundle's part names)."""
@@ -35,7 +37,8 @@ class TrainingModels:
     def architecture(self) -> dict[str, Any]:
         """JSON description of the architectures (for the bundle's info)."""
         return {"encoder": self.encoder.config, "stage_b": dict(self.stage_b.config),
-                "stage_a": dict(self.stage_a.config), "latent_scale_factor": self.scale_factor}
+                "stage_a": dict(self.stage_a.config), "latent_scale_factor": self.scale_factor,
+                "prediction": self.prediction}
 
 
 def build_training_models(config: ModelConfig, *, device: str,
@@ -58,7 +61,8 @@ def build_training_models(config: ModelConfig, *, device: str,
     encoder = SemanticEncoder(**enc_kwargs, frozen=False, check_values=False).to(device)
     stage_b = build_stage_b(config.stage_b or preset.stage_b, device=device)
     stage_a = build_stage_a(config.stage_a or preset.stage_a, device=device)
-    models = TrainingModels(encoder, stage_b, stage_a, preset.latent_scale_factor, "random")
+    models = TrainingModels(encoder, stage_b, stage_a, preset.latent_scale_factor, "random",
+                            preset.prediction)
     if config.init is None:
         return models
     path = Path(config.init).expanduser()
@@ -66,7 +70,8 @@ def build_training_models(config: ModelConfig, *, device: str,
         path = Path(base_dir) / path
     bundle = path / BUNDLE_FILE if path.is_dir() else path
     if bundle.is_file():
-        load_bundle(bundle, models.parts(), preset=config.preset)
+        models.prediction = bundle_prediction(load_bundle(bundle, models.parts(),
+                                                          preset=config.preset))
         models.init_source = str(bundle)
         return models
     if not path.is_dir():

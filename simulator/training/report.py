@@ -10,7 +10,7 @@ from PIL import Image
 
 from simulator.images import load_images, to_uint8
 from simulator.metrics.quality import psnr_db, ssim
-from simulator.models.bundle import load_bundle, read_bundle_info
+from simulator.models.bundle import bundle_prediction, load_bundle, read_bundle_info
 from simulator.training.config import ModelConfig
 from simulator.training.models import build_training_models
 from simulator.training.validation import constant_colour_psnr_db, reconstruct
@@ -35,7 +35,7 @@ def evaluate_bundle(bundle: str | Path, *, snrs_db: Sequence[float] = (1, 5, 10,
     """
     preset = read_bundle_info(bundle)["preset"]
     models = build_training_models(model or ModelConfig(preset=preset), device=device)
-    load_bundle(bundle, models.parts(), preset=preset)
+    models.prediction = bundle_prediction(load_bundle(bundle, models.parts(), preset=preset))
     for module in models.parts().values():
         module.eval()
     images, _ = load_images(source, size, count=count)
@@ -45,7 +45,8 @@ def evaluate_bundle(bundle: str | Path, *, snrs_db: Sequence[float] = (1, 5, 10,
         x_hat = torch.cat([reconstruct(models.encoder, models.stage_b, models.stage_a,
                                        images[i:i + 4], float(snr),
                                        scale_factor=models.scale_factor, steps=steps,
-                                       guidance=guidance, seed=seed + 7919 * k + i)
+                                       guidance=guidance, seed=seed + 7919 * k + i,
+                                       prediction=models.prediction)
                            for i in range(0, images.shape[0], 4)])
         recons.append(x_hat)
         rows.append({"snr_db": float(snr), "psnr_db": float(psnr_db(images, x_hat).mean()),

@@ -65,7 +65,7 @@ def test_row_independent_of_batch(rx):
 def test_config_round_trip(rx):
     cfg = rx.config
     assert cfg == {"stage_b": "tiny", "stage_a": "tiny", "latent_scale_factor": 0.43, "steps": 2,
-                   "guidance": 1.1}
+                   "guidance": 1.1, "prediction": "epsilon"}
     json.dumps(cfg)
     again = SemanticReceiver(**cfg)
     assert again.config == cfg
@@ -76,6 +76,8 @@ def test_from_preset_meta_and_load_weights(rx):
     big = SemanticReceiver.from_preset("stable-cascade-lite", meta=True)
     assert sum(p.numel() for p in big.stage_b.parameters()) == 699_471_248
     assert big.latent_scale_factor == 0.43 and big.random_weights
+    assert big.prediction == "epsilon"  # Stability AI's stage B predicts the noise
+    assert SemanticReceiver.from_preset("small", meta=True).prediction == "v_prediction"
     fresh = SemanticReceiver(stage_b="tiny", stage_a="tiny", latent_scale_factor=0.43, meta=True)
     fresh.load_weights(rx.stage_b.state_dict(), rx.stage_a.state_dict(), assign=True)
     assert not fresh.random_weights

@@ -1,0 +1,41 @@
+"""Model bundles: round trip of weights and info, what stage B predicts, clear errors."""
+import pytest
+import torch
+
+from simulator.errors import InputError
+from simulator.models.bundle import bundle_prediction, load_bundle, read_bundle_info, save_bundle
+
+
+def _part(seed):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+
+
+def test_round_trip_weights_and_prediction(tmp_path):
+    path = save_bundle(tmp_path / "model.safetensors", {"stage_b": _part(0), "stage_a": _part(1)},
+                       preset="small", info={"architecture": {"prediction": "v_prediction"}})
+    info = read_bundle_info(path)
+    assert info["preset"] == "small" and info["parts"] == ["stage_a", "stage_b"]
+    assert bundle_prediction(info) == "v_prediction"
+    fresh = _part(5)
+    load_bundle(path, {"stage_b": fresh}, preset="small")
+    for a, b in zip(_part(0).state_dict().values(), fresh.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_prediction_defaults_to_epsilon_and_rejects_unknown(tmp_path):
+    old = save_bundle(tmp_path / "old.safetensors", {"stage_a": _part(0)}, preset="small")
+    assert bundle_prediction(read_bundle_info(old)) == "epsilon"
+    bad = save_bundle(tmp_path / "bad.safetensors", {"stage_a": _part(0)}, preset="small",
+                      info={"architecture": {"prediction": "x0"}})
+    with pytest.raises(InputError, match=r"architecture.prediction 'x0' is not one of"):
+        bundle_prediction(read_bundle_info(bad))
+
+
+def test_wrong_preset_and_wrong_shapes_name_the_file(tmp_path):
+    path = save_bundle(tmp_path / "model.safetensors", {"stage_a": _part(0)}, preset="small")
+    with pytest.raises(InputError, match=r"model.safetensors: holds weights of preset 'small'"):
+        load_bundle(path, {"stage_a": _part(0)}, preset="stable-cascade")
+    wider = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8))
+    with pytest.raises(InputError, match=r"stage_a.0.weight has shape \(4, 3, 3, 3\)"):
+        load_bundle(path, {"stage_a": wider})
