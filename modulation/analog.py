@@ -43,22 +43,8 @@ def analog_channel_uses(shape: tuple[int, ...]) -> int:
     return -(-math.prod(_check_shape(shape)) // 2)
 
 
-class AnalogMapper(Block):
-    """Real tensor rows to unit-power complex symbols plus a per-row scale.
-
-    :param shape: tuple of ints >= 1; per-row shape of ``z`` (all dims after batch).
-    :input z: [batch, *shape], float (ints are cast); any finite values.
-    :output x: [batch, num_symbols], complex; ``num_symbols = ceil(prod(shape) / 2)``,
-        mean |x|^2 = 1 per row (an all-zero row gives zero symbols).
-    :output scale: [batch], float >= 0; RMS amplitude of the unscaled symbols, so that
-        ``z`` is recovered as ``x * scale``. Side information, not counted in ``num_symbols``.
-    :raises TypeError: If ``z`` is complex.
-    :raises ValueError: If ``z`` is not ``[batch, *shape]``.
-
-    >>> x, s = AnalogMapper(shape=(2,))(torch.tensor([[3.0, 4.0]]))
-    >>> x, s
-    (tensor([[0.6000+0.8000j]]), tensor([5.]))
-    """
+class _AnalogBlock(Block):
+    """What the mapper and the demapper share: the per-row shape and the symbol count."""
 
     def __init__(self, *, shape: tuple[int, ...], precision: str | None = None,
                  device: str | None = None) -> None:
@@ -76,6 +62,24 @@ class AnalogMapper(Block):
     def num_symbols(self) -> int:
         """Channel uses (complex symbols) per row."""
         return self._num_symbols
+
+
+class AnalogMapper(_AnalogBlock):
+    """Real tensor rows to unit-power complex symbols plus a per-row scale.
+
+    :param shape: tuple of ints >= 1; per-row shape of ``z`` (all dims after batch).
+    :input z: [batch, *shape], float (ints are cast); any finite values.
+    :output x: [batch, num_symbols], complex; ``num_symbols = ceil(prod(shape) / 2)``,
+        mean |x|^2 = 1 per row (an all-zero row gives zero symbols).
+    :output scale: [batch], float >= 0; RMS amplitude of the unscaled symbols, so that
+        ``z`` is recovered as ``x * scale``. Side information, not counted in ``num_symbols``.
+    :raises TypeError: If ``z`` is complex.
+    :raises ValueError: If ``z`` is not ``[batch, *shape]``.
+
+    >>> x, s = AnalogMapper(shape=(2,))(torch.tensor([[3.0, 4.0]]))
+    >>> x, s
+    (tensor([[0.6000+0.8000j]]), tensor([5.]))
+    """
 
     @property
     def num_pad(self) -> int:
@@ -96,7 +100,7 @@ class AnalogMapper(Block):
         return x, scale
 
 
-class AnalogDemapper(Block):
+class AnalogDemapper(_AnalogBlock):
     """Exact inverse of :class:`AnalogMapper`: symbols and scale back to the real tensor.
 
     :param shape: tuple of ints >= 1; per-row shape of the real tensor.
@@ -112,23 +116,6 @@ class AnalogDemapper(Block):
     >>> AnalogDemapper(shape=(2,))(torch.tensor([[0.6 + 0.8j]]), torch.tensor([5.0]))
     tensor([[3., 4.]])
     """
-
-    def __init__(self, *, shape: tuple[int, ...], precision: str | None = None,
-                 device: str | None = None) -> None:
-        super().__init__(precision=precision, device=device)
-        self._shape = _check_shape(shape)
-        self._numel = math.prod(shape)
-        self._num_symbols = analog_channel_uses(shape)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """Per-row shape of the real tensor."""
-        return self._shape
-
-    @property
-    def num_symbols(self) -> int:
-        """Channel uses (complex symbols) per row."""
-        return self._num_symbols
 
     def call(self, x_hat: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
         check_complex(x_hat, name="x_hat")

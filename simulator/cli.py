@@ -130,8 +130,6 @@ def _cmd_weights(args: argparse.Namespace) -> int:
 
 
 def _cmd_transmit(args: argparse.Namespace) -> int:
-    import torch
-
     from simulator.channel import build_channel
     from simulator.images import load_image, save_image
     from simulator.metrics.quality import psnr_db, ssim

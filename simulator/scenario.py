@@ -26,9 +26,19 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from simulator.errors import InputError
+
+
+def _multiple_of_32(size: int) -> int:
+    if size % 32:
+        raise ValueError(f"must be a multiple of 32 (encoder stride); got {size}")
+    return size
+
+
+ImageSide = Annotated[int, Field(ge=64, le=4096), AfterValidator(_multiple_of_32)]
+"""An image or crop side in pixels: 64..4096 and a multiple of the encoder's stride (32)."""
 
 __all__ = [
     "Scenario",
@@ -91,16 +101,9 @@ class ImagesConfig(_Frozen):
     """
 
     source: str = "sample"
-    size: int = Field(256, ge=64, le=4096, description="Side of the square image, pixels.")
+    size: ImageSide = Field(256, description="Side of the square image, pixels.")
     count: int | None = Field(None, ge=1, description="Use at most this many images (sorted by name).")
     center_crop: bool = True
-
-    @field_validator("size")
-    @classmethod
-    def _multiple_of_32(cls, size: int) -> int:
-        if size % 32:
-            raise ValueError(f"must be a multiple of 32 (encoder stride); got {size}")
-        return size
 
 
 class SNRConfig(_Frozen):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -21,6 +21,9 @@ from simulator.errors import InputError
 from simulator.scenario import (BERLinkConfig, ClassicalLinkConfig, Scenario,
                                 SemanticLinkConfig)
 from simulator.seeding import derive_seed, make_generator
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["TaskRunner", "METRIC_FUNCTIONS", "REFERENCE", "fid_of_group"]
 
@@ -99,8 +102,6 @@ class TaskRunner:
                     steps=cfg.steps, guidance=cfg.guidance, resize_factor=cfg.resize_factor,
                     weights=weights, device=self.device)
             else:
-                from simulator.links.classical import ClassicalLink
-
                 self._links[name] = self._classical(name, cfg, cfg.modulation, cfg.code_rate)
         return self._links[name]
 

@@ -15,6 +15,16 @@ def _seed_everything():
     yield
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run a module single-threaded: tiny models and LDPC decoding are far faster so on a
+    shared, loaded CPU (use with ``pytestmark = pytest.mark.usefixtures("one_thread")``)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def pytest_collection_modifyitems(config, items):
     if torch.cuda.is_available():
         return

@@ -28,7 +28,7 @@ from simulator.errors import InputError
 from simulator.models.presets import PRESET_NAMES
 from simulator.models.stage_a import STAGE_A_CONFIG_NAMES
 from simulator.models.stage_b import STAGE_B_CONFIG_NAMES
-from simulator.scenario import AWGNConfig, ChannelConfig, _Frozen, validate_yaml
+from simulator.scenario import AWGNConfig, ChannelConfig, ImageSide, _Frozen, validate_yaml
 
 __all__ = [
     "TRAINABLE_PARTS",
@@ -55,17 +55,10 @@ class DataConfig(_Frozen):
     """
 
     source: str
-    size: int = Field(256, ge=64, le=4096, description="Training crop side, pixels.")
+    size: ImageSide = Field(256, description="Training crop side, pixels.")
     min_crop: float = Field(0.6, gt=0, le=1)
     flip: bool = True
     count: int | None = Field(None, ge=1, description="Use at most this many images (by name).")
-
-    @field_validator("size")
-    @classmethod
-    def _multiple_of_32(cls, size: int) -> int:
-        if size % 32:
-            raise ValueError(f"must be a multiple of 32 (encoder stride); got {size}")
-        return size
 
 
 class ModelConfig(_Frozen):
@@ -143,8 +136,7 @@ class PhaseConfig(_Frozen):
     name: str | None = None
     train: list[Literal["stage_a", "encoder", "stage_b"]] = Field(min_length=1)
     steps: int = Field(ge=1)
-    size: int | None = Field(None, ge=64, le=4096,
-                             description="Crop side of this phase, px; None = data.size.")
+    size: ImageSide | None = Field(None, description="Crop side of this phase, px; None = data.size.")
     batch_size: int = Field(8, ge=1)
     grad_accum: int = Field(1, ge=1)
     lr: float = Field(1e-4, gt=0)
@@ -154,13 +146,6 @@ class PhaseConfig(_Frozen):
     ema_decay: float = Field(0.999, ge=0, lt=1)
     recon_loss: Literal["mse", "l1"] = "mse"
     conditioning: ConditioningConfig = Field(default_factory=ConditioningConfig)
-
-    @field_validator("size")
-    @classmethod
-    def _multiple_of_32(cls, size: int | None) -> int | None:
-        if size is not None and size % 32:
-            raise ValueError(f"must be a multiple of 32 (encoder stride); got {size}")
-        return size
 
     @model_validator(mode="after")
     def _parts(self) -> "PhaseConfig":
@@ -180,19 +165,12 @@ class ValidationConfig(_Frozen):
     """
 
     source: str = "sample"
-    size: int = Field(256, ge=64, le=4096)
+    size: ImageSide = 256
     count: int | None = Field(None, ge=1)
     snr_db: list[float] = Field(default_factory=lambda: [1.0, 5.0, 10.0, 20.0], min_length=1)
     every: int = Field(500, ge=1)
     steps: int = Field(10, ge=1)
     guidance: float = Field(1.1, ge=0)
-
-    @field_validator("size")
-    @classmethod
-    def _multiple_of_32(cls, size: int) -> int:
-        if size % 32:
-            raise ValueError(f"must be a multiple of 32 (encoder stride); got {size}")
-        return size
 
 
 class TrainConfig(_Frozen):

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from simulator.cli import main
 from simulator.results import ResultsStore

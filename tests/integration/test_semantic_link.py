@@ -17,12 +17,7 @@ from simulator.seeding import make_generator
 ANALOG = AnalogTransmission(mode="analog")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: threading costs more than it gains
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _link(size: int, **kwargs) -> SemanticLink:

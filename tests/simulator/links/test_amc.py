@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-import torch
 
 from simulator.errors import InputError
 from simulator.links import amc
@@ -17,12 +16,7 @@ SIZE = (128, 128)
 QUICK = {"min_block_errors": 5, "max_blocks": 40, "batch_blocks": 10}  # resolution 1/40
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny ops are much faster on the oversubscribed test machine
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -18,12 +18,7 @@ SIZE = 128
 N = 1152  # 16-QAM rate 1/2: 3 blocks of n = 1536, k = 768 -> 744 payload bits per block
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny ops are much faster on the oversubscribed test machine
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -53,13 +53,7 @@ def _torchvision_features_layout() -> dict[str, tuple[int, ...]]:
     return layout
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small models run faster single-threaded on the shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +205,7 @@ def test_resize_is_antialiased():
 
 def test_frozen_stays_in_eval_mode():
     enc = SemanticEncoder(width_mult=0.25, depth_mult=0.25)
-    parent = nn.Sequential(enc).train()
+    nn.Sequential(enc).train()  # a parent switching to train mode must not unfreeze it
     assert not enc.training and not any(m.training for m in enc.modules())
     assert not any(p.requires_grad for p in enc.parameters())
 

@@ -7,13 +7,7 @@ from simulator.models.stage_a import (DIFFUSERS_SCALE_FACTOR, ORIGINAL_SCALE_FAC
                                       stage_a_config)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run far faster single-threaded on the shared, loaded CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

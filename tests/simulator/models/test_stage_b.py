@@ -6,13 +6,7 @@ from simulator.models.stage_b import (STAGE_B_CONFIG_NAMES, build_stage_b, null_
                                       predict_noise, stage_b_config)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run far faster single-threaded on the shared, loaded CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _count(unet):

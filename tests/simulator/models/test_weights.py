@@ -16,13 +16,7 @@ from simulator.models.stage_a import build_stage_a
 from simulator.models.stage_b import build_stage_b
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensor work runs faster single-threaded on the shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---------------------------------------------------------------- independent helpers
