@@ -171,11 +171,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     import json
 
     from simulator.bench import run_bench
+    from simulator.models.presets import PRESET_NAMES
     from simulator.sweep import resolve_device
 
+    if args.preset not in PRESET_NAMES:
+        raise InputError(f"--preset: unknown preset {args.preset!r}; allowed: "
+                         + ", ".join(PRESET_NAMES))
     device = resolve_device(args.device)
     batches = args.batch or ([1, 4] if device == "cpu" else [1, 4, 16, 64])
-    result = run_bench(preset=args.preset, sizes=args.size, batch_sizes=batches, device=device,
+    sizes = args.size or ([256, 512] if device == "cpu" else [512, 1024])
+    result = run_bench(preset=args.preset, sizes=sizes, batch_sizes=batches, device=device,
                        steps=args.steps, sd15=False if args.no_sd15 else None,
                        repeats=args.repeats)
     text = json.dumps(result, indent=1)
@@ -246,8 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_transmit)
 
     p = sub.add_parser("bench", help="time the semantic receiver (JSON output)")
-    p.add_argument("--preset", default="small")
-    p.add_argument("--size", type=int, nargs="+", default=[512, 1024], help="image sides, px")
+    p.add_argument("--preset", default="small",
+                   help="on the CPU the real presets are replaced by 'small' (the JSON says so)")
+    p.add_argument("--size", type=int, nargs="+",
+                   help="image sides, px (default 256 512 on CPU, 512 1024 on CUDA)")
     p.add_argument("--batch", type=int, nargs="+", help="batch sizes (default 1 4 on CPU, "
                    "1 4 16 64 on CUDA; stops at the first out-of-memory)")
     p.add_argument("--steps", type=int, default=10)

@@ -1,0 +1,55 @@
+"""`semlink bench`: JSON layout, the CPU substitution of the real presets, timings that count."""
+import json
+
+import pytest
+import torch
+
+from simulator.bench import bench_receiver, run_bench
+from simulator.cli import main
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_cpu_run_of_a_real_preset_times_small_and_says_so():
+    result = run_bench(preset="stable-cascade-lite", sizes=[64], batch_sizes=[1, 2], device="cpu",
+                       steps=1, repeats=1)
+    assert result["requested_preset"] == "stable-cascade-lite" and result["preset"] == "small"
+    assert "'stable-cascade-lite' is timed on a CUDA device only" in result["note"]
+    assert result["sd15_img2img"] == [] and result["device_name"].startswith("CPU")
+    rows = result["receiver"]
+    assert [(r["image_size"], r["batch_size"]) for r in rows] == [(64, 1), (64, 2)]
+    for row in rows:
+        assert row["preset"] == "small" and row["dtype"] == "float32" and row["steps"] == 1
+        assert row["seconds_per_image"] > 0
+        assert row["images_per_second"] == pytest.approx(1 / row["seconds_per_image"])
+        assert row["peak_memory_mib"] is None  # only measured on CUDA
+    json.dumps(result)
+
+
+def test_more_steps_take_longer():
+    """The timing measures the sampling loop: 8 UNet steps cost clearly more than 1."""
+    one = bench_receiver("small", 64, 1, device="cpu", steps=1, repeats=3)
+    eight = bench_receiver("small", 64, 1, device="cpu", steps=8, repeats=3)
+    assert eight["seconds_per_image"] > 2 * one["seconds_per_image"]
+
+
+def test_cli_writes_json_and_rejects_unknown_preset(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = main(["bench", "--preset", "stable-cascade", "--size", "64", "--batch", "1",
+                 "--steps", "1", "--repeats", "1", "--device", "cpu", "--json", str(out)])
+    assert code == 0
+    saved = json.loads(out.read_text())
+    assert saved == json.loads(capsys.readouterr().out)
+    assert saved["preset"] == "small" and saved["requested_preset"] == "stable-cascade"
+    assert main(["bench", "--preset", "stable-cascade-xl", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--preset: unknown preset 'stable-cascade-xl'" in err
+
+
+@pytest.mark.gpu
+def test_cuda_bench_includes_sd15():
+    result = run_bench(preset="small", sizes=[256], batch_sizes=[1], device="cuda", steps=2,
+                       repeats=1)
+    assert result["receiver"][0]["peak_memory_mib"] > 0
+    assert result["sd15_img2img"][0]["seconds_per_image"] > 0
+    assert torch.cuda.is_available()
