@@ -127,8 +127,10 @@ class PhaseConfig(_Frozen):
 
     Parts not listed stay frozen (eval mode). ``stage_a`` learns image reconstruction
     (``recon_loss`` of ``decode(encode(x))``, quantisation bypassed); ``encoder`` and ``stage_b``
-    learn the diffusion loss (MSE of the predicted noise on stage A latents) jointly; ``stage_a``
-    cannot share a phase with them. The learning rate warms up linearly over ``warmup_steps``
+    learn the diffusion loss (MSE of stage B's prediction, noise or v as the preset says, on
+    stage A latents) jointly, at diffusion times ``t`` drawn uniformly from ``timesteps``
+    (``[0, 1]``; a range near 1, where v is ``-x0``, teaches the embedding-to-layout mapping
+    first); ``stage_a`` cannot share a phase with them. The learning rate warms up linearly over ``warmup_steps``
     and then stays constant. One step = ``grad_accum`` micro-batches of ``batch_size`` crops of
     ``size`` pixels (all models are convolutional: e.g. stage A can learn on small crops).
     """
@@ -146,11 +148,17 @@ class PhaseConfig(_Frozen):
     ema_decay: float = Field(0.999, ge=0, lt=1)
     recon_loss: Literal["mse", "l1"] = "mse"
     conditioning: ConditioningConfig = Field(default_factory=ConditioningConfig)
+    timesteps: list[float] = Field(default_factory=lambda: [0.0, 1.0], min_length=2,
+                                   max_length=2, description="[low, high] of diffusion times t.")
 
     @model_validator(mode="after")
     def _parts(self) -> "PhaseConfig":
         if len(set(self.train)) != len(self.train):
             raise ValueError(f"train lists a part twice: {self.train}")
+        low, high = self.timesteps
+        if not 0.0 <= low < high <= 1.0:
+            raise ValueError(f"timesteps must be [low, high] with 0 <= low < high <= 1; "
+                             f"got {self.timesteps}")
         if "stage_a" in self.train and len(self.train) > 1:
             raise ValueError("stage_a trains alone (reconstruction loss); put encoder/stage_b "
                              "in another phase")

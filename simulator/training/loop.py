@@ -13,6 +13,7 @@ import contextlib
 import csv
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +186,8 @@ def _run_phase(config: TrainConfig, index: int, phase: PhaseConfig, start: int, 
             images = data.batch(phase.batch_size, data_gen, device=device, size=size)
             with autocast:
                 if diffusion:
-                    loss = _diffusion_loss(models, images, cond, dev_gen, "encoder" in trained)
+                    loss = _diffusion_loss(models, images, cond, dev_gen, "encoder" in trained,
+                                           phase.timesteps)
                 else:
                     loss = _reconstruction_loss(models.stage_a, images, phase.recon_loss)
             (loss / phase.grad_accum).backward()
@@ -259,16 +261,19 @@ def _recalibrate_batchnorm(trained: dict[str, torch.nn.Module], models: Training
 
 
 def _diffusion_loss(models: TrainingModels, images: torch.Tensor, cond: NoisyConditioning,
-                    gen: torch.Generator, train_encoder: bool) -> torch.Tensor:
+                    gen: torch.Generator, train_encoder: bool,
+                    timesteps: Sequence[float] = (0.0, 1.0)) -> torch.Tensor:
     """Diffusion MSE of stage B (eps or v target, as ``models.prediction``) on the stage A
-    latents of ``images``, conditioned on the (noisy, sometimes dropped) embedding."""
+    latents of ``images``, conditioned on the (noisy, sometimes dropped) embedding, at times
+    drawn uniformly from ``timesteps``."""
     with torch.set_grad_enabled(train_encoder):
         z = models.encoder(images, generator=gen)                    # [batch, 16, h, w]
     with torch.no_grad():
         latents = encode_latents(models.stage_a, images, models.scale_factor).float()
     zhat, _ = cond(z)
     batch = images.shape[0]
-    t = torch.rand(batch, generator=gen, device=images.device)
+    low, high = timesteps
+    t = low + (high - low) * torch.rand(batch, generator=gen, device=images.device)
     eps = torch.randn(latents.shape, generator=gen, device=images.device)
     noisy = add_noise(latents, eps, t)
     pred = predict_noise(models.stage_b, noisy, t, zhat)

@@ -30,9 +30,11 @@ def test_good_config_defaults():
     assert (first.conditioning.snr_min_db, first.conditioning.snr_max_db) == (1.0, 20.0)
     assert isinstance(second.conditioning.channel, RayleighConfig)
     assert second.size == 64 and cfg.validation.snr_db == [1.0, 5.0, 10.0, 20.0]
+    assert first.timesteps == [0.0, 1.0]
 
 
-@pytest.mark.parametrize("name", ["train-small.yaml", "train-paper.yaml"])
+@pytest.mark.parametrize("name", ["train-small.yaml", "train-small-noisefree.yaml",
+                                  "train-paper.yaml"])
 def test_shipped_recipes_parse(name):
     cfg, text = load_train_config(REPO / "scenarios" / name)
     assert text.startswith("#")
@@ -46,6 +48,29 @@ def test_paper_recipe_is_the_papers():
     assert phase.train == ["stage_b"] and phase.steps == 15000 and phase.batch_size == 4
     assert phase.lr == 1e-4
     assert (phase.conditioning.snr_min_db, phase.conditioning.snr_max_db) == (1.0, 20.0)
+
+
+def test_ablation_recipes_differ_only_in_the_conditioning_noise():
+    noisy, _ = load_train_config(REPO / "scenarios" / "train-small.yaml")
+    clean, _ = load_train_config(REPO / "scenarios" / "train-small-noisefree.yaml")
+    assert len(noisy.phases) == len(clean.phases) == 3
+    for a, b in zip(noisy.phases, clean.phases):
+        assert a.model_dump(exclude={"name", "conditioning"}) == b.model_dump(
+            exclude={"name", "conditioning"})
+        assert a.conditioning.drop_prob == b.conditioning.drop_prob
+    assert [p.conditioning.noise for p in noisy.phases[1:]] == ["channel", "channel"]
+    assert [p.conditioning.noise for p in clean.phases[1:]] == ["none", "none"]
+    assert noisy.phases[1].timesteps == [0.7, 1.0] and noisy.phases[2].timesteps == [0.0, 1.0]
+    assert noisy.model_dump(exclude={"name", "output", "phases"}) == clean.model_dump(
+        exclude={"name", "output", "phases"})
+
+
+def test_cli_validate_recognises_training_recipes(capsys):
+    from simulator.cli import main
+
+    assert main(["validate", str(REPO / "scenarios" / "train-small.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "ok: training recipe 'small' (preset small): stage_a 500 steps;" in out
 
 
 def test_hash_ignores_output_and_cadence_only():
@@ -67,6 +92,9 @@ def test_hash_ignores_output_and_cadence_only():
     (GOOD + "device: tpu\n", r"device: .*'cpu', 'cuda'"),
     (GOOD.replace("steps: 10", "steps: 0"), r"phases\.0\.steps"),
     (GOOD.replace("steps: 10", "steps: '10'"), r"phases\.0\.steps"),
+    (GOOD.replace("steps: 10}", "steps: 10, timesteps: [0.9, 0.5]}"),
+     r"phases\.0: .*0 <= low < high <= 1; got \[0\.9, 0\.5\]"),
+    (GOOD.replace("steps: 10}", "steps: 10, timesteps: [0.5]}"), r"phases\.0\.timesteps"),
     ("- a\n- b\n", r"a training config must be a mapping"),
     ("data: [\n", r"invalid YAML"),
 ])

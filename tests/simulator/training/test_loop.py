@@ -124,3 +124,27 @@ def test_train_main_errors(tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match=r"CUDA is not available"):
             train_main(str(cfg), resume=False, output=str(tmp_path / "o"), quiet=True)
+
+
+def test_diffusion_times_follow_the_phase_range_and_v_target(tmp_path, monkeypatch):
+    """A phase with ``timesteps: [0.9, 1.0]`` only shows stage B times in that range, and the
+    small preset learns v (its bundle says so)."""
+    from simulator.training import loop
+
+    seen = []
+    real = loop.predict_noise
+
+    def spy(unet, noisy, t, zhat):
+        seen.append(t.detach().clone())
+        return real(unet, noisy, t, zhat)
+
+    monkeypatch.setattr(loop, "predict_noise", spy)
+    cfg = parse_train_config(CONFIG.replace("drop_prob: 0.5}}", "drop_prob: 0.5},\n"
+                                            "     timesteps: [0.9, 1.0]}")
+                             .replace("every: 100", "every: 1000"))
+    assert cfg.phases[1].timesteps == [0.9, 1.0]
+    bundle = train(cfg, output=tmp_path)
+    times = torch.cat(seen)
+    assert times.numel() == 3 * 2 * 2  # steps x grad_accum x batch
+    assert float(times.min()) >= 0.9 and float(times.max()) <= 1.0
+    assert read_bundle_info(bundle)["info"]["architecture"]["prediction"] == "v_prediction"
