@@ -34,6 +34,7 @@ def test_good_config_defaults():
 
 
 @pytest.mark.parametrize("name", ["train-small.yaml", "train-small-noisefree.yaml",
+                                  "train-small-refine.yaml", "train-small-noisefree-refine.yaml",
                                   "train-paper.yaml"])
 def test_shipped_recipes_parse(name):
     cfg, text = load_train_config(REPO / "scenarios" / name)
@@ -50,19 +51,24 @@ def test_paper_recipe_is_the_papers():
     assert (phase.conditioning.snr_min_db, phase.conditioning.snr_max_db) == (1.0, 20.0)
 
 
-def test_ablation_recipes_differ_only_in_the_conditioning_noise():
-    noisy, _ = load_train_config(REPO / "scenarios" / "train-small.yaml")
-    clean, _ = load_train_config(REPO / "scenarios" / "train-small-noisefree.yaml")
-    assert len(noisy.phases) == len(clean.phases) == 3
+@pytest.mark.parametrize("stage", ["", "-refine"])
+def test_ablation_recipes_differ_only_in_the_conditioning_noise(stage):
+    noisy, _ = load_train_config(REPO / "scenarios" / f"train-small{stage}.yaml")
+    clean, _ = load_train_config(REPO / "scenarios" / f"train-small-noisefree{stage}.yaml")
+    assert len(noisy.phases) == len(clean.phases) == (3 if not stage else 2)
+    assert noisy.model.init == (None if not stage else "../runs/train-small/model.safetensors")
+    assert clean.model.init == (None if not stage else
+                                "../runs/train-small-noisefree/model.safetensors")
     for a, b in zip(noisy.phases, clean.phases):
         assert a.model_dump(exclude={"name", "conditioning"}) == b.model_dump(
             exclude={"name", "conditioning"})
         assert a.conditioning.drop_prob == b.conditioning.drop_prob
-    assert [p.conditioning.noise for p in noisy.phases[1:]] == ["channel", "channel"]
-    assert [p.conditioning.noise for p in clean.phases[1:]] == ["none", "none"]
-    assert noisy.phases[1].timesteps == [0.7, 1.0] and noisy.phases[2].timesteps == [0.0, 1.0]
-    assert noisy.model_dump(exclude={"name", "output", "phases"}) == clean.model_dump(
-        exclude={"name", "output", "phases"})
+    diffusion = [p for p in noisy.phases if p.train != ["stage_a"]]
+    assert [p.conditioning.noise for p in diffusion] == ["channel", "channel"]
+    assert [p.conditioning.noise for p in clean.phases if p.train != ["stage_a"]] == ["none"] * 2
+    assert [p.timesteps for p in diffusion] == [[0.7, 1.0], [0.0, 1.0]]
+    assert noisy.model_dump(exclude={"name", "output", "phases", "model"}) == clean.model_dump(
+        exclude={"name", "output", "phases", "model"})
 
 
 def test_cli_validate_recognises_training_recipes(capsys):
