@@ -1,8 +1,9 @@
 """Named receiver presets: which stage B / stage A / encoder, at which size, sampled how.
 
-- ``"small"``: CPU-sized models at 256 px; weights shipped in ``simulator/data/weights/small/``
-  (until that folder exists the preset runs with random weights, see
-  :attr:`Preset.shipped_weights_dir` and :attr:`SemanticReceiver.random_weights`).
+- ``"small"``: CPU-sized models at 256 px, trained by semlink (``scenarios/train-small*.yaml``);
+  weights shipped in ``simulator/data/weights/small/``. Its stage B predicts v and samples with
+  one step by default (the best PSNR on training crops; more steps trade PSNR for detail, see
+  docs/training.md).
 - ``"stable-cascade-lite"``: stage B lite (699M) + Stable Cascade VQGAN + EfficientNetV2-S
   encoder; weights from a local directory of Stability AI's original files.
 - ``"stable-cascade"``: the same with the full stage B (1.56B).
@@ -100,7 +101,7 @@ _REAL = {
 _PRESETS: dict[str, Preset] = {
     "small": Preset(name="small", stage_b="small", stage_a="small", encoder_width_mult=0.25,
                     encoder_depth_mult=0.25, embedding_channels=16, encoder_resize_factor=0.75,
-                    native_image_size=256, latent_scale_factor=1.0,
+                    native_image_size=256, latent_scale_factor=1.0, steps=1, guidance=1.0,
                     prediction="v_prediction", shipped_weights="weights/small"),
     "stable-cascade-lite": Preset(name="stable-cascade-lite", stage_b="stable-cascade-lite",
                                   stage_a="stable-cascade", **_REAL),
