@@ -233,13 +233,17 @@ def _check_qam(m: int) -> int:
 
 
 class SemanticLinkConfig(_Frozen):
-    """Stable Cascade semantic link: encoder -> channel -> stage B + stage A."""
+    """Stable Cascade semantic link: encoder -> channel -> stage B + stage A.
+
+    ``steps`` and ``guidance`` default to the preset's (10 and 1.1 for the Stable Cascade
+    presets, as in the paper; 1 and 1.0 for ``small``, see docs/training.md).
+    """
 
     type: Literal["semantic"]
     preset: Literal["small", "stable-cascade-lite", "stable-cascade"] = "small"
     weights: str | None = Field(None, description="Weights directory (real presets).")
-    steps: int = Field(10, ge=1, le=1000)
-    guidance: float = Field(1.1, ge=1.0)
+    steps: int | None = Field(None, ge=1, le=1000, description="Sampling steps; None = preset's.")
+    guidance: float | None = Field(None, ge=1.0, description="CFG scale; None = preset's.")
     resize_factor: float | None = Field(None, gt=0, le=1.0)
     transmission: Annotated[Union[AnalogTransmission, DigitalTransmission],
                             Field(discriminator="mode")] = AnalogTransmission(mode="analog")
