@@ -127,7 +127,8 @@ def bench_sd15_img2img(image_size: int, batch_size: int, *, device: str, steps: 
 
 
 def run_bench(*, preset: str, sizes: list[int], batch_sizes: list[int], device: str,
-              steps: int = 10, sd15: bool | None = None, repeats: int = 2) -> dict[str, Any]:
+              steps: int = 10, guidance: float = 1.1, sd15: bool | None = None,
+              repeats: int = 2) -> dict[str, Any]:
     """All receiver timings of one invocation; SD 1.5 img2img too on CUDA (unless ``sd15`` is
     False). A batch that runs out of GPU memory is recorded as such and ends that size's sweep.
 
@@ -145,14 +146,16 @@ def run_bench(*, preset: str, sizes: list[int], batch_sizes: list[int], device: 
         note = "CPU run: the real presets are timed on a CUDA device only"
     results: dict[str, Any] = {
         "device": device, "device_name": device_name(device), "torch": torch.__version__,
-        "requested_preset": requested, "preset": preset, "steps": steps, "receiver": [],
+        "requested_preset": requested, "preset": preset, "steps": steps, "guidance": guidance,
+        "receiver": [],
         "sd15_img2img": [], "note": note,
     }
     for size in sizes:
         for batch in batch_sizes:
             try:
                 results["receiver"].append(bench_receiver(preset, size, batch, device=device,
-                                                          steps=steps, repeats=repeats))
+                                                          steps=steps, guidance=guidance,
+                                                          repeats=repeats))
             except torch.cuda.OutOfMemoryError:
                 results["receiver"].append({"image_size": size, "batch_size": batch,
                                             "error": "out of memory"})

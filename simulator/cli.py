@@ -200,7 +200,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     batches = args.batch or ([1, 4] if device == "cpu" else [1, 4, 16, 64])
     sizes = args.size or ([256, 512] if device == "cpu" else [512, 1024])
     result = run_bench(preset=args.preset, sizes=sizes, batch_sizes=batches, device=device,
-                       steps=args.steps, sd15=False if args.no_sd15 else None,
+                       steps=args.steps, guidance=args.guidance,
+                       sd15=False if args.no_sd15 else None,
                        repeats=args.repeats)
     text = json.dumps(result, indent=1)
     if args.json:
@@ -276,7 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="image sides, px (default 256 512 on CPU, 512 1024 on CUDA)")
     p.add_argument("--batch", type=int, nargs="+", help="batch sizes (default 1 4 on CPU, "
                    "1 4 16 64 on CUDA; stops at the first out-of-memory)")
-    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--steps", type=int, default=10, help="sampling steps (default 10, the paper's)")
+    p.add_argument("--guidance", type=float, default=1.1,
+                   help="classifier-free guidance (default 1.1, the paper's; 1.0 = no CFG pass)")
     p.add_argument("--repeats", type=int, default=2, help="timed calls after one warm-up")
     p.add_argument("--device", default="auto")
     p.add_argument("--no-sd15", action="store_true", help="skip the SD 1.5 img2img timing (CUDA)")

@@ -190,3 +190,19 @@ def test_ssim_too_small():
     x = torch.rand(1, 3, 5, 5)
     with pytest.raises(ValueError, match=r"at least 6 x 6 pixels"):
         ssim(x, x)
+
+
+@pytest.mark.gpu
+def test_metrics_stay_on_the_gpu(jpeg_pairs):
+    """On CUDA the metrics run where the images are (no host copy) and agree with the CPU."""
+    from simulator.metrics.fid import inception_features
+
+    ref, rec = jpeg_pairs[30]
+    dev = torch.device("cuda")
+    for metric in (psnr_db, ssim, ms_ssim):
+        on_gpu = metric(ref.to(dev), rec.to(dev))
+        assert on_gpu.device.type == "cuda", metric.__name__
+        torch.testing.assert_close(on_gpu.cpu(), metric(ref, rec), rtol=0, atol=1e-4)
+    feats = inception_features(ref.to(dev))
+    assert feats.device.type == "cuda" and feats.shape == (ref.shape[0], 2048)
+    torch.testing.assert_close(feats.cpu(), inception_features(ref), rtol=1e-3, atol=1e-3)
