@@ -2,9 +2,8 @@
 256 px over AWGN it reconstructs the scenes, PSNR at 20 dB well above the best constant-colour
 image, and degrades gracefully down to 1 dB.
 
-Measured on these seeds: 15.21 dB at 20 dB and 14.69 dB at 1 dB against 12.32 dB for the constant
-colour (+2.9 dB; issue 8 asks for +3 dB, see docs/training.md). The bound below guards what the
-shipped model does, with a margin for BLAS differences between machines."""
+Measured on these seeds: 15.37 dB at 20 dB and 14.74 dB at 1 dB against 12.32 dB for the constant
+colour: +3.05 dB, where issue 8 asks for at least +3 dB (docs/training.md)."""
 from __future__ import annotations
 
 import pytest
@@ -46,7 +45,7 @@ def test_shipped_bundle_is_the_presets():
 
 def test_reconstructs_the_scenes(psnr_by_snr):
     psnr, constant = psnr_by_snr
-    assert psnr[20.0] >= constant + 2.5, (psnr, constant)
+    assert psnr[20.0] >= constant + 3.0, (psnr, constant)
     assert psnr[1.0] >= psnr[20.0] - 4.0, psnr
 
 

@@ -35,7 +35,8 @@ def test_good_config_defaults():
 
 @pytest.mark.parametrize("name", ["train-small.yaml", "train-small-noisefree.yaml",
                                   "train-small-refine.yaml", "train-small-noisefree-refine.yaml",
-                                  "train-paper.yaml"])
+                                  "train-small-refine2.yaml",
+                                  "train-small-noisefree-refine2.yaml", "train-paper.yaml"])
 def test_shipped_recipes_parse(name):
     cfg, text = load_train_config(REPO / "scenarios" / name)
     assert text.startswith("#")
@@ -51,14 +52,16 @@ def test_paper_recipe_is_the_papers():
     assert (phase.conditioning.snr_min_db, phase.conditioning.snr_max_db) == (1.0, 20.0)
 
 
-@pytest.mark.parametrize("stage", ["", "-refine"])
+@pytest.mark.parametrize("stage", ["", "-refine", "-refine2"])
 def test_ablation_recipes_differ_only_in_the_conditioning_noise(stage):
     noisy, _ = load_train_config(REPO / "scenarios" / f"train-small{stage}.yaml")
     clean, _ = load_train_config(REPO / "scenarios" / f"train-small-noisefree{stage}.yaml")
     assert len(noisy.phases) == len(clean.phases) == (3 if not stage else 1)
-    assert noisy.model.init == (None if not stage else "../runs/train-small/model.safetensors")
-    assert clean.model.init == (None if not stage else
-                                "../runs/train-small-noisefree/model.safetensors")
+    before = {"": None, "-refine": "", "-refine2": "-refine"}[stage]
+    assert noisy.model.init == (None if before is None else
+                                f"../runs/train-small{before}/model.safetensors")
+    assert clean.model.init == (None if before is None else
+                                f"../runs/train-small-noisefree{before}/model.safetensors")
     for a, b in zip(noisy.phases, clean.phases):
         assert a.model_dump(exclude={"name", "conditioning"}) == b.model_dump(
             exclude={"name", "conditioning"})
