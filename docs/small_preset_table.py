@@ -25,11 +25,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from simulator.metrics.quality import psnr_db, ssim  # noqa: E402
-from simulator.models.bundle import bundle_prediction, load_bundle, read_bundle_info  # noqa: E402
-from simulator.training import evaluate_bundle  # noqa: E402
-from simulator.training.config import ModelConfig  # noqa: E402
+from simulator.models.bundle import read_bundle_info  # noqa: E402
+from simulator.training import evaluate_bundle, load_trained_models  # noqa: E402
 from simulator.training.data import TrainImages  # noqa: E402
-from simulator.training.models import build_training_models  # noqa: E402
 from simulator.training.validation import reconstruct  # noqa: E402
 
 SNRS_DB = (1, 5, 10, 15, 20)
@@ -38,10 +36,7 @@ TRAIN_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"
 
 def choose(bundle: str) -> None:
     """PSNR/SSIM on 16 training crops (256 px) for a few sampler settings, at 10 dB."""
-    models = build_training_models(ModelConfig(preset="small"), device="cpu")
-    models.prediction = bundle_prediction(load_bundle(bundle, models.parts(), preset="small"))
-    for module in models.parts().values():
-        module.eval()
+    models = load_trained_models(bundle)
     data = TrainImages(str(TRAIN_DIR), size=256, min_crop=1.0, flip=False)
     images = torch.cat([data.batch(1, torch.Generator().manual_seed(i)) for i in range(16)])
     print("| steps | guidance | PSNR (dB) | SSIM |\n| ---: | ---: | ---: | ---: |")

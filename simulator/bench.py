@@ -147,8 +147,7 @@ def run_bench(*, preset: str, sizes: list[int], batch_sizes: list[int], device: 
     results: dict[str, Any] = {
         "device": device, "device_name": device_name(device), "torch": torch.__version__,
         "requested_preset": requested, "preset": preset, "steps": steps, "guidance": guidance,
-        "receiver": [],
-        "sd15_img2img": [], "note": note,
+        "receiver": [], "sd15_img2img": [], "note": note,
     }
     for size in sizes:
         for batch in batch_sizes:

@@ -26,21 +26,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, Union
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
 
 from simulator.errors import InputError
 
-
-def _multiple_of_32(size: int) -> int:
-    if size % 32:
-        raise ValueError(f"must be a multiple of 32 (encoder stride); got {size}")
-    return size
-
-
-ImageSide = Annotated[int, Field(ge=64, le=4096), AfterValidator(_multiple_of_32)]
-"""An image or crop side in pixels: 64..4096 and a multiple of the encoder's stride (32)."""
-
 __all__ = [
+    "ImageSide",
     "Scenario",
     "ScenarioError",
     "ImagesConfig",
@@ -62,6 +54,16 @@ __all__ = [
     "validate_yaml",
     "scenario_hash",
 ]
+
+
+def _multiple_of_32(size: int) -> int:
+    if size % 32:
+        raise ValueError(f"must be a multiple of 32 (encoder stride); got {size}")
+    return size
+
+
+ImageSide = Annotated[int, Field(ge=64, le=4096), AfterValidator(_multiple_of_32)]
+"""An image or crop side in pixels: 64..4096 and a multiple of the encoder's stride (32)."""
 
 _M = TypeVar("_M", bound=BaseModel)
 QAM_ORDERS = (2, 4, 16, 64, 256)

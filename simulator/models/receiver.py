@@ -78,7 +78,8 @@ class SemanticReceiver(torch.nn.Module):
             dtype = preset.default_dtype("cpu" if device is None else device)
         return cls(stage_b=preset.stage_b, stage_a=preset.stage_a,
                    latent_scale_factor=preset.latent_scale_factor, steps=preset.steps,
-                   guidance=preset.guidance, prediction=preset.prediction, device=device, dtype=dtype, meta=meta)
+                   guidance=preset.guidance, prediction=preset.prediction, device=device,
+                   dtype=dtype, meta=meta)
 
     @property
     def config(self) -> dict[str, Any]:

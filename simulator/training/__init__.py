@@ -20,7 +20,7 @@ from simulator.training.config import (
 from simulator.training.data import TrainImages
 from simulator.training.loop import LOG_FILE, VALIDATION_FILE, train, train_main
 from simulator.training.models import TrainingModels, build_training_models
-from simulator.training.report import evaluate_bundle, image_grid
+from simulator.training.report import evaluate_bundle, image_grid, load_trained_models
 from simulator.training.validation import constant_colour_psnr_db, reconstruct, validate
 
 __all__ = [
@@ -29,5 +29,5 @@ __all__ = [
     "TrainConfig", "ValidationConfig", "load_train_config", "parse_train_config",
     "train_config_hash", "TrainImages", "LOG_FILE", "VALIDATION_FILE", "train", "train_main",
     "TrainingModels", "build_training_models", "constant_colour_psnr_db", "reconstruct", "validate",
-    "evaluate_bundle", "image_grid",
+    "evaluate_bundle", "image_grid", "load_trained_models",
 ]

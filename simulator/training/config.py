@@ -130,15 +130,16 @@ class PhaseConfig(_Frozen):
     learn the diffusion loss (MSE of stage B's prediction, noise or v as the preset says, on
     stage A latents) jointly, at diffusion times ``t`` drawn uniformly from ``timesteps``
     (``[0, 1]``; a range near 1, where v is ``-x0``, teaches the embedding-to-layout mapping
-    first); ``stage_a`` cannot share a phase with them. The learning rate warms up linearly over ``warmup_steps``
-    and then stays constant. One step = ``grad_accum`` micro-batches of ``batch_size`` crops of
+    first); ``stage_a`` cannot share a phase with them. The learning rate warms up linearly
+    over ``warmup_steps`` and then stays constant. One step = ``grad_accum`` micro-batches of ``batch_size`` crops of
     ``size`` pixels (all models are convolutional: e.g. stage A can learn on small crops).
     """
 
     name: str | None = None
     train: list[Literal["stage_a", "encoder", "stage_b"]] = Field(min_length=1)
     steps: int = Field(ge=1)
-    size: ImageSide | None = Field(None, description="Crop side of this phase, px; None = data.size.")
+    size: ImageSide | None = Field(None,
+                                   description="Crop side of this phase, px; None = data.size.")
     batch_size: int = Field(8, ge=1)
     grad_accum: int = Field(1, ge=1)
     lr: float = Field(1e-4, gt=0)

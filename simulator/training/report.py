@@ -12,10 +12,26 @@ from simulator.images import load_images, to_uint8
 from simulator.metrics.quality import psnr_db, ssim
 from simulator.models.bundle import bundle_prediction, load_bundle, read_bundle_info
 from simulator.training.config import ModelConfig
-from simulator.training.models import build_training_models
+from simulator.training.models import TrainingModels, build_training_models
 from simulator.training.validation import constant_colour_psnr_db, reconstruct
 
-__all__ = ["evaluate_bundle", "image_grid"]
+__all__ = ["load_trained_models", "evaluate_bundle", "image_grid"]
+
+
+def load_trained_models(bundle: str | Path, *, model: ModelConfig | None = None,
+                        device: str = "cpu") -> TrainingModels:
+    """The three parts of a bundle written by training, in eval mode, with the bundle's
+    stage B parameterisation (:func:`simulator.models.bundle.bundle_prediction`).
+
+    :param model: Architecture (overrides) of the bundle; None = its preset's.
+    :raises InputError: If the file is missing, unreadable or does not fit the architecture.
+    """
+    preset = read_bundle_info(bundle)["preset"]
+    models = build_training_models(model or ModelConfig(preset=preset), device=device)
+    models.prediction = bundle_prediction(load_bundle(bundle, models.parts(), preset=preset))
+    for module in models.parts().values():
+        module.eval()
+    return models
 
 
 @torch.no_grad()
@@ -33,11 +49,7 @@ def evaluate_bundle(bundle: str | Path, *, snrs_db: Sequence[float] = (1, 5, 10,
     :output rows: One dict per SNR (``snr_db``, ``psnr_db``, ``ssim``: means over images) and a
         last row ``snr_db = nan`` holding the constant-colour baseline (``ssim`` of it too).
     """
-    preset = read_bundle_info(bundle)["preset"]
-    models = build_training_models(model or ModelConfig(preset=preset), device=device)
-    models.prediction = bundle_prediction(load_bundle(bundle, models.parts(), preset=preset))
-    for module in models.parts().values():
-        module.eval()
+    models = load_trained_models(bundle, model=model, device=device)
     images, _ = load_images(source, size, count=count)
     images = images.to(device)
     rows, recons = [], []
