@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -128,9 +129,12 @@ def bench_sd15_img2img(image_size: int, batch_size: int, *, device: str, steps: 
 
 def run_bench(*, preset: str, sizes: list[int], batch_sizes: list[int], device: str,
               steps: int = 10, guidance: float = 1.1, sd15: bool | None = None,
-              repeats: int = 2) -> dict[str, Any]:
+              repeats: int = 2,
+              on_result: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """All receiver timings of one invocation; SD 1.5 img2img too on CUDA (unless ``sd15`` is
     False). A batch that runs out of GPU memory is recorded as such and ends that size's sweep.
+    ``on_result(results)`` is called after each measurement with the results so far, so a run
+    cut short (a time limit, a crash) keeps what it measured.
 
     On the CPU a real Stable Cascade preset (hundreds of millions of parameters, meant for a GPU)
     is replaced by ``small``; the JSON then names both (``requested_preset``, ``preset``) and
@@ -149,6 +153,7 @@ def run_bench(*, preset: str, sizes: list[int], batch_sizes: list[int], device: 
         "requested_preset": requested, "preset": preset, "steps": steps, "guidance": guidance,
         "receiver": [], "sd15_img2img": [], "note": note,
     }
+    report = on_result or (lambda _: None)
     for size in sizes:
         for batch in batch_sizes:
             try:
@@ -159,10 +164,13 @@ def run_bench(*, preset: str, sizes: list[int], batch_sizes: list[int], device: 
                 results["receiver"].append({"image_size": size, "batch_size": batch,
                                             "error": "out of memory"})
                 torch.cuda.empty_cache()
+                report(results)
                 break
+            report(results)
     if sd15 or (sd15 is None and device.startswith("cuda")):
         for size in sizes:
             for batch in batch_sizes[:1]:
                 results["sd15_img2img"].append(
                     bench_sd15_img2img(size, batch, device=device, repeats=repeats))
+                report(results)
     return results

@@ -13,18 +13,22 @@ __all__ = ["build_channel"]
 
 
 def build_channel(config: ChannelConfig, *, generator: torch.Generator | None,
-                  device: str) -> Block:
+                  device: str, check_values: bool = False) -> Block:
     """The channel block for ``config``; call it as ``x_hat, no_eff = channel(x, snr_db)``.
 
     :param config: A validated channel section of a scenario.
     :param generator: Source of fading and noise on ``device``.
     :param device: Torch device string.
+    :param check_values: Check per call that ``snr_db`` is not NaN or -inf. Default False:
+        a scenario's SNRs are validated when it is loaded, and the check reads a value back
+        from the device, which stalls a CUDA hot path.
     """
     if isinstance(config, AWGNConfig):
-        return AWGNChannel(generator=generator, device=device)
+        return AWGNChannel(generator=generator, device=device, check_values=check_values)
     if isinstance(config, RayleighConfig):
         return RayleighChannel(coherence_symbols=config.coherence_symbols,
-                               equalizer=config.equalizer, generator=generator, device=device)
+                               equalizer=config.equalizer, generator=generator, device=device,
+                               check_values=check_values)
     if isinstance(config, OFDMConfig):
         model = "AWGN" if config.model == "none" else config.model.upper()
         return OFDMSISOChannel(
@@ -35,5 +39,5 @@ def build_channel(config: ChannelConfig, *, generator: torch.Generator | None,
             cyclic_prefix_length=config.cyclic_prefix_length,
             pilot_ofdm_symbol_indices=tuple(config.pilot_ofdm_symbol_indices),
             channel_estimation=config.channel_estimation, interpolation=config.interpolation,
-            generator=generator, device=device)
+            generator=generator, device=device, check_values=check_values)
     raise TypeError(f"`config` must be a channel configuration; got {type(config).__name__}.")

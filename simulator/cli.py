@@ -7,6 +7,7 @@ Heavy modules are imported inside each command so that ``semlink --help`` stays 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 
@@ -162,7 +163,7 @@ def _cmd_transmit(args: argparse.Namespace) -> int:
     channel_cfg = {"awgn": AWGNConfig(type="awgn"), "rayleigh": RayleighConfig(type="rayleigh"),
                    "ofdm": OFDMConfig(type="ofdm")}[args.channel]
     channel = build_channel(channel_cfg, generator=make_generator(
-        derive_seed(args.seed, "transmit", "channel"), device), device=device)
+        derive_seed(args.seed, "transmit", "channel"), device), device=device, check_values=True)
     if args.link == "semantic":
         from simulator.links.semantic import SemanticLink
 
@@ -188,6 +189,7 @@ def _cmd_transmit(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     import json
+    from pathlib import Path
 
     from simulator.bench import run_bench
     from simulator.models.presets import PRESET_NAMES
@@ -199,16 +201,24 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     batches = args.batch or ([1, 4] if device == "cpu" else [1, 4, 16, 64])
     sizes = args.size or ([256, 512] if device == "cpu" else [512, 1024])
+
+    def save(results: dict) -> None:
+        """Rewrite --json after each measurement (a run cut short keeps what it measured)."""
+        last = (results["sd15_img2img"] or results["receiver"])[-1]
+        what = "sd15 img2img" if results["sd15_img2img"] else results["preset"]
+        print(f"semlink bench: {what} {last['image_size']} px, batch {last['batch_size']}: "
+              + (f"{last['seconds_per_image']:.4f} s/image" if "error" not in last
+                 else last["error"]), file=sys.stderr, flush=True)
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     result = run_bench(preset=args.preset, sizes=sizes, batch_sizes=batches, device=device,
                        steps=args.steps, guidance=args.guidance,
-                       sd15=False if args.no_sd15 else None,
-                       repeats=args.repeats)
-    text = json.dumps(result, indent=1)
-    if args.json:
-        from pathlib import Path
-
-        Path(args.json).write_text(text + "\n")
-    print(text)
+                       sd15=False if args.no_sd15 else None, repeats=args.repeats,
+                       on_result=save)
+    print(json.dumps(result, indent=1))
     return EXIT_OK
 
 
@@ -216,6 +226,39 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from simulator.training import train_main
 
     return train_main(args.config, resume=args.resume, output=args.output, quiet=args.quiet)
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text!r}")
+    return value
+
+
+def _snr_db(text: str) -> float:
+    """argparse type: an SNR in dB, a real number or ``inf`` (no noise); not NaN or -inf."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if math.isnan(value) or value == -math.inf:
+        raise argparse.ArgumentTypeError(f"must be a number of dB or inf; got {text!r}")
+    return value
+
+
+def _guidance(text: str) -> float:
+    """argparse type: a finite classifier-free guidance scale >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0; got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -254,37 +297,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_plot)
     p = sub.add_parser("transmit", help="send one image through a link and save the result")
     p.add_argument("image", help="image file")
-    p.add_argument("--snr-db", type=float, required=True, help="Es/N0 in dB")
+    p.add_argument("--snr-db", type=_snr_db, required=True, help="Es/N0 in dB")
     p.add_argument("--link", choices=["semantic", "classical"], default="semantic")
     p.add_argument("--channel", choices=["awgn", "rayleigh", "ofdm"], default="awgn")
     p.add_argument("--preset", default="small", help="semantic preset (default small)")
     p.add_argument("--weights", help="weights directory (real presets)")
-    p.add_argument("--steps", type=int, help="sampling steps (default: the preset's)")
-    p.add_argument("--size", type=int, default=256, help="image side in pixels (default 256)")
-    p.add_argument("--channel-uses", type=int, default=288,
+    p.add_argument("--steps", type=_positive_int, help="sampling steps (default: the preset's)")
+    p.add_argument("--size", type=_positive_int, default=256,
+                   help="image side in pixels (default 256)")
+    p.add_argument("--channel-uses", type=_positive_int, default=288,
                    help="classical link: complex channel uses (default 288 = small preset, 256 px)")
     p.add_argument("--modulation", type=int, default=64, help="classical link: QAM order")
     p.add_argument("--code-rate", type=float, default=0.75, help="classical link: LDPC rate")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True, help="output PNG")
-    p.set_defaults(func=_cmd_transmit)
+    # Their arguments go straight into the links and models, whose checks raise ValueError.
+    p.set_defaults(func=_cmd_transmit, value_error_is_input=True)
 
     p = sub.add_parser("bench", help="time the semantic receiver (JSON output)")
     p.add_argument("--preset", default="small",
                    help="on the CPU the real presets are replaced by 'small' (the JSON says so)")
-    p.add_argument("--size", type=int, nargs="+",
+    p.add_argument("--size", type=_positive_int, nargs="+",
                    help="image sides, px (default 256 512 on CPU, 512 1024 on CUDA)")
-    p.add_argument("--batch", type=int, nargs="+", help="batch sizes (default 1 4 on CPU, "
+    p.add_argument("--batch", type=_positive_int, nargs="+", help="batch sizes (default 1 4 on CPU, "
                    "1 4 16 64 on CUDA; stops at the first out-of-memory)")
-    p.add_argument("--steps", type=int, default=10, help="sampling steps (default 10, the paper's)")
-    p.add_argument("--guidance", type=float, default=1.1,
+    p.add_argument("--steps", type=_positive_int, default=10, help="sampling steps (default 10, the paper's)")
+    p.add_argument("--guidance", type=_guidance, default=1.1,
                    help="classifier-free guidance (default 1.1, the paper's; 1.0 = no CFG pass)")
-    p.add_argument("--repeats", type=int, default=2, help="timed calls after one warm-up")
+    p.add_argument("--repeats", type=_positive_int, default=2, help="timed calls after one warm-up")
     p.add_argument("--device", default="auto")
     p.add_argument("--no-sd15", action="store_true", help="skip the SD 1.5 img2img timing (CUDA)")
     p.add_argument("--json", metavar="FILE", help="also write the JSON to FILE")
-    p.set_defaults(func=_cmd_bench)
+    p.set_defaults(func=_cmd_bench, value_error_is_input=True)
 
     p = sub.add_parser("weights", help="check a Stable Cascade weights directory")
     p.add_argument("directory")
@@ -311,6 +356,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as err:
         for line in str(err).splitlines() or [type(err).__name__]:
             print(f"semlink: error: {line}", file=sys.stderr)
+        return EXIT_INPUT
+    except ValueError as err:
+        if not getattr(args, "value_error_is_input", False):
+            raise
+        print(f"semlink {args.command}: error: {str(err).splitlines()[0]}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
         print("semlink: interrupted", file=sys.stderr)

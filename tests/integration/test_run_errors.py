@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from simulator.cli import main
+from simulator.images import SAMPLE_DIR
 from simulator.metrics.lpips import lpips_unavailable_reason
 
 BASE = """\
@@ -73,3 +74,40 @@ def test_existing_output_needs_resume_or_overwrite(tmp_path, capsys):
     (tmp_path / "r.h5").write_bytes(b"")
     code, err = _run(tmp_path, BASE.replace("IMAGES", "sample"), capsys)
     _check_one_line(code, err, "results file exists; pass --resume")
+
+
+PHOTO = str(SAMPLE_DIR / "02_astronaut.png")
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["transmit", PHOTO, "--snr-db", "nan"], "argument --snr-db: must be a number of dB or inf"),
+    (["transmit", PHOTO, "--snr-db=-inf"], "argument --snr-db: must be a number of dB or inf"),
+    (["transmit", PHOTO, "--snr-db", "5", "--steps", "0"], "argument --steps: must be an integer"),
+    (["transmit", PHOTO, "--snr-db", "5", "--link", "classical", "--channel-uses", "-3"],
+     "argument --channel-uses: must be an integer >= 1; got '-3'"),
+    (["bench", "--batch", "1", "x"], "argument --batch: must be an integer >= 1; got 'x'"),
+    (["bench", "--repeats", "0"], "argument --repeats: must be an integer >= 1"),
+    (["bench", "--guidance", "inf"], "argument --guidance: must be a finite number >= 0"),
+])
+def test_bad_command_arguments_are_refused_before_running(argv, expected, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv + ["--out", "x.png"] if argv[0] == "transmit" else argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert expected in err.splitlines()[-1] and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["transmit", PHOTO, "--snr-db", "5", "--size", "40"], "`images` must be at least 42x42"),
+    (["transmit", PHOTO, "--snr-db", "5", "--link", "classical", "--code-rate", "2"],
+     "`code_rate` must be in [0.2, 0.92578125]; got 2.0."),
+    (["transmit", PHOTO, "--snr-db", "5", "--link", "classical", "--modulation", "5"],
+     "`modulation_order` must be one of 2, 4, 16, 64, 256; got 5."),
+    (["bench", "--size", "12", "--device", "cpu"], "`image_size` must be an int or (height"),
+])
+def test_arguments_the_models_refuse_give_one_line(argv, expected, tmp_path, capsys):
+    out = ["--out", str(tmp_path / "x.png"), "--device", "cpu"] if argv[0] == "transmit" else []
+    code = main(argv + out)
+    _check_one_line(code, capsys.readouterr().err.replace(f"semlink {argv[0]}:", "semlink:"),
+                    expected)
+    assert not (tmp_path / "x.png").exists()

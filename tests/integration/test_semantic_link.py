@@ -8,11 +8,19 @@ import pytest
 import torch
 
 from channels.awgn import AWGNChannel
+from simulator.channel import build_channel
 from simulator.cli import main
 from simulator.images import SAMPLE_DIR, load_images
 from simulator.links.semantic import SemanticLink
-from simulator.scenario import AnalogTransmission, DigitalTransmission
+from simulator.scenario import (
+    AnalogTransmission,
+    AWGNConfig,
+    DigitalTransmission,
+    OFDMConfig,
+    RayleighConfig,
+)
 from simulator.seeding import make_generator
+from tests.host_sync import record_host_syncs
 
 ANALOG = AnalogTransmission(mode="analog")
 
@@ -81,6 +89,31 @@ def test_digital_transmission_is_exact_without_noise_and_falls_back_to_zeros():
     lost, block_errors = link.send(z, AWGNChannel(generator=make_generator(0)), -10.0)
     assert torch.all(block_errors > 0)
     assert float((lost == 0).float().mean()) > 0.5  # values of failed blocks become zeros
+
+
+DIGITAL = DigitalTransmission(mode="digital", bits_per_value=4, clip=[-8, 8], modulation=16,
+                             code_rate=0.5)
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("tx, channel", [(ANALOG, AWGNConfig(type="awgn")),
+                                         (ANALOG, RayleighConfig(type="rayleigh")),
+                                         (ANALOG, OFDMConfig(type="ofdm")),
+                                         (DIGITAL, AWGNConfig(type="awgn"))],
+                         ids=["analog-awgn", "analog-rayleigh", "analog-ofdm", "digital-awgn"])
+def test_hot_path_stays_on_the_device_without_host_syncs(tx, channel, device):
+    """From Z through the channel to the decoded image nothing is read back to the host:
+    no ``.item()``, no data-dependent shapes, no device-to-host copy."""
+    link = _link(256, tx=tx, steps=2, guidance=1.5, device=device)
+    z = link.encode(load_images("sample", 256, count=2)[0])
+    ch = build_channel(channel, generator=make_generator(0, device), device=device)
+    with record_host_syncs() as syncs:
+        zhat, block_errors = link.send(z, ch, torch.tensor([3.0, 12.0], device=device))
+        images = link.reconstruct(zhat, [make_generator(s, device) for s in (1, 2)])
+    assert syncs == []
+    assert {t.device.type for t in (zhat, block_errors, images)} == {device}
+    assert images.shape == (2, 3, 256, 256)
 
 
 def test_transmit_command_on_a_sample_photo(tmp_path, capsys):

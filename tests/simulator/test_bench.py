@@ -46,6 +46,33 @@ def test_cli_writes_json_and_rejects_unknown_preset(tmp_path, capsys):
     assert err.count("\n") == 1 and "--preset: unknown preset 'stable-cascade-xl'" in err
 
 
+def test_a_run_cut_short_keeps_what_it_measured(tmp_path, monkeypatch, capsys):
+    """--json is rewritten after every measurement: a crash (or a time limit) in the third
+    measurement leaves the first two in the file, and stderr shows each as it lands."""
+    from simulator import bench
+
+    real = bench.bench_receiver
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 3:
+            raise RuntimeError("device lost")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bench, "bench_receiver", flaky)
+    out = tmp_path / "sub" / "bench.json"
+    with pytest.raises(RuntimeError, match="device lost"):
+        main(["bench", "--size", "64", "--batch", "1", "2", "3", "--steps", "1", "--repeats",
+              "1", "--device", "cpu", "--json", str(out)])
+    saved = json.loads(out.read_text())
+    assert [(r["image_size"], r["batch_size"]) for r in saved["receiver"]] == [(64, 1), (64, 2)]
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("semlink bench: small 64 px, batch 1: ") and err[0].endswith(
+        " s/image")
+    assert len(err) == 2
+
+
 @pytest.mark.gpu
 def test_cuda_bench_includes_sd15():
     result = run_bench(preset="small", sizes=[256], batch_sizes=[1], device="cuda", steps=2,

@@ -7,7 +7,16 @@ import pytest
 import torch
 from scipy import ndimage
 
-from simulator.metrics import ms_ssim, ms_ssim_max_scales, psnr_db, quantize_8bit, ssim
+from simulator.metrics import (
+    LPIPS,
+    ms_ssim,
+    ms_ssim_max_scales,
+    pairwise_spread,
+    psnr_db,
+    quantize_8bit,
+    ssim,
+)
+from tests.host_sync import record_host_syncs
 from tests.simulator.metrics.conftest import jpeg, to_tensor
 
 MS_BETAS = np.array([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
@@ -192,17 +201,50 @@ def test_ssim_too_small():
         ssim(x, x)
 
 
-@pytest.mark.gpu
-def test_metrics_stay_on_the_gpu(jpeg_pairs):
-    """On CUDA the metrics run where the images are (no host copy) and agree with the CPU."""
-    from simulator.metrics.fid import inception_features
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 
-    ref, rec = jpeg_pairs[30]
-    dev = torch.device("cuda")
-    for metric in (psnr_db, ssim, ms_ssim):
-        on_gpu = metric(ref.to(dev), rec.to(dev))
-        assert on_gpu.device.type == "cuda", metric.__name__
-        torch.testing.assert_close(on_gpu.cpu(), metric(ref, rec), rtol=0, atol=1e-4)
-    feats = inception_features(ref.to(dev))
-    assert feats.device.type == "cuda" and feats.shape == (ref.shape[0], 2048)
-    torch.testing.assert_close(feats.cpu(), inception_features(ref), rtol=1e-3, atol=1e-3)
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_metrics_run_where_the_images_are_without_host_syncs(jpeg_pairs, device):
+    """Each per-image metric runs on the images' device, reads nothing back to the host
+    (no ``.item()``, no data-dependent shapes, no device-to-host copy) and, on CUDA, agrees
+    with the CPU."""
+    ref, rec = (t.to(device) for t in jpeg_pairs[30])
+    lpips = LPIPS(random_backbone=True, generator=torch.Generator().manual_seed(0)).to(device)
+    metrics = {"psnr_db": psnr_db, "ssim": ssim, "ms_ssim": ms_ssim, "lpips": lpips,
+               "spread": lambda a, b: pairwise_spread(torch.stack([a, b], 1), psnr_db).mean}
+    for name, metric in metrics.items():
+        with record_host_syncs() as syncs:
+            value = metric(ref, rec)
+        assert syncs == [], name
+        assert value.device.type == device and value.shape == (ref.shape[0],), name
+        if device != "cpu":
+            on_cpu = metric.cpu() if isinstance(metric, torch.nn.Module) else metric
+            torch.testing.assert_close(value.cpu(), on_cpu(ref.cpu(), rec.cpu()),
+                                       rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_fid_features_run_where_the_images_are(jpeg_pairs, device, tmp_path, monkeypatch):
+    """The Inception file is loaded onto the images' device and run there, without host
+    syncs; a small scripted stand-in with the same interface replaces the 87 MB file, which
+    does not travel to a GPU machine (the real one is checked on CPU in test_fid.py)."""
+    from simulator.metrics import fid
+
+    class StandIn(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:  # [b, 3, 299, 299] -> [b, 2048, 1, 1]
+            return torch.nn.functional.adaptive_avg_pool2d(x, 1).repeat(1, 2048 // 3 + 1, 1, 1)[
+                :, :2048]
+
+    path = tmp_path / "default_1.pt"
+    torch.jit.script(StandIn()).save(str(path))
+    monkeypatch.setattr(fid, "fid_model_path", lambda: path)
+    monkeypatch.setattr(fid, "FID_MODEL_SHA256", fid._sha256(path))
+    monkeypatch.setattr(fid, "_MODELS", {})
+    ref = jpeg_pairs[30][0].to(device)
+    with record_host_syncs() as syncs:
+        feats = fid.inception_features(ref)
+    assert syncs == []
+    assert feats.device.type == device and feats.shape == (ref.shape[0], 2048)
+    want = fid.inception_input(ref.cpu()).mean(dim=(2, 3))  # the stand-in's first 3 features
+    torch.testing.assert_close(feats[:, :3].cpu(), want, rtol=1e-5, atol=1e-5)
