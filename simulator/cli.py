@@ -10,6 +10,7 @@ import argparse
 import math
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from simulator import __version__
 from simulator.errors import InputError
@@ -51,8 +52,6 @@ def _is_training_recipe(path: str) -> bool:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from rich.console import Console
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
@@ -149,6 +148,24 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_preset(name: str) -> None:
+    from simulator.models.presets import PRESET_NAMES
+
+    if name not in PRESET_NAMES:
+        raise InputError(f"--preset: unknown preset {name!r}; allowed: " + ", ".join(PRESET_NAMES))
+
+
+def _check_image_suffix(path: str, *, option: str) -> None:
+    """Refuse an output name Pillow cannot write before any work is done."""
+    from PIL import Image
+
+    suffix = Path(path).suffix.lower()
+    fmt = Image.registered_extensions().get(suffix)
+    if fmt is None or fmt not in Image.SAVE:
+        raise InputError(f"{option}: cannot write an image named {path!r}; use a suffix such "
+                         "as .png")
+
+
 def _cmd_transmit(args: argparse.Namespace) -> int:
     from simulator.channel import build_channel
     from simulator.images import load_image, save_image
@@ -158,6 +175,8 @@ def _cmd_transmit(args: argparse.Namespace) -> int:
     from simulator.seeding import derive_seed, make_generator
     from simulator.sweep import resolve_device
 
+    _check_preset(args.preset)
+    _check_image_suffix(args.out, option="--out")
     device = resolve_device(args.device)
     image = load_image(args.image, args.size).unsqueeze(0).to(device)
     channel_cfg = {"awgn": AWGNConfig(type="awgn"), "rayleigh": RayleighConfig(type="rayleigh"),
@@ -189,15 +208,11 @@ def _cmd_transmit(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
     from simulator.bench import run_bench
-    from simulator.models.presets import PRESET_NAMES
     from simulator.sweep import resolve_device
 
-    if args.preset not in PRESET_NAMES:
-        raise InputError(f"--preset: unknown preset {args.preset!r}; allowed: "
-                         + ", ".join(PRESET_NAMES))
+    _check_preset(args.preset)
     device = resolve_device(args.device)
     batches = args.batch or ([1, 4] if device == "cpu" else [1, 4, 16, 64])
     sizes = args.size or ([256, 512] if device == "cpu" else [512, 1024])

@@ -33,6 +33,7 @@ from simulator.errors import InputError
 
 __all__ = [
     "ImageSide",
+    "is_device_name",
     "Scenario",
     "ScenarioError",
     "ImagesConfig",
@@ -313,6 +314,12 @@ LinkConfig = Annotated[Union[SemanticLinkConfig, ClassicalLinkConfig, BERLinkCon
                        Field(discriminator="type")]
 
 
+def is_device_name(device: str) -> bool:
+    """True for the device names a run accepts: ``auto``, ``cpu``, ``cuda`` and ``cuda:N``."""
+    return device in ("auto", "cpu", "cuda") or (device.startswith("cuda:")
+                                                  and device[5:].isdigit())
+
+
 class Scenario(_Frozen):
     """A whole scenario file."""
 
@@ -335,7 +342,7 @@ class Scenario(_Frozen):
     @field_validator("device")
     @classmethod
     def _device(cls, device: str) -> str:
-        if device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit()):
+        if is_device_name(device):
             return device
         raise ValueError(f"must be auto, cpu, cuda or cuda:N; got {device!r}")
 

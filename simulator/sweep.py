@@ -20,7 +20,7 @@ import torch
 from simulator import __version__
 from simulator.errors import InputError
 from simulator.results import ResultsStore, reconstructions_dir
-from simulator.scenario import BERLinkConfig, Scenario, scenario_hash
+from simulator.scenario import BERLinkConfig, Scenario, is_device_name, scenario_hash
 
 __all__ = ["Task", "plan_tasks", "open_store", "run_scenario", "resolve_device", "package_versions"]
 
@@ -63,12 +63,18 @@ def plan_tasks(scenario: Scenario, num_images: int) -> list[Task]:
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available else ``cpu``; an unavailable CUDA is an InputError."""
+    """``auto`` -> ``cuda`` when available else ``cpu``; an unknown name or an unavailable
+    CUDA device is an InputError."""
+    if not is_device_name(device):
+        raise InputError(f"device: must be auto, cpu, cuda or cuda:N; got {device!r}")
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(f"device: {device!r} requested but CUDA is not available here "
                          "(use device: auto or cpu)")
+    if device.startswith("cuda:") and int(device[5:]) >= torch.cuda.device_count():
+        raise InputError(f"device: {device!r} requested but this machine has "
+                         f"{torch.cuda.device_count()} CUDA device(s)")
     return device
 
 

@@ -104,6 +104,8 @@ def test_bad_command_arguments_are_refused_before_running(argv, expected, capsys
     (["transmit", PHOTO, "--snr-db", "5", "--link", "classical", "--modulation", "5"],
      "`modulation_order` must be one of 2, 4, 16, 64, 256; got 5."),
     (["bench", "--size", "12", "--device", "cpu"], "`image_size` must be an int or (height"),
+    (["bench", "--device", "tpu"], "device: must be auto, cpu, cuda or cuda:N; got 'tpu'"),
+    (["transmit", PHOTO, "--snr-db", "5", "--preset", "sd3"], "--preset: unknown preset 'sd3'"),
 ])
 def test_arguments_the_models_refuse_give_one_line(argv, expected, tmp_path, capsys):
     out = ["--out", str(tmp_path / "x.png"), "--device", "cpu"] if argv[0] == "transmit" else []
@@ -111,3 +113,11 @@ def test_arguments_the_models_refuse_give_one_line(argv, expected, tmp_path, cap
     _check_one_line(code, capsys.readouterr().err.replace(f"semlink {argv[0]}:", "semlink:"),
                     expected)
     assert not (tmp_path / "x.png").exists()
+
+
+def test_transmit_refuses_an_output_it_cannot_write_before_running(tmp_path, capsys, monkeypatch):
+    from simulator.links import semantic
+
+    monkeypatch.setattr(semantic, "SemanticLink", None)  # any use of the link would fail
+    code = main(["transmit", PHOTO, "--snr-db", "5", "--out", str(tmp_path / "x.txt")])
+    _check_one_line(code, capsys.readouterr().err, "--out: cannot write an image named")
