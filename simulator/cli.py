@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from simulator import __version__
@@ -254,26 +254,22 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _snr_db(text: str) -> float:
-    """argparse type: an SNR in dB, a real number or ``inf`` (no noise); not NaN or -inf."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if math.isnan(value) or value == -math.inf:
-        raise argparse.ArgumentTypeError(f"must be a number of dB or inf; got {text!r}")
-    return value
+def _float_type(accept: Callable[[float], bool], rule: str) -> Callable[[str], float]:
+    """argparse type: a float for which ``accept`` holds, else an error saying ``rule``."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"must be {rule}; got {text!r}")
+        return value
+    return parse
 
 
-def _guidance(text: str) -> float:
-    """argparse type: a finite classifier-free guidance scale >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0; got {text!r}")
-    return value
+# An SNR may be +inf (no noise), never NaN or -inf; guidance is a finite scale >= 0.
+_snr_db = _float_type(lambda v: v > -math.inf, "a number of dB or inf")
+_guidance = _float_type(lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
 
 
 def build_parser() -> argparse.ArgumentParser:
