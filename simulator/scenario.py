@@ -360,6 +360,13 @@ class Scenario(_Frozen):
         needs_images = any(not isinstance(l, BERLinkConfig) for l in self.links.values())
         if needs_images and self.images is None:
             raise ValueError("images: required when a semantic or classical link is present")
+        if needs_images and "ms_ssim" in self.metrics:
+            from simulator.metrics.quality import MS_SSIM_BETAS, ms_ssim_max_scales
+
+            size = self.images.size
+            if ms_ssim_max_scales(size, size) < len(MS_SSIM_BETAS):
+                raise ValueError(f"metrics: ms_ssim (5 scales, as published) needs images.size "
+                                 f">= 192; got {size}")
         if needs_images and self.snr.kind == "ebno":
             raise ValueError("snr.kind: ebno (per information bit) applies to BER links only; "
                              "semantic and classical links are compared at the same Es/N0 "

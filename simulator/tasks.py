@@ -292,10 +292,11 @@ class TaskRunner:
         rows = []
         for metric in (m for m in ("lpips", "ssim", "psnr") if m in self.scenario.metrics):
             spread = pairwise_spread(recons, funcs[metric])
+            means, stds = spread.mean.tolist(), spread.std.tolist()  # one read per batch
             for j, index in enumerate(task.image_indices):
                 rows.append({"link": task.link, "snr_db": task.snr_db, "image_index": index,
-                             "metric": metric, "mean": float(spread.mean[j]),
-                             "std": float(spread.std[j]), "repeats": recons.shape[1]})
+                             "metric": metric, "mean": means[j], "std": stds[j],
+                             "repeats": recons.shape[1]})
         return rows
 
 

@@ -73,6 +73,8 @@ BROKEN = [
     (GOOD + "device: tpu\n", ":12: device: must be auto, cpu, cuda or cuda:N; got 'tpu'"),
     (GOOD + "metrics: [psnr, fidd]\n", ":12: metrics.1: Input should be 'psnr'"),
     (GOOD + "repeats: -3\n", ":12: repeats: Input should be greater than or equal to 1"),
+    (GOOD.replace("size: 256", "size: 160") + "metrics: [psnr, ms_ssim]\n",
+     ":12: metrics: ms_ssim (5 scales, as published) needs images.size >= 192; got 160"),
     (GOOD.replace("semantic: {type: semantic, preset: small}",
                   "semantic: {type: semantic, transmission: {mode: digital, bits_per_value: 17}}"),
      ":6: links.semantic.transmission.bits_per_value: Input should be less than or equal to 16"),
