@@ -10,7 +10,7 @@ from PIL import Image, UnidentifiedImageError
 
 from simulator.errors import InputError
 
-__all__ = ["SAMPLE_DIR", "IMAGE_SUFFIXES", "list_images", "load_image", "load_images",
+__all__ = ["SAMPLE_DIR", "IMAGE_SUFFIXES", "list_images", "read_rgb", "load_image", "load_images",
            "save_image", "to_uint8"]
 
 #: The eight 512x512 photos shipped with semlink (licences in ``LICENSES.md`` there).
@@ -52,6 +52,19 @@ def list_images(source: str, *, base_dir: str | Path | None = None,
     return files[:count] if count is not None else files
 
 
+def read_rgb(path: str | Path) -> Image.Image:
+    """Read one image file, fully decoded, as an RGB PIL image.
+
+    :raises InputError: If the file cannot be read as an image (naming the file).
+    """
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
+        raise InputError(f"{path}: cannot read image ({type(err).__name__}: {err})") from None
+
+
 def load_image(path: str | Path, size: int, *, center_crop: bool = True) -> torch.Tensor:
     """Read one image as RGB, square it and resize it.
 
@@ -63,12 +76,7 @@ def load_image(path: str | Path, size: int, *, center_crop: bool = True) -> torc
     :raises InputError: If the file cannot be read as an image.
     """
     path = Path(path)
-    try:
-        with Image.open(path) as im:
-            im.load()
-            rgb = im.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
-        raise InputError(f"{path}: cannot read image ({type(err).__name__}: {err})") from None
+    rgb = read_rgb(path)
     if min(rgb.size) < 8:
         raise InputError(f"{path}: image is {rgb.size[0]}x{rgb.size[1]} pixels; need at least 8x8")
     if center_crop:

@@ -21,7 +21,6 @@ image counts.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import math
 import os
@@ -33,6 +32,7 @@ import torch
 
 from channels._checks import check_int, check_type
 from simulator.errors import InputError
+from simulator.metrics._checksum import file_sha256
 from simulator.metrics._images import check_images
 
 __all__ = [
@@ -170,7 +170,7 @@ def load_inception(device: torch.device | str = "cpu") -> torch.jit.ScriptModule
     model = _MODELS.get(device)
     if model is None:
         path = fid_model_path()
-        digest = _sha256(path)
+        digest = file_sha256(path)
         if digest != FID_MODEL_SHA256:
             raise InputError(f"FID weights {path} have SHA-256 {digest}, expected "
                              f"{FID_MODEL_SHA256}; re{_INSTALL}.")
@@ -364,11 +364,3 @@ def _tf_bilinear_resize(v: torch.Tensor, height: int, width: int) -> torch.Tenso
                                            align_corners=False)
     return torch.nn.functional.grid_sample(v, grid, mode="bilinear", padding_mode="border",
                                            align_corners=False)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -23,7 +23,6 @@ for tests); such values are not LPIPS.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import pickle
@@ -34,6 +33,7 @@ from torch import nn
 
 from channels._checks import check_one_of, check_type
 from simulator.errors import InputError
+from simulator.metrics._checksum import file_sha256
 from simulator.metrics._images import check_image_pair, quantize_8bit
 
 __all__ = [
@@ -243,7 +243,7 @@ class LPIPS(nn.Module):
                              + _missing_backbone_message(self.net_name))
         if verify:
             prefix = BACKBONE_FILES[self.net_name].rsplit("-", 1)[1].split(".")[0]
-            digest = _sha256(path)
+            digest = file_sha256(path)
             if not digest.startswith(prefix):
                 raise InputError(f"LPIPS backbone {path}: SHA-256 {digest} must start with "
                                  f"{prefix} (torchvision's {BACKBONE_FILES[self.net_name]}).")
@@ -289,11 +289,3 @@ def _copy_param(target: torch.Tensor, value: torch.Tensor, path: Path, key: str)
         raise InputError(f"{path}: `{key}` must have shape {tuple(target.shape)}; got {got}.")
     with torch.no_grad():
         target.copy_(value)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -6,23 +6,16 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
 
 from channels._checks import check_int, check_type
-from simulator.errors import InputError
-from simulator.images import list_images
+from simulator.images import list_images, read_rgb
 
 __all__ = ["TrainImages"]
 
 
 def _read_rgb(path: Path) -> torch.Tensor:
     """[3, H, W] uint8 of one image file; InputError naming the file if unreadable."""
-    try:
-        with Image.open(path) as im:
-            im.load()
-            rgb = im.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
-        raise InputError(f"{path}: cannot read image ({type(err).__name__}: {err})") from None
+    rgb = read_rgb(path)
     return torch.from_numpy(np.asarray(rgb, dtype=np.uint8).copy()).permute(2, 0, 1)
 
 

@@ -239,7 +239,7 @@ def test_fid_features_run_where_the_images_are(jpeg_pairs, device, tmp_path, mon
     path = tmp_path / "default_1.pt"
     torch.jit.script(StandIn()).save(str(path))
     monkeypatch.setattr(fid, "fid_model_path", lambda: path)
-    monkeypatch.setattr(fid, "FID_MODEL_SHA256", fid._sha256(path))
+    monkeypatch.setattr(fid, "FID_MODEL_SHA256", fid.file_sha256(path))
     monkeypatch.setattr(fid, "_MODELS", {})
     ref = jpeg_pairs[30][0].to(device)
     with record_host_syncs() as syncs:
