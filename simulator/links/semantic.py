@@ -62,6 +62,8 @@ class SemanticLink:
     :param weights: Weights directory (required for the real presets); for ``small``, None uses
         the shipped weights (random, with a warning, where none are shipped).
     :param device: Torch device.
+    :param dtype: Parameter dtype of the models; None = the preset's on ``device`` (bfloat16
+        on CUDA, float32 on CPU). Channel symbols, Zhat and images stay float32 / complex64.
     :raises InputError: If weights are missing or do not fit the preset.
     """
 
@@ -69,7 +71,7 @@ class SemanticLink:
                  transmission: AnalogTransmission | DigitalTransmission,
                  steps: int | None = None, guidance: float | None = None,
                  resize_factor: float | None = None, weights: str | Path | None = None,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", dtype: torch.dtype | None = None) -> None:
         self.preset = get_preset(preset)
         self.image_size = image_size
         self.device = device
@@ -77,7 +79,7 @@ class SemanticLink:
         kwargs = self.preset.encoder_kwargs()
         if resize_factor is not None:
             kwargs["resize_factor"] = resize_factor
-        dtype = self.preset.default_dtype(device)
+        dtype = self.preset.default_dtype(device) if dtype is None else dtype
         self.encoder = SemanticEncoder(**kwargs).to(device=device, dtype=dtype)
         self.receiver = SemanticReceiver.from_preset(preset, device=device, dtype=dtype)
         if steps is not None:
