@@ -168,8 +168,7 @@ def _run_phase(config: TrainConfig, index: int, phase: PhaseConfig, start: int, 
         z_shape = models.encoder.embedding_shape(size, size)
         cond = NoisyConditioning(phase.conditioning, shape=z_shape, generator=cond_gen,
                                  device=str(device))
-    autocast = (torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-                if device.type == "cuda" else contextlib.nullcontext())
+    autocast = _autocast(device)
     end = start + phase.steps
     tic = time.perf_counter()
     while step < end:
@@ -258,6 +257,14 @@ def _recalibrate_batchnorm(trained: dict[str, torch.nn.Module], models: Training
             models.encoder(images, generator=dev_gen)
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
+
+
+def _autocast(device: torch.device):
+    """Mixed precision of the forward passes: bfloat16 autocast on CUDA (float32 master weights
+    and optimiser state), none on CPU, where bfloat16 matmuls are slower than float32."""
+    if device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def _diffusion_loss(models: TrainingModels, images: torch.Tensor, cond: NoisyConditioning,

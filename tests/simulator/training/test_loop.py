@@ -148,3 +148,31 @@ def test_diffusion_times_follow_the_phase_range_and_v_target(tmp_path, monkeypat
     assert times.numel() == 3 * 2 * 2  # steps x grad_accum x batch
     assert float(times.min()) >= 0.9 and float(times.max()) <= 1.0
     assert read_bundle_info(bundle)["info"]["architecture"]["prediction"] == "v_prediction"
+
+
+def test_mixed_precision_steps_as_on_cuda(tmp_path, monkeypatch):
+    """The loop under bfloat16 autocast (what it uses on CUDA, here CPU autocast): both kinds
+    of phase run with autocast active, losses stay finite and the trained weights stay
+    float32 (master weights), so a GPU training run does not fail on dtypes."""
+    from simulator.training import loop
+
+    monkeypatch.setattr(loop, "_autocast",
+                        lambda device: torch.autocast(device_type="cpu", dtype=torch.bfloat16))
+    active, pred_dtypes = [], []
+    real = loop.predict_noise
+
+    def spy(unet, noisy, t, zhat):
+        active.append(torch.is_autocast_enabled("cpu"))
+        out = real(unet, noisy, t, zhat)
+        pred_dtypes.append(out.dtype)
+        return out
+
+    monkeypatch.setattr(loop, "predict_noise", spy)
+    bundle = train(parse_train_config(CONFIG.replace("every: 100", "every: 1000")),
+                   output=tmp_path)
+    assert active and all(active) and torch.bfloat16 in pred_dtypes
+    losses = [float(r["loss"]) for r in _rows(tmp_path / "log.csv")]
+    assert len(losses) == 4 and all(torch.isfinite(torch.tensor(losses)))
+    from safetensors.torch import load_file
+    assert {t.dtype for t in load_file(bundle).values() if t.is_floating_point()} == {
+        torch.float32}
