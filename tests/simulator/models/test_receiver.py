@@ -105,3 +105,25 @@ def test_bad_arguments_raise(rx):
         SemanticReceiver.from_preset("huge")
     with pytest.raises(ValueError, match="model's device"):
         rx(z.to("meta"), _gens(0), image_size=64)
+
+
+@pytest.mark.parametrize("preset", ["stable-cascade-lite",
+                                    pytest.param("stable-cascade", marks=pytest.mark.slow)])
+def test_real_architecture_samples_in_bfloat16(preset):
+    """The real stage B (700M / 1.56B parameters, built with random weights in bfloat16, the
+    CUDA dtype) and stage A run a guided sampling step at 256 px on the CPU: the glue a GPU
+    benchmark relies on (null text conditioning, embedding size, latent scale, decoder) fits
+    the real configurations (lite: ~14 s and 3.2 GB on 2 cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # big matmuls: worth both cores, unlike the tiny models here
+    try:
+        receiver = SemanticReceiver.from_preset(preset, device="cpu", dtype=torch.bfloat16)
+        receiver.random_weights = False
+        assert next(receiver.stage_b.parameters()).dtype == torch.bfloat16
+        zhat = torch.randn(2, 16, 6, 6)  # Z of a 256 px image
+        out = receiver(zhat, _gens(0, 1), image_size=256, steps=1, guidance=1.5)
+    finally:
+        torch.set_num_threads(threads)
+    assert out.shape == (2, 3, 256, 256) and out.dtype == torch.float32
+    assert torch.isfinite(out).all() and 0 <= float(out.min()) <= float(out.max()) <= 1
+    assert not torch.equal(out[0], out[1])
