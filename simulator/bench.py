@@ -19,7 +19,7 @@ from simulator.models.presets import get_preset
 from simulator.models.receiver import SemanticReceiver
 from simulator.seeding import make_generator
 
-__all__ = ["bench_receiver", "bench_sd15_img2img", "device_name", "run_bench"]
+__all__ = ["bench_receiver", "bench_sd15_img2img", "device_name", "run_bench", "sd15_models"]
 
 
 def device_name(device: str) -> str:
@@ -74,28 +74,46 @@ def bench_receiver(preset: str, image_size: int, batch_size: int, *, device: str
             "peak_memory_mib": _peak_memory_mib(device), "random_weights": True}
 
 
+def sd15_models(*, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+                meta: bool = False) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """Randomly initialised UNet and VAE of Stable Diffusion 1.5's published configuration
+    (859,520,964 and 83,653,863 parameters), in eval mode.
+
+    :param meta: Build on the meta device (no memory; for counting parameters).
+    """
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+
+    with torch.device("meta" if meta else device):
+        unet = UNet2DConditionModel(
+            sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
+            block_out_channels=(320, 640, 1280, 1280), cross_attention_dim=768,
+            attention_head_dim=8,
+            down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+            up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+        )
+        vae = AutoencoderKL(
+            in_channels=3, out_channels=3, latent_channels=4, layers_per_block=2,
+            sample_size=512, block_out_channels=(128, 256, 512, 512),
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
+        )
+    # nn.Module.to: diffusers' ModelMixin.to would warn about meta tensors
+    return (torch.nn.Module.to(unet, dtype=dtype).eval(),
+            torch.nn.Module.to(vae, dtype=dtype).eval())
+
+
 def bench_sd15_img2img(image_size: int, batch_size: int, *, device: str, steps: int = 30,
                        strength: float = 1.0, repeats: int = 2) -> dict[str, Any]:
-    """Time SD 1.5 img2img with random weights of the real UNet and VAE (CUDA, fp16).
+    """Time SD 1.5 img2img with random weights of the real UNet and VAE (float16 on CUDA,
+    float32 on the CPU).
 
     The paper's Img2Img-SC baseline: VAE-encode, ``steps * strength`` UNet steps with
     classifier-free guidance (batch doubled) on a 77-token text embedding, VAE-decode.
     """
-    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from diffusers import DDIMScheduler
 
-    dtype = torch.float16
-    unet = UNet2DConditionModel(
-        sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
-        block_out_channels=(320, 640, 1280, 1280), cross_attention_dim=768, attention_head_dim=8,
-        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
-    ).to(device=device, dtype=dtype).eval()
-    vae = AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=4, layers_per_block=2, sample_size=512,
-        block_out_channels=(128, 256, 512, 512),
-        down_encoder_block_types=("DownEncoderBlock2D",) * 4,
-        up_decoder_block_types=("UpDecoderBlock2D",) * 4,
-    ).to(device=device, dtype=dtype).eval()
+    dtype = torch.float16 if device.startswith("cuda") else torch.float32
+    unet, vae = sd15_models(device=device, dtype=dtype)
     scheduler = DDIMScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear",
                               beta_start=0.00085, beta_end=0.012)
     text = torch.randn(2 * batch_size, 77, 768, device=device, dtype=dtype)
@@ -122,7 +140,7 @@ def bench_sd15_img2img(image_size: int, batch_size: int, *, device: str, steps: 
     _sync(device)
     seconds = (time.perf_counter() - start) / (repeats * batch_size)
     return {"pipeline": "sd15-img2img", "image_size": image_size, "batch_size": batch_size,
-            "steps": steps, "strength": strength, "dtype": "float16",
+            "steps": steps, "strength": strength, "dtype": str(dtype).replace("torch.", ""),
             "seconds_per_image": seconds, "images_per_second": 1.0 / seconds,
             "peak_memory_mib": _peak_memory_mib(device), "random_weights": True}
 

@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from simulator.bench import bench_receiver, run_bench
+from simulator.bench import bench_receiver, bench_sd15_img2img, run_bench, sd15_models
 from simulator.cli import main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -71,6 +71,25 @@ def test_a_run_cut_short_keeps_what_it_measured(tmp_path, monkeypatch, capsys):
     assert err[0].startswith("semlink bench: small 64 px, batch 1: ") and err[0].endswith(
         " s/image")
     assert len(err) == 2
+
+
+def test_sd15_models_have_the_published_sizes():
+    unet, vae = sd15_models(meta=True)
+    assert sum(p.numel() for p in unet.parameters()) == 859_520_964
+    assert sum(p.numel() for p in vae.parameters()) == 83_653_863
+
+
+def test_sd15_img2img_runs_on_cpu():
+    """The SD 1.5 img2img baseline end to end (VAE encode, guided DDIM steps, decode) with
+    the real 860M-parameter UNet, float32 on the CPU (~20 s): a GPU run times the same code."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        row = bench_sd15_img2img(64, 1, device="cpu", steps=2, repeats=1)
+    finally:
+        torch.set_num_threads(threads)
+    assert row["dtype"] == "float32" and row["steps"] == 2 and row["seconds_per_image"] > 0
+    assert row["peak_memory_mib"] is None
 
 
 @pytest.mark.gpu
