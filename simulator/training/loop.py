@@ -28,6 +28,7 @@ from simulator.models.sampler import add_noise, training_target
 from simulator.models.stage_a import encode_latents
 from simulator.models.stage_b import predict_noise
 from simulator.seeding import derive_seed
+from simulator.sweep import resolve_device
 from simulator.training.checkpoint import CHECKPOINT_FILE, EMA, load_checkpoint, save_checkpoint
 from simulator.training.conditioning import NoisyConditioning
 from simulator.training.config import PhaseConfig, TrainConfig, load_train_config, train_config_hash
@@ -87,9 +88,7 @@ def train(config: TrainConfig, *, output: str | Path, base_dir: str | Path | Non
     if not resume and ckpt_path.exists():
         raise InputError(f"{out}: already holds a training checkpoint; pass --resume to "
                          "continue it or choose another output")
-    device = torch.device(config.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device: {config.device!r} asked for but CUDA is not available")
+    device = torch.device(resolve_device(config.device))  # InputError if CUDA is missing
     cfg_hash = train_config_hash(config)
     data = TrainImages(config.data.source, size=config.data.size, min_crop=config.data.min_crop,
                        flip=config.data.flip, base_dir=base_dir, count=config.data.count)
