@@ -33,7 +33,7 @@ test: $(STAMP)
 # carry .whl/ there. Pure-Python except pydantic-core (cp312). About 10 MB.
 GPU_WHEELS := diffusers==0.42.1 sionna-no-rt==2.2.0 pydantic==2.14.4 pydantic-core==2.50.5 \
 	annotated-types==0.8.0 typing-inspection==0.4.5 typing-extensions==4.16.0 \
-	importlib-metadata==10.2.0 importlib-resources==7.1.0 lpips==0.1.4
+	importlib-resources==7.1.0 lpips==0.1.4
 gpu-wheels: $(STAMP)
 	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
 		--implementation cp --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
