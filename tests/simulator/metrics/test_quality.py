@@ -220,8 +220,10 @@ def test_metrics_run_where_the_images_are_without_host_syncs(jpeg_pairs, device)
         assert value.device.type == device and value.shape == (ref.shape[0],), name
         if device != "cpu":
             on_cpu = metric.cpu() if isinstance(metric, torch.nn.Module) else metric
+            # LPIPS convolves in float32, which cuDNN may run in TF32 (10-bit mantissa)
+            tol = 5e-3 if name == "lpips" else 1e-4
             torch.testing.assert_close(value.cpu(), on_cpu(ref.cpu(), rec.cpu()),
-                                       rtol=1e-4, atol=1e-4)
+                                       rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -247,4 +249,4 @@ def test_fid_features_run_where_the_images_are(jpeg_pairs, device, tmp_path, mon
     assert syncs == []
     assert feats.device.type == device and feats.shape == (ref.shape[0], 2048)
     want = fid.inception_input(ref.cpu()).mean(dim=(2, 3))  # the stand-in's first 3 features
-    torch.testing.assert_close(feats[:, :3].cpu(), want, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(feats[:, :3].cpu(), want, rtol=1e-4, atol=1e-4)
