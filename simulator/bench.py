@@ -17,6 +17,7 @@ import torch
 
 from simulator.models.presets import get_preset
 from simulator.models.receiver import SemanticReceiver
+from simulator.models.stage_a import decode_latents
 from simulator.seeding import make_generator
 
 __all__ = ["bench_receiver", "bench_sd15_img2img", "device_name", "run_bench", "sd15_models"]
@@ -47,10 +48,12 @@ def _peak_memory_mib(device: str) -> float | None:
 
 def bench_receiver(preset: str, image_size: int, batch_size: int, *, device: str,
                    steps: int = 10, guidance: float = 1.1, repeats: int = 2) -> dict[str, Any]:
-    """Time ``repeats`` receiver calls after one warm-up call.
+    """Time ``repeats`` receiver calls after one warm-up call, then stage A's decoding alone
+    (its share of the time: the rest is stage B sampling).
 
     :output result: ``{"preset", "image_size", "batch_size", "steps", "guidance", "dtype",
-        "seconds_per_image", "images_per_second", "peak_memory_mib", "random_weights"}``.
+        "seconds_per_image", "images_per_second", "stage_a_seconds_per_image",
+        "peak_memory_mib", "random_weights"}``.
     """
     p = get_preset(preset)
     dtype = p.default_dtype(device)
@@ -68,10 +71,20 @@ def bench_receiver(preset: str, image_size: int, batch_size: int, *, device: str
         rx(zhat, gens, image_size=image_size, steps=steps, guidance=guidance)
     _sync(device)
     seconds = (time.perf_counter() - start) / (repeats * batch_size)
+    peak = _peak_memory_mib(device)
+    latents = torch.randn(batch_size, rx.stage_b.config.in_channels, image_size // 4,
+                          image_size // 4, device=device, dtype=dtype)
+    with torch.no_grad():
+        start = time.perf_counter()
+        for _ in range(repeats):
+            decode_latents(rx.stage_a, latents, rx.latent_scale_factor)
+        _sync(device)
+    stage_a = (time.perf_counter() - start) / (repeats * batch_size)
     return {"preset": preset, "image_size": image_size, "batch_size": batch_size, "steps": steps,
             "guidance": guidance, "dtype": str(dtype).replace("torch.", ""),
             "seconds_per_image": seconds, "images_per_second": 1.0 / seconds,
-            "peak_memory_mib": _peak_memory_mib(device), "random_weights": True}
+            "stage_a_seconds_per_image": stage_a, "peak_memory_mib": peak,
+            "random_weights": True}
 
 
 def sd15_models(*, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,

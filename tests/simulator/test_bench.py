@@ -27,10 +27,13 @@ def test_cpu_run_of_a_real_preset_times_small_and_says_so():
 
 
 def test_more_steps_take_longer():
-    """The timing measures the sampling loop: 8 UNet steps cost clearly more than 1."""
+    """The timing measures the sampling loop: 8 UNet steps cost clearly more than 1, while
+    stage A's decoding, timed alone, costs the same and less than the whole receiver."""
     one = bench_receiver("small", 64, 1, device="cpu", steps=1, repeats=3)
     eight = bench_receiver("small", 64, 1, device="cpu", steps=8, repeats=3)
     assert eight["seconds_per_image"] > 2 * one["seconds_per_image"]
+    assert 0 < eight["stage_a_seconds_per_image"] < eight["seconds_per_image"] / 2
+    assert 0 < one["stage_a_seconds_per_image"] < 4 * eight["stage_a_seconds_per_image"]
 
 
 def test_cli_writes_json_and_rejects_unknown_preset(tmp_path, capsys):
