@@ -61,6 +61,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from simulator.sweep import run_scenario
 
     scenario, text = load_scenario(args.scenario)
+    if args.device is not None:
+        scenario = scenario.model_copy(update={"device": args.device})
     console = Console(stderr=True, quiet=args.quiet)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
@@ -267,6 +269,15 @@ def _float_type(accept: Callable[[float], bool], rule: str) -> Callable[[str], f
     return parse
 
 
+def _device_name(text: str) -> str:
+    """argparse type: a device name a run accepts."""
+    from simulator.scenario import is_device_name
+
+    if not is_device_name(text):
+        raise argparse.ArgumentTypeError(f"must be auto, cpu, cuda or cuda:N; got {text!r}")
+    return text
+
+
 # An SNR may be +inf (no noise), never NaN or -inf; guidance is a finite scale >= 0.
 _snr_db = _float_type(lambda v: v > -math.inf, "a number of dB or inf")
 _guidance = _float_type(lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
@@ -293,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--resume", action="store_true",
                       help="continue an interrupted run; finished points are kept, not recomputed")
     mode.add_argument("--overwrite", action="store_true", help="discard an existing results file")
+    p.add_argument("--device", type=_device_name,
+                   help="run on this device instead of the scenario's (auto, cpu, cuda, cuda:N)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
     p.set_defaults(func=_cmd_run)
 

@@ -388,11 +388,16 @@ _Loader.add_implicit_resolver(
 
 
 def scenario_hash(scenario: Scenario) -> str:
-    """SHA-256 (hex) of the resolved scenario and semlink's version: results are keyed by it."""
+    """SHA-256 (hex) of the resolved scenario and semlink's version: results are keyed by it.
+
+    The ``device`` field is left out: where a run executes is checked on resume by the device
+    type it resolved to (see :func:`simulator.sweep.open_store`), so ``auto`` and ``cuda``, or a
+    ``--device`` given on the command line, resume the same results.
+    """
     from simulator import __version__
 
-    payload = json.dumps({"scenario": scenario.model_dump(mode="json"), "semlink": __version__},
-                         sort_keys=True)
+    content = scenario.model_dump(mode="json", exclude={"device"})
+    payload = json.dumps({"scenario": content, "semlink": __version__}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

@@ -97,10 +97,11 @@ def open_store(scenario: Scenario, text: str, output: Path, *, device: str, resu
     """The results store for a run: new, resumed, or refused.
 
     :raises InputError: If ``output`` exists and neither ``resume`` nor ``overwrite`` is given,
-        or it holds results of a different scenario (changed content) and ``overwrite`` is not
-        given.
+        or it holds results of a different scenario (changed content) or of another device
+        type (CPU float32 vs CUDA bfloat16 models) and ``overwrite`` is not given.
     """
     digest = scenario_hash(scenario)
+    device_type = torch.device(device).type
     if output.exists() and not overwrite:
         if not resume:
             raise InputError(f"{output}: results file exists; pass --resume to continue it or "
@@ -110,10 +111,16 @@ def open_store(scenario: Scenario, text: str, output: Path, *, device: str, resu
             raise InputError(f"{output}: holds results of a different scenario (hash "
                              f"{str(store.attrs.get('scenario_hash'))[:12]} vs {digest[:12]}); "
                              "refusing to mix them: use another output or --overwrite")
+        stored_type = store.attrs.get("device_type", device_type)
+        if stored_type != device_type:
+            raise InputError(f"{output}: was computed on {stored_type}; resuming on "
+                             f"{device_type} would mix results of different numerics: resume "
+                             f"with --device {stored_type}, or use another output or --overwrite")
         return store
     store = ResultsStore(output, {
         "scenario_text": text, "scenario_hash": digest, "scenario_name": scenario.name,
         "versions": package_versions(), "device": _device_name(device),
+        "device_type": device_type,
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     })
     store.save()

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from simulator.cli import main
 from simulator.results import ResultsStore
@@ -91,6 +92,32 @@ def test_existing_output_and_changed_scenario_are_refused(tmp_path, capsys):
     assert "holds results of a different scenario" in capsys.readouterr().err
     assert main(["run", str(scenario), "-q", "-o", str(output), "--overwrite"]) == 0
     assert len(_results(output)["points"]) == 6
+
+
+def test_device_is_checked_by_type_not_hashed(tmp_path, capsys):
+    """--device overrides the scenario's device without changing the results' identity (auto,
+    cpu and cuda name the same scenario), but a file computed on one device type is never
+    resumed on another (CPU float32 and CUDA bfloat16 models give different numbers)."""
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(SCENARIO.replace("stop_db: 9", "stop_db: 1").replace("device: cpu",
+                                                                             "device: auto"))
+    output = tmp_path / "r.h5"
+    assert main(["run", str(scenario), "-q", "-o", str(output), "--device", "cpu"]) == 0
+    store = ResultsStore.open(output)
+    assert store.attrs["device_type"] == "cpu" and store.attrs["device"].startswith("cpu")
+    before = _results(output)
+    assert main(["run", str(scenario), "-q", "-o", str(output), "--resume"]) == 0
+    assert _results(output) == before
+    store.attrs["device_type"] = "cuda"  # as if the first run had had a GPU
+    store.save()
+    assert main(["run", str(scenario), "-q", "-o", str(output), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "r.h5: was computed on cuda; resuming on cpu would mix results" in err
+    assert err.count("\n") == 1
+    with pytest.raises(SystemExit):
+        main(["run", str(scenario), "--device", "gpu"])
+    assert "argument --device: must be auto, cpu, cuda or cuda:N; got 'gpu'" in (
+        capsys.readouterr().err)
 
 
 def test_export_csv_values_equal_hdf5(tmp_path):

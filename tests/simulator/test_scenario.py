@@ -43,6 +43,8 @@ def test_hash_changes_with_content_only():
     a, b = parse_scenario(GOOD), parse_scenario(GOOD + "\n# a comment\n")
     assert scenario_hash(a) == scenario_hash(b)
     assert scenario_hash(a) != scenario_hash(parse_scenario(GOOD.replace("[1, 10]", "[1, 11]")))
+    # where it runs is checked on resume by device type, not hashed
+    assert scenario_hash(a) == scenario_hash(parse_scenario(GOOD + "device: cuda:1\n"))
 
 
 # (broken YAML, expected "line: path" fragment of the single error)
