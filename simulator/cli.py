@@ -344,9 +344,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="on the CPU the real presets are replaced by 'small' (the JSON says so)")
     p.add_argument("--size", type=_positive_int, nargs="+",
                    help="image sides, px (default 256 512 on CPU, 512 1024 on CUDA)")
-    p.add_argument("--batch", type=_positive_int, nargs="+", help="batch sizes (default 1 4 on CPU, "
-                   "1 4 16 64 on CUDA; stops at the first out-of-memory)")
-    p.add_argument("--steps", type=_positive_int, default=10, help="sampling steps (default 10, the paper's)")
+    p.add_argument("--batch", type=_positive_int, nargs="+",
+                   help="batch sizes (default 1 4 on CPU, 1 4 16 64 on CUDA; stops at the first "
+                        "out-of-memory)")
+    p.add_argument("--steps", type=_positive_int, default=10,
+                   help="sampling steps (default 10, the paper's)")
     p.add_argument("--guidance", type=_guidance, default=1.1,
                    help="classifier-free guidance (default 1.1, the paper's; 1.0 = no CFG pass)")
     p.add_argument("--repeats", type=_positive_int, default=2, help="timed calls after one warm-up")
