@@ -242,7 +242,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from simulator.training import train_main
 
-    return train_main(args.config, resume=args.resume, output=args.output, quiet=args.quiet)
+    return train_main(args.config, resume=args.resume, output=args.output, quiet=args.quiet,
+                      device=args.device)
 
 
 def _positive_int(text: str) -> int:
@@ -368,6 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="training YAML file")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--output", "-o", help="output folder (default: the config's)")
+    p.add_argument("--device", type=_device_name,
+                   help="train on this device instead of the config's (auto, cpu, cuda, cuda:N)")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=_cmd_train)
     return parser

@@ -46,16 +46,20 @@ _BATCH_NORMS = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d
 
 
 def train_main(config_path: str, *, resume: bool = False, output: str | None = None,
-               quiet: bool = False) -> int:
+               quiet: bool = False, device: str | None = None) -> int:
     """Entry point of ``semlink train CONFIG``: train, print where the bundle went, return 0.
 
     :param config_path: Training config YAML.
     :param resume: Continue from ``OUTPUT/checkpoint.pt``.
     :param output: Output folder; None = the config's ``output`` (relative to the config file).
     :param quiet: No progress bar.
+    :param device: Device to train on instead of the config's (``auto`` allowed); it is not
+        part of the checkpoint's identity, so a run may resume on another device.
     :raises InputError: Bad config, images, weights or checkpoint (the CLI prints one line).
     """
     config, text = load_train_config(config_path)
+    if device is not None:
+        config = config.model_copy(update={"device": device})
     base_dir = Path(config_path).resolve().parent
     out = Path(output) if output is not None else base_dir / config.output
     bundle = train(config, output=out, base_dir=base_dir, resume=resume, quiet=quiet,

@@ -124,6 +124,20 @@ def test_train_main_errors(tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match=r"CUDA is not available"):
             train_main(str(cfg), resume=False, output=str(tmp_path / "o"), quiet=True)
+        # --device overrides the config's device, in both directions
+        cfg.write_text(CONFIG)
+        with pytest.raises(InputError, match=r"'cuda' requested but CUDA is not available"):
+            train_main(str(cfg), output=str(tmp_path / "o"), quiet=True, device="cuda")
+
+
+def test_device_override_trains_where_asked(tmp_path, capsys):
+    from simulator.cli import main
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(CONFIG.replace("steps: 3", "steps: 1").replace("every: 100", "every: 1000")
+                   + "device: cuda:7\n")
+    assert main(["train", str(cfg), "-q", "-o", str(tmp_path / "o"), "--device", "cpu"]) == 0
+    assert (tmp_path / "o" / "model.safetensors").is_file()
 
 
 def test_diffusion_times_follow_the_phase_range_and_v_target(tmp_path, monkeypatch):
