@@ -376,6 +376,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _os_error_message(err: OSError) -> str:
+    """One line naming the path an OSError is about and what is wrong with it."""
+    if err.filename is None:
+        return str(err)
+    if isinstance(err, (FileExistsError, NotADirectoryError)):
+        # mkdir(parents=True) met a file where a folder had to be
+        return f"{err.filename}: a file stands where a folder is needed in this path"
+    return f"{err.filename}: {err.strerror or err}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``semlink`` with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
     parser = build_parser()
@@ -390,6 +400,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "value_error_is_input", False):
             raise
         print(f"semlink {args.command}: error: {str(err).splitlines()[0]}", file=sys.stderr)
+        return EXIT_INPUT
+    except OSError as err:  # an output that cannot be written: a full disk, a file as folder
+        print(f"semlink {args.command}: error: {_os_error_message(err)}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
         print("semlink: interrupted", file=sys.stderr)

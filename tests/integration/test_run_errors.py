@@ -121,3 +121,27 @@ def test_transmit_refuses_an_output_it_cannot_write_before_running(tmp_path, cap
     monkeypatch.setattr(semantic, "SemanticLink", None)  # any use of the link would fail
     code = main(["transmit", PHOTO, "--snr-db", "5", "--out", str(tmp_path / "x.txt")])
     _check_one_line(code, capsys.readouterr().err, "--out: cannot write an image named")
+
+
+def test_outputs_that_cannot_be_written_give_one_line(tmp_path, capsys):
+    """An output path through a file (or any OSError from writing it) is a one-line error."""
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(BASE.replace("IMAGES", "sample"))
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    out = blocker / "sub" / "x"
+    results = tmp_path / "r.h5"
+    assert main(["run", str(scenario), "-q", "-o", str(results)]) == 0
+    capsys.readouterr()
+    for argv in (["run", str(scenario), "-q", "-o", f"{out}.h5"],
+                 ["plot", str(results), "--out", str(out)],
+                 ["export", str(results), "--json", f"{out}.json"],
+                 ["export", str(results), "--csv", str(out)],
+                 ["transmit", PHOTO, "--snr-db", "5", "--steps", "1", "--out", f"{out}.png"],
+                 ["bench", "--size", "64", "--batch", "1", "--steps", "1", "--repeats", "1",
+                  "--device", "cpu", "--json", f"{out}.json"]):
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code == 2, argv
+        assert err.count("\n") == 1 and "a file stands where a folder is needed" in err, argv
+        assert str(blocker) in err and "Traceback" not in err, argv
