@@ -63,7 +63,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     scenario, text = load_scenario(args.scenario)
     if args.device is not None:
         scenario = scenario.model_copy(update={"device": args.device})
-    console = Console(stderr=True, quiet=args.quiet)
+    # A log file or pipe gets the whole table, not one cut to rich's default 80 columns.
+    console = Console(stderr=True, quiet=args.quiet,
+                      width=None if sys.stderr.isatty() else 160)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
                         TextColumn("ETA"), TimeRemainingColumn(), console=console,
