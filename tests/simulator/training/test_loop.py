@@ -190,3 +190,15 @@ def test_mixed_precision_steps_as_on_cuda(tmp_path, monkeypatch):
     from safetensors.torch import load_file
     assert {t.dtype for t in load_file(bundle).values() if t.is_floating_point()} == {
         torch.float32}
+
+
+@pytest.mark.gpu
+def test_trains_on_cuda(tmp_path):
+    """Both kinds of phase on CUDA (bfloat16 autocast): finite losses, a loadable bundle."""
+    cfg = parse_train_config(CONFIG.replace("every: 100", "every: 2") + "device: cuda\n")
+    bundle = train(cfg, output=tmp_path)
+    losses = [float(r["loss"]) for r in _rows(tmp_path / "log.csv")]
+    assert len(losses) == 4 and all(torch.isfinite(torch.tensor(losses)))
+    assert _rows(tmp_path / "validation.csv")  # validation ran on the GPU too
+    models = build_training_models(cfg.model, device="cpu")
+    load_bundle(bundle, models.parts(), preset="small")
