@@ -388,6 +388,13 @@ def _os_error_message(err: OSError) -> str:
     return f"{err.filename}: {err.strerror or err}"
 
 
+def _input_error(lines: list[str]) -> int:
+    """Print bad input as ``semlink: error: ...`` lines (no traceback); the exit code."""
+    for line in lines:
+        print(f"semlink: error: {line}", file=sys.stderr)
+    return EXIT_INPUT
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``semlink`` with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
     parser = build_parser()
@@ -395,17 +402,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or EXIT_OK)
     except InputError as err:
-        for line in str(err).splitlines() or [type(err).__name__]:
-            print(f"semlink: error: {line}", file=sys.stderr)
-        return EXIT_INPUT
+        return _input_error(str(err).splitlines() or [type(err).__name__])
     except ValueError as err:
         if not getattr(args, "value_error_is_input", False):
             raise
-        print(f"semlink {args.command}: error: {str(err).splitlines()[0]}", file=sys.stderr)
-        return EXIT_INPUT
+        return _input_error(str(err).splitlines()[:1])
     except OSError as err:  # an output that cannot be written: a full disk, a file as folder
-        print(f"semlink {args.command}: error: {_os_error_message(err)}", file=sys.stderr)
-        return EXIT_INPUT
+        return _input_error([_os_error_message(err)])
     except KeyboardInterrupt:
         print("semlink: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -4,6 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.threads import torch_threads
+
 
 @pytest.fixture(autouse=True)
 def _seed_everything():
@@ -19,10 +21,8 @@ def _seed_everything():
 def one_thread():
     """Run a module single-threaded: tiny models and LDPC decoding are far faster so on a
     shared, loaded CPU (use with ``pytestmark = pytest.mark.usefixtures("one_thread")``)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 def pytest_collection_modifyitems(config, items):

@@ -47,7 +47,8 @@ class SemanticReceiver(torch.nn.Module):
 
     def __init__(self, *, stage_b: str | Mapping[str, Any] = "small",
                  stage_a: str | Mapping[str, Any] = "small", latent_scale_factor: float = 1.0,
-                 steps: int = 10, guidance: float = 1.1, prediction: str = "epsilon", device: torch.device | str | None = None,
+                 steps: int = 10, guidance: float = 1.1, prediction: str = "epsilon",
+                 device: torch.device | str | None = None,
                  dtype: torch.dtype = torch.float32, meta: bool = False) -> None:
         super().__init__()
         check_type(stage_b, (str, Mapping), name="stage_b")

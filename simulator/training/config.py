@@ -28,7 +28,8 @@ from simulator.errors import InputError
 from simulator.models.presets import PRESET_NAMES
 from simulator.models.stage_a import STAGE_A_CONFIG_NAMES
 from simulator.models.stage_b import STAGE_B_CONFIG_NAMES
-from simulator.scenario import AWGNConfig, ChannelConfig, ImageSide, _Frozen, validate_yaml
+from simulator.scenario import (AWGNConfig, ChannelConfig, ImageSide, _Frozen, is_device_name,
+                                validate_yaml)
 
 __all__ = [
     "TRAINABLE_PARTS",
@@ -131,8 +132,9 @@ class PhaseConfig(_Frozen):
     stage A latents) jointly, at diffusion times ``t`` drawn uniformly from ``timesteps``
     (``[0, 1]``; a range near 1, where v is ``-x0``, teaches the embedding-to-layout mapping
     first); ``stage_a`` cannot share a phase with them. The learning rate warms up linearly
-    over ``warmup_steps`` and then stays constant. One step = ``grad_accum`` micro-batches of ``batch_size`` crops of
-    ``size`` pixels (all models are convolutional: e.g. stage A can learn on small crops).
+    over ``warmup_steps`` and then stays constant. One step = ``grad_accum`` micro-batches of
+    ``batch_size`` crops of ``size`` pixels (all models are convolutional: e.g. stage A can
+    learn on small crops).
     """
 
     name: str | None = None
@@ -200,7 +202,7 @@ class TrainConfig(_Frozen):
     @field_validator("device")
     @classmethod
     def _device(cls, device: str) -> str:
-        if device != "cpu" and device != "cuda" and not device.startswith("cuda:"):
+        if device == "auto" or not is_device_name(device):  # a recipe names its device
             raise ValueError(f"must be 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
         return device
 

@@ -110,8 +110,7 @@ def test_bad_command_arguments_are_refused_before_running(argv, expected, capsys
 def test_arguments_the_models_refuse_give_one_line(argv, expected, tmp_path, capsys):
     out = ["--out", str(tmp_path / "x.png"), "--device", "cpu"] if argv[0] == "transmit" else []
     code = main(argv + out)
-    _check_one_line(code, capsys.readouterr().err.replace(f"semlink {argv[0]}:", "semlink:"),
-                    expected)
+    _check_one_line(code, capsys.readouterr().err, expected)
     assert not (tmp_path / "x.png").exists()
 
 
@@ -142,6 +141,5 @@ def test_outputs_that_cannot_be_written_give_one_line(tmp_path, capsys):
                   "--device", "cpu", "--json", f"{out}.json"]):
         code = main(argv)
         err = capsys.readouterr().err
-        assert code == 2, argv
-        assert err.count("\n") == 1 and "a file stands where a folder is needed" in err, argv
-        assert str(blocker) in err and "Traceback" not in err, argv
+        _check_one_line(code, err, "a file stands where a folder is needed")
+        assert str(blocker) in err, argv

@@ -20,13 +20,7 @@ from modulation.qam import QAMDemapper, QAMMapper
 _POLY = {"CRC24A": 0x1864CFB, "CRC24B": 0x1800063}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """BP decoding on a shared 2-core machine runs faster on one thread; restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # BP decoding: faster on one thread
 
 
 def _crc24_bitwise(bits: list[int], poly: int) -> list[int]:

@@ -6,6 +6,7 @@ import torch
 
 from simulator.bench import bench_receiver, bench_sd15_img2img, run_bench, sd15_models
 from simulator.cli import main
+from tests.threads import torch_threads
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -85,12 +86,8 @@ def test_sd15_models_have_the_published_sizes():
 def test_sd15_img2img_runs_on_cpu():
     """The SD 1.5 img2img baseline end to end (VAE encode, guided DDIM steps, decode) with
     the real 860M-parameter UNet, float32 on the CPU (~20 s): a GPU run times the same code."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
+    with torch_threads(2):
         row = bench_sd15_img2img(64, 1, device="cpu", steps=2, repeats=1)
-    finally:
-        torch.set_num_threads(threads)
     assert row["dtype"] == "float32" and row["steps"] == 2 and row["seconds_per_image"] > 0
     assert row["peak_memory_mib"] is None
 

@@ -7,6 +7,7 @@ import torch
 from simulator.models.receiver import SemanticReceiver
 from simulator.models.sampler import sample_latents
 from simulator.models.stage_a import decode_latents
+from tests.threads import torch_threads
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -114,16 +115,12 @@ def test_real_architecture_samples_in_bfloat16(preset):
     CUDA dtype) and stage A run a guided sampling step at 256 px on the CPU: the glue a GPU
     benchmark relies on (null text conditioning, embedding size, latent scale, decoder) fits
     the real configurations (lite: ~14 s and 3.2 GB on 2 cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)  # big matmuls: worth both cores, unlike the tiny models here
-    try:
+    with torch_threads(2):  # big matmuls: worth both cores, unlike the tiny models here
         receiver = SemanticReceiver.from_preset(preset, device="cpu", dtype=torch.bfloat16)
         receiver.random_weights = False
         assert next(receiver.stage_b.parameters()).dtype == torch.bfloat16
         zhat = torch.randn(2, 16, 6, 6)  # Z of a 256 px image
         out = receiver(zhat, _gens(0, 1), image_size=256, steps=1, guidance=1.5)
-    finally:
-        torch.set_num_threads(threads)
     assert out.shape == (2, 3, 256, 256) and out.dtype == torch.float32
     assert torch.isfinite(out).all() and 0 <= float(out.min()) <= float(out.max()) <= 1
     assert not torch.equal(out[0], out[1])

@@ -13,6 +13,7 @@ from simulator.seeding import derive_seed
 from simulator.training.config import parse_train_config
 from simulator.training.loop import train, train_main
 from simulator.training.models import build_training_models
+from tests.threads import torch_threads
 
 CONFIG = f"""\
 name: tiny
@@ -36,9 +37,9 @@ def _rows(path):
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
-    torch.set_num_threads(2)
     out = tmp_path_factory.mktemp("full")
-    bundle = train(parse_train_config(CONFIG), output=out)
+    with torch_threads(2):
+        bundle = train(parse_train_config(CONFIG), output=out)
     return out, bundle
 
 
