@@ -11,9 +11,13 @@ import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from simulator import __version__
 from simulator.errors import InputError
+
+if TYPE_CHECKING:
+    from simulator.sweep import Shard
 
 __all__ = ["main", "build_parser"]
 
@@ -83,7 +87,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         bar = progress.add_task(scenario.name, total=None, rate="")
         store = run_scenario(scenario, text, base_dir=Path(args.scenario).resolve().parent,
                              resume=args.resume, overwrite=args.overwrite,
-                             output=Path(args.output) if args.output else None, on_task=on_task)
+                             output=Path(args.output) if args.output else None,
+                             shard=args.shard, on_task=on_task)
     if not args.quiet:
         _print_summary(console, summarize(store))
         console.print(f"results: {store.path}")
@@ -117,6 +122,26 @@ def _print_summary(console, rows) -> None:
 
 def _fmt(value: float) -> str:
     return f"{value:.2e}" if 0 < abs(value) < 1e-2 else f"{value:.4g}"
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from simulator.merge import merge_results
+
+    report = merge_results(args.results, args.output, overwrite=args.overwrite)
+    points = report.store.completed_points
+    if report.planned is None:
+        print(f"{report.store.path}: {points} points from {len(args.results)} files (a file from "
+              "before semlink recorded the run's plan: completeness not checked)")
+    elif report.missing:
+        print(f"{report.store.path}: {report.planned - len(report.missing)} of {report.planned} "
+              f"points from {len(args.results)} files; missing {len(report.missing)} (first "
+              f"{report.missing[0]}): `semlink run SCENARIO --resume -o {report.store.path}` "
+              "runs them")
+    else:
+        fid_points = points - report.planned
+        print(f"{report.store.path}: all {report.planned} points from {len(args.results)} files"
+              + (f", and {fid_points} FID points computed from them" if fid_points else ""))
+    return EXIT_OK
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -272,6 +297,16 @@ def _float_type(accept: Callable[[float], bool], rule: str) -> Callable[[str], f
     return parse
 
 
+def _shard(text: str) -> "Shard":
+    """argparse type for ``--shard K/N``."""
+    from simulator.sweep import Shard
+
+    try:
+        return Shard.parse(text)
+    except InputError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("shard: ")) from None
+
+
 def _device_name(text: str) -> str:
     """argparse type: a device name a run accepts."""
     from simulator.scenario import is_device_name
@@ -309,8 +344,17 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--overwrite", action="store_true", help="discard an existing results file")
     p.add_argument("--device", type=_device_name,
                    help="run on this device instead of the scenario's (auto, cpu, cuda, cuda:N)")
+    p.add_argument("--shard", type=_shard, metavar="K/N",
+                   help="run only shard K of N (every N-th task) into NAME.shardKofN.h5; "
+                        "combine the shards with semlink merge")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("merge", help="merge the results files of a scenario's shards into one")
+    p.add_argument("results", nargs="+", help="results .h5 files of one scenario")
+    p.add_argument("--output", "-o", required=True, help="merged results file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.set_defaults(func=_cmd_merge)
 
     p = sub.add_parser("export", help="export a results file as tidy CSV and/or JSON")
     p.add_argument("results", help="results .h5 file")

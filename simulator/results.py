@@ -2,8 +2,11 @@
 
 Layout of the file::
 
-    /                  attrs: format, scenario_text, scenario_hash, semlink_version,
-                              versions (JSON), device, created_utc, updated_utc
+    /                  attrs: format, scenario_text, scenario_name, scenario_hash,
+                              versions (JSON: semlink, python, torch, ...), device,
+                              device_type, created_utc, updated_utc,
+                              planned_points (JSON: every task of the run), shard ("K/N",
+                              only in a shard's file), merged_from (JSON, only after a merge)
     /tables/<table>/<column>   one dataset per column: 1-D float64, int64, bool or UTF-8 str,
                                or 2-D float32 for a vector per row (feature vectors);
                                the group's ``columns`` attr (JSON) gives the column order
@@ -118,6 +121,19 @@ class ResultsStore:
         self._write(staged)  # raises before anything changes if a value cannot be stored
         self._tables = staged
         self._done.add(point_id)
+
+    def extend(self, other: "ResultsStore") -> None:
+        """Append every point and row of ``other`` (results of the same scenario) in memory;
+        :meth:`save` writes them.
+
+        :raises ValueError: If a point of ``other`` is already stored (nothing is appended).
+        """
+        twice = self._done & other._done
+        if twice:
+            raise ValueError(f"point {min(twice)!r} is already stored")
+        for name in other.table_names:
+            _append(self._tables, name, other.rows(name))
+        self._done |= other._done
 
     def save(self) -> None:
         """Write the whole store to ``path`` atomically (temp file, fsync, rename)."""

@@ -4,14 +4,16 @@ A task is one (link, SNR point) for BER links, or one (link, SNR point, batch of
 links, with every transmission of those images (``repeats``) inside it, so that predictability is
 computed where its reconstructions are. A task's result depends only on the scenario and its
 coordinates (seeds come from :func:`simulator.seeding.derive_seed`): tasks can run in any order,
-be resumed after a crash, or later be distributed, and give the same numbers.
+be resumed after a crash, or be split into shards run on other machines or GPUs (:class:`Shard`,
+merged by :func:`simulator.merge.merge_results`), and give the same numbers.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import platform
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,8 @@ from simulator.errors import InputError
 from simulator.results import ResultsStore, reconstructions_dir
 from simulator.scenario import BERLinkConfig, Scenario, is_device_name, scenario_hash
 
-__all__ = ["Task", "plan_tasks", "open_store", "run_scenario", "resolve_device", "package_versions"]
+__all__ = ["Task", "Shard", "plan_tasks", "open_store", "run_scenario", "add_fid_points",
+           "resolve_device", "package_versions", "planned_points"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +41,46 @@ class Task:
     @property
     def point_id(self) -> str:
         return f"{self.link}/snr{self.snr_index}/batch{self.batch_index}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` of ``count`` (1-based) of a scenario's tasks: every ``count``-th task of
+    the plan, from task ``index``. The shards of one scenario are disjoint and together hold every
+    task; dealing tasks out in turn mixes links, SNR points and batches in each shard, so shards
+    take about equally long.
+
+    :raises InputError: If not ``1 <= index <= count``.
+    """
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.index <= self.count:
+            raise InputError(f"shard: must be K/N with 1 <= K <= N; got {self}")
+
+    @classmethod
+    def parse(cls, text: str) -> "Shard":
+        """``"K/N"`` -> ``Shard(K, N)``.
+
+        :raises InputError: If ``text`` is not two whole numbers ``K/N`` with ``1 <= K <= N``.
+        """
+        index, _, count = text.partition("/")
+        if not (index.strip().isdigit() and count.strip().isdigit()):
+            raise InputError(f"shard: must be K/N (shard K of N, e.g. 2/8); got {text!r}")
+        return cls(int(index), int(count))
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    def select(self, tasks: list[Task]) -> list[Task]:
+        """This shard's tasks, in plan order."""
+        return tasks[self.index - 1::self.count]
+
+    def output(self, path: Path) -> Path:
+        """The shard's default results file beside the whole run's: ``NAME.shardKofN.h5``."""
+        return path.with_name(f"{path.stem}.shard{self.index}of{self.count}{path.suffix}")
 
 
 def plan_tasks(scenario: Scenario, num_images: int) -> list[Task]:
@@ -93,12 +136,16 @@ def package_versions() -> dict[str, str]:
 
 
 def open_store(scenario: Scenario, text: str, output: Path, *, device: str, resume: bool,
-               overwrite: bool) -> ResultsStore:
+               overwrite: bool, planned: list[str] | None = None,
+               shard: Shard | None = None) -> ResultsStore:
     """The results store for a run: new, resumed, or refused.
 
+    :param planned: Point ids of the whole run's tasks (every shard's), stored so that merged
+        shards know whether anything is missing.
+    :param shard: The shard the file holds; ``None`` for the whole run.
     :raises InputError: If ``output`` exists and neither ``resume`` nor ``overwrite`` is given,
-        or it holds results of a different scenario (changed content) or of another device
-        type (CPU float32 vs CUDA bfloat16 models) and ``overwrite`` is not given.
+        or it holds results of a different scenario (changed content), of another device type
+        (CPU float32 vs CUDA bfloat16 models) or of another shard, and ``overwrite`` is not given.
     """
     digest = scenario_hash(scenario)
     device_type = torch.device(device).type
@@ -116,15 +163,36 @@ def open_store(scenario: Scenario, text: str, output: Path, *, device: str, resu
             raise InputError(f"{output}: was computed on {stored_type}; resuming on "
                              f"{device_type} would mix results of different numerics: resume "
                              f"with --device {stored_type}, or use another output or --overwrite")
+        stored_shard = store.attrs.get("shard", "")
+        if stored_shard != (str(shard) if shard else ""):
+            raise InputError(f"{output}: holds {_shard_words(stored_shard)}; resuming it as "
+                             f"{_shard_words(shard)} would run other tasks into it: resume with "
+                             f"{'--shard ' + stored_shard if stored_shard else 'no --shard'}")
         return store
-    store = ResultsStore(output, {
+    attrs = {
         "scenario_text": text, "scenario_hash": digest, "scenario_name": scenario.name,
         "versions": package_versions(), "device": _device_name(device),
         "device_type": device_type,
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    })
+    }
+    if planned is not None:
+        attrs["planned_points"] = planned
+    if shard is not None:
+        attrs["shard"] = str(shard)
+    store = ResultsStore(output, attrs)
     store.save()
     return store
+
+
+def planned_points(store: ResultsStore) -> list[str] | None:
+    """Point ids of every task of the run ``store`` belongs to (all shards), or ``None`` for a
+    file written before semlink stored them."""
+    planned = store.attrs.get("planned_points")
+    return json.loads(planned) if isinstance(planned, str) else planned
+
+
+def _shard_words(shard: Shard | str | None) -> str:
+    return f"shard {shard}" if shard else "the whole run"
 
 
 def _device_name(device: str) -> str:
@@ -134,27 +202,35 @@ def _device_name(device: str) -> str:
 
 
 def run_scenario(scenario: Scenario, text: str, *, base_dir: Path, resume: bool = False,
-                 overwrite: bool = False, output: Path | None = None,
+                 overwrite: bool = False, output: Path | None = None, shard: Shard | None = None,
                  on_task: Callable[[Task, dict[str, Any], int, int], None] | None = None
                  ) -> ResultsStore:
-    """Run every task of ``scenario`` not yet in its results file.
+    """Run every task of ``scenario`` (or of one shard of it) not yet in its results file.
 
     :param text: The scenario file's text (stored with the results).
     :param base_dir: Folder relative paths in the scenario start from.
     :param output: Results file; default ``scenario.output`` (relative to the current directory,
-        as for any command-line output path).
+        as for any command-line output path), or :meth:`Shard.output` of it for a shard.
+    :param shard: Run only this shard's tasks. FID, which needs every image of a (link, SNR)
+        point, is left to :func:`simulator.merge.merge_results`.
     :param on_task: Called after each task as ``on_task(task, point_row, done, total)``.
     """
     from simulator.tasks import TaskRunner
 
     device = resolve_device(scenario.device)
-    output = Path(output if output is not None else scenario.output)
+    if output is None:
+        output = Path(scenario.output) if shard is None else shard.output(Path(scenario.output))
+    output = Path(output)
     runner = TaskRunner(scenario, base_dir=base_dir, device=device,
                         recon_dir=reconstructions_dir(output))
-    tasks = plan_tasks(scenario, runner.num_images)
-    store = open_store(scenario, text, output, device=device, resume=resume, overwrite=overwrite)
-    done = sum(store.has(t.point_id) for t in tasks)
-    for task in _pending(tasks, store):
+    planned = plan_tasks(scenario, runner.num_images)
+    tasks = shard.select(planned) if shard is not None else planned
+    runner.prepare(dict.fromkeys(t.link for t in tasks))
+    store = open_store(scenario, text, output, device=device, resume=resume, overwrite=overwrite,
+                       planned=[t.point_id for t in planned], shard=shard)
+    pending = [t for t in tasks if not store.has(t.point_id)]
+    done = len(tasks) - len(pending)
+    for task in pending:
         started = time.perf_counter()
         point, tables = runner.run(task)
         point = {"link": task.link, "snr_index": task.snr_index, "snr_db": task.snr_db,
@@ -164,39 +240,42 @@ def run_scenario(scenario: Scenario, text: str, *, base_dir: Path, resume: bool 
         done += 1
         if on_task is not None:
             on_task(task, point, done, len(tasks))
-    if "fid" in scenario.metrics:
-        _add_fid(scenario, tasks, store)
+    if "fid" in scenario.metrics and shard is None:
+        add_fid_points(scenario, store)
     return store
 
 
-def _add_fid(scenario: Scenario, tasks: list[Task], store: ResultsStore) -> None:
-    """One FID per (link, SNR) from the stored features, each stored as its own point."""
+def add_fid_points(scenario: Scenario, store: ResultsStore) -> None:
+    """One FID per image link and SNR point from the stored Inception features, each stored as
+    its own point (``LINK/snrI/fid``); points already stored are kept. Call it once every task
+    of the run is in ``store``."""
     import numpy as np
 
     from simulator.scenario import ClassicalLinkConfig
     from simulator.tasks import REFERENCE, fid_of_group
 
     table = store.table("features")
+    # Rows in image and transmission order, however the tasks were run (or sharded and merged):
+    # the same features always give the same FID, to the last bit.
+    order = np.lexsort((table["repeat"], table["image_index"]))
+    table = {col: values[order] for col, values in table.items()}
     links = np.asarray(table["link"])
     reference = table["feature"][links == REFERENCE]
-    groups = dict.fromkeys((t.link, t.snr_index, t.snr_db) for t in tasks if t.link != REFERENCE
-                           and not isinstance(scenario.links[t.link], BERLinkConfig))
-    for link, snr_index, snr_db in groups:
-        point_id = f"{link}/snr{snr_index}/fid"
-        if store.has(point_id):
+    for link, cfg in scenario.links.items():
+        if isinstance(cfg, BERLinkConfig):
             continue
-        rows = (links == link) & (table["snr_db"] == snr_db)
-        cfg = scenario.links[link]
         policy = "paper" if isinstance(cfg, ClassicalLinkConfig) and \
             cfg.failure_policy == "paper" else "concealed"
-        value = fid_of_group(table["feature"][rows], table["failed"][rows].astype(bool),
-                             reference, policy=policy)
-        store.add(point_id, {"link": link, "snr_index": snr_index, "snr_db": snr_db,
-                             "batch_index": -1, "kind": "fid", "seconds": 0.0},
-                  {"fid": [{"link": link, "snr_db": snr_db, "fid": value,
-                            "num_images": int(rows.sum()),
-                            "num_failed": int(table["failed"][rows].sum())}]})
+        for snr_index, snr_db in enumerate(scenario.snr.values_db()):
+            point_id = f"{link}/snr{snr_index}/fid"
+            if store.has(point_id):
+                continue
+            rows = (links == link) & (table["snr_db"] == snr_db)
+            value = fid_of_group(table["feature"][rows], table["failed"][rows].astype(bool),
+                                 reference, policy=policy)
+            store.add(point_id, {"link": link, "snr_index": snr_index, "snr_db": snr_db,
+                                 "batch_index": -1, "kind": "fid", "seconds": 0.0},
+                      {"fid": [{"link": link, "snr_db": snr_db, "fid": value,
+                                "num_images": int(rows.sum()),
+                                "num_failed": int(table["failed"][rows].sum())}]})
 
-
-def _pending(tasks: list[Task], store: ResultsStore) -> Iterator[Task]:
-    return (t for t in tasks if not store.has(t.point_id))

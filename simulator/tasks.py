@@ -12,6 +12,7 @@ their models, metric networks) and turns a :class:`~simulator.sweep.Task` into r
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -109,11 +110,15 @@ class TaskRunner:
         from simulator.links.classical import ClassicalLink
 
         size = self.scenario.images.size
-        return ClassicalLink(channel_uses=self.channel_uses(name), image_size=(size, size),
-                             modulation=modulation, code_rate=code_rate,
-                             codeword_length=cfg.codeword_length,
-                             failure_policy=cfg.failure_policy,
-                             jpeg2000_header=cfg.jpeg2000_header, device=self.device)
+        channel_uses = self.channel_uses(name)
+        try:
+            return ClassicalLink(channel_uses=channel_uses, image_size=(size, size),
+                                 modulation=modulation, code_rate=code_rate,
+                                 codeword_length=cfg.codeword_length,
+                                 failure_policy=cfg.failure_policy,
+                                 jpeg2000_header=cfg.jpeg2000_header, device=self.device)
+        except InputError as err:  # "bandwidth: ..." -> "links.NAME.bandwidth: ..."
+            raise InputError(f"links.{name}.{err}") from None
 
     def _adaptive_link(self, name: str, cfg: ClassicalLinkConfig, snr_db: float | None):
         """AMC: the MCS with the largest frame whose estimated BLER at ``snr_db`` meets the
@@ -137,6 +142,18 @@ class TaskRunner:
             link.mcs_choice = choice
             self._links[key] = link
         return self._links[key]
+
+    def prepare(self, links: Iterable[str]) -> None:
+        """Build the fixed-MCS classical links among ``links`` now (cheap), so that a bandwidth
+        too small for their JPEG2000 frame is reported before any task runs, not after hours of
+        other links' tasks.
+
+        :raises InputError: As the link's constructor does.
+        """
+        for name in links:
+            cfg = self.scenario.links.get(name)
+            if isinstance(cfg, ClassicalLinkConfig) and not cfg.adaptive:
+                self.link(name)
 
     def channel_uses(self, name: str) -> int:
         """Complex channel uses per image of link ``name`` (bandwidth matching resolved)."""
@@ -327,15 +344,15 @@ def fid_of_group(features: "np.ndarray", failed: "np.ndarray", reference: "np.nd
     import numpy as np
 
     from simulator.metrics.failure import fid_with_failures
-    from simulator.metrics.fid import frechet_distance
-
-    def stats(x):
-        x = torch.as_tensor(np.asarray(x, dtype=np.float64))
-        return x.mean(0), torch.cov(x.T)
+    from simulator.metrics.fid import FidStatistics, frechet_distance
 
     keep = features if policy == "concealed" else features[~failed]
     decoded = float("nan")
     if len(keep) >= 2:
-        decoded = float(frechet_distance(*stats(keep), *stats(reference)))
+        ours, theirs = (FidStatistics.from_features(torch.as_tensor(np.asarray(x)))
+                        for x in (keep, reference))
+        # The factor of our covariance makes this an n x n problem: milliseconds, not seconds.
+        decoded = float(frechet_distance(ours.mu, ours.sigma, theirs.mu, theirs.sigma,
+                                         factor1=ours.factor))
     return fid_with_failures(decoded, int(failed.sum()) if policy == "paper" else 0,
                              len(features), policy)

@@ -58,9 +58,14 @@ def test_real_preset_without_weights(tmp_path, capsys):
     _check_one_line(code, err, "weights/none: weights directory not found")
 
 
-def test_budget_too_small_for_a_frame(tmp_path, capsys):
-    code, err = _run(tmp_path, BASE.replace("IMAGES", "sample").replace("2000", "10"), capsys)
-    _check_one_line(code, err, "bandwidth:")
+def test_budget_too_small_for_a_frame_before_any_task(tmp_path, capsys):
+    # The semantic link's tasks come first in the plan: the classical link's budget is checked
+    # before them, and no results file is started.
+    text = BASE.replace("IMAGES", "sample").replace("2000", "10").replace(
+        "links:\n", "links:\n  sem: {type: semantic, preset: small}\n")
+    code, err = _run(tmp_path, text, capsys)
+    _check_one_line(code, err, "links.j2k.bandwidth: 10 channel uses")
+    assert not (tmp_path / "r.h5").exists()
 
 
 @pytest.mark.skipif(lpips_unavailable_reason("alex") is None, reason="LPIPS backbone installed")

@@ -71,3 +71,24 @@ def test_bad_files_give_input_errors(tmp_path):
         f.attrs["x"] = 1
     with pytest.raises(InputError, match="other.h5: not a semlink results file"):
         ResultsStore.open(other)
+
+
+def test_extend_appends_points_and_rows_of_another_store(tmp_path):
+    a, b = _store(tmp_path / "a.h5"), _store(tmp_path / "b.h5")
+    a.add("p0", {"link": "sem", "snr_db": 1.0}, {"images": [{"image": "a.png", "psnr": 20.0}]})
+    b.add("p1", {"link": "j2k", "snr_db": 1.0, "bler": 0.5},
+          {"images": [{"image": "a.png", "psnr": 0.0, "lpips": 1.0}],
+           "ber": [{"link": "j2k", "bit_errors": 7}]})
+    a.extend(b)
+    a.save()
+    again = ResultsStore.open(tmp_path / "a.h5")
+    assert again.has("p0") and again.has("p1")
+    assert [r["point_id"] for r in again.rows("points")] == ["p0", "p1"]
+    images = again.table("images")
+    np.testing.assert_array_equal(images["psnr"], [20.0, 0.0])
+    # A column only the second store has is missing (None) in the first store's rows.
+    assert np.isnan(images["lpips"][0]) and images["lpips"][1] == 1.0
+    assert again.rows("ber") == [{"link": "j2k", "bit_errors": 7}]
+    with pytest.raises(ValueError, match="'p1' is already stored"):
+        a.extend(b)
+    assert a.completed_points == 2

@@ -158,6 +158,27 @@ def test_factor_path_equals_eigen_path_and_scipy():
     assert fid_score(b, a).fid == pytest.approx(want, rel=1e-7)
 
 
+def test_fid_of_a_sweep_group_against_scipy_and_the_paper_failure_rule():
+    from simulator.tasks import fid_of_group
+
+    rng = np.random.default_rng(12)
+    recon = rng.gamma(2.0, size=(8, 64)).astype(np.float32)  # float32, as the store keeps them
+    reference = rng.gamma(2.0, size=(5, 64)).astype(np.float32)
+    failed = np.array([False, True, False, False, True, False, False, False])
+
+    def scipy_fid(x, y):
+        x, y = x.astype(np.float64), y.astype(np.float64)
+        sx, sy = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+        covmean = scipy.linalg.sqrtm(sx @ sy).real
+        return np.sum((x.mean(0) - y.mean(0)) ** 2) + np.trace(sx + sy - 2 * covmean)
+
+    assert fid_of_group(recon, failed, reference, policy="concealed") == pytest.approx(
+        scipy_fid(recon, reference), rel=1e-6)
+    decoded = scipy_fid(recon[~failed], reference)  # the paper: 500 for the failed quarter
+    assert fid_of_group(recon, failed, reference, policy="paper") == pytest.approx(
+        0.75 * decoded + 0.25 * 500.0, rel=1e-6)
+
+
 def test_frechet_distance_diagonal_closed_form():
     gen = torch.Generator().manual_seed(5)
     d = 64

@@ -1,0 +1,155 @@
+"""A sweep split into shards and merged gives exactly the results of the whole run on one machine,
+FID included; a partial merge is finished by --resume; mismatched inputs are refused in one line."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simulator.cli import main
+from simulator.errors import InputError
+from simulator.results import ResultsStore
+from simulator.scenario import parse_scenario
+from simulator.sweep import Shard, plan_tasks
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+SCENARIO = """\
+name: shards
+seed: 3
+device: cpu
+images: {source: sample, size: 64, count: 4}
+snr: {points_db: [5, 15]}
+batch_size: 2
+repeats: 2
+metrics: [psnr, ssim, fid]
+output: results/whole.h5
+save_reconstructions: true
+links:
+  semantic: {type: semantic, preset: small}
+  jpeg2000: {type: classical, modulation: 16, code_rate: 1/2, bandwidth: {channel_uses: 2000}}
+  qpsk: {type: ber, modulation: 4}
+monte_carlo: {target_bit_errors: 20, min_bits: 2000, max_bits: 4000, batch_bits: 2000}
+"""
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The whole run, its three shards (default file names), and a merge of shards 1 and 2."""
+    folder = tmp_path_factory.mktemp("shards")
+    scenario = folder / "s.yaml"
+    scenario.write_text(SCENARIO)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)
+        assert main(["run", str(scenario), "-q"]) == 0
+        for k in (1, 2, 3):
+            assert main(["run", str(scenario), "-q", "--shard", f"{k}/3"]) == 0
+        assert main(["merge", "results/whole.shard1of3.h5", "results/whole.shard2of3.h5",
+                     "-o", "results/part.h5"]) == 0
+    return folder
+
+
+def _content(path):
+    """Every table's rows, order-free, without timings (NaN compared as None)."""
+    store = ResultsStore.open(path)
+    content = {}
+    for name in store.table_names:
+        rows = [{k: (None if isinstance(v, float) and v != v else
+                     v.tolist() if isinstance(v, np.ndarray) else v)
+                 for k, v in r.items() if k != "seconds"} for r in store.rows(name)]
+        content[name] = sorted(rows, key=repr)
+    return content
+
+
+def test_shards_partition_the_plan():
+    scenario = parse_scenario(SCENARIO)
+    tasks = plan_tasks(scenario, num_images=4)
+    for count in (1, 2, 3, 7, len(tasks) + 2):
+        shards = [Shard(k, count).select(tasks) for k in range(1, count + 1)]
+        ids = [t.point_id for shard in shards for t in shard]
+        assert sorted(ids) == sorted(t.point_id for t in tasks) and len(set(ids)) == len(ids)
+        assert max(map(len, shards)) - min(map(len, shards)) <= 1
+
+
+@pytest.mark.parametrize("text", ["0/3", "4/3", "1/0", "2", "a/b", "-1/2", "1/2/3"])
+def test_bad_shard_is_refused(text):
+    with pytest.raises(InputError, match="shard: must be K/N"):
+        Shard.parse(text)
+
+
+def test_merged_shards_equal_the_whole_run(runs, capsys):
+    assert sorted(p.name for p in (runs / "results").glob("*.h5")) == [
+        "part.h5", "whole.h5", "whole.shard1of3.h5", "whole.shard2of3.h5", "whole.shard3of3.h5"]
+    shard = ResultsStore.open(runs / "results/whole.shard2of3.h5")
+    assert shard.attrs["shard"] == "2/3" and "fid" not in shard.table_names
+    merged = runs / "results/merged.h5"
+    assert main(["merge", *(str(runs / f"results/whole.shard{k}of3.h5") for k in (3, 1, 2)),
+                 "-o", str(merged)]) == 0
+    assert "all 12 points from 3 files, and 4 FID points" in capsys.readouterr().out
+    whole = _content(runs / "results/whole.h5")
+    assert set(whole) == {"points", "images", "features", "fid", "ber", "predictability"}
+    assert _content(merged) == whole  # FID to the last bit, though rows came in another order
+    attrs = ResultsStore.open(merged).attrs
+    assert "shard" not in attrs and attrs["merged_from"].count('"shard": "') == 3
+    # Each shard saved its reconstructions beside its own file; the merge gathers them.
+    pngs = sorted(p.relative_to(runs / "results/merged_reconstructions").as_posix()
+                  for p in (runs / "results/merged_reconstructions").rglob("*.png"))
+    assert pngs == sorted(p.relative_to(runs / "results/whole_reconstructions").as_posix()
+                          for p in (runs / "results/whole_reconstructions").rglob("*.png"))
+    assert len(pngs) == 4 + 4 * 2 * 2
+
+
+def test_partial_merge_is_finished_by_resume(runs, capsys, monkeypatch):
+    part = runs / "results/part.h5"
+    store = ResultsStore.open(part)
+    assert 0 < store.completed_points < 12 and "fid" not in store.table_names
+    monkeypatch.chdir(runs)
+    assert main(["run", "s.yaml", "-q", "--resume", "-o", str(part)]) == 0
+    assert _content(part) == _content(runs / "results/whole.h5")
+
+
+def _error(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("semlink: error: ") and "Traceback" not in err
+    return err
+
+
+def test_merge_refuses_inputs_of_different_runs(runs, tmp_path, capsys):
+    shard1, shard2 = (str(runs / f"results/whole.shard{k}of3.h5") for k in (1, 2))
+    other = tmp_path / "other.yaml"
+    other.write_text(SCENARIO.replace("seed: 3", "seed: 4").replace("jpeg2000:", "#"))
+    assert main(["run", str(other), "-q", "--shard", "1/4", "-o", str(tmp_path / "o.h5")]) == 0
+    out = str(tmp_path / "m.h5")
+    err = _error(["merge", shard1, str(tmp_path / "o.h5"), "-o", out], capsys)
+    assert "o.h5: holds results of a different scenario than" in err
+    cuda = ResultsStore.open(shard2)
+    cuda.path, cuda.attrs["device_type"] = tmp_path / "cuda.h5", "cuda"
+    cuda.save()
+    assert "cuda.h5: was computed on cuda" in _error(
+        ["merge", shard1, str(cuda.path), "-o", out], capsys)
+    assert "also in" in _error(["merge", str(runs / "results/part.h5"), shard2, "-o", out], capsys)
+    assert "given twice" in _error(["merge", shard1, shard2, shard1, "-o", out], capsys)
+    assert "is one of the inputs" in _error(["merge", shard1, shard2, "-o", shard2], capsys)
+    (tmp_path / "empty.h5").write_bytes(b"")
+    assert "empty.h5: cannot read results file" in _error(
+        ["merge", shard1, str(tmp_path / "empty.h5"), "-o", out], capsys)
+    assert "results file exists; pass --overwrite" in _error(
+        ["merge", shard1, "-o", str(tmp_path / "o.h5")], capsys)
+    assert not (tmp_path / "m.h5").exists()
+
+
+def test_a_shard_resumes_only_as_itself(runs, capsys, monkeypatch):
+    monkeypatch.chdir(runs)
+    shard1 = str(runs / "results/whole.shard1of3.h5")
+    err = _error(["run", "s.yaml", "-q", "--resume", "--shard", "2/3", "-o", shard1], capsys)
+    assert "holds shard 1/3; resuming it as shard 2/3" in err
+    err = _error(["run", "s.yaml", "-q", "--resume", "-o", shard1], capsys)
+    assert "holds shard 1/3; resuming it as the whole run" in err
+    assert main(["run", "s.yaml", "-q", "--resume", "--shard", "1/3", "-o", shard1]) == 0
+
+
+def test_shard_option_is_checked_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "s.yaml", "--shard", "4/3"])
+    assert exit_info.value.code == 2
+    assert "argument --shard: must be K/N with 1 <= K <= N; got 4/3" in capsys.readouterr().err
