@@ -129,17 +129,18 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 
     report = merge_results(args.results, args.output, overwrite=args.overwrite)
     points = report.store.completed_points
+    files = f"{len(args.results)} file{'s' if len(args.results) > 1 else ''}"
     if report.planned is None:
-        print(f"{report.store.path}: {points} points from {len(args.results)} files (a file from "
+        print(f"{report.store.path}: {points} points from {files} (a file from "
               "before semlink recorded the run's plan: completeness not checked)")
     elif report.missing:
         print(f"{report.store.path}: {report.planned - len(report.missing)} of {report.planned} "
-              f"points from {len(args.results)} files; missing {len(report.missing)} (first "
+              f"points from {files}; missing {len(report.missing)} (first "
               f"{report.missing[0]}): `semlink run SCENARIO --resume -o {report.store.path}` "
               "runs them")
     else:
         fid_points = points - report.planned
-        print(f"{report.store.path}: all {report.planned} points from {len(args.results)} files"
+        print(f"{report.store.path}: all {report.planned} points from {files}"
               + (f", and {fid_points} FID points computed from them" if fid_points else ""))
     return EXIT_OK
 

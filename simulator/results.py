@@ -146,7 +146,13 @@ class ResultsStore:
         tmp = self.path.with_name(self.path.name + ".tmp")
         arrays = {name: {col: _to_h5(values, f"{name}.{col}") for col, values in cols.items()}
                   for name, cols in tables.items()}
-        with h5py.File(tmp, "w") as f:
+        try:
+            handle = h5py.File(tmp, "w")
+        except OSError as err:  # h5py's message is a paragraph; name the file in one line
+            reason = os.strerror(err.errno) if err.errno else "cannot create it"
+            raise OSError(err.errno, f"cannot write results file ({reason})",
+                          str(self.path)) from None
+        with handle as f:
             for key, value in self.attrs.items():
                 f.attrs[key] = value if not isinstance(value, (dict, list)) else json.dumps(value)
             group = f.create_group("tables")

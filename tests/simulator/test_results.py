@@ -92,3 +92,12 @@ def test_extend_appends_points_and_rows_of_another_store(tmp_path):
     with pytest.raises(ValueError, match="'p1' is already stored"):
         a.extend(b)
     assert a.completed_points == 2
+
+
+def test_unwritable_file_is_one_line_naming_it(tmp_path):
+    store = _store(tmp_path / "r.h5")
+    (tmp_path / "r.h5.tmp").mkdir()  # h5py cannot create its temporary file
+    with pytest.raises(OSError) as info:
+        store.save()
+    assert info.value.filename == str(tmp_path / "r.h5")
+    assert info.value.strerror.startswith("cannot write results file (") and "\n" not in str(info.value)
