@@ -64,6 +64,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from simulator.summary import summarize
     from simulator.sweep import run_scenario
 
+    if args.workers is not None and args.ray is None:
+        raise InputError("--workers: counts Ray workers; give it with --ray")
     scenario, text = load_scenario(args.scenario)
     if args.device is not None:
         scenario = scenario.model_copy(update={"device": args.device})
@@ -88,7 +90,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         store = run_scenario(scenario, text, base_dir=Path(args.scenario).resolve().parent,
                              resume=args.resume, overwrite=args.overwrite,
                              output=Path(args.output) if args.output else None,
-                             shard=args.shard, on_task=on_task)
+                             shard=args.shard, ray=args.ray is not None,
+                             ray_address=args.ray or None, workers=args.workers,
+                             on_task=on_task)
     if not args.quiet:
         _print_summary(console, summarize(store))
         console.print(f"results: {store.path}")
@@ -348,6 +352,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", type=_shard, metavar="K/N",
                    help="run only shard K of N (every N-th task) into NAME.shardKofN.h5; "
                         "combine the shards with semlink merge")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run the tasks on a Ray cluster: the one at ADDRESS, else the one "
+                        "RAY_ADDRESS names, else a new one on this machine (pip install "
+                        "'semlink[ray]')")
+    p.add_argument("--workers", type=_positive_int, metavar="N",
+                   help="Ray workers (default: one per GPU for a CUDA run, one per CPU else)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
     p.set_defaults(func=_cmd_run)
 

@@ -137,12 +137,13 @@ def package_versions() -> dict[str, str]:
 
 def open_store(scenario: Scenario, text: str, output: Path, *, device: str, resume: bool,
                overwrite: bool, planned: list[str] | None = None,
-               shard: Shard | None = None) -> ResultsStore:
+               shard: Shard | None = None, device_name: str | None = None) -> ResultsStore:
     """The results store for a run: new, resumed, or refused.
 
     :param planned: Point ids of the whole run's tasks (every shard's), stored so that merged
         shards know whether anything is missing.
     :param shard: The shard the file holds; ``None`` for the whole run.
+    :param device_name: What ran the tasks, as stored; default the name of ``device`` here.
     :raises InputError: If ``output`` exists and neither ``resume`` nor ``overwrite`` is given,
         or it holds results of a different scenario (changed content), of another device type
         (CPU float32 vs CUDA bfloat16 models) or of another shard, and ``overwrite`` is not given.
@@ -171,7 +172,7 @@ def open_store(scenario: Scenario, text: str, output: Path, *, device: str, resu
         return store
     attrs = {
         "scenario_text": text, "scenario_hash": digest, "scenario_name": scenario.name,
-        "versions": package_versions(), "device": _device_name(device),
+        "versions": package_versions(), "device": device_name or _device_name(device),
         "device_type": device_type,
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -203,6 +204,7 @@ def _device_name(device: str) -> str:
 
 def run_scenario(scenario: Scenario, text: str, *, base_dir: Path, resume: bool = False,
                  overwrite: bool = False, output: Path | None = None, shard: Shard | None = None,
+                 ray: bool = False, ray_address: str | None = None, workers: int | None = None,
                  on_task: Callable[[Task, dict[str, Any], int, int], None] | None = None
                  ) -> ResultsStore:
     """Run every task of ``scenario`` (or of one shard of it) not yet in its results file.
@@ -213,33 +215,37 @@ def run_scenario(scenario: Scenario, text: str, *, base_dir: Path, resume: bool 
         as for any command-line output path), or :meth:`Shard.output` of it for a shard.
     :param shard: Run only this shard's tasks. FID, which needs every image of a (link, SNR)
         point, is left to :func:`simulator.merge.merge_results`.
+    :param ray: Run the tasks on a Ray cluster (:class:`simulator.executors.RayExecutor`, with
+        ``ray_address`` and ``workers``) instead of one after another in this process.
     :param on_task: Called after each task as ``on_task(task, point_row, done, total)``.
     """
-    from simulator.tasks import TaskRunner
+    from simulator.executors import LocalExecutor, RayExecutor
 
-    device = resolve_device(scenario.device)
     if output is None:
         output = Path(scenario.output) if shard is None else shard.output(Path(scenario.output))
     output = Path(output)
-    runner = TaskRunner(scenario, base_dir=base_dir, device=device,
-                        recon_dir=reconstructions_dir(output))
-    planned = plan_tasks(scenario, runner.num_images)
-    tasks = shard.select(planned) if shard is not None else planned
-    runner.prepare(dict.fromkeys(t.link for t in tasks))
-    store = open_store(scenario, text, output, device=device, resume=resume, overwrite=overwrite,
-                       planned=[t.point_id for t in planned], shard=shard)
-    pending = [t for t in tasks if not store.has(t.point_id)]
-    done = len(tasks) - len(pending)
-    for task in pending:
-        started = time.perf_counter()
-        point, tables = runner.run(task)
-        point = {"link": task.link, "snr_index": task.snr_index, "snr_db": task.snr_db,
-                 "batch_index": task.batch_index, **point,
-                 "seconds": time.perf_counter() - started}
-        store.add(task.point_id, point, tables)
-        done += 1
-        if on_task is not None:
-            on_task(task, point, done, len(tasks))
+    recon_dir = reconstructions_dir(output)
+    executor = (RayExecutor(scenario, base_dir=base_dir, recon_dir=recon_dir,
+                            address=ray_address, workers=workers) if ray else
+                LocalExecutor(scenario, base_dir=base_dir, recon_dir=recon_dir))
+    try:
+        planned = plan_tasks(scenario, executor.num_images)
+        tasks = shard.select(planned) if shard is not None else planned
+        executor.prepare(dict.fromkeys(t.link for t in tasks))
+        store = open_store(scenario, text, output, device=executor.device, resume=resume,
+                           overwrite=overwrite, planned=[t.point_id for t in planned],
+                           shard=shard, device_name=executor.device_name)
+        pending = [t for t in tasks if not store.has(t.point_id)]
+        done = len(tasks) - len(pending)
+        for task, point, tables, seconds in executor.run(pending):
+            point = {"link": task.link, "snr_index": task.snr_index, "snr_db": task.snr_db,
+                     "batch_index": task.batch_index, **point, "seconds": seconds}
+            store.add(task.point_id, point, tables)
+            done += 1
+            if on_task is not None:
+                on_task(task, point, done, len(tasks))
+    finally:
+        executor.close()
     if "fid" in scenario.metrics and shard is None:
         add_fid_points(scenario, store)
     return store

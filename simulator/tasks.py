@@ -26,7 +26,7 @@ from simulator.seeding import derive_seed, make_generator
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["TaskRunner", "METRIC_FUNCTIONS", "REFERENCE", "fid_of_group"]
+__all__ = ["TaskRunner", "METRIC_FUNCTIONS", "REFERENCE", "fid_of_group", "scenario_images"]
 
 #: Pseudo-link name of the tasks that compute Inception features of the original images.
 REFERENCE = "(reference)"
@@ -53,15 +53,10 @@ class TaskRunner:
         self.recon_dir = recon_dir if scenario.save_reconstructions else None
         self.base_dir = base_dir
         self.device = device
-        self.num_images = 0
         self._links: dict[str, Any] = {}
         self._images: torch.Tensor | None = None
-        if scenario.images is not None:
-            from simulator.images import list_images
-
-            cfg = scenario.images
-            self._files = list_images(cfg.source, base_dir=base_dir, count=cfg.count)
-            self.num_images = len(self._files)
+        self._files = scenario_images(scenario, base_dir)
+        self.num_images = len(self._files)
         self._lpips = self._build_lpips() if "lpips" in scenario.metrics else None
 
     # ------------------------------------------------------------------ set-up
@@ -144,15 +139,17 @@ class TaskRunner:
         return self._links[key]
 
     def prepare(self, links: Iterable[str]) -> None:
-        """Build the fixed-MCS classical links among ``links`` now (cheap), so that a bandwidth
-        too small for their JPEG2000 frame is reported before any task runs, not after hours of
-        other links' tasks.
+        """Build the semantic and fixed-MCS classical links among ``links`` now (their tasks
+        would build them anyway), so that missing or mismatched weights and a bandwidth too
+        small for a JPEG2000 frame are reported before any task runs, not after hours of other
+        links' tasks. Adaptive links choose their MCS per SNR point, in their tasks.
 
-        :raises InputError: As the link's constructor does.
+        :raises InputError: As the links' constructors do.
         """
         for name in links:
             cfg = self.scenario.links.get(name)
-            if isinstance(cfg, ClassicalLinkConfig) and not cfg.adaptive:
+            if isinstance(cfg, SemanticLinkConfig) or (
+                    isinstance(cfg, ClassicalLinkConfig) and not cfg.adaptive):
                 self.link(name)
 
     def channel_uses(self, name: str) -> int:
@@ -322,6 +319,19 @@ def _single(metric):
     within 1e-4 of the exact value (tests/simulator/metrics/test_quality.py), and float64
     convolutions take a slow CPU path (~8x slower: 2.6 s per 256 px image on a loaded core)."""
     return lambda x, x_hat: metric(x, x_hat, precision="single")
+
+
+def scenario_images(scenario: Scenario, base_dir: Path) -> list[Path]:
+    """The image files a scenario transmits, in order (none for BER-only scenarios).
+
+    :raises InputError: If the source names no readable folder, pattern or image.
+    """
+    from simulator.images import list_images
+
+    cfg = scenario.images
+    if cfg is None:
+        return []
+    return list_images(cfg.source, base_dir=base_dir, count=cfg.count)
 
 
 class _ChannelUses:

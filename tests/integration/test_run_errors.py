@@ -56,6 +56,7 @@ def test_real_preset_without_weights(tmp_path, capsys):
         "sc: {type: semantic, preset: stable-cascade-lite, weights: weights/none}")
     code, err = _run(tmp_path, text, capsys)
     _check_one_line(code, err, "weights/none: weights directory not found")
+    assert not (tmp_path / "r.h5").exists()  # found before any task, no results file begun
 
 
 def test_budget_too_small_for_a_frame_before_any_task(tmp_path, capsys):

@@ -1,6 +1,9 @@
-"""A sweep split into shards and merged gives exactly the results of the whole run on one machine,
-FID included; a partial merge is finished by --resume; mismatched inputs are refused in one line."""
+"""A sweep split into shards and merged, or run on the workers of a Ray cluster, gives exactly the
+results of the whole run in one process, FID and reconstructions included; a partial merge is
+finished by --resume; mismatched inputs and bad options are refused in one line."""
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 import pytest
@@ -48,6 +51,10 @@ def runs(tmp_path_factory):
     return folder
 
 
+def _pngs(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png"))
+
+
 def _content(path):
     """Every table's rows, order-free, without timings (NaN compared as None)."""
     store = ResultsStore.open(path)
@@ -91,11 +98,8 @@ def test_merged_shards_equal_the_whole_run(runs, capsys):
     attrs = ResultsStore.open(merged).attrs
     assert "shard" not in attrs and attrs["merged_from"].count('"shard": "') == 3
     # Each shard saved its reconstructions beside its own file; the merge gathers them.
-    pngs = sorted(p.relative_to(runs / "results/merged_reconstructions").as_posix()
-                  for p in (runs / "results/merged_reconstructions").rglob("*.png"))
-    assert pngs == sorted(p.relative_to(runs / "results/whole_reconstructions").as_posix()
-                          for p in (runs / "results/whole_reconstructions").rglob("*.png"))
-    assert len(pngs) == 4 + 4 * 2 * 2
+    pngs = _pngs(runs / "results/merged_reconstructions")
+    assert pngs == _pngs(runs / "results/whole_reconstructions") and len(pngs) == 4 + 4 * 2 * 2
 
 
 def test_partial_merge_is_finished_by_resume(runs, capsys, monkeypatch):
@@ -153,3 +157,46 @@ def test_shard_option_is_checked_by_the_parser(capsys):
         main(["run", "s.yaml", "--shard", "4/3"])
     assert exit_info.value.code == 2
     assert "argument --shard: must be K/N with 1 <= K <= N; got 4/3" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """A Ray session of 2 CPUs on this machine, which ``semlink run --ray`` joins."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             object_store_memory=200 * 2**20, logging_level="WARNING")
+    yield
+    ray.shutdown()
+
+
+def test_ray_workers_give_the_whole_runs_results(runs, ray_session, monkeypatch):
+    monkeypatch.chdir(runs)
+    assert main(["run", "s.yaml", "-q", "--ray", "--workers", "2", "-o", "results/ray.h5"]) == 0
+    # Workers run one torch thread each, as this module does: the same numbers to the last bit.
+    assert _content(runs / "results/ray.h5") == _content(runs / "results/whole.h5")
+    assert _pngs(runs / "results/ray_reconstructions") == _pngs(runs / "results/whole_reconstructions")
+    attrs = ResultsStore.open(runs / "results/ray.h5").attrs
+    assert attrs["device"].startswith("Ray: 2 workers on cpu") and attrs["device_type"] == "cpu"
+
+
+def test_ray_reports_bad_input_from_the_workers_in_one_line(runs, ray_session, tmp_path, capsys):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(SCENARIO.replace("preset: small", "preset: stable-cascade-lite, "
+                                         "weights: no-weights"))
+    out = str(tmp_path / "r.h5")
+    err = _error(["run", str(scenario), "-q", "--ray", "-o", out], capsys)
+    assert "no-weights: weights directory not found" in err
+    scenario.write_text(SCENARIO.replace("device: cpu", "device: cuda"))
+    err = _error(["run", str(scenario), "-q", "--ray", "-o", out], capsys)
+    assert "device: 'cuda' requested but the Ray cluster has no GPU" in err
+    assert not (tmp_path / "r.h5").exists()
+
+
+def test_ray_options_without_ray(runs, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(runs)
+    assert "--workers: counts Ray workers; give it with --ray" in _error(
+        ["run", "s.yaml", "-q", "--workers", "2", "-o", str(tmp_path / "r.h5")], capsys)
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    assert "--ray: Ray is not installed; pip install 'semlink[ray]'" in _error(
+        ["run", "s.yaml", "-q", "--ray", "-o", str(tmp_path / "r.h5")], capsys)
