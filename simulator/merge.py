@@ -9,7 +9,6 @@ order, timings aside), computes FID once every task is present, and otherwise le
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,7 +46,7 @@ def merge_results(inputs: Sequence[str | Path], output: str | Path, *,
         overlap, or ``output`` exists (without ``overwrite``) or is one of the inputs.
     """
     from simulator.scenario import parse_scenario
-    from simulator.sweep import add_fid_points, planned_points
+    from simulator.sweep import add_fid_points
 
     paths = [Path(p) for p in inputs]
     output = Path(output)
@@ -74,7 +73,7 @@ def merge_results(inputs: Sequence[str | Path], output: str | Path, *,
                                  "the inputs overlap (the same shard twice?)")
             owner[str(point_id)] = store.path
         merged.extend(store)
-    planned = planned_points(first)
+    planned = first.json_attr("planned_points")  # None: a file from before semlink kept it
     missing = tuple(p for p in planned if not merged.has(p)) if planned is not None else ()
     scenario = parse_scenario(first.attrs["scenario_text"], source=str(first.path))
     if planned is not None and not missing and "fid" in scenario.metrics:
@@ -104,13 +103,8 @@ def _merged_attrs(stores: list[ResultsStore]) -> dict:
     attrs["created_utc"] = min(str(s.attrs.get("created_utc", "")) for s in stores)
     attrs["merged_from"] = [{"file": str(s.path), "shard": s.attrs.get("shard", ""),
                              "device": s.attrs.get("device", ""),
-                             "versions": _json(s.attrs.get("versions", {}))} for s in stores]
+                             "versions": s.json_attr("versions", {})} for s in stores]
     return attrs
-
-
-def _json(value):
-    """An attribute written as JSON (dicts and lists are) as the value it stands for."""
-    return json.loads(value) if isinstance(value, str) else value
 
 
 def _copy_reconstructions(source: Path, output: Path) -> None:

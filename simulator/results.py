@@ -81,6 +81,12 @@ class ResultsStore:
             raise InputError(f"{path}: cannot read results file ({err})") from None
         return cls(path, attrs, tables)
 
+    def json_attr(self, name: str, default: Any = None) -> Any:
+        """Root attribute ``name`` as the value it was stored from: dicts and lists are written
+        as JSON text and read back as such, this decodes them."""
+        value = self.attrs.get(name, default)
+        return json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
+
     @property
     def table_names(self) -> list[str]:
         return sorted(self._tables)

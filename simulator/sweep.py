@@ -4,13 +4,13 @@ A task is one (link, SNR point) for BER links, or one (link, SNR point, batch of
 links, with every transmission of those images (``repeats``) inside it, so that predictability is
 computed where its reconstructions are. A task's result depends only on the scenario and its
 coordinates (seeds come from :func:`simulator.seeding.derive_seed`): tasks can run in any order,
-be resumed after a crash, or be split into shards run on other machines or GPUs (:class:`Shard`,
-merged by :func:`simulator.merge.merge_results`), and give the same numbers.
+be resumed after a crash, be split into shards run on other machines or GPUs (:class:`Shard`,
+merged by :func:`simulator.merge.merge_results`), or be handed to the workers of a Ray cluster
+(:mod:`simulator.executors`), and give the same numbers.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import platform
 import time
 from collections.abc import Callable
@@ -25,7 +25,7 @@ from simulator.results import ResultsStore, reconstructions_dir
 from simulator.scenario import BERLinkConfig, Scenario, is_device_name, scenario_hash
 
 __all__ = ["Task", "Shard", "plan_tasks", "open_store", "run_scenario", "add_fid_points",
-           "resolve_device", "package_versions", "planned_points"]
+           "resolve_device", "package_versions"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,13 +183,6 @@ def open_store(scenario: Scenario, text: str, output: Path, *, device: str, resu
     store = ResultsStore(output, attrs)
     store.save()
     return store
-
-
-def planned_points(store: ResultsStore) -> list[str] | None:
-    """Point ids of every task of the run ``store`` belongs to (all shards), or ``None`` for a
-    file written before semlink stored them."""
-    planned = store.attrs.get("planned_points")
-    return json.loads(planned) if isinstance(planned, str) else planned
 
 
 def _shard_words(shard: Shard | str | None) -> str:

@@ -101,3 +101,15 @@ def test_unwritable_file_is_one_line_naming_it(tmp_path):
         store.save()
     assert info.value.filename == str(tmp_path / "r.h5")
     assert info.value.strerror.startswith("cannot write results file (") and "\n" not in str(info.value)
+
+
+def test_json_attributes_read_back_as_values(tmp_path):
+    store = _store(tmp_path / "r.h5")
+    store.attrs["planned_points"] = ["a/snr0/batch0", "b/snr0/batch0"]
+    store.save()
+    again = ResultsStore.open(tmp_path / "r.h5")
+    assert isinstance(again.attrs["versions"], str)  # HDF5 keeps the JSON text
+    assert again.json_attr("versions") == {"torch": "2.13"}
+    assert again.json_attr("planned_points") == ["a/snr0/batch0", "b/snr0/batch0"]
+    assert again.json_attr("scenario_text") == "name: x\n"  # plain text stays text
+    assert again.json_attr("missing", {}) == {}
