@@ -107,6 +107,7 @@ class RayExecutor:
         self._ray = ray
         self._owns_session = not ray.is_initialized()
         if self._owns_session:
+            _check_reachable(address)
             try:
                 ray.init(address=address, include_dashboard=False, logging_level="WARNING",
                          log_to_driver=False)
@@ -161,6 +162,24 @@ class RayExecutor:
             self._ray.kill(worker)
         if self._owns_session:
             self._ray.shutdown()
+
+
+def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
+    """Fail fast on a ``HOST:PORT`` (or ``ray://HOST:PORT``) where nothing listens: Ray itself
+    would retry for minutes. Other forms (``auto``, ``local``, none) are left to Ray.
+
+    :raises InputError: If no TCP connection to the address opens within ``timeout_s``.
+    """
+    import socket
+
+    host, sep, port = (address or "").removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise InputError(f"--ray: no Ray cluster answers at {address} "
+                         f"({err.strerror or err})") from None
 
 
 def _cluster_device(requested: str, gpus: int) -> str:

@@ -3,7 +3,10 @@ results of the whole run in one process, FID and reconstructions included; a par
 finished by --resume; mismatched inputs and bad options are refused in one line."""
 from __future__ import annotations
 
+import socket
+import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -200,3 +203,16 @@ def test_ray_options_without_ray(runs, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     assert "--ray: Ray is not installed; pip install 'semlink[ray]'" in _error(
         ["run", "s.yaml", "-q", "--ray", "-o", str(tmp_path / "r.h5")], capsys)
+
+
+def test_ray_address_where_nothing_listens_fails_fast(runs):
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "run", "s.yaml", "-q", "--ray",
+                           f"127.0.0.1:{port}", "-o", "results/unreachable.h5"],
+                          cwd=runs, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and time.monotonic() - started < 60
+    assert proc.stderr == f"semlink: error: --ray: no Ray cluster answers at 127.0.0.1:{port} " \
+                          "(Connection refused)\n"
