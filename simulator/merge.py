@@ -73,7 +73,7 @@ def merge_results(inputs: Sequence[str | Path], output: str | Path, *,
                                  "the inputs overlap (the same shard twice?)")
             owner[str(point_id)] = store.path
         merged.extend(store)
-    planned = first.json_attr("planned_points")  # None: a file from before semlink kept it
+    planned = first.attrs.get("planned_points")  # None: a file from before semlink kept it
     missing = tuple(p for p in planned if not merged.has(p)) if planned is not None else ()
     scenario = parse_scenario(first.attrs["scenario_text"], source=str(first.path))
     if planned is not None and not missing and "fid" in scenario.metrics:
@@ -103,7 +103,7 @@ def _merged_attrs(stores: list[ResultsStore]) -> dict:
     attrs["created_utc"] = min(str(s.attrs.get("created_utc", "")) for s in stores)
     attrs["merged_from"] = [{"file": str(s.path), "shard": s.attrs.get("shard", ""),
                              "device": s.attrs.get("device", ""),
-                             "versions": s.json_attr("versions", {})} for s in stores]
+                             "versions": s.attrs.get("versions", {})} for s in stores]
     return attrs
 
 

@@ -34,9 +34,12 @@ import numpy as np
 
 from simulator.errors import InputError
 
-__all__ = ["ResultsStore", "FORMAT_VERSION", "reconstructions_dir"]
+__all__ = ["ResultsStore", "FORMAT_VERSION", "JSON_ATTRS", "reconstructions_dir"]
 
 FORMAT_VERSION = 1
+#: Root attributes holding dicts or lists: HDF5 keeps them as JSON text, :meth:`ResultsStore.open`
+#: gives them back as values.
+JSON_ATTRS = frozenset({"versions", "planned_points", "merged_from"})
 _STR = h5py.string_dtype(encoding="utf-8")
 
 
@@ -70,6 +73,8 @@ class ResultsStore:
         try:
             with h5py.File(path, "r") as f:
                 attrs = {k: _from_h5(v) for k, v in f.attrs.items()}
+                for key in JSON_ATTRS.intersection(attrs):
+                    attrs[key] = json.loads(attrs[key])
                 if attrs.get("format") != FORMAT_VERSION:
                     raise InputError(f"{path}: not a semlink results file (format "
                                      f"{attrs.get('format')!r}, expected {FORMAT_VERSION})")
@@ -80,12 +85,6 @@ class ResultsStore:
         except (OSError, KeyError, ValueError) as err:
             raise InputError(f"{path}: cannot read results file ({err})") from None
         return cls(path, attrs, tables)
-
-    def json_attr(self, name: str, default: Any = None) -> Any:
-        """Root attribute ``name`` as the value it was stored from: dicts and lists are written
-        as JSON text and read back as such, this decodes them."""
-        value = self.attrs.get(name, default)
-        return json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
 
     @property
     def table_names(self) -> list[str]:
@@ -160,7 +159,7 @@ class ResultsStore:
                           str(self.path)) from None
         with handle as f:
             for key, value in self.attrs.items():
-                f.attrs[key] = value if not isinstance(value, (dict, list)) else json.dumps(value)
+                f.attrs[key] = json.dumps(value) if key in JSON_ATTRS else value
             group = f.create_group("tables")
             for name, cols in tables.items():
                 tgrp = group.create_group(name)

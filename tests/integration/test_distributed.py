@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
 from simulator.cli import main
 from simulator.errors import InputError
@@ -99,7 +100,8 @@ def test_merged_shards_equal_the_whole_run(runs, capsys):
     assert set(whole) == {"points", "images", "features", "fid", "ber", "predictability"}
     assert _content(merged) == whole  # FID to the last bit, though rows came in another order
     attrs = ResultsStore.open(merged).attrs
-    assert "shard" not in attrs and attrs["merged_from"].count('"shard": "') == 3
+    assert "shard" not in attrs and [m["shard"] for m in attrs["merged_from"]] == ["3/3", "1/3", "2/3"]
+    assert attrs["merged_from"][0]["versions"]["torch"] == torch.__version__
     # Each shard saved its reconstructions beside its own file; the merge gathers them.
     pngs = _pngs(runs / "results/merged_reconstructions")
     assert pngs == _pngs(runs / "results/whole_reconstructions") and len(pngs) == 4 + 4 * 2 * 2
