@@ -183,6 +183,10 @@ def test_ray_workers_give_the_whole_runs_results(runs, ray_session, monkeypatch)
     assert _pngs(runs / "results/ray_reconstructions") == _pngs(runs / "results/whole_reconstructions")
     attrs = ResultsStore.open(runs / "results/ray.h5").attrs
     assert attrs["device"].startswith("Ray: 2 workers on cpu") and attrs["device_type"] == "cpu"
+    # Resumed on Ray: a file holding one shard is completed by the workers.
+    assert main(["merge", "results/whole.shard3of3.h5", "-o", "results/ray-resumed.h5"]) == 0
+    assert main(["run", "s.yaml", "-q", "--ray", "--resume", "-o", "results/ray-resumed.h5"]) == 0
+    assert _content(runs / "results/ray-resumed.h5") == _content(runs / "results/whole.h5")
 
 
 def test_ray_reports_bad_input_from_the_workers_in_one_line(runs, ray_session, tmp_path, capsys):
