@@ -64,7 +64,8 @@ class _Worker:
     def __init__(self, scenario: Scenario, base_dir: str, device: str, recon_dir: str | None,
                  threads: int) -> None:
         torch.set_num_threads(threads)
-        self._args = (scenario, Path(base_dir), device, None if recon_dir is None else Path(recon_dir))
+        self._args = (scenario, Path(base_dir), device,
+                      None if recon_dir is None else Path(recon_dir))
         self._runner: TaskRunner | None = None
 
     def prepare(self, links: list[str]) -> str | None:
@@ -93,9 +94,10 @@ class RayExecutor:
         ``RAY_ADDRESS`` names or else starts one on this machine. A Ray session this process
         already started is used as it is (and left running).
     :param workers: Number of workers; default one per GPU of the cluster for a CUDA run, one
-        per CPU for a CPU run.
-    :raises InputError: If Ray is not installed, the cluster cannot be reached, or the scenario
-        asks for CUDA on a cluster without GPUs.
+        per CPU for a CPU run. CPU workers share the cluster's CPUs equally (as torch threads).
+    :raises InputError: If Ray is not installed, the cluster cannot be reached, the scenario
+        asks for CUDA on a cluster without GPUs, or ``workers`` exceeds the GPUs (CUDA) or
+        CPUs (CPU) of the cluster.
     """
 
     def __init__(self, scenario: Scenario, *, base_dir: Path, recon_dir: Path | None,
@@ -120,17 +122,22 @@ class RayExecutor:
             gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 1)))
             self.device = _cluster_device(scenario.device, gpus)
             on_gpu = self.device == "cuda"
-            count = workers or (gpus if on_gpu else cpus)
+            slots = gpus if on_gpu else cpus
+            count = workers or slots
+            if count > slots:  # Ray would wait forever for the resources of the extra ones
+                raise InputError(f"--workers: {count} workers need {count} "
+                                 f"{'GPUs' if on_gpu else 'CPUs'}; the Ray cluster has {slots}")
+            # A CPU worker gets an equal share of the CPUs, and as many torch threads.
+            threads = 1 if on_gpu else cpus // count
             self.device_name = (f"Ray: {count} workers on {self.device} (cluster of {gpus} GPUs, "
                                 f"{cpus} CPUs)")
             self.num_images = len(scenario_images(scenario, base_dir))
-            actor = ray.remote(_Worker).options(num_gpus=1 if on_gpu else 0, num_cpus=1)
+            actor = ray.remote(_Worker).options(num_gpus=1 if on_gpu else 0, num_cpus=threads)
             # A worker's one GPU is "cuda" there: Ray sets CUDA_VISIBLE_DEVICES per worker.
             # Workers have their own working directory: give them absolute paths.
-            self._workers = [actor.remote(scenario, str(base_dir.resolve()), self.device,
-                                          None if recon_dir is None else str(recon_dir.resolve()),
-                                          1)
-                             for _ in range(count)]
+            recon = None if recon_dir is None else str(recon_dir.resolve())
+            self._workers = [actor.remote(scenario, str(base_dir.resolve()), self.device, recon,
+                                          threads) for _ in range(count)]
         except BaseException:
             self.close()
             raise

@@ -100,7 +100,8 @@ def test_merged_shards_equal_the_whole_run(runs, capsys):
     assert set(whole) == {"points", "images", "features", "fid", "ber", "predictability"}
     assert _content(merged) == whole  # FID to the last bit, though rows came in another order
     attrs = ResultsStore.open(merged).attrs
-    assert "shard" not in attrs and [m["shard"] for m in attrs["merged_from"]] == ["3/3", "1/3", "2/3"]
+    assert "shard" not in attrs
+    assert [m["shard"] for m in attrs["merged_from"]] == ["3/3", "1/3", "2/3"]
     assert attrs["merged_from"][0]["versions"]["torch"] == torch.__version__
     # Each shard saved its reconstructions beside its own file; the merge gathers them.
     pngs = _pngs(runs / "results/merged_reconstructions")
@@ -180,7 +181,8 @@ def test_ray_workers_give_the_whole_runs_results(runs, ray_session, monkeypatch)
     assert main(["run", "s.yaml", "-q", "--ray", "--workers", "2", "-o", "results/ray.h5"]) == 0
     # Workers run one torch thread each, as this module does: the same numbers to the last bit.
     assert _content(runs / "results/ray.h5") == _content(runs / "results/whole.h5")
-    assert _pngs(runs / "results/ray_reconstructions") == _pngs(runs / "results/whole_reconstructions")
+    assert _pngs(runs / "results/ray_reconstructions") == \
+        _pngs(runs / "results/whole_reconstructions")
     attrs = ResultsStore.open(runs / "results/ray.h5").attrs
     assert attrs["device"].startswith("Ray: 2 workers on cpu") and attrs["device_type"] == "cpu"
     # Resumed on Ray: a file holding one shard is completed by the workers.
@@ -199,6 +201,8 @@ def test_ray_reports_bad_input_from_the_workers_in_one_line(runs, ray_session, t
     scenario.write_text(SCENARIO.replace("device: cpu", "device: cuda"))
     err = _error(["run", str(scenario), "-q", "--ray", "-o", out], capsys)
     assert "device: 'cuda' requested but the Ray cluster has no GPU" in err
+    err = _error(["run", str(runs / "s.yaml"), "-q", "--ray", "--workers", "3", "-o", out], capsys)
+    assert "--workers: 3 workers need 3 CPUs; the Ray cluster has 2" in err
     assert not (tmp_path / "r.h5").exists()
 
 

@@ -102,7 +102,8 @@ def test_unwritable_file_is_one_line_naming_it(tmp_path):
     with pytest.raises(OSError) as info:
         store.save()
     assert info.value.filename == str(tmp_path / "r.h5")
-    assert info.value.strerror.startswith("cannot write results file (") and "\n" not in str(info.value)
+    assert info.value.strerror.startswith("cannot write results file (")
+    assert "\n" not in str(info.value)
 
 
 def test_json_attributes_read_back_as_values(tmp_path):
