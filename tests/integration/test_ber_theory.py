@@ -8,31 +8,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 from scipy.stats import norm
 
 from simulator.links.ber import simulate_ber_point
 from simulator.scenario import AWGNConfig, BERLinkConfig, MonteCarloConfig, RayleighConfig
-
-
-def gray_pam_ber(ebno_db: float, modulation_order: int) -> float:
-    """BER of Gray square QAM (or BPSK) over AWGN by exact region integration."""
-    bits = int(math.log2(modulation_order))
-    levels = 2 if modulation_order == 2 else math.isqrt(modulation_order)
-    bits_per_dim = int(math.log2(levels))
-    amplitudes = np.arange(-(levels - 1), levels, 2, dtype=float)  # -L+1 .. L-1
-    es = (amplitudes ** 2).mean() * (1 if modulation_order == 2 else 2)
-    n0 = es / (bits * 10 ** (ebno_db / 10))
-    sigma = math.sqrt(n0 / 2)  # per real dimension
-    gray = [i ^ (i >> 1) for i in range(levels)]
-    edges = np.concatenate(([-np.inf], (amplitudes[:-1] + amplitudes[1:]) / 2, [np.inf]))
-    errors = 0.0
-    for sent in range(levels):
-        mass = np.diff(norm.cdf((edges - amplitudes[sent]) / sigma))  # P(decide region j)
-        for decided in range(levels):
-            errors += mass[decided] * bin(gray[sent] ^ gray[decided]).count("1")
-    return errors / (levels * bits_per_dim)
+from tests.ber_reference import gray_pam_ber
 
 
 def test_reference_matches_textbook_bpsk_and_qpsk():

@@ -1,0 +1,41 @@
+"""The closed forms drawn on BER plots equal independent computations: region integration over
+AWGN (tests/ber_reference.py) and numerical averaging of the AWGN BER over Rayleigh fading."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.integrate import quad
+from scipy.stats import norm
+
+from simulator.theory import ber_awgn, ber_rayleigh
+from tests.ber_reference import gray_pam_ber
+
+EBNO_DB = np.array([-2.0, 0.0, 3.0, 6.0, 9.0, 12.0, 15.0])
+
+
+@pytest.mark.parametrize("modulation", [2, 4, 16, 64, 256])
+def test_awgn_closed_form_equals_region_integration(modulation):
+    want = [gray_pam_ber(e, modulation) for e in EBNO_DB]
+    got = ber_awgn(EBNO_DB, modulation)
+    assert got.shape == EBNO_DB.shape
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-300)
+    assert float(ber_awgn(6.0, modulation)) == pytest.approx(gray_pam_ber(6.0, modulation))
+
+
+@pytest.mark.parametrize("modulation", [2, 4])
+def test_rayleigh_closed_form_equals_the_averaged_awgn_ber(modulation):
+    for ebno_db in (0.0, 10.0, 20.0):
+        mean = 10 ** (ebno_db / 10)
+        # Gray BPSK/QPSK: Q(sqrt(2 g)) per bit, g exponential with mean Eb/N0.
+        want, _ = quad(lambda g: norm.sf(math.sqrt(2 * g)) * math.exp(-g / mean) / mean,
+                       0, math.inf)
+        assert float(ber_rayleigh(ebno_db, modulation)) == pytest.approx(want, rel=1e-7)
+
+
+def test_unsupported_orders_are_refused():
+    with pytest.raises(ValueError, match="must be 2, 4, 16, 64 or 256; got 8"):
+        ber_awgn(3.0, 8)
+    with pytest.raises(ValueError, match="must be 2 or 4 for the Rayleigh closed form; got 16"):
+        ber_rayleigh(3.0, 16)
