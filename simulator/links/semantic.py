@@ -116,7 +116,6 @@ class SemanticLink:
 
     def _load_weights(self, folder: Path | None) -> str:
         from simulator.models import weights as real_weights
-        from simulator.models.stage_a import scale_factor_for_layout
 
         if folder is None:
             return "random"
@@ -128,11 +127,9 @@ class SemanticLink:
             self.receiver.prediction = bundle_prediction(info)
             self.receiver.random_weights = False
             return str(bundle)
-        real_weights.load_encoder(self.encoder, folder)
-        variant = "lite" if self.preset.name == "stable-cascade-lite" else "full"
-        real_weights.load_stage_b(self.receiver.stage_b, folder, variant=variant)
-        found = real_weights.load_stage_a(self.receiver.stage_a, folder)
-        self.receiver.latent_scale_factor = scale_factor_for_layout(found.layout)
+        self.receiver.latent_scale_factor = real_weights.load_stable_cascade(
+            self.encoder, self.receiver.stage_b, self.receiver.stage_a, folder,
+            preset=self.preset.name)
         self.receiver.random_weights = False
         return str(folder)
 

@@ -62,6 +62,8 @@ __all__ = [
     "load_encoder",
     "load_stage_a",
     "load_stage_b",
+    "load_stable_cascade",
+    "PRESET_VARIANTS",
     "download_weights",
 ]
 
@@ -412,6 +414,30 @@ def load_stage_b(model: nn.Module, weights_dir: str | Path, *, variant: str | No
     check_one_of(variant, ("lite", "full"), name="variant")
     return load_weights(model, weights_dir, "stage_b_lite" if variant == "lite" else "stage_b",
                         layout=layout)
+
+
+#: Stage B variant of each real preset.
+PRESET_VARIANTS = {"stable-cascade-lite": "lite", "stable-cascade": "full"}
+
+
+def load_stable_cascade(encoder: nn.Module, stage_b: nn.Module, stage_a: nn.Module,
+                        weights_dir: str | Path, *, preset: str) -> float:
+    """Load Stability AI's weights (either layout) into a receiver's three models.
+
+    :param encoder: Full-size ``SemanticEncoder``.
+    :param stage_b: ``StableCascadeUNet`` of the preset's variant.
+    :param stage_a: ``PaellaVQModel``.
+    :param preset: ``"stable-cascade-lite"`` or ``"stable-cascade"`` (chooses stage B's files).
+    :output latent_scale_factor: float; the one that goes with the stage A weights found
+        (:func:`~simulator.models.stage_a.scale_factor_for_layout`).
+    :raises InputError: See :func:`load_weights`.
+    """
+    from simulator.models.stage_a import scale_factor_for_layout
+
+    check_one_of(preset, tuple(PRESET_VARIANTS), name="preset")
+    load_encoder(encoder, weights_dir)
+    load_stage_b(stage_b, weights_dir, variant=PRESET_VARIANTS[preset])
+    return scale_factor_for_layout(load_stage_a(stage_a, weights_dir).layout)
 
 
 def download_weights(dest: str | Path, variant: str = "lite", *, layout: str = "original",

@@ -11,7 +11,7 @@ from simulator.errors import InputError
 from simulator.models.bundle import BUNDLE_FILE, bundle_prediction, load_bundle
 from simulator.models.encoder import SemanticEncoder
 from simulator.models.presets import get_preset
-from simulator.models.stage_a import build_stage_a, scale_factor_for_layout
+from simulator.models.stage_a import build_stage_a
 from simulator.models.stage_b import build_stage_b
 from simulator.training.config import ModelConfig
 
@@ -81,10 +81,7 @@ def build_training_models(config: ModelConfig, *, device: str,
                          "loads semlink bundles only)")
     from simulator.models import weights as real_weights
 
-    real_weights.load_encoder(encoder, path)
-    variant = "lite" if preset.name == "stable-cascade-lite" else "full"
-    real_weights.load_stage_b(stage_b, path, variant=variant)
-    found = real_weights.load_stage_a(stage_a, path)
-    models.scale_factor = scale_factor_for_layout(found.layout)
+    models.scale_factor = real_weights.load_stable_cascade(encoder, stage_b, stage_a, path,
+                                                          preset=preset.name)
     models.init_source = str(path)
     return models
