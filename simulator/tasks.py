@@ -207,31 +207,33 @@ class TaskRunner:
         images = self.images(task.image_indices)
         semantic = isinstance(cfg, SemanticLinkConfig)
         z = link.encode(images) if semantic else None
-        recons, rows, features = [], [], []
-        bits = bit_errors = blocks = block_errors = 0
+        recons, rows, features, errors = [], [], [], []
+        # Coded links (classical, digital semantic) count payload bit and code-block errors.
+        plan = link.budget.plan if not semantic else link.code_plan
         for repeat in range(self.scenario.repeats):
             gen = make_generator(self._seed(task, task.batch_index, repeat, "channel"), self.device)
             channel = build_channel(self.scenario.channel, generator=gen, device=self.device)
             if semantic:
-                zhat, blk = link.send(z, channel, task.snr_db)
+                zhat, blk, bit_err = link.send(z, channel, task.snr_db)
                 gens = [make_generator(self._seed(task, "image", i, repeat, "sampler"), self.device)
                         for i in task.image_indices]
                 recon = link.reconstruct(zhat, gens)
                 failed = torch.zeros(len(images), dtype=torch.bool, device=self.device)
                 extra = {"block_errors": blk, "embedding_mse": ((zhat - z) ** 2).flatten(1).mean(1),
                          "embedding_power": (z ** 2).flatten(1).mean(1)}
+                if plan is not None:
+                    extra["bit_errors"] = bit_err
             else:
                 out = link.transmit(images, channel, task.snr_db)
-                recon, failed, blk = out.images, out.failed, out.block_errors
-                extra = {"block_errors": blk, "bit_errors": out.bit_errors,
+                recon, failed = out.images, out.failed
+                blk, bit_err = out.block_errors, out.bit_errors
+                extra = {"block_errors": blk, "bit_errors": bit_err,
                          "codestream_bytes_used": out.bytes_used,
                          "mcs_modulation": torch.full_like(blk, 2 ** link.budget.bits_per_symbol),
-                         "mcs_code_rate": torch.full(blk.shape, link.budget.plan.code_rate,
+                         "mcs_code_rate": torch.full(blk.shape, plan.code_rate,
                                                      dtype=torch.float64)}
-                bits += len(images) * link.budget.plan.num_payload_bits
-                bit_errors += int(out.bit_errors.sum())
-                blocks += len(images) * link.budget.plan.num_blocks
-                block_errors += int(blk.sum())
+            if plan is not None:
+                errors.append(torch.stack([bit_err.sum(), blk.sum()]))
             scored = self._metrics(images, recon, failed, cfg)
             if "fid" in self.scenario.metrics:
                 features += [{"link": task.link, "snr_db": task.snr_db, "image_index": i,
@@ -245,16 +247,25 @@ class TaskRunner:
         tables = {"images": rows}
         if features:
             tables["features"] = features
-        if bits:
-            tables["ber"] = [{"link": task.link, "snr_db": task.snr_db,
-                              "modulation": 2 ** link.budget.bits_per_symbol,
-                              "code_rate": link.budget.plan.code_rate,
-                              "bits": bits, "bit_errors": bit_errors, "blocks": blocks,
+        if plan is not None:
+            bit_errors, block_errors = torch.stack(errors).sum(0).tolist()  # one read per task
+            transmissions = len(images) * self.scenario.repeats
+            modulation = cfg.transmission.modulation if semantic else \
+                2 ** link.budget.bits_per_symbol
+            tables["ber"] = [{"link": task.link, "snr_db": task.snr_db, "modulation": modulation,
+                              "code_rate": plan.code_rate,
+                              "bits": transmissions * plan.num_payload_bits,
+                              "bit_errors": bit_errors, "blocks": transmissions * plan.num_blocks,
                               "block_errors": block_errors, "esno_db": task.snr_db,
                               "ebno_db": float("nan")}]
         if self.scenario.repeats >= 2:
             tables["predictability"] = self._predictability(task, torch.stack(recons, dim=1))
-        return {"kind": cfg.type, "images": len(images) * self.scenario.repeats}, tables
+        point = {"kind": cfg.type, "images": len(images) * self.scenario.repeats}
+        choice = getattr(link, "mcs_choice", None)
+        if choice is not None:  # what AMC chose, and the BLER it expected of it
+            point.update(mcs=choice.mcs.name, mcs_estimated_bler=choice.estimate.bler,
+                         mcs_estimate_blocks=choice.estimate.blocks)
+        return point, tables
 
     def _metrics(self, images, recon, failed, cfg) -> dict[str, torch.Tensor]:
         from simulator.metrics.failure import score_failures

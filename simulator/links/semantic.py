@@ -19,6 +19,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -33,7 +34,22 @@ from simulator.models.presets import get_preset
 from simulator.models.receiver import SemanticReceiver
 from simulator.scenario import AnalogTransmission, DigitalTransmission
 
-__all__ = ["SemanticOutput", "SemanticLink"]
+__all__ = ["SentEmbedding", "SemanticOutput", "SemanticLink"]
+
+
+class SentEmbedding(NamedTuple):
+    """The embedding as the receiver gets it (:meth:`SemanticLink.send`).
+
+    :ivar zhat: [batch, C, h, w] float32; values of failed code blocks are 0 (digital).
+    :ivar block_errors: [batch] int64; code blocks whose CRC failed (digital; 0 for analog).
+    :ivar bit_errors: [batch] int64; quantised-embedding bits decoded wrong (digital; 0 for
+        analog). Together with :attr:`SemanticLink.code_plan` they give the link's coded BER
+        and BLER.
+    """
+
+    zhat: torch.Tensor
+    block_errors: torch.Tensor
+    bit_errors: torch.Tensor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,11 +59,13 @@ class SemanticOutput:
     :ivar images: [batch, 3, H, W] float32 in [0, 1] on the link's device.
     :ivar zhat: [batch, C, h, w] float32; the embedding the receiver conditioned on.
     :ivar block_errors: [batch] int64; failed code blocks (digital; 0 for analog).
+    :ivar bit_errors: [batch] int64; embedding bits decoded wrong (digital; 0 for analog).
     """
 
     images: torch.Tensor
     zhat: torch.Tensor
     block_errors: torch.Tensor
+    bit_errors: torch.Tensor
 
 
 class SemanticLink:
@@ -65,6 +83,9 @@ class SemanticLink:
     :param dtype: Parameter dtype of the models; None = the preset's on ``device`` (bfloat16
         on CUDA, float32 on CPU). Channel symbols, Zhat and images stay float32 / complex64.
     :raises InputError: If weights are missing or do not fit the preset.
+    :ivar channel_uses: int; complex channel uses per image.
+    :ivar code_plan: :class:`~modulation.ldpc.CodeBlockPlan` of a digital transmission (payload
+        bits = quantised embedding, code blocks, LDPC rate); None for analog.
     """
 
     def __init__(self, *, preset: str, image_size: int,
@@ -93,6 +114,7 @@ class SemanticLink:
             self._analog_mapper = AnalogMapper(shape=self.embedding_shape, device=device)
             self._analog_demapper = AnalogDemapper(shape=self.embedding_shape, device=device)
             self.channel_uses = self._analog_mapper.num_symbols
+            self.code_plan = None
         else:
             self._setup_digital(transmission)
 
@@ -152,6 +174,7 @@ class SemanticLink:
         self._demapper = QAMDemapper(bits_per_symbol=bits_per_symbol, check_values=False,
                                      device=dev)
         self.channel_uses = plan.num_coded_bits // bits_per_symbol
+        self.code_plan = plan
 
     # ------------------------------------------------------------------ link
     @torch.no_grad()
@@ -160,14 +183,14 @@ class SemanticLink:
         images = images.to(device=self.device, dtype=next(self.encoder.parameters()).dtype)
         return self.encoder(images).float()
 
-    def send(self, z: torch.Tensor, channel, snr_db: float | torch.Tensor
-             ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Z through ``channel`` (``x_hat, no_eff = channel(x, snr_db)``) -> (Zhat, block errors)."""
+    def send(self, z: torch.Tensor, channel, snr_db: float | torch.Tensor) -> SentEmbedding:
+        """Z through ``channel`` (``x_hat, no_eff = channel(x, snr_db)``) -> what arrives."""
         if isinstance(self.transmission, AnalogTransmission):
             x, scale = self._analog_mapper(z)
             x_hat, _ = channel(x, snr_db)
             zhat = self._analog_demapper(x_hat, scale)
-            return zhat, torch.zeros(z.shape[0], dtype=torch.int64, device=z.device)
+            zeros = torch.zeros(z.shape[0], dtype=torch.int64, device=z.device)
+            return SentEmbedding(zhat, zeros, zeros)
         bits = self._quantizer(z)  # [batch, numel * b]
         x = self._mapper(self._encoder_ldpc(bits))
         x_hat, no_eff = channel(x, snr_db)
@@ -177,7 +200,8 @@ class SemanticLink:
         bit_ok = block_ok.repeat_interleave(plan.payload_bits_per_block, dim=1)
         value_ok = bit_ok[:, :plan.num_payload_bits].reshape(z.shape[0], -1, self._bits_per_value)
         value_ok = value_ok.all(dim=-1).reshape(zhat.shape)
-        return torch.where(value_ok, zhat, torch.zeros_like(zhat)), (~block_ok).sum(dim=1)
+        return SentEmbedding(torch.where(value_ok, zhat, torch.zeros_like(zhat)),
+                             (~block_ok).sum(dim=1), (rx_bits != bits).sum(dim=1))
 
     @torch.no_grad()
     def reconstruct(self, zhat: torch.Tensor,
@@ -192,6 +216,5 @@ class SemanticLink:
     def transmit(self, images: torch.Tensor, channel, snr_db: float | torch.Tensor,
                  generators: Sequence[torch.Generator]) -> SemanticOutput:
         """The whole link for one batch (one transmission of each image)."""
-        z = self.encode(images)
-        zhat, block_errors = self.send(z, channel, snr_db)
-        return SemanticOutput(self.reconstruct(zhat, generators), zhat, block_errors)
+        sent = self.send(self.encode(images), channel, snr_db)
+        return SemanticOutput(self.reconstruct(sent.zhat, generators), *sent)

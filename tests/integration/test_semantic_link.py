@@ -45,7 +45,7 @@ def test_shapes_through_the_link(size, z_shape):
         images = load_images("sample", size, count=1)[0]
         z = link.encode(images)
         assert z.shape == (1, *z_shape)
-        zhat, _ = link.send(z, AWGNChannel(generator=make_generator(0)), 10.0)
+        zhat, _, _ = link.send(z, AWGNChannel(generator=make_generator(0)), 10.0)
         out = link.reconstruct(zhat, [make_generator(1)])
         assert out.shape == (1, 3, 512, 512) and 0 <= float(out.min()) <= float(out.max()) <= 1
 
@@ -54,7 +54,7 @@ def test_shapes_through_the_link(size, z_shape):
 def test_noise_reaches_the_embedding_at_the_configured_snr(snr_db):
     link = _link(512)
     z = link.encode(load_images("sample", 512)[0])  # [8, 16, 12, 12]
-    zhat, _ = link.send(z, AWGNChannel(generator=make_generator(3)), snr_db)
+    zhat, _, _ = link.send(z, AWGNChannel(generator=make_generator(3)), snr_db)
     measured = 10 * math.log10(float((z ** 2).mean() / ((zhat - z) ** 2).mean()))
     # 8 x 2304 reals: the noise power estimate has ~1.5% std, i.e. ~0.07 dB.
     assert measured == pytest.approx(snr_db, abs=0.3)
@@ -83,13 +83,17 @@ def test_digital_transmission_is_exact_without_noise_and_falls_back_to_zeros():
     link = _link(256, tx=tx)
     z = link.encode(load_images("sample", 256, count=2)[0])
     assert float(z.abs().max()) < 20  # inside the clipping range: no clipping error
-    zhat, block_errors = link.send(z, AWGNChannel(generator=make_generator(0)), float("inf"))
+    zhat, block_errors, bit_errors = link.send(z, AWGNChannel(generator=make_generator(0)),
+                                               float("inf"))
     step = 40 / 2 ** 8
-    assert torch.all(block_errors == 0)
+    assert torch.all(block_errors == 0) and torch.all(bit_errors == 0)
     assert float((zhat - z).abs().max()) <= step / 2 + 1e-5  # quantisation error only
-    lost, block_errors = link.send(z, AWGNChannel(generator=make_generator(0)), -10.0)
+    lost, block_errors, bit_errors = link.send(z, AWGNChannel(generator=make_generator(0)), -10.0)
     assert torch.all(block_errors > 0)
     assert float((lost == 0).float().mean()) > 0.5  # values of failed blocks become zeros
+    # At -10 dB the decoder's hard decisions are near coin flips: BER near 1/2, never above.
+    ber = bit_errors.double() / link.code_plan.num_payload_bits
+    assert bool(((ber > 0.3) & (ber < 0.55)).all()), ber
 
 
 DIGITAL = DigitalTransmission(mode="digital", bits_per_value=4, clip=[-8, 8], modulation=16,
@@ -110,10 +114,10 @@ def test_hot_path_stays_on_the_device_without_host_syncs(tx, channel, device):
     z = link.encode(load_images("sample", 256, count=2)[0])
     ch = build_channel(channel, generator=make_generator(0, device), device=device)
     with record_host_syncs() as syncs:
-        zhat, block_errors = link.send(z, ch, torch.tensor([3.0, 12.0], device=device))
+        zhat, block_errors, bit_errors = link.send(z, ch, torch.tensor([3.0, 12.0], device=device))
         images = link.reconstruct(zhat, [make_generator(s, device) for s in (1, 2)])
     assert syncs == []
-    assert {t.device.type for t in (zhat, block_errors, images)} == {device}
+    assert {t.device.type for t in (zhat, block_errors, bit_errors, images)} == {device}
     assert images.shape == (2, 3, 256, 256)
 
 

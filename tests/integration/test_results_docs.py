@@ -1,0 +1,94 @@
+"""docs/results.md names exactly the attributes and columns a run writes (every kind of link, FID,
+predictability, a shard and its merge), and the tables agree with each other: per-image error
+counts add up to the `ber` rows, the AMC's choice in `points` is the MCS the images used."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from simulator.cli import main
+from simulator.metrics.lpips import lpips_unavailable_reason
+from simulator.results import ResultsStore
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "results.md"
+LPIPS = lpips_unavailable_reason("alex") is None
+
+SCENARIO = f"""\
+name: every-column
+device: cpu
+images: {{source: sample, size: 192, count: 2}}
+snr: {{points_db: [2, 12]}}
+repeats: 2
+metrics: [psnr, ssim, ms_ssim, fid{', lpips' if LPIPS else ''}]
+links:
+  analog: {{type: semantic, preset: small}}
+  digital: {{type: semantic, preset: small, transmission: {{mode: digital, bits_per_value: 4,
+            modulation: 16, code_rate: 1/2}}}}
+  fixed: {{type: classical, modulation: 16, code_rate: 1/2, bandwidth: {{channel_uses: 4000}}}}
+  amc: {{type: classical, adaptive: true, bandwidth: {{match: analog}}}}
+  qpsk: {{type: ber, modulation: 4}}
+monte_carlo: {{target_bit_errors: 20, min_bits: 2000, max_bits: 4000, batch_bits: 2000}}
+"""
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("columns")
+    (folder / "s.yaml").write_text(SCENARIO)
+    shard, merged = folder / "shard.h5", folder / "merged.h5"
+    assert main(["run", str(folder / "s.yaml"), "-q", "--shard", "1/1", "-o", str(shard)]) == 0
+    assert main(["merge", str(shard), "-o", str(merged)]) == 0
+    return ResultsStore.open(shard), ResultsStore.open(merged)
+
+
+def _documented() -> dict[str, set[str]]:
+    """Backticked names in the first cell of each table row, per `##` section."""
+    names: dict[str, set[str]] = {}
+    section = None
+    for line in DOC.read_text().splitlines():
+        if line.startswith("## "):
+            section = line[3:].strip()
+            continue
+        if section and line.startswith("| `"):
+            names.setdefault(section, set()).update(re.findall(r"`([^`]+)`", line.split("|")[1]))
+    return names
+
+
+def test_every_attribute_and_column_is_documented(stores):
+    doc = _documented()
+    shard, merged = stores
+    assert set(shard.attrs) | set(merged.attrs) == doc.pop("Root attributes")
+    columns = {name: set(merged.table(name)) for name in merged.table_names}
+    assert set(columns) == {"points", "images", "ber", "predictability", "features", "fid"}
+    for section, documented in doc.items():  # "`features` and `fid`" documents two tables
+        tables = [t for t in columns if f"`{t}`" in section]
+        found = set().union(*(columns[t] for t in tables))
+        if not LPIPS:
+            documented = documented - {"metric_lpips"}
+        assert tables and found == documented, (section, found ^ documented)
+    assert sorted(t for section in doc for t in columns if f"`{t}`" in section) == sorted(columns)
+
+
+def test_tables_agree(stores):
+    _, merged = stores
+    images, ber, points = merged.rows("images"), merged.rows("ber"), merged.rows("points")
+    assert {r["link"] for r in ber} == {"digital", "fixed", "amc", "qpsk"}
+    for row in ber:
+        if row["link"] == "qpsk":
+            continue
+        mine = [r for r in images if r["link"] == row["link"] and r["snr_db"] == row["snr_db"]]
+        assert len(mine) == 2 * 2  # images x repeats
+        assert row["bit_errors"] == sum(r["bit_errors"] for r in mine)
+        assert row["block_errors"] == sum(r["block_errors"] for r in mine)
+        assert row["bits"] % len(mine) == 0 and row["blocks"] % len(mine) == 0
+    digital = {r["snr_db"]: r for r in ber if r["link"] == "digital"}
+    assert digital[2.0]["bit_errors"] > 0 and digital[12.0]["bit_errors"] == 0
+    for point in (p for p in points if p["link"] == "amc" and p["kind"] == "classical"):
+        used = {f"{int(r['mcs_modulation'])}-QAM r={r['mcs_code_rate']:.3g}"
+                for r in images if r["link"] == "amc" and r["snr_db"] == point["snr_db"]}
+        assert used == {point["mcs"]} and 0 <= point["mcs_estimated_bler"] <= 1
+    assert all(p["mcs"] == "" for p in points if p["link"] != "amc" or p["kind"] != "classical")
