@@ -16,13 +16,23 @@ __all__ = ["export_csv", "export_json"]
 def export_csv(store: ResultsStore, folder: str | Path) -> list[Path]:
     """Write ``summary.csv`` (columns :data:`~simulator.summary.SUMMARY_COLUMNS`: one row per
     link x SNR x metric) and ``<table>.csv`` for every raw table (``points``, ``ber``, ``images``,
-    ...), one row per stored row. Returns the written paths."""
+    ...), one row per stored row. A column of vectors (the Inception features) does not fit a
+    CSV cell: it goes to ``<table>.<column>.npy`` ([rows, d] float32, rows in the CSV's order).
+    Returns the written paths."""
+    import numpy as np
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = [_write(folder / "summary.csv", list(SUMMARY_COLUMNS), summarize(store))]
     for name in store.table_names:
-        rows = store.rows(name)
-        written.append(_write(folder / f"{name}.csv", list(rows[0]) if rows else [], rows))
+        table = store.table(name)
+        vectors = [col for col, values in table.items() if values.ndim == 2]
+        for col in vectors:
+            np.save(folder / f"{name}.{col}.npy", table[col])
+            written.append(folder / f"{name}.{col}.npy")
+        rows = [{k: v for k, v in row.items() if k not in vectors} for row in store.rows(name)]
+        columns = [col for col in table if col not in vectors]
+        written.append(_write(folder / f"{name}.csv", columns, rows))
     return written
 
 

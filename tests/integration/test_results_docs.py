@@ -3,12 +3,15 @@ predictability, a shard and its merge), and the tables agree with each other: pe
 counts add up to the `ber` rows, the AMC's choice in `points` is the MCS the images used."""
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from simulator.cli import main
+from simulator.export import export_csv
 from simulator.metrics.lpips import lpips_unavailable_reason
 from simulator.results import ResultsStore
 
@@ -92,3 +95,17 @@ def test_tables_agree(stores):
                 for r in images if r["link"] == "amc" and r["snr_db"] == point["snr_db"]}
         assert used == {point["mcs"]} and 0 <= point["mcs_estimated_bler"] <= 1
     assert all(p["mcs"] == "" for p in points if p["link"] != "amc" or p["kind"] != "classical")
+
+
+def test_csv_export_keeps_feature_vectors_whole(stores, tmp_path):
+    _, merged = stores
+    written = export_csv(merged, tmp_path)
+    assert tmp_path / "features.feature.npy" in written
+    with open(tmp_path / "features.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    table = merged.table("features")
+    assert list(rows[0]) == ["link", "snr_db", "image_index", "repeat", "failed"]
+    assert [r["link"] for r in rows] == table["link"].tolist()
+    vectors = np.load(tmp_path / "features.feature.npy")
+    assert vectors.dtype == np.float32 and vectors.shape == (len(rows), 2048)
+    np.testing.assert_array_equal(vectors, table["feature"])
