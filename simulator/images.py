@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import glob as _glob
+import os
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +109,18 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
 
 
 def save_image(image: torch.Tensor, path: str | Path) -> None:
-    """Write a [3, H, W] float image in [0, 1] as PNG (or the format of ``path``'s suffix)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(to_uint8(image)).save(path)
+    """Write a [3, H, W] float image in [0, 1] as PNG (or the format of ``path``'s suffix).
+
+    The file appears whole or not at all (written beside it, then renamed): a run killed while
+    saving, or two Ray workers saving the same original, never leave a truncated image.
+
+    :raises ValueError: If Pillow knows no format for ``path``'s suffix.
+    """
+    path = Path(path)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{path}: no image format for the suffix {path.suffix!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    Image.fromarray(to_uint8(image)).save(tmp, format=fmt)
+    os.replace(tmp, path)

@@ -36,6 +36,13 @@ def test_center_crop_of_non_square_and_save_round_trip(tmp_path):
     assert torch.all(image == 1.0)
     save_image(image, tmp_path / "out" / "w.png")
     assert torch.equal(load_image(tmp_path / "out" / "w.png", 40), image)
+    save_image(image * 0, tmp_path / "out" / "w.png")  # replaced whole, nothing left beside it
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["w.png"]
+    assert torch.equal(load_image(tmp_path / "out" / "w.png", 40), image * 0)
+    save_image(image, tmp_path / "out" / "w.JPG")  # the suffix names the format
+    assert Image.open(tmp_path / "out" / "w.JPG").format == "JPEG"
+    with pytest.raises(ValueError, match=r"w\.xyz: no image format for the suffix '\.xyz'"):
+        save_image(image, tmp_path / "out" / "w.xyz")
 
 
 def test_glob_and_relative_folder(tmp_path):
