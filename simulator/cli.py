@@ -149,6 +149,15 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_info(args: argparse.Namespace) -> int:
+    from simulator.results import ResultsStore
+    from simulator.sweep import describe_results
+
+    for path in args.results:
+        print(describe_results(ResultsStore.open(path)))
+    return EXIT_OK
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from simulator.export import export_csv, export_json
     from simulator.results import ResultsStore
@@ -366,6 +375,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", required=True, help="merged results file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(func=_cmd_merge)
+
+    p = sub.add_parser("info", help="what a results file holds: scenario, shard, progress, "
+                                    "device, versions")
+    p.add_argument("results", nargs="+", help="results .h5 file(s)")
+    p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("export", help="export a results file as tidy CSV and/or JSON")
     p.add_argument("results", help="results .h5 file")

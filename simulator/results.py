@@ -147,7 +147,8 @@ class ResultsStore:
     def _write(self, tables: Mapping[str, Mapping[str, list]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.attrs["format"] = FORMAT_VERSION
-        self.attrs["updated_utc"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        now = _dt.datetime.now(_dt.timezone.utc)
+        self.attrs["updated_utc"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")  # as created_utc
         tmp = self.path.with_name(self.path.name + ".tmp")
         arrays = {name: {col: _to_h5(values, f"{name}.{col}") for col, values in cols.items()}
                   for name, cols in tables.items()}

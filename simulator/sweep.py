@@ -15,7 +15,7 @@ import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -24,8 +24,10 @@ from simulator.errors import InputError
 from simulator.results import ResultsStore, reconstructions_dir
 from simulator.scenario import BERLinkConfig, Scenario, is_device_name, scenario_hash
 
+_T = TypeVar("_T")
+
 __all__ = ["Task", "Shard", "plan_tasks", "open_store", "run_scenario", "add_fid_points",
-           "resolve_device", "package_versions"]
+           "describe_results", "resolve_device", "package_versions"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,8 +76,8 @@ class Shard:
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
 
-    def select(self, tasks: list[Task]) -> list[Task]:
-        """This shard's tasks, in plan order."""
+    def select(self, tasks: list[_T]) -> list[_T]:
+        """This shard's tasks (or their point ids), in plan order."""
         return tasks[self.index - 1::self.count]
 
     def output(self, path: Path) -> Path:
@@ -183,6 +185,36 @@ def open_store(scenario: Scenario, text: str, output: Path, *, device: str, resu
     store = ResultsStore(output, attrs)
     store.save()
     return store
+
+
+def describe_results(store: ResultsStore) -> str:
+    """A few lines on a results file: its scenario, shard, progress against the run's plan,
+    device, versions and times (``semlink info``)."""
+    attrs = store.attrs
+    planned = attrs.get("planned_points")
+    shard = attrs.get("shard", "")
+    head = (f"{store.path}: scenario {attrs.get('scenario_name', '?')!r} "
+            f"(hash {str(attrs.get('scenario_hash', ''))[:12]})")
+    if shard:
+        head += f", shard {shard}"
+    if "merged_from" in attrs:
+        count = len(attrs["merged_from"])
+        head += f", merged from {count} file{'s' if count > 1 else ''}"
+    if planned is None:
+        progress = f"{store.completed_points} points (the run's plan was not recorded)"
+    else:
+        tasks = Shard.parse(shard).select(planned) if shard else planned
+        done = sum(store.has(p) for p in tasks)
+        fid = sum(store.has(p) for p in store.table("points").get("point_id", [])
+                  if str(p).endswith("/fid"))
+        progress = (f"{done} of {len(tasks)} tasks done"
+                    + (" (this shard's)" if shard else "")
+                    + (f", {fid} FID points" if fid else ""))
+    versions = attrs.get("versions", {})
+    return "\n".join([
+        head, f"  {progress}", f"  device: {attrs.get('device', '?')}",
+        "  versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
+        f"  created {attrs.get('created_utc', '?')}, updated {attrs.get('updated_utc', '?')}"])
 
 
 def _shard_words(shard: Shard | str | None) -> str:

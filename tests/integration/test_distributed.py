@@ -226,3 +226,17 @@ def test_ray_address_where_nothing_listens_fails_fast(runs):
     assert proc.returncode == 2 and time.monotonic() - started < 60
     assert proc.stderr == f"semlink: error: --ray: no Ray cluster answers at 127.0.0.1:{port} " \
                           "(Connection refused)\n"
+
+
+def test_info_tells_progress_against_the_plan(runs, tmp_path, capsys):
+    shard2 = str(runs / "results/whole.shard2of3.h5")
+    one = str(tmp_path / "one.h5")
+    assert main(["merge", str(runs / "results/whole.shard1of3.h5"), "-o", one]) == 0
+    capsys.readouterr()
+    assert main(["info", shard2, one, str(runs / "results/whole.h5")]) == 0
+    out = capsys.readouterr().out
+    assert f"{shard2}: scenario 'shards' (hash " in out and "), shard 2/3\n" in out
+    assert "  4 of 4 tasks done (this shard's)\n" in out
+    assert "), merged from 1 file\n  4 of 12 tasks done\n" in out
+    assert "  12 of 12 tasks done, 4 FID points\n" in out
+    assert out.count("  device: cpu (") == 3 and out.count("  versions: semlink ") == 3
