@@ -158,6 +158,22 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_fid_stats(args: argparse.Namespace) -> int:
+    from simulator.images import load_images
+    from simulator.metrics.fid import FidStatistics, inception_features, save_fid_statistics
+    from simulator.sweep import resolve_device
+
+    device = resolve_device(args.device)
+    images, _ = load_images(args.images, args.size, count=args.count)
+    if len(images) < 2:
+        raise InputError(f"{args.images}: FID statistics need at least 2 images; found 1")
+    stats = FidStatistics.from_features(inception_features(images.to(device)))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    save_fid_statistics(stats, args.out)
+    print(f"{args.out}: FID statistics of {len(images)} images at {args.size} px")
+    return EXIT_OK
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from simulator.export import export_csv, export_json
     from simulator.results import ResultsStore
@@ -380,6 +396,16 @@ def build_parser() -> argparse.ArgumentParser:
                                     "device, versions")
     p.add_argument("results", nargs="+", help="results .h5 file(s)")
     p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("fid-stats", help="FID reference statistics of a set of images (.npz, "
+                                         "pytorch-fid format) for a scenario's fid_reference")
+    p.add_argument("images", help="folder, glob pattern, or 'sample'")
+    p.add_argument("--size", type=_positive_int, required=True,
+                   help="side the images are centre-cropped and resized to, as in a scenario")
+    p.add_argument("--count", type=_positive_int, help="at most this many images (by name)")
+    p.add_argument("--device", type=_device_name, default="auto")
+    p.add_argument("--out", "-o", required=True, help="statistics file to write (.npz)")
+    p.set_defaults(func=_cmd_fid_stats)
 
     p = sub.add_parser("export", help="export a results file as tidy CSV and/or JSON")
     p.add_argument("results", help="results .h5 file")

@@ -338,6 +338,9 @@ class Scenario(_Frozen):
     monte_carlo: MonteCarloConfig = MonteCarloConfig()
     output: str = "results/scenario.h5"
     save_reconstructions: bool = False
+    fid_reference: str | None = Field(
+        None, description="pytorch-fid statistics (.npz) FID is measured against instead of "
+                          "the transmitted originals; relative to the scenario file.")
 
     @field_validator("device")
     @classmethod
@@ -357,6 +360,8 @@ class Scenario(_Frozen):
                                  f"links are {', '.join(self.links)}")
             if not isinstance(self.links[match], SemanticLinkConfig):
                 raise ValueError(f"links.{name}.bandwidth.match: {match!r} must be a semantic link")
+        if self.fid_reference is not None and "fid" not in self.metrics:
+            raise ValueError("fid_reference: set, but fid is not among the metrics")
         needs_images = any(not isinstance(l, BERLinkConfig) for l in self.links.values())
         if needs_images and self.images is None:
             raise ValueError("images: required when a semantic or classical link is present")

@@ -87,12 +87,12 @@ class Shard:
 
 def plan_tasks(scenario: Scenario, num_images: int) -> list[Task]:
     """All tasks of ``scenario`` in run order (link by link, SNR by SNR, batch by batch); with
-    FID, the reference features of the original images come first."""
+    FID against the transmitted originals (no ``fid_reference``), their features come first."""
     from simulator.tasks import REFERENCE
 
     tasks = []
     batch = scenario.batch_size
-    if "fid" in scenario.metrics and num_images:
+    if "fid" in scenario.metrics and scenario.fid_reference is None and num_images:
         for b, start in enumerate(range(0, num_images, batch)):
             tasks.append(Task(REFERENCE, -1, float("nan"), b,
                               tuple(range(start, min(start + batch, num_images)))))
@@ -139,13 +139,15 @@ def package_versions() -> dict[str, str]:
 
 def open_store(scenario: Scenario, text: str, output: Path, *, device: str, resume: bool,
                overwrite: bool, planned: list[str] | None = None,
-               shard: Shard | None = None, device_name: str | None = None) -> ResultsStore:
+               shard: Shard | None = None, device_name: str | None = None,
+               fid_reference: Path | None = None) -> ResultsStore:
     """The results store for a run: new, resumed, or refused.
 
     :param planned: Point ids of the whole run's tasks (every shard's), stored so that merged
         shards know whether anything is missing.
     :param shard: The shard the file holds; ``None`` for the whole run.
     :param device_name: What ran the tasks, as stored; default the name of ``device`` here.
+    :param fid_reference: Statistics file FID is measured against (None: the originals).
     :raises InputError: If ``output`` exists and neither ``resume`` nor ``overwrite`` is given,
         or it holds results of a different scenario (changed content), of another device type
         (CPU float32 vs CUDA bfloat16 models) or of another shard, and ``overwrite`` is not given.
@@ -175,7 +177,7 @@ def open_store(scenario: Scenario, text: str, output: Path, *, device: str, resu
     attrs = {
         "scenario_text": text, "scenario_hash": digest, "scenario_name": scenario.name,
         "versions": package_versions(), "device": device_name or _device_name(device),
-        "device_type": device_type,
+        "device_type": device_type, "fid_reference": str(fid_reference or ""),
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if planned is not None:
@@ -246,6 +248,7 @@ def run_scenario(scenario: Scenario, text: str, *, base_dir: Path, resume: bool 
     """
     from simulator.executors import LocalExecutor, RayExecutor
 
+    fid_reference = _fid_reference(scenario, base_dir)
     if output is None:
         output = Path(scenario.output) if shard is None else shard.output(Path(scenario.output))
     output = Path(output)
@@ -259,7 +262,8 @@ def run_scenario(scenario: Scenario, text: str, *, base_dir: Path, resume: bool 
         executor.prepare(dict.fromkeys(t.link for t in tasks))
         store = open_store(scenario, text, output, device=executor.device, resume=resume,
                            overwrite=overwrite, planned=[t.point_id for t in planned],
-                           shard=shard, device_name=executor.device_name)
+                           shard=shard, device_name=executor.device_name,
+                           fid_reference=fid_reference)
         pending = [t for t in tasks if not store.has(t.point_id)]
         done = len(tasks) - len(pending)
         for task, point, tables, seconds in executor.run(pending):
@@ -276,12 +280,35 @@ def run_scenario(scenario: Scenario, text: str, *, base_dir: Path, resume: bool 
     return store
 
 
+def _fid_reference(scenario: Scenario, base_dir: Path) -> Path | None:
+    """The scenario's ``fid_reference`` file, resolved and checked before any task runs.
+
+    :raises InputError: If it cannot be read as pytorch-fid statistics.
+    """
+    from simulator.metrics.fid import load_fid_statistics
+
+    if scenario.fid_reference is None:
+        return None
+    path = Path(scenario.fid_reference).expanduser()
+    path = (path if path.is_absolute() else base_dir / path).resolve()
+    try:
+        load_fid_statistics(path)
+    except InputError as err:
+        raise InputError(f"fid_reference: {err}") from None
+    return path
+
+
 def add_fid_points(scenario: Scenario, store: ResultsStore) -> None:
     """One FID per image link and SNR point from the stored Inception features, each stored as
     its own point (``LINK/snrI/fid``); points already stored are kept. Call it once every task
-    of the run is in ``store``."""
+    of the run is in ``store``. The reference is the store's ``fid_reference`` statistics file
+    when it names one, else the features of the transmitted originals.
+
+    :raises InputError: If the ``fid_reference`` file cannot be read (moved since the run?).
+    """
     import numpy as np
 
+    from simulator.metrics.fid import FidStatistics, load_fid_statistics
     from simulator.scenario import ClassicalLinkConfig
     from simulator.tasks import REFERENCE, fid_of_group
 
@@ -291,7 +318,14 @@ def add_fid_points(scenario: Scenario, store: ResultsStore) -> None:
     order = np.lexsort((table["repeat"], table["image_index"]))
     table = {col: values[order] for col, values in table.items()}
     links = np.asarray(table["link"])
-    reference = table["feature"][links == REFERENCE]
+    if store.attrs.get("fid_reference"):
+        try:
+            reference = load_fid_statistics(store.attrs["fid_reference"])
+        except InputError as err:
+            raise InputError(f"fid_reference: {err}") from None
+    else:
+        reference = FidStatistics.from_features(
+            torch.as_tensor(table["feature"][links == REFERENCE]))
     for link, cfg in scenario.links.items():
         if isinstance(cfg, BERLinkConfig):
             continue

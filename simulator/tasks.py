@@ -26,6 +26,8 @@ from simulator.seeding import derive_seed, make_generator
 if TYPE_CHECKING:
     import numpy as np
 
+    from simulator.metrics.fid import FidStatistics
+
 __all__ = ["TaskRunner", "METRIC_FUNCTIONS", "REFERENCE", "fid_of_group", "scenario_images"]
 
 #: Pseudo-link name of the tasks that compute Inception features of the original images.
@@ -352,13 +354,13 @@ class _ChannelUses:
         self.channel_uses = channel_uses
 
 
-def fid_of_group(features: "np.ndarray", failed: "np.ndarray", reference: "np.ndarray", *,
-                 policy: str) -> float:
+def fid_of_group(features: "np.ndarray", failed: "np.ndarray",
+                 reference: "np.ndarray | FidStatistics", *, policy: str) -> float:
     """FID of one (link, SNR) group from stored Inception features.
 
     :param features: [n, 2048] features of the reconstructions.
     :param failed: [n] bool; failed decodes.
-    :param reference: [m, 2048] features of the original images.
+    :param reference: [m, 2048] features of the original images, or reference statistics.
     :param policy: "paper" (FID of the decoded images mixed with 500 for the failed share, see
         :func:`simulator.metrics.failure.fid_with_failures`) or "concealed" (all images count).
     """
@@ -370,7 +372,8 @@ def fid_of_group(features: "np.ndarray", failed: "np.ndarray", reference: "np.nd
     keep = features if policy == "concealed" else features[~failed]
     decoded = float("nan")
     if len(keep) >= 2:
-        ours, theirs = (FidStatistics.from_features(torch.as_tensor(np.asarray(x)))
+        ours, theirs = (x if isinstance(x, FidStatistics) else
+                        FidStatistics.from_features(torch.as_tensor(np.asarray(x)))
                         for x in (keep, reference))
         # The factor of our covariance makes this an n x n problem: milliseconds, not seconds.
         decoded = float(frechet_distance(ours.mu, ours.sigma, theirs.mu, theirs.sigma,
