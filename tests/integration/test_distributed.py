@@ -17,6 +17,7 @@ from simulator.errors import InputError
 from simulator.results import ResultsStore
 from simulator.scenario import parse_scenario
 from simulator.sweep import Shard, plan_tasks
+from tests.cli_errors import one_line_error
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -117,12 +118,6 @@ def test_partial_merge_is_finished_by_resume(runs, capsys, monkeypatch):
     assert _content(part) == _content(runs / "results/whole.h5")
 
 
-def _error(argv, capsys):
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("semlink: error: ") and "Traceback" not in err
-    return err
-
 
 def test_merge_refuses_inputs_of_different_runs(runs, tmp_path, capsys):
     shard1, shard2 = (str(runs / f"results/whole.shard{k}of3.h5") for k in (1, 2))
@@ -130,20 +125,21 @@ def test_merge_refuses_inputs_of_different_runs(runs, tmp_path, capsys):
     other.write_text(SCENARIO.replace("seed: 3", "seed: 4").replace("jpeg2000:", "#"))
     assert main(["run", str(other), "-q", "--shard", "1/4", "-o", str(tmp_path / "o.h5")]) == 0
     out = str(tmp_path / "m.h5")
-    err = _error(["merge", shard1, str(tmp_path / "o.h5"), "-o", out], capsys)
+    err = one_line_error(["merge", shard1, str(tmp_path / "o.h5"), "-o", out], capsys)
     assert "o.h5: holds results of a different scenario than" in err
     cuda = ResultsStore.open(shard2)
     cuda.path, cuda.attrs["device_type"] = tmp_path / "cuda.h5", "cuda"
     cuda.save()
-    assert "cuda.h5: was computed on cuda" in _error(
+    assert "cuda.h5: was computed on cuda" in one_line_error(
         ["merge", shard1, str(cuda.path), "-o", out], capsys)
-    assert "also in" in _error(["merge", str(runs / "results/part.h5"), shard2, "-o", out], capsys)
-    assert "given twice" in _error(["merge", shard1, shard2, shard1, "-o", out], capsys)
-    assert "is one of the inputs" in _error(["merge", shard1, shard2, "-o", shard2], capsys)
+    part = str(runs / "results/part.h5")
+    assert "also in" in one_line_error(["merge", part, shard2, "-o", out], capsys)
+    assert "given twice" in one_line_error(["merge", shard1, shard2, shard1, "-o", out], capsys)
+    assert "is one of the inputs" in one_line_error(["merge", shard1, shard2, "-o", shard2], capsys)
     (tmp_path / "empty.h5").write_bytes(b"")
-    assert "empty.h5: cannot read results file" in _error(
+    assert "empty.h5: cannot read results file" in one_line_error(
         ["merge", shard1, str(tmp_path / "empty.h5"), "-o", out], capsys)
-    assert "results file exists; pass --overwrite" in _error(
+    assert "results file exists; pass --overwrite" in one_line_error(
         ["merge", shard1, "-o", str(tmp_path / "o.h5")], capsys)
     assert not (tmp_path / "m.h5").exists()
 
@@ -151,9 +147,10 @@ def test_merge_refuses_inputs_of_different_runs(runs, tmp_path, capsys):
 def test_a_shard_resumes_only_as_itself(runs, capsys, monkeypatch):
     monkeypatch.chdir(runs)
     shard1 = str(runs / "results/whole.shard1of3.h5")
-    err = _error(["run", "s.yaml", "-q", "--resume", "--shard", "2/3", "-o", shard1], capsys)
+    err = one_line_error(["run", "s.yaml", "-q", "--resume", "--shard", "2/3", "-o", shard1],
+                         capsys)
     assert "holds shard 1/3; resuming it as shard 2/3" in err
-    err = _error(["run", "s.yaml", "-q", "--resume", "-o", shard1], capsys)
+    err = one_line_error(["run", "s.yaml", "-q", "--resume", "-o", shard1], capsys)
     assert "holds shard 1/3; resuming it as the whole run" in err
     assert main(["run", "s.yaml", "-q", "--resume", "--shard", "1/3", "-o", shard1]) == 0
 
@@ -196,22 +193,23 @@ def test_ray_reports_bad_input_from_the_workers_in_one_line(runs, ray_session, t
     scenario.write_text(SCENARIO.replace("preset: small", "preset: stable-cascade-lite, "
                                          "weights: no-weights"))
     out = str(tmp_path / "r.h5")
-    err = _error(["run", str(scenario), "-q", "--ray", "-o", out], capsys)
+    err = one_line_error(["run", str(scenario), "-q", "--ray", "-o", out], capsys)
     assert "no-weights: weights directory not found" in err
     scenario.write_text(SCENARIO.replace("device: cpu", "device: cuda"))
-    err = _error(["run", str(scenario), "-q", "--ray", "-o", out], capsys)
+    err = one_line_error(["run", str(scenario), "-q", "--ray", "-o", out], capsys)
     assert "device: 'cuda' requested but the Ray cluster has no GPU" in err
-    err = _error(["run", str(runs / "s.yaml"), "-q", "--ray", "--workers", "3", "-o", out], capsys)
+    err = one_line_error(["run", str(runs / "s.yaml"), "-q", "--ray", "--workers", "3", "-o", out],
+                         capsys)
     assert "--workers: 3 workers need 3 CPUs; the Ray cluster has 2" in err
     assert not (tmp_path / "r.h5").exists()
 
 
 def test_ray_options_without_ray(runs, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(runs)
-    assert "--workers: counts Ray workers; give it with --ray" in _error(
+    assert "--workers: counts Ray workers; give it with --ray" in one_line_error(
         ["run", "s.yaml", "-q", "--workers", "2", "-o", str(tmp_path / "r.h5")], capsys)
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
-    assert "--ray: Ray is not installed; pip install 'semlink[ray]'" in _error(
+    assert "--ray: Ray is not installed; pip install 'semlink[ray]'" in one_line_error(
         ["run", "s.yaml", "-q", "--ray", "-o", str(tmp_path / "r.h5")], capsys)
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from simulator.cli import main
 from simulator.results import ResultsStore
+from tests.cli_errors import one_line_error
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -25,12 +26,6 @@ links:
 def _fid(path) -> dict[float, float]:
     return {r["snr_db"]: r["fid"] for r in ResultsStore.open(path).rows("fid")}
 
-
-def _error(argv, capsys) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("semlink: error: ") and "Traceback" not in err
-    return err
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +61,7 @@ def test_shards_merge_against_the_statistics(folder, capsys):
     moved = folder / "stats" / "moved.npz"
     (folder / "stats" / "originals.npz").rename(moved)
     try:
-        err = _error(["merge", str(folder / "fixed1.h5"), str(folder / "fixed2.h5"), "-o",
+        err = one_line_error(["merge", str(folder / "fixed1.h5"), str(folder / "fixed2.h5"), "-o",
                       str(folder / "merged2.h5")], capsys)
         assert "fid_reference: FID statistics" in err and "originals.npz" in err
     finally:
@@ -76,12 +71,12 @@ def test_shards_merge_against_the_statistics(folder, capsys):
 def test_bad_reference_is_one_line_before_any_task(tmp_path, capsys):
     scenario = tmp_path / "s.yaml"
     scenario.write_text(SCENARIO + "fid_reference: none.npz\n")
-    err = _error(["run", str(scenario), "-q", "-o", str(tmp_path / "r.h5")], capsys)
+    err = one_line_error(["run", str(scenario), "-q", "-o", str(tmp_path / "r.h5")], capsys)
     assert "fid_reference: FID statistics" in err and "none.npz" in err
     assert not (tmp_path / "r.h5").exists()
     scenario.write_text(SCENARIO.replace("[psnr, fid]", "[psnr]") + "fid_reference: a.npz\n")
-    err = _error(["validate", str(scenario)], capsys)
+    err = one_line_error(["validate", str(scenario)], capsys)
     assert "fid_reference: set, but fid is not among the metrics" in err
-    err = _error(["fid-stats", "sample", "--size", "64", "--count", "1", "-o",
+    err = one_line_error(["fid-stats", "sample", "--size", "64", "--count", "1", "-o",
                   str(tmp_path / "x.npz")], capsys)
     assert "sample: FID statistics need at least 2 images; found 1" in err

@@ -1,0 +1,15 @@
+"""How bad input must look on the command line: exit 2 and one line, no traceback."""
+from __future__ import annotations
+
+from simulator.cli import main
+
+__all__ = ["one_line_error"]
+
+
+def one_line_error(argv: list[str], capsys) -> str:
+    """Run ``semlink argv``; assert it exits 2 with exactly one ``semlink: error: ...`` line on
+    stderr and no traceback; return that line."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("semlink: error: ") and "Traceback" not in err
+    return err
