@@ -163,6 +163,8 @@ def _cmd_fid_stats(args: argparse.Namespace) -> int:
     from simulator.metrics.fid import FidStatistics, inception_features, save_fid_statistics
     from simulator.sweep import resolve_device
 
+    if not args.out.endswith(".npz"):  # numpy would append it and the path we print be wrong
+        raise InputError(f"--out: {args.out}: must end in .npz (pytorch-fid's format)")
     device = resolve_device(args.device)
     images, _ = load_images(args.images, args.size, count=args.count)
     if len(images) < 2:

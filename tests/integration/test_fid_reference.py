@@ -80,3 +80,5 @@ def test_bad_reference_is_one_line_before_any_task(tmp_path, capsys):
     err = one_line_error(["fid-stats", "sample", "--size", "64", "--count", "1", "-o",
                   str(tmp_path / "x.npz")], capsys)
     assert "sample: FID statistics need at least 2 images; found 1" in err
+    err = one_line_error(["fid-stats", "sample", "--size", "64", "-o", str(tmp_path / "x")], capsys)
+    assert "--out: " in err and "x: must end in .npz" in err
