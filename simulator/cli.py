@@ -166,7 +166,7 @@ def _cmd_fid_stats(args: argparse.Namespace) -> int:
     if not args.out.endswith(".npz"):  # numpy would append it and the path we print be wrong
         raise InputError(f"--out: {args.out}: must end in .npz (pytorch-fid's format)")
     device = resolve_device(args.device)
-    images, _ = load_images(args.images, args.size, count=args.count)
+    images, _ = load_images(args.images, args.size, count=args.count, field="fid-stats")
     if len(images) < 2:
         raise InputError(f"{args.images}: FID statistics need at least 2 images; found 1")
     stats = FidStatistics.from_features(inception_features(images.to(device)))

@@ -20,13 +20,15 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".p
 
 
 def list_images(source: str, *, base_dir: str | Path | None = None,
-                count: int | None = None) -> list[Path]:
+                count: int | None = None, field: str = "images.source") -> list[Path]:
     """Image files of ``source``, sorted by name.
 
     :param source: ``"sample"`` (the bundled photos), a folder, or a glob pattern such as
         ``photos/*.jpg``; relative paths are relative to ``base_dir``.
     :param base_dir: Folder that relative paths start from (the scenario file's folder).
     :param count: Keep at most the first ``count`` files.
+    :param field: Where ``source`` came from, to name in errors (a scenario's
+        ``images.source``, a training config's ``data.source``, a command's argument).
     :raises InputError: If the folder does not exist or holds no image files.
     """
     if source == "sample":
@@ -40,7 +42,7 @@ def list_images(source: str, *, base_dir: str | Path | None = None,
         folder, pattern = (None, str(path)) if is_glob else (path, None)
     if folder is not None:
         if not folder.is_dir():
-            raise InputError(f"images.source: folder {folder} does not exist")
+            raise InputError(f"{field}: folder {folder} does not exist")
         files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
         where = f"folder {folder}"
     else:
@@ -48,7 +50,7 @@ def list_images(source: str, *, base_dir: str | Path | None = None,
         where = f"pattern {pattern}"
     files.sort(key=lambda p: p.name)
     if not files:
-        raise InputError(f"images.source: {where} holds no image files "
+        raise InputError(f"{field}: {where} holds no image files "
                          f"({', '.join(IMAGE_SUFFIXES)})")
     return files[:count] if count is not None else files
 
@@ -92,13 +94,14 @@ def load_image(path: str | Path, size: int, *, center_crop: bool = True) -> torc
 
 
 def load_images(source: str, size: int, *, count: int | None = None, center_crop: bool = True,
-                base_dir: str | Path | None = None) -> tuple[torch.Tensor, list[str]]:
-    """Load an image set.
+                base_dir: str | Path | None = None, field: str = "images.source"
+                ) -> tuple[torch.Tensor, list[str]]:
+    """Load an image set (``source``, ``base_dir``, ``count``, ``field``: as :func:`list_images`).
 
     :output images: [num_images, 3, size, size], float32 in [0, 1].
     :output names: File names (no folder), in the same order.
     """
-    files = list_images(source, base_dir=base_dir, count=count)
+    files = list_images(source, base_dir=base_dir, count=count, field=field)
     images = torch.stack([load_image(p, size, center_crop=center_crop) for p in files])
     return images, [p.name for p in files]
 

@@ -103,7 +103,8 @@ def train(config: TrainConfig, *, output: str | Path, base_dir: str | Path | Non
     val_images = None
     if config.validation is not None:
         v = config.validation
-        val_images, _ = load_images(v.source, v.size, count=v.count, base_dir=base_dir)
+        val_images, _ = load_images(v.source, v.size, count=v.count, base_dir=base_dir,
+                                    field="validation.source")
         val_images = val_images.to(device)
 
     state: dict[str, Any] | None = None

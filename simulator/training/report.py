@@ -50,7 +50,7 @@ def evaluate_bundle(bundle: str | Path, *, snrs_db: Sequence[float] = (1, 5, 10,
         last row ``snr_db = nan`` holding the constant-colour baseline (``ssim`` of it too).
     """
     models = load_trained_models(bundle, model=model, device=device)
-    images, _ = load_images(source, size, count=count)
+    images, _ = load_images(source, size, count=count, field="source")
     images = images.to(device)
     rows, recons = [], []
     for k, snr in enumerate(snrs_db):

@@ -80,5 +80,8 @@ def test_bad_reference_is_one_line_before_any_task(tmp_path, capsys):
     err = one_line_error(["fid-stats", "sample", "--size", "64", "--count", "1", "-o",
                   str(tmp_path / "x.npz")], capsys)
     assert "sample: FID statistics need at least 2 images; found 1" in err
+    err = one_line_error(["fid-stats", str(tmp_path / "nothing"), "--size", "64", "-o",
+                          str(tmp_path / "x.npz")], capsys)
+    assert "fid-stats: folder " in err and "nothing does not exist" in err
     err = one_line_error(["fid-stats", "sample", "--size", "64", "-o", str(tmp_path / "x")], capsys)
     assert "--out: " in err and "x: must end in .npz" in err

@@ -121,6 +121,13 @@ def test_train_main_errors(tmp_path):
     cfg.write_text(CONFIG.replace(str(SAMPLE_DIR), "imgs"))
     with pytest.raises(InputError, match=r"a\.png: cannot read image"):
         train_main(str(cfg), resume=False, output=None, quiet=True)
+    # A missing folder is named with the config field it came from.
+    cfg.write_text(CONFIG.replace(str(SAMPLE_DIR), "no-data"))
+    with pytest.raises(InputError, match=r"^data\.source: folder .*no-data does not exist"):
+        train_main(str(cfg), resume=False, output=None, quiet=True)
+    cfg.write_text(CONFIG.replace("validation: {size: 64", "validation: {source: no-val, size: 64"))
+    with pytest.raises(InputError, match=r"^validation\.source: folder .*no-val does not exist"):
+        train_main(str(cfg), resume=False, output=str(tmp_path / "o"), quiet=True)
     cfg.write_text(CONFIG + "device: cuda:7\n" if not torch.cuda.is_available() else CONFIG)
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match=r"CUDA is not available"):
