@@ -397,11 +397,13 @@ def scenario_hash(scenario: Scenario) -> str:
 
     The ``device`` field is left out: where a run executes is checked on resume by the device
     type it resolved to (see :func:`simulator.sweep.open_store`), so ``auto`` and ``cuda``, or a
-    ``--device`` given on the command line, resume the same results.
+    ``--device`` given on the command line, resume the same results. So are fields that are
+    unset (null): an optional field added to the schema later leaves the hashes of existing
+    results files, and their resumes, as they were.
     """
     from simulator import __version__
 
-    content = scenario.model_dump(mode="json", exclude={"device"})
+    content = scenario.model_dump(mode="json", exclude={"device"}, exclude_none=True)
     payload = json.dumps({"scenario": content, "semlink": __version__}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
