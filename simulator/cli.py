@@ -218,13 +218,13 @@ def _check_preset(name: str) -> None:
 
 def _check_image_suffix(path: str, *, option: str) -> None:
     """Refuse an output name Pillow cannot write before any work is done."""
-    from PIL import Image
+    from simulator.images import writable_format
 
-    suffix = Path(path).suffix.lower()
-    fmt = Image.registered_extensions().get(suffix)
-    if fmt is None or fmt not in Image.SAVE:
+    try:
+        writable_format(path)
+    except ValueError:
         raise InputError(f"{option}: cannot write an image named {path!r}; use a suffix such "
-                         "as .png")
+                         "as .png") from None
 
 
 def _cmd_transmit(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ from PIL import Image, UnidentifiedImageError
 from simulator.errors import InputError
 
 __all__ = ["SAMPLE_DIR", "IMAGE_SUFFIXES", "list_images", "read_rgb", "load_image", "load_images",
-           "save_image", "to_uint8"]
+           "writable_format", "save_image", "to_uint8"]
 
 #: The eight 512x512 photos shipped with semlink (licences in ``LICENSES.md`` there).
 SAMPLE_DIR = Path(__file__).resolve().parent / "data" / "sample"
@@ -111,18 +111,28 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
     return (image.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
+def writable_format(path: str | Path) -> str:
+    """The Pillow format a file named ``path`` is written in (from its suffix).
+
+    :raises ValueError: If Pillow knows no format it can write for that suffix.
+    """
+    path = Path(path)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None or fmt not in Image.SAVE:
+        raise ValueError(f"{path}: no image format for the suffix {path.suffix!r}")
+    return fmt
+
+
 def save_image(image: torch.Tensor, path: str | Path) -> None:
     """Write a [3, H, W] float image in [0, 1] as PNG (or the format of ``path``'s suffix).
 
     The file appears whole or not at all (written beside it, then renamed): a run killed while
     saving, or two Ray workers saving the same original, never leave a truncated image.
 
-    :raises ValueError: If Pillow knows no format for ``path``'s suffix.
+    :raises ValueError: As :func:`writable_format`.
     """
     path = Path(path)
-    fmt = Image.registered_extensions().get(path.suffix.lower())
-    if fmt is None:
-        raise ValueError(f"{path}: no image format for the suffix {path.suffix!r}")
+    fmt = writable_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     Image.fromarray(to_uint8(image)).save(tmp, format=fmt)

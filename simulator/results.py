@@ -4,7 +4,7 @@ Layout of the file::
 
     /                  attrs: format, scenario_text, scenario_name, scenario_hash,
                               versions (JSON: semlink, python, torch, ...), device,
-                              device_type, created_utc, updated_utc,
+                              device_type, fid_reference, created_utc, updated_utc,
                               planned_points (JSON: every task of the run), shard ("K/N",
                               only in a shard's file), merged_from (JSON, only after a merge)
     /tables/<table>/<column>   one dataset per column: 1-D float64, int64, bool or UTF-8 str,

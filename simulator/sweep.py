@@ -15,7 +15,7 @@ import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
@@ -23,6 +23,9 @@ from simulator import __version__
 from simulator.errors import InputError
 from simulator.results import ResultsStore, reconstructions_dir
 from simulator.scenario import BERLinkConfig, Scenario, is_device_name, scenario_hash
+
+if TYPE_CHECKING:
+    from simulator.metrics.fid import FidStatistics
 
 _T = TypeVar("_T")
 
@@ -285,17 +288,22 @@ def _fid_reference(scenario: Scenario, base_dir: Path) -> Path | None:
 
     :raises InputError: If it cannot be read as pytorch-fid statistics.
     """
-    from simulator.metrics.fid import load_fid_statistics
-
     if scenario.fid_reference is None:
         return None
     path = Path(scenario.fid_reference).expanduser()
     path = (path if path.is_absolute() else base_dir / path).resolve()
+    _load_fid_reference(path)
+    return path
+
+
+def _load_fid_reference(path: str | Path) -> "FidStatistics":
+    """The ``fid_reference`` statistics; an unreadable file is an InputError naming the field."""
+    from simulator.metrics.fid import load_fid_statistics
+
     try:
-        load_fid_statistics(path)
+        return load_fid_statistics(path)
     except InputError as err:
         raise InputError(f"fid_reference: {err}") from None
-    return path
 
 
 def add_fid_points(scenario: Scenario, store: ResultsStore) -> None:
@@ -308,9 +316,8 @@ def add_fid_points(scenario: Scenario, store: ResultsStore) -> None:
     """
     import numpy as np
 
-    from simulator.metrics.fid import FidStatistics, load_fid_statistics
-    from simulator.scenario import ClassicalLinkConfig
-    from simulator.tasks import REFERENCE, fid_of_group
+    from simulator.metrics.fid import FidStatistics
+    from simulator.tasks import REFERENCE, fid_of_group, scoring_policy
 
     table = store.table("features")
     # Rows in image and transmission order, however the tasks were run (or sharded and merged):
@@ -319,18 +326,14 @@ def add_fid_points(scenario: Scenario, store: ResultsStore) -> None:
     table = {col: values[order] for col, values in table.items()}
     links = np.asarray(table["link"])
     if store.attrs.get("fid_reference"):
-        try:
-            reference = load_fid_statistics(store.attrs["fid_reference"])
-        except InputError as err:
-            raise InputError(f"fid_reference: {err}") from None
+        reference = _load_fid_reference(store.attrs["fid_reference"])
     else:
         reference = FidStatistics.from_features(
             torch.as_tensor(table["feature"][links == REFERENCE]))
     for link, cfg in scenario.links.items():
         if isinstance(cfg, BERLinkConfig):
             continue
-        policy = "paper" if isinstance(cfg, ClassicalLinkConfig) and \
-            cfg.failure_policy == "paper" else "concealed"
+        policy = scoring_policy(cfg)
         for snr_index, snr_db in enumerate(scenario.snr.values_db()):
             point_id = f"{link}/snr{snr_index}/fid"
             if store.has(point_id):

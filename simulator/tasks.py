@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
     from simulator.metrics.fid import FidStatistics
 
-__all__ = ["TaskRunner", "METRIC_FUNCTIONS", "REFERENCE", "fid_of_group", "scenario_images"]
+__all__ = ["TaskRunner", "METRIC_FUNCTIONS", "REFERENCE", "fid_of_group", "scenario_images",
+           "scoring_policy"]
 
 #: Pseudo-link name of the tasks that compute Inception features of the original images.
 REFERENCE = "(reference)"
@@ -277,10 +278,7 @@ class TaskRunner:
                  "lpips": self._lpips_pair}
         values = {_FAILURE_NAMES[m]: funcs[m](images, recon).float()
                   for m in self.scenario.metrics if m in funcs}
-        # Classical links under "paper" score a lost image with the paper's constants; the
-        # other policies score the image the receiver actually shows.
-        policy = "paper" if getattr(cfg, "failure_policy", None) == "paper" else "concealed"
-        scored = score_failures(values, failed, policy).metrics
+        scored = score_failures(values, failed, scoring_policy(cfg)).metrics
         return {m: scored[_FAILURE_NAMES[m]] for m in self.scenario.metrics if m in funcs}
 
     @torch.no_grad()
@@ -332,6 +330,13 @@ def _single(metric):
     within 1e-4 of the exact value (tests/simulator/metrics/test_quality.py), and float64
     convolutions take a slow CPU path (~8x slower: 2.6 s per 256 px image on a loaded core)."""
     return lambda x, x_hat: metric(x, x_hat, precision="single")
+
+
+def scoring_policy(cfg) -> str:
+    """How a link's failed decodes are scored: ``"paper"`` for classical links under the paper's
+    policy (a lost image gets the paper's constants, FID 500 for its share), ``"concealed"``
+    otherwise (the image the receiver actually shows is scored)."""
+    return "paper" if getattr(cfg, "failure_policy", None) == "paper" else "concealed"
 
 
 def scenario_images(scenario: Scenario, base_dir: Path) -> list[Path]:
