@@ -8,26 +8,19 @@ images/s and peak memory.
 """
 from __future__ import annotations
 
-import platform
 import time
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
+from simulator.devices import describe_device
 from simulator.models.presets import get_preset
 from simulator.models.receiver import SemanticReceiver
 from simulator.models.stage_a import decode_latents
 from simulator.seeding import make_generator
 
-__all__ = ["bench_receiver", "bench_sd15_img2img", "device_name", "run_bench", "sd15_models"]
-
-
-def device_name(device: str) -> str:
-    """Human-readable name of a torch device."""
-    if device.startswith("cuda"):
-        return torch.cuda.get_device_name(torch.device(device))
-    return f"CPU {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+__all__ = ["bench_receiver", "bench_sd15_img2img", "run_bench", "sd15_models"]
 
 
 def _sync(device: str) -> None:
@@ -180,7 +173,7 @@ def run_bench(*, preset: str, sizes: list[int], batch_sizes: list[int], device: 
     elif device == "cpu":
         note = "CPU run: the real presets are timed on a CUDA device only"
     results: dict[str, Any] = {
-        "device": device, "device_name": device_name(device), "torch": torch.__version__,
+        "device": device, "device_name": describe_device(device), "torch": torch.__version__,
         "requested_preset": requested, "preset": preset, "steps": steps, "guidance": guidance,
         "receiver": [], "sd15_img2img": [], "note": note,
     }

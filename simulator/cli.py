@@ -161,7 +161,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _cmd_fid_stats(args: argparse.Namespace) -> int:
     from simulator.images import load_images
     from simulator.metrics.fid import FidStatistics, inception_features, save_fid_statistics
-    from simulator.sweep import resolve_device
+    from simulator.devices import resolve_device
 
     if not args.out.endswith(".npz"):  # numpy would append it and the path we print be wrong
         raise InputError(f"--out: {args.out}: must end in .npz (pytorch-fid's format)")
@@ -234,7 +234,7 @@ def _cmd_transmit(args: argparse.Namespace) -> int:
     from simulator.scenario import (AnalogTransmission, AWGNConfig, OFDMConfig,
                                     RayleighConfig)
     from simulator.seeding import derive_seed, make_generator
-    from simulator.sweep import resolve_device
+    from simulator.devices import resolve_device
 
     _check_preset(args.preset)
     _check_image_suffix(args.out, option="--out")
@@ -271,7 +271,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     import json
 
     from simulator.bench import run_bench
-    from simulator.sweep import resolve_device
+    from simulator.devices import resolve_device
 
     _check_preset(args.preset)
     device = resolve_device(args.device)
@@ -341,7 +341,7 @@ def _shard(text: str) -> "Shard":
 
 def _device_name(text: str) -> str:
     """argparse type: a device name a run accepts."""
-    from simulator.scenario import is_device_name
+    from simulator.devices import is_device_name
 
     if not is_device_name(text):
         raise argparse.ArgumentTypeError(f"must be auto, cpu, cuda or cuda:N; got {text!r}")

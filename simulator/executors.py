@@ -20,7 +20,8 @@ import torch
 
 from simulator.errors import InputError
 from simulator.scenario import Scenario
-from simulator.sweep import Task, resolve_device
+from simulator.devices import resolve_device
+from simulator.sweep import Task
 from simulator.tasks import TaskRunner, scenario_images
 
 __all__ = ["LocalExecutor", "RayExecutor", "TaskResult"]
@@ -32,7 +33,7 @@ TaskResult = tuple[Task, dict[str, Any], dict[str, list[dict[str, Any]]], float]
 class LocalExecutor:
     """Runs tasks one after another in this process, on ``scenario.device``.
 
-    :raises InputError: As :func:`~simulator.sweep.resolve_device` and
+    :raises InputError: As :func:`~simulator.devices.resolve_device` and
         :class:`~simulator.tasks.TaskRunner` do.
     """
 

@@ -29,11 +29,11 @@ import yaml
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator,
                       model_validator)
 
+from simulator.devices import is_device_name
 from simulator.errors import InputError
 
 __all__ = [
     "ImageSide",
-    "is_device_name",
     "Scenario",
     "ScenarioError",
     "ImagesConfig",
@@ -312,12 +312,6 @@ class BERLinkConfig(_Frozen):
 
 LinkConfig = Annotated[Union[SemanticLinkConfig, ClassicalLinkConfig, BERLinkConfig],
                        Field(discriminator="type")]
-
-
-def is_device_name(device: str) -> bool:
-    """True for the device names a run accepts: ``auto``, ``cpu``, ``cuda`` and ``cuda:N``."""
-    return device in ("auto", "cpu", "cuda") or (device.startswith("cuda:")
-                                                  and device[5:].isdigit())
 
 
 class Scenario(_Frozen):

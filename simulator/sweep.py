@@ -22,7 +22,8 @@ import torch
 from simulator import __version__
 from simulator.errors import InputError
 from simulator.results import ResultsStore, reconstructions_dir
-from simulator.scenario import BERLinkConfig, Scenario, is_device_name, scenario_hash
+from simulator.devices import describe_device
+from simulator.scenario import BERLinkConfig, Scenario, scenario_hash
 
 if TYPE_CHECKING:
     from simulator.metrics.fid import FidStatistics
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 __all__ = ["Task", "Shard", "plan_tasks", "open_store", "run_scenario", "add_fid_points",
-           "describe_results", "resolve_device", "package_versions"]
+           "describe_results", "package_versions"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,22 +111,6 @@ def plan_tasks(scenario: Scenario, num_images: int) -> list[Task]:
     return tasks
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available else ``cpu``; an unknown name or an unavailable
-    CUDA device is an InputError."""
-    if not is_device_name(device):
-        raise InputError(f"device: must be auto, cpu, cuda or cuda:N; got {device!r}")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"device: {device!r} requested but CUDA is not available here "
-                         "(use device: auto or cpu)")
-    if device.startswith("cuda:") and int(device[5:]) >= torch.cuda.device_count():
-        raise InputError(f"device: {device!r} requested but this machine has "
-                         f"{torch.cuda.device_count()} CUDA device(s)")
-    return device
-
-
 def package_versions() -> dict[str, str]:
     """Versions of the packages that decide a result's numbers."""
     import importlib.metadata as md
@@ -179,7 +164,7 @@ def open_store(scenario: Scenario, text: str, output: Path, *, device: str, resu
         return store
     attrs = {
         "scenario_text": text, "scenario_hash": digest, "scenario_name": scenario.name,
-        "versions": package_versions(), "device": device_name or _device_name(device),
+        "versions": package_versions(), "device": device_name or describe_device(device),
         "device_type": device_type, "fid_reference": str(fid_reference or ""),
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -224,12 +209,6 @@ def describe_results(store: ResultsStore) -> str:
 
 def _shard_words(shard: Shard | str | None) -> str:
     return f"shard {shard}" if shard else "the whole run"
-
-
-def _device_name(device: str) -> str:
-    if device.startswith("cuda"):
-        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 def run_scenario(scenario: Scenario, text: str, *, base_dir: Path, resume: bool = False,

@@ -24,12 +24,12 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from simulator.devices import is_device_name
 from simulator.errors import InputError
 from simulator.models.presets import PRESET_NAMES
 from simulator.models.stage_a import STAGE_A_CONFIG_NAMES
 from simulator.models.stage_b import STAGE_B_CONFIG_NAMES
-from simulator.scenario import (AWGNConfig, ChannelConfig, ImageSide, _Frozen, is_device_name,
-                                validate_yaml)
+from simulator.scenario import AWGNConfig, ChannelConfig, ImageSide, _Frozen, validate_yaml
 
 __all__ = [
     "TRAINABLE_PARTS",

@@ -28,7 +28,7 @@ from simulator.models.sampler import add_noise, training_target
 from simulator.models.stage_a import encode_latents
 from simulator.models.stage_b import predict_noise
 from simulator.seeding import derive_seed
-from simulator.sweep import resolve_device
+from simulator.devices import resolve_device
 from simulator.training.checkpoint import CHECKPOINT_FILE, EMA, load_checkpoint, save_checkpoint
 from simulator.training.conditioning import NoisyConditioning
 from simulator.training.config import PhaseConfig, TrainConfig, load_train_config, train_config_hash

@@ -16,7 +16,7 @@ def test_cpu_run_of_a_real_preset_times_small_and_says_so():
                        steps=1, repeats=1)
     assert result["requested_preset"] == "stable-cascade-lite" and result["preset"] == "small"
     assert "'stable-cascade-lite' is timed on a CUDA device only" in result["note"]
-    assert result["sd15_img2img"] == [] and result["device_name"].startswith("CPU")
+    assert result["sd15_img2img"] == [] and result["device_name"].startswith("cpu (")
     rows = result["receiver"]
     assert [(r["image_size"], r["batch_size"]) for r in rows] == [(64, 1), (64, 2)]
     for row in rows:
