@@ -64,14 +64,9 @@ def merge_results(inputs: Sequence[str | Path], output: str | Path, *,
     first = stores[0]
     for store in stores[1:]:
         _check_same_run(first, store)
+    _check_disjoint(stores)
     merged = ResultsStore(output, _merged_attrs(stores))
-    owner: dict[str, Path] = {}
     for store in stores:
-        for point_id in store.table("points").get("point_id", []):
-            if point_id in owner:
-                raise InputError(f"{store.path}: point {point_id} is also in {owner[point_id]}; "
-                                 "the inputs overlap (the same shard twice?)")
-            owner[str(point_id)] = store.path
         merged.extend(store)
     planned = first.attrs.get("planned_points")  # None: a file from before semlink kept it
     missing = tuple(p for p in planned if not merged.has(p)) if planned is not None else ()
@@ -94,6 +89,18 @@ def _check_same_run(first: ResultsStore, store: ResultsStore) -> None:
         raise InputError(f"{store.path}: was computed on {store.attrs.get('device_type')}, "
                          f"{first.path} on {first.attrs.get('device_type')}; results of different "
                          "numerics (CPU float32, CUDA bfloat16) are not merged")
+
+
+def _check_disjoint(stores: list[ResultsStore]) -> None:
+    """Name both files of the first point two inputs hold (``extend`` would only say that it is
+    stored twice)."""
+    owner: dict[str, Path] = {}
+    for store in stores:
+        for point_id in map(str, store.table("points").get("point_id", [])):
+            if point_id in owner:
+                raise InputError(f"{store.path}: point {point_id} is also in {owner[point_id]}; "
+                                 "the inputs overlap (the same shard twice?)")
+            owner[point_id] = store.path
 
 
 def _merged_attrs(stores: list[ResultsStore]) -> dict:
