@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from fractions import Fraction
 
 import torch
 from sionna.phy import Block
@@ -28,8 +29,10 @@ __all__ = [
     "CRC_LENGTH",
     "MIN_CODE_RATE",
     "MAX_CODE_RATE",
+    "MAX_BLOCK_INFO_BITS",
     "CN_UPDATES",
     "CodeBlockPlan",
+    "information_bits_per_block",
     "plan_code_blocks",
     "CodeBlockEncoder",
     "CodeBlockDecoder",
@@ -46,7 +49,28 @@ MAX_CODE_RATE = 948 / 1024
 #: Check-node updates of Sionna's BP decoder offered here (plain min-sum is left out: worse).
 CN_UPDATES: tuple[str, ...] = ("boxplus", "boxplus-phi", "offset-minsum")
 
-_MAX_K = 8448  # largest info block of base graph 1
+#: Most information bits (CRC included) of one code block: k of base graph 1.
+MAX_BLOCK_INFO_BITS = 8448
+# Exact rates for the bounds on k and n: 1/5 as a float is a hair above 1/5, and n = k / 0.2
+# can land one bit short.
+_MIN_RATE, _MAX_RATE = Fraction(1, 5), Fraction(948, 1024)
+
+
+def information_bits_per_block(code_rate: float, n: int) -> int:
+    """``k``, the information bits (CRC included) of a code block of ``n`` bits at
+    ``code_rate``: ``round(code_rate * n)``, kept within the rates 5G LDPC allows.
+
+    Rounding alone can step over a bound: at the highest rate 948/1024 and n = 2000,
+    ``round(1851.56) = 1852`` is a rate of 0.926 > 0.92578; ``k`` is then 1851.
+
+    :param code_rate: float in [MIN_CODE_RATE, MAX_CODE_RATE].
+    :param n: int >= 1; codeword bits per block.
+    :output k: int with ``MIN_CODE_RATE <= k / n <= MAX_CODE_RATE``.
+
+    >>> information_bits_per_block(948 / 1024, 2000), information_bits_per_block(0.5, 2048)
+    (1851, 1024)
+    """
+    return min(max(round(code_rate * n), math.ceil(_MIN_RATE * n)), math.floor(_MAX_RATE * n))
 
 
 @functools.lru_cache(maxsize=64)
@@ -115,10 +139,10 @@ class CodeBlockPlan:
 
     def __post_init__(self) -> None:
         check_int(self.num_payload_bits, name="num_payload_bits", low=1)
-        check_int(self.k, name="k", low=CRC_LENGTH + 1, high=_MAX_K)
+        check_int(self.k, name="k", low=CRC_LENGTH + 1, high=MAX_BLOCK_INFO_BITS)
         check_type(self.n, int, name="n")
-        n_low = math.ceil(self.k / MAX_CODE_RATE)
-        n_high = math.floor(self.k / MIN_CODE_RATE)
+        n_low = math.ceil(self.k / _MAX_RATE)
+        n_high = math.floor(self.k / _MIN_RATE)
         if not n_low <= self.n <= n_high:
             raise ValueError(f"`n` must be in [{n_low}, {n_high}] for k={self.k} "
                              f"(rate k/n in [{MIN_CODE_RATE}, {MAX_CODE_RATE}]); got {self.n!r}.")
@@ -151,7 +175,8 @@ def plan_code_blocks(num_payload_bits: int, *, n: int, code_rate: float | None =
     """Plan the code blocks for ``num_payload_bits`` bits at block length ``n``.
 
     Give exactly one of ``code_rate`` and ``k``. With ``code_rate``,
-    ``k = round(code_rate * n)`` (CRC included); the exact LDPC rate ``k / n`` and the
+    ``k = information_bits_per_block(code_rate, n)`` (CRC included, ``round(code_rate * n)``
+    within the allowed rates); the exact LDPC rate ``k / n`` and the
     payload rate are reported in the plan (``code_rate``, ``effective_rate``).
 
     :param num_payload_bits: int >= 1; payload bits.
@@ -176,7 +201,7 @@ def plan_code_blocks(num_payload_bits: int, *, n: int, code_rate: float | None =
         if not MIN_CODE_RATE <= code_rate <= MAX_CODE_RATE:  # NaN fails too
             raise ValueError(f"`code_rate` must be in [{MIN_CODE_RATE}, {MAX_CODE_RATE}]; "
                              f"got {code_rate!r}.")
-        k = round(code_rate * n)
+        k = information_bits_per_block(code_rate, n)
     return CodeBlockPlan(num_payload_bits=num_payload_bits, k=k, n=n, crc_type=crc_type)
 
 

@@ -71,6 +71,17 @@ QAM_ORDERS = (2, 4, 16, 64, 256)
 METRICS = ("psnr", "ssim", "ms_ssim", "lpips", "fid")
 OFDM_MODELS = ("none", "tdl-a", "tdl-b", "tdl-c", "tdl-d", "tdl-e",
                "cdl-a", "cdl-b", "cdl-c", "cdl-d", "cdl-e")
+# The ranges the components accept (modulation/ldpc.py, channels/ofdm.py), written out here so
+# that a scenario is checked without importing torch; tests/simulator/test_scenario.py keeps
+# them equal to the components' own constants.
+CODE_RATE_RANGE = (1 / 5, 948 / 1024)
+CODE_BLOCK_INFO_BITS = (25, 8448)  # k of one 5G LDPC code block, its 24 CRC bits included
+OFDM_CARRIER_RANGE_HZ = (0.5e9, 100e9)  # TR 38.901 validity range
+OFDM_SUBCARRIER_SPACING_RANGE_HZ = (1e3, 1e6)
+OFDM_MAX_DELAY_SPREAD_S = 10e-6
+OFDM_MAX_SPEED_MPS = 500.0
+OFDM_MAX_FFT_SIZE = 4096
+OFDM_MAX_OFDM_SYMBOLS = 140
 
 
 class ScenarioError(InputError):
@@ -83,6 +94,25 @@ class ScenarioError(InputError):
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _snr_db(value: float) -> float:
+    """An SNR in dB: a number, or ``.inf`` for a noiseless channel; never NaN or -inf."""
+    if math.isnan(value) or value == -math.inf:
+        raise ValueError(f"must be a number of dB (.inf for a noiseless channel); got {value}")
+    return value
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError(f"must be a finite number; got {value}")
+    return value
+
+
+SnrDb = Annotated[float, AfterValidator(_snr_db)]
+FiniteDb = Annotated[float, AfterValidator(_finite)]
+CodeRate = Annotated[float, Field(ge=CODE_RATE_RANGE[0], le=CODE_RATE_RANGE[1])]
+"""A 5G LDPC code rate k/n: 1/5 .. 948/1024 (a number or a fraction such as ``"1/2"``)."""
 
 
 def _parse_rate(value: Any) -> Any:
@@ -113,10 +143,10 @@ class SNRConfig(_Frozen):
     """SNR points, either listed or as an inclusive range; ``kind`` says what the dB values mean."""
 
     kind: Literal["esno", "ebno"] = "esno"
-    points_db: list[float] | None = None
-    start_db: float | None = None
-    stop_db: float | None = None
-    step_db: float | None = Field(None, gt=0)
+    points_db: list[SnrDb] | None = None
+    start_db: FiniteDb | None = None
+    stop_db: FiniteDb | None = None
+    step_db: FiniteDb | None = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _one_form(self) -> "SNRConfig":
@@ -174,12 +204,14 @@ class OFDMConfig(_Frozen):
 
     type: Literal["ofdm"]
     model: str = "tdl-a"
-    delay_spread_s: float = Field(100e-9, ge=0)
-    speed_mps: float = Field(0.0, ge=0)
-    carrier_frequency_hz: float = Field(3.5e9, gt=0)
-    fft_size: int = Field(72, ge=12)
-    subcarrier_spacing_hz: float = Field(30e3, gt=0)
-    num_ofdm_symbols: int = Field(14, ge=2)
+    delay_spread_s: float = Field(100e-9, ge=0, le=OFDM_MAX_DELAY_SPREAD_S)
+    speed_mps: float = Field(0.0, ge=0, le=OFDM_MAX_SPEED_MPS)
+    carrier_frequency_hz: float = Field(3.5e9, ge=OFDM_CARRIER_RANGE_HZ[0],
+                                        le=OFDM_CARRIER_RANGE_HZ[1])
+    fft_size: int = Field(72, ge=12, le=OFDM_MAX_FFT_SIZE)
+    subcarrier_spacing_hz: float = Field(30e3, ge=OFDM_SUBCARRIER_SPACING_RANGE_HZ[0],
+                                         le=OFDM_SUBCARRIER_SPACING_RANGE_HZ[1])
+    num_ofdm_symbols: int = Field(14, ge=2, le=OFDM_MAX_OFDM_SYMBOLS)
     cyclic_prefix_length: int = Field(6, ge=0)
     pilot_ofdm_symbol_indices: list[int] = Field(default_factory=lambda: [2, 11])
     channel_estimation: Literal["ls", "perfect"] = "ls"
@@ -192,6 +224,20 @@ class OFDMConfig(_Frozen):
         if model not in OFDM_MODELS:
             raise ValueError(f"must be one of {', '.join(OFDM_MODELS)}; got {model!r}")
         return model
+
+    @model_validator(mode="after")
+    def _fits_the_slot(self) -> "OFDMConfig":
+        if self.cyclic_prefix_length > self.fft_size:
+            raise ValueError(f"cyclic_prefix_length ({self.cyclic_prefix_length}) must be <= "
+                             f"fft_size ({self.fft_size})")
+        pilots, symbols = self.pilot_ofdm_symbol_indices, self.num_ofdm_symbols
+        if not 1 <= len(pilots) < symbols:
+            raise ValueError(f"pilot_ofdm_symbol_indices must hold 1 to {symbols - 1} indices "
+                             f"(one of the {symbols} OFDM symbols must carry data); got {pilots}")
+        if any(not 0 <= i < symbols for i in pilots) or len(set(pilots)) != len(pilots):
+            raise ValueError(f"pilot_ofdm_symbol_indices must be distinct OFDM symbols in "
+                             f"0..{symbols - 1} (num_ofdm_symbols {symbols}); got {pilots}")
+        return self
 
 
 ChannelConfig = Annotated[Union[AWGNConfig, RayleighConfig, OFDMConfig], Field(discriminator="type")]
@@ -210,7 +256,7 @@ class DigitalTransmission(_Frozen):
     bits_per_value: int = Field(6, ge=1, le=16)
     clip: list[float] = Field(default_factory=lambda: [-4.0, 4.0], description="[low, high].")
     modulation: int = 16
-    code_rate: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    code_rate: CodeRate = 0.5
     codeword_length: int = Field(2048, ge=64)
     fallback: Literal["zeros"] = "zeros"
 
@@ -227,6 +273,24 @@ class DigitalTransmission(_Frozen):
         if len(clip) != 2 or not clip[0] < clip[1]:
             raise ValueError(f"must be [low, high] with low < high; got {list(clip)}")
         return clip
+
+    @model_validator(mode="after")
+    def _code_block(self) -> "DigitalTransmission":
+        _check_code_block(self.code_rate, self.codeword_length, self.modulation)
+        return self
+
+
+def _check_code_block(code_rate: float, codeword_length: int, modulation: int) -> None:
+    """k = round(code_rate * n) information bits per block, n the codeword length rounded down
+    to whole QAM symbols (as modulation/ldpc.py plans it), must be a 5G LDPC block size."""
+    n = codeword_length - codeword_length % int(math.log2(modulation))
+    k = round(code_rate * n)
+    low, high = CODE_BLOCK_INFO_BITS
+    if not low <= k <= high:
+        raise ValueError(f"code_rate x codeword_length gives {k} information bits per code "
+                         f"block (CRC included); a 5G LDPC block holds {low} to {high}: "
+                         f"codeword_length {'<=' if k > high else '>='} "
+                         f"{(high if k > high else low) / code_rate:.0f} at this code_rate")
 
 
 def _check_qam(m: int) -> int:
@@ -273,7 +337,7 @@ class ClassicalLinkConfig(_Frozen):
     type: Literal["classical"]
     codec: Literal["jpeg2000"] = "jpeg2000"
     modulation: int = 16
-    code_rate: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    code_rate: CodeRate = 0.5
     codeword_length: int = Field(2048, ge=64)
     bandwidth: BandwidthConfig
     failure_policy: Literal["paper", "error-concealment", "mean-image"] = "paper"
@@ -298,7 +362,7 @@ class BERLinkConfig(_Frozen):
 
     type: Literal["ber"]
     modulation: int = 4
-    code_rate: Annotated[float, Field(gt=0, lt=1)] | None = None
+    code_rate: CodeRate | None = None
     codeword_length: int = Field(2048, ge=64)
     demapping: Literal["app", "maxlog"] = "app"
 
@@ -308,6 +372,12 @@ class BERLinkConfig(_Frozen):
     @classmethod
     def _qam(cls, m: int) -> int:
         return _check_qam(m)
+
+    @model_validator(mode="after")
+    def _code_block(self) -> "BERLinkConfig":
+        if self.code_rate is not None:
+            _check_code_block(self.code_rate, self.codeword_length, self.modulation)
+        return self
 
 
 LinkConfig = Annotated[Union[SemanticLinkConfig, ClassicalLinkConfig, BERLinkConfig],

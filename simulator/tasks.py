@@ -142,18 +142,35 @@ class TaskRunner:
         return self._links[key]
 
     def prepare(self, links: Iterable[str]) -> None:
-        """Build the semantic and fixed-MCS classical links among ``links`` now (their tasks
-        would build them anyway), so that missing or mismatched weights and a bandwidth too
-        small for a JPEG2000 frame are reported before any task runs, not after hours of other
-        links' tasks. Adaptive links choose their MCS per SNR point, in their tasks.
+        """Build the channel, the semantic and fixed-MCS classical links among ``links`` and the
+        code blocks of their BER links now (their tasks would build them anyway), so that
+        missing or mismatched weights, a bandwidth too small for a JPEG2000 frame, or settings
+        no 5G LDPC code or channel model accepts are reported before any task runs, not after
+        hours of other links' tasks. Adaptive links choose their MCS per SNR point, in their
+        tasks.
 
-        :raises InputError: As the links' constructors do.
+        :raises InputError: As the links' constructors do; a ``ValueError`` of a component
+            (a setting out of its range) becomes an InputError naming the link or the channel.
         """
+        from simulator.channel import build_channel
+        from simulator.links.ber import ber_link_rate
+
+        try:
+            build_channel(self.scenario.channel, generator=None, device=self.device)
+        except ValueError as err:
+            raise InputError(f"channel: {_first_line(err)}") from None
         for name in links:
             cfg = self.scenario.links.get(name)
-            if isinstance(cfg, SemanticLinkConfig) or (
-                    isinstance(cfg, ClassicalLinkConfig) and not cfg.adaptive):
-                self.link(name)
+            try:
+                if isinstance(cfg, BERLinkConfig):
+                    ber_link_rate(cfg)  # plans the code blocks
+                elif isinstance(cfg, SemanticLinkConfig) or (
+                        isinstance(cfg, ClassicalLinkConfig) and not cfg.adaptive):
+                    self.link(name)
+            except InputError:
+                raise  # already names what it is about
+            except ValueError as err:
+                raise InputError(f"links.{name}: {_first_line(err)}") from None
 
     def channel_uses(self, name: str) -> int:
         """Complex channel uses per image of link ``name`` (bandwidth matching resolved)."""
@@ -385,3 +402,7 @@ def fid_of_group(features: "np.ndarray", failed: "np.ndarray",
                                          factor1=ours.factor))
     return fid_with_failures(decoded, int(failed.sum()) if policy == "paper" else 0,
                              len(features), policy)
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).splitlines() or [type(err).__name__])[0]

@@ -11,7 +11,8 @@ import math
 import torch
 
 from channels.snr import ebno_db_to_esno_db, esno_db_to_ebno_db
-from modulation.ldpc import CodeBlockDecoder, CodeBlockEncoder, plan_code_blocks
+from modulation.ldpc import (CodeBlockDecoder, CodeBlockEncoder, information_bits_per_block,
+                             plan_code_blocks)
 from modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
 from simulator.channel import build_channel
 from simulator.scenario import BERLinkConfig, ChannelConfig, MonteCarloConfig
@@ -47,7 +48,7 @@ def ber_link_rate(link: BERLinkConfig) -> tuple[int, int, float]:
 
 
 def _plan(link: BERLinkConfig, n: int):
-    k = round(link.code_rate * n)
+    k = information_bits_per_block(link.code_rate, n)
     return plan_code_blocks(k - 24, n=n, k=k)
 
 

@@ -36,11 +36,13 @@ import torch
 
 from channels._checks import check_int, check_one_of, check_type
 from modulation.ldpc import (
+    MAX_BLOCK_INFO_BITS,
     MAX_CODE_RATE,
     MIN_CODE_RATE,
     CodeBlockDecoder,
     CodeBlockEncoder,
     CodeBlockPlan,
+    information_bits_per_block,
 )
 from modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
 from simulator.codecs.jpeg2000 import (
@@ -61,7 +63,6 @@ HEADER_BYTES = 6
 FAILURE_POLICIES = ("paper", "error-concealment", "mean-image")
 #: Pixel value of the image shown for a lost image.
 MID_GREY = 0.5
-_MAX_K = 8448  # largest 5G LDPC information block (base graph 1)
 _CRC_BITS = 24
 _MAX_FIELD = 0xFFFF  # largest value of a 16-bit header field
 
@@ -102,7 +103,7 @@ def plan_budget(channel_uses: int, *, modulation: int, code_rate: float,
 
     The coded bits ``C = channel_uses * log2(M)`` are split into the fewest blocks of at most
     ``codeword_length`` bits (and at most 8448 information bits) of equal length ``n``
-    (``floor(C / blocks)`` rounded down to a multiple of log2(M)); ``k = round(code_rate * n)``
+    (``floor(C / blocks)`` rounded down to a multiple of log2(M)); ``k = round(code_rate * n)`` (:func:`~modulation.ldpc.information_bits_per_block`)
     includes the 24 CRC bits. The frame is the whole bytes that fit into the blocks' payload
     bits ``blocks * (k - 24)``; what is left (< 8 payload bits, ``C - blocks * n`` coded bits)
     is not used.
@@ -129,11 +130,11 @@ def plan_budget(channel_uses: int, *, modulation: int, code_rate: float,
     check_int(codeword_length, name="codeword_length", low=bits_per_symbol)
     coded_bits = channel_uses * bits_per_symbol
     num_blocks = max(1, math.ceil(coded_bits / codeword_length))
-    while round(code_rate * (coded_bits // num_blocks)) > _MAX_K:
+    while information_bits_per_block(code_rate, coded_bits // num_blocks) > MAX_BLOCK_INFO_BITS:
         num_blocks += 1
     n = coded_bits // num_blocks
     n -= n % bits_per_symbol
-    k = round(code_rate * n)
+    k = information_bits_per_block(code_rate, n)
     where = f"bandwidth: {channel_uses} channel uses at {modulation}-QAM rate {code_rate:g}"
     if k <= _CRC_BITS + 8:
         raise InputError(f"{where} give code blocks of {k} information bits; need more than "

@@ -65,7 +65,7 @@ def test_budget_too_small_for_a_frame_before_any_task(tmp_path, capsys):
     text = BASE.replace("IMAGES", "sample").replace("2000", "10").replace(
         "links:\n", "links:\n  sem: {type: semantic, preset: small}\n")
     code, err = _run(tmp_path, text, capsys)
-    _check_one_line(code, err, "links.j2k.bandwidth: 10 channel uses")
+    _check_one_line(code, err, "semlink: error: links.j2k.bandwidth: 10 channel uses")
     assert not (tmp_path / "r.h5").exists()
 
 
@@ -149,3 +149,21 @@ def test_outputs_that_cannot_be_written_give_one_line(tmp_path, capsys):
         err = capsys.readouterr().err
         _check_one_line(code, err, "a file stands where a folder is needed")
         assert str(blocker) in err, argv
+
+
+@pytest.mark.parametrize("component, expected", [
+    ("simulator.channel.build_channel", "channel: `fft_size` must be in [1, 4096]; got 8192."),
+    ("simulator.links.ber.ber_link_rate", "links.ber: `fft_size` must be in [1, 4096]; got 8192."),
+])
+def test_a_component_refusing_its_settings_is_one_line_before_any_task(
+        component, expected, tmp_path, capsys, monkeypatch):
+    # The schema states the components' ranges; whatever it misses, the components' own
+    # ValueErrors at build time still name the link or the channel in one line.
+    def refuse(*args, **kwargs):
+        raise ValueError("`fft_size` must be in [1, 4096]; got 8192.\nSionna: more detail")
+
+    monkeypatch.setattr(component, refuse)
+    text = BASE.replace("IMAGES", "sample").replace("links:\n", "links:\n  ber: {type: ber}\n")
+    code, err = _run(tmp_path, text, capsys)
+    _check_one_line(code, err, expected)
+    assert not (tmp_path / "r.h5").exists()

@@ -9,9 +9,13 @@ import torch
 from sionna.phy.fec.ldpc import LDPC5GEncoder
 
 from modulation.ldpc import (
+    MAX_BLOCK_INFO_BITS,
+    MAX_CODE_RATE,
+    MIN_CODE_RATE,
     CodeBlockDecoder,
     CodeBlockEncoder,
     CodeBlockPlan,
+    information_bits_per_block,
     plan_code_blocks,
 )
 from modulation.qam import QAMDemapper, QAMMapper
@@ -66,6 +70,22 @@ def test_plan_fields_closed_form():
 def test_plan_k_is_rounded_rate_times_n(rate, n, k):
     p = plan_code_blocks(5000, n=n, code_rate=rate)
     assert p.k == k and p.num_blocks == math.ceil(5000 / (k - 24))
+
+
+def test_k_at_the_rate_bounds_stays_within_them():
+    # round(948/1024 * 2000) = 1852 would be rate 0.926 > 948/1024: no 5G code; likewise
+    # round(0.2 * 127) = 25 is fine but the exact bound 1/5 needs k >= ceil(n / 5).
+    assert information_bits_per_block(948 / 1024, 2000) == 1851
+    clamped = []
+    for rate in (MIN_CODE_RATE, 1 / 3, 0.5, 0.9, MAX_CODE_RATE):
+        for n in range(125, 9000):
+            k = information_bits_per_block(rate, n)
+            assert abs(k - rate * n) < 1 and 5 * k >= n and 1024 * k <= 948 * n, (rate, n, k)
+            if k != round(rate * n):
+                clamped.append((rate, n))
+    assert len(clamped) > 100
+    for rate, n in clamped[::len(clamped) // 8]:  # each plan builds an encoder: a sample
+        plan_code_blocks(10, n=n, code_rate=rate)  # a 5G code: no ValueError
 
 
 def test_plan_large_k_uses_base_graph_1():

@@ -58,7 +58,24 @@ BROKEN = [
     (GOOD.replace("preset: small", "presett: small"), ":6: links.semantic.presett: unknown key"),
     (GOOD.replace("name: good", "nmae: good"), ":1: nmae: unknown key"),
     (GOOD.replace("code_rate: 1/2", "code_rate: fast"), ":10: links.jpeg2000.code_rate: must be a number"),
-    (GOOD.replace("code_rate: 1/2", "code_rate: 1.5"), ":10: links.jpeg2000.code_rate: Input should be less than 1"),
+    (GOOD.replace("code_rate: 1/2", "code_rate: 1.5"), ":10: links.jpeg2000.code_rate: Input should be less than or equal to 0.92578125"),
+    (GOOD.replace("code_rate: 1/2", "code_rate: 1/10"), ":10: links.jpeg2000.code_rate: Input should be greater than or equal to 0.2"),
+    (GOOD.replace("{type: awgn}", "{type: ofdm, carrier_frequency_hz: 1.0e8}"), ":3: channel.carrier_frequency_hz: Input should be greater than or equal to 500000000"),
+    (GOOD.replace("{type: awgn}", "{type: ofdm, speed_mps: 1000}"), ":3: channel.speed_mps: Input should be less than or equal to 500"),
+    (GOOD.replace("{type: awgn}", "{type: ofdm, subcarrier_spacing_hz: 5.0e6}"), ":3: channel.subcarrier_spacing_hz: Input should be less than or equal to 1000000"),
+    (GOOD.replace("{type: awgn}", "{type: ofdm, fft_size: 8192}"), ":3: channel.fft_size: Input should be less than or equal to 4096"),
+    (GOOD.replace("{type: awgn}", "{type: ofdm, cyclic_prefix_length: 100}"), ":3: channel: cyclic_prefix_length (100) must be <= fft_size (72)"),
+    (GOOD.replace("{type: awgn}", "{type: ofdm, pilot_ofdm_symbol_indices: [2, 20]}"), ":3: channel: pilot_ofdm_symbol_indices must be distinct OFDM symbols in 0..13"),
+    (GOOD.replace("{type: awgn}", "{type: ofdm, pilot_ofdm_symbol_indices: [2, 2]}"), ":3: channel: pilot_ofdm_symbol_indices must be distinct"),
+    (GOOD.replace("{type: awgn}", "{type: ofdm, num_ofdm_symbols: 8}"), ":3: channel: pilot_ofdm_symbol_indices must be distinct OFDM symbols in 0..7 (num_ofdm_symbols 8); got [2, 11]"),
+    (GOOD.replace("{type: awgn}", "{type: ofdm, num_ofdm_symbols: 2, pilot_ofdm_symbol_indices: [0, 1]}"), ":3: channel: pilot_ofdm_symbol_indices must hold 1 to 1 indices"),
+    (GOOD.replace("{points_db: [1, 10]}", "{points_db: [1, .nan]}"), ":4: snr.points_db.1: must be a number of dB (.inf for a noiseless channel); got nan"),
+    (GOOD.replace("{points_db: [1, 10]}", "{points_db: [-.inf]}"), ":4: snr.points_db.0: must be a number of dB"),
+    (GOOD.replace("{points_db: [1, 10]}", "{start_db: 0, stop_db: .inf, step_db: 1}"), ":4: snr.stop_db: must be a finite number; got inf"),
+    ("snr: {points_db: [1]}\nlinks: {b: {type: ber, code_rate: 0.9, codeword_length: 10000}}\n",
+     ":2: links.b: code_rate x codeword_length gives 9000 information bits per code block (CRC included); a 5G LDPC block holds 25 to 8448: codeword_length <= 9387"),
+    ("snr: {points_db: [1]}\nlinks: {b: {type: ber, code_rate: 0.2, codeword_length: 100}}\n",
+     ":2: links.b: code_rate x codeword_length gives 20 information bits per code block (CRC included); a 5G LDPC block holds 25 to 8448: codeword_length >= 125"),
     (GOOD.replace("modulation: 16", "modulation: 8"), ":9: links.jpeg2000.modulation: must be one of 2, 4, 16, 64, 256"),
     (GOOD.replace("modulation: 16", "modulation: '16'"), ":9: links.jpeg2000.modulation: Input should be a valid integer"),
     (GOOD.replace("{type: awgn}", "{type: awgm}"), ":3: channel: must be one of 'awgn', 'rayleigh', 'ofdm'; got 'awgm'"),
@@ -116,6 +133,37 @@ def test_several_problems_are_all_reported(tmp_path):
     with pytest.raises(ScenarioError) as info:
         load_scenario(path)
     assert [p.split(": ")[0].rsplit(":", 1)[1] for p in info.value.problems] == ["2", "9"]
+
+
+def test_ranges_are_the_components_own():
+    """The schema states the components' ranges so that it loads without torch; they must
+    stay the ranges the components check."""
+    import channels.ofdm as ofdm
+    import modulation.ldpc as ldpc
+    from simulator import scenario
+
+    assert scenario.CODE_RATE_RANGE == (ldpc.MIN_CODE_RATE, ldpc.MAX_CODE_RATE)
+    assert scenario.CODE_BLOCK_INFO_BITS == (ldpc.CRC_LENGTH + 1, ldpc.MAX_BLOCK_INFO_BITS)
+    assert scenario.OFDM_CARRIER_RANGE_HZ == ofdm.CARRIER_RANGE_HZ
+    assert scenario.OFDM_SUBCARRIER_SPACING_RANGE_HZ == ofdm.SUBCARRIER_SPACING_RANGE_HZ
+    assert scenario.OFDM_MAX_DELAY_SPREAD_S == ofdm.MAX_DELAY_SPREAD_S
+    assert scenario.OFDM_MAX_SPEED_MPS == ofdm.MAX_SPEED_MPS
+    assert scenario.OFDM_MAX_FFT_SIZE == ofdm.MAX_FFT_SIZE
+    assert scenario.OFDM_MAX_OFDM_SYMBOLS == ofdm.MAX_OFDM_SYMBOLS
+
+
+def test_a_code_block_at_the_edge_of_the_schema_is_one_the_ldpc_plan_accepts():
+    from modulation.ldpc import plan_code_blocks
+
+    for rate, n in [(0.9, 9386), (0.2, 125), (948 / 1024, 9125)]:
+        link = parse_scenario(f"snr: {{points_db: [1]}}\nlinks: {{b: {{type: ber, code_rate: {rate}, "
+                              f"codeword_length: {n}, modulation: 2}}}}").links["b"]
+        plan_code_blocks(100, n=link.codeword_length, code_rate=link.code_rate)  # no ValueError
+
+
+def test_an_infinite_snr_is_a_noiseless_point():
+    assert parse_scenario("snr: {points_db: [5, .inf]}\nlinks: {b: {type: ber}}").snr.values_db() == [
+        5.0, float("inf")]
 
 
 def test_missing_file(tmp_path):
