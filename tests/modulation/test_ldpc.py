@@ -9,7 +9,6 @@ import torch
 from sionna.phy.fec.ldpc import LDPC5GEncoder
 
 from modulation.ldpc import (
-    MAX_BLOCK_INFO_BITS,
     MAX_CODE_RATE,
     MIN_CODE_RATE,
     CodeBlockDecoder,
