@@ -9,7 +9,9 @@ Definitions used throughout semlink (all per complex channel symbol):
 - ``Eb`` is the energy per *information* bit. A symbol carries ``bits_per_symbol`` coded bits
   of which a fraction ``code_rate`` are information bits, hence
   ``Es/N0 = Eb/N0 * bits_per_symbol * code_rate``. For an uncoded link ``code_rate = 1``
-  (QPSK: Es/N0 = Eb/N0 + 3.01 dB); for the rate-1/2 LDPC + QPSK link Es/N0 = Eb/N0.
+  (QPSK: Es/N0 = Eb/N0 + 3.01 dB); for a rate-1/2 code with QPSK Es/N0 = Eb/N0. semlink's BER
+  links pass the payload rate, the CRC counted as overhead (n = 2048, k = 1024 with 24 CRC bits:
+  1000/2048, so Es/N0 = Eb/N0 - 0.10 dB).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Measure the tables of docs/classical-link.md: classical link quality vs SNR at equal channel uses.
 
-    cd /work/main && .venv/bin/python docs/classical_link_table.py [--repeats 4] [--seed 0]
+    .venv/bin/python docs/classical_link_table.py [--repeats 4] [--seed 0]
 
 The 8 sample photos at 512 px, N = 1152 complex channel uses per image (the semantic link's
 analog embedding), AWGN, implicit JPEG2000 headers, ``paper`` failure policy (a lost image scores

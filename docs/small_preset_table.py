@@ -1,7 +1,7 @@
 """Measure the tables of docs/training.md: the trained `small` bundles on the sample photos.
 
     .venv/bin/python docs/small_preset_table.py NOISY.safetensors NOISEFREE.safetensors \
-        [--steps 10] [--guidance 1.0] [--grid docs/images/small-preset-grid.png]
+        [--steps 1] [--guidance 1.0] [--grid docs/images/small-preset-grid.png]
 
 Both bundles are evaluated with :func:`simulator.training.evaluate_bundle`: the 8 sample photos at
 256 px, Z sent analog over AWGN at 1, 5, 10, 15 and 20 dB (Es/N0 per complex symbol), the same
@@ -52,7 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("noisy")
     parser.add_argument("noisefree")
-    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=1)  # the preset's, as the tables
     parser.add_argument("--guidance", type=float, default=1.0)
     parser.add_argument("--grid", default=None, help="PNG of the noise-trained bundle's images")
     parser.add_argument("--choose", action="store_true")

@@ -329,6 +329,22 @@ def _float_type(accept: Callable[[float], bool], rule: str) -> Callable[[str], f
     return parse
 
 
+def _code_rate(text: str) -> float:
+    """argparse type: an LDPC code rate as a number or a fraction (``1/2``), as in scenarios."""
+    from fractions import Fraction
+
+    from simulator.scenario import CODE_RATE_RANGE
+
+    try:
+        value = float(Fraction(text.strip()))
+    except (ValueError, ZeroDivisionError):
+        value = math.nan
+    if not CODE_RATE_RANGE[0] <= value <= CODE_RATE_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"must be a code rate in [1/5, 948/1024], a number or "
+                                         f"a fraction like 1/2; got {text!r}")
+    return value
+
+
 def _shard(text: str) -> "Shard":
     """argparse type for ``--shard K/N``."""
     from simulator.sweep import Shard
@@ -431,8 +447,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="image side in pixels (default 256)")
     p.add_argument("--channel-uses", type=_positive_int, default=288,
                    help="classical link: complex channel uses (default 288 = small preset, 256 px)")
-    p.add_argument("--modulation", type=int, default=64, help="classical link: QAM order")
-    p.add_argument("--code-rate", type=float, default=0.75, help="classical link: LDPC rate")
+    p.add_argument("--modulation", type=int, default=16,
+                   help="classical link: QAM order (default 16)")
+    p.add_argument("--code-rate", type=_code_rate, default=0.5,
+                   help="classical link: LDPC rate, e.g. 1/2 (default) or 0.75")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True, help="output PNG")

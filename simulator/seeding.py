@@ -1,8 +1,10 @@
 """Seeds derived from the scenario seed and a task's coordinates, and generators made from them.
 
 Every random draw of a run comes from a generator seeded by :func:`derive_seed`, so a task's
-result depends only on (scenario seed, link, SNR index, image, transmission): never on the order
-tasks run in, on the batch an image shares, or on a resumed run.
+result depends only on its coordinates: the scenario seed, link, SNR index and transmission, the
+batch for the channel (one generator draws a whole batch's noise and fading) and the image for
+the sampler. Never on the order tasks run in, on which worker or shard runs them, or on a resume;
+another ``batch_size`` gives other channel draws (docs/scenarios.md).
 """
 from __future__ import annotations
 

@@ -135,3 +135,20 @@ def test_half_failure_snr_matches_three_independent_blocks(setup):
           f"{crossing(0.5):.2f} dB, 0.206 at {crossing(1 - 2 ** (-1 / 3)):.2f} dB")
     assert abs(image_half_db - crossing(0.5)) < 1.0
     assert abs(image_half_db - crossing(1 - 2 ** (-1 / 3))) < 0.2
+
+
+def test_transmit_command_takes_the_scenarios_defaults_and_fractions(tmp_path, capsys):
+    """`semlink transmit --link classical` defaults to the scenarios' 16-QAM rate 1/2 and takes
+    the rate as a fraction like a scenario does."""
+    from simulator.cli import main
+    from simulator.images import SAMPLE_DIR
+
+    photo = str(SAMPLE_DIR / "02_astronaut.png")
+    lines = []
+    for rate in ([], ["--code-rate", "1/2"], ["--code-rate", "0.5", "--modulation", "16"]):
+        assert main(["transmit", photo, "--snr-db", "20", "--link", "classical", "--device", "cpu",
+                     "--out", str(tmp_path / "c.png")] + rate) == 0
+        lines.append(capsys.readouterr().out)
+    assert lines[0] == lines[1] == lines[2]
+    assert "classical link, 288 channel uses, awgn at 20 dB: PSNR" in lines[0]
+    assert "decoding failed" not in lines[0]
