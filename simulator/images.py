@@ -1,4 +1,19 @@
-"""Image sets: the bundled sample photos, a folder or a glob, loaded as float tensors in [0, 1]."""
+"""Image sets: the bundled sample photos, a folder or a glob, loaded as float tensors in [0, 1].
+
+Every file is read as an 8-bit RGB image, as a viewer shows it:
+
+- EXIF orientation is applied (a photo taken upright is upright, whatever its pixel order).
+- Transparency (RGBA, LA, palette or single-colour transparency) is composited over a white
+  background: ``c * a + 255 * (1 - a)`` per channel with ``a`` in [0, 1], rounded; so fully
+  transparent pixels are white, whatever RGB values they hold.
+- High-bit-depth grayscale is scaled by its type's range, then rounded to 8 bits (everything
+  downstream, codecs and metrics, works on 8-bit images): 16-bit (``I;16``, ``I;16B``...) divided
+  by 65535; 32-bit integer (``I``) is read as 16-bit (0..65535; other values are refused, as no
+  range can be justified for them); 32-bit float (``F``) must hold values in [0, 1], anything
+  else (negative, above 1, NaN) is refused rather than guessed (a [0, 255] float image is not
+  silently rescaled). 16-bit RGB(A) files are reduced to 8 bits by Pillow (their high byte).
+- Grayscale becomes three equal channels; other modes (CMYK...) use Pillow's conversion.
+"""
 from __future__ import annotations
 
 import glob as _glob
@@ -7,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from simulator.errors import InputError
 
@@ -20,8 +35,13 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".p
 
 
 def list_images(source: str, *, base_dir: str | Path | None = None,
-                count: int | None = None, field: str = "images.source") -> list[Path]:
+                count: int | None = None, field: str = "images.source",
+                unique_names: bool = True) -> list[Path]:
     """Image files of ``source``, sorted by name.
+
+    Results identify images by file name and saved reconstructions by name without suffix, so
+    two files whose names differ only in folder, suffix or case (``x/a.png``, ``y/a.png``,
+    ``a.jpg``) are refused rather than overwriting each other or ordered by chance.
 
     :param source: ``"sample"`` (the bundled photos), a folder, or a glob pattern such as
         ``photos/*.jpg``; relative paths are relative to ``base_dir``.
@@ -29,7 +49,10 @@ def list_images(source: str, *, base_dir: str | Path | None = None,
     :param count: Keep at most the first ``count`` files.
     :param field: Where ``source`` came from, to name in errors (a scenario's
         ``images.source``, a training config's ``data.source``, a command's argument).
-    :raises InputError: If the folder does not exist or holds no image files.
+    :param unique_names: Refuse two files of one name (default). Training data, which is never
+        named in results, passes False; files of one name are then ordered by their path.
+    :raises InputError: If the folder does not exist, holds no image files, or two files share a
+        name (without suffix, ignoring case).
     """
     if source == "sample":
         folder: Path | None = SAMPLE_DIR
@@ -48,35 +71,81 @@ def list_images(source: str, *, base_dir: str | Path | None = None,
     else:
         files = [Path(p) for p in _glob.glob(pattern) if Path(p).suffix.lower() in IMAGE_SUFFIXES]
         where = f"pattern {pattern}"
-    files.sort(key=lambda p: p.name)
     if not files:
         raise InputError(f"{field}: {where} holds no image files "
                          f"({', '.join(IMAGE_SUFFIXES)})")
+    seen: dict[str, Path] = {}
+    for p in sorted(files, key=str):  # which pair is named does not depend on the filesystem
+        other = seen.setdefault(p.stem.casefold(), p)
+        if other is not p and unique_names:
+            raise InputError(f"{field}: {where} holds two images named {p.stem!r} ({other} and {p});"
+                             " results and saved reconstructions identify images by file name"
+                             " (without suffix, ignoring case), so names must be unique")
+    files.sort(key=lambda p: (p.name, str(p)))  # fully determined, whatever the filesystem
     return files[:count] if count is not None else files
 
 
 def read_rgb(path: str | Path) -> Image.Image:
-    """Read one image file, fully decoded, as an RGB PIL image.
+    """Read one image file, fully decoded, as an 8-bit RGB PIL image, as a viewer shows it
+    (orientation, transparency and bit depth: see the module docstring).
 
-    :raises InputError: If the file cannot be read as an image (naming the file).
+    :raises InputError: If the file cannot be read as an image, or is a 32-bit integer or float
+        image whose values are out of range (naming the file).
     """
     try:
         with Image.open(path) as im:
             im.load()
+            ImageOps.exif_transpose(im, in_place=True)  # as viewers show it
+            if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+                return _gray_to_rgb(im, path)
+            if im.has_transparency_data:
+                return _over_white(im.convert("RGBA"))
             return im.convert("RGB")
+    except InputError:
+        raise
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
         raise InputError(f"{path}: cannot read image ({type(err).__name__}: {err})") from None
 
 
+def _gray_to_rgb(im: Image.Image, path: str | Path) -> Image.Image:
+    """A 16-bit, 32-bit integer or float grayscale image, scaled to [0, 1] by its type's range
+    (module docstring), single-value transparency over white, as 8-bit RGB."""
+    values = np.asarray(im)  # [H, W] uint16, int32 or float32
+    if im.mode == "F":
+        if np.isnan(values).any():
+            raise InputError(f"{path}: float image holds NaN; need values in [0, 1]")
+        if values.min() < 0 or values.max() > 1:
+            raise InputError(f"{path}: float image holds values in [{values.min():g}, "
+                             f"{values.max():g}]; need [0, 1] (divide a [0, 255] image by 255)")
+        gray = values.astype(np.float64)
+    else:
+        if im.mode == "I" and (values.min() < 0 or values.max() > 65535):
+            raise InputError(f"{path}: 32-bit integer image holds values in [{values.min()}, "
+                             f"{values.max()}]; need 0..65535 (read as 16-bit)")
+        gray = values.astype(np.float64) / 65535
+        transparency = im.info.get("transparency")
+        if isinstance(transparency, int):  # PNG tRNS: this gray value is fully transparent
+            gray[values == transparency] = 1.0
+    return Image.fromarray(np.rint(gray * 255).astype(np.uint8), "L").convert("RGB")
+
+
+def _over_white(rgba: Image.Image) -> Image.Image:
+    """An RGBA image composited over white: ``c * a + 255 * (1 - a)``, rounded."""
+    array = np.asarray(rgba, dtype=np.float64)  # [H, W, 4]
+    alpha = array[..., 3:] / 255
+    rgb = array[..., :3] * alpha + 255 * (1 - alpha)
+    return Image.fromarray(np.rint(rgb).astype(np.uint8), "RGB")
+
+
 def load_image(path: str | Path, size: int, *, center_crop: bool = True) -> torch.Tensor:
-    """Read one image as RGB, square it and resize it.
+    """Read one image as RGB (as :func:`read_rgb`), square it and resize it.
 
     :param path: Image file.
     :param size: Output side in pixels.
     :param center_crop: Crop the largest centred square first (else resize the whole image,
         changing its aspect ratio).
     :output image: [3, size, size], float32 in [0, 1].
-    :raises InputError: If the file cannot be read as an image.
+    :raises InputError: As :func:`read_rgb`, or if the image is smaller than 8x8.
     """
     path = Path(path)
     rgb = read_rgb(path)

@@ -40,7 +40,8 @@ class TrainImages:
         if not 0.0 < min_crop <= 1.0:
             raise ValueError(f"`min_crop` must be in (0, 1]; got {min_crop!r}.")
         check_type(flip, bool, name="flip")
-        self.files = list_images(source, base_dir=base_dir, count=count, field="data.source")
+        self.files = list_images(source, base_dir=base_dir, count=count, field="data.source",
+                                 unique_names=False)
         self.images = [_read_rgb(p) for p in self.files]   # each [3, H, W] uint8
         self.size = size
         self.min_crop = float(min_crop)

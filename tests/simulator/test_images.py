@@ -1,13 +1,18 @@
 """Image sets: the bundled photos, folders, globs, and clear errors for bad files."""
 from __future__ import annotations
 
+import re
+import struct
+import zlib
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from simulator.errors import InputError
-from simulator.images import SAMPLE_DIR, list_images, load_image, load_images, save_image
+from simulator.images import (SAMPLE_DIR, list_images, load_image, load_images, read_rgb,
+                              save_image)
 
 
 def test_sample_set_is_bundled_with_licences():
@@ -70,3 +75,142 @@ def test_errors_name_the_place(tmp_path):
     Image.new("RGB", (4, 4)).save(tmp_path / "tiny.png")
     with pytest.raises(InputError, match="tiny.png: image is 4x4 pixels"):
         load_image(tmp_path / "tiny.png", 64)
+
+
+def _write_png16(path, array: np.ndarray) -> None:
+    """A 16-bit PNG of ``array`` ([H, W, 3] RGB or [H, W, 4] RGBA uint16), written by hand:
+    Pillow cannot write 16-bit colour PNGs."""
+    h, w, c = array.shape
+    raw = b"".join(b"\x00" + array[i].astype(">u2").tobytes() for i in range(h))  # filter 0
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", w, h, 16, {3: 2, 4: 6}[c], 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+_RNG = np.random.default_rng(7)
+_U16 = _RNG.integers(0, 65536, (16, 16), dtype=np.uint16)
+_U16[0, :2] = (0, 65535)  # both ends of the range
+
+
+@pytest.mark.parametrize("name, array, truth", [
+    ("gray16.png", _U16, _U16 / 65535),                          # Pillow mode I;16
+    ("gray16.tif", _U16, _U16 / 65535),                          # I;16
+    ("gray16be.tif", _U16.astype(">u2"), _U16 / 65535),          # I;16B
+    ("int32.tif", _U16.astype(np.int32), _U16 / 65535),          # I, read as 16-bit
+    ("float.tif", _U16.astype(np.float32) / 65535, _U16 / 65535),  # F in [0, 1]
+])
+def test_high_bit_depth_gray_is_scaled_by_its_range(tmp_path, name, array, truth):
+    Image.fromarray(array).save(tmp_path / name)
+    image = load_image(tmp_path / name, 16)  # native size: no resampling
+    assert image.shape == (3, 16, 16)
+    assert torch.equal(image[0], image[1]) and torch.equal(image[0], image[2])
+    # Rounded to 8 bits: within half a step of the value written (truncation would miss).
+    np.testing.assert_allclose(image[0].numpy(), truth, rtol=0, atol=0.5 / 255 + 1e-6)
+    assert image[0, 0, 0] == 0 and image[0, 0, 1] == 1
+
+
+def test_16_bit_rgb_png_keeps_its_colours(tmp_path):
+    array = _RNG.integers(0, 65536, (16, 16, 3), dtype=np.uint16)
+    _write_png16(tmp_path / "rgb16.png", array)
+    image = load_image(tmp_path / "rgb16.png", 16).permute(1, 2, 0).numpy()
+    # Pillow keeps the high byte: within one 8-bit step of the value written.
+    np.testing.assert_allclose(image, array / 65535, rtol=0, atol=1 / 255 + 1e-6)
+    np.testing.assert_array_equal(np.rint(image * 255), array >> 8)
+
+
+@pytest.mark.parametrize("name, array, match", [
+    ("neg.tif", np.full((16, 16), -5, np.int32), r"neg\.tif: 32-bit integer image holds values "
+                                                 r"in \[-5, -5\]; need 0\.\.65535"),
+    ("big.tif", np.full((16, 16), 70000, np.int32), r"big\.tif: 32-bit integer image .*\[70000"),
+    ("f255.tif", np.full((16, 16), 200.0, np.float32), r"f255\.tif: float image holds values "
+                                                       r"in \[200, 200\]; need \[0, 1\]"),
+    ("fneg.tif", np.full((16, 16), -0.5, np.float32), r"fneg\.tif: float image .*\[-0\.5, "),
+    ("fnan.tif", np.full((16, 16), np.nan, np.float32), r"fnan\.tif: float image holds NaN"),
+])
+def test_out_of_range_int_and_float_images_are_refused(tmp_path, name, array, match):
+    Image.fromarray(array).save(tmp_path / name)
+    with pytest.raises(InputError, match=match):
+        load_image(tmp_path / name, 16)
+
+
+@pytest.mark.parametrize("orientation, turns", [(6, -1), (8, 1), (3, 2), (1, 0)])
+def test_exif_orientation_is_applied(tmp_path, orientation, turns):
+    stored = np.zeros((100, 200, 3), dtype=np.uint8)  # 200 wide, 100 tall, as stored
+    stored[:48, :96] = 255  # a white block in the stored top-left corner
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(stored).save(tmp_path / "o.jpg", exif=exif, quality=95)
+    shown = np.rot90(stored, k=turns)  # numpy turns counter-clockwise; 6 = 90° clockwise
+    rgb = np.asarray(read_rgb(tmp_path / "o.jpg"), dtype=np.float32)
+    assert rgb.shape == shown.shape
+    assert np.abs(rgb - shown).mean() < 2  # JPEG noise only; another turn moves the block
+    if orientation == 6:  # portrait 100x200, block now at the top right
+        assert rgb[:96, 52:].min() > 200 and rgb[:96, :48].max() < 50
+        assert load_image(tmp_path / "o.jpg", 100).shape == (3, 100, 100)
+
+
+def test_transparency_is_composited_over_white(tmp_path):
+    rgba = np.zeros((8, 8, 4), dtype=np.uint8)
+    rgba[..., :3] = (200, 100, 0)
+    rgba[:, :4, 3] = 0     # left: fully transparent (its colour must not show)
+    rgba[:4, 4:, 3] = 255  # top right: opaque
+    rgba[4:, 4:, 3] = 128  # bottom right: half; c * 128/255 + 255 * 127/255, rounded by hand
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    la = rgba[..., [0, 3]]  # gray 200 with the same alpha
+    Image.fromarray(la, "LA").save(tmp_path / "la.png")
+    rgb = np.asarray(read_rgb(tmp_path / "rgba.png"))
+    np.testing.assert_array_equal(rgb[:, :4], 255)
+    np.testing.assert_array_equal(rgb[:4, 4:], np.broadcast_to([200, 100, 0], (4, 4, 3)))
+    np.testing.assert_array_equal(rgb[4:, 4:], np.broadcast_to([227, 177, 127], (4, 4, 3)))
+    gray = np.asarray(read_rgb(tmp_path / "la.png"))
+    np.testing.assert_array_equal(gray[:, :4], 255)
+    np.testing.assert_array_equal(gray[:4, 4:], 200)
+    np.testing.assert_array_equal(gray[4:, 4:], 227)
+
+
+def test_palette_and_single_colour_transparency_become_white(tmp_path):
+    pal = Image.fromarray(np.array([[0, 1] * 4] * 8, dtype=np.uint8), "P")
+    pal.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)  # index 0 red, 1 blue
+    pal.save(tmp_path / "p.png", transparency=0)  # red is transparent
+    gray16 = _U16.copy()
+    gray16[:, :8] = 1234
+    Image.fromarray(gray16).save(tmp_path / "g16.png", transparency=1234)
+    rgb = np.asarray(read_rgb(tmp_path / "p.png"))
+    np.testing.assert_array_equal(rgb[:, 0::2], 255)
+    np.testing.assert_array_equal(rgb[:, 1::2], np.broadcast_to([0, 0, 255], (8, 4, 3)))
+    gray = np.asarray(read_rgb(tmp_path / "g16.png"))[..., 0]
+    np.testing.assert_array_equal(gray[:, :8], 255)
+    np.testing.assert_array_equal(gray[:, 8:], np.rint(_U16[:, 8:] / 65535 * 255))
+
+
+@pytest.mark.parametrize("files", [
+    ("x/a.png", "y/a.png"),  # same name in two folders
+    ("x/a.png", "x/a.jpg"),  # saved reconstructions drop the suffix
+    ("x/a.png", "y/A.png"),  # and collide on case-insensitive file systems
+])
+def test_duplicate_image_names_are_refused(tmp_path, files):
+    for name in files:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        Image.new("RGB", (16, 16)).save(tmp_path / name)
+    first, second = sorted(re.escape(str(tmp_path / name)) for name in files)
+    source = "*/*" if files[0].split("/")[0] != files[1].split("/")[0] else "x"
+    with pytest.raises(InputError, match=r"^images\.source: .* holds two images named '[aA]' "
+                       rf"\({first} and {second}\); .*names must be unique$"):
+        list_images(source, base_dir=tmp_path)
+    # Training data is never named in results: both files are kept, ordered by path on a tie.
+    kept = list_images(source, base_dir=tmp_path, field="data.source", unique_names=False)
+    assert sorted(kept) == sorted(tmp_path / name for name in files)
+    assert kept == sorted(kept, key=lambda p: (p.name, str(p)))
+
+
+def test_glob_over_folders_is_ordered_by_file_name(tmp_path):
+    for name in ("x/b.png", "y/a.png", "y/c.jpg"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        Image.new("RGB", (16, 16)).save(tmp_path / name)
+    assert list_images(str(tmp_path / "*" / "*")) == [
+        tmp_path / "y/a.png", tmp_path / "x/b.png", tmp_path / "y/c.jpg"]
