@@ -75,6 +75,9 @@ OFDM_MODELS = ("none", "tdl-a", "tdl-b", "tdl-c", "tdl-d", "tdl-e",
 # that a scenario is checked without importing torch; tests/simulator/test_scenario.py keeps
 # them equal to the components' own constants.
 CODE_RATE_RANGE = (1 / 5, 948 / 1024)
+MAX_SNR_POINTS = 1000
+ENCODER_STRIDE = 32  # px: the smallest image the semantic encoder turns into one embedding cell
+LINK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 CODE_BLOCK_INFO_BITS = (25, 8448)  # k of one 5G LDPC code block, its 24 CRC bits included
 OFDM_CARRIER_RANGE_HZ = (0.5e9, 100e9)  # TR 38.901 validity range
 OFDM_SUBCARRIER_SPACING_RANGE_HZ = (1e3, 1e6)
@@ -110,7 +113,7 @@ def _finite(value: float) -> float:
 
 
 SnrDb = Annotated[float, AfterValidator(_snr_db)]
-FiniteDb = Annotated[float, AfterValidator(_finite)]
+FiniteFloat = Annotated[float, AfterValidator(_finite)]
 CodeRate = Annotated[float, Field(ge=CODE_RATE_RANGE[0], le=CODE_RATE_RANGE[1])]
 """A 5G LDPC code rate k/n: 1/5 .. 948/1024 (a number or a fraction such as ``"1/2"``)."""
 
@@ -144,9 +147,9 @@ class SNRConfig(_Frozen):
 
     kind: Literal["esno", "ebno"] = "esno"
     points_db: list[SnrDb] | None = None
-    start_db: FiniteDb | None = None
-    stop_db: FiniteDb | None = None
-    step_db: FiniteDb | None = Field(None, gt=0)
+    start_db: FiniteFloat | None = None
+    stop_db: FiniteFloat | None = None
+    step_db: FiniteFloat | None = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _one_form(self) -> "SNRConfig":
@@ -158,6 +161,10 @@ class SNRConfig(_Frozen):
                 raise ValueError("give points_db, or all of start_db, stop_db and step_db")
             if self.stop_db < self.start_db:
                 raise ValueError(f"stop_db ({self.stop_db}) must be >= start_db ({self.start_db})")
+            count = (self.stop_db - self.start_db) / self.step_db + 1
+            if count > MAX_SNR_POINTS:
+                raise ValueError(f"start_db..stop_db in steps of step_db gives {count:.0f} SNR "
+                                 f"points; at most {MAX_SNR_POINTS}")
         elif not self.points_db:
             raise ValueError("points_db must not be empty")
         return self
@@ -254,7 +261,7 @@ class DigitalTransmission(_Frozen):
 
     mode: Literal["digital"]
     bits_per_value: int = Field(6, ge=1, le=16)
-    clip: list[float] = Field(default_factory=lambda: [-4.0, 4.0], description="[low, high].")
+    clip: list[FiniteFloat] = Field(default_factory=lambda: [-4.0, 4.0], description="[low, high].")
     modulation: int = 16
     code_rate: CodeRate = 0.5
     codeword_length: int = Field(2048, ge=64)
@@ -310,7 +317,7 @@ class SemanticLinkConfig(_Frozen):
     preset: Literal["small", "stable-cascade-lite", "stable-cascade"] = "small"
     weights: str | None = Field(None, description="Weights directory (real presets).")
     steps: int | None = Field(None, ge=1, le=1000, description="Sampling steps; None = preset's.")
-    guidance: float | None = Field(None, ge=1.0, description="CFG scale; None = preset's.")
+    guidance: FiniteFloat | None = Field(None, ge=1.0, description="CFG scale; None = preset's.")
     resize_factor: float | None = Field(None, gt=0, le=1.0)
     transmission: Annotated[Union[AnalogTransmission, DigitalTransmission],
                             Field(discriminator="mode")] = AnalogTransmission(mode="analog")
@@ -400,7 +407,7 @@ class Scenario(_Frozen):
     metrics: list[Literal["psnr", "ssim", "ms_ssim", "lpips", "fid"]] = Field(
         default_factory=lambda: ["psnr", "ssim"])
     monte_carlo: MonteCarloConfig = MonteCarloConfig()
-    output: str = "results/scenario.h5"
+    output: str = Field("results/scenario.h5", min_length=1)
     save_reconstructions: bool = False
     fid_reference: str | None = Field(
         None, description="pytorch-fid statistics (.npz) FID is measured against instead of "
@@ -412,6 +419,16 @@ class Scenario(_Frozen):
         if is_device_name(device):
             return device
         raise ValueError(f"must be auto, cpu, cuda or cuda:N; got {device!r}")
+
+    @field_validator("links")
+    @classmethod
+    def _link_names(cls, links: dict[str, Any]) -> dict[str, Any]:
+        # Names become folder names of reconstructions and labels in results files.
+        for name in links:
+            if not LINK_NAME.fullmatch(name):
+                raise ValueError(f"link name {name!r}: use letters, digits and _ . + - (not "
+                                 "first), as it names folders and rows of the results")
+        return links
 
     @model_validator(mode="after")
     def _links_consistent(self) -> "Scenario":
@@ -429,6 +446,15 @@ class Scenario(_Frozen):
         needs_images = any(not isinstance(l, BERLinkConfig) for l in self.links.values())
         if needs_images and self.images is None:
             raise ValueError("images: required when a semantic or classical link is present")
+        if needs_images and not self.metrics:
+            raise ValueError("metrics: empty; semantic and classical links need at least one "
+                             f"of {', '.join(METRICS)}")
+        if not needs_images and "fid" in self.metrics:
+            raise ValueError("metrics: fid needs a semantic or classical link (images); this "
+                             "scenario has BER links only")
+        for name, link in self.links.items():
+            if isinstance(link, SemanticLinkConfig):
+                self._check_semantic(name, link)
         if needs_images and "ms_ssim" in self.metrics:
             from simulator.metrics.quality import MS_SSIM_BETAS, ms_ssim_max_scales
 
@@ -443,8 +469,37 @@ class Scenario(_Frozen):
         return self
 
 
+    def _check_semantic(self, name: str, link: SemanticLinkConfig) -> None:
+        if link.preset != "small" and link.weights is None:
+            raise ValueError(f"links.{name}.weights: preset {link.preset!r} needs the folder of "
+                             "its weights (semlink weights DIR --download fetches them)")
+        if link.resize_factor is not None:
+            side = self.images.size * link.resize_factor
+            if round(side) < ENCODER_STRIDE:
+                raise ValueError(f"links.{name}.resize_factor: images.size x resize_factor must "
+                                 f"be >= {ENCODER_STRIDE} px (the encoder's stride); got {side:g}")
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads ``1e-9`` and ``300e-9`` as floats (YAML 1.1 needs a dot)."""
+    """SafeLoader that also reads ``1e-9`` and ``300e-9`` as floats (YAML 1.1 needs a dot) and
+    refuses a key given twice in one mapping (YAML keeps the last silently: a second ``snr:``
+    or link of the same name would replace the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # ``<<: *anchor`` may be overridden
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line)
+            except TypeError:  # an unhashable key: the constructor below reports it
+                continue
+            if first != key_node.start_mark.line:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice (first on line {first + 1})",
+                    key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(
