@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import zipfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -314,13 +315,16 @@ def load_fid_statistics(path: str | os.PathLike,
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as err:
-        raise InputError(f"FID statistics {path}: cannot read an .npz file ({err}).") from err
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:  # missing, truncated
+        raise InputError(f"FID statistics {path}: cannot read an .npz file "
+                         f"({type(err).__name__}: {err}).") from None
     shapes = {"mu": (FID_FEATURES,), "sigma": (FID_FEATURES, FID_FEATURES)}
     for key, shape in shapes.items():
         if key not in arrays or arrays[key].shape != shape:
             got = arrays[key].shape if key in arrays else "missing"
             raise InputError(f"FID statistics {path}: `{key}` must have shape {shape}; got {got}.")
+        if not np.issubdtype(arrays[key].dtype, np.number) or not np.isfinite(arrays[key]).all():
+            raise InputError(f"FID statistics {path}: `{key}` must hold finite numbers.")
     count = int(arrays["num_images"]) if "num_images" in arrays else None
     return FidStatistics(torch.as_tensor(arrays["mu"], dtype=torch.float64, device=device),
                          torch.as_tensor(arrays["sigma"], dtype=torch.float64, device=device),

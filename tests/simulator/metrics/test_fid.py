@@ -244,6 +244,15 @@ def test_bad_statistics_files(tmp_path):
         load_fid_statistics(tmp_path / "missing.npz")
     stats = load_fid_statistics(_write_plain_npz(tmp_path / "plain.npz"))
     assert stats.num_images is None and stats.sigma.dtype == torch.float64
+    whole = (tmp_path / "plain.npz").read_bytes()
+    (tmp_path / "half.npz").write_bytes(whole[:len(whole) // 2])  # an interrupted copy
+    with pytest.raises(InputError, match=r"half\.npz: cannot read an \.npz file \(BadZipFile"):
+        load_fid_statistics(tmp_path / "half.npz")
+    mu = np.zeros(2048)
+    mu[7] = np.nan
+    np.savez(tmp_path / "nan.npz", mu=mu, sigma=np.eye(2048))
+    with pytest.raises(InputError, match=r"nan\.npz: `mu` must hold finite numbers"):
+        load_fid_statistics(tmp_path / "nan.npz")
 
 
 def _write_plain_npz(path):
