@@ -96,7 +96,8 @@ class ScenarioError(InputError):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # No NaN or infinity in any number of a file (an SNR point may be .inf: SnrDb).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 def _snr_db(value: float) -> float:
@@ -106,14 +107,7 @@ def _snr_db(value: float) -> float:
     return value
 
 
-def _finite(value: float) -> float:
-    if not math.isfinite(value):
-        raise ValueError(f"must be a finite number; got {value}")
-    return value
-
-
-SnrDb = Annotated[float, AfterValidator(_snr_db)]
-FiniteFloat = Annotated[float, AfterValidator(_finite)]
+SnrDb = Annotated[float, Field(allow_inf_nan=True), AfterValidator(_snr_db)]
 CodeRate = Annotated[float, Field(ge=CODE_RATE_RANGE[0], le=CODE_RATE_RANGE[1])]
 """A 5G LDPC code rate k/n: 1/5 .. 948/1024 (a number or a fraction such as ``"1/2"``)."""
 
@@ -147,9 +141,9 @@ class SNRConfig(_Frozen):
 
     kind: Literal["esno", "ebno"] = "esno"
     points_db: list[SnrDb] | None = None
-    start_db: FiniteFloat | None = None
-    stop_db: FiniteFloat | None = None
-    step_db: FiniteFloat | None = Field(None, gt=0)
+    start_db: float | None = None
+    stop_db: float | None = None
+    step_db: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _one_form(self) -> "SNRConfig":
@@ -261,7 +255,7 @@ class DigitalTransmission(_Frozen):
 
     mode: Literal["digital"]
     bits_per_value: int = Field(6, ge=1, le=16)
-    clip: list[FiniteFloat] = Field(default_factory=lambda: [-4.0, 4.0], description="[low, high].")
+    clip: list[float] = Field(default_factory=lambda: [-4.0, 4.0], description="[low, high].")
     modulation: int = 16
     code_rate: CodeRate = 0.5
     codeword_length: int = Field(2048, ge=64)
@@ -317,7 +311,7 @@ class SemanticLinkConfig(_Frozen):
     preset: Literal["small", "stable-cascade-lite", "stable-cascade"] = "small"
     weights: str | None = Field(None, description="Weights directory (real presets).")
     steps: int | None = Field(None, ge=1, le=1000, description="Sampling steps; None = preset's.")
-    guidance: FiniteFloat | None = Field(None, ge=1.0, description="CFG scale; None = preset's.")
+    guidance: float | None = Field(None, ge=1.0, description="CFG scale; None = preset's.")
     resize_factor: float | None = Field(None, gt=0, le=1.0)
     transmission: Annotated[Union[AnalogTransmission, DigitalTransmission],
                             Field(discriminator="mode")] = AnalogTransmission(mode="analog")

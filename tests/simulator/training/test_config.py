@@ -106,6 +106,10 @@ def test_hash_ignores_output_and_cadence_only():
     (GOOD.replace("steps: 10}", "steps: 10, timesteps: [0.9, 0.5]}"),
      r"phases\.0: .*0 <= low < high <= 1; got \[0\.9, 0\.5\]"),
     (GOOD.replace("steps: 10}", "steps: 10, timesteps: [0.5]}"), r"phases\.0\.timesteps"),
+    (GOOD.replace("snr_min_db: 0", "snr_min_db: .nan"),
+     r"<t>:6: phases\.1\.conditioning\.snr_min_db: Input should be a finite number"),
+    (GOOD.replace("steps: 10}", "steps: 10, lr: .inf}"), r"<t>:4: phases\.0\.lr: Input should be a finite number"),
+    (GOOD + "validation: {snr_db: [1, .nan]}\n", r"<t>:7: validation\.snr_db\.1: Input should be a finite number"),
     ("- a\n- b\n", r"a training config must be a mapping"),
     ("data: [\n", r"invalid YAML"),
 ])
