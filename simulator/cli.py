@@ -1,7 +1,8 @@
 """The ``semlink`` command line.
 
 Exit codes: 0 success, 1 an internal error (a bug: the traceback is printed), 2 bad input (a scenario,
-image, weights directory or argument; one line per problem on stderr, no traceback), 130 interrupted.
+image, weights directory or argument; one line per problem on stderr, no traceback), 130 interrupted,
+141 the reader of the output left (a closed pipe).
 Heavy modules are imported inside each command so that ``semlink --help`` stays fast.
 """
 from __future__ import annotations
@@ -11,7 +12,7 @@ import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from simulator import __version__
 from simulator.errors import InputError
@@ -21,36 +22,49 @@ if TYPE_CHECKING:
 
 __all__ = ["main", "build_parser"]
 
-EXIT_OK, EXIT_BUG, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_BUG, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    code = EXIT_OK
+    for path in args.scenario:  # every file is checked, whatever the ones before it held
+        try:
+            print(_validate_one(path))
+        except InputError as err:
+            code = _input_error(str(err).splitlines() or [type(err).__name__])
+    return code
+
+
+def _validate_one(path: str) -> str:
+    """What ``semlink validate`` says of one valid file."""
     from simulator.scenario import load_scenario
     from simulator.training.config import load_train_config
 
-    for path in args.scenario:
-        if _is_training_recipe(path):
-            config, _ = load_train_config(path)
-            phases = "; ".join(f"{'+'.join(p.train)} {p.steps} steps" for p in config.phases)
-            print(f"{path}: ok: training recipe {config.name!r} (preset {config.model.preset}): "
-                  f"{phases}")
-            continue
-        scenario, _ = load_scenario(path)
-        kinds = ", ".join(f"{name} ({link.type})" for name, link in scenario.links.items())
-        snrs = scenario.snr.values_db()
-        print(f"{path}: ok: {len(scenario.links)} link(s): {kinds}; channel {scenario.channel.type}; "
-              f"{len(snrs)} SNR point(s) {snrs[0]:g}..{snrs[-1]:g} dB ({scenario.snr.kind})")
-    return EXIT_OK
+    if _is_training_recipe(path):
+        config, _ = load_train_config(path)
+        phases = "; ".join(f"{'+'.join(p.train)} {p.steps} steps" for p in config.phases)
+        return (f"{path}: ok: training recipe {config.name!r} (preset {config.model.preset}): "
+                f"{phases}")
+    scenario, _ = load_scenario(path)
+    kinds = ", ".join(f"{name} ({link.type})" for name, link in scenario.links.items())
+    snrs = scenario.snr.values_db()
+    return (f"{path}: ok: {len(scenario.links)} link(s): {kinds}; channel {scenario.channel.type}; "
+            f"{len(snrs)} SNR point(s) {snrs[0]:g}..{snrs[-1]:g} dB ({scenario.snr.kind})")
 
 
 def _is_training_recipe(path: str) -> bool:
-    """True if the YAML file has a top-level ``phases:`` key (a ``semlink train`` recipe); an
-    unreadable file is left to the scenario loader, which reports it."""
+    """True if the YAML file has a top-level ``phases:`` key (a ``semlink train`` recipe)."""
+    return _has_top_level_key(path, "phases")
+
+
+def _has_top_level_key(path: str, key: str) -> bool:
+    """True if the YAML file has ``key:`` at the start of a line; an unreadable file is left to
+    the loader, which reports it."""
     import re
 
     try:
         with open(path, encoding="utf-8") as f:
-            return any(re.match(r"phases\s*:", line) for line in f)
+            return any(re.match(rf"{key}\s*:", line) for line in f)
     except (OSError, UnicodeDecodeError):
         return False
 
@@ -66,6 +80,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.ray is None:
         raise InputError("--workers: counts Ray workers; give it with --ray")
+    if _is_training_recipe(args.scenario):
+        raise InputError(f"{args.scenario}: is a training recipe (it has phases:); train with "
+                         f"semlink train {args.scenario}")
     scenario, text = load_scenario(args.scenario)
     if args.device is not None:
         scenario = scenario.model_copy(update={"device": args.device})
@@ -227,16 +244,41 @@ def _check_image_suffix(path: str, *, option: str) -> None:
                          "as .png") from None
 
 
+_SEMANTIC_OPTIONS = {"preset": "small", "weights": None, "steps": None}
+_CLASSICAL_OPTIONS = {"channel_uses": 288, "modulation": 16, "code_rate": 0.5}
+
+
+def _check_transmit_options(args: argparse.Namespace) -> None:
+    """Refuse the other link's options (they would be ignored), then fill in the defaults of
+    this link's (None on the command line: not given)."""
+    mine, theirs = ((_SEMANTIC_OPTIONS, _CLASSICAL_OPTIONS) if args.link == "semantic"
+                    else (_CLASSICAL_OPTIONS, _SEMANTIC_OPTIONS))
+    for name in theirs:
+        if getattr(args, name) is not None:
+            raise InputError(f"--{name.replace('_', '-')}: applies to the "
+                             f"{'classical' if args.link == 'semantic' else 'semantic'} link, "
+                             f"not to --link {args.link}")
+    for name, default in mine.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    if args.link == "semantic":
+        _check_preset(args.preset)
+    elif args.channel_uses > 3 * args.size ** 2:
+        raise InputError(f"--channel-uses: at most 3 x size^2 = {3 * args.size ** 2} for "
+                         f"--size {args.size} (one channel use per pixel value); got "
+                         f"{args.channel_uses}")
+
+
 def _cmd_transmit(args: argparse.Namespace) -> int:
     from simulator.channel import build_channel
     from simulator.images import load_image, save_image
     from simulator.metrics.quality import psnr_db, ssim
     from simulator.scenario import (AnalogTransmission, AWGNConfig, OFDMConfig,
                                     RayleighConfig)
-    from simulator.seeding import derive_seed, make_generator
     from simulator.devices import resolve_device
+    from simulator.seeding import derive_seed, make_generator
 
-    _check_preset(args.preset)
+    _check_transmit_options(args)
     _check_image_suffix(args.out, option="--out")
     device = resolve_device(args.device)
     image = load_image(args.image, args.size).unsqueeze(0).to(device)
@@ -301,6 +343,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from simulator.training import train_main
 
+    if not _is_training_recipe(args.config) and _has_top_level_key(args.config, "links"):
+        raise InputError(f"{args.config}: is a scenario (it has links:, no phases:); run it "
+                         f"with semlink run {args.config}")
     return train_main(args.config, resume=args.resume, output=args.output, quiet=args.quiet,
                       device=args.device)
 
@@ -314,6 +359,30 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text!r}")
     return value
+
+
+def _non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (a seed)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0; got {text!r}")
+    return value
+
+
+def _image_side(text: str) -> int:
+    """argparse type: an image side as a scenario's ``images.size`` takes it."""
+    from pydantic import TypeAdapter
+
+    from simulator.scenario import ImageSide
+
+    try:
+        return TypeAdapter(ImageSide).validate_python(int(text))
+    except ValueError:  # pydantic's ValidationError is one
+        raise argparse.ArgumentTypeError(f"must be an image side in pixels, 64..4096 and a "
+                                         f"multiple of 32; got {text!r}") from None
 
 
 def _float_type(accept: Callable[[float], bool], rule: str) -> Callable[[str], float]:
@@ -366,12 +435,20 @@ def _device_name(text: str) -> str:
 
 # An SNR may be +inf (no noise), never NaN or -inf; guidance is a finite scale >= 0.
 _snr_db = _float_type(lambda v: v > -math.inf, "a number of dB or inf")
-_guidance = _float_type(lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
+_guidance = _float_type(lambda v: math.isfinite(v) and v >= 1, "a finite number >= 1")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors, like every other error of semlink; the usage stays
+    behind ``--help``. Sub-command parsers are of this class too (argparse's default)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command (each sets ``func``)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="semlink",
         description="Link-level simulator for semantic image communication (Stable Cascade) "
                     "and a classical JPEG2000 + LDPC + QAM link.")
@@ -418,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fid-stats", help="FID reference statistics of a set of images (.npz, "
                                          "pytorch-fid format) for a scenario's fid_reference")
     p.add_argument("images", help="folder, glob pattern, or 'sample'")
-    p.add_argument("--size", type=_positive_int, required=True,
+    p.add_argument("--size", type=_image_side, required=True,
                    help="side the images are centre-cropped and resized to, as in a scenario")
     p.add_argument("--count", type=_positive_int, help="at most this many images (by name)")
     p.add_argument("--device", type=_device_name, default="auto")
@@ -440,19 +517,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--snr-db", type=_snr_db, required=True, help="Es/N0 in dB")
     p.add_argument("--link", choices=["semantic", "classical"], default="semantic")
     p.add_argument("--channel", choices=["awgn", "rayleigh", "ofdm"], default="awgn")
-    p.add_argument("--preset", default="small", help="semantic preset (default small)")
-    p.add_argument("--weights", help="weights directory (real presets)")
-    p.add_argument("--steps", type=_positive_int, help="sampling steps (default: the preset's)")
-    p.add_argument("--size", type=_positive_int, default=256,
-                   help="image side in pixels (default 256)")
-    p.add_argument("--channel-uses", type=_positive_int, default=288,
+    p.add_argument("--preset", help="semantic link: preset (default small)")
+    p.add_argument("--weights", help="semantic link: weights directory (real presets)")
+    p.add_argument("--steps", type=_positive_int,
+                   help="semantic link: sampling steps (default: the preset's)")
+    p.add_argument("--size", type=_image_side, default=256,
+                   help="image side in pixels, 64..4096, a multiple of 32 (default 256)")
+    p.add_argument("--channel-uses", type=_positive_int,
                    help="classical link: complex channel uses (default 288 = small preset, 256 px)")
-    p.add_argument("--modulation", type=int, default=16,
+    p.add_argument("--modulation", type=int, choices=[2, 4, 16, 64, 256],
                    help="classical link: QAM order (default 16)")
-    p.add_argument("--code-rate", type=_code_rate, default=0.5,
+    p.add_argument("--code-rate", type=_code_rate,
                    help="classical link: LDPC rate, e.g. 1/2 (default) or 0.75")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("--device", type=_device_name, default="auto")
     p.add_argument("--out", required=True, help="output PNG")
     # Their arguments go straight into the links and models, whose checks raise ValueError.
     p.set_defaults(func=_cmd_transmit, value_error_is_input=True)
@@ -460,8 +538,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="time the semantic receiver (JSON output)")
     p.add_argument("--preset", default="small",
                    help="on the CPU the real presets are replaced by 'small' (the JSON says so)")
-    p.add_argument("--size", type=_positive_int, nargs="+",
-                   help="image sides, px (default 256 512 on CPU, 512 1024 on CUDA)")
+    p.add_argument("--size", type=_image_side, nargs="+",
+                   help="image sides, px, 64..4096 and multiples of 32 (default 256 512 on CPU, "
+                        "512 1024 on CUDA)")
     p.add_argument("--batch", type=_positive_int, nargs="+",
                    help="batch sizes (default 1 4 on CPU, 1 4 16 64 on CUDA; stops at the first "
                         "out-of-memory)")
@@ -470,7 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guidance", type=_guidance, default=1.1,
                    help="classifier-free guidance (default 1.1, the paper's; 1.0 = no CFG pass)")
     p.add_argument("--repeats", type=_positive_int, default=2, help="timed calls after one warm-up")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", type=_device_name, default="auto")
     p.add_argument("--no-sd15", action="store_true", help="skip the SD 1.5 img2img timing (CUDA)")
     p.add_argument("--json", metavar="FILE", help="also write the JSON to FILE")
     p.set_defaults(func=_cmd_bench, value_error_is_input=True)
@@ -510,6 +589,19 @@ def _input_error(lines: list[str]) -> int:
     return EXIT_INPUT
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit does not fail a second time."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (captured by a test)
+        pass
+    finally:
+        os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``semlink`` with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
     parser = build_parser()
@@ -522,6 +614,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "value_error_is_input", False):
             raise
         return _input_error(str(err).splitlines()[:1])
+    except BrokenPipeError:  # the reader left (``semlink info *.h5 | head``): stop quietly
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except OSError as err:  # an output that cannot be written: a full disk, a file as folder
         return _input_error([_os_error_message(err)])
     except KeyboardInterrupt:

@@ -98,23 +98,38 @@ PHOTO = str(SAMPLE_DIR / "02_astronaut.png")
      "argument --code-rate: must be a code rate"),
     (["bench", "--batch", "1", "x"], "argument --batch: must be an integer >= 1; got 'x'"),
     (["bench", "--repeats", "0"], "argument --repeats: must be an integer >= 1"),
-    (["bench", "--guidance", "inf"], "argument --guidance: must be a finite number >= 0"),
+    (["bench", "--guidance", "inf"], "argument --guidance: must be a finite number >= 1"),
+    (["bench", "--guidance", "0.5"], "argument --guidance: must be a finite number >= 1"),
+    (["transmit", PHOTO, "--snr-db", "5", "--size", "40"],
+     "argument --size: must be an image side in pixels, 64..4096 and a multiple of 32; got '40'"),
+    (["transmit", PHOTO, "--snr-db", "5", "--size", "100000"], "argument --size: must be an image"),
+    (["transmit", PHOTO, "--snr-db", "5", "--seed", "-1"], "argument --seed: must be an integer >= 0"),
+    (["transmit", PHOTO, "--snr-db", "5", "--link", "classical", "--modulation", "5"],
+     "argument --modulation: invalid choice: 5 (choose from 2, 4, 16, 64, 256)"),
+    (["bench", "--size", "12", "--device", "cpu"], "argument --size: must be an image side"),
+    (["bench", "--device", "tpu"], "argument --device: must be auto, cpu, cuda or cuda:N; got 'tpu'"),
+    (["fid-stats", "sample", "--size", "20000", "-o", "x.npz"], "argument --size: must be an image side"),
+    (["run", "s.yaml", "--shard", "9/8"], "argument --shard:"),
 ])
 def test_bad_command_arguments_are_refused_before_running(argv, expected, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(argv + ["--out", "x.png"] if argv[0] == "transmit" else argv)
     err = capsys.readouterr().err
     assert exit_info.value.code == 2
-    assert expected in err.splitlines()[-1] and "Traceback" not in err, err
+    # One line, as every error of semlink, pointing at --help for the usage.
+    assert err.count("\n") == 1 and expected in err and "Traceback" not in err, err
+    assert err.startswith(f"semlink {argv[0]}: error: ") and err.endswith(
+        f"(see semlink {argv[0]} --help)\n")
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["transmit", PHOTO, "--snr-db", "5", "--size", "40"], "`images` must be at least 42x42"),
-    (["transmit", PHOTO, "--snr-db", "5", "--link", "classical", "--modulation", "5"],
-     "`modulation_order` must be one of 2, 4, 16, 64, 256; got 5."),
-    (["bench", "--size", "12", "--device", "cpu"], "`image_size` must be an int or (height"),
-    (["bench", "--device", "tpu"], "device: must be auto, cpu, cuda or cuda:N; got 'tpu'"),
     (["transmit", PHOTO, "--snr-db", "5", "--preset", "sd3"], "--preset: unknown preset 'sd3'"),
+    (["transmit", PHOTO, "--snr-db", "5", "--modulation", "64"],
+     "--modulation: applies to the classical link, not to --link semantic"),
+    (["transmit", PHOTO, "--snr-db", "5", "--link", "classical", "--steps", "3"],
+     "--steps: applies to the semantic link, not to --link classical"),
+    (["transmit", PHOTO, "--snr-db", "5", "--link", "classical", "--size", "64",
+      "--channel-uses", "20000"], "--channel-uses: at most 3 x size^2 = 12288 for --size 64"),
 ])
 def test_arguments_the_models_refuse_give_one_line(argv, expected, tmp_path, capsys):
     out = ["--out", str(tmp_path / "x.png"), "--device", "cpu"] if argv[0] == "transmit" else []
@@ -170,3 +185,39 @@ def test_a_component_refusing_its_settings_is_one_line_before_any_task(
     code, err = _run(tmp_path, text, capsys)
     _check_one_line(code, err, expected)
     assert not (tmp_path / "r.h5").exists()
+
+
+def test_validate_checks_every_file_and_reports_each(tmp_path, capsys):
+    good, bad, worse = tmp_path / "good.yaml", tmp_path / "bad.yaml", tmp_path / "worse.yaml"
+    good.write_text(BASE.replace("IMAGES", "sample"))
+    bad.write_text(BASE.replace("IMAGES", "sample").replace("size: 64", "size: 65"))
+    worse.write_text("snr: {points_db: [1]}\n")
+    assert main(["validate", str(bad), str(good), str(worse)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == f"{good}: ok: 1 link(s): j2k (classical); channel awgn; 1 SNR " \
+                           "point(s) 10..10 dB (esno)\n"
+    errors = captured.err.splitlines()
+    assert [line.removeprefix("semlink: error: ").split(":")[0] for line in errors] == [
+        str(bad), str(worse)]
+
+
+def test_a_recipe_given_to_run_and_a_scenario_given_to_train_name_the_command(tmp_path, capsys):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(BASE.replace("IMAGES", "sample"))
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: r\ndata: {source: x}\nphases:\n  - {train: [stage_a], steps: 1}\n")
+    _check_one_line(main(["run", str(recipe)]), capsys.readouterr().err,
+                    f"{recipe}: is a training recipe (it has phases:); train with semlink train")
+    _check_one_line(main(["train", str(scenario)]), capsys.readouterr().err,
+                    f"{scenario}: is a scenario (it has links:, no phases:); run it with semlink run")
+
+
+def test_a_reader_that_leaves_ends_the_command_quietly(monkeypatch, capsys):
+    import simulator.cli as cli
+
+    def reader_left(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli, "_cmd_info", reader_left)
+    assert main(["info", "x.h5"]) == 141
+    assert capsys.readouterr().err == ""
