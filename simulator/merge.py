@@ -58,6 +58,7 @@ def merge_results(inputs: Sequence[str | Path], output: str | Path, *,
         raise InputError(f"{twice}: given twice")
     if output.resolve() in resolved:
         raise InputError(f"{output}: is one of the inputs; write the merged results elsewhere")
+    ResultsStore.check_path(output)  # a folder is no results file to replace
     if output.exists() and not overwrite:
         raise InputError(f"{output}: results file exists; pass --overwrite to replace it")
     stores = [ResultsStore.open(p) for p in paths]

@@ -15,16 +15,24 @@ Tables are tidy: one row per observation. The sweep runner writes ``points`` (on
 task), ``images`` (one row per image and transmission), ``ber`` (bit and block error counts) and
 whatever else a link reports. Counts are stored, not rates, so runs merge and resume by adding.
 
-Crash safety: every :meth:`ResultsStore.add` writes the whole file to ``<path>.tmp``, fsyncs it and
-renames it over ``<path>``. A reader (or a run killed with SIGKILL at any moment) therefore always
-finds either the previous or the new complete file, never a torn one. Results files are small
+Crash safety: every :meth:`ResultsStore.add` builds the whole file in memory (HDF5's core driver),
+writes it to ``<path>.tmp``, fsyncs it and renames it over ``<path>``. A reader (or a run killed
+with SIGKILL at any moment) therefore always finds either the previous or the new complete file,
+never a torn one. HDF5 itself never writes to disk, so a full disk is a plain ``OSError`` from
+``os.write`` (HDF5 cannot leave a half-closed file behind to crash the interpreter at exit), and a
+failed write removes its temporary file. The writer holds an exclusive ``flock`` on ``<path>.tmp``
+from before it truncates it until the rename: a second process writing the same results file
+fails with one line instead of renaming a file the first is still writing. Results files are small
 (metrics, not images), so rewriting is cheap next to the simulation of a point.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import json
 import os
+import time
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +42,11 @@ import numpy as np
 
 from simulator.errors import InputError
 
+try:
+    import fcntl
+except ImportError:  # not POSIX (Windows): results files are written without the lock
+    fcntl = None  # type: ignore[assignment]
+
 __all__ = ["ResultsStore", "FORMAT_VERSION", "JSON_ATTRS", "reconstructions_dir"]
 
 FORMAT_VERSION = 1
@@ -41,6 +54,10 @@ FORMAT_VERSION = 1
 #: gives them back as values.
 JSON_ATTRS = frozenset({"versions", "planned_points", "merged_from"})
 _STR = h5py.string_dtype(encoding="utf-8")
+#: errno values of a lock another process holds.
+_BUSY = frozenset({errno.EAGAIN, errno.EWOULDBLOCK})
+_BUSY_HINT = "another process may be writing it"
+_OPEN_TRIES = 10
 
 
 class ResultsStore:
@@ -54,36 +71,64 @@ class ResultsStore:
     def __init__(self, path: str | Path, attrs: Mapping[str, Any],
                  tables: Mapping[str, Mapping[str, list]] | None = None) -> None:
         self.path = Path(path)
+        self.check_path(self.path)
         self.attrs: dict[str, Any] = dict(attrs)
         self._tables: dict[str, dict[str, list]] = {
             name: {col: list(values) for col, values in cols.items()}
             for name, cols in (tables or {}).items()}
         self._done: set[str] = set(self._tables.get("points", {}).get("point_id", []))
 
+    @staticmethod
+    def check_path(path: str | Path) -> None:
+        """Refuse a results path that is a folder (``-o`` given a directory); the constructor,
+        :meth:`open` and every write call it.
+
+        :raises InputError: If ``path`` is an existing folder.
+        """
+        if Path(path).is_dir():
+            raise InputError(f"{path}: is a folder, not a results file; give a file name "
+                             f"(e.g. {Path(path) / 'results.h5'})")
+
     # ------------------------------------------------------------------ reading
     @classmethod
     def open(cls, path: str | Path) -> "ResultsStore":
         """Read a results file.
 
-        :raises InputError: If the file is missing or is not a semlink results file.
+        :raises InputError: If the file is missing, is a folder, is not a semlink results file or
+            is damaged (a table's columns of different lengths, a ``points`` table without
+            unique ``point_id`` values).
         """
         path = Path(path)
+        cls.check_path(path)
         if not path.is_file():
             raise InputError(f"{path}: results file not found")
-        try:
-            with h5py.File(path, "r") as f:
-                attrs = {k: _from_h5(v) for k, v in f.attrs.items()}
-                for key in JSON_ATTRS.intersection(attrs):
-                    attrs[key] = json.loads(attrs[key])
-                if attrs.get("format") != FORMAT_VERSION:
-                    raise InputError(f"{path}: not a semlink results file (format "
-                                     f"{attrs.get('format')!r}, expected {FORMAT_VERSION})")
-                tables = {name: {col: [_from_h5(v) for v in grp[col][()]]
-                                 if grp[col].ndim == 1 else list(grp[col][()])
-                                 for col in json.loads(grp.attrs["columns"])}
-                          for name, grp in f.get("tables", {}).items()}
-        except (OSError, KeyError, ValueError) as err:
-            raise InputError(f"{path}: cannot read results file ({err})") from None
+        for attempt in range(_OPEN_TRIES):
+            try:
+                with h5py.File(path, "r") as f:
+                    attrs = {k: _from_h5(v) for k, v in f.attrs.items()}
+                    if attrs.get("format") != FORMAT_VERSION:
+                        raise InputError(f"{path}: not a semlink results file (format "
+                                         f"{attrs.get('format')!r}, expected {FORMAT_VERSION})")
+                    for key in JSON_ATTRS.intersection(attrs):
+                        try:
+                            attrs[key] = json.loads(attrs[key])
+                        except (TypeError, ValueError):
+                            raise InputError(f"{path}: damaged results file (attribute {key} "
+                                             "is not JSON)") from None
+                    tables = _read_tables(f, path)
+                break
+            except OSError as err:
+                # A writer holds its lock on a file it has just renamed here for microseconds.
+                if err.errno in _BUSY and attempt + 1 < _OPEN_TRIES:
+                    time.sleep(0.02)
+                    continue
+                hint = f": {_BUSY_HINT}" if err.errno in _BUSY else ""
+                raise InputError(f"{path}: cannot read results file "
+                                 f"({_reason(err)}{hint})") from None
+            except (KeyError, TypeError, ValueError, RuntimeError) as err:
+                if isinstance(err, InputError):
+                    raise
+                raise InputError(f"{path}: cannot read results file ({_reason(err)})") from None
         return cls(path, attrs, tables)
 
     @property
@@ -145,36 +190,67 @@ class ResultsStore:
         self._write(self._tables)
 
     def _write(self, tables: Mapping[str, Mapping[str, list]]) -> None:
+        self.check_path(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.attrs["format"] = FORMAT_VERSION
         now = _dt.datetime.now(_dt.timezone.utc)
         self.attrs["updated_utc"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")  # as created_utc
-        tmp = self.path.with_name(self.path.name + ".tmp")
         arrays = {name: {col: _to_h5(values, f"{name}.{col}") for col, values in cols.items()}
                   for name, cols in tables.items()}
+        image = self._file_image(arrays)  # raises before the disk is touched
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = None
+        owned = False  # the temporary file is ours to truncate, and to remove after a failure
         try:
-            handle = h5py.File(tmp, "w")
-        except OSError as err:  # h5py's message is a paragraph; name the file in one line
-            reason = os.strerror(err.errno) if err.errno else "cannot create it"
-            raise OSError(err.errno, f"cannot write results file ({reason})",
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            _lock(fd)
+            # Another writer may have renamed the file we opened onto the results file
+            # between our open and our lock: then ``tmp`` is not the file we hold.
+            if not _same_file(fd, tmp):
+                raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+            owned = True
+            os.ftruncate(fd, 0)
+            _write_all(fd, image)
+            os.fsync(fd)
+            os.replace(tmp, self.path)  # still locked: no writer can truncate it meanwhile
+            owned = False
+            os.close(fd)
+            fd = None
+            dir_fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as err:
+            if owned:
+                try:
+                    tmp.unlink()
+                except OSError:
+                    pass
+            hint = f": {_BUSY_HINT}" if err.errno in _BUSY else ""
+            raise OSError(err.errno, f"cannot write results file ({_reason(err)}{hint})",
                           str(self.path)) from None
-        with handle as f:
+        finally:
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+    def _file_image(self, arrays: Mapping[str, Mapping[str, np.ndarray]]) -> bytes:
+        """The bytes of the HDF5 file holding ``self.attrs`` and ``arrays``, built in memory."""
+        name = f"{self.path.name}.{os.getpid()}.{id(self)}.in-memory"  # never created on disk
+        with h5py.File(name, "w", driver="core", backing_store=False) as f:
             for key, value in self.attrs.items():
                 f.attrs[key] = json.dumps(value) if key in JSON_ATTRS else value
             group = f.create_group("tables")
-            for name, cols in tables.items():
-                tgrp = group.create_group(name)
+            for table, cols in arrays.items():
+                tgrp = group.create_group(table)
                 tgrp.attrs["columns"] = json.dumps(list(cols))  # HDF5 lists members sorted
-                for col, values in cols.items():
-                    tgrp.create_dataset(col, data=arrays[name][col])
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+                for col, data in cols.items():
+                    tgrp.create_dataset(col, data=data)
+            f.flush()
+            return f.id.get_file_image()
 
 
 def reconstructions_dir(results_path: str | Path) -> Path:
@@ -182,6 +258,89 @@ def reconstructions_dir(results_path: str | Path) -> Path:
     (``save_reconstructions: true``): ``<stem>_reconstructions/``."""
     path = Path(results_path)
     return path.with_name(path.stem + "_reconstructions")
+
+
+def _read_tables(f: h5py.File, path: Path) -> dict[str, dict[str, list]]:
+    """The tables of an open results file, checked for what the rest of semlink relies on."""
+    root = f.get("tables")
+    if root is None:
+        return {}
+    if not isinstance(root, h5py.Group):
+        raise InputError(f"{path}: damaged results file (tables is not a group)")
+    tables: dict[str, dict[str, list]] = {}
+    for name, grp in root.items():
+        where = f"{path}: damaged results file (table {name}"
+        if not isinstance(grp, h5py.Group):
+            raise InputError(f"{where} is not a group)")
+        try:
+            cols = json.loads(grp.attrs["columns"])
+        except (KeyError, TypeError, ValueError):
+            raise InputError(f"{where} has no JSON list of columns)") from None
+        if (not isinstance(cols, list) or not all(isinstance(c, str) for c in cols)
+                or len(set(cols)) != len(cols)):
+            raise InputError(f"{where}: its columns attribute is not a list of distinct names)")
+        lengths: dict[str, int] = {}
+        table: dict[str, list] = {}
+        for col in cols:
+            data = grp.get(col)
+            if not isinstance(data, h5py.Dataset) or data.ndim not in (1, 2):
+                raise InputError(f"{where}, column {col}: missing or not a 1-D or 2-D dataset)")
+            lengths[col] = data.shape[0]
+            values = data[()]
+            table[col] = [_from_h5(v) for v in values] if data.ndim == 1 else list(values)
+        if len(set(lengths.values())) > 1:
+            n = Counter(lengths.values()).most_common(1)[0][0]
+            col = next(c for c, m in lengths.items() if m != n)
+            raise InputError(f"{where}: column {col} has {lengths[col]} rows, the others {n})")
+        rows = next(iter(lengths.values()), 0)
+        if name == "points" and rows:
+            ids = table.get("point_id")
+            if ids is None:
+                raise InputError(f"{where} has {rows} rows but no point_id column)")
+            seen: set = set()
+            for point_id in ids:
+                if point_id in seen:
+                    raise InputError(f"{where}: point {point_id!r} is stored twice)")
+                seen.add(point_id)
+        tables[name] = table
+    return tables
+
+
+def _lock(fd: int) -> None:
+    """Lock ``fd`` exclusively without waiting; filesystems (and systems) without locks are
+    written unlocked."""
+    if fcntl is None:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        if err.errno in _BUSY:
+            raise
+        # ENOLCK, ENOTSUP, ENOSYS: no locking there (as HDF5 with locks disabled)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    fst = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (fst.st_dev, fst.st_ino)
+
+
+def _reason(err: BaseException) -> str:
+    """One line on why an OS or HDF5 call failed (h5py's messages span lines)."""
+    errno_ = getattr(err, "errno", None)
+    if errno_:
+        return os.strerror(errno_)
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    return (text.strip().splitlines() or [type(err).__name__])[0]
 
 
 def _append(tables: dict[str, dict[str, list]], name: str, rows: list[Mapping[str, Any]]) -> None:

@@ -138,8 +138,10 @@ def open_store(scenario: Scenario, text: str, output: Path, *, device: str, resu
     :param fid_reference: Statistics file FID is measured against (None: the originals).
     :raises InputError: If ``output`` exists and neither ``resume`` nor ``overwrite`` is given,
         or it holds results of a different scenario (changed content), of another device type
-        (CPU float32 vs CUDA bfloat16 models) or of another shard, and ``overwrite`` is not given.
+        (CPU float32 vs CUDA bfloat16 models) or of another shard, and ``overwrite`` is not given;
+        or if ``output`` is a folder.
     """
+    ResultsStore.check_path(output)  # before "exists": a folder is no results file to resume
     digest = scenario_hash(scenario)
     device_type = torch.device(device).type
     if output.exists() and not overwrite:

@@ -136,6 +136,9 @@ def test_merge_refuses_inputs_of_different_runs(runs, tmp_path, capsys):
     assert "also in" in one_line_error(["merge", part, shard2, "-o", out], capsys)
     assert "given twice" in one_line_error(["merge", shard1, shard2, shard1, "-o", out], capsys)
     assert "is one of the inputs" in one_line_error(["merge", shard1, shard2, "-o", shard2], capsys)
+    for flags in ([], ["--overwrite"]):  # said "exists; pass --overwrite", then failed on it
+        assert f"{tmp_path}: is a folder, not a results file" in one_line_error(
+            ["merge", shard1, shard2, "-o", str(tmp_path)] + flags, capsys)
     (tmp_path / "empty.h5").write_bytes(b"")
     assert "empty.h5: cannot read results file" in one_line_error(
         ["merge", shard1, str(tmp_path / "empty.h5"), "-o", out], capsys)
