@@ -92,7 +92,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
                         TextColumn("ETA"), TimeRemainingColumn(), console=console,
-                        disable=args.quiet)
+                        disable=args.quiet, transient=True)  # gone once done or failed
     images_done = [0, 0.0]
 
     def on_task(task, point, done, total):
@@ -212,17 +212,26 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     from simulator.plots import plot_results
     from simulator.results import ResultsStore
 
-    for path in plot_results(ResultsStore.open(args.results), args.out):
+    store = ResultsStore.open(args.results)
+    paths = plot_results(store, args.out)
+    if not paths:
+        raise InputError(f"{args.results}: nothing to plot ({store.completed_points} finished "
+                         "points, none with BER or image metrics)")
+    for path in paths:
         print(path)
     return EXIT_OK
 
 
 def _cmd_weights(args: argparse.Namespace) -> int:
-    from simulator.models.weights import describe_weights_dir, download_weights
+    from simulator.models.weights import (NOT_READY, describe_weights_dir, download_weights,
+                                          scan_weights_dir)
 
     if args.download:
         download_weights(args.directory, variant=args.variant)
-    print(describe_weights_dir(args.directory))
+    report = scan_weights_dir(args.directory)
+    print(describe_weights_dir(report))
+    if not report.semantic_link_ready:  # a non-zero exit for scripts that check a folder
+        raise InputError(f"{args.directory}: not ready for the semantic link ({NOT_READY})")
     return EXIT_OK
 
 

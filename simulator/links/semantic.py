@@ -149,6 +149,9 @@ class SemanticLink:
             self.receiver.prediction = bundle_prediction(info)
             self.receiver.random_weights = False
             return str(bundle)
+        if self.preset.name not in real_weights.PRESET_VARIANTS:
+            raise InputError(f"{folder}: holds no {BUNDLE_FILE} (preset {self.preset.name!r} "
+                             "loads the bundle semlink train writes, not Stable Cascade files)")
         self.receiver.latent_scale_factor = real_weights.load_stable_cascade(
             self.encoder, self.receiver.stage_b, self.receiver.stage_a, folder,
             preset=self.preset.name)

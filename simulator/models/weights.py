@@ -55,6 +55,7 @@ __all__ = [
     "WeightsReport",
     "scan_weights_dir",
     "describe_weights_dir",
+    "NOT_READY",
     "convert_stage_b_original",
     "convert_stage_a_original",
     "read_weights",
@@ -167,6 +168,13 @@ class WeightsReport:
         return any(e.ok for e in self.found(component))
 
     @property
+    def semantic_link_ready(self) -> bool:
+        """True when the folder holds what a semantic link loads: the encoder, stage A and
+        stage B lite or stage B."""
+        return self.has("encoder") and self.has("stage_a") and (
+            self.has("stage_b_lite") or self.has("stage_b"))
+
+    @property
     def missing(self) -> tuple[str, ...]:
         """Components without a usable entry."""
         return tuple(c for c in COMPONENTS if not self.has(c))
@@ -212,14 +220,17 @@ def scan_weights_dir(path: str | Path) -> WeightsReport:
     return WeightsReport(root, tuple(entries))
 
 
-def describe_weights_dir(path: str | Path) -> str:
+NOT_READY = "needs the encoder, stage A and stage B lite or stage B"
+
+
+def describe_weights_dir(path: str | Path | WeightsReport) -> str:
     """A text table of the weights in a directory (for ``semlink weights DIR``).
 
-    :param path: The directory.
+    :param path: The directory, or what :func:`scan_weights_dir` found in it.
     :output text: Multi-line str: one line per entry or missing component, then a verdict.
     :raises InputError: If ``path`` does not exist or is not a directory.
     """
-    report = scan_weights_dir(path)
+    report = path if isinstance(path, WeightsReport) else scan_weights_dir(path)
     rows = report.rows()
     cols = ("component", "layout", "file", "dtype", "tensors", "values", "size", "status")
     widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in cols[:-1]}
@@ -227,10 +238,8 @@ def describe_weights_dir(path: str | Path) -> str:
     lines.append("  ".join(c.ljust(widths[c]) if c in widths else c for c in cols))
     for r in rows:
         lines.append("  ".join(r[c].ljust(widths[c]) if c in widths else r[c] for c in cols))
-    semantic = report.has("encoder") and report.has("stage_a") and (
-        report.has("stage_b_lite") or report.has("stage_b"))
-    lines.append("semantic link: " + ("ready (encoder, stage A and a stage B found)" if semantic
-                 else "not ready: needs the encoder, stage A and stage B lite or stage B"))
+    lines.append("semantic link: " + ("ready (encoder, stage A and a stage B found)"
+                                      if report.semantic_link_ready else f"not ready: {NOT_READY}"))
     return "\n".join(lines)
 
 

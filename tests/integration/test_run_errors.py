@@ -221,3 +221,20 @@ def test_a_reader_that_leaves_ends_the_command_quietly(monkeypatch, capsys):
     monkeypatch.setattr(cli, "_cmd_info", reader_left)
     assert main(["info", "x.h5"]) == 141
     assert capsys.readouterr().err == ""
+
+
+def test_small_preset_given_a_folder_without_its_bundle(tmp_path, capsys):
+    (tmp_path / "w").mkdir()
+    code = main(["transmit", PHOTO, "--snr-db", "5", "--weights", str(tmp_path / "w"),
+                 "--out", str(tmp_path / "x.png"), "--device", "cpu"])
+    _check_one_line(code, capsys.readouterr().err, f"{tmp_path / 'w'}: holds no model.safetensors "
+                    "(preset 'small' loads the bundle semlink train writes")
+
+
+def test_plot_of_a_file_without_points_says_so(tmp_path, capsys):
+    from simulator.results import ResultsStore
+
+    ResultsStore(tmp_path / "empty.h5", {"scenario_text": ""}).save()
+    code = main(["plot", str(tmp_path / "empty.h5"), "--out", str(tmp_path / "plots")])
+    _check_one_line(code, capsys.readouterr().err,
+                    "empty.h5: nothing to plot (0 finished points, none with BER or image metrics)")

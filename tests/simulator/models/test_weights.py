@@ -8,6 +8,7 @@ import types
 import pytest
 import torch
 
+from simulator.cli import main
 from simulator.errors import InputError
 from simulator.models import weights as W
 from simulator.models.encoder import SemanticEncoder
@@ -260,12 +261,19 @@ def test_scan_and_describe(tmp_path, encoder_sd, tiny_a, tiny_b):
     assert "effnet_encoder.safetensors" in text and "vqgan/diffusion_pytorch_model" in text
     assert "bfloat16" in text and "not found: stage_b.safetensors" in text
     assert "semantic link: ready" in text
+    assert main(["weights", str(tmp_path)]) == 0
 
 
-def test_describe_empty_dir(tmp_path):
+def test_describe_empty_dir(tmp_path, capsys):
     text = W.describe_weights_dir(tmp_path)
     assert text.count("not found") == 4 and "semantic link: not ready" in text
     assert W.scan_weights_dir(tmp_path).missing == W.COMPONENTS
+    # `semlink weights` prints the table and fails, so that a script can check a folder.
+    assert main(["weights", str(tmp_path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == text + "\n"
+    assert err == (f"semlink: error: {tmp_path}: not ready for the semantic link (needs the "
+                   "encoder, stage A and stage B lite or stage B)\n")
 
 
 def test_scan_flags_wrong_stage_b_size(tmp_path):
