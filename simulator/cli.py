@@ -409,13 +409,11 @@ def _float_type(accept: Callable[[float], bool], rule: str) -> Callable[[str], f
 
 def _code_rate(text: str) -> float:
     """argparse type: an LDPC code rate as a number or a fraction (``1/2``), as in scenarios."""
-    from fractions import Fraction
-
-    from simulator.scenario import CODE_RATE_RANGE
+    from simulator.scenario import CODE_RATE_RANGE, parse_rate
 
     try:
-        value = float(Fraction(text.strip()))
-    except (ValueError, ZeroDivisionError):
+        value = float(parse_rate(text))
+    except ValueError:
         value = math.nan
     if not CODE_RATE_RANGE[0] <= value <= CODE_RATE_RANGE[1]:
         raise argparse.ArgumentTypeError(f"must be a code rate in [1/5, 948/1024], a number or "

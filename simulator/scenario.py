@@ -34,6 +34,7 @@ from simulator.errors import InputError
 
 __all__ = [
     "ImageSide",
+    "parse_rate",
     "Scenario",
     "ScenarioError",
     "ImagesConfig",
@@ -71,13 +72,13 @@ QAM_ORDERS = (2, 4, 16, 64, 256)
 METRICS = ("psnr", "ssim", "ms_ssim", "lpips", "fid")
 OFDM_MODELS = ("none", "tdl-a", "tdl-b", "tdl-c", "tdl-d", "tdl-e",
                "cdl-a", "cdl-b", "cdl-c", "cdl-d", "cdl-e")
+MAX_SNR_POINTS = 1000
+ENCODER_STRIDE = 32  # px: the smallest image the semantic encoder turns into one embedding cell
+LINK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")  # names folders of reconstructions
 # The ranges the components accept (modulation/ldpc.py, channels/ofdm.py), written out here so
 # that a scenario is checked without importing torch; tests/simulator/test_scenario.py keeps
 # them equal to the components' own constants.
 CODE_RATE_RANGE = (1 / 5, 948 / 1024)
-MAX_SNR_POINTS = 1000
-ENCODER_STRIDE = 32  # px: the smallest image the semantic encoder turns into one embedding cell
-LINK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 CODE_BLOCK_INFO_BITS = (25, 8448)  # k of one 5G LDPC code block, its 24 CRC bits included
 OFDM_CARRIER_RANGE_HZ = (0.5e9, 100e9)  # TR 38.901 validity range
 OFDM_SUBCARRIER_SPACING_RANGE_HZ = (1e3, 1e6)
@@ -112,7 +113,7 @@ CodeRate = Annotated[float, Field(ge=CODE_RATE_RANGE[0], le=CODE_RATE_RANGE[1])]
 """A 5G LDPC code rate k/n: 1/5 .. 948/1024 (a number or a fraction such as ``"1/2"``)."""
 
 
-def _parse_rate(value: Any) -> Any:
+def parse_rate(value: Any) -> Any:
     """Accept a code rate as a number or a fraction string such as ``"1/2"``."""
     if isinstance(value, str):
         try:
@@ -261,7 +262,7 @@ class DigitalTransmission(_Frozen):
     codeword_length: int = Field(2048, ge=64)
     fallback: Literal["zeros"] = "zeros"
 
-    _rate = field_validator("code_rate", mode="before")(classmethod(lambda cls, v: _parse_rate(v)))
+    _rate = field_validator("code_rate", mode="before")(classmethod(lambda cls, v: parse_rate(v)))
 
     @field_validator("modulation")
     @classmethod
@@ -350,7 +351,7 @@ class ClassicalLinkConfig(_Frozen):
                            "(modulation and code_rate are then ignored).")
     bler_target: float = Field(0.1, gt=0, lt=1)
 
-    _rate = field_validator("code_rate", mode="before")(classmethod(lambda cls, v: _parse_rate(v)))
+    _rate = field_validator("code_rate", mode="before")(classmethod(lambda cls, v: parse_rate(v)))
 
     @field_validator("modulation")
     @classmethod
@@ -367,7 +368,7 @@ class BERLinkConfig(_Frozen):
     codeword_length: int = Field(2048, ge=64)
     demapping: Literal["app", "maxlog"] = "app"
 
-    _rate = field_validator("code_rate", mode="before")(classmethod(lambda cls, v: _parse_rate(v)))
+    _rate = field_validator("code_rate", mode="before")(classmethod(lambda cls, v: parse_rate(v)))
 
     @field_validator("modulation")
     @classmethod
