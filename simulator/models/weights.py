@@ -35,6 +35,7 @@ with one line naming the file and the first mismatching keys. Missing BatchNorm
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -481,6 +482,10 @@ def download_weights(dest: str | Path, variant: str = "lite", *, layout: str = "
                          f"into {root}.") from err
     stage_b = "stage_b_lite" if variant == "lite" else "stage_b"
     what = "effnet_encoder.safetensors"
+    created = not root.exists()
+    hub_log = logging.getLogger("huggingface_hub")
+    level = hub_log.level
+    hub_log.setLevel(logging.ERROR)  # its retries log a warning each: the failure is one line
     try:
         root.mkdir(parents=True, exist_ok=True)
         huggingface_hub.hf_hub_download(repo_id, what, local_dir=root)
@@ -496,13 +501,33 @@ def download_weights(dest: str | Path, variant: str = "lite", *, layout: str = "
                                                          "vqgan/diffusion_pytorch_model.safetensors",
                                                          f"{sub}/config.json", weights],
                 ignore_patterns=None if bf16 else ["*bf16*", "*fp16*"])
-    except Exception as err:  # noqa: BLE001 - any hub/network failure is reported the same way
-        detail = " ".join(str(err).split())[:300]
+    except Exception as err:  # noqa: BLE001 - any hub/network failure is one line
+        if created and root.is_dir() and not any(root.iterdir()):
+            root.rmdir()  # leave no empty folder that looks like a download
         raise InputError(f"could not download {what} from {repo_id} into {root}: "
-                         f"{type(err).__name__}: {detail}. The repository is gated: accept its "
-                         "licence on huggingface.co and run `hf auth login`, or download the "
-                         "files by hand.") from err
+                         f"{_download_failure(err)}") from err
+    finally:
+        hub_log.setLevel(level)
     return scan_weights_dir(root)
+
+
+# Class names, so that no hub or HTTP package is imported to tell them apart.
+_UNREACHABLE = frozenset({"LocalEntryNotFoundError", "OfflineModeIsEnabled", "ConnectionError",
+                          "ConnectError", "ConnectTimeout", "Timeout", "TimeoutError",
+                          "ReadTimeout", "ProxyError"})
+
+
+def _download_failure(err: BaseException) -> str:
+    """Why a download failed and what to do, in one line."""
+    detail = f"{type(err).__name__}: {' '.join(str(err).split())[:200]}"
+    if type(err).__name__ == "GatedRepoError":
+        return (f"access refused ({detail}). The repository is gated: accept its licence on "
+                "huggingface.co and run `hf auth login`.")
+    if type(err).__name__ in _UNREACHABLE:
+        return (f"huggingface.co cannot be reached from here ({detail}). Download the files "
+                "on a machine with network access and copy the folder.")
+    return (f"{detail}. The repository is gated: accept its licence on huggingface.co and run "
+            "`hf auth login`, or download the files by hand.")
 
 
 # ----------------------------------------------------------------------------- helpers

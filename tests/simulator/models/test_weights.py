@@ -410,16 +410,43 @@ def test_download_without_huggingface_hub(tmp_path, monkeypatch):
         W.download_weights(tmp_path)
 
 
-def test_download_failure_is_one_line(tmp_path, monkeypatch):
+class GatedRepoError(Exception):
+    """Stands in for huggingface_hub's (told apart by class name)."""
+
+
+@pytest.mark.parametrize("error, says", [
+    (ConnectionError("no route\nto host"), r"huggingface\.co cannot be reached from here "
+     r"\(ConnectionError: no route to host\)\. Download the files on a machine with network"),
+    (GatedRepoError("401 Client Error"), r"access refused \(GatedRepoError: 401 Client Error\)\. "
+     r"The repository is gated: accept its licence on huggingface\.co and run `hf auth login`"),
+    (RuntimeError("disk"), r"RuntimeError: disk\. The repository is gated"),
+])
+def test_download_failure_is_one_line_saying_why(tmp_path, monkeypatch, caplog, error, says):
+    import logging
+
     def fail(*args, **kwargs):
-        raise ConnectionError("no route\nto host")
+        logging.getLogger("huggingface_hub.utils._http").warning("Retrying in 1s [Retry 1/5].")
+        raise error
     fake = types.SimpleNamespace(hf_hub_download=fail, snapshot_download=fail)
     monkeypatch.setitem(sys.modules, "huggingface_hub", fake)
     with pytest.raises(InputError, match=r"could not download effnet_encoder.safetensors from "
-                       r"stabilityai/stable-cascade.*ConnectionError: no route to host\. .*gated"
-                       ) as info:
+                       r"stabilityai/stable-cascade into .*w: " + says) as info:
         W.download_weights(tmp_path / "w")
     assert "\n" not in str(info.value)
+    assert not (tmp_path / "w").exists()  # the folder it made for the download is gone
+    assert "Retrying" not in caplog.text  # the hub's retry warnings are not shown
+    assert logging.getLogger("huggingface_hub").level == logging.NOTSET  # as it was
+
+
+def test_download_failure_keeps_a_folder_it_did_not_make(tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise ConnectionError("offline")
+    monkeypatch.setitem(sys.modules, "huggingface_hub",
+                        types.SimpleNamespace(hf_hub_download=fail, snapshot_download=fail))
+    (tmp_path / "w").mkdir()
+    with pytest.raises(InputError, match="cannot be reached"):
+        W.download_weights(tmp_path / "w")
+    assert (tmp_path / "w").is_dir()
 
 
 def test_download_into_file(tmp_path):
