@@ -16,6 +16,7 @@ Every file is read as an 8-bit RGB image, as a viewer shows it:
 """
 from __future__ import annotations
 
+import contextlib
 import glob as _glob
 import os
 from pathlib import Path
@@ -43,8 +44,8 @@ def list_images(source: str, *, base_dir: str | Path | None = None,
     two files whose names differ only in folder, suffix or case (``x/a.png``, ``y/a.png``,
     ``a.jpg``) are refused rather than overwriting each other or ordered by chance.
 
-    :param source: ``"sample"`` (the bundled photos), a folder, or a glob pattern such as
-        ``photos/*.jpg``; relative paths are relative to ``base_dir``.
+    :param source: ``"sample"`` (the bundled photos), a folder, a glob pattern such as
+        ``photos/*.jpg``, or one image file; relative paths are relative to ``base_dir``.
     :param base_dir: Folder that relative paths start from (the scenario file's folder).
     :param count: Keep at most the first ``count`` files.
     :param field: Where ``source`` came from, to name in errors (a scenario's
@@ -63,6 +64,8 @@ def list_images(source: str, *, base_dir: str | Path | None = None,
             path = Path(base_dir) / path
         is_glob = any(ch in source for ch in "*?[")
         folder, pattern = (None, str(path)) if is_glob else (path, None)
+    if source != "sample" and path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        folder, pattern = None, _glob.escape(str(path))  # one image: a pattern matching it
     if folder is not None:
         if not folder.is_dir():
             raise InputError(f"{field}: folder {folder} does not exist")
@@ -199,10 +202,16 @@ def save_image(image: torch.Tensor, path: str | Path) -> None:
     saving, or two Ray workers saving the same original, never leave a truncated image.
 
     :raises ValueError: As :func:`writable_format`.
+    :raises OSError: If the file cannot be written; it names ``path``, not the temporary file.
     """
     path = Path(path)
     fmt = writable_format(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    Image.fromarray(to_uint8(image)).save(tmp, format=fmt)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(to_uint8(image)).save(tmp, format=fmt)
+        os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):  # not there, or its folder is not one
+            tmp.unlink()
+        raise OSError(err.errno, f"cannot write image ({err.strerror or err})", str(path)) from None

@@ -17,6 +17,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from simulator.errors import InputError
+from simulator.models.weights import check_finite
 
 __all__ = ["BUNDLE_FILE", "PARTS", "save_bundle", "load_bundle", "read_bundle_info",
            "bundle_prediction"]
@@ -91,6 +92,7 @@ def load_bundle(path: str | Path, modules: Mapping[str, torch.nn.Module], *,
                     raise InputError(f"{path}: {prefix}{key} has shape {tuple(value.shape)}; "
                                      f"the model expects {tuple(ref.shape)}")
                 state[key] = value.to(device=ref.device, dtype=ref.dtype)
+            check_finite(state, f"{path}: {part}")
             module.load_state_dict(state, strict=True)
     return info
 

@@ -61,6 +61,7 @@ __all__ = [
     "convert_stage_a_original",
     "read_weights",
     "load_weights",
+    "check_finite",
     "load_encoder",
     "load_stage_a",
     "load_stage_b",
@@ -346,7 +347,20 @@ def read_weights(model: nn.Module, weights_dir: str | Path, component: str, *,
             state[key] = torch.zeros(ref.shape, dtype=ref.dtype, device=load_device)
         elif state[key].dtype != ref.dtype:
             state[key] = state[key].to(ref.dtype)
+    check_finite(state, best.files[0] if len(best.files) == 1 else best.files[0].parent)
     return state, best
+
+
+def check_finite(state: Mapping[str, torch.Tensor], source: str | Path) -> None:
+    """Refuse weights holding NaN or infinity (a diverged training, a damaged file): a model
+    would turn every image into NaN without an error. One pass over the values, at load time.
+
+    :raises InputError: Naming ``source`` and the first such tensor.
+    """
+    for key, value in state.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise InputError(f"{source}: {key} holds NaN or infinite values (diverged training "
+                             "or a damaged file)")
 
 
 def load_weights(model: nn.Module, weights_dir: str | Path, component: str, *,

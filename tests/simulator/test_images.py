@@ -214,3 +214,20 @@ def test_glob_over_folders_is_ordered_by_file_name(tmp_path):
         Image.new("RGB", (16, 16)).save(tmp_path / name)
     assert list_images(str(tmp_path / "*" / "*")) == [
         tmp_path / "y/a.png", tmp_path / "x/b.png", tmp_path / "y/c.jpg"]
+
+
+def test_one_image_file_is_a_source_of_one_image(tmp_path):
+    (tmp_path / "odd[1]").mkdir()  # glob characters in the path are taken literally
+    Image.new("RGB", (16, 16)).save(tmp_path / "odd[1]" / "a.png")
+    Image.new("RGB", (16, 16)).save(tmp_path / "odd[1]" / "b.png")
+    assert list_images(str(tmp_path / "odd[1]" / "a.png")) == [tmp_path / "odd[1]" / "a.png"]
+    assert list_images("odd[1]/b.png", base_dir=tmp_path) == [tmp_path / "odd[1]" / "b.png"]
+
+
+def test_an_image_that_cannot_be_written_names_the_file_not_its_temporary(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    target = tmp_path / "file" / "x.png"
+    with pytest.raises(OSError) as info:
+        save_image(torch.zeros(3, 8, 8), target)
+    assert info.value.filename == str(target) and "cannot write image" in str(info.value)
+    assert list(tmp_path.iterdir()) == [tmp_path / "file"]

@@ -39,3 +39,17 @@ def test_wrong_preset_and_wrong_shapes_name_the_file(tmp_path):
     wider = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8))
     with pytest.raises(InputError, match=r"stage_a.0.weight has shape \(4, 3, 3, 3\)"):
         load_bundle(path, {"stage_a": wider})
+
+
+def test_weights_with_nan_are_refused_naming_file_part_and_tensor(tmp_path):
+    broken = _part(0)
+    with torch.no_grad():
+        broken[1].running_var[2] = float("nan")  # a diverged training's statistics
+    path = save_bundle(tmp_path / "model.safetensors", {"stage_a": broken}, preset="small")
+    fresh = _part(5)
+    before = {k: v.clone() for k, v in fresh.state_dict().items()}
+    with pytest.raises(InputError, match=r"model\.safetensors: stage_a: 1\.running_var holds NaN "
+                       r"or infinite values"):
+        load_bundle(path, {"stage_a": fresh}, preset="small")
+    for key, value in fresh.state_dict().items():  # the model is left as it was
+        torch.testing.assert_close(value, before[key], rtol=0, atol=0)

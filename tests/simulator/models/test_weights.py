@@ -127,6 +127,17 @@ def test_encoder_round_trip(tmp_path, encoder_sd, encoder):
     assert not enc.training and not any(p.requires_grad for p in enc.parameters())
 
 
+def test_encoder_weights_with_infinity_are_refused(tmp_path, encoder_sd, encoder):
+    bad = dict(encoder_sd)
+    key = next(k for k, v in bad.items() if v.is_floating_point())
+    bad[key] = bad[key].clone()
+    bad[key].view(-1)[0] = float("inf")
+    save(bad, tmp_path / "effnet_encoder.safetensors")
+    with pytest.raises(InputError, match=rf"effnet_encoder\.safetensors: {key} holds NaN or "
+                       "infinite values"):
+        W.load_encoder(encoder, tmp_path)
+
+
 def test_encoder_into_meta_model_runs(tmp_path, encoder_sd):
     save(encoder_sd, tmp_path / "effnet_encoder.safetensors")
     with torch.device("meta"):
@@ -429,13 +440,14 @@ def test_download_failure_is_one_line_saying_why(tmp_path, monkeypatch, caplog, 
         raise error
     fake = types.SimpleNamespace(hf_hub_download=fail, snapshot_download=fail)
     monkeypatch.setitem(sys.modules, "huggingface_hub", fake)
+    level = logging.getLogger("huggingface_hub").level
     with pytest.raises(InputError, match=r"could not download effnet_encoder.safetensors from "
                        r"stabilityai/stable-cascade into .*w: " + says) as info:
         W.download_weights(tmp_path / "w")
     assert "\n" not in str(info.value)
     assert not (tmp_path / "w").exists()  # the folder it made for the download is gone
     assert "Retrying" not in caplog.text  # the hub's retry warnings are not shown
-    assert logging.getLogger("huggingface_hub").level == logging.NOTSET  # as it was
+    assert logging.getLogger("huggingface_hub").level == level  # as it was
 
 
 def test_download_failure_keeps_a_folder_it_did_not_make(tmp_path, monkeypatch):
