@@ -182,12 +182,12 @@ def _cmd_fid_stats(args: argparse.Namespace) -> int:
 
     if not args.out.endswith(".npz"):  # numpy would append it and the path we print be wrong
         raise InputError(f"--out: {args.out}: must end in .npz (pytorch-fid's format)")
+    _check_output(args.out, option="--out")
     device = resolve_device(args.device)
     images, _ = load_images(args.images, args.size, count=args.count, field="fid-stats")
     if len(images) < 2:
         raise InputError(f"{args.images}: FID statistics need at least 2 images; found 1")
     stats = FidStatistics.from_features(inception_features(images.to(device)))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     save_fid_statistics(stats, args.out)
     print(f"{args.out}: FID statistics of {len(images)} images at {args.size} px")
     return EXIT_OK
@@ -200,6 +200,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     store = ResultsStore.open(args.results)
     if not (args.csv or args.json):
         raise InputError("export: give --csv DIR and/or --json FILE")
+    if args.json:
+        _check_output(args.json, option="--json")
     if args.csv:
         for path in export_csv(store, args.csv):
             print(path)
@@ -251,6 +253,23 @@ def _check_image_suffix(path: str, *, option: str) -> None:
     except ValueError:
         raise InputError(f"{option}: cannot write an image named {path!r}; use a suffix such "
                          "as .png") from None
+    _check_output(path, option=option)
+
+
+def _check_output(path: str, *, option: str) -> None:
+    """Refuse an output file that cannot be written before any work is done (a folder, a
+    read-only or full place): creates its folder and a temporary file there, then removes it."""
+    import tempfile
+
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(f"{option}: {path} is a folder; give a file name")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}."):
+            pass
+    except OSError as err:
+        raise InputError(f"{option}: {_os_error_message(err)}") from None
 
 
 _SEMANTIC_OPTIONS = {"preset": "small", "weights": None, "steps": None}
@@ -272,6 +291,9 @@ def _check_transmit_options(args: argparse.Namespace) -> None:
             setattr(args, name, default)
     if args.link == "semantic":
         _check_preset(args.preset)
+        if args.preset != "small" and args.weights is None:
+            raise InputError(f"--weights: preset {args.preset!r} needs the folder of its weights "
+                             "(semlink weights DIR --download fetches them)")
     elif args.channel_uses > 3 * args.size ** 2:
         raise InputError(f"--channel-uses: at most 3 x size^2 = {3 * args.size ** 2} for "
                          f"--size {args.size} (one channel use per pixel value); got "
@@ -340,7 +362,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
 
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        _check_output(args.json, option="--json")
     result = run_bench(preset=args.preset, sizes=sizes, batch_sizes=batches, device=device,
                        steps=args.steps, guidance=args.guidance,
                        sd15=False if args.no_sd15 else None, repeats=args.repeats,

@@ -130,6 +130,8 @@ def test_bad_command_arguments_are_refused_before_running(argv, expected, capsys
      "--steps: applies to the semantic link, not to --link classical"),
     (["transmit", PHOTO, "--snr-db", "5", "--link", "classical", "--size", "64",
       "--channel-uses", "20000"], "--channel-uses: at most 3 x size^2 = 12288 for --size 64"),
+    (["transmit", PHOTO, "--snr-db", "5", "--preset", "stable-cascade-lite"],
+     "--weights: preset 'stable-cascade-lite' needs the folder of its weights"),
 ])
 def test_arguments_the_models_refuse_give_one_line(argv, expected, tmp_path, capsys):
     out = ["--out", str(tmp_path / "x.png"), "--device", "cpu"] if argv[0] == "transmit" else []
@@ -238,3 +240,28 @@ def test_plot_of_a_file_without_points_says_so(tmp_path, capsys):
     code = main(["plot", str(tmp_path / "empty.h5"), "--out", str(tmp_path / "plots")])
     _check_one_line(code, capsys.readouterr().err,
                     "empty.h5: nothing to plot (0 finished points, none with BER or image metrics)")
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["fid-stats", "sample", "--size", "64", "-o", "{blocker}/stats.npz"],
+     "--out: {blocker}: a file stands where a folder is needed"),
+    (["bench", "--size", "64", "--batch", "1", "--json", "{tmp}"], "--json: {tmp} is a folder"),
+    (["transmit", PHOTO, "--snr-db", "5", "--out", "{blocker}/x.png"],
+     "--out: {blocker}: a file stands where a folder is needed"),
+    (["export", "{results}", "--json", "{blocker}/s.json"],
+     "--json: {blocker}: a file stands where a folder is needed"),
+])
+def test_outputs_are_checked_before_the_work(argv, expected, tmp_path, capsys, monkeypatch):
+    import simulator.bench
+    import simulator.metrics.fid
+    from simulator.links import semantic
+    from simulator.results import ResultsStore
+
+    for module, name in ((simulator.bench, "run_bench"), (semantic, "SemanticLink"),
+                         (simulator.metrics.fid, "inception_features")):
+        monkeypatch.setattr(module, name, None)  # any work would fail with a TypeError
+    (tmp_path / "file").write_text("not a folder")
+    ResultsStore(tmp_path / "r.h5", {"scenario_text": ""}).save()
+    fill = {"blocker": str(tmp_path / "file"), "tmp": str(tmp_path), "results": str(tmp_path / "r.h5")}
+    code = main([a.format(**fill) for a in argv])
+    _check_one_line(code, capsys.readouterr().err, expected.format(**fill))
