@@ -444,6 +444,8 @@ class Scenario(_Frozen):
         if needs_images and not self.metrics:
             raise ValueError("metrics: empty; semantic and classical links need at least one "
                              f"of {', '.join(METRICS)}")
+        if needs_images and "fid" in self.metrics and self.images.count == 1:
+            raise ValueError("metrics: fid needs at least 2 images; images.count is 1")
         if not needs_images and "fid" in self.metrics:
             raise ValueError("metrics: fid needs a semantic or classical link (images); this "
                              "scenario has BER links only")

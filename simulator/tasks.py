@@ -47,7 +47,8 @@ class TaskRunner:
     :param device: Torch device string.
     :param recon_dir: Where ``save_reconstructions`` writes PNGs (first transmission only):
         ``original/<image>.png`` and ``<link>/snr<snr_db>/<image>.png``.
-    :raises InputError: If the images cannot be listed or a requested metric is unavailable.
+    :raises InputError: If the images cannot be listed, a requested metric is unavailable, or
+        FID is requested of a single image.
     """
 
     def __init__(self, scenario: Scenario, *, base_dir: Path, device: str,
@@ -60,6 +61,9 @@ class TaskRunner:
         self._images: torch.Tensor | None = None
         self._files = scenario_images(scenario, base_dir)
         self.num_images = len(self._files)
+        if "fid" in scenario.metrics and self.num_images == 1:  # statistics need two
+            raise InputError(f"metrics: fid needs at least 2 images; images.source "
+                             f"{scenario.images.source!r} gives 1")
         self._lpips = self._build_lpips() if "lpips" in scenario.metrics else None
 
     # ------------------------------------------------------------------ set-up

@@ -1,6 +1,8 @@
 """Bad input found when a run starts (files, folders, weights) gives one located line, exit 2."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from simulator.cli import main
@@ -265,3 +267,12 @@ def test_outputs_are_checked_before_the_work(argv, expected, tmp_path, capsys, m
     fill = {"blocker": str(tmp_path / "file"), "tmp": str(tmp_path), "results": str(tmp_path / "r.h5")}
     code = main([a.format(**fill) for a in argv])
     _check_one_line(code, capsys.readouterr().err, expected.format(**fill))
+
+
+def test_fid_of_a_folder_of_one_image_is_refused_before_any_task(tmp_path, capsys):
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "a.png").write_bytes(Path(PHOTO).read_bytes())
+    text = BASE.replace("IMAGES", "one") + "metrics: [psnr, fid]\n"
+    code, err = _run(tmp_path, text, capsys)
+    _check_one_line(code, err, "metrics: fid needs at least 2 images; images.source 'one' gives 1")
+    assert not (tmp_path / "r.h5").exists()  # it ended in a traceback after every task before

@@ -82,6 +82,7 @@ BROKEN = [
     (GOOD.replace("  jpeg2000:", "  (reference):"), ":5: links: link name '(reference)'"),
     (GOOD + "metrics: []\n", ":12: metrics: empty; semantic and classical links need at least one of psnr"),
     ("snr: {points_db: [1]}\nlinks: {b: {type: ber}}\nmetrics: [fid]\n", ":3: metrics: fid needs a semantic or classical link"),
+    (GOOD.replace("count: 2", "count: 1") + "metrics: [psnr, fid]\n", ":12: metrics: fid needs at least 2 images; images.count is 1"),
     (GOOD.replace("preset: small", "preset: stable-cascade-lite"), ":6: links.semantic.weights: preset 'stable-cascade-lite' needs the folder of its weights"),
     (GOOD.replace("preset: small", "preset: small, resize_factor: 0.1"),
      ":6: links.semantic.resize_factor: images.size x resize_factor must be >= 32 px (the encoder's stride); got 25.6"),
