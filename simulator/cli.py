@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["main", "build_parser"]
 
+_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf(inity)?$", re.IGNORECASE)
 EXIT_OK, EXIT_BUG, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
 
 
@@ -470,6 +472,12 @@ _guidance = _float_type(lambda v: math.isfinite(v) and v >= 1, "a finite number 
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors, like every other error of semlink; the usage stays
     behind ``--help``. Sub-command parsers are of this class too (argparse's default)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # argparse takes "-1e3" and "-inf" for options ("expected one argument"): they are
+        # values here, as "-3" and "-2.5" already are (no option of semlink looks like them).
+        self._negative_number_matcher = _NEGATIVE_NUMBER
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")

@@ -276,3 +276,18 @@ def test_fid_of_a_folder_of_one_image_is_refused_before_any_task(tmp_path, capsy
     code, err = _run(tmp_path, text, capsys)
     _check_one_line(code, err, "metrics: fid needs at least 2 images; images.source 'one' gives 1")
     assert not (tmp_path / "r.h5").exists()  # it ended in a traceback after every task before
+
+
+@pytest.mark.parametrize("text, value", [("-1e3", -1000.0), ("-3", -3.0), ("-.5", -0.5),
+                                         ("-1E-2", -0.01)])
+def test_negative_snrs_in_any_float_notation_are_values(text, value):
+    from simulator.cli import build_parser
+
+    args = build_parser().parse_args(["transmit", "x.png", "--snr-db", text, "--out", "y.png"])
+    assert args.snr_db == value  # argparse alone took "-1e3" for an option
+
+
+def test_minus_inf_snr_is_refused_as_a_value(capsys):
+    with pytest.raises(SystemExit):
+        main(["transmit", PHOTO, "--snr-db", "-inf", "--out", "x.png"])
+    assert "argument --snr-db: must be a number of dB or inf; got '-inf'" in capsys.readouterr().err
