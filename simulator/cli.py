@@ -50,8 +50,21 @@ def _validate_one(path: str) -> str:
     scenario, _ = load_scenario(path)
     kinds = ", ".join(f"{name} ({link.type})" for name, link in scenario.links.items())
     snrs = scenario.snr.values_db()
+    # Files may live only where the scenario will run: named, not refused.
+    missing = [f"{field} {value}" for field, value in scenario.referenced_paths().items()
+               if not _exists(value, Path(path).parent)]
     return (f"{path}: ok: {len(scenario.links)} link(s): {kinds}; channel {scenario.channel.type}; "
-            f"{len(snrs)} SNR point(s) {snrs[0]:g}..{snrs[-1]:g} dB ({scenario.snr.kind})")
+            f"{len(snrs)} SNR point(s) {snrs[0]:g}..{snrs[-1]:g} dB ({scenario.snr.kind})"
+            + (f"; not found here: {', '.join(missing)}" if missing else ""))
+
+
+def _exists(value: str, base_dir: Path) -> bool:
+    """True if a path or glob pattern of a scenario names something (relative to ``base_dir``)."""
+    import glob
+
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else base_dir / path
+    return bool(glob.glob(str(path))) if any(ch in value for ch in "*?[") else path.exists()
 
 
 def _is_training_recipe(path: str) -> bool:

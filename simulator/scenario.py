@@ -477,6 +477,21 @@ class Scenario(_Frozen):
                                  f"be >= {ENCODER_STRIDE} px (the encoder's stride); got {side:g}")
 
 
+    def referenced_paths(self) -> dict[str, str]:
+        """The files and folders the scenario names, by field (``images.source`` unless
+        ``sample``, each semantic link's ``weights``, ``fid_reference``); relative ones start
+        from the scenario file's folder."""
+        paths: dict[str, str] = {}
+        if self.images is not None and self.images.source != "sample":
+            paths["images.source"] = self.images.source
+        for name, link in self.links.items():
+            if isinstance(link, SemanticLinkConfig) and link.weights is not None:
+                paths[f"links.{name}.weights"] = link.weights
+        if self.fid_reference is not None:
+            paths["fid_reference"] = self.fid_reference
+        return paths
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader that also reads ``1e-9`` and ``300e-9`` as floats (YAML 1.1 needs a dot) and
     refuses a key given twice in one mapping (YAML keeps the last silently: a second ``snr:``

@@ -291,3 +291,21 @@ def test_minus_inf_snr_is_refused_as_a_value(capsys):
     with pytest.raises(SystemExit):
         main(["transmit", PHOTO, "--snr-db", "-inf", "--out", "x.png"])
     assert "argument --snr-db: must be a number of dB or inf; got '-inf'" in capsys.readouterr().err
+
+
+def test_validate_names_the_files_a_scenario_needs_that_are_not_here(tmp_path, capsys):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "w").mkdir()
+    text = BASE.replace("IMAGES", "photos").replace("links:\n", (
+        "links:\n  a: {type: semantic, preset: stable-cascade-lite, weights: w}\n"
+        "  b: {type: semantic, preset: stable-cascade-lite, weights: /no/such/w}\n"))
+    here = tmp_path / "here.yaml"
+    here.write_text(text.replace("/no/such/w", "w"))
+    there = tmp_path / "there.yaml"
+    there.write_text(text.replace("photos", "pics/*.png") + "metrics: [psnr, fid]\n"
+                     "fid_reference: stats.npz\n")
+    assert main(["validate", str(here), str(there)]) == 0  # named, not refused: files may
+    out = capsys.readouterr().out.splitlines()                # live only where it will run
+    assert "not found here" not in out[0]
+    assert out[1].endswith("; not found here: images.source pics/*.png, links.b.weights "
+                           "/no/such/w, fid_reference stats.npz")
