@@ -407,6 +407,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _path(text: str) -> str:
+    """argparse type: a file or folder name; an empty one would mean the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must be a file or folder name; got an empty one")
+    return text
+
+
 def _non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0 (a seed)."""
     try:
@@ -507,12 +514,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     p = sub.add_parser("validate", help="check scenario files without running them")
-    p.add_argument("scenario", nargs="+", help="scenario YAML file(s)")
+    p.add_argument("scenario", type=_path, nargs="+", help="scenario YAML file(s)")
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("run", help="run a scenario and append its results to an HDF5 file")
-    p.add_argument("scenario", help="scenario YAML file")
-    p.add_argument("--output", "-o", help="results file (default: the scenario's output)")
+    p.add_argument("scenario", type=_path, help="scenario YAML file")
+    p.add_argument("--output", "-o", type=_path,
+                   help="results file (default: the scenario's output)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true",
                       help="continue an interrupted run; finished points are kept, not recomputed")
@@ -532,43 +540,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("merge", help="merge the results files of a scenario's shards into one")
-    p.add_argument("results", nargs="+", help="results .h5 files of one scenario")
-    p.add_argument("--output", "-o", required=True, help="merged results file")
+    p.add_argument("results", type=_path, nargs="+", help="results .h5 files of one scenario")
+    p.add_argument("--output", "-o", type=_path, required=True, help="merged results file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(func=_cmd_merge)
 
     p = sub.add_parser("info", help="what a results file holds: scenario, shard, progress, "
                                     "device, versions")
-    p.add_argument("results", nargs="+", help="results .h5 file(s)")
+    p.add_argument("results", type=_path, nargs="+", help="results .h5 file(s)")
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("fid-stats", help="FID reference statistics of a set of images (.npz, "
                                          "pytorch-fid format) for a scenario's fid_reference")
-    p.add_argument("images", help="folder, glob pattern, or 'sample'")
+    p.add_argument("images", type=_path, help="folder, glob pattern, or 'sample'")
     p.add_argument("--size", type=_image_side, required=True,
                    help="side the images are centre-cropped and resized to, as in a scenario")
     p.add_argument("--count", type=_positive_int, help="at most this many images (by name)")
     p.add_argument("--device", type=_device_name, default="auto")
-    p.add_argument("--out", "-o", required=True, help="statistics file to write (.npz)")
+    p.add_argument("--out", "-o", type=_path, required=True, help="statistics file to write (.npz)")
     p.set_defaults(func=_cmd_fid_stats)
 
     p = sub.add_parser("export", help="export a results file as tidy CSV and/or JSON")
-    p.add_argument("results", help="results .h5 file")
-    p.add_argument("--csv", metavar="DIR", help="write summary.csv and one CSV per table to DIR")
-    p.add_argument("--json", metavar="FILE", help="write the summary and attributes as JSON")
+    p.add_argument("results", type=_path, help="results .h5 file")
+    p.add_argument("--csv", type=_path, metavar="DIR",
+                   help="write summary.csv and one CSV per table to DIR")
+    p.add_argument("--json", type=_path, metavar="FILE",
+                   help="write the summary and attributes as JSON")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("plot", help="plot a results file (PNG and PDF)")
-    p.add_argument("results", help="results .h5 file")
-    p.add_argument("--out", required=True, metavar="DIR", help="folder for the figures")
+    p.add_argument("results", type=_path, help="results .h5 file")
+    p.add_argument("--out", type=_path, required=True, metavar="DIR", help="folder for the figures")
     p.set_defaults(func=_cmd_plot)
     p = sub.add_parser("transmit", help="send one image through a link and save the result")
-    p.add_argument("image", help="image file")
+    p.add_argument("image", type=_path, help="image file")
     p.add_argument("--snr-db", type=_snr_db, required=True, help="Es/N0 in dB")
     p.add_argument("--link", choices=["semantic", "classical"], default="semantic")
     p.add_argument("--channel", choices=["awgn", "rayleigh", "ofdm"], default="awgn")
     p.add_argument("--preset", help="semantic link: preset (default small)")
-    p.add_argument("--weights", help="semantic link: weights directory (real presets)")
+    p.add_argument("--weights", type=_path, help="semantic link: weights directory (real presets)")
     p.add_argument("--steps", type=_positive_int,
                    help="semantic link: sampling steps (default: the preset's)")
     p.add_argument("--size", type=_image_side, default=256,
@@ -581,7 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="classical link: LDPC rate, e.g. 1/2 (default) or 0.75")
     p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--device", type=_device_name, default="auto")
-    p.add_argument("--out", required=True, help="output PNG")
+    p.add_argument("--out", type=_path, required=True, help="output PNG")
     # Their arguments go straight into the links and models, whose checks raise ValueError.
     p.set_defaults(func=_cmd_transmit, value_error_is_input=True)
 
@@ -601,20 +611,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=_positive_int, default=2, help="timed calls after one warm-up")
     p.add_argument("--device", type=_device_name, default="auto")
     p.add_argument("--no-sd15", action="store_true", help="skip the SD 1.5 img2img timing (CUDA)")
-    p.add_argument("--json", metavar="FILE", help="also write the JSON to FILE")
+    p.add_argument("--json", type=_path, metavar="FILE", help="also write the JSON to FILE")
     p.set_defaults(func=_cmd_bench, value_error_is_input=True)
 
     p = sub.add_parser("weights", help="check a Stable Cascade weights directory")
-    p.add_argument("directory")
+    p.add_argument("directory", type=_path)
     p.add_argument("--download", action="store_true",
                    help="download into DIRECTORY first (needs huggingface_hub and network)")
     p.add_argument("--variant", choices=["lite", "full"], default="lite")
     p.set_defaults(func=_cmd_weights)
 
     p = sub.add_parser("train", help="fine-tune / train models from a training config")
-    p.add_argument("config", help="training YAML file")
+    p.add_argument("config", type=_path, help="training YAML file")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
-    p.add_argument("--output", "-o", help="output folder (default: the config's)")
+    p.add_argument("--output", "-o", type=_path, help="output folder (default: the config's)")
     p.add_argument("--device", type=_device_name,
                    help="train on this device instead of the config's (auto, cpu, cuda, cuda:N)")
     p.add_argument("--quiet", "-q", action="store_true")

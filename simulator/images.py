@@ -67,6 +67,9 @@ def list_images(source: str, *, base_dir: str | Path | None = None,
     if source != "sample" and path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
         folder, pattern = None, _glob.escape(str(path))  # one image: a pattern matching it
     if folder is not None:
+        if folder.is_file():
+            raise InputError(f"{field}: {folder} is not an image file "
+                             f"({', '.join(IMAGE_SUFFIXES)}) nor a folder")
         if not folder.is_dir():
             raise InputError(f"{field}: folder {folder} does not exist")
         files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]

@@ -309,3 +309,14 @@ def test_validate_names_the_files_a_scenario_needs_that_are_not_here(tmp_path, c
     assert "not found here" not in out[0]
     assert out[1].endswith("; not found here: images.source pics/*.png, links.b.weights "
                            "/no/such/w, fid_reference stats.npz")
+
+
+@pytest.mark.parametrize("argv", [["run", ""], ["validate", "s.yaml", " "], ["info", ""],
+                                  ["run", "s.yaml", "-o", ""], ["bench", "--json", ""],
+                                  ["fid-stats", "", "--size", "64", "-o", "a.npz"],
+                                  ["weights", ""], ["export", "r.h5", "--csv", ""]])
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2  # fid-stats '' read the current folder; run -o '' was ignored
+    assert "must be a file or folder name; got an empty one" in capsys.readouterr().err

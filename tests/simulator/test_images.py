@@ -231,3 +231,10 @@ def test_an_image_that_cannot_be_written_names_the_file_not_its_temporary(tmp_pa
         save_image(torch.zeros(3, 8, 8), target)
     assert info.value.filename == str(target) and "cannot write image" in str(info.value)
     assert list(tmp_path.iterdir()) == [tmp_path / "file"]
+
+
+def test_a_file_that_is_no_image_is_named_as_such(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a photo")
+    with pytest.raises(InputError, match=r"^images\.source: .*notes\.txt is not an image file "
+                       r"\(\.png, .*\) nor a folder$"):
+        list_images(str(tmp_path / "notes.txt"))
