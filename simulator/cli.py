@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from simulator import __version__
-from simulator.errors import InputError
+from simulator.errors import InputError, first_line
 
 if TYPE_CHECKING:
     from simulator.sweep import Shard
@@ -649,6 +649,14 @@ def _input_error(lines: list[str]) -> int:
     return EXIT_INPUT
 
 
+def _is_out_of_memory(err: BaseException) -> bool:
+    """True for torch's CUDA out-of-memory error and for a CPU allocation that failed."""
+    torch = sys.modules.get("torch")
+    oom = getattr(torch, "OutOfMemoryError", None) if torch is not None else None
+    return (isinstance(err, MemoryError) or (oom is not None and isinstance(err, oom))
+            or "can't allocate memory" in str(err) or "out of memory" in str(err))
+
+
 def _silence_stdout() -> None:
     """Point stdout at /dev/null, so that flushing it at exit does not fail a second time."""
     import os
@@ -674,6 +682,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "value_error_is_input", False):
             raise
         return _input_error(str(err).splitlines()[:1])
+    except (RuntimeError, MemoryError) as err:
+        if not _is_out_of_memory(err):
+            raise
+        return _input_error([f"{args.command}: out of memory ({first_line(err)[:160]}); run "
+                             "smaller batches: a scenario's batch_size (images) or "
+                             "monte_carlo.batch_bits (BER), bench --batch, or --size"])
     except BrokenPipeError:  # the reader left (``semlink info *.h5 | head``): stop quietly
         _silence_stdout()
         return EXIT_BROKEN_PIPE

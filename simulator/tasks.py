@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from simulator.errors import InputError
+from simulator.errors import InputError, first_line
 from simulator.scenario import (BERLinkConfig, ClassicalLinkConfig, Scenario,
                                 SemanticLinkConfig)
 from simulator.seeding import derive_seed, make_generator
@@ -162,7 +162,7 @@ class TaskRunner:
         try:
             build_channel(self.scenario.channel, generator=None, device=self.device)
         except ValueError as err:
-            raise InputError(f"channel: {_first_line(err)}") from None
+            raise InputError(f"channel: {first_line(err)}") from None
         for name in links:
             cfg = self.scenario.links.get(name)
             try:
@@ -174,7 +174,7 @@ class TaskRunner:
             except InputError:
                 raise  # already names what it is about
             except ValueError as err:
-                raise InputError(f"links.{name}: {_first_line(err)}") from None
+                raise InputError(f"links.{name}: {first_line(err)}") from None
 
     def channel_uses(self, name: str) -> int:
         """Complex channel uses per image of link ``name`` (bandwidth matching resolved)."""
@@ -406,7 +406,3 @@ def fid_of_group(features: "np.ndarray", failed: "np.ndarray",
                                          factor1=ours.factor))
     return fid_with_failures(decoded, int(failed.sum()) if policy == "paper" else 0,
                              len(features), policy)
-
-
-def _first_line(err: Exception) -> str:
-    return (str(err).splitlines() or [type(err).__name__])[0]

@@ -320,3 +320,22 @@ def test_an_empty_path_is_refused_not_read_as_the_current_folder(argv, capsys):
         main(argv)
     assert info.value.code == 2  # fid-stats '' read the current folder; run -o '' was ignored
     assert "must be a file or folder name; got an empty one" in capsys.readouterr().err
+
+
+def test_out_of_memory_is_one_line_with_what_to_shrink(monkeypatch, capsys):
+    import simulator.cli as cli
+
+    def allocate(args):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't "
+                           "allocate memory: you tried to allocate 800000000000 bytes.\nmore")
+
+    monkeypatch.setattr(cli, "_cmd_info", allocate)
+    _check_one_line(main(["info", "x.h5"]), capsys.readouterr().err,
+                    "info: out of memory ([enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator")
+
+    def bug(args):
+        raise RuntimeError("shape mismatch")
+
+    monkeypatch.setattr(cli, "_cmd_info", bug)
+    with pytest.raises(RuntimeError, match="shape mismatch"):  # a bug keeps its traceback
+        main(["info", "x.h5"])
