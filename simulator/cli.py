@@ -33,7 +33,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         try:
             print(_validate_one(path))
         except InputError as err:
-            code = _input_error(str(err).splitlines() or [type(err).__name__])
+            code = _input_error(_problems(err))
     return code
 
 
@@ -642,6 +642,11 @@ def _os_error_message(err: OSError) -> str:
     return f"{err.filename}: {err.strerror or err}"
 
 
+def _problems(err: InputError) -> list[str]:
+    """The lines to print for bad input: one per problem of a scenario file, else one."""
+    return list(getattr(err, "problems", None) or [first_line(err)])
+
+
 def _input_error(lines: list[str]) -> int:
     """Print bad input as ``semlink: error: ...`` lines (no traceback); the exit code."""
     for line in lines:
@@ -677,7 +682,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or EXIT_OK)
     except InputError as err:
-        return _input_error(str(err).splitlines() or [type(err).__name__])
+        return _input_error(_problems(err))
     except ValueError as err:
         if not getattr(args, "value_error_is_input", False):
             raise

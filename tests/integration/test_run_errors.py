@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from simulator.cli import main
+from simulator.errors import InputError
 from simulator.images import SAMPLE_DIR
 from simulator.metrics.lpips import lpips_unavailable_reason
 
@@ -339,3 +340,15 @@ def test_out_of_memory_is_one_line_with_what_to_shrink(monkeypatch, capsys):
     monkeypatch.setattr(cli, "_cmd_info", bug)
     with pytest.raises(RuntimeError, match="shape mismatch"):  # a bug keeps its traceback
         main(["info", "x.h5"])
+
+
+def test_a_multi_line_input_error_prints_its_first_line(monkeypatch, capsys):
+    import simulator.cli as cli
+
+    def library_message(args):
+        raise InputError("x.pt: unreadable checkpoint (UnpicklingError: Weights only load "
+                         "failed.\n\nUnsupported operand 103\n)")
+
+    monkeypatch.setattr(cli, "_cmd_info", library_message)
+    _check_one_line(main(["info", "x.h5"]), capsys.readouterr().err,
+                    "x.pt: unreadable checkpoint (UnpicklingError: Weights only load failed.")

@@ -60,5 +60,12 @@ def test_checkpoint_errors(tmp_path):
     with pytest.raises(InputError, match=r"no checkpoint to resume from"):
         load_checkpoint(tmp_path / "none.pt")
     (tmp_path / "bad.pt").write_bytes(b"garbage")
-    with pytest.raises(InputError, match=r"bad\.pt: unreadable checkpoint"):
+    with pytest.raises(InputError, match=r"bad\.pt: unreadable checkpoint") as info:
         load_checkpoint(tmp_path / "bad.pt")
+    assert "\n" not in str(info.value)  # torch's message spans lines: its first is kept
+    (tmp_path / "pickled.pt").write_bytes(b"garbage")
+    torch.save({"x": object()}, tmp_path / "pickled.pt")  # not weights-only loadable
+    with pytest.raises(InputError, match=r"pickled\.pt: unreadable checkpoint "
+                       r"\(UnpicklingError: Weights only load failed\.") as info:
+        load_checkpoint(tmp_path / "pickled.pt")
+    assert "\n" not in str(info.value)
