@@ -107,7 +107,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
                         TextColumn("ETA"), TimeRemainingColumn(), console=console,
-                        disable=args.quiet, transient=True)  # gone once done or failed
+                        # A pipe or log file would get only the bar's last state (and a blank
+                        # line before an error): the bar is for terminals, gone once done.
+                        disable=args.quiet or not console.is_terminal, transient=True)
     images_done = [0, 0.0]
 
     def on_task(task, point, done, total):
