@@ -455,16 +455,15 @@ def _float_type(accept: Callable[[float], bool], rule: str) -> Callable[[str], f
 
 def _code_rate(text: str) -> float:
     """argparse type: an LDPC code rate as a number or a fraction (``1/2``), as in scenarios."""
-    from simulator.scenario import CODE_RATE_RANGE, parse_rate
+    from pydantic import TypeAdapter
+
+    from simulator.scenario import CodeRate, parse_rate
 
     try:
-        value = float(parse_rate(text))
-    except ValueError:
-        value = math.nan
-    if not CODE_RATE_RANGE[0] <= value <= CODE_RATE_RANGE[1]:
+        return TypeAdapter(CodeRate).validate_python(float(parse_rate(text)))
+    except ValueError:  # not a number, or out of range (pydantic's ValidationError is one)
         raise argparse.ArgumentTypeError(f"must be a code rate in [1/5, 948/1024], a number or "
-                                         f"a fraction like 1/2; got {text!r}")
-    return value
+                                         f"a fraction like 1/2; got {text!r}") from None
 
 
 def _shard(text: str) -> "Shard":

@@ -217,13 +217,18 @@ def test_a_recipe_given_to_run_and_a_scenario_given_to_train_name_the_command(tm
                     f"{scenario}: is a scenario (it has links:, no phases:); run it with semlink run")
 
 
-def test_a_reader_that_leaves_ends_the_command_quietly(monkeypatch, capsys):
+def _info_raises(monkeypatch, error: BaseException) -> None:
+    """Make ``semlink info`` raise ``error``: how main() treats it, whatever the command."""
     import simulator.cli as cli
 
-    def reader_left(args):
-        raise BrokenPipeError(32, "Broken pipe")
+    def command(args):
+        raise error
 
-    monkeypatch.setattr(cli, "_cmd_info", reader_left)
+    monkeypatch.setattr(cli, "_cmd_info", command)
+
+
+def test_a_reader_that_leaves_ends_the_command_quietly(monkeypatch, capsys):
+    _info_raises(monkeypatch, BrokenPipeError(32, "Broken pipe"))
     assert main(["info", "x.h5"]) == 141
     assert capsys.readouterr().err == ""
 
@@ -324,31 +329,18 @@ def test_an_empty_path_is_refused_not_read_as_the_current_folder(argv, capsys):
 
 
 def test_out_of_memory_is_one_line_with_what_to_shrink(monkeypatch, capsys):
-    import simulator.cli as cli
-
-    def allocate(args):
-        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't "
-                           "allocate memory: you tried to allocate 800000000000 bytes.\nmore")
-
-    monkeypatch.setattr(cli, "_cmd_info", allocate)
+    _info_raises(monkeypatch, RuntimeError(
+        "[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: you "
+        "tried to allocate 800000000000 bytes.\nmore"))
     _check_one_line(main(["info", "x.h5"]), capsys.readouterr().err,
                     "info: out of memory ([enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator")
-
-    def bug(args):
-        raise RuntimeError("shape mismatch")
-
-    monkeypatch.setattr(cli, "_cmd_info", bug)
+    _info_raises(monkeypatch, RuntimeError("shape mismatch"))
     with pytest.raises(RuntimeError, match="shape mismatch"):  # a bug keeps its traceback
         main(["info", "x.h5"])
 
 
 def test_a_multi_line_input_error_prints_its_first_line(monkeypatch, capsys):
-    import simulator.cli as cli
-
-    def library_message(args):
-        raise InputError("x.pt: unreadable checkpoint (UnpicklingError: Weights only load "
-                         "failed.\n\nUnsupported operand 103\n)")
-
-    monkeypatch.setattr(cli, "_cmd_info", library_message)
+    _info_raises(monkeypatch, InputError("x.pt: unreadable checkpoint (UnpicklingError: Weights "
+                                         "only load failed.\n\nUnsupported operand 103\n)"))
     _check_one_line(main(["info", "x.h5"]), capsys.readouterr().err,
                     "x.pt: unreadable checkpoint (UnpicklingError: Weights only load failed.")
