@@ -202,8 +202,8 @@ class TrainConfig(_Frozen):
     @field_validator("device")
     @classmethod
     def _device(cls, device: str) -> str:
-        if device == "auto" or not is_device_name(device):  # a recipe names its device
-            raise ValueError(f"must be 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
+        if not is_device_name(device):
+            raise ValueError(f"must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
         return device
 
     @property

@@ -91,6 +91,15 @@ def test_hash_ignores_output_and_cadence_only():
     assert train_config_hash(base) == train_config_hash(moved) != train_config_hash(reseeded)
 
 
+@pytest.mark.parametrize("device", ["auto", "cuda", "cuda:1"])
+def test_device_is_any_run_device_and_not_part_of_the_hash(device):
+    """A recipe takes the device names a scenario takes (``auto`` resolves when training
+    starts); a checkpoint made on one device resumes on another."""
+    cfg = parse_train_config(GOOD + f"device: {device}\n")
+    assert cfg.device == device
+    assert train_config_hash(cfg) == train_config_hash(parse_train_config(GOOD))
+
+
 @pytest.mark.parametrize("text, match", [
     (GOOD + "epochs: 3\n", r"<t>:7: epochs: unknown key; allowed: name, seed"),
     (GOOD.replace("[stage_a]", "[stage_a, stage_b]"), r"stage_a trains alone"),
