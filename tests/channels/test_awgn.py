@@ -8,6 +8,7 @@ import torch
 from scipy.special import erfc
 
 from channels.awgn import AWGN, AWGNChannel
+from tests.host_sync import record_host_syncs
 
 
 def gen(seed: int) -> torch.Generator:
@@ -142,6 +143,20 @@ def test_shapes_and_dtypes(precision, cdtype, rdtype):
 def test_channel_call_raises(x, snr, exc, match):
     with pytest.raises(exc, match=match):
         AWGNChannel(generator=gen(0))(x, snr)
+
+
+def test_unchecked_channel_makes_no_host_sync_and_checked_makes_one():
+    """check_values=False promises a call without device syncs (the snr_db check is the only
+    one, and the noise block inside must not add its own `no >= 0` check); True syncs once."""
+    x = torch.ones(2, 16, dtype=torch.complex64)
+    snr = torch.tensor([3.0, 7.0])
+    with record_host_syncs() as syncs:
+        AWGNChannel(check_values=False, generator=gen(0))(x, snr)
+        AWGN(check_values=False, generator=gen(0))(x, torch.full((2, 1), 0.1))
+    assert syncs == []
+    with record_host_syncs() as syncs:
+        AWGNChannel(check_values=True, generator=gen(0))(x, snr)
+    assert len(syncs) == 1, syncs
 
 
 def test_channel_constructor_raises():

@@ -108,6 +108,28 @@ def test_mmse_is_the_unbiased_lmmse_estimate():
     torch.testing.assert_close(no_m, no_z, rtol=1e-5, atol=0.0)
 
 
+@pytest.mark.parametrize("coherence", [1, 4, 5])
+def test_documented_draw_order_h_then_noise(coherence):
+    """The generator yields h first (one CN(0, 1) draw per fading block, ceil(n / L) of them),
+    then the noise: the output is reproduced from a copy of the generator by hand. n = 20 is a
+    multiple of L = 1, 4, 5, so drawing a spare coefficient would shift the noise stream."""
+    batch, n, snr_db = 3, 20, 6.0
+    x = torch.complex(torch.randn(batch, n, generator=gen(9)),
+                      torch.randn(batch, n, generator=gen(10)))
+    x_hat, no_eff, h = RayleighChannel(coherence_symbols=coherence, return_channel=True,
+                                       generator=gen(21))(x, snr_db)
+    g = gen(21)
+    blocks = -(-n // coherence)
+    h_ref = torch.randn((batch, blocks), dtype=torch.complex64, generator=g)
+    h_ref = h_ref.repeat_interleave(coherence, dim=1)[:, :n]
+    noise = torch.randn((batch, n), dtype=torch.complex64, generator=g)
+    n0 = x.abs().square().mean(1, keepdim=True) / 10 ** (snr_db / 10)
+    assert torch.equal(h, h_ref)
+    torch.testing.assert_close(x_hat, (h_ref * x + n0.sqrt() * noise) / h_ref,
+                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(no_eff, n0 / h_ref.abs().square(), rtol=1e-5, atol=0.0)
+
+
 def test_determinism_and_seed_dependence():
     x = torch.ones(3, 40, dtype=torch.complex64)
     a = RayleighChannel(coherence_symbols=4, generator=gen(1))(x, 3.0)

@@ -11,7 +11,7 @@ import math
 import pytest
 from scipy.stats import norm
 
-from simulator.links.ber import simulate_ber_point
+from simulator.links.ber import ber_link_rate, simulate_ber_point
 from simulator.scenario import AWGNConfig, BERLinkConfig, MonteCarloConfig, RayleighConfig
 from tests.ber_reference import gray_pam_ber
 
@@ -65,3 +65,23 @@ def test_stop_rule_and_seed():
     assert a.bits >= 20_000 and a.bit_errors >= 100  # stopped by the error target, not max_bits
     assert a.bits < 10**6
     assert a.esno_db == pytest.approx(2.0 + 10 * math.log10(2))
+
+
+@pytest.mark.parametrize("modulation, n, payload", [(16, 2048, 1000), (64, 2046, 999)])
+def test_coded_link_snr_refers_to_payload_bits(modulation, n, payload):
+    """Coded BER links: n is the codeword length rounded down to whole symbols, k = n / 2, and
+    Eb/N0 is per payload bit (the 24 CRC bits are overhead): Es/N0 = Eb/N0 + 10 log10(
+    log2(M) * (k - 24) / n), both ways round. One batch of 1 or 2 code blocks is enough."""
+    link = BERLinkConfig(type="ber", modulation=modulation, code_rate=0.5)
+    bps = int(math.log2(modulation))
+    assert ber_link_rate(link) == (bps, n, pytest.approx(payload / n, rel=1e-15))
+    offset = 10 * math.log10(bps * payload / n)
+    mc = MonteCarloConfig(target_bit_errors=1, target_block_errors=1, min_bits=1, max_bits=1,
+                          batch_bits=1000)
+    counts = simulate_ber_point(link, AWGNConfig(type="awgn"), 3.0, snr_kind="ebno",
+                                monte_carlo=mc, seed=1, device="cpu")
+    assert counts.bits == counts.blocks * payload == math.ceil(1000 / payload) * payload
+    assert (counts.ebno_db, counts.esno_db) == (3.0, pytest.approx(3.0 + offset, abs=1e-12))
+    counts = simulate_ber_point(link, AWGNConfig(type="awgn"), 3.0, snr_kind="esno",
+                                monte_carlo=mc, seed=1, device="cpu")
+    assert (counts.esno_db, counts.ebno_db) == (3.0, pytest.approx(3.0 - offset, abs=1e-12))

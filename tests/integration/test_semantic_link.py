@@ -96,6 +96,65 @@ def test_digital_transmission_is_exact_without_noise_and_falls_back_to_zeros():
     assert bool(((ber > 0.3) & (ber < 0.55)).all()), ber
 
 
+@pytest.mark.parametrize("modulation, n, k, blocks, uses", [
+    (16, 2048, 1024, 4, 2048),  # 3456 bits / 1000 per block -> 4 blocks x 2048 bits / 4
+    (64, 2046, 1023, 4, 1364),  # 2048 rounded down to whole 64-QAM symbols: 4 x 2046 / 6
+    (4, 2048, 1024, 4, 4096),
+])
+def test_digital_plan_and_channel_uses_by_hand(modulation, n, k, blocks, uses):
+    """256 px: Z is 16 x 6 x 6 = 576 values x 6 bits = 3456 payload bits. The codeword length
+    2048 is rounded down to whole QAM symbols, k = n / 2 includes the 24 CRC bits, and the
+    channel uses are the coded bits over log2(M)."""
+    tx = DigitalTransmission(mode="digital", bits_per_value=6, clip=[-8, 8],
+                             modulation=modulation, code_rate=0.5)
+    link = _link(256, tx=tx)
+    plan = link.code_plan
+    assert link.embedding_shape == (16, 6, 6) and plan.num_payload_bits == 3456
+    assert (plan.n, plan.k, plan.num_blocks) == (n, k, blocks)
+    assert link.channel_uses == uses == blocks * n // int(math.log2(modulation))
+
+
+class _GarbleBlock:
+    """A noiseless 'channel' that replaces the symbols of one code block of one row by random
+    symbols (reporting a small noise variance), so that block's CRC fails."""
+
+    def __init__(self, row: int, block: int, symbols_per_block: int) -> None:
+        self.row, self.span = row, slice(block * symbols_per_block,
+                                         (block + 1) * symbols_per_block)
+
+    def __call__(self, x: torch.Tensor, snr_db: float) -> tuple[torch.Tensor, torch.Tensor]:
+        x_hat = x.clone()
+        g = torch.Generator().manual_seed(4)
+        x_hat[self.row, self.span] = torch.randn(x_hat[self.row, self.span].shape,
+                                                 dtype=x.dtype, generator=g)
+        return x_hat, torch.full(x.shape, 0.01)
+
+
+def test_a_lost_code_block_zeroes_exactly_the_values_it_carries():
+    """6-bit values and 1000 payload bits per block: value j (bits 6j .. 6j + 5) is lost when any
+    of its bits lies in the lost block 1 (bits 1000 .. 1999), i.e. j = 166 .. 333 (values 166
+    and 333 straddle a block edge). Those become 0; every other value is what a noiseless
+    link delivers, and the other row is untouched."""
+    tx = DigitalTransmission(mode="digital", bits_per_value=6, clip=[-8, 8], modulation=16,
+                             code_rate=0.5)
+    link = _link(256, tx=tx)
+    assert link.code_plan.payload_bits_per_block == 1000
+    z = torch.randn(2, 16, 6, 6, generator=torch.Generator().manual_seed(3)) * 2
+    clean, _, _ = link.send(z, AWGNChannel(generator=make_generator(0)), float("inf"))
+    assert bool((clean != 0).all())  # 6-bit bin centres in [-8, 8] are never 0
+    zhat, block_errors, bit_errors = link.send(z, _GarbleBlock(0, 1, 2048 // 4), 0.0)
+    assert block_errors.tolist() == [1, 0]
+    assert int(bit_errors[0]) > 0 and int(bit_errors[1]) == 0
+    lost = torch.zeros(576, dtype=torch.bool)
+    for j in range(576):
+        lost[j] = any(1000 <= b < 2000 for b in range(6 * j, 6 * j + 6))
+    assert lost.nonzero().flatten().tolist() == list(range(166, 334))
+    row0 = zhat[0].flatten()
+    assert bool((row0[lost] == 0).all())
+    assert torch.equal(row0[~lost], clean[0].flatten()[~lost])
+    assert torch.equal(zhat[1], clean[1])
+
+
 DIGITAL = DigitalTransmission(mode="digital", bits_per_value=4, clip=[-8, 8], modulation=16,
                              code_rate=0.5)
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]

@@ -87,6 +87,16 @@ def test_k_at_the_rate_bounds_stays_within_them():
         plan_code_blocks(10, n=n, code_rate=rate)  # a 5G code: no ValueError
 
 
+@pytest.mark.parametrize("rate,n,k", [(0.6, 1001, 601), (0.7, 2001, 1401), (1 / 3, 1000, 333),
+                                      (0.45, 1111, 500)])
+def test_k_rounds_to_nearest_not_down_or_up(rate, n, k):
+    """k = round(rate * n): 600.6 -> 601 and 1400.7 -> 1401 (truncation would give 600, 1400),
+    333.33 -> 333 and 499.95 -> 500 (rounding up / truncation would be off by one); all well
+    inside the rate bounds, so no clamping is involved."""
+    assert information_bits_per_block(rate, n) == k
+    assert plan_code_blocks(100, n=n, code_rate=rate).k == k
+
+
 def test_plan_large_k_uses_base_graph_1():
     p = CodeBlockPlan(num_payload_bits=8000, k=8448, n=12672)
     assert (p.base_graph, p.lifting_size, p.num_blocks) == ("bg1", 384, 1)

@@ -50,3 +50,31 @@ def test_summarize_pools_counts_and_images(tmp_path):
     assert rows[("coded", "bler")]["value"] == 1 / 20
     psnr = rows[("sem", "psnr")]
     assert psnr["value"] == pytest.approx(50 / 3) and psnr["failures"] == 1 and psnr["count"] == 3
+
+
+def test_summarize_rows_sorted_uncoded_without_bler_and_fid_counts(tmp_path):
+    """Rows follow the order links first appear in ``points`` (not alphabetical), then SNR;
+    an uncoded BER link (code_rate nan) gets no BLER row; failures are counted per (link, SNR)
+    group; FID rows carry the image and failure counts with no interval."""
+    store = ResultsStore(tmp_path / "r.h5", {})
+    ber = {"modulation": 4, "bits": 100, "bit_errors": 1, "blocks": 0, "block_errors": 0}
+    store.add("p0", {"link": "zeta"}, {"ber": [
+        {"link": "zeta", "snr_db": 9.0, "code_rate": float("nan"), "esno_db": 9.0,
+         "ebno_db": 6.0, **ber},
+        {"link": "zeta", "snr_db": 3.0, "code_rate": float("nan"), "esno_db": 3.0,
+         "ebno_db": 0.0, **ber}]})
+    store.add("p1", {"link": "alpha"}, {"images": [
+        {"link": "alpha", "snr_db": s, "failed": f, "metric_psnr": 10.0}
+        for s, f in [(5.0, True), (5.0, True), (1.0, False), (1.0, True), (1.0, False)]]})
+    store.add("p2", {"link": "alpha"}, {"fid": [
+        {"link": "alpha", "snr_db": 5.0, "fid": 321.0, "num_images": 40, "num_failed": 7}]})
+    rows = summarize(store)
+    assert [(r["link"], r["snr_db"], r["metric"]) for r in rows] == [
+        ("zeta", 3.0, "ber"), ("zeta", 9.0, "ber"),
+        ("alpha", 1.0, "psnr"), ("alpha", 5.0, "fid"), ("alpha", 5.0, "psnr")]
+    by_key = {(r["link"], r["snr_db"], r["metric"]): r for r in rows}
+    assert by_key[("alpha", 1.0, "psnr")]["failures"] == 1
+    assert by_key[("alpha", 5.0, "psnr")]["failures"] == 2
+    fid = by_key[("alpha", 5.0, "fid")]
+    assert (fid["value"], fid["count"], fid["errors"], fid["failures"]) == (321.0, 40, 0, 7)
+    assert math.isnan(fid["ci_low"]) and math.isnan(fid["ci_high"])

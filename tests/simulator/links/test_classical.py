@@ -60,6 +60,9 @@ HAND = [
     ((1152, 256, 0.75), (5, 1840, 1380, 847, 841, 1150)),  # 9216 / 5 = 1843.2 -> 1840; 6780 bit
     ((288, 16, 0.5), (1, 1152, 576, 69, 63, 288)),  # the semantic link's 256 px budget
     ((100_000, 256, 0.9), (391, 2040, 1836, 88561, 65535, 99705)),  # 16-bit length field caps
+    # C a multiple of 2048: exactly C / 2048 full-length blocks, no extra shorter one
+    ((1024, 16, 0.5), (2, 2048, 1024, 250, 244, 1024)),  # 2 x 1000 = 2000 bit
+    ((2048, 4, 0.75), (2, 2048, 1536, 378, 372, 2048)),  # 2 x 1512 = 3024 bit
 ]
 
 
@@ -195,6 +198,38 @@ def test_concealment_decodes_the_prefix_before_the_first_lost_block(images, head
     # Row 1: block 0 carries the frame header: nothing to decode.
     assert out.failed[1] and not out.concealed[1] and out.bytes_used[1] == 0
     assert torch.all(out.images[1] == 0.5)
+
+
+def test_concealment_stops_at_the_first_of_several_lost_blocks(images):
+    """Blocks 1 and 2 of row 0 lost: the prefix ends where block 1 starts (frame byte 93,
+    codestream byte 87); the later loss does not move it, and block 1's garbage is never read."""
+    link = _link("error-concealment", "implicit")
+    _, streams = link.encode_frames(images[:1])
+    out = link.transmit(images[:1], CorruptBlocks({0: [1, 2]}, link.budget.plan.n // 4), 0.0)
+    expected = decode_prefix(streams[0], 87, height=SIZE, width=SIZE, header="implicit")
+    assert out.block_errors.tolist() == [2]
+    assert out.failed.tolist() == [False] and out.concealed.tolist() == [True]
+    assert int(out.bytes_used[0]) == expected.num_bytes_used <= 87
+    assert torch.equal(out.images[0], expected.image)
+
+
+def test_loss_of_padding_only_is_no_loss_under_concealment_but_loses_under_paper():
+    """A smooth ramp needs a short codestream (6 + 130 bytes < 186, where block 2 starts), so a
+    lost block 2 holds only zero padding: error concealment decodes the whole codestream, not
+    a prefix (concealed stays False); the paper policy still loses the image."""
+    ramp = torch.linspace(0, 1, SIZE).expand(1, 3, SIZE, SIZE).contiguous()
+    link = _link("error-concealment", "implicit")
+    _, streams = link.encode_frames(ramp)
+    assert HEADER_BYTES + len(streams[0]) <= 2 * 744 // 8
+    bad = CorruptBlocks({0: [2]}, link.budget.plan.n // 4)
+    out = link.transmit(ramp, bad, 0.0)
+    assert out.block_errors.tolist() == [1]
+    assert out.failed.tolist() == [False] and out.concealed.tolist() == [False]
+    assert out.bytes_used.tolist() == [len(streams[0])]
+    full = decode(streams[0], height=SIZE, width=SIZE, header="implicit").image
+    assert torch.equal(out.images[0], full)
+    paper = _link("paper", "implicit").transmit(ramp, bad, 0.0)
+    assert paper.failed.tolist() == [True] and torch.all(paper.images == 0.5)
 
 
 def test_concealment_of_a_block_inside_the_jpeg2000_headers_fails(images):

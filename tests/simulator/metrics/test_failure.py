@@ -41,6 +41,19 @@ def test_no_failures_change_nothing(measured):
     assert int(out.num_failed) == 0
 
 
+def test_paper_policy_keeps_dtype_and_exact_values():
+    """Scored metrics keep the dtype they came in (FailureScores' contract): a float64 PSNR of
+    31.123456789 dB survives bit for bit (float32 would round it to 31.12345695...), and the
+    failure constant is written in that dtype."""
+    psnr = torch.tensor([31.123456789, 12.5], dtype=torch.float64)
+    lpips = torch.tensor([0.1, 0.7], dtype=torch.float16)
+    out = score_failures({"psnr_db": psnr, "lpips": lpips}, torch.tensor([False, True]), "paper")
+    assert out.metrics["psnr_db"].dtype == torch.float64
+    assert out.metrics["psnr_db"][0].item() == 31.123456789 and out.metrics["psnr_db"][1] == 0.0
+    assert out.metrics["lpips"].dtype == torch.float16
+    assert out.metrics["lpips"].tolist() == [lpips[0].item(), 1.0]
+
+
 def test_custom_scores_and_unknown_metric(measured):
     failed = torch.tensor([True, False, False, False])
     out = score_failures({"dists": torch.tensor([0.1, 0.2, 0.3, 0.4])}, failed, "paper",

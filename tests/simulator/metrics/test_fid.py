@@ -179,6 +179,35 @@ def test_fid_of_a_sweep_group_against_scipy_and_the_paper_failure_rule():
         0.75 * decoded + 0.25 * 500.0, rel=1e-6)
 
 
+def test_distance_of_a_low_rank_gaussian_to_itself_is_zero_on_both_paths():
+    """FD(N, N) = 0 exactly. 6 images in d = 256 give a rank-5 covariance: the eigen path meets
+    ~250 eigenvalues that are rounding noise (~1e-13), whose square roots (~3e-7 each) would add
+    up to a visible negative bias if they were not dropped."""
+    rng = np.random.default_rng(11)
+    a = FidStatistics.from_features(torch.from_numpy(rng.gamma(2.0, size=(6, 256))))
+    scale = float(torch.trace(a.sigma))  # ~560
+    for factor in (None, a.factor):
+        value = float(frechet_distance(a.mu, a.sigma, a.mu, a.sigma, factor1=factor))
+        assert abs(value) < 1e-10 * scale, (factor is None, value)
+
+
+def test_fid_score_reports_counts_in_order_and_never_a_negative_value():
+    """FidResult is (fid >= 0, images scored, reference images): unequal counts (6 vs 9) must
+    not be swapped whichever side gets factored, and the rounding residue of FID(a, a)
+    (~1e-12 either sign) is clipped at 0."""
+    rng = np.random.default_rng(13)
+    a = FidStatistics.from_features(torch.from_numpy(rng.gamma(2.0, size=(6, 32))))
+    b = FidStatistics.from_features(torch.from_numpy(rng.gamma(2.0, size=(9, 32))))
+    ab, ba = fid_score(a, b), fid_score(b, a)
+    assert (ab.num_images, ab.num_reference) == (6, 9)
+    assert (ba.num_images, ba.num_reference) == (9, 6)
+    assert ab.fid == pytest.approx(ba.fid, rel=1e-9) and ab.fid > 0
+    no_count = a._replace(num_images=None)
+    assert fid_score(no_count, b)[1:] == (None, 9) and fid_score(b, no_count)[1:] == (9, None)
+    for s in (a, b, FidStatistics.from_features(torch.from_numpy(rng.gamma(2.0, size=(6, 256))))):
+        assert fid_score(s, s).fid >= 0.0
+
+
 def test_frechet_distance_diagonal_closed_form():
     gen = torch.Generator().manual_seed(5)
     d = 64

@@ -118,6 +118,49 @@ def test_vgg_matches_definition_on_photos(photo_pair):
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
 
 
+def test_unit_normalisation_makes_lpips_blind_to_the_backbone_scale(photo_pair):
+    """With zero biases the backbone is positively homogeneous: scaling every conv by 0.1 scales
+    tap k by 0.1^(k+1) (the deepest features get norms ~1e-4). lpips normalises each feature
+    vector to unit length with only a 1e-10 guard, so the distance must not change (to ~1e-6)
+    and must still equal the definition; a larger guard would shrink the deep taps."""
+    ref, rec = (t[:, :, :64, :64] for t in photo_pair)
+    model = random_lpips("alex", seed=1)
+    before = model(ref, rec)
+    with torch.no_grad():
+        for layer in model.net.features:
+            if isinstance(layer, torch.nn.Conv2d):
+                assert not layer.bias.any()
+                layer.weight.mul_(0.1)
+    after = model(ref, rec)
+    torch.testing.assert_close(after, before, rtol=1e-4, atol=0.0)
+    torch.testing.assert_close(after, reference_lpips(ref, rec, model.state_dict(), "alex"),
+                               rtol=1e-5, atol=1e-7)
+
+
+def test_random_backbone_is_he_normal_with_zero_bias():
+    """random_backbone draws each conv weight from N(0, 2 / fan_in) (He normal), biases 0."""
+    model = random_lpips("alex", seed=6)
+    convs = [m for m in model.net.features if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 5
+    for conv in convs:
+        w = conv.weight.double()
+        fan_in = w[0].numel()  # 363, 1600, 1728, 3456, 2304
+        # >= 23 000 draws: the sample variance has a relative sigma <= 0.01; 5 % is > 5 sigma
+        assert float(w.var()) == pytest.approx(2.0 / fan_in, rel=0.05)
+        assert abs(float(w.mean())) < 5 * (2.0 / fan_in / w.numel()) ** 0.5
+        assert not conv.bias.any()
+
+
+@pytest.mark.parametrize("net,side", [("alex", 32), ("vgg", 16)])
+def test_smallest_image_side_is_enforced_exactly(net, side):
+    """The documented minimum side (32 px for alex, 16 for vgg) works; one pixel less is refused."""
+    model = random_lpips(net)
+    x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0))
+    assert model(x, 1 - x).shape == (1,)
+    with pytest.raises(ValueError, match=rf"at least {side} pixels a side for LPIPS-{net}"):
+        model(x[:, :, 1:, :], 1 - x[:, :, 1:, :])
+
+
 def test_identical_images_score_exactly_zero(photo_pair):
     ref, rec = photo_pair
     model = random_lpips()

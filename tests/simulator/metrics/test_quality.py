@@ -135,6 +135,20 @@ def test_ms_ssim_fewer_scales_on_small_images(jpeg_pairs):
         ms_ssim(ref, rec, precision="half")
 
 
+def test_ms_ssim_clips_negative_scale_terms_to_zero(jpeg_pairs):
+    """A photo against its negative has negative contrast-structure terms at every scale; they
+    are clipped to 0 (torchmetrics' normalize="relu", as the NumPy reference does), so MS-SSIM
+    is exactly 0, not NaN from a negative number raised to a fractional beta."""
+    ref = jpeg_pairs[10][0][:1, :, :64, :64]
+    neg = 1.0 - ref
+    assert ms_ssim_max_scales(64, 64) == 3
+    want = np_ms_ssim(as_255(neg[0]), as_255(ref[0]), scales=3)
+    assert want == 0.0
+    for precision in ("double", "single"):
+        got = ms_ssim(ref, neg, scales=3, precision=precision)
+        assert torch.equal(got, torch.zeros_like(got)), (precision, got)
+
+
 @pytest.mark.parametrize("side,scales", [(10, 0), (11, 1), (12, 2), (44, 3), (99, 4), (176, 5),
                                          (512, 5)])
 def test_ms_ssim_max_scales(side, scales):
