@@ -90,11 +90,14 @@ def _plot_error_rates(store, rows, scenario, snr_kind, out) -> list[Path]:
                             color=line.get_color(), alpha=0.15, linewidth=0)
             facts = link_facts.get(link, {})
             uncoded = not np.isfinite(facts.get("code_rate", np.nan))
-            if metric == "ber" and uncoded and snr_kind == "ebno" and "modulation" in facts:
-                theory = _theory(channel, int(facts["modulation"]), np.linspace(x.min(), x.max(), 100))
+            finite = x[np.isfinite(x)]  # a noiseless (.inf) point has no theory value
+            if (metric == "ber" and uncoded and snr_kind == "ebno" and "modulation" in facts
+                    and finite.size):
+                grid = np.linspace(finite.min(), finite.max(), 100)
+                theory = _theory(channel, int(facts["modulation"]), grid)
                 if theory is not None:
-                    ax.semilogy(np.linspace(x.min(), x.max(), 100), theory, color=line.get_color(),
-                                linestyle=":", linewidth=1.0, label=f"{link} theory")
+                    ax.semilogy(grid, theory, color=line.get_color(), linestyle=":",
+                                linewidth=1.0, label=f"{link} theory")
         ax.set_xlabel(_xlabel(snr_kind))
         ax.set_ylabel(_LABELS[metric])
         ax.grid(True, which="both", alpha=0.3)

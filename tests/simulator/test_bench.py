@@ -99,3 +99,59 @@ def test_cuda_bench_includes_sd15():
     assert result["receiver"][0]["peak_memory_mib"] > 0
     assert result["sd15_img2img"][0]["seconds_per_image"] > 0
     assert torch.cuda.is_available()
+
+
+def test_timing_arithmetic_on_a_fake_clock(monkeypatch):
+    """Seconds per image = time of the timed calls / (repeats x batch), the warm-up call left
+    out; images/s its inverse; stage A's share likewise. A fake clock that advances 0.6 s per
+    receiver call (a whole batch) and 0.1 s per stage-A decode gives, by hand, for 3 repeats of
+    a batch of 2: 3 x 0.6 / 6 = 0.3 s/image, 1 / 0.3 images/s, 3 x 0.1 / 6 = 0.05 s/image."""
+    from types import SimpleNamespace
+
+    from simulator import bench
+
+    now = [100.0]
+
+    class FakeReceiver:
+        stage_b = SimpleNamespace(config=SimpleNamespace(in_channels=4))
+        stage_a, latent_scale_factor = None, 1.0
+
+        @classmethod
+        def from_preset(cls, preset, *, device, dtype):
+            return cls()
+
+        def __call__(self, zhat, gens, **kwargs):
+            assert len(gens) == zhat.shape[0] == 2
+            now[0] += 0.6
+
+    def decode_latents(stage_a, latents, scale):
+        now[0] += 0.1
+
+    monkeypatch.setattr(bench, "SemanticReceiver", FakeReceiver)
+    monkeypatch.setattr(bench, "decode_latents", decode_latents)
+    monkeypatch.setattr(bench, "time", SimpleNamespace(perf_counter=lambda: now[0]))
+    row = bench.bench_receiver("small", 64, 2, device="cpu", steps=1, repeats=3)
+    assert row["seconds_per_image"] == pytest.approx(0.3)
+    assert row["images_per_second"] == pytest.approx(1 / 0.3)
+    assert row["stage_a_seconds_per_image"] == pytest.approx(0.05)
+
+
+def test_out_of_memory_ends_only_that_sizes_sweep(monkeypatch):
+    """A batch that runs out of GPU memory is recorded as such, the larger batches of that
+    size are not tried, and the next size starts again from the smallest batch."""
+    from simulator import bench
+
+    calls = []
+
+    def fake(preset, size, batch, **kwargs):
+        calls.append((size, batch))
+        if size == 64 and batch >= 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return {"image_size": size, "batch_size": batch}
+
+    monkeypatch.setattr(bench, "bench_receiver", fake)
+    result = run_bench(preset="small", sizes=[64, 128], batch_sizes=[1, 2, 4], device="cpu",
+                       sd15=False)
+    assert calls == [(64, 1), (64, 2), (128, 1), (128, 2), (128, 4)]
+    assert result["receiver"][1] == {"image_size": 64, "batch_size": 2, "error": "out of memory"}
+    assert len(result["receiver"]) == 5

@@ -50,6 +50,22 @@ def test_center_crop_of_non_square_and_save_round_trip(tmp_path):
         save_image(image, tmp_path / "out" / "w.xyz")
 
 
+def test_center_crop_of_a_portrait_takes_the_middle_rows(tmp_path):
+    """A portrait image is cropped to its middle rows, not its top: 40x100 with the rows
+    30..69 white and the rest black gives a white 40x40 square; without center_crop the whole
+    image is squeezed, so the black top and bottom stay (resized by Pillow, as an independent
+    reference)."""
+    array = np.zeros((100, 40, 3), dtype=np.uint8)
+    array[30:70] = 255
+    Image.fromarray(array).save(tmp_path / "tall.png")
+    assert torch.all(load_image(tmp_path / "tall.png", 40) == 1.0)
+    squeezed = load_image(tmp_path / "tall.png", 40, center_crop=False)
+    ref = np.asarray(Image.fromarray(array).resize((40, 40), Image.Resampling.BICUBIC),
+                     dtype=np.float32) / 255
+    np.testing.assert_allclose(squeezed.permute(1, 2, 0).numpy(), ref, atol=1e-6)
+    assert squeezed[:, 0].max() == 0
+
+
 def test_glob_and_relative_folder(tmp_path):
     (tmp_path / "imgs").mkdir()
     for name in ("b.png", "a.png", "notes.txt"):

@@ -1,6 +1,7 @@
 """Plots: every figure the results support is written, as PNG and PDF."""
 from __future__ import annotations
 
+import pytest
 import torch
 from PIL import Image
 
@@ -46,3 +47,69 @@ def test_all_figures_written(tmp_path):
     assert Image.open(tmp_path / "plots" / "ber.png").size[0] > 300
     table = (tmp_path / "plots" / "predictability.md").read_text()
     assert "| sem | lpips | 10 | 0.2000 | 0.0100 | 1 |" in table
+
+
+def _plotted(monkeypatch):
+    """{figure name: {curve label: (x, y)}} of every figure plot_results draws (not saved:
+    rendering is what takes time)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from simulator import plots
+
+    curves = {}
+
+    def capture(fig, out, name):
+        curves[name] = {line.get_label(): (np.asarray(line.get_xdata(), dtype=float),
+                                           np.asarray(line.get_ydata(), dtype=float))
+                        for ax in fig.axes for line in ax.get_lines()}
+        plt.close(fig)
+        return [out / f"{name}.png"]
+
+    monkeypatch.setattr(plots, "_save", capture)
+    return curves
+
+
+def test_curves_are_the_means_and_rates_by_hand(tmp_path, monkeypatch):
+    """What is drawn, not only that a file is written: the quality curves are the means over
+    images ((11 + 13) / 2 = 12 dB at 1 dB, (20 + 22) / 2 = 21 dB at 10 dB), the BER curve the
+    error rates 100 / 10000 and 3 / 10000, in SNR order; an Es/N0 scenario gets no theory."""
+    import numpy as np
+
+    curves = _plotted(monkeypatch)
+    plot_results(_store(tmp_path), tmp_path / "plots")
+    x, y = curves["quality_psnr"]["sem"]
+    np.testing.assert_array_equal(x, [1, 10])
+    np.testing.assert_allclose(y, [12, 21])
+    np.testing.assert_allclose(curves["quality_ssim"]["sem"][1], [12 / 40, 21 / 40])
+    x, y = curves["ber"]["ber4"]
+    np.testing.assert_array_equal(x, [1, 10])
+    np.testing.assert_allclose(y, [0.01, 3e-4])
+    assert set(curves["ber"]) == {"ber4"}
+
+
+@pytest.mark.parametrize("points", [[0.0, 6.0], [0.0, 6.0, float("inf")]])
+def test_theory_is_drawn_for_uncoded_links_at_eb_n0_only(tmp_path, monkeypatch, points):
+    """Against Eb/N0, an uncoded QPSK link gets its textbook curve 0.5 erfc(sqrt(Eb/N0)) over
+    its finite SNR span (a noiseless .inf point does not stretch it); a coded link gets none
+    (no closed form for an LDPC code)."""
+    import math
+
+    import numpy as np
+
+    text = (f"name: t\nsnr: {{kind: ebno, points_db: {points}}}\nlinks:\n".replace("inf", ".inf")
+            + "  un: {type: ber, modulation: 4}\n  coded: {type: ber, modulation: 4, code_rate: 1/2}\n")
+    store = ResultsStore(tmp_path / "r.h5", {"scenario_text": text})
+    for link, rate in (("un", float("nan")), ("coded", 0.5)):
+        for snr in points:
+            store.add(f"{link}{snr}", {"link": link}, {"ber": [{
+                "link": link, "snr_db": snr, "modulation": 4, "code_rate": rate, "bits": 10000,
+                "bit_errors": 50, "blocks": 10, "block_errors": 5, "esno_db": snr,
+                "ebno_db": snr}]})
+    curves = _plotted(monkeypatch)
+    plot_results(store, tmp_path / "plots")
+    assert set(curves["ber"]) == {"un", "un theory", "coded"}
+    x, y = curves["ber"]["un theory"]
+    assert x[0] == 0 and x[-1] == 6
+    np.testing.assert_allclose(y[[0, -1]], [0.5 * math.erfc(math.sqrt(10 ** (s / 10)))
+                                            for s in (0, 6)], rtol=1e-6)

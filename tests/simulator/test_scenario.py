@@ -39,6 +39,40 @@ def test_snr_range_is_inclusive():
     assert s.snr.values_db() == [0.0, 0.5, 1.0, 1.5, 2.0]
 
 
+def test_snr_range_keeps_its_stop_point_whatever_the_float_rounding():
+    """0.3 / 0.1 is 2.9999999999999996 in floating point: the range 0..0.3 in steps of 0.1
+    still ends at 0.3 (inclusive, docs/scenarios.md), and a stop between two steps is not
+    reached (0..1 in steps of 0.3 ends at 0.9). Values written out by hand."""
+    def values(start, stop, step):
+        return parse_scenario(f"snr: {{start_db: {start}, stop_db: {stop}, step_db: {step}}}\n"
+                              "links: {b: {type: ber}}").snr.values_db()
+
+    assert values(0, 0.3, 0.1) == [0.0, 0.1, 0.2, 0.3]
+    assert values(-1, 0.2, 0.4) == [-1.0, -0.6, -0.2, 0.2]
+    assert values(0, 1, 0.3) == [0.0, 0.3, 0.6, 0.9]
+    assert values(5, 5, 1) == [5.0]
+
+
+def test_snr_range_of_at_most_1000_points():
+    """MAX_SNR_POINTS is a number of points: 0..999 in steps of 1 is 1000 points, allowed;
+    0..1000 is 1001, refused."""
+    text = "snr: {{start_db: 0, stop_db: {stop}, step_db: 1}}\nlinks: {{b: {{type: ber}}}}"
+    assert len(parse_scenario(text.format(stop=999)).snr.values_db()) == 1000
+    with pytest.raises(ScenarioError, match="gives 1001 SNR points; at most 1000"):
+        parse_scenario(text.format(stop=1000))
+
+
+def test_resize_factor_down_to_one_encoder_cell():
+    """images.size x resize_factor must be >= 32 px (the encoder's stride): 64 x 0.5 = 32 is
+    allowed, 64 x 0.45 = 28.8 is refused."""
+    text = ("images: {{source: sample, size: 64}}\nsnr: {{points_db: [1]}}\n"
+            "links: {{s: {{type: semantic, resize_factor: {f}}}}}")
+    assert parse_scenario(text.format(f=0.5)).links["s"].resize_factor == 0.5
+    with pytest.raises(ScenarioError, match="resize_factor: images.size x resize_factor must be "
+                                            ">= 32 px"):
+        parse_scenario(text.format(f=0.45))
+
+
 def test_hash_changes_with_content_only():
     a, b = parse_scenario(GOOD), parse_scenario(GOOD + "\n# a comment\n")
     assert scenario_hash(a) == scenario_hash(b)

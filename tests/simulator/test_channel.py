@@ -1,0 +1,41 @@
+"""build_channel: the channel a scenario's ``channel`` section asks for, with its settings (the
+channel models themselves are tested in tests/channels)."""
+from __future__ import annotations
+
+import torch
+
+from simulator.channel import build_channel
+from simulator.scenario import parse_scenario
+from simulator.seeding import make_generator
+
+
+def _channel(section: str):
+    text = f"channel: {section}\nsnr: {{points_db: [1]}}\nlinks: {{b: {{type: ber}}}}"
+    return build_channel(parse_scenario(text).channel, generator=make_generator(0), device="cpu")
+
+
+def test_rayleigh_fades_in_blocks_of_coherence_symbols():
+    """coherence_symbols: 4 gives one fading coefficient per 4 symbols: the effective noise
+    N0 / |h|^2 is constant within each block of 4 and differs between blocks."""
+    ch = _channel("{type: rayleigh, coherence_symbols: 4, equalizer: mmse}")
+    assert ch.coherence_symbols == 4 and ch.equalizer == "mmse"
+    _, no_eff = ch(torch.ones(2, 12, dtype=torch.complex64), 10.0)
+    blocks = no_eff.reshape(2, 3, 4)
+    assert torch.equal(blocks, blocks[..., :1].expand(2, 3, 4))
+    assert len(set(blocks[..., 0].flatten().tolist())) == 6
+
+
+def test_ofdm_channel_estimation_is_the_scenarios():
+    """With no fading (model none) and perfect estimation the effective noise is N0 itself,
+    10^(-10/10) = 0.1 at 10 dB on every symbol; the default LS estimation adds its own error,
+    which varies from symbol to symbol. The grid is the one the section describes."""
+    perfect = _channel("{type: ofdm, model: none, channel_estimation: perfect}")
+    x = torch.ones(2, perfect.num_data_symbols, dtype=torch.complex64)
+    _, no_eff = perfect(x, 10.0)
+    torch.testing.assert_close(no_eff, torch.full_like(no_eff, 0.1))
+    ls = _channel("{type: ofdm, model: none}")
+    _, no_eff = ls(x, 10.0)
+    assert no_eff.std() > 0.01
+    grid = _channel("{type: ofdm, model: tdl-c, fft_size: 48, num_ofdm_symbols: 7, "
+                    "pilot_ofdm_symbol_indices: [1], cyclic_prefix_length: 4}").resource_grid
+    assert (grid.fft_size, grid.num_ofdm_symbols, grid.cyclic_prefix_length) == (48, 7, 4)

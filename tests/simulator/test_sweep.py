@@ -1,0 +1,174 @@
+"""The sweep's plan and the random streams of its tasks: every image of every (link, SNR) point is
+planned once, in batches, and every transmission draws its channel and sampler noise from a stream
+of its own (docs/scenarios.md, ``seed`` and ``batch_size``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from simulator.links.semantic import SemanticLink
+from simulator.scenario import parse_scenario
+from simulator.sweep import plan_tasks
+from simulator.tasks import REFERENCE, TaskRunner
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+PLAN = """\
+name: plan
+images: {source: sample, size: 64, count: 5}
+snr: {start_db: 0, stop_db: 10, step_db: 10}
+batch_size: 2
+metrics: [psnr, fid]
+links:
+  sem: {type: semantic, preset: small}
+  qpsk: {type: ber, modulation: 4}
+"""
+
+
+def test_plan_batches_every_image_once_per_link_and_snr():
+    """Written out by hand: 5 images in batches of 2 are (0, 1), (2, 3), (4,); FID's reference
+    features of the originals come first; a BER link has one task per SNR point, the range's
+    stop point included."""
+    tasks = plan_tasks(parse_scenario(PLAN), num_images=5)
+    batches = [(0, 1), (2, 3), (4,)]
+    expected = [(REFERENCE, -1, b, batch) for b, batch in enumerate(batches)]
+    for s in (0, 1):
+        expected += [("sem", s, b, batch) for b, batch in enumerate(batches)]
+    expected += [("qpsk", 0, 0, ()), ("qpsk", 1, 0, ())]
+    assert [(t.link, t.snr_index, t.batch_index, t.image_indices) for t in tasks] == expected
+    assert [t.snr_db for t in tasks if t.link != REFERENCE] == [0.0] * 3 + [10.0] * 3 + [0.0, 10.0]
+    assert len({t.point_id for t in tasks}) == len(tasks)
+    # Against a statistics file, no reference tasks: the originals' features are not needed.
+    with_file = parse_scenario(PLAN + "fid_reference: stats.npz\n")
+    assert [t for t in plan_tasks(with_file, 5) if t.link == REFERENCE] == []
+
+
+SEEDS = """\
+name: seeds
+seed: 7
+device: cpu
+images: {{source: sample, size: 64, count: 4}}
+snr: {{points_db: [5, 15]}}
+batch_size: {batch}
+repeats: 2
+metrics: [psnr]
+links:
+  sem: {{type: semantic, preset: small}}
+"""
+
+
+def _streams(batch: int, monkeypatch) -> tuple[dict, dict]:
+    """Seeds of the generators each task hands the channel and the sampler, by coordinates:
+    channel ``(snr_index, batch_index, repeat)``, sampler ``(snr_index, image, repeat)``. The
+    sampler itself is replaced by zeros: only its generators matter here."""
+    import simulator.channel
+
+    channel_seeds, sampler_seeds = [], []
+    real_build = simulator.channel.build_channel
+
+    def build_channel(config, *, generator, device, **kwargs):
+        if generator is not None:
+            channel_seeds.append(generator.initial_seed())
+        return real_build(config, generator=generator, device=device, **kwargs)
+
+    def reconstruct(self, zhat, generators):
+        sampler_seeds.append([g.initial_seed() for g in generators])
+        return torch.zeros(len(generators), 3, 64, 64)
+
+    monkeypatch.setattr(simulator.channel, "build_channel", build_channel)
+    monkeypatch.setattr(SemanticLink, "reconstruct", reconstruct)
+    scenario = parse_scenario(SEEDS.format(batch=batch))
+    runner = TaskRunner(scenario, base_dir=Path.cwd(), device="cpu")
+    channel, sampler = {}, {}
+    for task in plan_tasks(scenario, runner.num_images):
+        channel_seeds.clear(), sampler_seeds.clear()
+        runner.run(task)
+        assert len(channel_seeds) == len(sampler_seeds) == scenario.repeats  # one per repeat
+        for repeat in range(scenario.repeats):
+            channel[task.snr_index, task.batch_index, repeat] = channel_seeds[repeat]
+            for image, seed in zip(task.image_indices, sampler_seeds[repeat], strict=True):
+                sampler[task.snr_index, image, repeat] = seed
+    return channel, sampler
+
+
+def test_every_transmission_has_streams_of_its_own(monkeypatch):
+    """Two SNR points x 2 batches x 2 repeats: 8 channel streams, and 2 x 4 images x 2 repeats:
+    16 sampler streams, all different (a stream used twice would make two repeats, batches or
+    SNR points share their noise, and the predictability of the repeats meaningless). The
+    sampler's stream is the image's, whatever batch it travels in: batches of 1 give the same
+    sampler seeds (docs/scenarios.md: the sampler's noise is drawn per image)."""
+    channel, sampler = _streams(2, monkeypatch)
+    assert len(channel) == 8 and len(set(channel.values())) == 8
+    assert len(sampler) == 16 and len(set(sampler.values())) == 16
+    assert not set(channel.values()) & set(sampler.values())
+    channel_1, sampler_1 = _streams(1, monkeypatch)
+    assert sampler_1 == sampler
+    assert len(channel_1) == 16 and len(set(channel_1.values())) == 16
+
+
+BANDWIDTH = """\
+name: bw
+device: cpu
+images: {source: sample, size: 128, count: 2}
+snr: {points_db: [5]}
+links:
+  sem: {type: semantic, preset: small}
+  ratio: {type: classical, bandwidth: {ratio: 0.05}}
+  uses: {type: classical, bandwidth: {channel_uses: 2000}}
+  matched: {type: classical, bandwidth: {match: sem}}
+"""
+
+
+def test_bandwidth_is_resolved_as_documented():
+    """Channel uses per image: a ratio N / (3 H W) gives round(0.05 x 3 x 128 x 128) = 2458; a
+    number is taken as it is; ``match`` takes the semantic link's, 16 x 3 x 3 embedding values
+    at 128 px (the small preset's 0.75 resize, one cell per 32 px), two per complex symbol: 72."""
+    runner = TaskRunner(parse_scenario(BANDWIDTH), base_dir=Path.cwd(), device="cpu")
+    assert runner.channel_uses("ratio") == 2458
+    assert runner.channel_uses("uses") == 2000
+    assert runner.channel_uses("matched") == runner.channel_uses("sem") == 72
+
+
+FID = """\
+name: fid
+images: {source: sample, size: 64}
+snr: {points_db: [5]}
+repeats: 2
+metrics: [fid]
+links:
+  sem: {type: semantic, preset: small}
+"""
+
+
+def _fid_of_rows(rows: list[dict], path: Path) -> float:
+    from simulator.results import ResultsStore
+    from simulator.sweep import add_fid_points
+
+    store = ResultsStore(path, {})
+    for i, row in enumerate(rows):  # one task per row: the order tasks finished in
+        store.add(f"t{i}", {"link": row["link"]}, {"features": [row]})
+    add_fid_points(parse_scenario(FID), store)
+    return float(store.table("fid")["fid"][0])
+
+
+def test_fid_is_the_same_to_the_last_bit_whatever_order_the_tasks_finished_in(tmp_path):
+    """Shards, Ray workers and resumed runs store feature rows in other orders; FID sorts them
+    by (image, repeat) first, so the sums behind its mean and covariance run in one order and
+    the value is bit-identical (docs/conventions.md). Features of mixed magnitudes make float
+    addition order visible."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    scale = 10.0 ** rng.integers(-3, 4, size=(1, 48))
+    rows = [{"link": REFERENCE, "snr_db": float("nan"), "image_index": i, "repeat": 0,
+             "failed": False, "feature": (rng.gamma(2.0, size=48) * scale[0]).astype(np.float32)}
+            for i in range(24)]
+    rows += [{"link": "sem", "snr_db": 5.0, "image_index": i, "repeat": r, "failed": False,
+              "feature": (rng.gamma(2.0, size=48) * scale[0]).astype(np.float32)}
+             for i in range(24) for r in range(2)]
+    in_order = _fid_of_rows(rows, tmp_path / "a.h5")
+    shuffled = [rows[i] for i in rng.permutation(len(rows))]
+    assert _fid_of_rows(shuffled, tmp_path / "b.h5") == in_order
+    assert in_order > 0
