@@ -11,7 +11,7 @@ import math
 import pytest
 from scipy.stats import norm
 
-from simulator.links.ber import ber_link_rate, simulate_ber_point
+from simulator.links.ber import BERCounts, ber_link_rate, simulate_ber_point
 from simulator.scenario import AWGNConfig, BERLinkConfig, MonteCarloConfig, RayleighConfig
 from tests.ber_reference import gray_pam_ber
 
@@ -85,3 +85,45 @@ def test_coded_link_snr_refers_to_payload_bits(modulation, n, payload):
     counts = simulate_ber_point(link, AWGNConfig(type="awgn"), 3.0, snr_kind="esno",
                                 monte_carlo=mc, seed=1, device="cpu")
     assert (counts.esno_db, counts.ebno_db) == (3.0, pytest.approx(3.0 - offset, abs=1e-12))
+
+
+def _point(link: BERLinkConfig, snr_db: float, **stop) -> BERCounts:
+    batch_bits = 10_000 if link.code_rate is None else 1000
+    mc = {"target_bit_errors": 10**9, "target_block_errors": 10**9, "min_bits": 1000,
+          "batch_bits": batch_bits, **stop}
+    return simulate_ber_point(link, AWGNConfig(type="awgn"), snr_db, snr_kind="ebno",
+                              monte_carlo=MonteCarloConfig(**mc), seed=5, device="cpu")
+
+
+QPSK = BERLinkConfig(type="ber", modulation=4)
+QPSK_CODED = BERLinkConfig(type="ber", modulation=4, code_rate=0.5, codeword_length=256)
+
+
+@pytest.mark.parametrize("link, snr_db, batch, stop, binding", [
+    (QPSK, 2.0, 10_240, {"target_bit_errors": 1500, "max_bits": 10**7}, "bit_errors"),
+    (QPSK_CODED, -1.0, 1040, {"target_bit_errors": 1, "target_block_errors": 25,
+                               "max_bits": 10**7}, "block_errors"),
+])
+def test_a_point_stops_at_the_first_batch_that_reaches_its_error_targets(link, snr_db, batch,
+                                                                          stop, binding):
+    """The batches come from one random stream, so the same seed with ``max_bits`` one batch
+    short reproduces the point's batches but the last: it must be short of the binding target
+    (the point did not run a batch too many) while the full point reaches it (nor one too
+    few). A batch is 5 uncoded rows of 2048 bits, or 10 code blocks of 104 payload bits.
+    For the coded link the bit target (1 error) is met batches earlier: the block target
+    decides."""
+    full = _point(link, snr_db, **stop)
+    assert full.bits % batch == 0 and full.bits >= 3 * batch
+    short = _point(link, snr_db, max_bits=full.bits - batch)
+    assert short.bits == full.bits - batch
+    target = stop["target_" + binding]
+    assert getattr(short, binding) < target <= getattr(full, binding)
+    assert short.bit_errors >= stop["target_bit_errors"] or binding == "bit_errors"
+
+
+def test_a_point_runs_min_bits_even_when_its_errors_came_first_and_stops_at_max_bits():
+    """min_bits and max_bits are whole batches of 10,240 bits: 50,000 -> 5 batches although
+    the 10-error target is met in the first; at 12 dB (no errors) max_bits 25,000 -> 3."""
+    assert _point(QPSK, 2.0, target_bit_errors=10, min_bits=50_000, max_bits=10**6).bits == 51_200
+    quiet = _point(QPSK, 12.0, target_bit_errors=10, max_bits=25_000)
+    assert (quiet.bits, quiet.bit_errors) == (30_720, 0)
