@@ -1,6 +1,7 @@
 """JPEG2000 codec: budget fit, PSNR against NumPy, a second decoder, concealment, errors."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import imagecodecs
@@ -308,3 +309,67 @@ def test_bad_arguments_raise(photo_512):
         decode_prefix(b"", 0, height=8, width=8, header=None)
     with pytest.raises(ValueError, match=r"`header` must be one of"):
         minimum_codestream_bytes(8, 8, header="")
+
+
+def test_rate_search_does_not_stop_at_a_loose_fit():
+    """The search accepts a fit using under 98 % of the budget only after bisecting between it
+    and an overshoot (so after >= 3 encodes); a fit of >= 98 % may stop it at once. Checked on
+    the eight photos at 256 px, where the first fit is often loose."""
+    for path in SAMPLES:
+        image = _load(path, 256)
+        for budget in (280, 1000):
+            enc = encode_to_budget(image, budget)
+            assert enc.num_bytes <= budget and not enc.truncated
+            assert enc.num_bytes >= 0.98 * budget or enc.num_encodes >= 3, (path.name, budget, enc)
+
+
+@pytest.mark.parametrize("level, expected", [(100.6, 101), (100.4, 100)])
+def test_pixels_are_rounded_to_8_bits(level, expected):
+    """``255 * image`` is rounded, not truncated, to the 8-bit grid: a flat image coded with a
+    generous budget comes back exactly on the nearest level."""
+    image = torch.full((3, 64, 64), level / 255)
+    dec = decode(encode_to_budget(image, 20_000).codestream, height=64, width=64)
+    assert torch.all(dec.image == expected / 255)
+
+
+@pytest.mark.parametrize("size", [(16, 64), (8, 40), (64, 24)])
+def test_small_non_square_images_round_trip(size):
+    """The number of resolutions follows the SHORTER side (OpenJPEG needs 2^(levels) <= it):
+    thin images encode and decode at their size."""
+    height, width = size
+    image = torch.rand(3, height, width, generator=torch.Generator().manual_seed(4))
+    enc = encode_to_budget(image, 1500)
+    assert enc.num_bytes <= 1500
+    dec = decode(enc.codestream, height=height, width=width)
+    assert not dec.failed and dec.image.shape == (3, height, width)
+    _assert_same_as_imagecodecs(enc.codestream, dec.image)
+
+
+def _edit_main_header(stream: bytes, kind: str) -> bytes:
+    """256 x 256 main header (ISO 15444-1 A.5-A.6): SOC [0, 2), SIZ [2, 51), COD [51, 65),
+    QCD [65, 102), then SOT."""
+    assert stream[51:53] == b"\xff\x52" and stream[65:67] == b"\xff\x5c" and stream[102:104] == b"\xff\x90"
+    if kind == "cod_levels":  # SPcod's number of decomposition levels, 5 -> 4
+        assert stream[60] == 5
+        return stream[:60] + b"\x04" + stream[61:]
+    if kind == "qcd_twice":
+        return stream[:102] + stream[65:102] + stream[102:]
+    # a CRG segment (component registration; 2 + 4 x 3 components): legal J2K, never written
+    crg = b"\xff\x63" + (2 + 12).to_bytes(2, "big") + b"\x00\x00\x00\x00" * 3
+    return stream[:102] + crg + stream[102:]
+
+
+@pytest.mark.parametrize("kind, reason", [
+    ("cod_levels", r"the COD or QCD segment is missing, repeated or not the encoder's"),
+    ("qcd_twice", r"the COD or QCD segment is missing, repeated or not the encoder's"),
+    ("extra_marker", r"unexpected main-header markers \['ff51', 'ff52', 'ff5c', 'ff63'\]"),
+])
+def test_decode_refuses_main_headers_the_encoder_never_writes(stream_256, kind, reason):
+    """Only the encoder's own COD, one QCD and SIZ/COD/QCD/COM markers are accepted: a damaged
+    main header fails (before OpenJPEG sees it) in decode and decode_prefix."""
+    _, stream = stream_256
+    bad = _edit_main_header(stream, kind)
+    for dec in (decode(bad, height=256, width=256),
+                decode_prefix(bad, len(bad) // 2, height=256, width=256)):
+        assert dec.failed and dec.image is None and dec.num_bytes_used == 0
+        assert re.search(reason, dec.reason), dec.reason

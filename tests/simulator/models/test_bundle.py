@@ -53,3 +53,31 @@ def test_weights_with_nan_are_refused_naming_file_part_and_tensor(tmp_path):
         load_bundle(path, {"stage_a": fresh}, preset="small")
     for key, value in fresh.state_dict().items():  # the model is left as it was
         torch.testing.assert_close(value, before[key], rtol=0, atol=0)
+
+
+def test_extra_keys_of_a_part_are_refused(tmp_path):
+    """Loading is strict both ways: a bundle part holding keys the model lacks (another
+    architecture with extra layers) is refused, naming them, not silently half-loaded."""
+    bigger = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4),
+                                 torch.nn.Conv2d(4, 4, 1))
+    path = save_bundle(tmp_path / "model.safetensors", {"stage_b": bigger}, preset="small")
+    fresh = _part(5)
+    before = {k: v.clone() for k, v in fresh.state_dict().items()}
+    with pytest.raises(InputError, match=r"model\.safetensors: stage_b keys do not match the "
+                       r"model: missing \[\], unexpected \['2\.bias', '2\.weight'\]"):
+        load_bundle(path, {"stage_b": fresh})
+    for key, value in fresh.state_dict().items():
+        torch.testing.assert_close(value, before[key], rtol=0, atol=0)
+
+
+def test_unreadable_info_reads_as_empty(tmp_path):
+    """A bundle whose ``info`` metadata is not JSON (written by hand or by another tool) still
+    loads: its info is empty, so what stage B predicts falls back to the documented default."""
+    from safetensors.torch import save_file
+
+    path = tmp_path / "model.safetensors"
+    save_file({f"stage_a.{k}": v.contiguous() for k, v in _part(0).state_dict().items()},
+              str(path), metadata={"preset": "small", "info": "{not json"})
+    info = read_bundle_info(path)
+    assert info == {"preset": "small", "info": {}, "parts": ["stage_a"]}
+    assert bundle_prediction(info) == "epsilon"

@@ -319,3 +319,33 @@ def test_check_values_off_skips_range_check():
 def test_bad_config(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         SemanticEncoder(**kwargs)
+
+
+def test_backbone_batchnorm_eps_is_torchvision_1e3():
+    """EfficientNetV2's BatchNorms use eps = 1e-3 (torchvision's ``norm_layer`` for V2), which
+    the published running statistics were computed with; the mapper's keeps PyTorch's 1e-5.
+
+    Checked on the stem in eval mode with zero mean, zero variance and unit affine: its output
+    is silu(conv(x) / sqrt(eps)), so eps is read off the values (1e-5 would give 10x larger)."""
+    backbone = EfficientNetV2Features(width_mult=0.25, depth_mult=0.25).eval()
+    stem = backbone[0]
+    x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(10))
+    with torch.no_grad():
+        stem[1].running_mean.zero_()
+        stem[1].running_var.zero_()
+        conv = nn.functional.conv2d(x, stem[0].weight, stride=2, padding=1)
+        expected = nn.functional.silu(conv / math.sqrt(1e-3))
+        torch.testing.assert_close(stem(x), expected, rtol=1e-4, atol=1e-5)
+    assert all(m.eps == 1e-3 for m in backbone.modules() if isinstance(m, nn.BatchNorm2d))
+    assert SemanticEncoder(width_mult=0.25, depth_mult=0.25).mapper[1].eps == 1e-5
+
+
+def test_stochastic_depth_probability_grows_linearly_from_zero():
+    """torchvision's rule: block i of n (counted over all stages from 0) drops with
+    probability p * i / n, so the first block never drops and the last almost p."""
+    p = 0.2
+    backbone = EfficientNetV2Features(width_mult=0.25, depth_mult=0.25, stochastic_depth_prob=p)
+    blocks = [b for i in range(1, 7) for b in backbone[i]]
+    n = 1 + 1 + 1 + 2 + 3 + 4  # ceil(0.25 * [2, 4, 4, 6, 9, 15])
+    assert len(blocks) == n
+    assert [b.drop_prob for b in blocks] == pytest.approx([p * i / n for i in range(n)])

@@ -58,3 +58,23 @@ def test_bad_names_raise():
         get_preset("large")
     with pytest.raises(TypeError, match="`name` must be str"):
         get_preset(None)
+
+
+def test_small_preset_matches_its_shipped_weights():
+    """The small preset's fields are those the shipped weights were trained with, as recorded in
+    the bundle's metadata by the training run (read from the header only): encoder size and
+    resize factor, stage B and stage A configurations, latent scale, parameterisation."""
+    from simulator.models.bundle import BUNDLE_FILE, read_bundle_info
+    from simulator.models.stage_a import stage_a_config
+
+    p = get_preset("small")
+    if not p.has_shipped_weights():
+        pytest.skip("the small preset's weights are not shipped in this checkout")
+    info = read_bundle_info(p.shipped_weights_dir / BUNDLE_FILE)
+    assert info["preset"] == "small"
+    arch = info["info"]["architecture"]
+    assert {k: arch["encoder"][k] for k in p.encoder_kwargs()} == p.encoder_kwargs()
+    assert arch["stage_b"] == stage_b_config(p.stage_b)
+    assert arch["stage_a"] == stage_a_config(p.stage_a)
+    assert arch["latent_scale_factor"] == p.latent_scale_factor
+    assert arch["prediction"] == p.prediction

@@ -42,6 +42,28 @@ def test_equals_sampler_then_decoder(rx):
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
 
 
+def test_call_guidance_and_v_prediction_reach_the_sampler():
+    """A per-call ``guidance`` and the receiver's ``prediction`` are what the sampler gets: the
+    output equals sample_latents with those values then the decoder, and differs from the
+    defaults (so the comparison can tell them apart)."""
+    torch.manual_seed(4)
+    rx_v = SemanticReceiver(stage_b="tiny", stage_a="tiny", latent_scale_factor=0.43, steps=2,
+                            prediction="v_prediction")
+    rx_v.random_weights = False
+    z = torch.randn(1, 16, 4, 4, generator=torch.Generator().manual_seed(5))
+    out = rx_v(z, _gens(1), image_size=32, guidance=2.0)
+
+    def ref(guidance, prediction):
+        latents = sample_latents(rx_v.stage_b, z, (4, 8, 8), steps=2, guidance=guidance,
+                                 generators=_gens(1), prediction=prediction)
+        with torch.no_grad():
+            return decode_latents(rx_v.stage_a, latents, 0.43)
+
+    torch.testing.assert_close(out, ref(2.0, "v_prediction"), rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(out, ref(1.1, "v_prediction"))   # the default guidance
+    assert not torch.allclose(out, ref(2.0, "epsilon"))        # the other parameterisation
+
+
 def test_seeds_reproduce_and_transmissions_differ(rx):
     z = torch.randn(1, 16, 6, 6).expand(2, -1, -1, -1)
     a = rx(z, _gens(4, 5), image_size=64)

@@ -150,6 +150,19 @@ def test_guidance_one_is_conditional_only(unet):
     assert not torch.allclose(guided, ours)
 
 
+def test_guidance_below_one_still_mixes_in_the_unconditional_rows(unet):
+    """Guidance in [0, 1) is allowed and means eps_u + g (eps_c - eps_u) like any other value:
+    0.5 equals diffusers' batched loop, and 0 is purely unconditional sampling, i.e. the
+    conditional path fed the all-zero embedding. Only g == 1 may skip the unconditional rows."""
+    z = torch.randn(2, 16, 6, 6, generator=torch.Generator().manual_seed(21))
+    half = sample_latents(unet, z, LATENT, steps=3, guidance=0.5, generators=_gens(3, 4))
+    ref = _diffusers_reference(unet, z, 3, 0.5, _gens(3, 4))
+    torch.testing.assert_close(half, ref, rtol=1e-5, atol=1e-5 * ref.abs().max().item())
+    uncond = sample_latents(unet, z, LATENT, steps=3, guidance=0.0, generators=_gens(3, 4))
+    ref0 = _diffusers_reference(unet, torch.zeros_like(z), 3, 1.0, _gens(3, 4), cfg_batched=False)
+    torch.testing.assert_close(uncond, ref0, rtol=1e-5, atol=1e-5 * ref0.abs().max().item())
+
+
 def test_same_seeds_reproduce_different_seeds_differ(unet):
     z = torch.randn(1, 16, 6, 6).expand(3, -1, -1, -1)  # one image, three transmissions
     a = sample_latents(unet, z, LATENT, steps=2, generators=_gens(10, 11, 12))

@@ -197,6 +197,18 @@ def test_stage_b_into_meta_model(tmp_path, tiny_b):
     assert_state_equal(model, sd)
 
 
+def test_bf16_file_into_meta_float32_model_stays_float32(tmp_path, tiny_b):
+    """A meta model gets the tensors assigned, not copied: read_weights must cast them to the
+    model's dtype first, or the "float32" model silently becomes bfloat16."""
+    _, sd = tiny_b
+    save(to_original_stage_b(sd), tmp_path / "stage_b_bf16.safetensors", dtype=torch.bfloat16)
+    model = build_stage_b("tiny", meta=True)
+    found = W.load_stage_b(model, tmp_path, variant="full")
+    assert found.dtype == "bfloat16"
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    assert_state_equal(model, {k: v.bfloat16().float() for k, v in sd.items()})
+
+
 @pytest.mark.parametrize("layout", ["original", "diffusers"])
 def test_stage_a_round_trip(tmp_path, tiny_a, layout):
     source, sd = tiny_a

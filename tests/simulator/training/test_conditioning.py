@@ -61,3 +61,16 @@ def test_gradient_reaches_z_and_same_seed_same_noise():
 
 def test_default_channel_is_awgn():
     assert isinstance(ConditioningConfig().channel, AWGNConfig)
+
+
+def test_drops_are_independent_of_the_snr():
+    """Dropping a row (for classifier-free guidance) is a draw of its own: the dropped rows'
+    SNRs are uniform over the range like the kept ones (mean 10.5 dB for 1..20 dB), not the low
+    or the high ones. 1000 rows each side: sigma of a mean 19 / sqrt(12 * 1000) = 0.17 dB."""
+    cond = _cond(snr_min_db=1.0, snr_max_db=20.0, drop_prob=0.5)
+    zhat, snr_db = cond(torch.randn(2000, *SHAPE))
+    dropped = (zhat == 0).all(dim=(1, 2, 3))
+    assert 800 < int(dropped.sum()) < 1200
+    tol = 5 * 19 / math.sqrt(12 * 800)
+    assert float(snr_db[dropped].mean()) == pytest.approx(10.5, abs=tol)
+    assert float(snr_db[~dropped].mean()) == pytest.approx(10.5, abs=tol)

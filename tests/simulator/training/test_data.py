@@ -77,3 +77,58 @@ def test_empty_folder(tmp_path):
 def test_bad_arguments(folder, kwargs, error, match):
     with pytest.raises(error, match=match):
         TrainImages(str(folder), **kwargs)
+
+
+def test_crop_offsets_cover_every_position_and_every_image(tmp_path):
+    """With ``min_crop=1`` the crop is the full short side, an exact window (no resize) of a
+    tall image: its row offset takes every value 0..H-W (17 here) and every image is drawn.
+    P(one offset missed in 400 draws) <= 17 * (16/17)^400 ~ 5e-10."""
+    rng = np.random.default_rng(1)
+    truth = []
+    for i in range(3):
+        arr = rng.integers(0, 256, (80, 64, 3), dtype=np.uint8)
+        Image.fromarray(arr).save(tmp_path / f"{i}.png")
+        truth.append(torch.from_numpy(arr).permute(2, 0, 1).float() / 255)
+    data = TrainImages(str(tmp_path), size=64, min_crop=1.0, flip=False)
+    batch = data.batch(400, torch.Generator().manual_seed(3))
+    tops, images = set(), set()
+    for img in batch:
+        hits = [(i, top) for i, t in enumerate(truth) for top in range(17)
+                if torch.equal(img, t[:, top:top + 64])]
+        assert len(hits) == 1
+        images.add(hits[0][0])
+        tops.add(hits[0][1])
+    assert tops == set(range(17)) and images == {0, 1, 2}
+
+
+def test_crop_side_uniform_and_position_independent(tmp_path):
+    """Crop sides are uniform in [min_crop, 1] x the short side and rows and columns are drawn
+    independently. Read off ramp images (red = row, green = column, in pixels) resized to 32:
+    a crop's mean red/green is its centre, the red span between its first and last output
+    rows is about (side - side/32). 300 crops of a 200 px image, min_crop 0.5: side ~ U(100,
+    200), mean 150 (sigma of the mean 29 / sqrt(300) = 1.7 px)."""
+    rows, cols = np.meshgrid(np.arange(200), np.arange(200), indexing="ij")
+    ramp = np.stack([rows, cols, np.zeros_like(rows)], axis=-1).astype(np.uint8)
+    Image.fromarray(ramp).save(tmp_path / "ramp.png")
+    data = TrainImages(str(tmp_path), size=32, min_crop=0.5, flip=False)
+    batch = data.batch(300, torch.Generator().manual_seed(4)).double() * 255
+    red, green = batch[:, 0], batch[:, 1]
+    span = red[:, -1].mean(dim=1) - red[:, 0].mean(dim=1)           # ~ side * 31 / 32
+    side = span * 32 / 31
+    assert float(side.min()) < 110 and float(side.max()) > 190
+    assert float(side.mean()) == pytest.approx(150, abs=6)
+    centre_row, centre_col = red.mean(dim=(1, 2)), green.mean(dim=(1, 2))
+    corr = np.corrcoef(centre_row.numpy(), centre_col.numpy())[0, 1]
+    assert abs(corr) < 0.25  # independent offsets (sigma ~ 1 / sqrt(300) = 0.06)
+
+
+def test_resized_crops_are_antialiased(tmp_path):
+    """A crop shrunk to ``size`` is low-pass filtered (antialiased bilinear): 1-px stripes
+    scaled by 3/4 blur to std ~0.12 around 0.5 (plain bilinear leaves ~0.27)."""
+    stripes = np.zeros((64, 64, 3), dtype=np.uint8)
+    stripes[:, ::2] = 255
+    Image.fromarray(stripes).save(tmp_path / "s.png")
+    data = TrainImages(str(tmp_path), size=48, min_crop=1.0, flip=False)
+    batch = data.batch(1, torch.Generator().manual_seed(0))
+    assert float(batch.std()) < 0.18
+    assert float(batch.mean()) == pytest.approx(0.5, abs=0.02)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import math
 
 import pytest
 import torch
@@ -210,3 +211,60 @@ def test_trains_on_cuda(tmp_path):
     assert _rows(tmp_path / "validation.csv")  # validation ran on the GPU too
     models = build_training_models(cfg.model, device="cpu")
     load_bundle(bundle, models.parts(), preset="small")
+
+
+def _cosine_acp(t):
+    """Würstchen schedule written from the formula (s = 0.008, clamped to [1e-4, 0.9999])."""
+    s = 0.008
+    acp = torch.cos((t + s) / (1 + s) * torch.pi / 2) ** 2 / math.cos(s / (1 + s) * math.pi / 2) ** 2
+    return acp.clamp(1e-4, 0.9999)
+
+
+def test_diffusion_loss_is_mse_to_v_of_scaled_latents_given_the_noisy_embedding(monkeypatch):
+    """One diffusion loss by hand: stage B sees the conditioning's (noisy, dropped) embedding,
+    times in the phase's range, and its prediction (here zeros, through a spy) is scored
+    against v = sqrt(acp) eps - sqrt(1 - acp) x0, x0 = stage A's latents / the scale factor,
+    eps recovered from the noisy latent it was given."""
+    from simulator.training import loop
+
+    torch.manual_seed(0)
+    models = build_training_models(parse_train_config(CONFIG).model, device="cpu")
+    models.scale_factor = 0.5  # the small preset's is 1.0: make the scaling visible
+    assert models.prediction == "v_prediction"
+    images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    marker = torch.full((2, 16, 2, 2), 0.25)
+    seen = {}
+
+    def cond(z):
+        seen["z"] = z
+        return marker, torch.zeros(2)
+
+    def spy(unet, noisy, t, zhat):
+        seen.update(noisy=noisy.detach().double(), t=t.detach().double(), zhat=zhat)
+        return torch.zeros_like(noisy)
+
+    monkeypatch.setattr(loop, "predict_noise", spy)
+    loss = loop._diffusion_loss(models, images, cond, torch.Generator().manual_seed(2), False,
+                                (0.2, 0.8))
+    assert seen["z"].shape == (2, 16, 2, 2) and seen["zhat"] is marker
+    t = seen["t"]
+    assert float(t.min()) >= 0.2 and float(t.max()) <= 0.8
+    with torch.no_grad():
+        x0 = models.stage_a.encode(images).latents.double() / 0.5
+    a = _cosine_acp(t).view(-1, 1, 1, 1)
+    eps = (seen["noisy"] - a.sqrt() * x0) / (1 - a).sqrt()
+    v = a.sqrt() * eps - (1 - a).sqrt() * x0
+    assert float(loss) == pytest.approx(float(v.square().mean()), rel=1e-4)
+    assert abs(float(v.square().mean()) / float(eps.square().mean()) - 1) > 0.05  # != eps target
+
+
+def test_learning_rate_warms_up_linearly(tmp_path):
+    """``warmup_steps: 4``: the logged learning rate of steps 1..5 is lr * min(1, step / 4)."""
+    text = CONFIG.replace("steps: 1, batch_size: 2, lr: 1.0e-3}",
+                          "steps: 5, batch_size: 1, lr: 1.0e-3, warmup_steps: 4}")
+    text = text[:text.index("  - {train: [encoder")] + "validation: null\n"
+    cfg = parse_train_config(text)
+    assert [p.train for p in cfg.phases] == [["stage_a"]] and cfg.phases[0].warmup_steps == 4
+    train(cfg, output=tmp_path)
+    lrs = [float(r["lr"]) for r in _rows(tmp_path / "log.csv")]
+    assert lrs == pytest.approx([1e-3 * min(1.0, s / 4) for s in range(1, 6)])
