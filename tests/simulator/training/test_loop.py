@@ -268,3 +268,72 @@ def test_learning_rate_warms_up_linearly(tmp_path):
     train(cfg, output=tmp_path)
     lrs = [float(r["lr"]) for r in _rows(tmp_path / "log.csv")]
     assert lrs == pytest.approx([1e-3 * min(1.0, s / 4) for s in range(1, 6)])
+
+
+def test_a_phase_ends_with_the_ema_of_its_weights(tmp_path, monkeypatch):
+    """The weights a phase leaves are the exponential moving average of the live weights after
+    each optimiser step, computed here from the recorded live weights with the documented
+    warm-up (decay_t = min(decay, (1 + t) / (10 + t))), not the last live weights."""
+    from simulator.training import checkpoint
+
+    text = CONFIG.replace("steps: 1, batch_size: 2, lr: 1.0e-3}",
+                          "steps: 3, batch_size: 1, lr: 1.0e-2, ema_decay: 0.5}")
+    text = text[:text.index("  - {train: [encoder")] + "validation: null\n"
+    cfg = parse_train_config(text)
+    live, initial = [], {}
+    real_init, real_update = checkpoint.EMA.__init__, checkpoint.EMA.update
+
+    def init(self, modules, decay):
+        real_init(self, modules, decay)
+        initial.update({k: v.clone() for k, v in self.shadow.items()})
+
+    def update(self):
+        live.append({k: p.detach().clone().float() for k, p in self._params.items()})
+        real_update(self)
+
+    monkeypatch.setattr(checkpoint.EMA, "__init__", init)
+    monkeypatch.setattr(checkpoint.EMA, "update", update)
+    bundle = train(cfg, output=tmp_path)
+    assert len(live) == 3
+    expected = dict(initial)
+    for t, params in enumerate(live):
+        decay = min(0.5, (1 + t) / (10 + t))
+        expected = {k: decay * expected[k] + (1 - decay) * params[k] for k in expected}
+    models = build_training_models(cfg.model, device="cpu")
+    load_bundle(bundle, models.parts(), preset="small")
+    got = {f"stage_a.{k}": p.float() for k, p in models.stage_a.named_parameters()}
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        torch.testing.assert_close(got[key], value, rtol=1e-5, atol=1e-6)
+    moved = [k for k in expected if not torch.allclose(live[-1][k], expected[k], atol=1e-4)]
+    assert moved  # the average is not the last live weights
+
+
+def test_batchnorm_statistics_are_recomputed_for_the_weights_a_phase_leaves(uninterrupted):
+    """After a phase the BatchNorm running statistics are exact averages over 16 fresh batches
+    run through the weights the phase leaves (its EMA), not those tracked on the live weights
+    while training. Checked on the mapper's BatchNorm (the one that makes Z): the 16 batches of
+    phase 1 are drawn again from the seed ``derive_seed(seed, "batchnorm", 1)`` and the mean of
+    their batch means and unbiased variances of the mapper input is computed here."""
+    from simulator.training.data import TrainImages
+
+    _, bundle = uninterrupted
+    cfg = parse_train_config(CONFIG)
+    models = build_training_models(cfg.model, device="cpu")
+    load_bundle(bundle, models.parts(), preset="small")
+    norm = models.encoder.mapper[1]
+    stored_mean, stored_var = norm.running_mean.clone(), norm.running_var.clone()
+    inputs = []
+    hook = norm.register_forward_pre_hook(lambda module, args: inputs.append(args[0].detach()))
+    seed = derive_seed(cfg.seed, "batchnorm", 1)
+    gen, dev_gen = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
+    data = TrainImages(str(SAMPLE_DIR), size=64, count=3)
+    models.encoder.train()
+    with torch.no_grad():
+        for _ in range(16):
+            models.encoder(data.batch(2, gen, size=64), generator=dev_gen)
+    hook.remove()
+    means = torch.stack([a.mean(dim=(0, 2, 3)) for a in inputs])
+    variances = torch.stack([a.var(dim=(0, 2, 3)) for a in inputs])
+    torch.testing.assert_close(stored_mean, means.mean(0), rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(stored_var, variances.mean(0), rtol=1e-4, atol=1e-6)
