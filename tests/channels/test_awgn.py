@@ -168,3 +168,15 @@ def test_channel_constructor_raises():
 def test_generator_on_wrong_device_raises():
     with pytest.raises(ValueError, match=r"`generator` must live on the block's device 'cpu'"):
         AWGNChannel(generator=torch.Generator(device="cuda"), device="cpu")
+
+
+def test_generator_device_matching_without_a_gpu():
+    """The device rule of ``check_generator`` (the GPU test above exercises it end to end):
+    types must agree, and a bare ``cuda`` is ``cuda:0``, never ``cuda:1``."""
+    from channels._common import _same_device
+    d = torch.device
+    assert _same_device(d("cpu"), d("cpu"))
+    assert _same_device(d("cuda"), d("cuda:0")) and _same_device(d("cuda:0"), d("cuda"))
+    assert not _same_device(d("cpu"), d("cuda")) and not _same_device(d("cuda:0"), d("cpu"))
+    assert not _same_device(d("mps"), d("cuda"))  # both index 0, different kinds
+    assert not _same_device(d("cuda"), d("cuda:1")) and not _same_device(d("cuda:1"), d("cuda:0"))

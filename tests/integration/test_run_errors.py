@@ -344,3 +344,33 @@ def test_a_multi_line_input_error_prints_its_first_line(monkeypatch, capsys):
                                          "only load failed.\n\nUnsupported operand 103\n)"))
     _check_one_line(main(["info", "x.h5"]), capsys.readouterr().err,
                     "x.pt: unreadable checkpoint (UnpicklingError: Weights only load failed.")
+
+
+def test_run_device_option_overrides_the_scenario(tmp_path, monkeypatch):
+    """``semlink run --device X`` runs on X whatever the scenario's ``device`` says (the
+    scenario file itself is left as it is); without the option the file's device is used."""
+    import simulator.sweep
+
+    devices = []
+
+    def run_scenario(scenario, text, **kwargs):
+        devices.append(scenario.device)
+
+    monkeypatch.setattr(simulator.sweep, "run_scenario", run_scenario)
+    path = tmp_path / "s.yaml"
+    path.write_text(BASE.replace("IMAGES", "sample").replace("device: cpu", "device: cuda:1"))
+    assert main(["run", str(path), "-q", "--device", "cpu"]) == 0
+    assert main(["run", str(path), "-q"]) == 0
+    assert devices == ["cpu", "cuda:1"]
+
+
+def test_transmit_accepts_an_infinite_snr_and_the_largest_budget(tmp_path, capsys):
+    """``--snr-db inf`` means no noise (documented: "a number of dB or inf"), and
+    ``--channel-uses`` may be as large as 3 x size^2 = 12288 at 64 px (one use per pixel
+    value), that bound included."""
+    out = tmp_path / "x.png"
+    code = main(["transmit", PHOTO, "--snr-db", "inf", "--link", "classical", "--size", "64",
+                 "--channel-uses", "12288", "--device", "cpu", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0 and out.exists()
+    assert "12288 channel uses" in text and "at inf dB" in text, text

@@ -172,3 +172,94 @@ def test_fid_is_the_same_to_the_last_bit_whatever_order_the_tasks_finished_in(tm
     shuffled = [rows[i] for i in rng.permutation(len(rows))]
     assert _fid_of_rows(shuffled, tmp_path / "b.h5") == in_order
     assert in_order > 0
+
+
+TASKS = """\
+name: tasks
+seed: 3
+device: cpu
+images: {{source: sample, size: 64, count: 2}}
+snr: {{points_db: [-10, 40]}}
+batch_size: 2
+repeats: 2
+metrics: [psnr, ssim]
+links:
+  jp: {{type: classical, modulation: 16, code_rate: 1/2, bandwidth: {{channel_uses: 1152}},
+       failure_policy: {policy}}}
+  dig: {{type: semantic, preset: small, transmission: {{mode: digital, bits_per_value: 6,
+        modulation: 16, code_rate: 1/2}}}}
+"""
+
+
+def _run_all(policy: str) -> dict:
+    scenario = parse_scenario(TASKS.format(policy=policy))
+    runner = TaskRunner(scenario, base_dir=Path.cwd(), device="cpu")
+    return {(t.link, t.snr_db): runner.run(t) for t in plan_tasks(scenario, runner.num_images)}
+
+
+def test_image_rows_and_error_counts_of_coded_links():
+    """Per transmission one row (images x repeats), each with its repeat and the link's channel
+    uses; the ``ber`` row counts every transmission. By hand (docs/classical-link.md): 1152
+    uses of 16-QAM 1/2 are 3 blocks, a 279-byte frame = 2232 payload bits. The digital semantic
+    link at 64 px sends Z [16, 2, 2] x 6 bits = 384 payload bits. At -10 dB every block fails
+    (and under ``paper`` a lost image scores PSNR 0, SSIM 0), at 40 dB none."""
+    results = _run_all("paper")
+    for snr, lost in ((-10.0, True), (40.0, False)):
+        point, tables = results["jp", snr]
+        rows = tables["images"]
+        assert sorted((r["image_index"], r["repeat"]) for r in rows) == [(0, 0), (0, 1),
+                                                                          (1, 0), (1, 1)]
+        assert all(r["channel_uses"] == 1152 and r["failed"] is lost for r in rows)
+        if lost:
+            assert all(r["metric_psnr"] == 0.0 and r["metric_ssim"] == 0.0 for r in rows)
+        else:
+            assert all(r["metric_psnr"] > 20.0 for r in rows)
+        (ber,) = tables["ber"]
+        assert (ber["bits"], ber["blocks"]) == (4 * 2232, 4 * 3)
+        assert ber["block_errors"] == (12 if lost else 0)
+        assert point["images"] == 4
+        _, tables = results["dig", snr]
+        (ber,) = tables["ber"]
+        assert ber["bits"] == 4 * 384 and ber["modulation"] == 16
+        assert ber["blocks"] % 4 == 0 and ber["block_errors"] == (ber["blocks"] if lost else 0)
+        assert sum(r["block_errors"] for r in tables["images"]) == ber["block_errors"]
+        assert all(r["failed"] is False for r in tables["images"])  # a fallback, not a loss
+
+
+def test_lost_images_are_scored_as_shown_unless_the_policy_is_paper():
+    """``mean-image``: a lost image is shown as mid grey and scored, so its PSNR is that of
+    grey against the photo (finite, > 0), not the paper's 0 (docs/scenarios.md)."""
+    _, tables = _run_all("mean-image")["jp", -10.0]
+    rows = tables["images"]
+    assert all(r["failed"] for r in rows)
+    assert all(0.0 < r["metric_psnr"] < 20.0 for r in rows)
+
+
+def test_reconstructions_are_saved_for_the_first_transmission_only(tmp_path, monkeypatch):
+    """``save_reconstructions`` writes the first transmission of every image (docs/scenarios.md):
+    one PNG per image and point, holding repeat 0's reconstruction (its PSNR is row repeat 0's,
+    not repeat 1's: the small preset's sampler noise differs per repeat)."""
+    import simulator.images
+    from simulator.metrics.quality import psnr_db
+
+    saved = {}
+
+    def save_image(image, path):
+        assert path not in saved or path.parent.name == "original", path
+        saved[path] = image.clone()
+
+    monkeypatch.setattr(simulator.images, "save_image", save_image)
+    scenario = parse_scenario(SEEDS.format(batch=2) + "save_reconstructions: true\n")
+    runner = TaskRunner(scenario, base_dir=Path.cwd(), device="cpu", recon_dir=tmp_path)
+    task = next(t for t in plan_tasks(scenario, runner.num_images) if t.snr_db == 5.0)
+    _, tables = runner.run(task)
+    names = [runner._files[i].stem for i in task.image_indices]
+    recon = [saved[tmp_path / "sem" / "snr5" / f"{n}.png"] for n in names]
+    assert len([p for p in saved if p.parent.name == "snr5"]) == len(names)
+    originals = runner.images(task.image_indices)
+    for j, index in enumerate(task.image_indices):
+        psnr = {r["repeat"]: r["metric_psnr"] for r in tables["images"]
+                if r["image_index"] == index}
+        assert psnr[0] != psnr[1]
+        value = float(psnr_db(originals[j:j + 1], recon[j][None]))
+        assert value == pytest.approx(psnr[0], abs=1e-3)

@@ -130,3 +130,64 @@ def test_errors():
         estimate_bler(N, Mcs(4, 0.5), 1.0, max_blocks=0)
     with pytest.raises(InputError, match=r"bandwidth: 8 channel uses at 4-QAM rate 0\.5"):
         estimate_bler(8, Mcs(4, 0.5), 1.0)
+
+
+def test_equal_frames_the_lowest_bler_wins_then_table_order():
+    # 16-QAM 3/4 and 64-QAM 1/2 both carry k = 864 bits in N symbols: the same frame. The
+    # documented rule picks, among entries of that size meeting the target, the lowest
+    # estimated BLER, and only on a tie the earlier table entry; both must be estimated.
+    pair = {Mcs(16, 0.75), Mcs(64, 0.5)}
+    choice = select_mcs(N, SIZE, 11.0, seed=1, **QUICK)
+    same = [e for e in choice.evaluated if e.mcs in pair]
+    assert len(same) == 2 and all(e.bler <= 0.1 for e in same)
+    assert same[0].bler != same[1].bler  # the case under test: no tie at 11 dB, seed 1
+    assert choice.meets_target and choice.estimate.bler == min(e.bler for e in same)
+    # At 25 dB both are error-free: the earlier of the two in the table wins, either order.
+    for table in ((Mcs(16, 0.75), Mcs(64, 0.5)), (Mcs(64, 0.5), Mcs(16, 0.75))):
+        tied = select_mcs(N, SIZE, 25.0, table=table, seed=1, **QUICK)
+        assert [e.bler for e in tied.evaluated] == [0.0, 0.0]
+        assert tied.index == 0 and tied.mcs == table[0]
+
+
+def test_a_bler_equal_to_the_target_meets_it():
+    # "At most the target": an estimate exactly at the target is accepted, one just above not.
+    est = estimate_bler(N, Mcs(16, 0.75), 10.0, seed=1, **QUICK)
+    assert 0.0 < est.bler < 1.0
+    target = est.block_errors / est.blocks
+    at = select_mcs(N, SIZE, 10.0, table=(Mcs(16, 0.75),), bler_target=target, seed=1, **QUICK)
+    assert at.meets_target and at.estimate is est
+    below = select_mcs(N, SIZE, 10.0, table=(Mcs(16, 0.75),), bler_target=target * 0.999,
+                       seed=1, **QUICK)
+    assert not below.meets_target
+
+
+def test_when_every_entry_fails_ties_go_to_the_smaller_frame():
+    # At -20 dB every block fails (BLER 1 for all): the smaller frame is the more robust
+    # report, whatever the table order.
+    table = (Mcs(64, 0.75), Mcs(4, 0.5))
+    choice = select_mcs(N, SIZE, -20.0, table=table, seed=1, **QUICK)
+    assert [e.bler for e in choice.evaluated] == [1.0, 1.0]
+    assert choice.mcs == Mcs(4, 0.5) and choice.index == 1 and not choice.meets_target
+    assert choice.payload_bytes == 33  # (576 / 2 - 24) / 8
+
+
+def test_a_frame_exactly_the_minimum_jpeg2000_frame_is_feasible():
+    # 216 symbols of 4-QAM 1/2: one block of n = 432, k = 216, so (216 - 24) / 8 = 24 bytes,
+    # exactly header + the smallest 32x32 implicit-header codestream.
+    from simulator.codecs.jpeg2000 import minimum_codestream_bytes
+    from simulator.links.classical import HEADER_BYTES
+    assert HEADER_BYTES + minimum_codestream_bytes(32, 32, header="implicit") == 24
+    choice = select_mcs(216, (32, 32), 30.0, table=(Mcs(4, 0.5),), seed=1, **QUICK)
+    assert choice.payload_bytes == 24 and choice.meets_target
+
+
+def test_stop_rule_and_batches_of_whole_frames():
+    # At -5 dB every block fails. With min_block_errors = batch_blocks = 10 one batch of 10
+    # errors already reaches the rule: exactly 10 blocks are sent, not 20.
+    est = estimate_bler(N, Mcs(16, 0.5), -5.0, seed=3, min_block_errors=10, max_blocks=400,
+                        batch_blocks=10)
+    assert (est.blocks, est.block_errors) == (10, 10)
+    # 1152 symbols of 16-QAM 1/2 are 3 blocks per frame; a batch of 4 blocks is rounded up to
+    # 2 whole frames = 6 blocks (one batch suffices for one error).
+    est = estimate_bler(1152, Mcs(16, 0.5), -5.0, seed=3, min_block_errors=1, batch_blocks=4)
+    assert est.blocks_per_image == 3 and (est.blocks, est.block_errors) == (6, 6)

@@ -287,6 +287,24 @@ def test_scan_and_describe(tmp_path, encoder_sd, tiny_a, tiny_b):
     assert main(["weights", str(tmp_path)]) == 0
 
 
+@pytest.mark.parametrize("leave_out", ["encoder", "stage_a"])
+def test_a_folder_without_the_encoder_or_stage_a_is_not_ready(leave_out, tmp_path, encoder_sd,
+                                                              tiny_a, tiny_b, capsys):
+    """The semantic link loads the encoder, stage A and a stage B: a folder missing the encoder
+    or stage A is not ready (and `semlink weights` exits 2), whatever else it holds."""
+    if leave_out != "encoder":
+        save(encoder_sd, tmp_path / "effnet_encoder.safetensors")
+    if leave_out != "stage_a":
+        write_diffusers(tmp_path / "vqgan", tiny_a[0], tiny_a[1])
+    save(to_original_stage_b(tiny_b[1]), tmp_path / "stage_b_lite_bf16.safetensors",
+         dtype=torch.bfloat16)
+    report = W.scan_weights_dir(tmp_path)
+    assert report.missing == (leave_out, "stage_b") and not report.semantic_link_ready
+    assert "semantic link: not ready" in W.describe_weights_dir(tmp_path)
+    assert main(["weights", str(tmp_path)]) == 2
+    assert "not ready for the semantic link" in capsys.readouterr().err
+
+
 def test_describe_empty_dir(tmp_path, capsys):
     text = W.describe_weights_dir(tmp_path)
     assert text.count("not found") == 4 and "semantic link: not ready" in text
