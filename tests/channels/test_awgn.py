@@ -112,6 +112,9 @@ def test_default_generator_follows_sionna_seed():
     sionna.phy.config.seed = 5
     b, _ = AWGNChannel()(x, 0.0)
     assert torch.equal(a, b)
+    sionna.phy.config.seed = 6  # another seed, other noise: the seed is really followed
+    c, _ = AWGNChannel()(x, 0.0)
+    assert not torch.equal(a, c)
 
 
 @pytest.mark.parametrize("precision, cdtype, rdtype", [

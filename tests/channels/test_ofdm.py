@@ -198,12 +198,19 @@ def test_determinism_uses_only_the_generator(model, estimation):
 
 
 def test_default_generator_follows_sionna_seed():
+    """Without a generator both the fading and the noise draws follow ``sionna.phy.config.seed``:
+    the same seed reproduces, another seed changes the fading (under perfect CSI ``no_eff`` =
+    N0 / |h|^2 depends on the channel alone) and the noise (model AWGN has no fading)."""
     x = qpsk_bits(2, 900, 14)[1]
-    sionna.phy.config.seed = 3
-    a, _ = OFDMSISOChannel(model="TDL-C")(x, 5.0)
-    sionna.phy.config.seed = 3
-    b, _ = OFDMSISOChannel(model="TDL-C")(x, 5.0)
-    assert torch.equal(a, b)
+
+    def run(seed: int, model: str) -> tuple[torch.Tensor, torch.Tensor]:
+        sionna.phy.config.seed = seed
+        return OFDMSISOChannel(model=model, channel_estimation="perfect")(x, 5.0)
+
+    a, b, c = run(3, "TDL-C"), run(3, "TDL-C"), run(4, "TDL-C")
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[1], c[1])  # the fading draw follows the seed
+    assert not torch.equal(run(3, "AWGN")[0], run(4, "AWGN")[0])  # so does the noise
 
 
 @pytest.mark.parametrize("precision, cdtype, rdtype", [

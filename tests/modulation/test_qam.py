@@ -159,10 +159,18 @@ def test_double_precision_passthrough():
 
 
 def test_maxlog_and_app_agree_at_high_snr_and_zero_noise_is_clamped():
-    bits = torch.tensor([[1.0, 0, 1, 1, 0, 0, 1, 0]])
+    g = torch.Generator().manual_seed(5)
+    bits = torch.randint(0, 2, (1, 4 * 200), generator=g).float()
     x = QAMMapper(bits_per_symbol=4)(bits)
-    llr = QAMDemapper(bits_per_symbol=4)(x, 0.0)
-    assert torch.all(torch.isfinite(llr)) and torch.equal((llr > 0).float(), bits)
+    y = x + _complex_noise(x.shape, 1e-3, seed=6)
+    app, maxlog = (QAMDemapper(bits_per_symbol=4, method=m) for m in ("app", "maxlog"))
+    # High SNR (no = 0.01, |LLR| >= 30): the nearest points dominate the log-sum-exp.
+    torch.testing.assert_close(maxlog(y, 0.01), app(y, 0.01), rtol=1e-4, atol=1e-3)
+    # ... but not at low SNR, where the other points count (so the two really differ).
+    assert (maxlog(y, 1.0) - app(y, 1.0)).abs().max() > 0.05
+    for demapper in (app, maxlog):  # no = 0 is clamped: finite LLRs of the right sign
+        llr = demapper(x, 0.0)
+        assert torch.all(torch.isfinite(llr)) and torch.equal((llr > 0).float(), bits)
 
 
 @pytest.mark.parametrize("order,k", [(2, 1), (4, 2), (16, 4), (64, 6), (256, 8)])

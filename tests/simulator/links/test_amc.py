@@ -46,8 +46,7 @@ def test_pick_meets_the_target_and_nothing_larger_does(choices):
     for choice in choices.values():
         assert choice.bler_target == 0.1
         assert choice.estimate in choice.evaluated
-        if choice.meets_target:
-            assert choice.estimate.bler <= 0.1
+        assert choice.meets_target == (choice.estimate.bler <= 0.1)
         larger = [e for e in choice.evaluated if e.payload_bytes > choice.payload_bytes]
         assert all(e.bler > 0.1 for e in larger)
         # Entries are tried from the largest frame down.

@@ -37,16 +37,25 @@ def test_full_crop_is_the_image_or_its_mirror(folder):
     assert 0 < flips < 16  # P(all same) = 2 * 2**-16
 
 
-def test_no_flip_crops_are_windows(folder):
-    data = TrainImages(str(folder), size=32, min_crop=0.5, flip=False)
-    batch = data.batch(8, torch.Generator().manual_seed(2), size=32)
+def test_no_flip_crops_are_windows(folder, tmp_path_factory):
+    """``flip=False``: every crop is an unmirrored window of an image. Full crops (``min_crop=1``,
+    no resize) are the images themselves, never their mirrors (a flip in half of 32 draws would
+    be missed with probability 2**-32); resized crops of a column ramp (green = column) still
+    increase from left to right in every row, where a mirrored crop would decrease."""
     truth = _truth(folder)
-    # a crop of side 32 is an exact window of one image (no resize)
-    for img in batch:
-        found = any(torch.equal(img, t[:, r:r + 32, c:c + 32])
-                    for t in truth for r in range(33) for c in range(33))
-        if not found:  # larger crops are resized: values stay in range
-            assert 0.0 <= float(img.min()) and float(img.max()) <= 1.0
+    full = TrainImages(str(folder), size=64, min_crop=1.0, flip=False)
+    for img in full.batch(32, torch.Generator().manual_seed(2)):
+        assert sum(torch.equal(img, t) for t in truth) == 1
+        assert not any(torch.equal(img, t.flip(-1)) for t in truth)
+    cols = np.broadcast_to(np.arange(64, dtype=np.uint8) * 4, (64, 64))
+    ramp = np.stack([np.zeros_like(cols), cols, np.zeros_like(cols)], axis=-1)
+    ramp_folder = tmp_path_factory.mktemp("ramp")
+    Image.fromarray(np.ascontiguousarray(ramp)).save(ramp_folder / "ramp.png")
+    data = TrainImages(str(ramp_folder), size=32, min_crop=0.5, flip=False)
+    batch = data.batch(64, torch.Generator().manual_seed(2), size=32)
+    green = batch[:, 1]  # [64, 32, 32]
+    assert bool((green[..., -1] > green[..., 0]).all())
+    assert bool((green.diff(dim=-1) >= 0).all())
 
 
 def test_same_seed_same_batch(folder):
