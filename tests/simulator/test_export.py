@@ -58,6 +58,14 @@ def test_csv_tables_hold_every_row_and_exact_values(tmp_path):
     assert list(summary[0]) == ["link", "snr_db", "metric", "value", "ci_low", "ci_high", "count",
                                 "errors", "failures"]
     assert len(summary) == 3
+    rows = {(r["link"], float(r["snr_db"]), r["metric"]): r for r in summary}
+    psnr = rows["s", 3.0, "psnr"]  # the same hand values as the JSON test, read back exactly
+    assert (float(psnr["value"]), int(psnr["count"]), int(psnr["failures"])) == (12.0, 2, 1)
+    assert math.isclose(float(psnr["ci_low"]), 12 - T_975_1, rel_tol=1e-9)
+    ber = rows["q", 3.0, "ber"]
+    assert (float(ber["value"]), int(ber["count"]), int(ber["errors"])) == (0.0, 10000, 0)
+    assert math.isclose(float(ber["ci_high"]), 1 - 0.025 ** (1 / 10000), rel_tol=1e-9)
+    assert rows["s", 9.0, "psnr"]["ci_low"] == "nan"  # no interval from one image (results.md)
     with open(folder / "ber.csv", newline="") as fh:
         (ber,) = list(csv.DictReader(fh))
     assert float(ber["esno_db"]) == 0.1 + 0.2 and int(ber["bits"]) == 10000
