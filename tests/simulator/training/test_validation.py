@@ -66,4 +66,14 @@ def test_evaluate_bundle_rows_and_grid(tiny_bundle, tmp_path):
     assert [r["snr_db"] for r in rows[:2]] == [1.0, 20.0] and math.isnan(rows[2]["snr_db"])
     assert all(0 < r["psnr_db"] < 60 for r in rows)
     from PIL import Image
-    assert Image.open(tmp_path / "g.png").size == (3 * 64 + 2 * 4, 2 * 64 + 4)
+    grid = np.asarray(Image.open(tmp_path / "g.png"), dtype=np.float64)
+    assert grid.shape == (2 * 64 + 4, 3 * 64 + 2 * 4, 3)
+    # Each SNR row is the mean over the images of 10 log10(255^2 / MSE) of the 8-bit images,
+    # here recomputed from the grid: column 0 the originals, column 1 + k the SNR k.
+    def block(i, j):
+        return grid[i * 68:i * 68 + 64, j * 68:j * 68 + 64]
+
+    for k in range(2):
+        want = np.mean([10 * math.log10(255 ** 2 / ((block(i, 0) - block(i, 1 + k)) ** 2).mean())
+                        for i in range(2)])
+        assert rows[k]["psnr_db"] == pytest.approx(want, abs=1e-4)
