@@ -63,3 +63,10 @@ def test_summary_table_shows_the_stored_means(tmp_path, capsys, text, counts):
     if counts != ["bits"]:  # the classical link fails at 2 dB, and says so
         failed = {(c[0], float(c[1])): int(c[-1]) for c in rows}
         assert failed[("jpeg2000", 2.0)] == 3 and failed[("semantic", 2.0)] == 0
+        # and each PSNR cell is the mean of the stored per-image rows, recomputed here
+        images = ResultsStore.open(tmp_path / "r.h5").table("images")
+        for c in rows:
+            keep = (images["link"] == c[0]) & (images["snr_db"] == float(c[1]))
+            assert keep.sum() == 3
+            assert float(c[header.index("psnr")]) == pytest.approx(
+                float(images["metric_psnr"][keep].mean()), abs=0.006)  # cells have 4 digits
