@@ -465,7 +465,6 @@ class Scenario(_Frozen):
                              "(kind: esno)")
         return self
 
-
     def _check_semantic(self, name: str, link: SemanticLinkConfig) -> None:
         if link.preset != "small" and link.weights is None:
             raise ValueError(f"links.{name}.weights: preset {link.preset!r} needs the folder of "
@@ -475,7 +474,6 @@ class Scenario(_Frozen):
             if round(side) < ENCODER_STRIDE:
                 raise ValueError(f"links.{name}.resize_factor: images.size x resize_factor must "
                                  f"be >= {ENCODER_STRIDE} px (the encoder's stride); got {side:g}")
-
 
     def referenced_paths(self) -> dict[str, str]:
         """The files and folders the scenario names, by field (``images.source`` unless
@@ -504,13 +502,14 @@ class _Loader(yaml.SafeLoader):
                 continue
             key = self.construct_object(key_node, deep=True)
             try:
-                first = seen.setdefault(key, key_node.start_mark.line)
+                first = seen.get(key)
             except TypeError:  # an unhashable key: the constructor below reports it
                 continue
-            if first != key_node.start_mark.line:
+            if first is not None:  # also within one line: {a: 1, a: 2}
                 raise yaml.constructor.ConstructorError(
                     None, None, f"key {key!r} given twice (first on line {first + 1})",
                     key_node.start_mark)
+            seen[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep=deep)
 
 

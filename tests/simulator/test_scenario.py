@@ -122,6 +122,7 @@ BROKEN = [
      ":6: links.semantic.resize_factor: images.size x resize_factor must be >= 32 px (the encoder's stride); got 25.6"),
     (GOOD + "snr: {points_db: [5]}\n", ":12: invalid YAML: key 'snr' given twice (first on line 4)"),
     (GOOD.replace("  jpeg2000:", "  semantic: {type: ber}\n  jpeg2000:"), ":7: invalid YAML: key 'semantic' given twice (first on line 6)"),
+    ("snr: {points_db: [1], points_db: [2]}\nlinks: {b: {type: ber}}\n", ":1: invalid YAML: key 'points_db' given twice (first on line 1)"),
     ("snr: {points_db: [1]}\nlinks: {b: {type: ber, code_rate: 0.9, codeword_length: 10000}}\n",
      ":2: links.b: code_rate x codeword_length gives 9000 information bits per code block (CRC included); a 5G LDPC block holds 25 to 8448: codeword_length <= 9387"),
     ("snr: {points_db: [1]}\nlinks: {b: {type: ber, code_rate: 0.2, codeword_length: 100}}\n",
