@@ -75,8 +75,6 @@ def _is_training_recipe(path: str) -> bool:
 def _has_top_level_key(path: str, key: str) -> bool:
     """True if the YAML file has ``key:`` at the start of a line; an unreadable file is left to
     the loader, which reports it."""
-    import re
-
     try:
         with open(path, encoding="utf-8") as f:
             return any(re.match(rf"{key}\s*:", line) for line in f)
@@ -687,7 +685,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as err:
         if not getattr(args, "value_error_is_input", False):
             raise
-        return _input_error(str(err).splitlines()[:1])
+        return _input_error([first_line(err)])
     except (RuntimeError, MemoryError) as err:
         if not _is_out_of_memory(err):
             raise

@@ -5,7 +5,7 @@ exception is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
-__all__ = ["InputError", "first_line"]
+__all__ = ["InputError", "first_line", "describe_error"]
 
 
 class InputError(ValueError):
@@ -17,5 +17,13 @@ class InputError(ValueError):
 
 def first_line(err: BaseException) -> str:
     """The first line of an exception's message (its class name when it has none): what a
-    one-line error keeps of a library's multi-line message."""
-    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+    one-line error keeps of a library's multi-line message. A KeyError's message is its key's
+    text, not the quoted repr ``str()`` gives."""
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    return (text.strip().splitlines() or [type(err).__name__])[0]
+
+
+def describe_error(err: BaseException) -> str:
+    """``ClassName: first line of the message``: how a library's failure is quoted inside a
+    one-line error (``cannot read image (OSError: ...)``)."""
+    return f"{type(err).__name__}: {first_line(err)}"

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from simulator.errors import InputError, first_line
+from simulator.errors import InputError, describe_error
 
 __all__ = ["SAMPLE_DIR", "IMAGE_SUFFIXES", "list_images", "read_rgb", "load_image", "load_images",
            "writable_format", "save_image", "to_uint8"]
@@ -110,7 +110,7 @@ def read_rgb(path: str | Path) -> Image.Image:
     except InputError:
         raise
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
-        raise InputError(f"{path}: cannot read image ({type(err).__name__}: {first_line(err)})") from None
+        raise InputError(f"{path}: cannot read image ({describe_error(err)})") from None
 
 
 def _gray_to_rgb(im: Image.Image, path: str | Path) -> Image.Image:

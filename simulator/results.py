@@ -40,7 +40,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from simulator.errors import InputError
+from simulator.errors import InputError, first_line
 
 try:
     import fcntl
@@ -337,10 +337,7 @@ def _same_file(fd: int, path: Path) -> bool:
 def _reason(err: BaseException) -> str:
     """One line on why an OS or HDF5 call failed (h5py's messages span lines)."""
     errno_ = getattr(err, "errno", None)
-    if errno_:
-        return os.strerror(errno_)
-    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
-    return (text.strip().splitlines() or [type(err).__name__])[0]
+    return os.strerror(errno_) if errno_ else first_line(err)
 
 
 def _append(tables: dict[str, dict[str, list]], name: str, rows: list[Mapping[str, Any]]) -> None:

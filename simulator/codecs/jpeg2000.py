@@ -41,7 +41,7 @@ import torch
 from PIL import Image
 
 from channels._checks import check_int, check_one_of, check_type
-from simulator.errors import InputError, first_line
+from simulator.errors import InputError, describe_error
 
 __all__ = [
     "HEADER_MODES",
@@ -518,7 +518,7 @@ def _decode_checked(data: bytes, height: int, width: int, num_bytes: int) -> Jpe
                                f"expected RGB {height}x{width}")
             pixels = np.asarray(im)  # [height, width, 3], uint8
     except _DECODE_ERRORS as err:
-        return _failed(f"OpenJPEG could not decode it ({type(err).__name__}: {first_line(err)})")
+        return _failed(f"OpenJPEG could not decode it ({describe_error(err)})")
     # NumPy, not torch: tiny torch ops cost ms each when the thread pool is oversubscribed.
     planar = np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32)
     image = torch.from_numpy(planar / np.float32(255.0))  # [3, height, width], float32

@@ -103,8 +103,8 @@ def plan_budget(channel_uses: int, *, modulation: int, code_rate: float,
 
     The coded bits ``C = channel_uses * log2(M)`` are split into the fewest blocks of at most
     ``codeword_length`` bits (and at most 8448 information bits) of equal length ``n``
-    (``floor(C / blocks)`` rounded down to a multiple of log2(M)); ``k = round(code_rate * n)`` (:func:`~modulation.ldpc.information_bits_per_block`)
-    includes the 24 CRC bits. The frame is the whole bytes that fit into the blocks' payload
+    (``floor(C / blocks)`` rounded down to a multiple of log2(M)); ``k = round(code_rate * n)``
+    (:func:`~modulation.ldpc.information_bits_per_block`) includes the 24 CRC bits. The frame is the whole bytes that fit into the blocks' payload
     bits ``blocks * (k - 24)``; what is left (< 8 payload bits, ``C - blocks * n`` coded bits)
     is not used.
 

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from channels._checks import check_int, check_type
-from simulator.errors import InputError, first_line
+from simulator.errors import InputError, describe_error
 from simulator.metrics._checksum import file_sha256
 from simulator.metrics._images import check_images
 
@@ -317,7 +317,7 @@ def load_fid_statistics(path: str | os.PathLike,
             arrays = {k: data[k] for k in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:  # missing, truncated
         raise InputError(f"FID statistics {path}: cannot read an .npz file "
-                         f"({type(err).__name__}: {first_line(err)}).") from None
+                         f"({describe_error(err)}).") from None
     shapes = {"mu": (FID_FEATURES,), "sigma": (FID_FEATURES, FID_FEATURES)}
     for key, shape in shapes.items():
         if key not in arrays or arrays[key].shape != shape:

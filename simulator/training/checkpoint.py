@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from channels._checks import check_type
-from simulator.errors import InputError, first_line
+from simulator.errors import InputError, describe_error
 
 __all__ = ["EMA", "CHECKPOINT_FILE", "save_checkpoint", "load_checkpoint"]
 
@@ -96,4 +96,4 @@ def load_checkpoint(path: str | Path, *, map_location: torch.device | str = "cpu
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad file
-        raise InputError(f"{path}: unreadable checkpoint ({type(err).__name__}: {first_line(err)})") from None
+        raise InputError(f"{path}: unreadable checkpoint ({describe_error(err)})") from None
