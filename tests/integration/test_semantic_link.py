@@ -21,6 +21,7 @@ from simulator.scenario import (
     RayleighConfig,
 )
 from simulator.seeding import make_generator
+from tests.corrupt_blocks import CorruptBlocks
 from tests.host_sync import record_host_syncs
 
 ANALOG = AnalogTransmission(mode="analog")
@@ -114,22 +115,6 @@ def test_digital_plan_and_channel_uses_by_hand(modulation, n, k, blocks, uses):
     assert link.channel_uses == uses == blocks * n // int(math.log2(modulation))
 
 
-class _GarbleBlock:
-    """A noiseless 'channel' that replaces the symbols of one code block of one row by random
-    symbols (reporting a small noise variance), so that block's CRC fails."""
-
-    def __init__(self, row: int, block: int, symbols_per_block: int) -> None:
-        self.row, self.span = row, slice(block * symbols_per_block,
-                                         (block + 1) * symbols_per_block)
-
-    def __call__(self, x: torch.Tensor, snr_db: float) -> tuple[torch.Tensor, torch.Tensor]:
-        x_hat = x.clone()
-        g = torch.Generator().manual_seed(4)
-        x_hat[self.row, self.span] = torch.randn(x_hat[self.row, self.span].shape,
-                                                 dtype=x.dtype, generator=g)
-        return x_hat, torch.full(x.shape, 0.01)
-
-
 def test_a_lost_code_block_zeroes_exactly_the_values_it_carries():
     """6-bit values and 1000 payload bits per block: value j (bits 6j .. 6j + 5) is lost when any
     of its bits lies in the lost block 1 (bits 1000 .. 1999), i.e. j = 166 .. 333 (values 166
@@ -142,7 +127,7 @@ def test_a_lost_code_block_zeroes_exactly_the_values_it_carries():
     z = torch.randn(2, 16, 6, 6, generator=torch.Generator().manual_seed(3)) * 2
     clean, _, _ = link.send(z, AWGNChannel(generator=make_generator(0)), float("inf"))
     assert bool((clean != 0).all())  # 6-bit bin centres in [-8, 8] are never 0
-    zhat, block_errors, bit_errors = link.send(z, _GarbleBlock(0, 1, 2048 // 4), 0.0)
+    zhat, block_errors, bit_errors = link.send(z, CorruptBlocks({0: [1]}, 2048 // 4), 0.0)
     assert block_errors.tolist() == [1, 0]
     assert int(bit_errors[0]) > 0 and int(bit_errors[1]) == 0
     lost = torch.zeros(576, dtype=torch.bool)

@@ -13,6 +13,7 @@ from simulator.codecs.jpeg2000 import decode, decode_prefix
 from simulator.errors import InputError
 from simulator.images import load_images
 from simulator.links.classical import HEADER_BYTES, ClassicalLink, plan_budget
+from tests.corrupt_blocks import CorruptBlocks
 
 SIZE = 128
 N = 1152  # 16-QAM rate 1/2: 3 blocks of n = 1536, k = 768 -> 744 payload bits per block
@@ -29,23 +30,6 @@ def images() -> torch.Tensor:
 def _link(policy: str = "paper", header: str = "implicit", **kwargs) -> ClassicalLink:
     return ClassicalLink(channel_uses=N, image_size=(SIZE, SIZE), failure_policy=policy,
                          jpeg2000_header=header, **kwargs)
-
-
-class CorruptBlocks:
-    """A noiseless 'channel' that negates the symbols of chosen code blocks and reports a small
-    noise variance, so the demapper is confidently wrong there and the CRC must fail."""
-
-    def __init__(self, bad: dict[int, list[int]], symbols_per_block: int) -> None:
-        self.bad = bad
-        self.symbols_per_block = symbols_per_block
-
-    def __call__(self, x: torch.Tensor, snr_db: float) -> tuple[torch.Tensor, torch.Tensor]:
-        x_hat = x.clone()
-        for row, blocks in self.bad.items():
-            for b in blocks:
-                span = slice(b * self.symbols_per_block, (b + 1) * self.symbols_per_block)
-                x_hat[row, span] = -x_hat[row, span]
-        return x_hat, torch.full(x.shape, 0.01)
 
 
 # ------------------------------------------------------------------------------ plan_budget

@@ -9,6 +9,7 @@ from diffusers import DDPMWuerstchenScheduler
 from simulator.models.sampler import (add_noise, alpha_cumprod, sample_latents, sampling_schedule,
                                       training_target)
 from simulator.models.stage_b import build_stage_b
+from tests.diffusion_reference import cosine_alpha_cumprod
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -27,18 +28,12 @@ def _gens(*seeds):
     return [torch.Generator().manual_seed(s) for s in seeds]
 
 
-def _cosine_acp(t, s=0.008):
-    """Würstchen schedule in double precision, written from the formula."""
-    acp = math.cos((t + s) / (1 + s) * math.pi / 2) ** 2 / math.cos(s / (1 + s) * math.pi / 2) ** 2
-    return min(max(acp, 1e-4), 0.9999)
-
-
 @pytest.mark.parametrize("steps", [1, 10, 25])
 def test_schedule_matches_closed_form(steps):
     timesteps, acp = sampling_schedule(steps)
     expected_t = [1 - i / steps for i in range(steps + 1)]
     torch.testing.assert_close(timesteps, torch.tensor(expected_t), rtol=0, atol=1e-6)
-    expected = torch.tensor([_cosine_acp(t) for t in expected_t])
+    expected = torch.tensor([cosine_alpha_cumprod(t) for t in expected_t])
     torch.testing.assert_close(acp, expected, rtol=1e-5, atol=1e-7)
     assert acp[0] == pytest.approx(1e-4) and acp[-1] == pytest.approx(0.9999)
 
@@ -48,11 +43,11 @@ def test_add_noise_closed_form():
     t = torch.tensor([0.0, 0.5, 1.0])
     out = add_noise(x, n, t)
     for i, ti in enumerate(t.tolist()):
-        a = _cosine_acp(ti)
+        a = cosine_alpha_cumprod(ti)
         torch.testing.assert_close(out[i], math.sqrt(a) * x[i] + math.sqrt(1 - a) * n[i])
     with pytest.raises(ValueError, match="must match"):
         add_noise(x, n[:2], t)
-    torch.testing.assert_close(alpha_cumprod(torch.tensor([0.25])), torch.tensor([_cosine_acp(0.25)]))
+    torch.testing.assert_close(alpha_cumprod(torch.tensor([0.25])), torch.tensor([cosine_alpha_cumprod(0.25)]))
 
 
 def _diffusers_reference(unet, z, steps, guidance, gens, cfg_batched=True):
@@ -88,7 +83,7 @@ class _Oracle(torch.nn.Module):
         self.eval()
 
     def forward(self, x, r, text, effnet, return_dict):
-        a = torch.tensor([_cosine_acp(float(t)) for t in r], dtype=torch.float64).view(-1, 1, 1, 1)
+        a = torch.tensor([cosine_alpha_cumprod(float(t)) for t in r], dtype=torch.float64).view(-1, 1, 1, 1)
         x64, x0 = x.double(), self.x0.double().expand_as(x)
         eps = (x64 - a.sqrt() * x0) / (1 - a).sqrt()
         out = eps if self.prediction == "epsilon" else a.sqrt() * eps - (1 - a).sqrt() * x0
@@ -120,7 +115,7 @@ def test_training_target_definitions():
     v = training_target(x0, eps, t, "v_prediction")
     noisy = add_noise(x0, eps, t)
     for i, ti in enumerate(t.tolist()):
-        a = _cosine_acp(ti)
+        a = cosine_alpha_cumprod(ti)
         torch.testing.assert_close(v[i], math.sqrt(a) * eps[i] - math.sqrt(1 - a) * x0[i])
         # x0 and eps come back from (x_t, v): the identities the sampler relies on.
         torch.testing.assert_close(math.sqrt(a) * noisy[i] - math.sqrt(1 - a) * v[i], x0[i],

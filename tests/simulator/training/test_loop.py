@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import math
 
 import pytest
 import torch
@@ -14,6 +13,7 @@ from simulator.seeding import derive_seed
 from simulator.training.config import parse_train_config
 from simulator.training.loop import train, train_main
 from simulator.training.models import build_training_models
+from tests.diffusion_reference import cosine_alpha_cumprod
 from tests.threads import torch_threads
 
 CONFIG = f"""\
@@ -213,13 +213,6 @@ def test_trains_on_cuda(tmp_path):
     load_bundle(bundle, models.parts(), preset="small")
 
 
-def _cosine_acp(t):
-    """Würstchen schedule written from the formula (s = 0.008, clamped to [1e-4, 0.9999])."""
-    s = 0.008
-    acp = torch.cos((t + s) / (1 + s) * torch.pi / 2) ** 2 / math.cos(s / (1 + s) * math.pi / 2) ** 2
-    return acp.clamp(1e-4, 0.9999)
-
-
 def test_diffusion_loss_is_mse_to_v_of_scaled_latents_given_the_noisy_embedding(monkeypatch):
     """One diffusion loss by hand: stage B sees the conditioning's (noisy, dropped) embedding,
     times in the phase's range, and its prediction (here zeros, through a spy) is scored
@@ -251,7 +244,8 @@ def test_diffusion_loss_is_mse_to_v_of_scaled_latents_given_the_noisy_embedding(
     assert float(t.min()) >= 0.2 and float(t.max()) <= 0.8
     with torch.no_grad():
         x0 = models.stage_a.encode(images).latents.double() / 0.5
-    a = _cosine_acp(t).view(-1, 1, 1, 1)
+    a = torch.tensor([cosine_alpha_cumprod(float(v)) for v in t],
+                     dtype=torch.float64).view(-1, 1, 1, 1)
     eps = (seen["noisy"] - a.sqrt() * x0) / (1 - a).sqrt()
     v = a.sqrt() * eps - (1 - a).sqrt() * x0
     assert float(loss) == pytest.approx(float(v.square().mean()), rel=1e-4)
