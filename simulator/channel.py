@@ -9,7 +9,7 @@ from channels.ofdm import OFDMSISOChannel
 from channels.rayleigh import RayleighChannel
 from simulator.scenario import AWGNConfig, ChannelConfig, OFDMConfig, RayleighConfig
 
-__all__ = ["build_channel"]
+__all__ = ["build_channel", "ChannelConfigKey"]
 
 
 def build_channel(config: ChannelConfig, *, generator: torch.Generator | None,
@@ -41,3 +41,21 @@ def build_channel(config: ChannelConfig, *, generator: torch.Generator | None,
             channel_estimation=config.channel_estimation, interpolation=config.interpolation,
             generator=generator, device=device, check_values=check_values)
     raise TypeError(f"`config` must be a channel configuration; got {type(config).__name__}.")
+
+
+class ChannelConfigKey:
+    """Hashable stand-in for a channel configuration (pydantic models may hold lists), for
+    memoising Monte-Carlo estimates per channel (:mod:`simulator.links.amc`,
+    :mod:`simulator.links.capacity`); ``.config`` is the configuration."""
+
+    __slots__ = ("config", "_key")
+
+    def __init__(self, config: ChannelConfig) -> None:
+        self.config = config
+        self._key = (type(config).__name__, config.model_dump_json())
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ChannelConfigKey) and self._key == other._key

@@ -334,10 +334,16 @@ class BandwidthConfig(_Frozen):
 
 
 class ClassicalLinkConfig(_Frozen):
-    """JPEG2000 + CRC + 5G LDPC + QAM, with a failure policy for lost code blocks."""
+    """JPEG2000 + CRC + 5G LDPC + QAM, with a failure policy for lost code blocks; or JPEG2000
+    over an ideal code at the channel's capacity (``channel_code: capacity``)."""
 
     type: Literal["classical"]
     codec: Literal["jpeg2000"] = "jpeg2000"
+    # None (= ldpc) rather than a default value: see scenario_hash.
+    channel_code: Literal["ldpc", "capacity"] | None = Field(
+        None, description="ldpc (default): CRC + 5G LDPC + QAM; capacity: an ideal code at the "
+        "AWGN capacity of each SNR point, or with adaptive: true at the largest rate whose "
+        "outage probability over the channel is <= bler_target.")
     modulation: int = 16
     code_rate: CodeRate = 0.5
     codeword_length: int = Field(2048, ge=64)
@@ -357,6 +363,16 @@ class ClassicalLinkConfig(_Frozen):
     @classmethod
     def _qam(cls, m: int) -> int:
         return _check_qam(m)
+
+    @model_validator(mode="after")
+    def _ideal_code_has_no_mcs(self) -> "ClassicalLinkConfig":
+        if self.channel_code == "capacity":
+            given = [k for k in ("modulation", "code_rate", "codeword_length")
+                     if k in self.model_fields_set]
+            if given:
+                raise ValueError(f"{', '.join(given)}: not used with channel_code: capacity "
+                                 "(an ideal code: no QAM, no LDPC)")
+        return self
 
 
 class BERLinkConfig(_Frozen):

@@ -89,8 +89,8 @@ class TaskRunner:
         """The built link ``name`` (semantic links load their models once); for an adaptive
         classical link, the link of the MCS chosen at ``snr_db``."""
         cfg = self.scenario.links[name]
-        if isinstance(cfg, ClassicalLinkConfig) and cfg.adaptive:
-            return self._adaptive_link(name, cfg, snr_db)
+        if isinstance(cfg, ClassicalLinkConfig) and _per_snr(cfg):
+            return self._per_snr_link(name, cfg, snr_db)
         if name not in self._links:
             cfg = self.scenario.links[name]
             size = self.scenario.images.size
@@ -122,28 +122,59 @@ class TaskRunner:
         except InputError as err:  # "bandwidth: ..." -> "links.NAME.bandwidth: ..."
             raise InputError(f"links.{name}.{err}") from None
 
-    def _adaptive_link(self, name: str, cfg: ClassicalLinkConfig, snr_db: float | None):
+    def _per_snr_link(self, name: str, cfg: ClassicalLinkConfig, snr_db: float | None):
+        """The link of ``snr_db`` for a link whose frame depends on the SNR: adaptive
+        (:meth:`_adaptive_link`) or over the ideal code (:meth:`_capacity_link`)."""
+        if snr_db is None:  # channel uses do not depend on the SNR
+            return _ChannelUses(self.channel_uses(name))
+        key = (name, snr_db)
+        if key not in self._links:
+            build = self._capacity_link if cfg.channel_code == "capacity" else \
+                self._adaptive_link
+            self._links[key] = build(name, cfg, snr_db)
+        return self._links[key]
+
+    def _capacity_link(self, name: str, cfg: ClassicalLinkConfig, snr_db: float):
+        """JPEG2000 over an ideal code: the frame of the AWGN capacity at ``snr_db``, or with
+        ``adaptive`` of the estimated outage rate (:func:`simulator.links.capacity.
+        estimate_outage_rate`, one seed for all SNRs as for AMC)."""
+        from simulator.links.capacity import (CapacityLink, capacity_payload_bytes,
+                                              estimate_outage_rate)
+
+        channel_uses = self.channel_uses(name)
+        rate = None
+        if cfg.adaptive:
+            rate = estimate_outage_rate(channel_uses, snr_db, outage_target=cfg.bler_target,
+                                        channel_config=self.scenario.channel,
+                                        seed=derive_seed(self.scenario.seed, name, "outage"),
+                                        device=self.device)
+        size = self.scenario.images.size
+        link = CapacityLink(
+            channel_uses=channel_uses, image_size=(size, size),
+            payload_bytes=rate.payload_bytes if rate else capacity_payload_bytes(channel_uses,
+                                                                                 snr_db),
+            failure_policy=cfg.failure_policy, jpeg2000_header=cfg.jpeg2000_header,
+            device=self.device)
+        link.outage_rate = rate
+        return link
+
+    def _adaptive_link(self, name: str, cfg: ClassicalLinkConfig, snr_db: float):
         """AMC: the MCS with the largest frame whose estimated BLER at ``snr_db`` meets the
         target (:func:`simulator.links.amc.select_mcs`), seeded per link and SNR."""
         from simulator.links.amc import select_mcs
 
-        if snr_db is None:  # channel uses do not depend on the MCS
-            return _ChannelUses(self.channel_uses(name))
-        key = (name, snr_db)
-        if key not in self._links:
-            size = self.scenario.images.size
-            choice = select_mcs(self.channel_uses(name), (size, size), snr_db,
-                                channel_config=self.scenario.channel,
-                                bler_target=cfg.bler_target, codeword_length=cfg.codeword_length,
-                                jpeg2000_header=cfg.jpeg2000_header,
-                                # One seed for all SNRs: the same noise draws at every SNR
-                                # keep the choice monotone in SNR.
-                                seed=derive_seed(self.scenario.seed, name, "amc"),
-                                device=self.device)
-            link = self._classical(name, cfg, choice.mcs.modulation, choice.mcs.code_rate)
-            link.mcs_choice = choice
-            self._links[key] = link
-        return self._links[key]
+        size = self.scenario.images.size
+        choice = select_mcs(self.channel_uses(name), (size, size), snr_db,
+                            channel_config=self.scenario.channel,
+                            bler_target=cfg.bler_target, codeword_length=cfg.codeword_length,
+                            jpeg2000_header=cfg.jpeg2000_header,
+                            # One seed for all SNRs: the same noise draws at every SNR
+                            # keep the choice monotone in SNR.
+                            seed=derive_seed(self.scenario.seed, name, "amc"),
+                            device=self.device)
+        link = self._classical(name, cfg, choice.mcs.modulation, choice.mcs.code_rate)
+        link.mcs_choice = choice
+        return link
 
     def prepare(self, links: Iterable[str]) -> None:
         """Build the channel, the semantic and fixed-MCS classical links among ``links`` and the
@@ -169,7 +200,7 @@ class TaskRunner:
                 if isinstance(cfg, BERLinkConfig):
                     ber_link_rate(cfg)  # plans the code blocks
                 elif isinstance(cfg, SemanticLinkConfig) or (
-                        isinstance(cfg, ClassicalLinkConfig) and not cfg.adaptive):
+                        isinstance(cfg, ClassicalLinkConfig) and not _per_snr(cfg)):
                     self.link(name)
             except InputError:
                 raise  # already names what it is about
@@ -232,8 +263,9 @@ class TaskRunner:
         semantic = isinstance(cfg, SemanticLinkConfig)
         z = link.encode(images) if semantic else None
         recons, rows, features, errors = [], [], [], []
-        # Coded links (classical, digital semantic) count payload bit and code-block errors.
-        plan = link.budget.plan if not semantic else link.code_plan
+        # Coded links (classical over LDPC, digital semantic) count payload bit and code-block
+        # errors; analog semantic links and the ideal code have no code blocks.
+        plan = link.code_plan
         for repeat in range(self.scenario.repeats):
             gen = make_generator(self._seed(task, task.batch_index, repeat, "channel"), self.device)
             channel = build_channel(self.scenario.channel, generator=gen, device=self.device)
@@ -251,11 +283,16 @@ class TaskRunner:
                 out = link.transmit(images, channel, task.snr_db)
                 recon, failed = out.images, out.failed
                 blk, bit_err = out.block_errors, out.bit_errors
-                extra = {"block_errors": blk, "bit_errors": bit_err,
-                         "codestream_bytes_used": out.bytes_used,
-                         "mcs_modulation": torch.full_like(blk, 2 ** link.budget.bits_per_symbol),
-                         "mcs_code_rate": torch.full(blk.shape, plan.code_rate,
-                                                     dtype=torch.float64)}
+                extra = {"block_errors": blk, "codestream_bytes_used": out.bytes_used}
+                if plan is not None:
+                    extra.update(bit_errors=bit_err,
+                                 mcs_modulation=torch.full_like(
+                                     blk, 2 ** link.budget.bits_per_symbol),
+                                 mcs_code_rate=torch.full(blk.shape, plan.code_rate,
+                                                          dtype=torch.float64))
+                else:  # the ideal code: what the channel gave each codeword, and its size
+                    extra.update(mutual_information_bits=out.mutual_information_bits,
+                                 frame_bits=torch.full_like(blk, 8 * link.payload_bytes))
             if plan is not None:
                 errors.append(torch.stack([bit_err.sum(), blk.sum()]))
             scored = self._metrics(images, recon, failed, cfg)
@@ -289,6 +326,11 @@ class TaskRunner:
         if choice is not None:  # what AMC chose, and the BLER it expected of it
             point.update(mcs=choice.mcs.name, mcs_estimated_bler=choice.estimate.bler,
                          mcs_estimate_blocks=choice.estimate.blocks)
+        if not semantic and plan is None:  # the ideal code's frame at this SNR
+            point["frame_bits"] = 8 * link.payload_bytes
+            rate = link.outage_rate
+            if rate is not None:  # and the outage probability estimated for it
+                point.update(outage_estimate=rate.outage, outage_estimate_frames=rate.frames)
         return point, tables
 
     def _metrics(self, images, recon, failed, cfg) -> dict[str, torch.Tensor]:
@@ -353,6 +395,11 @@ def _single(metric):
     return lambda x, x_hat: metric(x, x_hat, precision="single")
 
 
+def _per_snr(cfg: ClassicalLinkConfig) -> bool:
+    """The link's frame depends on the SNR point: AMC, or the ideal code."""
+    return cfg.adaptive or cfg.channel_code == "capacity"
+
+
 def scoring_policy(cfg) -> str:
     """How a link's failed decodes are scored: ``"paper"`` for classical links under the paper's
     policy (a lost image gets the paper's constants, FID 500 for its share), ``"concealed"``
@@ -374,7 +421,7 @@ def scenario_images(scenario: Scenario, base_dir: Path) -> list[Path]:
 
 
 class _ChannelUses:
-    """Stand-in for an adaptive link where only its channel uses are asked for."""
+    """Stand-in for a per-SNR link where only its channel uses are asked for."""
 
     def __init__(self, channel_uses: int) -> None:
         self.channel_uses = channel_uses

@@ -26,7 +26,7 @@ import torch
 from channels._checks import check_int, check_type
 from modulation.ldpc import MAX_CODE_RATE, MIN_CODE_RATE
 from modulation.qam import bits_per_symbol_for_order
-from simulator.channel import build_channel
+from simulator.channel import ChannelConfigKey, build_channel
 from simulator.codecs.jpeg2000 import HEADER_MODES, minimum_codestream_bytes
 from simulator.errors import InputError
 from simulator.links.classical import HEADER_BYTES, ClassicalBudget, CodedQAM, plan_budget
@@ -163,7 +163,7 @@ def estimate_bler(channel_uses: int, mcs: Mcs, snr_db: float, *,
         check_int(value, name=name, low=1)
     check_int(seed, name="seed")
     config = AWGNConfig(type="awgn") if channel_config is None else channel_config
-    return _estimate(channel_uses, mcs, float(snr_db), _ConfigKey(config), codeword_length,
+    return _estimate(channel_uses, mcs, float(snr_db), ChannelConfigKey(config), codeword_length,
                      min_block_errors, max_blocks, batch_blocks, seed, str(device))
 
 
@@ -247,22 +247,6 @@ def select_mcs(channel_uses: int, image_size: tuple[int, int], snr_db: float, *,
 
 
 # ------------------------------------------------------------------------------ internals
-class _ConfigKey:
-    """Hashable stand-in for a channel configuration (pydantic models may hold lists)."""
-
-    __slots__ = ("config", "_key")
-
-    def __init__(self, config: ChannelConfig) -> None:
-        self.config = config
-        self._key = (type(config).__name__, config.model_dump_json())
-
-    def __hash__(self) -> int:
-        return hash(self._key)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _ConfigKey) and self._key == other._key
-
-
 def _budget(channel_uses: int, mcs: Mcs, codeword_length: int) -> ClassicalBudget | None:
     """The link's budget for ``mcs``, or None if its code blocks cannot exist."""
     try:
@@ -280,7 +264,7 @@ def _chain(channel_uses: int, mcs: Mcs, codeword_length: int, device: str) -> Co
 
 
 @functools.lru_cache(maxsize=4096)
-def _estimate(channel_uses: int, mcs: Mcs, snr_db: float, config: _ConfigKey,
+def _estimate(channel_uses: int, mcs: Mcs, snr_db: float, config: ChannelConfigKey,
               codeword_length: int, min_block_errors: int, max_blocks: int, batch_blocks: int,
               seed: int, device: str) -> BlerEstimate:
     chain = _chain(channel_uses, mcs, codeword_length, device)

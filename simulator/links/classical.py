@@ -1,27 +1,20 @@
 """Classical link: JPEG2000 -> bytes -> CRC + 5G LDPC code blocks -> QAM -> channel -> back.
 
-Per image the transmitter sends one frame of ``payload_bytes``: a 6-byte header (height, width and
-codestream length, 16 bits each, big-endian), the JPEG2000 codestream fitted to the rest of the
-budget, and zero padding. By default the codestream has implicit headers
-(``jpeg2000_header="implicit"``): both ends know the codec settings and the image size, so the
-118 bytes of JPEG2000 main header, tile-part header and EOC, identical for every image of a size
-at every rate, are not sent and the receiver re-inserts them
+Per image the transmitter sends one frame of ``payload_bytes`` (:mod:`simulator.links.framing`):
+a 6-byte header (height, width and codestream length, 16 bits each, big-endian), the JPEG2000
+codestream fitted to the rest of the budget, and zero padding. By default the codestream has
+implicit headers (``jpeg2000_header="implicit"``): both ends know the codec settings and the image
+size, so the 118 bytes of JPEG2000 main header, tile-part header and EOC, identical for every
+image of a size at every rate, are not sent and the receiver re-inserts them
 (:func:`~simulator.codecs.jpeg2000.restore_header`). The smallest frame is then 6 + 18 bytes
 instead of 6 + 136 with ``jpeg2000_header="explicit"`` (512 px or 256 px), which makes a 256 px
 image fit the 288 channel uses (69 bytes at 16-QAM rate 1/2) of the semantic link.
 
 The frame is cut into CRC24A-protected 5G LDPC code blocks that fill the given number of complex
 channel uses as far as whole blocks go (:func:`plan_budget`), mapped to Gray QAM, sent through any
-channel of ``channels/`` and decoded with belief propagation.
-
-What a receiver does with lost code blocks is the failure policy:
-
-- ``paper``: any block whose CRC fails loses the image (scored PSNR 0, SSIM 0, LPIPS 1 as in the
-  paper); the reconstruction is the mid-grey image.
-- ``error-concealment``: JPEG2000 is progressive, so the codestream up to the first failed block
-  is decoded (:func:`~simulator.codecs.jpeg2000.decode_prefix`); it fails only when the frame
-  header (first block) is lost, or with explicit headers the JPEG2000 headers.
-- ``mean-image``: a failed image is replaced by mid grey and scored as it is.
+channel of ``channels/`` and decoded with belief propagation. What the receiver does with lost
+code blocks is the failure policy (``paper``, ``error-concealment``, ``mean-image``; see
+:mod:`simulator.links.framing`).
 
 The codec runs on the host (OpenJPEG); everything between bits and bits runs batched on the
 link's device.
@@ -31,10 +24,9 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import numpy as np
 import torch
 
-from channels._checks import check_int, check_one_of, check_type
+from channels._checks import check_int, check_type
 from modulation.ldpc import (
     MAX_BLOCK_INFO_BITS,
     MAX_CODE_RATE,
@@ -45,26 +37,21 @@ from modulation.ldpc import (
     information_bits_per_block,
 )
 from modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
-from simulator.codecs.jpeg2000 import (
-    HEADER_MODES,
-    decode,
-    decode_prefix,
-    encode_to_budget,
-    minimum_codestream_bytes,
-)
 from simulator.errors import InputError
+from simulator.links.framing import (
+    FAILURE_POLICIES,
+    HEADER_BYTES,
+    MAX_CODESTREAM_BYTES,
+    MID_GREY,
+    ClassicalOutput,
+    JPEG2000Frames,
+    check_image_size,
+)
 
 __all__ = ["HEADER_BYTES", "FAILURE_POLICIES", "MID_GREY", "ClassicalBudget", "ClassicalOutput",
            "plan_budget", "CodedQAM", "ClassicalLink"]
 
-#: Frame header: image height, width and codestream length, 16 bits each, big-endian.
-HEADER_BYTES = 6
-#: What a receiver does when code blocks are lost (see the module docstring).
-FAILURE_POLICIES = ("paper", "error-concealment", "mean-image")
-#: Pixel value of the image shown for a lost image.
-MID_GREY = 0.5
 _CRC_BITS = 24
-_MAX_FIELD = 0xFFFF  # largest value of a 16-bit header field
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,9 +91,9 @@ def plan_budget(channel_uses: int, *, modulation: int, code_rate: float,
     The coded bits ``C = channel_uses * log2(M)`` are split into the fewest blocks of at most
     ``codeword_length`` bits (and at most 8448 information bits) of equal length ``n``
     (``floor(C / blocks)`` rounded down to a multiple of log2(M)); ``k = round(code_rate * n)``
-    (:func:`~modulation.ldpc.information_bits_per_block`) includes the 24 CRC bits. The frame is the whole bytes that fit into the blocks' payload
-    bits ``blocks * (k - 24)``; what is left (< 8 payload bits, ``C - blocks * n`` coded bits)
-    is not used.
+    (:func:`~modulation.ldpc.information_bits_per_block`) includes the 24 CRC bits. The frame is
+    the whole bytes that fit into the blocks' payload bits ``blocks * (k - 24)``; what is left
+    (< 8 payload bits, ``C - blocks * n`` coded bits) is not used.
 
     :param channel_uses: int >= 1; complex channel uses per image.
     :param modulation: QAM order M (2 = BPSK, 4, 16, 64, 256).
@@ -147,7 +134,7 @@ def plan_budget(channel_uses: int, *, modulation: int, code_rate: float,
                          f"({err})") from None
     assert plan.num_blocks == num_blocks, (plan, num_blocks)
     return ClassicalBudget(channel_uses, bits_per_symbol, plan, payload_bytes,
-                           min(payload_bytes - HEADER_BYTES, _MAX_FIELD))
+                           min(payload_bytes - HEADER_BYTES, MAX_CODESTREAM_BYTES))
 
 
 class CodedQAM:
@@ -194,31 +181,6 @@ class CodedQAM:
         return self._decoder(self._demapper(x_hat, no_eff))
 
 
-@dataclasses.dataclass(frozen=True)
-class ClassicalOutput:
-    """What the receiver made of a batch.
-
-    :ivar images: [batch, 3, H, W] float32 in [0, 1], on the link's device (mid grey where lost).
-    :ivar failed: [batch] bool; the decode failed (under ``paper`` and ``mean-image``: any block
-        lost; under ``error-concealment``: nothing decodable).
-    :ivar block_errors: [batch] int64; code blocks whose CRC failed.
-    :ivar bit_errors: [batch] int64; frame bit errors after decoding (counted against the
-        sent frame, for BER curves).
-    :ivar bytes_used: [batch] int64; codestream bytes the decoder used (0 where failed).
-    :ivar concealed: [batch] bool; decoded from a prefix of a damaged codestream
-        (``error-concealment`` only).
-    :ivar failure_policy: The policy that produced this output.
-    """
-
-    images: torch.Tensor
-    failed: torch.Tensor
-    block_errors: torch.Tensor
-    bit_errors: torch.Tensor
-    bytes_used: torch.Tensor
-    concealed: torch.Tensor
-    failure_policy: str
-
-
 class ClassicalLink:
     """JPEG2000 + CRC + 5G LDPC + QAM for images of one size.
 
@@ -242,21 +204,17 @@ class ClassicalLink:
                  code_rate: float = 0.5, codeword_length: int = 2048,
                  failure_policy: str = "paper", jpeg2000_header: str = "implicit",
                  num_iter: int = 20, device: str = "cpu") -> None:
-        check_type(image_size, (tuple, list), name="image_size")
-        if len(image_size) != 2:
-            raise ValueError(f"`image_size` must be (height, width); got {image_size!r}.")
-        for name, side in zip(("height", "width"), image_size):
-            check_int(side, name=f"image_size {name}", low=1, high=_MAX_FIELD)
-        check_type(failure_policy, str, name="failure_policy")
-        check_one_of(failure_policy, FAILURE_POLICIES, name="failure_policy")
-        check_type(jpeg2000_header, str, name="jpeg2000_header")
-        check_one_of(jpeg2000_header, HEADER_MODES, name="jpeg2000_header")
-        self.jpeg2000_header = jpeg2000_header
+        check_image_size(image_size)
         self.budget = plan_budget(channel_uses, modulation=modulation, code_rate=code_rate,
                                   codeword_length=codeword_length)
-        self.image_size = (image_size[0], image_size[1])
-        minimum = self.minimum_frame_bytes
-        if self.budget.payload_bytes < minimum:
+        self._frames = JPEG2000Frames(image_size=tuple(image_size),
+                                      payload_bytes=self.budget.payload_bytes,
+                                      failure_policy=failure_policy,
+                                      jpeg2000_header=jpeg2000_header, device=device)
+        self.image_size = self._frames.image_size
+        self.jpeg2000_header = jpeg2000_header
+        if not self._frames.carries_images:
+            minimum = self.minimum_frame_bytes
             raise InputError(
                 f"bandwidth: {channel_uses} channel uses at {modulation}-QAM rate {code_rate:g} "
                 f"carry {self.budget.payload_bytes} bytes per image; a {self.image_size[0]}x"
@@ -275,37 +233,28 @@ class ClassicalLink:
         return self.budget.channel_uses
 
     @property
+    def code_plan(self) -> CodeBlockPlan:
+        """The code blocks of a frame (as :attr:`SemanticLink.code_plan
+        <simulator.links.semantic.SemanticLink.code_plan>` for a digital embedding)."""
+        return self.budget.plan
+
+    @property
     def minimum_frame_bytes(self) -> int:
         """Smallest frame that carries an image: header + smallest codestream."""
-        return HEADER_BYTES + minimum_codestream_bytes(*self.image_size,
-                                                       header=self.jpeg2000_header)
+        return self._frames.minimum_frame_bytes
 
     # ---------------------------------------------------------------- transmitter
     def encode_frames(self, images: torch.Tensor) -> tuple[torch.Tensor, list[bytes]]:
-        """JPEG2000-encode each image into the codestream budget and build its frame.
+        """JPEG2000-encode each image into the codestream budget and build its frame
+        (:meth:`JPEG2000Frames.encode <simulator.links.framing.JPEG2000Frames.encode>`).
 
         :input images: [batch, 3, H, W] float in [0, 1], ``(H, W) == image_size``.
         :output bits: [batch, 8 * payload_bytes] float32 0/1 (bytes MSB first) on the link's
             device.
-        :output codestreams: The codestreams as sent (for error-free reference decodes; with
-            implicit headers the packet data only).
+        :output codestreams: The codestreams as sent.
         :raises ValueError: If ``images`` has the wrong shape or values outside [0, 1].
         """
-        height, width = self.image_size
-        if images.ndim != 4 or tuple(images.shape[1:]) != (3, height, width):
-            raise ValueError(f"`images` must be [batch, 3, {height}, {width}]; "
-                             f"got {tuple(images.shape)}.")
-        frames, codestreams = [], []
-        for image in images:
-            stream = encode_to_budget(image, self.budget.codestream_bytes,
-                                      header=self.jpeg2000_header).codestream
-            header = np.array([height, width, len(stream)], dtype=">u2").tobytes()
-            frame = header + stream
-            frames.append(frame + bytes(self.budget.payload_bytes - len(frame)))
-            codestreams.append(stream)
-        raw = np.frombuffer(b"".join(frames), dtype=np.uint8).reshape(len(frames), -1)
-        bits = np.unpackbits(raw, axis=1).astype(np.float32)  # [batch, 8 * payload_bytes]
-        return torch.from_numpy(bits).to(self.device), codestreams
+        return self._frames.encode(images)
 
     def modulate(self, bits: torch.Tensor) -> torch.Tensor:
         """Frame bits [batch, 8 * payload_bytes] -> symbols [batch, coded_symbols]
@@ -342,46 +291,4 @@ class ClassicalLink:
         :output out: :class:`ClassicalOutput`; its ``bit_errors`` are zero here: only
             :meth:`transmit` knows what was sent.
         """
-        height, width = self.image_size
-        frames = np.packbits(bits.to(torch.uint8).cpu().numpy(), axis=1)  # [batch, payload_bytes]
-        ok = block_ok.cpu().numpy()  # [batch, num_blocks]
-        block_bits = self.budget.plan.payload_bits_per_block
-        images, failed, used, concealed = [], [], [], []
-        for frame, ok_row in zip(frames, ok):
-            first_bad = None if ok_row.all() else int(np.argmin(ok_row))
-            image, n_used, from_prefix = self._decode_one(frame.tobytes(), first_bad, block_bits)
-            images.append(image if image is not None
-                          else torch.full((3, height, width), MID_GREY))
-            failed.append(image is None)
-            used.append(n_used)
-            concealed.append(from_prefix)
-        batch = len(frames)
-        return ClassicalOutput(
-            images=torch.stack(images).to(self.device),
-            failed=torch.tensor(failed, dtype=torch.bool, device=self.device),
-            block_errors=torch.from_numpy((~ok).sum(axis=1).astype(np.int64)).to(self.device),
-            bit_errors=torch.zeros(batch, dtype=torch.int64, device=self.device),
-            bytes_used=torch.tensor(used, dtype=torch.int64, device=self.device),
-            concealed=torch.tensor(concealed, dtype=torch.bool, device=self.device),
-            failure_policy=self.failure_policy)
-
-    def _decode_one(self, frame: bytes, first_bad: int | None, block_bits: int
-                    ) -> tuple[torch.Tensor | None, int, bool]:
-        """(image or None if lost, codestream bytes used, decoded from a prefix) of a frame."""
-        height, width = self.image_size
-        lost = None, 0, False
-        if first_bad is not None and self.failure_policy != "error-concealment":
-            return lost
-        corrupt_at = len(frame) if first_bad is None else first_bad * block_bits // 8
-        if corrupt_at < HEADER_BYTES:
-            return lost
-        h, w, length = np.frombuffer(frame[:HEADER_BYTES], dtype=">u2").tolist()
-        if (h, w) != (height, width) or length > len(frame) - HEADER_BYTES:
-            return lost  # a header the CRC did not catch
-        stream = frame[HEADER_BYTES:HEADER_BYTES + length]
-        if corrupt_at >= HEADER_BYTES + length:  # nothing lost, or only padding
-            out = decode(stream, height=height, width=width, header=self.jpeg2000_header)
-            return out.image, out.num_bytes_used, False
-        out = decode_prefix(stream, corrupt_at - HEADER_BYTES, height=height, width=width,
-                            header=self.jpeg2000_header)
-        return out.image, out.num_bytes_used, not out.failed
+        return self._frames.decode(bits, block_ok, self.budget.plan.payload_bits_per_block)

@@ -1,6 +1,7 @@
 """docs/results.md names exactly the attributes and columns a run writes (every kind of link, FID,
 predictability, a shard and its merge), and the tables agree with each other: per-image error
-counts add up to the `ber` rows, the AMC's choice in `points` is the MCS the images used."""
+counts add up to the `ber` rows, the AMC's choice in `points` is the MCS the images used, the
+ideal code's frame in `points` is the one its images were sent in."""
 from __future__ import annotations
 
 import csv
@@ -12,6 +13,7 @@ import pytest
 
 from simulator.cli import main
 from simulator.export import export_csv
+from simulator.links.capacity import capacity_payload_bytes
 from simulator.metrics.lpips import lpips_unavailable_reason
 from simulator.results import ResultsStore
 
@@ -33,6 +35,7 @@ links:
             modulation: 16, code_rate: 1/2}}}}
   fixed: {{type: classical, modulation: 16, code_rate: 1/2, bandwidth: {{channel_uses: 4000}}}}
   amc: {{type: classical, adaptive: true, bandwidth: {{match: analog}}}}
+  ideal: {{type: classical, channel_code: capacity, adaptive: true, bandwidth: {{match: analog}}}}
   qpsk: {{type: ber, modulation: 4}}
 monte_carlo: {{target_bit_errors: 20, min_bits: 2000, max_bits: 4000, batch_bits: 2000}}
 """
@@ -95,6 +98,15 @@ def test_tables_agree(stores):
                 for r in images if r["link"] == "amc" and r["snr_db"] == point["snr_db"]}
         assert used == {point["mcs"]} and 0 <= point["mcs_estimated_bler"] <= 1
     assert all(p["mcs"] == "" for p in points if p["link"] != "amc" or p["kind"] != "classical")
+    for point in (p for p in points if p["link"] == "ideal" and p["kind"] == "classical"):
+        mine = [r for r in images if r["link"] == "ideal" and r["snr_db"] == point["snr_db"]]
+        assert {r["frame_bits"] for r in mine} == {point["frame_bits"]} and len(mine) == 4
+        # AWGN: the outage rate is the capacity, and every frame gets exactly that much
+        assert point["frame_bits"] == 8 * capacity_payload_bytes(mine[0]["channel_uses"],
+                                                                 point["snr_db"])
+        assert point["outage_estimate"] == 0 and point["outage_estimate_frames"] == 10000
+        for row in mine:
+            assert row["mutual_information_bits"] >= point["frame_bits"] and not row["failed"]
 
 
 def test_csv_export_keeps_feature_vectors_whole(stores, tmp_path):
