@@ -287,20 +287,23 @@ def _check_output(path: str, *, option: str) -> None:
         raise InputError(f"{option}: {_os_error_message(err)}") from None
 
 
-_SEMANTIC_OPTIONS = {"preset": "small", "weights": None, "steps": None}
-_CLASSICAL_OPTIONS = {"channel_uses": 288, "modulation": 16, "code_rate": 0.5}
+#: Each link's own options of `semlink transmit`, with their defaults.
+_TRANSMIT_OPTIONS = {
+    "semantic": {"preset": "small", "weights": None, "steps": None},
+    "classical": {"channel_uses": 288, "modulation": 16, "code_rate": 0.5},
+    "capacity": {"channel_uses": 288},
+}
 
 
 def _check_transmit_options(args: argparse.Namespace) -> None:
-    """Refuse the other link's options (they would be ignored), then fill in the defaults of
+    """Refuse the other links' options (they would be ignored), then fill in the defaults of
     this link's (None on the command line: not given)."""
-    mine, theirs = ((_SEMANTIC_OPTIONS, _CLASSICAL_OPTIONS) if args.link == "semantic"
-                    else (_CLASSICAL_OPTIONS, _SEMANTIC_OPTIONS))
-    for name in theirs:
-        if getattr(args, name) is not None:
-            raise InputError(f"--{name.replace('_', '-')}: applies to the "
-                             f"{'classical' if args.link == 'semantic' else 'semantic'} link, "
-                             f"not to --link {args.link}")
+    mine = _TRANSMIT_OPTIONS[args.link]
+    for link, options in _TRANSMIT_OPTIONS.items():
+        for name in options:
+            if name not in mine and getattr(args, name) is not None:
+                raise InputError(f"--{name.replace('_', '-')}: applies to the {link} link, "
+                                 f"not to --link {args.link}")
     for name, default in mine.items():
         if getattr(args, name) is None:
             setattr(args, name, default)
@@ -342,10 +345,19 @@ def _cmd_transmit(args: argparse.Namespace) -> int:
         recon = link.transmit(image, channel, args.snr_db, gens).images
         failed = False
     else:
-        from simulator.links.classical import ClassicalLink
+        if args.link == "classical":
+            from simulator.links.classical import ClassicalLink
 
-        link = ClassicalLink(channel_uses=args.channel_uses, image_size=(args.size, args.size),
-                             modulation=args.modulation, code_rate=args.code_rate, device=device)
+            link = ClassicalLink(channel_uses=args.channel_uses,
+                                 image_size=(args.size, args.size), modulation=args.modulation,
+                                 code_rate=args.code_rate, device=device)
+        else:
+            from simulator.links.capacity import CapacityLink, capacity_payload_bytes
+
+            link = CapacityLink(channel_uses=args.channel_uses, image_size=(args.size, args.size),
+                                payload_bytes=capacity_payload_bytes(args.channel_uses,
+                                                                     args.snr_db),
+                                device=device)
         out = link.transmit(image, channel, args.snr_db)
         recon, failed = out.images, bool(out.failed[0])
     save_image(recon[0], args.out)
@@ -574,7 +586,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("transmit", help="send one image through a link and save the result")
     p.add_argument("image", type=_path, help="image file")
     p.add_argument("--snr-db", type=_snr_db, required=True, help="Es/N0 in dB")
-    p.add_argument("--link", choices=["semantic", "classical"], default="semantic")
+    p.add_argument("--link", choices=list(_TRANSMIT_OPTIONS), default="semantic",
+                   help="semantic (default); classical: JPEG2000 + LDPC + QAM; capacity: "
+                        "JPEG2000 over an ideal code at the AWGN capacity of --snr-db")
     p.add_argument("--channel", choices=["awgn", "rayleigh", "ofdm"], default="awgn")
     p.add_argument("--preset", help="semantic link: preset (default small)")
     p.add_argument("--weights", type=_path, help="semantic link: weights directory (real presets)")
@@ -583,7 +597,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=_image_side, default=256,
                    help="image side in pixels, 64..4096, a multiple of 32 (default 256)")
     p.add_argument("--channel-uses", type=_positive_int,
-                   help="classical link: complex channel uses (default 288 = small preset, 256 px)")
+                   help="classical and capacity links: complex channel uses (default 288 = small "
+                        "preset, 256 px)")
     p.add_argument("--modulation", type=int, choices=[2, 4, 16, 64, 256],
                    help="classical link: QAM order (default 16)")
     p.add_argument("--code-rate", type=_code_rate,

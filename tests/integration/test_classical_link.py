@@ -152,3 +152,26 @@ def test_transmit_command_takes_the_scenarios_defaults_and_fractions(tmp_path, c
     assert lines[0] == lines[1] == lines[2]
     assert "classical link, 288 channel uses, awgn at 20 dB: PSNR" in lines[0]
     assert "decoding failed" not in lines[0]
+
+
+def test_transmit_command_over_the_ideal_code_decodes_the_capacity_frame(tmp_path, capsys):
+    """`semlink transmit --link capacity` sends the frame of the AWGN capacity at --snr-db and
+    saves exactly the JPEG2000 image of that budget."""
+    from simulator.cli import main
+    from simulator.codecs.jpeg2000 import decode, encode_to_budget
+    from simulator.images import SAMPLE_DIR, load_image
+    from simulator.links.capacity import capacity_payload_bytes
+    from simulator.links.framing import HEADER_BYTES
+
+    photo = SAMPLE_DIR / "02_astronaut.png"
+    out = tmp_path / "c.png"
+    assert main(["transmit", str(photo), "--snr-db", "7", "--link", "capacity", "--device", "cpu",
+                 "--channel-uses", "400", "--out", str(out)]) == 0
+    line = capsys.readouterr().out
+    assert "capacity link, 400 channel uses, awgn at 7 dB: PSNR" in line
+    assert "decoding failed" not in line
+    budget = capacity_payload_bytes(400, 7.0) - HEADER_BYTES
+    stream = encode_to_budget(load_image(photo, 256), budget, header="implicit").codestream
+    expected = decode(stream, height=256, width=256, header="implicit").image
+    torch.testing.assert_close(load_image(out, 256), (expected * 255).round() / 255,
+                               rtol=0, atol=1e-6)

@@ -34,6 +34,14 @@ def test_good_scenario_loads_with_defaults():
     assert s.snr.values_db() == [1.0, 10.0]
 
 
+def test_ideal_code_needs_no_modulation_or_code_rate():
+    text = GOOD.replace("    modulation: 16\n    code_rate: 1/2\n",
+                        "    channel_code: capacity\n    adaptive: true\n")
+    link = parse_scenario(text).links["jpeg2000"]
+    assert link.channel_code == "capacity" and link.adaptive
+    assert parse_scenario(GOOD).links["jpeg2000"].channel_code is None  # = ldpc, hash unchanged
+
+
 def test_snr_range_is_inclusive():
     s = parse_scenario("snr: {start_db: 0, stop_db: 2, step_db: 0.5}\nlinks: {b: {type: ber}}")
     assert s.snr.values_db() == [0.0, 0.5, 1.0, 1.5, 2.0]
@@ -128,6 +136,10 @@ BROKEN = [
     ("snr: {points_db: [1]}\nlinks: {b: {type: ber, code_rate: 0.2, codeword_length: 100}}\n",
      ":2: links.b: code_rate x codeword_length gives 20 information bits per code block (CRC included); a 5G LDPC block holds 25 to 8448: codeword_length >= 125"),
     (GOOD.replace("modulation: 16", "modulation: 8"), ":9: links.jpeg2000.modulation: must be one of 2, 4, 16, 64, 256"),
+    (GOOD.replace("type: classical", "type: classical\n    channel_code: capacity"),
+     ":7: links.jpeg2000: modulation, code_rate: not used with channel_code: capacity (an ideal code: no QAM, no LDPC)"),
+    (GOOD.replace("type: classical", "type: classical\n    channel_code: shannon"),
+     ":9: links.jpeg2000.channel_code: Input should be 'ldpc' or 'capacity'; got 'shannon'"),
     (GOOD.replace("modulation: 16", "modulation: '16'"), ":9: links.jpeg2000.modulation: Input should be a valid integer"),
     (GOOD.replace("{type: awgn}", "{type: awgm}"), ":3: channel: must be one of 'awgn', 'rayleigh', 'ofdm'; got 'awgm'"),
     (GOOD.replace("{type: awgn}", "{type: ofdm, delay_spread_s: -1e-9}"), ":3: channel.delay_spread_s: Input should be greater than or equal to 0"),
