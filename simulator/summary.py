@@ -89,6 +89,14 @@ def _summarize_images(store: ResultsStore) -> list[dict[str, Any]]:
             mean, low, high = t_interval(table[col][idx])
             rows.append(_row(link, snr_db, col[len("metric_"):], mean, low, high, len(idx), 0,
                              failures))
+        if "frame_bits" in table and np.isfinite(
+                np.asarray(table["frame_bits"][idx], dtype=float)).all():  # None: not recorded
+            # The ideal code sends each frame as one codeword: its block error rate is the
+            # outage rate (block_errors is 1 where a transmission was in outage).
+            outages = int(np.sum(table["block_errors"][idx]))
+            low, high = clopper_pearson(outages, len(idx))
+            rows.append(_row(link, snr_db, "bler", outages / len(idx), low, high, len(idx),
+                             outages, 0))
     return rows
 
 

@@ -52,6 +52,26 @@ def test_summarize_pools_counts_and_images(tmp_path):
     assert psnr["value"] == pytest.approx(50 / 3) and psnr["failures"] == 1 and psnr["count"] == 3
 
 
+def test_the_ideal_codes_block_error_rate_is_its_outage_rate(tmp_path):
+    """A link over the ideal code (frame_bits recorded per image) gets a BLER row from its
+    images: outages over transmissions, with the exact binomial interval; other image links
+    (frame_bits NaN there) get none."""
+    store = ResultsStore(tmp_path / "r.h5", {})
+    store.add("s0", {"link": "sem"}, {"images": [
+        {"link": "sem", "snr_db": 5.0, "failed": False, "metric_psnr": 20.0, "block_errors": 0}
+        for _ in range(3)]})
+    outage = [1, 0, 0, 1, 0, 0, 0, 1]
+    store.add("c0", {"link": "ideal"}, {"images": [
+        {"link": "ideal", "snr_db": 5.0, "failed": bool(o), "metric_psnr": 0.0 if o else 18.0,
+         "block_errors": o, "frame_bits": 592, "mutual_information_bits": 500.0 + 200 * (1 - o)}
+        for o in outage]})
+    rows = {(r["link"], r["metric"]): r for r in summarize(store)}
+    bler = rows[("ideal", "bler")]
+    assert (bler["value"], bler["count"], bler["errors"]) == (3 / 8, 8, 3)
+    assert (bler["ci_low"], bler["ci_high"]) == clopper_pearson(3, 8)
+    assert ("sem", "bler") not in rows and rows[("ideal", "psnr")]["failures"] == 3
+
+
 def test_summarize_rows_sorted_uncoded_without_bler_and_fid_counts(tmp_path):
     """Rows follow the order links first appear in ``points`` (not alphabetical), then SNR;
     an uncoded BER link (code_rate nan) gets no BLER row; failures are counted per (link, SNR)
