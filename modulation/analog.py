@@ -17,7 +17,11 @@ from sionna.phy import Block
 
 from channels._checks import check_broadcasts_to, check_complex, check_int, check_type
 
-__all__ = ["analog_channel_uses", "AnalogMapper", "AnalogDemapper"]
+__all__ = ["analog_channel_uses", "ANALOG_ESTIMATES", "estimate_symbols", "AnalogMapper",
+           "AnalogDemapper"]
+
+#: What the receiver makes of the equalised symbols before demapping (:func:`estimate_symbols`).
+ANALOG_ESTIMATES = ("none", "lmmse", "noise-matched")
 
 
 def _check_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -41,6 +45,50 @@ def analog_channel_uses(shape: tuple[int, ...]) -> int:
     1152
     """
     return -(-math.prod(_check_shape(shape)) // 2)
+
+
+def estimate_symbols(x_hat: torch.Tensor, no_eff: torch.Tensor, method: str) -> torch.Tensor:
+    """Per-symbol estimate of unit-power analog symbols from their equalised values.
+
+    The mapper's symbols have unit average power; taken as zero-mean with variance 1, the
+    equalised symbol ``x_hat_k = x_k + e_k`` (``e_k`` of variance ``no_eff_k``) has the linear
+    MMSE estimate ``x_hat_k / (1 + no_eff_k)``. The methods:
+
+    - ``"none"``: ``x_hat`` as it is (the paper: the receiver conditions on the noisy symbols).
+    - ``"lmmse"``: ``x_hat_k / (1 + no_eff_k)``: unreliable symbols (a deep fade after
+      zero-forcing) shrink towards 0, the unconditional embedding.
+    - ``"noise-matched"``: the LMMSE estimate scaled by ``1 + n_ref``, ``n_ref = 1 / mean_k(1 /
+      no_eff_k)`` per row (the noise of the row's mean SINR): what an AWGN channel of noise
+      ``n_ref`` would have delivered for the same posterior mean, ``y / (1 + n_ref) = x_hat_k /
+      (1 + no_eff_k)``. A receiver trained on AWGN (uniform noise) gets inputs of the kind it was
+      trained on; on AWGN (equal ``no_eff``) it is the identity.
+
+    :input x_hat: [batch, n] complex; equalised symbols.
+    :input no_eff: [batch, n] float >= 0; effective noise variance per symbol, relative to the
+        unit symbol power (0 = noiseless).
+    :param method: One of :data:`ANALOG_ESTIMATES`.
+    :output x_est: [batch, n], the dtype of ``x_hat``.
+    :raises ValueError: If ``method`` is unknown.
+
+    >>> x_hat = torch.tensor([[1.0 + 1.0j, 2.0 + 0.0j]])
+    >>> estimate_symbols(x_hat, torch.tensor([[1.0, 3.0]]), "lmmse")
+    tensor([[0.5000+0.5000j, 0.5000+0.0000j]])
+    >>> estimate_symbols(x_hat, torch.tensor([[1.0, 3.0]]), "noise-matched")  # n_ref = 1.5
+    tensor([[1.2500+1.2500j, 1.2500+0.0000j]])
+    """
+    check_type(method, str, name="method")
+    if method not in ANALOG_ESTIMATES:
+        raise ValueError(f"`method` must be one of {ANALOG_ESTIMATES}; got {method!r}.")
+    if method == "none":
+        return x_hat
+    no_eff = no_eff.to(x_hat.real.dtype)
+    gain = 1.0 / (1.0 + no_eff)  # [batch, n]
+    if method == "noise-matched":
+        # The harmonic mean, so that a few deep fades (no_eff -> inf) do not set the level;
+        # a noiseless symbol (1 / 0 = inf) makes it 0.
+        n_ref = 1.0 / (1.0 / no_eff).mean(dim=-1, keepdim=True)  # [batch, 1]
+        gain = gain * (1.0 + n_ref)
+    return x_hat * gain
 
 
 class _AnalogBlock(Block):

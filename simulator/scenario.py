@@ -249,6 +249,10 @@ class AnalogTransmission(_Frozen):
     """The paper's transmission: pairs of embedding values as one unit-power complex symbol."""
 
     mode: Literal["analog"]
+    # None (= none) rather than a default value: see scenario_hash.
+    estimate: Literal["none", "lmmse", "noise-matched"] | None = Field(
+        None, description="What the receiver makes of the equalised symbols before stage B "
+        "(modulation.analog.estimate_symbols); None = none, the paper's.")
 
 
 class DigitalTransmission(_Frozen):

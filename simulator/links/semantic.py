@@ -5,7 +5,10 @@ Transmission of Z (``[batch, 16, h, w]``):
 - ``analog`` (the paper): pairs of values form one complex symbol, each row normalised to unit
   power (:class:`~modulation.analog.AnalogMapper`); the receiver scales back with the row's RMS
   amplitude, which is assumed known (side information of a few bytes per image, not counted in
-  the channel uses). Channel uses = ceil(numel(Z) / 2): 1152 for a 512 px image.
+  the channel uses). Channel uses = ceil(numel(Z) / 2): 1152 for a 512 px image. Before
+  demapping, the receiver may replace the equalised symbols by an estimate that uses the
+  channel's noise per symbol (``estimate``: ``lmmse`` or ``noise-matched``,
+  :func:`~modulation.analog.estimate_symbols`); by default (``none``) it takes them as they are.
 - ``digital``: Z is clipped and quantised to ``bits_per_value`` bits, protected by CRC + 5G LDPC
   code blocks, sent with Gray QAM and decoded; values carried by a block whose CRC fails are
   replaced by 0, the unconditional (all-zero) embedding stage B was trained to fall back on.
@@ -23,7 +26,7 @@ from typing import NamedTuple
 
 import torch
 
-from modulation.analog import AnalogDemapper, AnalogMapper
+from modulation.analog import AnalogDemapper, AnalogMapper, estimate_symbols
 from modulation.ldpc import CodeBlockDecoder, CodeBlockEncoder, plan_code_blocks
 from modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
 from modulation.quantize import UniformDequantizer, UniformQuantizer
@@ -190,7 +193,8 @@ class SemanticLink:
         """Z through ``channel`` (``x_hat, no_eff = channel(x, snr_db)``) -> what arrives."""
         if isinstance(self.transmission, AnalogTransmission):
             x, scale = self._analog_mapper(z)
-            x_hat, _ = channel(x, snr_db)
+            x_hat, no_eff = channel(x, snr_db)
+            x_hat = estimate_symbols(x_hat, no_eff, self.transmission.estimate or "none")
             zhat = self._analog_demapper(x_hat, scale)
             zeros = torch.zeros(z.shape[0], dtype=torch.int64, device=z.device)
             return SentEmbedding(zhat, zeros, zeros)

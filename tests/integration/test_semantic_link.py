@@ -61,6 +61,30 @@ def test_noise_reaches_the_embedding_at_the_configured_snr(snr_db):
     assert measured == pytest.approx(snr_db, abs=0.3)
 
 
+@pytest.mark.parametrize("estimate", ["lmmse", "noise-matched"])
+def test_the_receivers_symbol_estimate_is_applied_before_demapping(estimate):
+    """With an estimate the link's Zhat is the demapped estimate of the equalised symbols
+    (recomputed here from the same channel draw); over AWGN noise-matched changes nothing."""
+    from modulation.analog import AnalogDemapper, AnalogMapper, estimate_symbols
+
+    tx = AnalogTransmission(mode="analog", estimate=estimate)
+    link = _link(256, tx=tx)
+    z = link.encode(load_images("sample", 256, count=2)[0])
+    fading = RayleighConfig(type="rayleigh", coherence_symbols=8)
+    zhat = link.send(z, build_channel(fading, generator=make_generator(5), device="cpu"), 4.0)[0]
+    x, scale = AnalogMapper(shape=link.embedding_shape)(z)
+    x_hat, no_eff = build_channel(fading, generator=make_generator(5), device="cpu")(x, 4.0)
+    demap = AnalogDemapper(shape=link.embedding_shape)
+    torch.testing.assert_close(zhat, demap(estimate_symbols(x_hat, no_eff, estimate), scale))
+    assert not torch.allclose(zhat, demap(x_hat, scale))
+    plain = _link(256).send(z, AWGNChannel(generator=make_generator(6)), 4.0)[0]
+    matched = link.send(z, AWGNChannel(generator=make_generator(6)), 4.0)[0]
+    if estimate == "noise-matched":
+        torch.testing.assert_close(matched, plain, rtol=1e-5, atol=1e-5)
+    else:  # shrunk by 1 / (1 + N0) over AWGN
+        torch.testing.assert_close(matched, plain / (1 + 10 ** -0.4), rtol=1e-5, atol=1e-5)
+
+
 def test_seeds_make_transmissions_reproducible_and_distinct():
     link = _link(256, steps=2)
     images = load_images("sample", 256, count=2)[0]
@@ -142,15 +166,18 @@ def test_a_lost_code_block_zeroes_exactly_the_values_it_carries():
 
 DIGITAL = DigitalTransmission(mode="digital", bits_per_value=4, clip=[-8, 8], modulation=16,
                              code_rate=0.5)
+MATCHED = AnalogTransmission(mode="analog", estimate="noise-matched")
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("tx, channel", [(ANALOG, AWGNConfig(type="awgn")),
                                          (ANALOG, RayleighConfig(type="rayleigh")),
+                                         (MATCHED, RayleighConfig(type="rayleigh")),
                                          (ANALOG, OFDMConfig(type="ofdm")),
                                          (DIGITAL, AWGNConfig(type="awgn"))],
-                         ids=["analog-awgn", "analog-rayleigh", "analog-ofdm", "digital-awgn"])
+                         ids=["analog-awgn", "analog-rayleigh", "matched-rayleigh", "analog-ofdm",
+                              "digital-awgn"])
 def test_hot_path_stays_on_the_device_without_host_syncs(tx, channel, device):
     """From Z through the channel to the decoded image nothing is read back to the host:
     no ``.item()``, no data-dependent shapes, no device-to-host copy."""

@@ -6,7 +6,14 @@ import math
 import pytest
 import torch
 
-from modulation.analog import AnalogDemapper, AnalogMapper, analog_channel_uses
+from channels.awgn import AWGNChannel
+from channels.rayleigh import RayleighChannel
+from modulation.analog import (
+    AnalogDemapper,
+    AnalogMapper,
+    analog_channel_uses,
+    estimate_symbols,
+)
 
 SHAPE = (16, 12, 12)
 
@@ -109,3 +116,50 @@ def test_call_errors():
         demapper(x, torch.ones(3))
     with pytest.raises(TypeError, match="`scale` must be real"):
         demapper(x, torch.ones(4, dtype=torch.complex64))
+
+
+def _gaussian_symbols(batch: int, n: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.complex(torch.randn(batch, n, generator=g), torch.randn(batch, n, generator=g)) \
+        / math.sqrt(2)
+
+
+def test_lmmse_estimate_reaches_the_mmse_of_gaussian_symbols_over_fading():
+    # x ~ CN(0, 1) through zero-forcing Rayleigh fading: given no_eff, the MMSE of x is
+    # no_eff / (1 + no_eff), and the equalised symbol's error is no_eff itself.
+    x = _gaussian_symbols(64, 2000, seed=0)
+    x_hat, no_eff = RayleighChannel(generator=torch.Generator().manual_seed(1),
+                                    check_values=False)(x, 3.0)
+    lmmse = estimate_symbols(x_hat, no_eff, "lmmse")
+    expected = float((no_eff / (1 + no_eff)).mean())
+    measured = float((lmmse - x).abs().square().mean())
+    assert measured == pytest.approx(expected, rel=0.02)
+    assert measured < 0.5 * float((x_hat - x).abs().square().mean())
+
+
+def test_noise_matched_estimate_is_the_identity_on_awgn_and_the_mean_sinr_level_otherwise():
+    x = _gaussian_symbols(4, 300, seed=2)
+    x_hat, no_eff = AWGNChannel(generator=torch.Generator().manual_seed(3),
+                                check_values=False)(x, 2.0)
+    torch.testing.assert_close(estimate_symbols(x_hat, no_eff, "noise-matched"), x_hat,
+                               rtol=1e-6, atol=0)
+    # Two noise levels, by hand: n_ref = 1 / mean(1/0.25, 1/4) = 1 / 2.125.
+    x_hat = torch.tensor([[2.0 + 0.0j, 0.0 + 4.0j]])
+    no_eff = torch.tensor([[0.25, 4.0]])
+    n_ref = 1 / 2.125
+    expected = torch.tensor([[2.0 / 1.25 * (1 + n_ref), 4.0j / 5.0 * (1 + n_ref)]])
+    torch.testing.assert_close(estimate_symbols(x_hat, no_eff, "noise-matched"),
+                               expected.to(torch.complex64))
+    # A noiseless symbol sets n_ref to 0: the plain LMMSE estimate.
+    no_eff = torch.tensor([[0.0, 4.0]])
+    torch.testing.assert_close(estimate_symbols(x_hat, no_eff, "noise-matched"),
+                               estimate_symbols(x_hat, no_eff, "lmmse"))
+    assert torch.equal(estimate_symbols(x_hat, no_eff, "lmmse"),
+                       torch.tensor([[2.0 + 0.0j, 0.8j]]))
+
+
+def test_estimate_none_and_errors():
+    x_hat = torch.ones(1, 3, dtype=torch.complex64)
+    assert estimate_symbols(x_hat, torch.ones(1, 3), "none") is x_hat
+    with pytest.raises(ValueError, match="method"):
+        estimate_symbols(x_hat, torch.ones(1, 3), "mmse")
