@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from modulation.analog import AnalogDemapper, AnalogMapper
+from modulation.analog import AnalogDemapper, AnalogMapper, estimate_symbols
 from simulator.channel import build_channel
 from simulator.training.config import ConditioningConfig
 
@@ -11,7 +11,8 @@ __all__ = ["NoisyConditioning"]
 
 
 class NoisyConditioning:
-    """Z -> Zhat for training: analog mapping, channel at random SNRs, demapping, random drops.
+    """Z -> Zhat for training: analog mapping, channel at random SNRs, the receiver's symbol
+    estimate, demapping, random drops.
 
     Differentiable in Z (the encoder can learn through it). All draws (SNRs, channel noise and
     fading, drops) come from ``generator``, which the training loop reseeds every step.
@@ -45,7 +46,8 @@ class NoisyConditioning:
             u = torch.rand(batch, generator=self.generator, device=z.device)
             snr_db = cfg.snr_min_db + (cfg.snr_max_db - cfg.snr_min_db) * u     # [batch]
             x, scale = self._mapper(z)                                           # [batch, n]
-            x_hat, _ = self._channel(x, snr_db)
+            x_hat, no_eff = self._channel(x, snr_db)
+            x_hat = estimate_symbols(x_hat, no_eff, cfg.estimate or "none")
             zhat = self._demapper(x_hat, scale).float()                          # [batch, *shape]
         else:
             snr_db = torch.full((batch,), float("nan"), device=z.device)

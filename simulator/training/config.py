@@ -106,7 +106,9 @@ class ConditioningConfig(_Frozen):
     per symbol), sent through ``channel`` at an SNR (Es/N0, dB) drawn uniformly per sample from
     ``[snr_min_db, snr_max_db]`` and mapped back. ``noise: none``: stage B sees Z itself (the
     ablation's noise-free model). Either way the embedding is replaced by zeros with probability
-    ``drop_prob`` (unconditional rows for classifier-free guidance).
+    ``drop_prob`` (unconditional rows for classifier-free guidance). ``estimate`` applies the
+    receiver's symbol estimate to the channel's output, as the semantic link with the same
+    ``transmission.estimate`` does at inference.
     """
 
     noise: Literal["channel", "none"] = "channel"
@@ -114,6 +116,10 @@ class ConditioningConfig(_Frozen):
     snr_min_db: float = 1.0
     snr_max_db: float = 20.0
     drop_prob: float = Field(0.1, ge=0, lt=1)
+    # None (= none): an unset estimate leaves the hash of existing checkpoints as it was.
+    estimate: Literal["none", "lmmse", "noise-matched"] | None = Field(
+        None, description="The receiver's symbol estimate applied to the channel's output, as "
+        "a semantic link's transmission.estimate (modulation.analog.estimate_symbols).")
 
     @model_validator(mode="after")
     def _ordered(self) -> "ConditioningConfig":
@@ -242,4 +248,7 @@ def train_config_hash(config: TrainConfig) -> str:
     ``device``, logging and checkpoint cadence): a checkpoint resumes only under the same hash."""
     fields = config.model_dump(mode="json", exclude={"output", "device", "log_every",
                                                      "checkpoint_every"})
+    for phase in fields["phases"]:  # fields added later, unset: the hash of before
+        if phase["conditioning"].get("estimate") is None:
+            phase["conditioning"].pop("estimate", None)
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()

@@ -6,7 +6,9 @@ import math
 import pytest
 import torch
 
-from simulator.scenario import AWGNConfig
+from modulation.analog import AnalogDemapper, AnalogMapper, estimate_symbols
+from simulator.channel import build_channel
+from simulator.scenario import AWGNConfig, RayleighConfig
 from simulator.training.conditioning import NoisyConditioning
 from simulator.training.config import ConditioningConfig
 
@@ -74,3 +76,22 @@ def test_drops_are_independent_of_the_snr():
     tol = 5 * 19 / math.sqrt(12 * 800)
     assert float(snr_db[dropped].mean()) == pytest.approx(10.5, abs=tol)
     assert float(snr_db[~dropped].mean()) == pytest.approx(10.5, abs=tol)
+
+
+@pytest.mark.parametrize("estimate", ["lmmse", "noise-matched"])
+def test_the_receivers_estimate_is_applied_as_at_inference(estimate):
+    """With ``estimate`` Zhat is the demapped estimate of the channel's output, recomputed here
+    from the same draws (the SNR first, then the channel, from the one generator)."""
+    fading = RayleighConfig(type="rayleigh", coherence_symbols=4)
+    cond = _cond(channel=fading, snr_min_db=3.0, snr_max_db=3.0, drop_prob=0.0,
+                 estimate=estimate)
+    z = torch.randn(4, *SHAPE)
+    zhat, _ = cond(z)
+    gen = torch.Generator().manual_seed(11)
+    torch.rand(4, generator=gen)  # the SNR draw
+    x, scale = AnalogMapper(shape=SHAPE)(z)
+    x_hat, no_eff = build_channel(fading, generator=gen, device="cpu")(x, torch.full((4,), 3.0))
+    expected = AnalogDemapper(shape=SHAPE)(estimate_symbols(x_hat, no_eff, estimate), scale)
+    torch.testing.assert_close(zhat, expected)
+    plain, _ = _cond(channel=fading, snr_min_db=3.0, snr_max_db=3.0, drop_prob=0.0)(z)
+    assert not torch.allclose(zhat, plain)

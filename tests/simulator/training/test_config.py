@@ -91,6 +91,23 @@ def test_hash_ignores_output_and_cadence_only():
     assert train_config_hash(base) == train_config_hash(moved) != train_config_hash(reseeded)
 
 
+def test_an_unset_estimate_leaves_the_hash_as_before_the_field_existed():
+    import hashlib
+    import json
+
+    base = parse_train_config(GOOD)
+    fields = base.model_dump(mode="json", exclude={"output", "device", "log_every",
+                                                   "checkpoint_every"})
+    for phase in fields["phases"]:
+        del phase["conditioning"]["estimate"]
+    before = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+    assert train_config_hash(base) == before
+    matched = parse_train_config(GOOD.replace("snr_max_db: 5}", "snr_max_db: 5, "
+                                              "estimate: noise-matched}"))
+    assert matched.phases[-1].conditioning.estimate == "noise-matched"
+    assert train_config_hash(matched) != before
+
+
 @pytest.mark.parametrize("device", ["auto", "cuda", "cuda:1"])
 def test_device_is_any_run_device_and_not_part_of_the_hash(device):
     """A recipe takes the device names a scenario takes (``auto`` resolves when training
