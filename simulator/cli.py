@@ -289,7 +289,7 @@ def _check_output(path: str, *, option: str) -> None:
 
 #: Each link's own options of `semlink transmit`, with their defaults.
 _TRANSMIT_OPTIONS = {
-    "semantic": {"preset": "small", "weights": None, "steps": None},
+    "semantic": {"preset": "small", "weights": None, "steps": None, "estimate": None},
     "classical": {"channel_uses": 288, "modulation": 16, "code_rate": 0.5},
     "capacity": {"channel_uses": 288},
 }
@@ -339,8 +339,9 @@ def _cmd_transmit(args: argparse.Namespace) -> int:
         from simulator.links.semantic import SemanticLink
 
         link = SemanticLink(preset=args.preset, image_size=args.size,
-                            transmission=AnalogTransmission(mode="analog"), steps=args.steps,
-                            weights=args.weights, device=device)
+                            transmission=AnalogTransmission(mode="analog",
+                                                            estimate=args.estimate),
+                            steps=args.steps, weights=args.weights, device=device)
         gens = [make_generator(derive_seed(args.seed, "transmit", "sampler"), device)]
         recon = link.transmit(image, channel, args.snr_db, gens).images
         failed = False
@@ -594,6 +595,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", type=_path, help="semantic link: weights directory (real presets)")
     p.add_argument("--steps", type=_positive_int,
                    help="semantic link: sampling steps (default: the preset's)")
+    p.add_argument("--estimate", choices=["none", "lmmse", "noise-matched"],
+                   help="semantic link: the receiver's symbol estimate (default none, the "
+                        "paper's; docs/semantic-link.md)")
     p.add_argument("--size", type=_image_side, default=256,
                    help="image side in pixels, 64..4096, a multiple of 32 (default 256)")
     p.add_argument("--channel-uses", type=_positive_int,

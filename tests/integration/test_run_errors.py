@@ -135,6 +135,8 @@ def test_bad_command_arguments_are_refused_before_running(argv, expected, capsys
      "--code-rate: applies to the classical link, not to --link capacity"),
     (["transmit", PHOTO, "--snr-db", "5", "--link", "capacity", "--preset", "small"],
      "--preset: applies to the semantic link, not to --link capacity"),
+    (["transmit", PHOTO, "--snr-db", "5", "--link", "classical", "--estimate", "lmmse"],
+     "--estimate: applies to the semantic link, not to --link classical"),
     (["transmit", PHOTO, "--snr-db", "5", "--link", "classical", "--size", "64",
       "--channel-uses", "20000"], "--channel-uses: at most 3 x size^2 = 12288 for --size 64"),
     (["transmit", PHOTO, "--snr-db", "5", "--preset", "stable-cascade-lite"],

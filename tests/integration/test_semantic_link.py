@@ -220,6 +220,23 @@ def test_transmit_command_on_a_sample_photo(tmp_path, capsys):
     assert "semantic link, 288 channel uses, awgn at 5 dB: PSNR" in capsys.readouterr().out
 
 
+def test_transmit_command_takes_the_receivers_estimate(tmp_path, capsys):
+    """--estimate reaches the link: over Rayleigh fading noise-matched changes the image, over
+    AWGN (where it is the identity) it does not change the reported quality."""
+    photo = str(SAMPLE_DIR / "02_astronaut.png")
+
+    def run(channel, *estimate):
+        out = tmp_path / f"{channel}{len(estimate)}.png"
+        assert main(["transmit", photo, "--snr-db", "3", "--channel", channel, "--device", "cpu",
+                     "--out", str(out), *estimate]) == 0
+        return capsys.readouterr().out.split(": ", 1)[1], load_images(str(out), 256)[0]
+
+    (plain_line, plain), (matched_line, matched) = (
+        run("rayleigh"), run("rayleigh", "--estimate", "noise-matched"))
+    assert not torch.equal(plain, matched) and plain_line != matched_line
+    assert run("awgn")[0] == run("awgn", "--estimate", "noise-matched")[0]
+
+
 def test_missing_weights_for_real_preset_is_a_clear_error(tmp_path):
     from simulator.errors import InputError
 
