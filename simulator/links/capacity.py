@@ -1,4 +1,4 @@
-"""JPEG2000 over an ideal channel code: the classical link at the rate the channel's capacity allows.
+"""JPEG2000 over an ideal channel code: the classical link at the rate the capacity allows.
 
 The bound of separate source and channel coding with JPEG2000, which no practical code reaches:
 each image's frame (:mod:`simulator.links.framing`) is one codeword of a capacity-achieving
