@@ -140,7 +140,9 @@ def estimate_outage_rate(channel_uses: int, snr_db: float, *, outage_target: flo
     each one's mutual information ``I_f`` (:func:`mutual_information_bits`), and returns the
     largest whole number of bytes ``B`` with ``#{f : I_f < 8 B} <= floor(epsilon * frames)``,
     i.e. ``8 B <=`` the ``floor(epsilon * frames)``-th smallest ``I_f`` (capped at
-    :data:`MAX_PAYLOAD_BYTES`). Deterministic in its arguments and memoised.
+    :data:`MAX_PAYLOAD_BYTES`; both comparisons with the link's allowance for the float32
+    rounding of ``no_eff``, so that over AWGN it is exactly :func:`capacity_payload_bytes`).
+    Deterministic in its arguments and memoised.
 
     :param channel_uses: int >= 1; complex channel uses per image.
     :param snr_db: float, finite or ``+inf``; Es/N0 in dB.
@@ -180,7 +182,8 @@ def _estimate(channel_uses: int, snr_db: float, outage_target: float, config: Ch
         info.append(mutual_information_bits(x, channel(x, snr_db)[1]))
     info = torch.cat(info).sort().values.cpu()  # [frames] float64, ascending
     allowed = math.floor(outage_target * frames)
-    limit = float(info[allowed])
+    # The largest B the decoder accepts for that frame: 8 B (1 - tolerance) <= I.
+    limit = float(info[allowed]) / (1.0 - _RELATIVE_TOLERANCE)
     payload = MAX_PAYLOAD_BYTES if limit >= 8 * MAX_PAYLOAD_BYTES else int(limit // 8)
     outages = int((~_decodable(info, 8 * payload)).sum())
     return OutageRate(channel_uses, snr_db, outage_target, payload, frames, outages)

@@ -154,6 +154,20 @@ def test_transmit_command_takes_the_scenarios_defaults_and_fractions(tmp_path, c
     assert "decoding failed" not in lines[0]
 
 
+def test_transmit_command_over_the_ideal_code_defaults_to_288_channel_uses(tmp_path, capsys):
+    """Without --channel-uses the capacity link gets the documented default, 288 (the small
+    preset's at 256 px): at 0 dB exactly 288 bits, a 36-byte frame that decodes."""
+    from simulator.cli import main
+    from simulator.images import SAMPLE_DIR
+
+    photo = str(SAMPLE_DIR / "02_astronaut.png")
+    assert main(["transmit", photo, "--snr-db", "0", "--link", "capacity", "--device", "cpu",
+                 "--out", str(tmp_path / "c.png")]) == 0
+    line = capsys.readouterr().out
+    assert "capacity link, 288 channel uses, awgn at 0 dB: PSNR" in line
+    assert "decoding failed" not in line
+
+
 def test_transmit_command_over_the_ideal_code_decodes_the_capacity_frame(tmp_path, capsys):
     """`semlink transmit --link capacity` sends the frame of the AWGN capacity at --snr-db and
     saves exactly the JPEG2000 image of that budget."""

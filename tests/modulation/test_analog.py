@@ -163,3 +163,14 @@ def test_estimate_none_and_errors():
     assert estimate_symbols(x_hat, torch.ones(1, 3), "none") is x_hat
     with pytest.raises(ValueError, match="method"):
         estimate_symbols(x_hat, torch.ones(1, 3), "mmse")
+
+
+@pytest.mark.parametrize("method", ["lmmse", "noise-matched"])
+def test_estimate_keeps_the_dtype_of_the_symbols_whatever_the_noise_dtype(method):
+    """A float64 no_eff does not promote complex64 symbols: the output is x_hat's dtype (as
+    documented), with the values worked out by hand (n_ref = 1 / mean(1, 1/3) = 1.5)."""
+    x_hat = torch.tensor([[1.0 + 1.0j, 2.0 + 0.0j]], dtype=torch.complex64)
+    out = estimate_symbols(x_hat, torch.tensor([[1.0, 3.0]], dtype=torch.float64), method)
+    assert out.dtype == torch.complex64
+    gain = torch.tensor([1 / 2, 1 / 4]) * (2.5 if method == "noise-matched" else 1.0)
+    torch.testing.assert_close(out, x_hat * gain)

@@ -98,3 +98,19 @@ def test_summarize_rows_sorted_uncoded_without_bler_and_fid_counts(tmp_path):
     fid = by_key[("alpha", 5.0, "fid")]
     assert (fid["value"], fid["count"], fid["errors"], fid["failures"]) == (321.0, 40, 0, 7)
     assert math.isnan(fid["ci_low"]) and math.isnan(fid["ci_high"])
+
+
+def test_an_ideal_code_frame_too_small_for_an_image_is_a_failure_not_an_outage(tmp_path):
+    """A frame too small for any codestream loses every image (failed) although the channel
+    carried it (block_errors 0): the BLER row counts outages, not failures, so it is 1/4 here
+    for one outage among four transmissions; like every error-rate row it has no failures."""
+    store = ResultsStore(tmp_path / "r.h5", {})
+    outage = [0, 1, 0, 0]
+    store.add("c0", {"link": "ideal"}, {"images": [
+        {"link": "ideal", "snr_db": -2.0, "failed": True, "metric_psnr": 0.0,
+         "block_errors": o, "frame_bits": 16, "mutual_information_bits": 20.0 - 10 * o}
+        for o in outage]})
+    rows = {(r["link"], r["metric"]): r for r in summarize(store)}
+    bler = rows[("ideal", "bler")]
+    assert (bler["value"], bler["count"], bler["errors"], bler["failures"]) == (1 / 4, 4, 1, 0)
+    assert rows[("ideal", "psnr")]["failures"] == 4

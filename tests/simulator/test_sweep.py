@@ -3,6 +3,7 @@ planned once, in batches, and every transmission draws its channel and sampler n
 of its own (docs/scenarios.md, ``seed`` and ``batch_size``)."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -263,3 +264,64 @@ def test_reconstructions_are_saved_for_the_first_transmission_only(tmp_path, mon
         assert psnr[0] != psnr[1]
         value = float(psnr_db(originals[j:j + 1], recon[j][None]))
         assert value == pytest.approx(psnr[0], abs=1e-3)
+
+
+IDEAL = """\
+name: ideal
+seed: {seed}
+device: cpu
+images: {{source: sample, size: 64, count: 1}}
+channel: {{type: rayleigh, coherence_symbols: 512}}
+snr: {{points_db: [10, 20]}}
+metrics: [psnr]
+links:
+  fixed: {{type: classical, channel_code: capacity, bandwidth: {{channel_uses: 512}}}}
+  outage: {{type: classical, channel_code: capacity, adaptive: true, bler_target: 0.3,
+            failure_policy: mean-image, jpeg2000_header: explicit,
+            bandwidth: {{channel_uses: 512}}}}
+"""
+
+
+def test_ideal_code_links_take_their_frame_and_settings_from_the_scenario():
+    """Without adaptive the frame is the AWGN capacity of each SNR point, floor(512 log2(1 +
+    SNR) / 8) bytes, whatever the channel; with it, the epsilon-outage rate over the scenario's
+    block Rayleigh fading at epsilon = bler_target = 0.3: N log2(1 + SNR q) / 8 bytes with q =
+    -ln(0.7) the quantile of |h|^2 ~ Exp(1), within 4 sigma of its 10000-draw estimate (0.1 or
+    AWGN would give about 225 or 426 bytes at 20 dB). The link keeps its failure policy and
+    JPEG2000 headers, and its estimate is drawn from the scenario's seed."""
+    from simulator.links.capacity import CapacityLink
+
+    runner = TaskRunner(parse_scenario(IDEAL.format(seed=5)), base_dir=Path.cwd(), device="cpu")
+    for snr_db, capacity in ((10.0, math.floor(512 * math.log2(11) / 8)),
+                             (20.0, math.floor(512 * math.log2(101) / 8))):
+        fixed = runner.link("fixed", snr_db)
+        assert isinstance(fixed, CapacityLink) and fixed.payload_bytes == capacity
+        assert fixed.outage_rate is None
+    link = runner.link("outage", 20.0)
+    quantile = -math.log(0.7)
+    spread = 4 * math.sqrt(0.3 / (0.7 * 10000)) / quantile
+    low, high = (math.floor(512 * math.log2(1 + 100 * quantile * f) / 8) for f in (1 - spread,
+                                                                                 1 + spread))
+    assert 320 < low <= link.payload_bytes <= high < 345
+    assert link.outage_rate.payload_bytes == link.payload_bytes
+    assert 0.25 < link.outage_rate.outage <= 0.3 and link.outage_rate.frames == 10000
+    assert (link.failure_policy, link.jpeg2000_header) == ("mean-image", "explicit")
+    reseeded = TaskRunner(parse_scenario(IDEAL.format(seed=6)), base_dir=Path.cwd(),
+                          device="cpu").link("outage", 20.0)
+    assert reseeded.outage_rate != link.outage_rate
+
+
+def test_ideal_code_points_record_the_frame_and_the_estimated_outage_probability():
+    """The point of an ideal-code link records its frame in bits and, with adaptive, the
+    outage probability estimated for it (a fraction <= bler_target, not a count) and the draws
+    it took; every image row of the point was sent in that frame."""
+    scenario = parse_scenario(IDEAL.format(seed=5))
+    runner = TaskRunner(scenario, base_dir=Path.cwd(), device="cpu")
+    task = next(t for t in plan_tasks(scenario, runner.num_images)
+                if t.link == "outage" and t.snr_db == 20.0)
+    point, tables = runner.run(task)
+    rate = runner.link("outage", 20.0).outage_rate
+    assert point["frame_bits"] == 8 * rate.payload_bytes
+    assert point["outage_estimate"] == rate.outages / 10000 <= 0.3
+    assert point["outage_estimate_frames"] == 10000
+    assert [r["frame_bits"] for r in tables["images"]] == [8 * rate.payload_bytes]

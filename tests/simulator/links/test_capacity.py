@@ -12,6 +12,7 @@ from scipy.special import exp1
 
 from channels.awgn import AWGNChannel
 from channels.rayleigh import RayleighChannel
+from simulator.channel import build_channel
 from simulator.codecs.jpeg2000 import decode, encode_to_budget
 from simulator.links.capacity import (
     MAX_PAYLOAD_BYTES,
@@ -165,6 +166,10 @@ def test_outage_rate_over_fast_fading_tends_to_the_ergodic_capacity():
 def test_outage_rate_over_awgn_is_the_capacity_and_the_estimate_is_memoised():
     rate = estimate_outage_rate(288, 7.0, frames=50)
     assert rate.payload_bytes == capacity_payload_bytes(288, 7.0) and rate.outages == 0
+    # 7 bits per use exactly, which the channel's float32 N0 misses by a hair (see above)
+    exact = estimate_outage_rate(288, 10 * math.log10(127), frames=20)
+    assert exact.payload_bytes == capacity_payload_bytes(288, 10 * math.log10(127)) == 252
+    assert exact.outages == 0
     assert estimate_outage_rate(288, 7.0, frames=50) is rate
     assert estimate_outage_rate(288, math.inf, frames=5).payload_bytes == MAX_PAYLOAD_BYTES
 
@@ -190,3 +195,72 @@ def test_bad_arguments():
         estimate_outage_rate(8, -math.inf)
     with pytest.raises(ValueError, match="channel_uses"):
         capacity_payload_bytes(0, 0.0)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_outage_rate_is_its_definition_recounted_by_brute_force(seed):
+    """Few frames in uneven batches (25 = 10 + 10 + 5), so the order statistics are bytes apart:
+    the channel redrawn here call by call, each frame's mutual information in closed form (one
+    fade per frame: N log2(1 + 1 / no_eff)), and B found by trying every size: the largest with
+    #{f : I_f < 8 B} <= floor(epsilon * frames), and exactly that many outages."""
+    n, snr_db, epsilon, frames, batch = 32, 10.0, 0.2, 25, 10
+    config = RayleighConfig(type="rayleigh", coherence_symbols=n)
+    rate = estimate_outage_rate(n, snr_db, outage_target=epsilon, channel_config=config,
+                                frames=frames, batch_frames=batch, seed=seed)
+    channel = build_channel(config, generator=torch.Generator().manual_seed(seed), device="cpu")
+    info = []
+    for size in (10, 10, 5):
+        no_eff = channel(torch.ones(size, n, dtype=torch.complex64), snr_db)[1].double()
+        assert torch.equal(no_eff, no_eff[:, :1].expand(-1, n))  # one fade per frame
+        info += (n * torch.log2(1 + 1 / no_eff[:, 0])).tolist()
+    allowed = math.floor(epsilon * frames)
+    best = max(b for b in range(n * 8) if sum(i < 8 * b for i in info) <= allowed)
+    assert rate.payload_bytes == best
+    assert rate.outages == sum(i < 8 * best for i in info) <= allowed
+    assert rate.frames == frames and rate.outage <= epsilon
+
+
+def test_one_byte_above_capacity_is_lost_even_in_a_frame_near_the_largest():
+    """48000 uses at 30 dB carry 48000 log2(1001) = 478426.6 bits: 59803 bytes (478424 bits)
+    decode, 59804 bytes (478432 bits, 1.1e-5 above the mutual information) are lost; the
+    rounding allowance must be far below one byte in such a frame."""
+    n, snr_db = 48000, 30.0
+    assert capacity_payload_bytes(n, snr_db) == 59803 == math.floor(n * math.log2(1001) / 8)
+    for extra, lost in ((0, False), (1, True)):
+        link = CapacityLink(channel_uses=n, image_size=(SIZE, SIZE), payload_bytes=59803 + extra)
+        out = link.transmit(_images(1), _awgn(), snr_db)
+        assert out.failed.tolist() == [lost] and out.block_errors.tolist() == [int(lost)]
+
+
+def test_explicit_headers_are_sent_and_decoded_as_the_codec_would():
+    """With jpeg2000_header explicit the frame holds the whole codestream (JPEG2000 headers
+    included): a larger smallest frame, and the image the codec decodes from that budget."""
+    payload = capacity_payload_bytes(288, 20.0)  # floor(288 log2(101) / 8) = 239
+    implicit = CapacityLink(channel_uses=288, image_size=(SIZE, SIZE), payload_bytes=payload)
+    link = CapacityLink(channel_uses=288, image_size=(SIZE, SIZE), payload_bytes=payload,
+                        jpeg2000_header="explicit")
+    assert link.jpeg2000_header == "explicit"
+    assert implicit.minimum_frame_bytes < link.minimum_frame_bytes < payload
+    images = _images(2)
+    out = link.transmit(images, _awgn(), 20.0)
+    assert not out.failed.any()
+    for image, recon, used in zip(images, out.images, out.bytes_used.tolist()):
+        stream = encode_to_budget(image, payload - HEADER_BYTES, header="explicit").codestream
+        assert used == len(stream)
+        expected = decode(stream, height=SIZE, width=SIZE, header="explicit").image
+        torch.testing.assert_close(recon, expected, rtol=0, atol=0)
+
+
+def test_a_frame_of_exactly_the_smallest_size_carries_an_image():
+    """payload_bytes == minimum_frame_bytes (header + smallest codestream) is enough: the image
+    is decoded, as the codec decodes the smallest codestream; one byte less loses it."""
+    smallest = CapacityLink(channel_uses=288, image_size=(SIZE, SIZE), payload_bytes=0) \
+        .minimum_frame_bytes
+    link = CapacityLink(channel_uses=288, image_size=(SIZE, SIZE), payload_bytes=smallest)
+    assert link.carries_images
+    images = _images(1)
+    out = link.transmit(images, _awgn(), 20.0)
+    stream = encode_to_budget(images[0], smallest - HEADER_BYTES, header="implicit").codestream
+    assert not out.failed.any() and out.bytes_used.tolist() == [len(stream)]
+    short = CapacityLink(channel_uses=288, image_size=(SIZE, SIZE), payload_bytes=smallest - 1)
+    assert not short.carries_images and short.transmit(images, _awgn(), 20.0).failed.all()

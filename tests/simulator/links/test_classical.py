@@ -276,3 +276,4 @@ def test_link_bad_arguments(images):
     with pytest.raises(ValueError, match=r"`images` must be \[batch, 3, 128, 128\]; "
                                          r"got \(3, 128, 128\)\."):
         _link().encode_frames(images[0])
+
