@@ -1,4 +1,5 @@
-"""Rayleigh flat (block) fading with perfect-CSI coherent equalisation."""
+"""Rayleigh flat (block) fading with perfect-CSI coherent equalisation, one or more receive
+antennas (maximum-ratio combining)."""
 from __future__ import annotations
 
 import torch
@@ -35,7 +36,15 @@ class RayleighChannel(Block):
 
     ``x_hat = x + e`` with ``e ~ CN(0, no_eff)`` given ``h``, which is what a demapper expects.
 
+    With ``num_rx_antennas = A > 1`` (receive diversity, SIMO) every antenna ``a`` sees its own
+    independent coefficient ``h_{a,i}`` (same blocks) and noise, each at the mean SNR
+    ``snr_db``, and the receiver combines them by maximum-ratio combining, the optimal linear
+    combiner with perfect CSI: ``x_hat = sum_a conj(h_a) y_a / sum_a |h_a|^2``, ``no_eff = N0 /
+    sum_a |h_a|^2`` (ZF and unbiased LMMSE are again the same). ``A = 1`` draws exactly the
+    numbers it always did.
+
     :param coherence_symbols: int >= 1, default 1; symbols per fading block (L).
+    :param num_rx_antennas: int >= 1, default 1; receive antennas combined by MRC.
     :param equalizer: ``"zf"`` (default) | ``"mmse"``; see above.
     :param return_channel: bool, default False; if True, also return ``h``.
     :param generator: Source of ``h`` and noise, on ``device``; None = Sionna's per-device
@@ -48,9 +57,10 @@ class RayleighChannel(Block):
     :input snr_db: float or [batch] float tensor; mean Es/N0 in dB per complex symbol,
         relative to the measured mean power of each row of ``x``. ``+inf`` = no noise.
     :output x_hat: [batch, n], complex; equalised symbols, unbiased estimate of ``x``.
-    :output no_eff: [batch, n], float; effective noise variance ``N0/|h|^2`` per symbol.
-    :output h: [batch, n], complex; channel coefficient of each symbol. Only if
-        ``return_channel`` is True.
+    :output no_eff: [batch, n], float; effective noise variance ``N0/|h|^2`` per symbol
+        (``N0 / sum_a |h_a|^2`` with several antennas).
+    :output h: [batch, n] complex (``[batch, num_rx_antennas, n]`` with several antennas);
+        channel coefficient of each symbol. Only if ``return_channel`` is True.
     :raises TypeError: If an argument has the wrong type.
     :raises ValueError: If ``coherence_symbols < 1``, ``equalizer`` is unknown, ``x`` is
         not 2-D, or ``snr_db`` has a bad shape or value.
@@ -64,17 +74,19 @@ class RayleighChannel(Block):
     """
 
     def __init__(self, *, coherence_symbols: int = 1, equalizer: str = "zf",
-                 return_channel: bool = False, generator: torch.Generator | None = None,
-                 check_values: bool = True, precision: str | None = None,
-                 device: str | None = None) -> None:
+                 num_rx_antennas: int = 1, return_channel: bool = False,
+                 generator: torch.Generator | None = None, check_values: bool = True,
+                 precision: str | None = None, device: str | None = None) -> None:
         super().__init__(precision=precision, device=device)
         check_int(coherence_symbols, name="coherence_symbols", low=1)
+        check_int(num_rx_antennas, name="num_rx_antennas", low=1)
         check_type(equalizer, str, name="equalizer")
         check_one_of(equalizer, EQUALIZERS, name="equalizer")
         check_type(return_channel, bool, name="return_channel")
         check_type(check_values, bool, name="check_values")
         check_generator(generator, self.device)
         self._coherence_symbols = coherence_symbols
+        self._num_rx_antennas = num_rx_antennas
         self._equalizer = equalizer
         self._return_channel = return_channel
         self._check_values = check_values
@@ -86,6 +98,11 @@ class RayleighChannel(Block):
         return self._coherence_symbols
 
     @property
+    def num_rx_antennas(self) -> int:
+        """Receive antennas combined by MRC."""
+        return self._num_rx_antennas
+
+    @property
     def equalizer(self) -> str:
         """``"zf"`` or ``"mmse"``."""
         return self._equalizer
@@ -95,17 +112,21 @@ class RayleighChannel(Block):
         snr_db = check_symbols_and_snr(x, snr_db, check_values=self._check_values)  # [batch, 1]
         gen = self.torch_rng if self._generator is None else self._generator
         batch, n = x.shape
+        antennas = self._num_rx_antennas
         num_blocks = -(-n // self._coherence_symbols)
-        h = torch.randn((batch, num_blocks), dtype=x.dtype, device=x.device, generator=gen)
-        h = h.repeat_interleave(self._coherence_symbols, dim=1)[:, :n]  # [batch, n]
+        # Drawn as [batch, A * ...] and reshaped: one antenna draws what it always did.
+        h = torch.randn((batch, antennas * num_blocks), dtype=x.dtype, device=x.device,
+                        generator=gen).reshape(batch, antennas, num_blocks)
+        h = h.repeat_interleave(self._coherence_symbols, dim=2)[:, :, :n]  # [batch, A, n]
         no = mean_power(x).unsqueeze(-1) * torch.pow(10.0, -snr_db / 10.0)  # [batch, 1]
-        noise = torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=gen)
-        y = h * x + no.sqrt() * noise
+        noise = torch.randn((batch, antennas * n), dtype=x.dtype, device=x.device,
+                            generator=gen).reshape(batch, antennas, n)
+        y = h * x.unsqueeze(1) + no.sqrt().unsqueeze(1) * noise  # [batch, A, n]
 
-        # Unbiased LMMSE == ZF for one tap (see the class docstring): one code path.
-        gain2 = h.abs().square()  # [batch, n]
-        x_hat = y * h.conj() / gain2
+        # MRC; for one antenna the unbiased LMMSE == ZF (see the class docstring).
+        gain2 = h.abs().square().sum(dim=1)  # [batch, n]
+        x_hat = (y * h.conj()).sum(dim=1) / gain2
         no_eff = (no / gain2).to(self.dtype)
         if self._return_channel:
-            return x_hat, no_eff, h
+            return x_hat, no_eff, (h[:, 0] if antennas == 1 else h)
         return x_hat, no_eff

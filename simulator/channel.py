@@ -27,8 +27,9 @@ def build_channel(config: ChannelConfig, *, generator: torch.Generator | None,
         return AWGNChannel(generator=generator, device=device, check_values=check_values)
     if isinstance(config, RayleighConfig):
         return RayleighChannel(coherence_symbols=config.coherence_symbols,
-                               equalizer=config.equalizer, generator=generator, device=device,
-                               check_values=check_values)
+                               equalizer=config.equalizer,
+                               num_rx_antennas=config.num_rx_antennas or 1,
+                               generator=generator, device=device, check_values=check_values)
     if isinstance(config, OFDMConfig):
         model = "AWGN" if config.model == "none" else config.model.upper()
         return OFDMSISOChannel(

@@ -70,7 +70,9 @@ def _series(rows, metric):
 
 
 def _plot_error_rates(store, rows, scenario, snr_kind, out) -> list[Path]:
-    channel = (scenario.get("channel") or {}).get("type", "awgn")
+    channel_cfg = scenario.get("channel") or {}
+    channel = channel_cfg.get("type", "awgn")
+    antennas = channel_cfg.get("num_rx_antennas") or 1
     link_facts = {r["link"]: r for r in store.rows("ber")}
     written = []
     for metric in ("ber", "bler"):
@@ -94,7 +96,7 @@ def _plot_error_rates(store, rows, scenario, snr_kind, out) -> list[Path]:
             if (metric == "ber" and uncoded and snr_kind == "ebno" and "modulation" in facts
                     and finite.size):
                 grid = np.linspace(finite.min(), finite.max(), 100)
-                theory = _theory(channel, int(facts["modulation"]), grid)
+                theory = _theory(channel, int(facts["modulation"]), grid, antennas)
                 if theory is not None:
                     ax.semilogy(grid, theory, color=line.get_color(), linestyle=":",
                                 linewidth=1.0, label=f"{link} theory")
@@ -107,11 +109,11 @@ def _plot_error_rates(store, rows, scenario, snr_kind, out) -> list[Path]:
     return written
 
 
-def _theory(channel: str, modulation: int, ebno_db: np.ndarray):
+def _theory(channel: str, modulation: int, ebno_db: np.ndarray, num_rx_antennas: int = 1):
     if channel == "awgn":
         return ber_awgn(ebno_db, modulation)
     if channel == "rayleigh" and modulation in (2, 4):
-        return ber_rayleigh(ebno_db, modulation)
+        return ber_rayleigh(ebno_db, modulation, num_rx_antennas)
     return None
 
 

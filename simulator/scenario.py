@@ -194,11 +194,15 @@ class AWGNConfig(_Frozen):
 
 
 class RayleighConfig(_Frozen):
-    """Rayleigh flat fading with perfect CSI; ``coherence_symbols`` 1 = fast fading."""
+    """Rayleigh flat fading with perfect CSI; ``coherence_symbols`` 1 = fast fading;
+    ``num_rx_antennas`` > 1 = receive diversity with maximum-ratio combining."""
 
     type: Literal["rayleigh"]
     coherence_symbols: int = Field(1, ge=1)
     equalizer: Literal["zf", "mmse"] = "zf"
+    # None (= 1) rather than a default value: see scenario_hash.
+    num_rx_antennas: int | None = Field(None, ge=1, le=64, description="Receive antennas, "
+                                        "each at the mean SNR, combined by MRC; None = 1.")
 
 
 class OFDMConfig(_Frozen):

@@ -39,14 +39,27 @@ def ber_awgn(ebno_db: np.ndarray | float, modulation_order: int) -> np.ndarray:
     return total / math.log2(sqrt_m)
 
 
-def ber_rayleigh(ebno_db: np.ndarray | float, modulation_order: int) -> np.ndarray:
-    """BER of Gray BPSK/QPSK over Rayleigh flat fading with perfect CSI:
-    ``0.5 (1 - sqrt(g / (1 + g)))`` with ``g`` the mean Eb/N0 (linear).
+def ber_rayleigh(ebno_db: np.ndarray | float, modulation_order: int,
+                 num_rx_antennas: int = 1) -> np.ndarray:
+    """BER of Gray BPSK/QPSK over Rayleigh flat fading with perfect CSI and maximum-ratio
+    combining of ``L = num_rx_antennas`` independent branches, ``g`` the mean Eb/N0 per branch
+    (linear) and ``mu = sqrt(g / (1 + g))`` (Proakis, Digital Communications, 4th ed., eq.
+    14.4-15):
 
-    :raises ValueError: For other orders (no simple closed form is offered).
+        ((1 - mu) / 2)^L  sum_{k=0}^{L-1} C(L - 1 + k, k) ((1 + mu) / 2)^k,
+
+    ``0.5 (1 - mu)`` for one antenna.
+
+    :raises ValueError: For other orders (no simple closed form is offered) or ``L < 1``.
     """
     if modulation_order not in (2, 4):
         raise ValueError(f"`modulation_order` must be 2 or 4 for the Rayleigh closed form; "
                          f"got {modulation_order!r}.")
+    if not isinstance(num_rx_antennas, int) or num_rx_antennas < 1:
+        raise ValueError(f"`num_rx_antennas` must be an int >= 1; got {num_rx_antennas!r}.")
     gamma_b = 10.0 ** (np.asarray(ebno_db, dtype=np.float64) / 10.0)
-    return 0.5 * (1.0 - np.sqrt(gamma_b / (1.0 + gamma_b)))
+    mu = np.sqrt(gamma_b / (1.0 + gamma_b))
+    branches = num_rx_antennas
+    total = sum(math.comb(branches - 1 + k, k) * ((1.0 + mu) / 2.0) ** k
+                for k in range(branches))
+    return ((1.0 - mu) / 2.0) ** branches * total

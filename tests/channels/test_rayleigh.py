@@ -130,6 +130,56 @@ def test_documented_draw_order_h_then_noise(coherence):
     torch.testing.assert_close(no_eff, n0 / h_ref.abs().square(), rtol=1e-5, atol=0.0)
 
 
+@pytest.mark.parametrize("antennas, ebno_db", [(2, 5.0), (4, 2.0)])
+def test_mrc_bpsk_ber_matches_the_diversity_closed_form(antennas, ebno_db):
+    """BPSK over fast fading with L-branch MRC: Proakis eq. 14.4-15 (written out here),
+    mu = sqrt(g / (1 + g)) with g the mean Eb/N0 per branch."""
+    b = bits((4, 250_000), 5)
+    x = torch.complex(1 - 2 * b, torch.zeros_like(b))
+    x_hat, _ = RayleighChannel(num_rx_antennas=antennas, generator=gen(6))(x, ebno_db)
+    errors = int(((x_hat.real < 0).float() != b).sum())
+    g = 10 ** (ebno_db / 10)
+    mu = math.sqrt(g / (1 + g))
+    theory = ((1 - mu) / 2) ** antennas * sum(
+        math.comb(antennas - 1 + k, k) * ((1 + mu) / 2) ** k for k in range(antennas))
+    assert errors >= 1000  # rel. sigma <= 3 %
+    assert errors / b.numel() == pytest.approx(theory, rel=0.12)
+    assert theory < 0.2 * rayleigh_ber(ebno_db)  # diversity: far below one antenna
+
+
+@pytest.mark.parametrize("coherence", [1, 5])
+def test_mrc_combines_each_antennas_draws_as_documented(coherence):
+    """Several antennas: the coefficients of all antennas first ([batch, A * blocks]), then the
+    noise ([batch, A * n]); x_hat = sum conj(h_a) y_a / sum |h_a|^2 and no_eff = N0 / sum
+    |h_a|^2, recomputed by hand from a copy of the generator."""
+    batch, n, antennas, snr_db = 2, 20, 3, 4.0
+    x = torch.complex(torch.randn(batch, n, generator=gen(11)),
+                      torch.randn(batch, n, generator=gen(12)))
+    x_hat, no_eff, h = RayleighChannel(coherence_symbols=coherence, num_rx_antennas=antennas,
+                                       return_channel=True, generator=gen(22))(x, snr_db)
+    g = gen(22)
+    blocks = -(-n // coherence)
+    h_ref = torch.randn((batch, antennas * blocks), dtype=torch.complex64, generator=g)
+    h_ref = h_ref.reshape(batch, antennas, blocks).repeat_interleave(coherence, dim=2)[..., :n]
+    noise = torch.randn((batch, antennas * n), dtype=torch.complex64, generator=g)
+    noise = noise.reshape(batch, antennas, n)
+    n0 = x.abs().square().mean(1, keepdim=True) / 10 ** (snr_db / 10)
+    y = h_ref * x[:, None] + n0.sqrt()[:, None] * noise
+    gain = sum(h_ref[:, a].abs().square() for a in range(antennas))
+    assert torch.equal(h, h_ref) and h.shape == (batch, antennas, n)
+    torch.testing.assert_close(x_hat, sum(h_ref[:, a].conj() * y[:, a]
+                                          for a in range(antennas)) / gain,
+                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(no_eff, n0 / gain, rtol=1e-5, atol=0.0)
+
+
+def test_one_antenna_draws_what_it_always_did():
+    x = torch.ones(3, 30, dtype=torch.complex64)
+    a = RayleighChannel(coherence_symbols=4, generator=gen(8))(x, 3.0)
+    b = RayleighChannel(coherence_symbols=4, num_rx_antennas=1, generator=gen(8))(x, 3.0)
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
+
+
 def test_determinism_and_seed_dependence():
     x = torch.ones(3, 40, dtype=torch.complex64)
     a = RayleighChannel(coherence_symbols=4, generator=gen(1))(x, 3.0)
@@ -156,6 +206,7 @@ def test_shapes_and_dtypes(precision, cdtype, rdtype):
     ({"equalizer": "ml"}, ValueError, r"`equalizer` must be one of 'zf', 'mmse'; got 'ml'"),
     ({"equalizer": None}, TypeError, r"`equalizer` must be str; got None"),
     ({"return_channel": 1}, TypeError, r"`return_channel` must be bool; got 1"),
+    ({"num_rx_antennas": 0}, ValueError, r"`num_rx_antennas` must be in \[1, inf\]; got 0"),
     ({"check_values": None}, TypeError, r"`check_values` must be bool; got None"),
     ({"generator": 3}, TypeError, r"`generator` must be Generator; got 3"),
 ])

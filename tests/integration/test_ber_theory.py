@@ -54,6 +54,21 @@ def test_uncoded_rayleigh_fast_fading_matches_closed_form(modulation, ebno_db):
     assert counts.bit_errors / counts.bits == pytest.approx(theory, rel=0.10)
 
 
+def test_uncoded_rayleigh_with_receive_diversity_matches_closed_form():
+    """QPSK over fast fading, 3 receive antennas combined by MRC, at 4 dB Eb/N0 per antenna:
+    ((1 - mu) / 2)^3 (1 + 3 (1 + mu) / 2 + 6 ((1 + mu) / 2)^2), mu = sqrt(g / (1 + g))."""
+    g = 10 ** 0.4
+    mu = math.sqrt(g / (1 + g))
+    theory = ((1 - mu) / 2) ** 3 * (1 + 3 * (1 + mu) / 2 + 6 * ((1 + mu) / 2) ** 2)
+    bits = int(max(600 / theory, 50_000))
+    mc = MonteCarloConfig(target_bit_errors=10**9, min_bits=1000, max_bits=bits, batch_bits=bits)
+    counts = simulate_ber_point(BERLinkConfig(type="ber", modulation=4),
+                                RayleighConfig(type="rayleigh", num_rx_antennas=3),
+                                4.0, snr_kind="ebno", monte_carlo=mc, seed=8, device="cpu")
+    assert counts.bit_errors >= 300
+    assert counts.bit_errors / counts.bits == pytest.approx(theory, rel=0.12)
+
+
 def test_stop_rule_and_seed():
     mc = MonteCarloConfig(target_bit_errors=100, min_bits=20_000, max_bits=10**6, batch_bits=10_000)
     link = BERLinkConfig(type="ber", modulation=4)

@@ -2,6 +2,7 @@
 channel models themselves are tested in tests/channels)."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from simulator.channel import build_channel
@@ -23,6 +24,15 @@ def test_rayleigh_fades_in_blocks_of_coherence_symbols():
     blocks = no_eff.reshape(2, 3, 4)
     assert torch.equal(blocks, blocks[..., :1].expand(2, 3, 4))
     assert len(set(blocks[..., 0].flatten().tolist())) == 6
+
+
+def test_rayleigh_receive_antennas_are_the_scenarios():
+    """num_rx_antennas: 4 reaches the channel (MRC of 4 branches: the mean of 1 / no_eff is
+    4 / N0, against 1 / N0 for one antenna); unset means one antenna."""
+    ch = _channel("{type: rayleigh, num_rx_antennas: 4}")
+    assert ch.num_rx_antennas == 4 and _channel("{type: rayleigh}").num_rx_antennas == 1
+    _, no_eff = ch(torch.ones(4, 5000, dtype=torch.complex64), 0.0)
+    assert float((1 / no_eff).mean()) == pytest.approx(4.0, rel=0.03)
 
 
 def test_ofdm_channel_estimation_is_the_scenarios():

@@ -113,3 +113,27 @@ def test_theory_is_drawn_for_uncoded_links_at_eb_n0_only(tmp_path, monkeypatch, 
     assert x[0] == 0 and x[-1] == 6
     np.testing.assert_allclose(y[[0, -1]], [0.5 * math.erfc(math.sqrt(10 ** (s / 10)))
                                             for s in (0, 6)], rtol=1e-6)
+
+
+def test_rayleigh_theory_follows_the_receive_antennas(tmp_path, monkeypatch):
+    """Over Rayleigh fading with 2 receive antennas the uncoded BPSK link's theory curve is
+    the 2-branch MRC closed form (at 10 dB: ((1 - mu) / 2)^2 (2 + mu), mu = sqrt(10 / 11)),
+    not the single-antenna one."""
+    import math
+
+    import numpy as np
+
+    text = ("name: t\nchannel: {type: rayleigh, num_rx_antennas: 2}\n"
+            "snr: {kind: ebno, points_db: [0, 10]}\nlinks:\n  un: {type: ber, modulation: 2}\n")
+    store = ResultsStore(tmp_path / "r.h5", {"scenario_text": text})
+    for snr in (0.0, 10.0):
+        store.add(f"un{snr}", {"link": "un"}, {"ber": [{
+            "link": "un", "snr_db": snr, "modulation": 2, "code_rate": float("nan"),
+            "bits": 10000, "bit_errors": 50, "blocks": 0, "block_errors": 0, "esno_db": snr,
+            "ebno_db": snr}]})
+    curves = _plotted(monkeypatch)
+    plot_results(store, tmp_path / "plots")
+    x, y = curves["ber"]["un theory"]
+    mu = math.sqrt(10 / 11)
+    assert x[-1] == 10
+    np.testing.assert_allclose(y[-1], ((1 - mu) / 2) ** 2 * (2 + mu), rtol=1e-9)

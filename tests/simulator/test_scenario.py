@@ -149,6 +149,7 @@ BROKEN = [
     (GOOD.replace("{type: awgn}", "{type: ofdm, delay_spread_s: -1e-9}"), ":3: channel.delay_spread_s: Input should be greater than or equal to 0"),
     (GOOD.replace("{type: awgn}", "{type: ofdm, model: tdl-z}"), ":3: channel.model: must be one of none, tdl-a"),
     (GOOD.replace("{type: awgn}", "{type: rayleigh, coherence_symbols: 0}"), ":3: channel.coherence_symbols: Input should be greater than or equal to 1"),
+    (GOOD.replace("{type: awgn}", "{type: rayleigh, num_rx_antennas: 0}"), ":3: channel.num_rx_antennas: Input should be greater than or equal to 1"),
     (GOOD.replace("{points_db: [1, 10]}", "{start_db: 0, stop_db: 10, step_db: -1}"), ":4: snr.step_db: Input should be greater than 0"),
     (GOOD.replace("{points_db: [1, 10]}", "{start_db: 10, stop_db: 0, step_db: 1}"), ":4: snr: stop_db (0.0) must be >= start_db (10.0)"),
     (GOOD.replace("{points_db: [1, 10]}", "{points_db: []}"), ":4: snr: points_db must not be empty"),

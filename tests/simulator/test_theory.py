@@ -34,8 +34,25 @@ def test_rayleigh_closed_form_equals_the_averaged_awgn_ber(modulation):
         assert float(ber_rayleigh(ebno_db, modulation)) == pytest.approx(want, rel=1e-7)
 
 
+@pytest.mark.parametrize("antennas", [2, 3, 4])
+def test_rayleigh_diversity_closed_form_equals_the_averaged_awgn_ber(antennas):
+    # MRC of L Rayleigh branches: the combined Eb/N0 is Gamma(L, g) (chi-square with 2L
+    # degrees of freedom), the BER its average of Q(sqrt(2 g)).
+    from scipy.stats import gamma
+
+    for ebno_db in (0.0, 8.0, 15.0):
+        mean = 10 ** (ebno_db / 10)
+        want, _ = quad(lambda g: norm.sf(math.sqrt(2 * g)) * gamma.pdf(g, antennas, scale=mean),
+                       0, math.inf, limit=200)
+        got = float(ber_rayleigh(ebno_db, 2, num_rx_antennas=antennas))
+        assert got == pytest.approx(want, rel=1e-6)
+    assert float(ber_rayleigh(10.0, 4, 1)) == float(ber_rayleigh(10.0, 4))
+
+
 def test_unsupported_orders_are_refused():
     with pytest.raises(ValueError, match="must be 2, 4, 16, 64 or 256; got 8"):
         ber_awgn(3.0, 8)
     with pytest.raises(ValueError, match="must be 2 or 4 for the Rayleigh closed form; got 16"):
         ber_rayleigh(3.0, 16)
+    with pytest.raises(ValueError, match="num_rx_antennas"):
+        ber_rayleigh(3.0, 2, num_rx_antennas=0)
