@@ -107,6 +107,11 @@ class RayleighChannel(Block):
         """``"zf"`` or ``"mmse"``."""
         return self._equalizer
 
+    def _coefficients(self, shape: tuple[int, int], dtype: torch.dtype, device: torch.device,
+                      generator: torch.Generator) -> torch.Tensor:
+        """One fading coefficient per block and antenna: CN(0, 1) (Rayleigh)."""
+        return torch.randn(shape, dtype=dtype, device=device, generator=generator)
+
     def call(self, x: torch.Tensor, snr_db: torch.Tensor | float
              ) -> tuple[torch.Tensor, ...]:
         snr_db = check_symbols_and_snr(x, snr_db, check_values=self._check_values)  # [batch, 1]
@@ -115,8 +120,8 @@ class RayleighChannel(Block):
         antennas = self._num_rx_antennas
         num_blocks = -(-n // self._coherence_symbols)
         # Drawn as [batch, A * ...] and reshaped: one antenna draws what it always did.
-        h = torch.randn((batch, antennas * num_blocks), dtype=x.dtype, device=x.device,
-                        generator=gen).reshape(batch, antennas, num_blocks)
+        h = self._coefficients((batch, antennas * num_blocks), x.dtype, x.device, gen)
+        h = h.reshape(batch, antennas, num_blocks)
         h = h.repeat_interleave(self._coherence_symbols, dim=2)[:, :, :n]  # [batch, A, n]
         no = mean_power(x).unsqueeze(-1) * torch.pow(10.0, -snr_db / 10.0)  # [batch, 1]
         noise = torch.randn((batch, antennas * n), dtype=x.dtype, device=x.device,

@@ -7,7 +7,8 @@ from sionna.phy import Block
 from channels.awgn import AWGNChannel
 from channels.ofdm import OFDMSISOChannel
 from channels.rayleigh import RayleighChannel
-from simulator.scenario import AWGNConfig, ChannelConfig, OFDMConfig, RayleighConfig
+from channels.rician import RicianChannel
+from simulator.scenario import AWGNConfig, ChannelConfig, OFDMConfig, RayleighConfig, RicianConfig
 
 __all__ = ["build_channel", "ChannelConfigKey"]
 
@@ -25,11 +26,13 @@ def build_channel(config: ChannelConfig, *, generator: torch.Generator | None,
     """
     if isinstance(config, AWGNConfig):
         return AWGNChannel(generator=generator, device=device, check_values=check_values)
-    if isinstance(config, RayleighConfig):
-        return RayleighChannel(coherence_symbols=config.coherence_symbols,
-                               equalizer=config.equalizer,
-                               num_rx_antennas=config.num_rx_antennas or 1,
-                               generator=generator, device=device, check_values=check_values)
+    if isinstance(config, RayleighConfig):  # and RicianConfig, its subclass
+        fading = dict(coherence_symbols=config.coherence_symbols, equalizer=config.equalizer,
+                      num_rx_antennas=config.num_rx_antennas or 1, generator=generator,
+                      device=device, check_values=check_values)
+        if isinstance(config, RicianConfig):
+            return RicianChannel(k_factor_db=config.k_factor_db, **fading)
+        return RayleighChannel(**fading)
     if isinstance(config, OFDMConfig):
         model = "AWGN" if config.model == "none" else config.model.upper()
         return OFDMSISOChannel(

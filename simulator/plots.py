@@ -19,7 +19,7 @@ from PIL import Image  # noqa: E402
 
 from simulator.results import ResultsStore, reconstructions_dir  # noqa: E402
 from simulator.summary import summarize  # noqa: E402
-from simulator.theory import ber_awgn, ber_rayleigh  # noqa: E402
+from simulator.theory import ber_awgn, ber_rayleigh, ber_rician  # noqa: E402
 
 __all__ = ["plot_results"]
 
@@ -72,7 +72,6 @@ def _series(rows, metric):
 def _plot_error_rates(store, rows, scenario, snr_kind, out) -> list[Path]:
     channel_cfg = scenario.get("channel") or {}
     channel = channel_cfg.get("type", "awgn")
-    antennas = channel_cfg.get("num_rx_antennas") or 1
     link_facts = {r["link"]: r for r in store.rows("ber")}
     written = []
     for metric in ("ber", "bler"):
@@ -96,7 +95,7 @@ def _plot_error_rates(store, rows, scenario, snr_kind, out) -> list[Path]:
             if (metric == "ber" and uncoded and snr_kind == "ebno" and "modulation" in facts
                     and finite.size):
                 grid = np.linspace(finite.min(), finite.max(), 100)
-                theory = _theory(channel, int(facts["modulation"]), grid, antennas)
+                theory = _theory(channel_cfg, int(facts["modulation"]), grid)
                 if theory is not None:
                     ax.semilogy(grid, theory, color=line.get_color(), linestyle=":",
                                 linewidth=1.0, label=f"{link} theory")
@@ -109,11 +108,16 @@ def _plot_error_rates(store, rows, scenario, snr_kind, out) -> list[Path]:
     return written
 
 
-def _theory(channel: str, modulation: int, ebno_db: np.ndarray, num_rx_antennas: int = 1):
-    if channel == "awgn":
+def _theory(channel: dict, modulation: int, ebno_db: np.ndarray):
+    """The closed-form BER of an uncoded link over the scenario's ``channel`` section, or None."""
+    kind = channel.get("type", "awgn")
+    antennas = channel.get("num_rx_antennas") or 1
+    if kind == "awgn":
         return ber_awgn(ebno_db, modulation)
-    if channel == "rayleigh" and modulation in (2, 4):
-        return ber_rayleigh(ebno_db, modulation, num_rx_antennas)
+    if kind == "rayleigh" and modulation in (2, 4):
+        return ber_rayleigh(ebno_db, modulation, antennas)
+    if kind == "rician" and modulation in (2, 4):
+        return ber_rician(ebno_db, modulation, float(channel["k_factor_db"]), antennas)
     return None
 
 

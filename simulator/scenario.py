@@ -42,6 +42,7 @@ __all__ = [
     "MonteCarloConfig",
     "AWGNConfig",
     "RayleighConfig",
+    "RicianConfig",
     "OFDMConfig",
     "ChannelConfig",
     "AnalogTransmission",
@@ -205,6 +206,14 @@ class RayleighConfig(_Frozen):
                                         "each at the mean SNR, combined by MRC; None = 1.")
 
 
+class RicianConfig(RayleighConfig):
+    """Rician flat fading: a line-of-sight ray and Rayleigh scattering, K = LOS / scattered
+    power; the other fields as for ``rayleigh``."""
+
+    type: Literal["rician"]
+    k_factor_db: float = Field(allow_inf_nan=False, description="Rician K factor, dB.")
+
+
 class OFDMConfig(_Frozen):
     """OFDM SISO over a 3GPP TR 38.901 TDL/CDL model (or ``none``: static unit gain)."""
 
@@ -246,7 +255,8 @@ class OFDMConfig(_Frozen):
         return self
 
 
-ChannelConfig = Annotated[Union[AWGNConfig, RayleighConfig, OFDMConfig], Field(discriminator="type")]
+ChannelConfig = Annotated[Union[AWGNConfig, RayleighConfig, RicianConfig, OFDMConfig],
+                          Field(discriminator="type")]
 
 
 class AnalogTransmission(_Frozen):
@@ -677,9 +687,9 @@ def _parent_model(root: type[BaseModel], loc: list[Any]) -> type[BaseModel]:
 
 _MODEL_AT: dict[str, type[BaseModel]] = {
     "semantic": SemanticLinkConfig, "classical": ClassicalLinkConfig, "ber": BERLinkConfig,
-    "awgn": AWGNConfig, "rayleigh": RayleighConfig, "ofdm": OFDMConfig,
+    "awgn": AWGNConfig, "rayleigh": RayleighConfig, "rician": RicianConfig, "ofdm": OFDMConfig,
     "analog": AnalogTransmission, "digital": DigitalTransmission, "images": ImagesConfig,
     "snr": SNRConfig, "monte_carlo": MonteCarloConfig, "bandwidth": BandwidthConfig,
 }
-_UNION_TAGS = frozenset({"semantic", "classical", "ber", "awgn", "rayleigh", "ofdm", "analog",
-                         "digital"})
+_UNION_TAGS = frozenset({"semantic", "classical", "ber", "awgn", "rayleigh", "rician", "ofdm",
+                         "analog", "digital"})

@@ -35,6 +35,16 @@ def test_rayleigh_receive_antennas_are_the_scenarios():
     assert float((1 / no_eff).mean()) == pytest.approx(4.0, rel=0.03)
 
 
+def test_rician_channel_is_the_scenarios():
+    """type: rician builds the Rician channel with the scenario's K factor, blocks and
+    antennas (the line-of-sight mean of h is sqrt(K / (K + 1)))."""
+    from channels.rician import RicianChannel
+
+    ch = _channel("{type: rician, k_factor_db: 10, coherence_symbols: 2, num_rx_antennas: 2}")
+    assert isinstance(ch, RicianChannel)
+    assert (ch.k_factor_db, ch.coherence_symbols, ch.num_rx_antennas) == (10.0, 2, 2)
+
+
 def test_ofdm_channel_estimation_is_the_scenarios():
     """With no fading (model none) and perfect estimation the effective noise is N0 itself,
     10^(-10/10) = 0.1 at 10 dB on every symbol; the default LS estimation adds its own error,

@@ -115,6 +115,32 @@ def test_theory_is_drawn_for_uncoded_links_at_eb_n0_only(tmp_path, monkeypatch, 
                                             for s in (0, 6)], rtol=1e-6)
 
 
+def test_rician_theory_is_the_rice_averaged_ber(tmp_path, monkeypatch):
+    """Over Rician fading (K = 6 dB) the uncoded BPSK link's theory curve is the AWGN BER
+    averaged over the Rice law of |h| (integrated here), at its 8 dB end point."""
+    import math
+
+    from scipy.integrate import quad
+    from scipy.stats import norm, rice
+
+    text = ("name: t\nchannel: {type: rician, k_factor_db: 6}\n"
+            "snr: {kind: ebno, points_db: [0, 8]}\nlinks:\n  un: {type: ber, modulation: 2}\n")
+    store = ResultsStore(tmp_path / "r.h5", {"scenario_text": text})
+    for snr in (0.0, 8.0):
+        store.add(f"un{snr}", {"link": "un"}, {"ber": [{
+            "link": "un", "snr_db": snr, "modulation": 2, "code_rate": float("nan"),
+            "bits": 10000, "bit_errors": 50, "blocks": 0, "block_errors": 0, "esno_db": snr,
+            "ebno_db": snr}]})
+    curves = _plotted(monkeypatch)
+    plot_results(store, tmp_path / "plots")
+    x, y = curves["ber"]["un theory"]
+    k, g = 10 ** 0.6, 10 ** 0.8
+    want = quad(lambda a: norm.sf(math.sqrt(2 * g) * a)
+                * rice.pdf(a, math.sqrt(2 * k), scale=math.sqrt(1 / (2 * (k + 1)))),
+                0, math.inf)[0]
+    assert x[-1] == 8 and y[-1] == pytest.approx(want, rel=1e-6)
+
+
 def test_rayleigh_theory_follows_the_receive_antennas(tmp_path, monkeypatch):
     """Over Rayleigh fading with 2 receive antennas the uncoded BPSK link's theory curve is
     the 2-branch MRC closed form (at 10 dB: ((1 - mu) / 2)^2 (2 + mu), mu = sqrt(10 / 11)),

@@ -18,6 +18,7 @@ SECTIONS = {
     "`snr`": schema.SNRConfig,
     "`type: awgn`": schema.AWGNConfig,
     "`type: rayleigh`": schema.RayleighConfig,
+    "`type: rician`": schema.RicianConfig,
     "`type: ofdm`": schema.OFDMConfig,
     "`type: semantic`": schema.SemanticLinkConfig,
     "`transmission: {mode: analog}`": schema.AnalogTransmission,

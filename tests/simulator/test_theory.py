@@ -9,7 +9,7 @@ import pytest
 from scipy.integrate import quad
 from scipy.stats import norm
 
-from simulator.theory import ber_awgn, ber_rayleigh
+from simulator.theory import ber_awgn, ber_rayleigh, ber_rician
 from tests.ber_reference import gray_pam_ber
 
 EBNO_DB = np.array([-2.0, 0.0, 3.0, 6.0, 9.0, 12.0, 15.0])
@@ -49,6 +49,30 @@ def test_rayleigh_diversity_closed_form_equals_the_averaged_awgn_ber(antennas):
     assert float(ber_rayleigh(10.0, 4, 1)) == float(ber_rayleigh(10.0, 4))
 
 
+@pytest.mark.parametrize("k_factor_db", [-3.0, 5.0, 12.0])
+def test_rician_form_equals_the_awgn_ber_averaged_over_the_rice_law(k_factor_db):
+    from scipy.stats import rice
+
+    k = 10 ** (k_factor_db / 10)
+    scale = math.sqrt(1 / (2 * (k + 1)))  # E|h|^2 = 1
+    for ebno_db in (0.0, 8.0, 15.0):
+        g = 10 ** (ebno_db / 10)
+        want, _ = quad(lambda a: norm.sf(math.sqrt(2 * g) * a)
+                       * rice.pdf(a, math.sqrt(2 * k), scale=scale), 0, math.inf, limit=200)
+        assert float(ber_rician(ebno_db, 2, k_factor_db)) == pytest.approx(want, rel=1e-6)
+
+
+@pytest.mark.parametrize("antennas", [1, 3])
+def test_rician_without_line_of_sight_is_rayleigh_and_with_a_strong_one_awgn(antennas):
+    ebno_db = np.array([0.0, 6.0, 12.0])
+    np.testing.assert_allclose(ber_rician(ebno_db, 4, -60.0, antennas),
+                               ber_rayleigh(ebno_db, 4, antennas), rtol=1e-5)
+    # K = 40 dB: the fading is nearly gone (at moderate BER); with L antennas the combined
+    # Eb/N0 is L g.
+    np.testing.assert_allclose(ber_rician(ebno_db[:2], 2, 40.0, antennas),
+                               ber_awgn(ebno_db[:2] + 10 * np.log10(antennas), 2), rtol=0.02)
+
+
 def test_unsupported_orders_are_refused():
     with pytest.raises(ValueError, match="must be 2, 4, 16, 64 or 256; got 8"):
         ber_awgn(3.0, 8)
@@ -56,3 +80,7 @@ def test_unsupported_orders_are_refused():
         ber_rayleigh(3.0, 16)
     with pytest.raises(ValueError, match="num_rx_antennas"):
         ber_rayleigh(3.0, 2, num_rx_antennas=0)
+    with pytest.raises(ValueError, match="must be 2 or 4 for the Rician closed form"):
+        ber_rician(3.0, 16, 6.0)
+    with pytest.raises(ValueError, match="k_factor_db"):
+        ber_rician(3.0, 2, math.inf)

@@ -1,0 +1,55 @@
+"""Rician flat (block) fading: a line-of-sight ray plus Rayleigh scattering, perfect CSI."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from channels._checks import check_type
+from channels.rayleigh import RayleighChannel
+
+__all__ = ["RicianChannel"]
+
+
+class RicianChannel(RayleighChannel):
+    r"""Rician block-fading channel: :class:`~channels.rayleigh.RayleighChannel` with a
+    line-of-sight component.
+
+    Every coefficient is ``h = sqrt(K / (K + 1)) + sqrt(1 / (K + 1)) g`` with ``g ~ CN(0, 1)``
+    and ``K = 10^(k_factor_db / 10)`` the ratio of line-of-sight to scattered power, so that
+    ``E|h|^2 = 1`` and the mean received SNR is ``snr_db``. The line-of-sight phase is 0 (the
+    receiver knows ``h``, so a fixed phase changes nothing). ``K -> 0`` is Rayleigh fading,
+    ``K -> inf`` AWGN. Blocks, receive antennas (each with its own scattering around the same
+    line-of-sight ray), MRC, equalisers, draw order and outputs are those of
+    :class:`~channels.rayleigh.RayleighChannel`.
+
+    :param k_factor_db: float, finite; Rician K factor in dB.
+    :param kwargs: The parameters of :class:`~channels.rayleigh.RayleighChannel`.
+    :raises TypeError: If ``k_factor_db`` is not a number.
+    :raises ValueError: If ``k_factor_db`` is not finite, or as RayleighChannel.
+
+    >>> ch = RicianChannel(k_factor_db=10.0, return_channel=True,
+    ...                    generator=torch.Generator().manual_seed(0))
+    >>> _, _, h = ch(torch.ones(1, 4000, dtype=torch.complex64), 20.0)
+    >>> round(float(h.real.mean()), 2), round(float(h.abs().square().mean()), 2)
+    (0.95, 1.0)
+    """
+
+    def __init__(self, *, k_factor_db: float, **kwargs) -> None:
+        check_type(k_factor_db, (int, float), name="k_factor_db")
+        if not math.isfinite(k_factor_db):
+            raise ValueError(f"`k_factor_db` must be finite; got {k_factor_db!r}.")
+        super().__init__(**kwargs)
+        self._k_factor_db = float(k_factor_db)
+
+    @property
+    def k_factor_db(self) -> float:
+        """Rician K factor, dB."""
+        return self._k_factor_db
+
+    def _coefficients(self, shape: tuple[int, int], dtype: torch.dtype, device: torch.device,
+                      generator: torch.Generator) -> torch.Tensor:
+        """``sqrt(K / (K + 1)) + sqrt(1 / (K + 1)) CN(0, 1)`` per block and antenna."""
+        k = 10.0 ** (self._k_factor_db / 10.0)
+        scatter = super()._coefficients(shape, dtype, device, generator)
+        return math.sqrt(k / (k + 1.0)) + math.sqrt(1.0 / (k + 1.0)) * scatter
