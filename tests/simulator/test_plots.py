@@ -115,6 +115,22 @@ def test_theory_is_drawn_for_uncoded_links_at_eb_n0_only(tmp_path, monkeypatch, 
                                             for s in (0, 6)], rtol=1e-6)
 
 
+def _bpsk_theory_curve(tmp_path, monkeypatch, channel: str, points: list[float]):
+    """(x, y) of the theory curve drawn for an uncoded BPSK BER link against Eb/N0 over
+    ``channel`` (a scenario's channel section in flow style)."""
+    text = (f"name: t\nchannel: {channel}\nsnr: {{kind: ebno, points_db: {points}}}\n"
+            "links:\n  un: {type: ber, modulation: 2}\n")
+    store = ResultsStore(tmp_path / "r.h5", {"scenario_text": text})
+    for snr in points:
+        store.add(f"un{snr}", {"link": "un"}, {"ber": [{
+            "link": "un", "snr_db": snr, "modulation": 2, "code_rate": float("nan"),
+            "bits": 10000, "bit_errors": 50, "blocks": 0, "block_errors": 0, "esno_db": snr,
+            "ebno_db": snr}]})
+    curves = _plotted(monkeypatch)
+    plot_results(store, tmp_path / "plots")
+    return curves["ber"]["un theory"]
+
+
 def test_rician_theory_is_the_rice_averaged_ber(tmp_path, monkeypatch):
     """Over Rician fading (K = 6 dB) the uncoded BPSK link's theory curve is the AWGN BER
     averaged over the Rice law of |h| (integrated here), at its 8 dB end point."""
@@ -123,17 +139,7 @@ def test_rician_theory_is_the_rice_averaged_ber(tmp_path, monkeypatch):
     from scipy.integrate import quad
     from scipy.stats import norm, rice
 
-    text = ("name: t\nchannel: {type: rician, k_factor_db: 6}\n"
-            "snr: {kind: ebno, points_db: [0, 8]}\nlinks:\n  un: {type: ber, modulation: 2}\n")
-    store = ResultsStore(tmp_path / "r.h5", {"scenario_text": text})
-    for snr in (0.0, 8.0):
-        store.add(f"un{snr}", {"link": "un"}, {"ber": [{
-            "link": "un", "snr_db": snr, "modulation": 2, "code_rate": float("nan"),
-            "bits": 10000, "bit_errors": 50, "blocks": 0, "block_errors": 0, "esno_db": snr,
-            "ebno_db": snr}]})
-    curves = _plotted(monkeypatch)
-    plot_results(store, tmp_path / "plots")
-    x, y = curves["ber"]["un theory"]
+    x, y = _bpsk_theory_curve(tmp_path, monkeypatch, "{type: rician, k_factor_db: 6}", [0, 8])
     k, g = 10 ** 0.6, 10 ** 0.8
     want = quad(lambda a: norm.sf(math.sqrt(2 * g) * a)
                 * rice.pdf(a, math.sqrt(2 * k), scale=math.sqrt(1 / (2 * (k + 1)))),
@@ -147,19 +153,7 @@ def test_rayleigh_theory_follows_the_receive_antennas(tmp_path, monkeypatch):
     not the single-antenna one."""
     import math
 
-    import numpy as np
-
-    text = ("name: t\nchannel: {type: rayleigh, num_rx_antennas: 2}\n"
-            "snr: {kind: ebno, points_db: [0, 10]}\nlinks:\n  un: {type: ber, modulation: 2}\n")
-    store = ResultsStore(tmp_path / "r.h5", {"scenario_text": text})
-    for snr in (0.0, 10.0):
-        store.add(f"un{snr}", {"link": "un"}, {"ber": [{
-            "link": "un", "snr_db": snr, "modulation": 2, "code_rate": float("nan"),
-            "bits": 10000, "bit_errors": 50, "blocks": 0, "block_errors": 0, "esno_db": snr,
-            "ebno_db": snr}]})
-    curves = _plotted(monkeypatch)
-    plot_results(store, tmp_path / "plots")
-    x, y = curves["ber"]["un theory"]
+    x, y = _bpsk_theory_curve(tmp_path, monkeypatch, "{type: rayleigh, num_rx_antennas: 2}",
+                              [0, 10])
     mu = math.sqrt(10 / 11)
-    assert x[-1] == 10
-    np.testing.assert_allclose(y[-1], ((1 - mu) / 2) ** 2 * (2 + mu), rtol=1e-9)
+    assert x[-1] == 10 and y[-1] == pytest.approx(((1 - mu) / 2) ** 2 * (2 + mu), rel=1e-9)
