@@ -318,21 +318,45 @@ def _check_transmit_options(args: argparse.Namespace) -> None:
                          f"{args.channel_uses}")
 
 
+def _transmit_channel(args: argparse.Namespace):
+    """The channel section `semlink transmit` builds from --channel, --k-factor-db and
+    --rx-antennas (each refused where the channel has no such setting)."""
+    from simulator.scenario import AWGNConfig, OFDMConfig, RayleighConfig, RicianConfig
+
+    fading = args.channel in ("rayleigh", "rician")
+    if args.k_factor_db is not None and args.channel != "rician":
+        raise InputError(f"--k-factor-db: applies to --channel rician, not to --channel "
+                         f"{args.channel}")
+    if args.rx_antennas is not None and not fading:
+        raise InputError(f"--rx-antennas: applies to --channel rayleigh or rician, not to "
+                         f"--channel {args.channel}")
+    if args.channel == "rician" and args.k_factor_db is None:
+        raise InputError("--k-factor-db: --channel rician needs its K factor (dB)")
+    if args.rx_antennas is not None and args.rx_antennas > 64:
+        raise InputError(f"--rx-antennas: at most 64; got {args.rx_antennas}")
+    if args.channel == "awgn":
+        return AWGNConfig(type="awgn")
+    if args.channel == "ofdm":
+        return OFDMConfig(type="ofdm")
+    if args.channel == "rayleigh":
+        return RayleighConfig(type="rayleigh", num_rx_antennas=args.rx_antennas)
+    return RicianConfig(type="rician", k_factor_db=args.k_factor_db,
+                        num_rx_antennas=args.rx_antennas)
+
+
 def _cmd_transmit(args: argparse.Namespace) -> int:
     from simulator.channel import build_channel
     from simulator.images import load_image, save_image
     from simulator.metrics.quality import psnr_db, ssim
-    from simulator.scenario import (AnalogTransmission, AWGNConfig, OFDMConfig,
-                                    RayleighConfig)
+    from simulator.scenario import AnalogTransmission
     from simulator.devices import resolve_device
     from simulator.seeding import derive_seed, make_generator
 
     _check_transmit_options(args)
+    channel_cfg = _transmit_channel(args)
     _check_image_suffix(args.out, option="--out")
     device = resolve_device(args.device)
     image = load_image(args.image, args.size).unsqueeze(0).to(device)
-    channel_cfg = {"awgn": AWGNConfig(type="awgn"), "rayleigh": RayleighConfig(type="rayleigh"),
-                   "ofdm": OFDMConfig(type="ofdm")}[args.channel]
     channel = build_channel(channel_cfg, generator=make_generator(
         derive_seed(args.seed, "transmit", "channel"), device), device=device, check_values=True)
     if args.link == "semantic":
@@ -417,6 +441,17 @@ def _positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text!r}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    """argparse type: a finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number; got {text!r}")
     return value
 
 
@@ -590,7 +625,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--link", choices=list(_TRANSMIT_OPTIONS), default="semantic",
                    help="semantic (default); classical: JPEG2000 + LDPC + QAM; capacity: "
                         "JPEG2000 over an ideal code at the AWGN capacity of --snr-db")
-    p.add_argument("--channel", choices=["awgn", "rayleigh", "ofdm"], default="awgn")
+    p.add_argument("--channel", choices=["awgn", "rayleigh", "rician", "ofdm"], default="awgn",
+                   help="awgn (default); rayleigh or rician: fast flat fading, perfect CSI; "
+                        "ofdm: TDL-A with LS estimates")
+    p.add_argument("--k-factor-db", type=_finite_float,
+                   help="--channel rician: K factor, dB (required there)")
+    p.add_argument("--rx-antennas", type=_positive_int,
+                   help="--channel rayleigh or rician: receive antennas combined by MRC "
+                        "(default 1)")
     p.add_argument("--preset", help="semantic link: preset (default small)")
     p.add_argument("--weights", type=_path, help="semantic link: weights directory (real presets)")
     p.add_argument("--steps", type=_positive_int,
