@@ -2,6 +2,8 @@
 antennas (maximum-ratio combining)."""
 from __future__ import annotations
 
+import math
+
 import torch
 from sionna.phy import Block
 
@@ -43,8 +45,19 @@ class RayleighChannel(Block):
     sum_a |h_a|^2`` (ZF and unbiased LMMSE are again the same). ``A = 1`` draws exactly the
     numbers it always did.
 
+    Imperfect CSI (``csi_error_var = s2 > 0``): the receiver equalises with an estimate
+    ``h_est`` of each coefficient, the true one being ``h = h_est + e`` with ``e ~ CN(0, s2)``
+    independent of ``h_est`` (the error of an MMSE channel estimate; ``h_est`` then has the
+    scattered power less ``s2``), one error per block and antenna. The equalised symbol is
+    ``x_hat = sum_a conj(h_est_a) y_a / sum_a |h_est_a|^2`` and its effective noise
+    ``no_eff = (N0 + s2 P) / sum_a |h_est_a|^2`` (``P`` the row's mean symbol power): the
+    estimation error acts as extra noise of power ``s2 P`` per antenna. The errors are drawn
+    after the noise, so ``s2 = 0`` draws exactly what perfect CSI draws.
+
     :param coherence_symbols: int >= 1, default 1; symbols per fading block (L).
     :param num_rx_antennas: int >= 1, default 1; receive antennas combined by MRC.
+    :param csi_error_var: float in [0, scattered power), default 0; variance of the receiver's
+        channel-estimation error relative to ``E|h|^2 = 1`` (the scattered power is 1 here).
     :param equalizer: ``"zf"`` (default) | ``"mmse"``; see above.
     :param return_channel: bool, default False; if True, also return ``h``.
     :param generator: Source of ``h`` and noise, on ``device``; None = Sionna's per-device
@@ -60,7 +73,7 @@ class RayleighChannel(Block):
     :output no_eff: [batch, n], float; effective noise variance ``N0/|h|^2`` per symbol
         (``N0 / sum_a |h_a|^2`` with several antennas).
     :output h: [batch, n] complex (``[batch, num_rx_antennas, n]`` with several antennas);
-        channel coefficient of each symbol. Only if ``return_channel`` is True.
+        the true channel coefficient of each symbol. Only if ``return_channel`` is True.
     :raises TypeError: If an argument has the wrong type.
     :raises ValueError: If ``coherence_symbols < 1``, ``equalizer`` is unknown, ``x`` is
         not 2-D, or ``snr_db`` has a bad shape or value.
@@ -74,12 +87,19 @@ class RayleighChannel(Block):
     """
 
     def __init__(self, *, coherence_symbols: int = 1, equalizer: str = "zf",
-                 num_rx_antennas: int = 1, return_channel: bool = False,
-                 generator: torch.Generator | None = None, check_values: bool = True,
-                 precision: str | None = None, device: str | None = None) -> None:
+                 num_rx_antennas: int = 1, csi_error_var: float = 0.0,
+                 return_channel: bool = False, generator: torch.Generator | None = None,
+                 check_values: bool = True, precision: str | None = None,
+                 device: str | None = None) -> None:
         super().__init__(precision=precision, device=device)
         check_int(coherence_symbols, name="coherence_symbols", low=1)
         check_int(num_rx_antennas, name="num_rx_antennas", low=1)
+        check_type(csi_error_var, (int, float), name="csi_error_var")
+        scattered = self._fading_powers()[1]
+        if not 0.0 <= csi_error_var < scattered:  # NaN fails too
+            raise ValueError(f"`csi_error_var` must be in [0, {scattered:.6g}) (the scattered "
+                             f"power of the channel); got {csi_error_var!r}.")
+        self._csi_error_var = float(csi_error_var)
         check_type(equalizer, str, name="equalizer")
         check_one_of(equalizer, EQUALIZERS, name="equalizer")
         check_type(return_channel, bool, name="return_channel")
@@ -107,10 +127,21 @@ class RayleighChannel(Block):
         """``"zf"`` or ``"mmse"``."""
         return self._equalizer
 
-    def _coefficients(self, shape: tuple[int, int], dtype: torch.dtype, device: torch.device,
-                      generator: torch.Generator) -> torch.Tensor:
-        """One fading coefficient per block and antenna: CN(0, 1) (Rayleigh)."""
-        return torch.randn(shape, dtype=dtype, device=device, generator=generator)
+    @property
+    def csi_error_var(self) -> float:
+        """Variance of the receiver's channel-estimation error (0 = perfect CSI)."""
+        return self._csi_error_var
+
+    def _fading_powers(self) -> tuple[float, float]:
+        """(line-of-sight amplitude, scattered power) of a coefficient: (0, 1) for Rayleigh."""
+        return 0.0, 1.0
+
+    def _estimates(self, draws: torch.Tensor) -> torch.Tensor:
+        """The receiver's coefficients from unit CN(0, 1) draws: the line-of-sight amplitude
+        plus the draws scaled to the scattered power less the estimation error's."""
+        los, scattered = self._fading_powers()
+        h_est = math.sqrt(scattered - self._csi_error_var) * draws
+        return los + h_est if los else h_est
 
     def call(self, x: torch.Tensor, snr_db: torch.Tensor | float
              ) -> tuple[torch.Tensor, ...]:
@@ -119,19 +150,29 @@ class RayleighChannel(Block):
         batch, n = x.shape
         antennas = self._num_rx_antennas
         num_blocks = -(-n // self._coherence_symbols)
+        blocks = (batch, antennas * num_blocks)
+
+        def per_symbol(coefficients: torch.Tensor) -> torch.Tensor:  # [batch, A, n]
+            coefficients = coefficients.reshape(batch, antennas, num_blocks)
+            return coefficients.repeat_interleave(self._coherence_symbols, dim=2)[:, :, :n]
+
         # Drawn as [batch, A * ...] and reshaped: one antenna draws what it always did.
-        h = self._coefficients((batch, antennas * num_blocks), x.dtype, x.device, gen)
-        h = h.reshape(batch, antennas, num_blocks)
-        h = h.repeat_interleave(self._coherence_symbols, dim=2)[:, :, :n]  # [batch, A, n]
-        no = mean_power(x).unsqueeze(-1) * torch.pow(10.0, -snr_db / 10.0)  # [batch, 1]
+        h_est = per_symbol(self._estimates(
+            torch.randn(blocks, dtype=x.dtype, device=x.device, generator=gen)))
+        power = mean_power(x).unsqueeze(-1)  # [batch, 1]
+        no = power * torch.pow(10.0, -snr_db / 10.0)  # [batch, 1]
         noise = torch.randn((batch, antennas * n), dtype=x.dtype, device=x.device,
                             generator=gen).reshape(batch, antennas, n)
+        h = h_est
+        if self._csi_error_var > 0:
+            h = h_est + math.sqrt(self._csi_error_var) * per_symbol(
+                torch.randn(blocks, dtype=x.dtype, device=x.device, generator=gen))
         y = h * x.unsqueeze(1) + no.sqrt().unsqueeze(1) * noise  # [batch, A, n]
 
-        # MRC; for one antenna the unbiased LMMSE == ZF (see the class docstring).
-        gain2 = h.abs().square().sum(dim=1)  # [batch, n]
-        x_hat = (y * h.conj()).sum(dim=1) / gain2
-        no_eff = (no / gain2).to(self.dtype)
+        # MRC with the estimates; for one antenna the unbiased LMMSE == ZF (see above).
+        gain2 = h_est.abs().square().sum(dim=1)  # [batch, n]
+        x_hat = (y * h_est.conj()).sum(dim=1) / gain2
+        no_eff = ((no + self._csi_error_var * power) / gain2).to(self.dtype)
         if self._return_channel:
             return x_hat, no_eff, (h[:, 0] if antennas == 1 else h)
         return x_hat, no_eff

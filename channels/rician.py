@@ -1,9 +1,7 @@
-"""Rician flat (block) fading: a line-of-sight ray plus Rayleigh scattering, perfect CSI."""
+"""Rician flat (block) fading: a line-of-sight ray plus Rayleigh scattering."""
 from __future__ import annotations
 
 import math
-
-import torch
 
 from channels._checks import check_type
 from channels.rayleigh import RayleighChannel
@@ -20,14 +18,16 @@ class RicianChannel(RayleighChannel):
     ``E|h|^2 = 1`` and the mean received SNR is ``snr_db``. The line-of-sight phase is 0 (the
     receiver knows ``h``, so a fixed phase changes nothing). ``K -> 0`` is Rayleigh fading,
     ``K -> inf`` AWGN. Blocks, receive antennas (each with its own scattering around the same
-    line-of-sight ray), MRC, equalisers, draw order and outputs are those of
-    :class:`~channels.rayleigh.RayleighChannel`.
+    line-of-sight ray), MRC, equalisers, imperfect CSI (the line of sight is known, the error
+    is in the scattered part: ``csi_error_var < 1 / (K + 1)``), draw order and outputs are
+    those of :class:`~channels.rayleigh.RayleighChannel`.
 
     :param k_factor_db: float, finite; Rician K factor in dB.
     :param kwargs: The parameters of :class:`~channels.rayleigh.RayleighChannel`.
     :raises TypeError: If ``k_factor_db`` is not a number.
     :raises ValueError: If ``k_factor_db`` is not finite, or as RayleighChannel.
 
+    >>> import torch
     >>> ch = RicianChannel(k_factor_db=10.0, return_channel=True,
     ...                    generator=torch.Generator().manual_seed(0))
     >>> _, _, h = ch(torch.ones(1, 4000, dtype=torch.complex64), 20.0)
@@ -39,17 +39,15 @@ class RicianChannel(RayleighChannel):
         check_type(k_factor_db, (int, float), name="k_factor_db")
         if not math.isfinite(k_factor_db):
             raise ValueError(f"`k_factor_db` must be finite; got {k_factor_db!r}.")
-        super().__init__(**kwargs)
         self._k_factor_db = float(k_factor_db)
+        super().__init__(**kwargs)
 
     @property
     def k_factor_db(self) -> float:
         """Rician K factor, dB."""
         return self._k_factor_db
 
-    def _coefficients(self, shape: tuple[int, int], dtype: torch.dtype, device: torch.device,
-                      generator: torch.Generator) -> torch.Tensor:
-        """``sqrt(K / (K + 1)) + sqrt(1 / (K + 1)) CN(0, 1)`` per block and antenna."""
+    def _fading_powers(self) -> tuple[float, float]:
+        """(``sqrt(K / (K + 1))``, ``1 / (K + 1)``): the line of sight and the scattering."""
         k = 10.0 ** (self._k_factor_db / 10.0)
-        scatter = super()._coefficients(shape, dtype, device, generator)
-        return math.sqrt(k / (k + 1.0)) + math.sqrt(1.0 / (k + 1.0)) * scatter
+        return math.sqrt(k / (k + 1.0)), 1.0 / (k + 1.0)

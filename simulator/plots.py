@@ -112,12 +112,14 @@ def _theory(channel: dict, modulation: int, ebno_db: np.ndarray):
     """The closed-form BER of an uncoded link over the scenario's ``channel`` section, or None."""
     kind = channel.get("type", "awgn")
     antennas = channel.get("num_rx_antennas") or 1
+    csi_error = float(channel.get("csi_error_var") or 0.0)
     if kind == "awgn":
         return ber_awgn(ebno_db, modulation)
     if kind == "rayleigh" and modulation in (2, 4):
-        return ber_rayleigh(ebno_db, modulation, antennas)
+        return ber_rayleigh(ebno_db, modulation, antennas, csi_error)
     if kind == "rician" and modulation in (2, 4):
-        return ber_rician(ebno_db, modulation, float(channel["k_factor_db"]), antennas)
+        return ber_rician(ebno_db, modulation, float(channel["k_factor_db"]), antennas,
+                          csi_error)
     return None
 
 

@@ -204,6 +204,10 @@ class RayleighConfig(_Frozen):
     # None (= 1) rather than a default value: see scenario_hash.
     num_rx_antennas: int | None = Field(None, ge=1, le=64, description="Receive antennas, "
                                         "each at the mean SNR, combined by MRC; None = 1.")
+    # None (= 0, perfect CSI) rather than a default value: see scenario_hash.
+    csi_error_var: float | None = Field(None, ge=0, lt=1, description="Variance of the "
+                                        "receiver's channel-estimation error (E|h|^2 = 1); "
+                                        "None = 0, perfect CSI.")
 
 
 class RicianConfig(RayleighConfig):
@@ -212,6 +216,15 @@ class RicianConfig(RayleighConfig):
 
     type: Literal["rician"]
     k_factor_db: float = Field(allow_inf_nan=False, description="Rician K factor, dB.")
+
+    @model_validator(mode="after")
+    def _error_within_the_scattering(self) -> "RicianConfig":
+        scattered = 1.0 / (1.0 + 10.0 ** (self.k_factor_db / 10.0))
+        if self.csi_error_var is not None and self.csi_error_var >= scattered:
+            raise ValueError(f"csi_error_var ({self.csi_error_var:g}) must be below the "
+                             f"scattered power 1 / (K + 1) = {scattered:.4g} (the line of sight "
+                             "is known to the receiver)")
+        return self
 
 
 class OFDMConfig(_Frozen):

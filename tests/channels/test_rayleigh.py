@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from channels.rayleigh import RayleighChannel
+from simulator.theory import ber_rayleigh
 
 
 def gen(seed: int) -> torch.Generator:
@@ -173,6 +174,49 @@ def test_mrc_combines_each_antennas_draws_as_documented(coherence):
     torch.testing.assert_close(no_eff, n0 / gain, rtol=1e-5, atol=0.0)
 
 
+def test_imperfect_csi_draws_and_equalises_as_documented():
+    """csi_error_var s2: estimates sqrt(1 - s2) g first, then the noise, then the errors
+    sqrt(s2) e (per block); y uses the true h = h_est + error, the receiver h_est, and no_eff
+    = (N0 + s2 P) / |h_est|^2; recomputed by hand from a copy of the generator."""
+    batch, n, coherence, s2, snr_db = 2, 12, 3, 0.2, 5.0
+    x = torch.complex(torch.randn(batch, n, generator=gen(13)),
+                      torch.randn(batch, n, generator=gen(14)))
+    x_hat, no_eff, h = RayleighChannel(coherence_symbols=coherence, csi_error_var=s2,
+                                       return_channel=True, generator=gen(23))(x, snr_db)
+    g = gen(23)
+    draws = torch.randn((batch, n // coherence), dtype=torch.complex64, generator=g)
+    h_est = (math.sqrt(1 - s2) * draws).repeat_interleave(coherence, dim=1)
+    noise = torch.randn((batch, n), dtype=torch.complex64, generator=g)
+    error = torch.randn((batch, n // coherence), dtype=torch.complex64, generator=g)
+    h_true = h_est + math.sqrt(s2) * error.repeat_interleave(coherence, dim=1)
+    power = x.abs().square().mean(1, keepdim=True)
+    n0 = power / 10 ** (snr_db / 10)
+    torch.testing.assert_close(h, h_true)
+    torch.testing.assert_close(x_hat, (h_true * x + n0.sqrt() * noise) / h_est,
+                               rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(no_eff, (n0 + s2 * power) / h_est.abs().square(),
+                               rtol=1e-5, atol=0.0)
+
+
+@pytest.mark.parametrize("antennas, s2, ebno_db", [(1, 0.05, 10.0), (2, 0.1, 5.0)])
+def test_bpsk_ber_with_imperfect_csi_matches_the_closed_form(antennas, s2, ebno_db):
+    """The estimate is Rayleigh of power 1 - s2 and the error adds noise s2 Es: L-branch MRC
+    with the mean Eb/N0 per branch (1 - s2) g / (1 + s2 g) (BPSK: Es = Eb)."""
+    b = bits((4, 250_000), 15)
+    x = torch.complex(1 - 2 * b, torch.zeros_like(b))
+    x_hat, _ = RayleighChannel(num_rx_antennas=antennas, csi_error_var=s2,
+                               generator=gen(16))(x, ebno_db)
+    errors = int(((x_hat.real < 0).float() != b).sum())
+    g = 10 ** (ebno_db / 10)
+    g = (1 - s2) * g / (1 + s2 * g)
+    mu = math.sqrt(g / (1 + g))
+    theory = ((1 - mu) / 2) ** antennas * sum(
+        math.comb(antennas - 1 + k, k) * ((1 + mu) / 2) ** k for k in range(antennas))
+    assert errors >= 1000
+    assert errors / b.numel() == pytest.approx(theory, rel=0.08)
+    assert theory > 1.3 * float(ber_rayleigh(ebno_db, 2, antennas))  # worse than perfect CSI
+
+
 def test_one_antenna_draws_what_it_always_did():
     x = torch.ones(3, 30, dtype=torch.complex64)
     a = RayleighChannel(coherence_symbols=4, generator=gen(8))(x, 3.0)
@@ -207,6 +251,8 @@ def test_shapes_and_dtypes(precision, cdtype, rdtype):
     ({"equalizer": None}, TypeError, r"`equalizer` must be str; got None"),
     ({"return_channel": 1}, TypeError, r"`return_channel` must be bool; got 1"),
     ({"num_rx_antennas": 0}, ValueError, r"`num_rx_antennas` must be in \[1, inf\]; got 0"),
+    ({"csi_error_var": 1.0}, ValueError, r"`csi_error_var` must be in \[0, 1\) \(the scattered"),
+    ({"csi_error_var": -0.1}, ValueError, r"`csi_error_var` must be in \[0, 1\)"),
     ({"check_values": None}, TypeError, r"`check_values` must be bool; got None"),
     ({"generator": 3}, TypeError, r"`generator` must be Generator; got 3"),
 ])

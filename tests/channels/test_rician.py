@@ -62,6 +62,24 @@ def test_bpsk_ber_over_fast_rician_fading(k_factor_db, ebno_db):
     assert errors / b.numel() == pytest.approx(rician_bpsk_ber(ebno_db, k_factor_db), rel=0.08)
 
 
+def test_bpsk_ber_with_imperfect_csi_over_rician_fading():
+    """K = 6 dB, s2 = 0.05: the receiver's estimate is Rician with power 1 - s2 and K factor
+    K / (1 - s2 (K + 1)), the error adds noise s2 Es: the BER is the Rice-averaged one (above)
+    at that K and the mean Eb/N0 (1 - s2) g / (1 + s2 g), of an estimate of unit power."""
+    k_db, s2, ebno_db = 6.0, 0.05, 6.0
+    b = torch.randint(0, 2, (4, 250_000), generator=gen(17)).float()
+    x = torch.complex(1 - 2 * b, torch.zeros_like(b))
+    x_hat, _ = RicianChannel(k_factor_db=k_db, csi_error_var=s2, generator=gen(18))(x, ebno_db)
+    errors = int(((x_hat.real < 0).float() != b).sum())
+    k, g = 10 ** (k_db / 10), 10 ** (ebno_db / 10)
+    k_est, g_est = k / (1 - s2 * (k + 1)), (1 - s2) * g / (1 + s2 * g)
+    theory = rician_bpsk_ber(10 * math.log10(g_est), 10 * math.log10(k_est))
+    assert errors >= 1000
+    assert errors / b.numel() == pytest.approx(theory, rel=0.08)
+    with pytest.raises(ValueError, match="csi_error_var"):  # the scattering is 1/(K+1) = 0.2
+        RicianChannel(k_factor_db=k_db, csi_error_var=0.21)
+
+
 @pytest.mark.parametrize("k_factor_db, exc", [(math.inf, ValueError), (math.nan, ValueError),
                                               ("6", TypeError)])
 def test_bad_k_factor(k_factor_db, exc):

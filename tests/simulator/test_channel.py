@@ -40,9 +40,13 @@ def test_rician_channel_is_the_scenarios():
     antennas (the line-of-sight mean of h is sqrt(K / (K + 1)))."""
     from channels.rician import RicianChannel
 
-    ch = _channel("{type: rician, k_factor_db: 10, coherence_symbols: 2, num_rx_antennas: 2}")
+    ch = _channel("{type: rician, k_factor_db: 10, coherence_symbols: 2, num_rx_antennas: 2, "
+                  "csi_error_var: 0.05}")
     assert isinstance(ch, RicianChannel)
-    assert (ch.k_factor_db, ch.coherence_symbols, ch.num_rx_antennas) == (10.0, 2, 2)
+    assert (ch.k_factor_db, ch.coherence_symbols, ch.num_rx_antennas, ch.csi_error_var) == (
+        10.0, 2, 2, 0.05)
+    assert _channel("{type: rayleigh, csi_error_var: 0.3}").csi_error_var == 0.3
+    assert _channel("{type: rayleigh}").csi_error_var == 0.0
 
 
 def test_ofdm_channel_estimation_is_the_scenarios():

@@ -147,6 +147,8 @@ BROKEN = [
     (GOOD.replace("modulation: 16", "modulation: '16'"), ":9: links.jpeg2000.modulation: Input should be a valid integer"),
     (GOOD.replace("{type: awgn}", "{type: awgm}"), ":3: channel: must be one of 'awgn', 'rayleigh', 'rician', 'ofdm'; got 'awgm'"),
     (GOOD.replace("{type: awgn}", "{type: rician}"), ":3: channel.k_factor_db: Field required"),
+    (GOOD.replace("{type: awgn}", "{type: rayleigh, csi_error_var: 1}"), ":3: channel.csi_error_var: Input should be less than 1"),
+    (GOOD.replace("{type: awgn}", "{type: rician, k_factor_db: 6, csi_error_var: 0.25}"), ":3: channel: csi_error_var (0.25) must be below the scattered power 1 / (K + 1) = 0.2008"),
     (GOOD.replace("{type: awgn}", "{type: rician, k_factor_db: .inf}"), ":3: channel.k_factor_db: Input should be a finite number"),
     (GOOD.replace("{type: awgn}", "{type: ofdm, delay_spread_s: -1e-9}"), ":3: channel.delay_spread_s: Input should be greater than or equal to 0"),
     (GOOD.replace("{type: awgn}", "{type: ofdm, model: tdl-z}"), ":3: channel.model: must be one of none, tdl-a"),

@@ -73,6 +73,29 @@ def test_rician_without_line_of_sight_is_rayleigh_and_with_a_strong_one_awgn(ant
                                ber_awgn(ebno_db[:2] + 10 * np.log10(antennas), 2), rtol=0.02)
 
 
+def test_imperfect_csi_forms_equal_averages_over_the_estimate():
+    """With an estimation error of variance s2 the estimate has power 1 - s2 (Rician: K factor
+    K / (1 - s2 (K + 1))) and the error adds noise s2 Es (QPSK: Es = 2 Eb): the BER is Q(sqrt(2
+    |h_est|^2 Eb / (N0 + s2 Es))) averaged over the estimate's law, integrated here."""
+    from scipy.stats import rice
+
+    s2, g = 0.05, 10 ** 0.8  # 8 dB
+    g_est = (1 - s2) * g / (1 + 2 * s2 * g)  # QPSK
+    want, _ = quad(lambda u: norm.sf(math.sqrt(2 * u)) * math.exp(-u / g_est) / g_est,
+                   0, math.inf)
+    assert float(ber_rayleigh(8.0, 4, csi_error_var=s2)) == pytest.approx(want, rel=1e-7)
+    k = 10 ** 0.6
+    k_est = k / (1 - s2 * (k + 1))
+    scale = math.sqrt(1 / (2 * (k_est + 1)))
+    want, _ = quad(lambda a: norm.sf(math.sqrt(2 * g_est) * a)
+                   * rice.pdf(a, math.sqrt(2 * k_est), scale=scale), 0, math.inf, limit=200)
+    assert float(ber_rician(8.0, 4, 6.0, csi_error_var=s2)) == pytest.approx(want, rel=1e-6)
+    with pytest.raises(ValueError, match="csi_error_var"):
+        ber_rayleigh(8.0, 2, csi_error_var=1.0)
+    with pytest.raises(ValueError, match="csi_error_var"):
+        ber_rician(8.0, 2, 6.0, csi_error_var=0.21)
+
+
 def test_unsupported_orders_are_refused():
     with pytest.raises(ValueError, match="must be 2, 4, 16, 64 or 256; got 8"):
         ber_awgn(3.0, 8)
