@@ -319,17 +319,18 @@ def _check_transmit_options(args: argparse.Namespace) -> None:
 
 
 def _transmit_channel(args: argparse.Namespace):
-    """The channel section `semlink transmit` builds from --channel, --k-factor-db and
-    --rx-antennas (each refused where the channel has no such setting)."""
+    """The channel section `semlink transmit` builds from --channel, --k-factor-db,
+    --rx-antennas and --csi-error-var (each refused where the channel has no such setting)."""
     from simulator.scenario import AWGNConfig, OFDMConfig, RayleighConfig, RicianConfig
 
     fading = args.channel in ("rayleigh", "rician")
     if args.k_factor_db is not None and args.channel != "rician":
         raise InputError(f"--k-factor-db: applies to --channel rician, not to --channel "
                          f"{args.channel}")
-    if args.rx_antennas is not None and not fading:
-        raise InputError(f"--rx-antennas: applies to --channel rayleigh or rician, not to "
-                         f"--channel {args.channel}")
+    for option in ("rx_antennas", "csi_error_var"):
+        if getattr(args, option) is not None and not fading:
+            raise InputError(f"--{option.replace('_', '-')}: applies to --channel rayleigh or "
+                             f"rician, not to --channel {args.channel}")
     if args.channel == "rician" and args.k_factor_db is None:
         raise InputError("--k-factor-db: --channel rician needs its K factor (dB)")
     if args.rx_antennas is not None and args.rx_antennas > 64:
@@ -338,10 +339,17 @@ def _transmit_channel(args: argparse.Namespace):
         return AWGNConfig(type="awgn")
     if args.channel == "ofdm":
         return OFDMConfig(type="ofdm")
+    fading = {"num_rx_antennas": args.rx_antennas, "csi_error_var": args.csi_error_var}
+    if args.channel == "rician":
+        fading["k_factor_db"] = args.k_factor_db
+    scattered = 1.0 / (1.0 + 10.0 ** (args.k_factor_db / 10.0)) if "k_factor_db" in fading \
+        else 1.0
+    if args.csi_error_var is not None and not 0.0 <= args.csi_error_var < scattered:
+        raise InputError(f"--csi-error-var: must be in [0, {scattered:.4g}) (the scattered "
+                         f"power of --channel {args.channel}); got {args.csi_error_var:g}")
     if args.channel == "rayleigh":
-        return RayleighConfig(type="rayleigh", num_rx_antennas=args.rx_antennas)
-    return RicianConfig(type="rician", k_factor_db=args.k_factor_db,
-                        num_rx_antennas=args.rx_antennas)
+        return RayleighConfig(type="rayleigh", **fading)
+    return RicianConfig(type="rician", **fading)
 
 
 def _cmd_transmit(args: argparse.Namespace) -> int:
@@ -633,6 +641,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rx-antennas", type=_positive_int,
                    help="--channel rayleigh or rician: receive antennas combined by MRC "
                         "(default 1)")
+    p.add_argument("--csi-error-var", type=_finite_float,
+                   help="--channel rayleigh or rician: variance of the receiver's channel-"
+                        "estimation error (default 0, perfect CSI)")
     p.add_argument("--preset", help="semantic link: preset (default small)")
     p.add_argument("--weights", type=_path, help="semantic link: weights directory (real presets)")
     p.add_argument("--steps", type=_positive_int,

@@ -208,3 +208,10 @@ def test_transmit_command_over_fading_with_diversity_and_a_line_of_sight(tmp_pat
         lines.append(capsys.readouterr().out)
     assert "rayleigh at 6 dB" in lines[0] and "(decoding failed)" in lines[0]
     assert "rician at 6 dB" in lines[1] and "decoding failed" not in lines[1]
+    # Eight Rayleigh antennas with an estimation error as large as the noise (s2 = 0.25 at
+    # 6 dB, N0 = 0.25): the mean SINR 8 x 0.75 / 0.5 = 12 still carries the frame sized for
+    # AWGN at 6 dB (log2(13) = 3.7 > log2(1 + 3.98) = 2.3 bits per use).
+    assert main(["transmit", photo, "--snr-db", "6", "--link", "capacity", "--device", "cpu",
+                 "--out", str(tmp_path / "c.png"), "--channel", "rayleigh", "--rx-antennas",
+                 "8", "--csi-error-var", "0.25"]) == 0
+    assert "decoding failed" not in capsys.readouterr().out
