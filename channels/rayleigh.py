@@ -1,5 +1,5 @@
-"""Rayleigh flat (block) fading with perfect-CSI coherent equalisation, one or more receive
-antennas (maximum-ratio combining)."""
+"""Rayleigh flat (block) fading with coherent equalisation, perfect or imperfect CSI, one or
+more receive antennas (maximum-ratio combining)."""
 from __future__ import annotations
 
 import math
@@ -17,7 +17,7 @@ EQUALIZERS = ("zf", "mmse")
 
 
 class RayleighChannel(Block):
-    r"""Rayleigh block-fading channel, perfect CSI at the receiver, coherent equalisation.
+    r"""Rayleigh block-fading channel, coherent equalisation with the receiver's CSI.
 
     ``y_i = h_i x_i + n_i`` with ``n_i ~ CN(0, N0)``, ``N0 = mean(|x|^2 over the row) /
     10^(snr_db/10)``, and ``h_i ~ CN(0, 1)`` (``E|h|^2 = 1``, so the mean received SNR is

@@ -195,8 +195,8 @@ class AWGNConfig(_Frozen):
 
 
 class RayleighConfig(_Frozen):
-    """Rayleigh flat fading with perfect CSI; ``coherence_symbols`` 1 = fast fading;
-    ``num_rx_antennas`` > 1 = receive diversity with maximum-ratio combining."""
+    """Rayleigh flat fading, perfect CSI unless ``csi_error_var``; ``coherence_symbols`` 1 =
+    fast fading; ``num_rx_antennas`` > 1 = receive diversity with maximum-ratio combining."""
 
     type: Literal["rayleigh"]
     coherence_symbols: int = Field(1, ge=1)
