@@ -321,35 +321,34 @@ def _check_transmit_options(args: argparse.Namespace) -> None:
 def _transmit_channel(args: argparse.Namespace):
     """The channel section `semlink transmit` builds from --channel, --k-factor-db,
     --rx-antennas and --csi-error-var (each refused where the channel has no such setting)."""
-    from simulator.scenario import AWGNConfig, OFDMConfig, RayleighConfig, RicianConfig
+    from simulator.scenario import (MAX_RX_ANTENNAS, AWGNConfig, OFDMConfig, RayleighConfig,
+                                    RicianConfig)
 
-    fading = args.channel in ("rayleigh", "rician")
-    if args.k_factor_db is not None and args.channel != "rician":
+    rician = args.channel == "rician"
+    if args.k_factor_db is not None and not rician:
         raise InputError(f"--k-factor-db: applies to --channel rician, not to --channel "
                          f"{args.channel}")
     for option in ("rx_antennas", "csi_error_var"):
-        if getattr(args, option) is not None and not fading:
+        if getattr(args, option) is not None and args.channel not in ("rayleigh", "rician"):
             raise InputError(f"--{option.replace('_', '-')}: applies to --channel rayleigh or "
                              f"rician, not to --channel {args.channel}")
-    if args.channel == "rician" and args.k_factor_db is None:
+    if rician and args.k_factor_db is None:
         raise InputError("--k-factor-db: --channel rician needs its K factor (dB)")
-    if args.rx_antennas is not None and args.rx_antennas > 64:
-        raise InputError(f"--rx-antennas: at most 64; got {args.rx_antennas}")
+    if args.rx_antennas is not None and args.rx_antennas > MAX_RX_ANTENNAS:
+        raise InputError(f"--rx-antennas: at most {MAX_RX_ANTENNAS}; got {args.rx_antennas}")
     if args.channel == "awgn":
         return AWGNConfig(type="awgn")
     if args.channel == "ofdm":
         return OFDMConfig(type="ofdm")
-    fading = {"num_rx_antennas": args.rx_antennas, "csi_error_var": args.csi_error_var}
-    if args.channel == "rician":
-        fading["k_factor_db"] = args.k_factor_db
-    scattered = 1.0 / (1.0 + 10.0 ** (args.k_factor_db / 10.0)) if "k_factor_db" in fading \
-        else 1.0
+    # The schema's bounds, checked here to name the option rather than a pydantic model.
+    scattered = RicianConfig.scattered_power(args.k_factor_db) if rician else 1.0
     if args.csi_error_var is not None and not 0.0 <= args.csi_error_var < scattered:
         raise InputError(f"--csi-error-var: must be in [0, {scattered:.4g}) (the scattered "
                          f"power of --channel {args.channel}); got {args.csi_error_var:g}")
-    if args.channel == "rayleigh":
-        return RayleighConfig(type="rayleigh", **fading)
-    return RicianConfig(type="rician", **fading)
+    settings = {"num_rx_antennas": args.rx_antennas, "csi_error_var": args.csi_error_var}
+    if rician:
+        return RicianConfig(type="rician", k_factor_db=args.k_factor_db, **settings)
+    return RayleighConfig(type="rayleigh", **settings)
 
 
 def _cmd_transmit(args: argparse.Namespace) -> int:

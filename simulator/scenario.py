@@ -74,6 +74,7 @@ METRICS = ("psnr", "ssim", "ms_ssim", "lpips", "fid")
 OFDM_MODELS = ("none", "tdl-a", "tdl-b", "tdl-c", "tdl-d", "tdl-e",
                "cdl-a", "cdl-b", "cdl-c", "cdl-d", "cdl-e")
 MAX_SNR_POINTS = 1000
+MAX_RX_ANTENNAS = 64
 ENCODER_STRIDE = 32  # px: the smallest image the semantic encoder turns into one embedding cell
 LINK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")  # names folders of reconstructions
 # The ranges the components accept (modulation/ldpc.py, channels/ofdm.py), written out here so
@@ -202,8 +203,9 @@ class RayleighConfig(_Frozen):
     coherence_symbols: int = Field(1, ge=1)
     equalizer: Literal["zf", "mmse"] = "zf"
     # None (= 1) rather than a default value: see scenario_hash.
-    num_rx_antennas: int | None = Field(None, ge=1, le=64, description="Receive antennas, "
-                                        "each at the mean SNR, combined by MRC; None = 1.")
+    num_rx_antennas: int | None = Field(None, ge=1, le=MAX_RX_ANTENNAS,
+                                        description="Receive antennas, each at the mean SNR, "
+                                        "combined by MRC; None = 1.")
     # None (= 0, perfect CSI) rather than a default value: see scenario_hash.
     csi_error_var: float | None = Field(None, ge=0, lt=1, description="Variance of the "
                                         "receiver's channel-estimation error (E|h|^2 = 1); "
@@ -217,9 +219,15 @@ class RicianConfig(RayleighConfig):
     type: Literal["rician"]
     k_factor_db: float = Field(allow_inf_nan=False, description="Rician K factor, dB.")
 
+    @staticmethod
+    def scattered_power(k_factor_db: float) -> float:
+        """``1 / (K + 1)``: the power of the scattered part, the bound of ``csi_error_var``
+        (channels.rician has the same split)."""
+        return 1.0 / (1.0 + 10.0 ** (k_factor_db / 10.0))
+
     @model_validator(mode="after")
     def _error_within_the_scattering(self) -> "RicianConfig":
-        scattered = 1.0 / (1.0 + 10.0 ** (self.k_factor_db / 10.0))
+        scattered = self.scattered_power(self.k_factor_db)
         if self.csi_error_var is not None and self.csi_error_var >= scattered:
             raise ValueError(f"csi_error_var ({self.csi_error_var:g}) must be below the "
                              f"scattered power 1 / (K + 1) = {scattered:.4g} (the line of sight "

@@ -51,6 +51,15 @@ def _effective_ebno(gamma_b: np.ndarray, modulation_order: int, csi_error_var: f
     return (1.0 - csi_error_var) * gamma_b / (1.0 + csi_error_var * bits * gamma_b)
 
 
+def _check_fading(modulation_order: int, num_rx_antennas: int, channel: str) -> None:
+    """The orders and branch counts the fading closed forms cover."""
+    if modulation_order not in (2, 4):
+        raise ValueError(f"`modulation_order` must be 2 or 4 for the {channel} closed form; "
+                         f"got {modulation_order!r}.")
+    if not isinstance(num_rx_antennas, int) or num_rx_antennas < 1:
+        raise ValueError(f"`num_rx_antennas` must be an int >= 1; got {num_rx_antennas!r}.")
+
+
 def ber_rayleigh(ebno_db: np.ndarray | float, modulation_order: int,
                  num_rx_antennas: int = 1, csi_error_var: float = 0.0) -> np.ndarray:
     """BER of Gray BPSK/QPSK over Rayleigh flat fading with perfect CSI and maximum-ratio
@@ -68,11 +77,7 @@ def ber_rayleigh(ebno_db: np.ndarray | float, modulation_order: int,
     :raises ValueError: For other orders (no simple closed form is offered), ``L < 1`` or
         ``csi_error_var`` outside [0, 1).
     """
-    if modulation_order not in (2, 4):
-        raise ValueError(f"`modulation_order` must be 2 or 4 for the Rayleigh closed form; "
-                         f"got {modulation_order!r}.")
-    if not isinstance(num_rx_antennas, int) or num_rx_antennas < 1:
-        raise ValueError(f"`num_rx_antennas` must be an int >= 1; got {num_rx_antennas!r}.")
+    _check_fading(modulation_order, num_rx_antennas, "Rayleigh")
     gamma_b = _effective_ebno(10.0 ** (np.asarray(ebno_db, dtype=np.float64) / 10.0),
                               modulation_order, csi_error_var)
     mu = np.sqrt(gamma_b / (1.0 + gamma_b))
@@ -99,11 +104,7 @@ def ber_rician(ebno_db: np.ndarray | float, modulation_order: int, k_factor_db: 
     :raises ValueError: For other orders, ``L < 1``, a K factor that is not finite or a
         ``csi_error_var`` outside [0, 1 / (K + 1)).
     """
-    if modulation_order not in (2, 4):
-        raise ValueError(f"`modulation_order` must be 2 or 4 for the Rician closed form; "
-                         f"got {modulation_order!r}.")
-    if not isinstance(num_rx_antennas, int) or num_rx_antennas < 1:
-        raise ValueError(f"`num_rx_antennas` must be an int >= 1; got {num_rx_antennas!r}.")
+    _check_fading(modulation_order, num_rx_antennas, "Rician")
     if not math.isfinite(k_factor_db):
         raise ValueError(f"`k_factor_db` must be finite; got {k_factor_db!r}.")
     k = 10.0 ** (k_factor_db / 10.0)

@@ -43,7 +43,6 @@ from simulator.links.framing import (
     MAX_CODESTREAM_BYTES,
     ClassicalOutput,
     JPEG2000Frames,
-    check_image_size,
 )
 from simulator.scenario import AWGNConfig, ChannelConfig
 from simulator.seeding import make_generator
@@ -224,11 +223,10 @@ class CapacityLink:
                  failure_policy: str = "paper", jpeg2000_header: str = "implicit",
                  device: str = "cpu") -> None:
         check_int(channel_uses, name="channel_uses", low=1)
-        check_image_size(image_size)
         check_int(payload_bytes, name="payload_bytes", low=0, high=MAX_PAYLOAD_BYTES)
         self.channel_uses = channel_uses
         self.payload_bytes = payload_bytes
-        self._frames = JPEG2000Frames(image_size=tuple(image_size), payload_bytes=payload_bytes,
+        self._frames = JPEG2000Frames(image_size=image_size, payload_bytes=payload_bytes,
                                       failure_policy=failure_policy,
                                       jpeg2000_header=jpeg2000_header, device=device)
         self.image_size = self._frames.image_size

@@ -207,7 +207,7 @@ class ClassicalLink:
         check_image_size(image_size)
         self.budget = plan_budget(channel_uses, modulation=modulation, code_rate=code_rate,
                                   codeword_length=codeword_length)
-        self._frames = JPEG2000Frames(image_size=tuple(image_size),
+        self._frames = JPEG2000Frames(image_size=image_size,
                                       payload_bytes=self.budget.payload_bytes,
                                       failure_policy=failure_policy,
                                       jpeg2000_header=jpeg2000_header, device=device)
