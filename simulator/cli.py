@@ -204,7 +204,7 @@ def _cmd_fid_stats(args: argparse.Namespace) -> int:
         raise InputError(f"{args.images}: FID statistics need at least 2 images; found 1")
     stats = FidStatistics.from_features(inception_features(images.to(device)))
     save_fid_statistics(stats, args.out)
-    print(f"{args.out}: FID statistics of {len(images)} images at {args.size} px")
+    print(f"{args.out}: FID statistics of {len(images)} images at {_shape_text(args.size)} px")
     return EXIT_OK
 
 
@@ -312,10 +312,10 @@ def _check_transmit_options(args: argparse.Namespace) -> None:
         if args.preset != "small" and args.weights is None:
             raise InputError(f"--weights: preset {args.preset!r} needs the folder of its weights "
                              "(semlink weights DIR --download fetches them)")
-    elif args.channel_uses > 3 * args.size ** 2:
-        raise InputError(f"--channel-uses: at most 3 x size^2 = {3 * args.size ** 2} for "
-                         f"--size {args.size} (one channel use per pixel value); got "
-                         f"{args.channel_uses}")
+    elif args.channel_uses > 3 * args.size[0] * args.size[1]:
+        raise InputError(f"--channel-uses: at most 3 x width x height = "
+                         f"{3 * args.size[0] * args.size[1]} for --size {_shape_text(args.size)} "
+                         f"(one channel use per pixel value); got {args.channel_uses}")
 
 
 def _transmit_channel(args: argparse.Namespace):
@@ -381,12 +381,12 @@ def _cmd_transmit(args: argparse.Namespace) -> int:
             from simulator.links.classical import ClassicalLink
 
             link = ClassicalLink(channel_uses=args.channel_uses,
-                                 image_size=(args.size, args.size), modulation=args.modulation,
+                                 image_size=args.size, modulation=args.modulation,
                                  code_rate=args.code_rate, device=device)
         else:
             from simulator.links.capacity import CapacityLink, capacity_payload_bytes
 
-            link = CapacityLink(channel_uses=args.channel_uses, image_size=(args.size, args.size),
+            link = CapacityLink(channel_uses=args.channel_uses, image_size=args.size,
                                 payload_bytes=capacity_payload_bytes(args.channel_uses,
                                                                      args.snr_db),
                                 device=device)
@@ -491,6 +491,22 @@ def _image_side(text: str) -> int:
     except ValueError:  # pydantic's ValidationError is one
         raise argparse.ArgumentTypeError(f"must be an image side in pixels, 64..4096 and a "
                                          f"multiple of 32; got {text!r}") from None
+
+
+def _image_shape(text: str) -> tuple[int, int]:
+    """argparse type: ``SIDE`` (a square) or ``WIDTHxHEIGHT``, each side as a scenario's
+    ``images.size`` takes it; returns ``(height, width)``."""
+    sides = text.lower().split("x")
+    if len(sides) > 2:
+        raise argparse.ArgumentTypeError(f"must be SIDE or WIDTHxHEIGHT in pixels; got {text!r}")
+    width, height = (_image_side(side) for side in (sides * 2)[:2])
+    return height, width
+
+
+def _shape_text(shape: tuple[int, int]) -> str:
+    """``(height, width)`` as --size takes it: ``256`` or ``768x512``."""
+    height, width = shape
+    return f"{width}" if height == width else f"{width}x{height}"
 
 
 def _float_type(accept: Callable[[float], bool], rule: str) -> Callable[[str], float]:
@@ -607,8 +623,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fid-stats", help="FID reference statistics of a set of images (.npz, "
                                          "pytorch-fid format) for a scenario's fid_reference")
     p.add_argument("images", type=_path, help="folder, glob pattern, or 'sample'")
-    p.add_argument("--size", type=_image_side, required=True,
-                   help="side the images are centre-cropped and resized to, as in a scenario")
+    p.add_argument("--size", type=_image_shape, required=True,
+                   help="SIDE or WIDTHxHEIGHT the images are centre-cropped and resized to, as "
+                        "in a scenario")
     p.add_argument("--count", type=_positive_int, help="at most this many images (by name)")
     p.add_argument("--device", type=_device_name, default="auto")
     p.add_argument("--out", "-o", type=_path, required=True, help="statistics file to write (.npz)")
@@ -650,8 +667,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--estimate", choices=["none", "lmmse", "noise-matched"],
                    help="semantic link: the receiver's symbol estimate (default none, the "
                         "paper's; docs/semantic-link.md)")
-    p.add_argument("--size", type=_image_side, default=256,
-                   help="image side in pixels, 64..4096, a multiple of 32 (default 256)")
+    p.add_argument("--size", type=_image_shape, default=(256, 256),
+                   help="image side (square) or WIDTHxHEIGHT in pixels, each 64..4096 and a "
+                        "multiple of 32 (default 256)")
     p.add_argument("--channel-uses", type=_positive_int,
                    help="classical and capacity links: complex channel uses (default 288 = small "
                         "preset, 256 px)")

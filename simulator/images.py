@@ -28,7 +28,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from simulator.errors import InputError, describe_error
 
 __all__ = ["SAMPLE_DIR", "IMAGE_SUFFIXES", "list_images", "read_rgb", "load_image", "load_images",
-           "writable_format", "save_image", "to_uint8"]
+           "image_shape", "center_crop_box", "writable_format", "save_image", "to_uint8"]
 
 #: The eight 512x512 photos shipped with semlink (licences in ``LICENSES.md`` there).
 SAMPLE_DIR = Path(__file__).resolve().parent / "data" / "sample"
@@ -143,37 +143,62 @@ def _over_white(rgba: Image.Image) -> Image.Image:
     return Image.fromarray(np.rint(rgb).astype(np.uint8), "RGB")
 
 
-def load_image(path: str | Path, size: int, *, center_crop: bool = True) -> torch.Tensor:
-    """Read one image as RGB (as :func:`read_rgb`), square it and resize it.
+def load_image(path: str | Path, size: int | tuple[int, int], *,
+               center_crop: bool = True) -> torch.Tensor:
+    """Read one image as RGB (as :func:`read_rgb`), crop it to the output's shape and resize it.
 
     :param path: Image file.
-    :param size: Output side in pixels.
-    :param center_crop: Crop the largest centred square first (else resize the whole image,
-        changing its aspect ratio).
-    :output image: [3, size, size], float32 in [0, 1].
+    :param size: Output side in pixels (square), or ``(height, width)``.
+    :param center_crop: Crop the largest centred region of the output's aspect ratio first
+        (a square for a square output), else resize the whole image (changing its aspect ratio).
+    :output image: [3, height, width], float32 in [0, 1].
     :raises InputError: As :func:`read_rgb`, or if the image is smaller than 8x8.
     """
     path = Path(path)
+    height, width = image_shape(size)
     rgb = read_rgb(path)
     if min(rgb.size) < 8:
         raise InputError(f"{path}: image is {rgb.size[0]}x{rgb.size[1]} pixels; need at least 8x8")
     if center_crop:
-        w, h = rgb.size
-        side = min(w, h)
-        left, top = (w - side) // 2, (h - side) // 2
-        rgb = rgb.crop((left, top, left + side, top + side))
-    if rgb.size != (size, size):
-        rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)
+        rgb = rgb.crop(center_crop_box(rgb.size, (width, height)))
+    if rgb.size != (width, height):
+        rgb = rgb.resize((width, height), Image.Resampling.BICUBIC)
     array = np.asarray(rgb, dtype=np.float32) / 255.0
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
 
-def load_images(source: str, size: int, *, count: int | None = None, center_crop: bool = True,
-                base_dir: str | Path | None = None, field: str = "images.source"
-                ) -> tuple[torch.Tensor, list[str]]:
-    """Load an image set (``source``, ``base_dir``, ``count``, ``field``: as :func:`list_images`).
+def image_shape(size: int | tuple[int, int]) -> tuple[int, int]:
+    """``(height, width)`` of ``size``: a side (square) or a ``(height, width)`` pair."""
+    if isinstance(size, int):
+        return size, size
+    height, width = size
+    return int(height), int(width)
 
-    :output images: [num_images, 3, size, size], float32 in [0, 1].
+
+def center_crop_box(image_size: tuple[int, int], target_size: tuple[int, int]
+                    ) -> tuple[int, int, int, int]:
+    """Pillow box ``(left, top, right, bottom)`` of the largest centred region of an image of
+    ``image_size = (width, height)`` with the aspect ratio of ``target_size = (width, height)``.
+
+    The cropped side is rounded to the nearest pixel; a square target crops ``min(w, h)``.
+    """
+    w, h = image_size
+    tw, th = target_size
+    if w * th >= h * tw:  # wider than the target: keep the full height
+        cw, ch = min(w, round(h * tw / th)), h
+    else:
+        cw, ch = w, min(h, round(w * th / tw))
+    left, top = (w - cw) // 2, (h - ch) // 2
+    return left, top, left + cw, top + ch
+
+
+def load_images(source: str, size: int | tuple[int, int], *, count: int | None = None,
+                center_crop: bool = True, base_dir: str | Path | None = None,
+                field: str = "images.source") -> tuple[torch.Tensor, list[str]]:
+    """Load an image set (``source``, ``base_dir``, ``count``, ``field``: as :func:`list_images`;
+    ``size``, ``center_crop``: as :func:`load_image`).
+
+    :output images: [num_images, 3, height, width], float32 in [0, 1].
     :output names: File names (no folder), in the same order.
     """
     files = list_images(source, base_dir=base_dir, count=count, field=field)

@@ -129,14 +129,47 @@ class ImagesConfig(_Frozen):
     """Which images a run transmits.
 
     ``source`` is ``sample`` (the 8 photos shipped with semlink), a folder, or a glob pattern;
-    relative paths are relative to the scenario file. Images are centre-cropped to a square (or
-    resized whole when ``center_crop`` is false) and resized to ``size`` pixels.
+    relative paths are relative to the scenario file. Images are centre-cropped to the output's
+    aspect ratio (or resized whole when ``center_crop`` is false) and resized to ``size`` x
+    ``size`` pixels, or to ``width`` x ``height`` when those are given (e.g. Kodak's 768 x 512).
     """
 
     source: str = "sample"
     size: ImageSide = Field(256, description="Side of the square image, pixels.")
+    # None rather than a default value: see scenario_hash.
+    width: ImageSide | None = Field(None, description="Width of a non-square image, pixels "
+                                                      "(with height; replaces size).")
+    height: ImageSide | None = Field(None, description="Height of a non-square image, pixels "
+                                                       "(with width; replaces size).")
     count: int | None = Field(None, ge=1, description="Use at most this many images (sorted by name).")
     center_crop: bool = True
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> "ImagesConfig":
+        if (self.width is None) != (self.height is None):
+            given, missing = ("width", "height") if self.height is None else ("height", "width")
+            raise ValueError(f"{given} needs {missing} (or give size alone for a square image)")
+        if self.width is not None and "size" in self.model_fields_set:
+            raise ValueError("give either size (a square image) or width and height, not both")
+        return self
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(height, width)`` of the transmitted images, pixels."""
+        if self.width is None:
+            return self.size, self.size
+        return self.height, self.width
+
+    @property
+    def side_field(self) -> str:
+        """What sets the images' smallest side, as error messages name it."""
+        return "images.size" if self.width is None else "each of images.width and height"
+
+    def describe(self) -> str:
+        """The image size as messages print it: ``256`` (square) or ``768x512`` (width x
+        height)."""
+        height, width = self.shape
+        return f"{self.size}" if self.width is None else f"{width}x{height}"
 
 
 class SNRConfig(_Frozen):
@@ -510,10 +543,9 @@ class Scenario(_Frozen):
         if needs_images and "ms_ssim" in self.metrics:
             from simulator.metrics.quality import MS_SSIM_BETAS, ms_ssim_max_scales
 
-            size = self.images.size
-            if ms_ssim_max_scales(size, size) < len(MS_SSIM_BETAS):
-                raise ValueError(f"metrics: ms_ssim (5 scales, as published) needs images.size "
-                                 f">= 192; got {size}")
+            if ms_ssim_max_scales(*self.images.shape) < len(MS_SSIM_BETAS):
+                raise ValueError(f"metrics: ms_ssim (5 scales, as published) needs "
+                                 f"{self.images.side_field} >= 192; got {self.images.describe()}")
         if needs_images and self.snr.kind == "ebno":
             raise ValueError("snr.kind: ebno (per information bit) applies to BER links only; "
                              "semantic and classical links are compared at the same Es/N0 "
@@ -525,10 +557,11 @@ class Scenario(_Frozen):
             raise ValueError(f"links.{name}.weights: preset {link.preset!r} needs the folder of "
                              "its weights (semlink weights DIR --download fetches them)")
         if link.resize_factor is not None:
-            side = self.images.size * link.resize_factor
+            side = min(self.images.shape) * link.resize_factor
             if round(side) < ENCODER_STRIDE:
-                raise ValueError(f"links.{name}.resize_factor: images.size x resize_factor must "
-                                 f"be >= {ENCODER_STRIDE} px (the encoder's stride); got {side:g}")
+                raise ValueError(f"links.{name}.resize_factor: {self.images.side_field} x "
+                                 f"resize_factor must be >= {ENCODER_STRIDE} px (the encoder's "
+                                 f"stride); got {side:g}")
 
     def referenced_paths(self) -> dict[str, str]:
         """The files and folders the scenario names, by field (``images.source`` unless

@@ -76,12 +76,12 @@ class TaskRunner:
         return LPIPS(net="alex").to(self.device).eval()
 
     def images(self, indices: tuple[int, ...]) -> torch.Tensor:
-        """[len(indices), 3, S, S] float32 in [0, 1] on the device (all loaded on first use)."""
+        """[len(indices), 3, H, W] float32 in [0, 1] on the device (all loaded on first use)."""
         if self._images is None:
             from simulator.images import load_image
 
             cfg = self.scenario.images
-            self._images = torch.stack([load_image(p, cfg.size, center_crop=cfg.center_crop)
+            self._images = torch.stack([load_image(p, cfg.shape, center_crop=cfg.center_crop)
                                         for p in self._files])
         return self._images[list(indices)].to(self.device)
 
@@ -93,7 +93,6 @@ class TaskRunner:
             return self._per_snr_link(name, cfg, snr_db)
         if name not in self._links:
             cfg = self.scenario.links[name]
-            size = self.scenario.images.size
             if isinstance(cfg, SemanticLinkConfig):
                 from simulator.links.semantic import SemanticLink
 
@@ -101,7 +100,8 @@ class TaskRunner:
                 if weights is not None and not Path(weights).expanduser().is_absolute():
                     weights = str(self.base_dir / weights)
                 self._links[name] = SemanticLink(
-                    preset=cfg.preset, image_size=size, transmission=cfg.transmission,
+                    preset=cfg.preset, image_size=self.scenario.images.shape,
+                    transmission=cfg.transmission,
                     steps=cfg.steps, guidance=cfg.guidance, resize_factor=cfg.resize_factor,
                     weights=weights, device=self.device)
             else:
@@ -111,10 +111,9 @@ class TaskRunner:
     def _classical(self, name: str, cfg: ClassicalLinkConfig, modulation: int, code_rate: float):
         from simulator.links.classical import ClassicalLink
 
-        size = self.scenario.images.size
         channel_uses = self.channel_uses(name)
         try:
-            return ClassicalLink(channel_uses=channel_uses, image_size=(size, size),
+            return ClassicalLink(channel_uses=channel_uses, image_size=self.scenario.images.shape,
                                  modulation=modulation, code_rate=code_rate,
                                  codeword_length=cfg.codeword_length,
                                  failure_policy=cfg.failure_policy,
@@ -148,9 +147,8 @@ class TaskRunner:
                                         channel_config=self.scenario.channel,
                                         seed=derive_seed(self.scenario.seed, name, "outage"),
                                         device=self.device)
-        size = self.scenario.images.size
         link = CapacityLink(
-            channel_uses=channel_uses, image_size=(size, size),
+            channel_uses=channel_uses, image_size=self.scenario.images.shape,
             payload_bytes=rate.payload_bytes if rate else capacity_payload_bytes(channel_uses,
                                                                                  snr_db),
             failure_policy=cfg.failure_policy, jpeg2000_header=cfg.jpeg2000_header,
@@ -163,8 +161,7 @@ class TaskRunner:
         target (:func:`simulator.links.amc.select_mcs`), seeded per link and SNR."""
         from simulator.links.amc import select_mcs
 
-        size = self.scenario.images.size
-        choice = select_mcs(self.channel_uses(name), (size, size), snr_db,
+        choice = select_mcs(self.channel_uses(name), self.scenario.images.shape, snr_db,
                             channel_config=self.scenario.channel,
                             bler_target=cfg.bler_target, codeword_length=cfg.codeword_length,
                             jpeg2000_header=cfg.jpeg2000_header,
@@ -216,7 +213,8 @@ class TaskRunner:
                 return self.link(bw.match).channel_uses
             if bw.channel_uses is not None:
                 return bw.channel_uses
-            return max(1, round(bw.ratio * 3 * self.scenario.images.size ** 2))
+            height, width = self.scenario.images.shape
+            return max(1, round(bw.ratio * 3 * height * width))
         return self.link(name).channel_uses
 
     # ------------------------------------------------------------------ tasks

@@ -217,8 +217,8 @@ class ClassicalLink:
             minimum = self.minimum_frame_bytes
             raise InputError(
                 f"bandwidth: {channel_uses} channel uses at {modulation}-QAM rate {code_rate:g} "
-                f"carry {self.budget.payload_bytes} bytes per image; a {self.image_size[0]}x"
-                f"{self.image_size[1]} JPEG2000 frame needs at least {minimum} bytes "
+                f"carry {self.budget.payload_bytes} bytes per image; a {self.image_size[1]}x"
+                f"{self.image_size[0]} (width x height) JPEG2000 frame needs at least {minimum} bytes "
                 f"({HEADER_BYTES} header + {minimum - HEADER_BYTES} codestream with "
                 f"{jpeg2000_header} JPEG2000 headers)")
         self.modulation = modulation

@@ -31,6 +31,7 @@ from modulation.ldpc import CodeBlockDecoder, CodeBlockEncoder, plan_code_blocks
 from modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
 from modulation.quantize import UniformDequantizer, UniformQuantizer
 from simulator.errors import InputError
+from simulator.images import image_shape
 from simulator.models.bundle import BUNDLE_FILE, bundle_prediction, load_bundle
 from simulator.models.encoder import SemanticEncoder
 from simulator.models.presets import get_preset
@@ -75,7 +76,7 @@ class SemanticLink:
     """Encoder, transmission of Z and receiver of one preset, for images of one size.
 
     :param preset: ``small``, ``stable-cascade-lite`` or ``stable-cascade``.
-    :param image_size: Side of the square images, pixels.
+    :param image_size: Side of square images, or ``(height, width)``, pixels.
     :param transmission: Analog or digital transmission settings (scenario models).
     :param steps: Sampling steps; None = the preset's.
     :param guidance: Classifier-free guidance; None = the preset's.
@@ -91,13 +92,13 @@ class SemanticLink:
         bits = quantised embedding, code blocks, LDPC rate); None for analog.
     """
 
-    def __init__(self, *, preset: str, image_size: int,
+    def __init__(self, *, preset: str, image_size: int | tuple[int, int],
                  transmission: AnalogTransmission | DigitalTransmission,
                  steps: int | None = None, guidance: float | None = None,
                  resize_factor: float | None = None, weights: str | Path | None = None,
                  device: str = "cpu", dtype: torch.dtype | None = None) -> None:
         self.preset = get_preset(preset)
-        self.image_size = image_size
+        self.image_size = image_shape(image_size)  # (height, width)
         self.device = device
         weights_dir = self._weights_dir(weights)  # before building: fail fast and cheaply
         kwargs = self.preset.encoder_kwargs()
@@ -111,7 +112,7 @@ class SemanticLink:
         if guidance is not None:
             self.receiver.guidance = guidance
         self.weights_source = self._load_weights(weights_dir)
-        self.embedding_shape = self.encoder.embedding_shape(image_size, image_size)
+        self.embedding_shape = self.encoder.embedding_shape(*self.image_size)
         self.transmission = transmission
         if isinstance(transmission, AnalogTransmission):
             self._analog_mapper = AnalogMapper(shape=self.embedding_shape, device=device)

@@ -6,6 +6,7 @@ import warnings
 
 import pytest
 import torch
+from PIL import Image
 
 from channels.awgn import AWGNChannel
 from simulator.channel import build_channel
@@ -30,7 +31,7 @@ ANALOG = AnalogTransmission(mode="analog")
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _link(size: int, **kwargs) -> SemanticLink:
+def _link(size: int | tuple[int, int], **kwargs) -> SemanticLink:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # random weights until trained ones ship
         return SemanticLink(preset="small", image_size=size, transmission=kwargs.pop("tx", ANALOG),
@@ -49,6 +50,19 @@ def test_shapes_through_the_link(size, z_shape):
         zhat, _, _ = link.send(z, AWGNChannel(generator=make_generator(0)), 10.0)
         out = link.reconstruct(zhat, [make_generator(1)])
         assert out.shape == (1, 3, 512, 512) and 0 <= float(out.min()) <= float(out.max()) <= 1
+
+
+def test_non_square_images_through_the_link():
+    """(height, width) = (128, 192): the encoder's 0.75 resize gives 96 x 144 px, one embedding
+    cell per started 32 px: Z [16, 3, 5] (120 complex channel uses), and the receiver returns
+    the image's own shape. Kodak's 768 x 512 at 512 px: Z [16, 12, 18], 1728 uses."""
+    assert _link((512, 768)).embedding_shape == (16, 12, 18)
+    link = _link((128, 192), steps=1)
+    assert link.embedding_shape == (16, 3, 5) and link.channel_uses == 120
+    images = load_images("sample", (128, 192), count=2)[0]
+    out = link.transmit(images, AWGNChannel(generator=make_generator(0)), 10.0,
+                        [make_generator(1), make_generator(2)])
+    assert out.zhat.shape == (2, 16, 3, 5) and out.images.shape == (2, 3, 128, 192)
 
 
 @pytest.mark.parametrize("snr_db", [1.0, 10.0, 20.0])
@@ -218,6 +232,25 @@ def test_transmit_command_on_a_sample_photo(tmp_path, capsys):
                      "--device", "cpu"]) == 0
     assert out.is_file()
     assert "semantic link, 288 channel uses, awgn at 5 dB: PSNR" in capsys.readouterr().out
+
+
+def test_transmit_command_takes_a_non_square_size(tmp_path, capsys):
+    """--size WIDTHxHEIGHT: the reconstruction has that size, for the semantic link and the
+    classical one (whose channel-use bound is 3 x width x height); a malformed size is one line."""
+    photo = str(SAMPLE_DIR / "02_astronaut.png")
+    for link in ("semantic", "classical"):
+        out = tmp_path / f"{link}.png"
+        assert main(["transmit", photo, "--snr-db", "20", "--size", "192x128", "--link", link,
+                     "--device", "cpu", "--out", str(out)]) == 0
+        assert Image.open(out).size == (192, 128)
+    assert "semantic link, 120 channel uses" in capsys.readouterr().out
+    assert main(["transmit", photo, "--snr-db", "20", "--size", "128x64", "--link", "classical",
+                 "--channel-uses", str(3 * 128 * 64 + 1), "--out", str(out)]) == 2
+    assert ("--channel-uses: at most 3 x width x height = 24576 for --size 128x64"
+            in capsys.readouterr().err)
+    with pytest.raises(SystemExit):
+        main(["transmit", photo, "--snr-db", "20", "--size", "192x128x3", "--out", str(out)])
+    assert "argument --size: must be SIDE or WIDTHxHEIGHT" in capsys.readouterr().err
 
 
 def test_transmit_command_takes_the_receivers_estimate(tmp_path, capsys):

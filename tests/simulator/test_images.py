@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from simulator.errors import InputError
-from simulator.images import (SAMPLE_DIR, list_images, load_image, load_images, read_rgb,
-                              save_image)
+from simulator.images import (SAMPLE_DIR, center_crop_box, list_images, load_image, load_images,
+                              read_rgb, save_image)
 
 
 def test_sample_set_is_bundled_with_licences():
@@ -64,6 +64,34 @@ def test_center_crop_of_a_portrait_takes_the_middle_rows(tmp_path):
                      dtype=np.float32) / 255
     np.testing.assert_allclose(squeezed.permute(1, 2, 0).numpy(), ref, atol=1e-6)
     assert squeezed[:, 0].max() == 0
+
+
+def test_non_square_output_crops_the_centred_region_of_its_aspect_ratio(tmp_path):
+    """(height, width) outputs crop the largest centred region of their aspect ratio: a 90x60
+    photo (W x H) to 3:1 keeps all 90 columns and the middle 30 rows; to 1:2 the middle 30
+    columns; then Pillow resizes it (the reference, as in the other tests)."""
+    rng = np.random.default_rng(0)
+    array = rng.integers(0, 256, (60, 90, 3), dtype=np.uint8)  # H x W = 60 x 90
+    Image.fromarray(array).save(tmp_path / "photo.png")
+    wide = load_image(tmp_path / "photo.png", (64, 192))  # (height, width)
+    ref = np.asarray(Image.fromarray(array[15:45]).resize((192, 64), Image.Resampling.BICUBIC),
+                     dtype=np.float32) / 255
+    assert wide.shape == (3, 64, 192)
+    np.testing.assert_allclose(wide.permute(1, 2, 0).numpy(), ref, atol=1e-6)
+    tall = load_image(tmp_path / "photo.png", (128, 64))
+    ref = np.asarray(Image.fromarray(array[:, 30:60]).resize((64, 128),
+                                                             Image.Resampling.BICUBIC),
+                     dtype=np.float32) / 255
+    np.testing.assert_allclose(tall.permute(1, 2, 0).numpy(), ref, atol=1e-6)
+    # Kodak's 3:2 in both orientations, and squares as before (the middle min(w, h) square)
+    assert center_crop_box((768, 512), (768, 512)) == (0, 0, 768, 512)
+    assert center_crop_box((512, 768), (768, 512)) == (0, 213, 512, 554)
+    assert center_crop_box((80, 40), (32, 32)) == (20, 0, 60, 40)
+    assert center_crop_box((41, 100), (64, 64)) == (0, 29, 41, 70)
+    squeezed = load_image(tmp_path / "photo.png", (64, 64), center_crop=False)
+    ref = np.asarray(Image.fromarray(array).resize((64, 64), Image.Resampling.BICUBIC),
+                     dtype=np.float32) / 255
+    np.testing.assert_allclose(squeezed.permute(1, 2, 0).numpy(), ref, atol=1e-6)
 
 
 def test_glob_and_relative_folder(tmp_path):

@@ -81,6 +81,17 @@ def test_resize_factor_down_to_one_encoder_cell():
         parse_scenario(text.format(f=0.45))
 
 
+def test_non_square_images_take_width_and_height():
+    rect = parse_scenario(GOOD.replace("size: 256", "width: 768, height: 512"))
+    assert rect.images.shape == (512, 768) and rect.images.describe() == "768x512"
+    assert parse_scenario(GOOD).images.shape == (256, 256)
+    assert scenario_hash(rect) != scenario_hash(parse_scenario(GOOD.replace(
+        "size: 256", "width: 512, height: 768")))
+    # A square given as width and height is the same images as size, another scenario text.
+    assert parse_scenario(GOOD.replace("size: 256", "width: 256, height: 256")).images.shape \
+        == (256, 256)
+
+
 def test_hash_changes_with_content_only():
     a, b = parse_scenario(GOOD), parse_scenario(GOOD + "\n# a comment\n")
     assert scenario_hash(a) == scenario_hash(b)
@@ -172,6 +183,19 @@ BROKEN = [
     (GOOD + "repeats: -3\n", ":12: repeats: Input should be greater than or equal to 1"),
     (GOOD.replace("size: 256", "size: 160") + "metrics: [psnr, ms_ssim]\n",
      ":12: metrics: ms_ssim (5 scales, as published) needs images.size >= 192; got 160"),
+    (GOOD.replace("size: 256", "width: 768, height: 160") + "metrics: [psnr, ms_ssim]\n",
+     ":12: metrics: ms_ssim (5 scales, as published) needs each of images.width and height >= "
+     "192; got 768x160"),
+    (GOOD.replace("size: 256", "width: 768"), ":2: images: width needs height (or give size "
+     "alone for a square image)"),
+    (GOOD.replace("size: 256", "height: 512"), ":2: images: height needs width"),
+    (GOOD.replace("size: 256", "size: 256, width: 768, height: 512"),
+     ":2: images: give either size (a square image) or width and height, not both"),
+    (GOOD.replace("size: 256", "width: 768, height: 500"), ":2: images.height: must be a multiple of 32"),
+    (GOOD.replace("size: 256", "width: 768, height: 64").replace(
+        "preset: small", "preset: small, resize_factor: 0.25"),
+     ":6: links.semantic.resize_factor: each of images.width and height x resize_factor must be "
+     ">= 32 px (the encoder's stride); got 16"),
     (GOOD.replace("semantic: {type: semantic, preset: small}",
                   "semantic: {type: semantic, transmission: {mode: digital, bits_per_value: 17}}"),
      ":6: links.semantic.transmission.bits_per_value: Input should be less than or equal to 16"),

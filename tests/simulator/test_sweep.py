@@ -132,6 +132,34 @@ def test_bandwidth_is_resolved_as_documented():
     assert runner.channel_uses("matched") == runner.channel_uses("sem") == 72
 
 
+def test_non_square_images_run_through_every_link_kind():
+    """width x height = 192 x 128: a ratio counts 3 x 128 x 192 values (0.05 of them: 3686
+    uses), ``match`` takes the semantic link's Z [16, 3, 5] (120 uses); every link's rows are
+    scored on 128 x 192 images (the classical link at 20 dB is error free, so its PSNR is its
+    JPEG2000 decode's, recomputed here from the codec alone, implicit headers as by default)."""
+    from simulator.codecs.jpeg2000 import decode, encode_to_budget
+    from simulator.links.framing import HEADER_BYTES
+    from simulator.metrics.quality import psnr_db
+
+    text = BANDWIDTH.replace("size: 128", "width: 192, height: 128").replace("[5]", "[20]")
+    scenario = parse_scenario(text)
+    runner = TaskRunner(scenario, base_dir=Path.cwd(), device="cpu")
+    assert runner.channel_uses("ratio") == 3686
+    assert runner.channel_uses("matched") == runner.channel_uses("sem") == 120
+    assert runner.images((0, 1)).shape == (2, 3, 128, 192)
+    rows = {}
+    for task in plan_tasks(scenario, runner.num_images):
+        rows[task.link] = runner.run(task)[1]["images"]
+    assert all(len(r) == 2 for r in rows.values())
+    link = runner.link("uses")
+    image = runner.images((0,))
+    codestream = encode_to_budget(image[0], link.budget.payload_bytes - HEADER_BYTES,
+                                  header="implicit").codestream
+    decoded = decode(codestream, height=128, width=192, header="implicit").image
+    expected = float(psnr_db(image, decoded[None]))
+    assert rows["uses"][0]["metric_psnr"] == pytest.approx(expected, abs=1e-4)
+
+
 FID = """\
 name: fid
 images: {source: sample, size: 64}

@@ -109,8 +109,9 @@ def test_explicit_headers_leave_only_large_frames():
 
 def test_errors():
     with pytest.raises(InputError, match=r"bandwidth: 64 channel uses carry no frame of at least "
-                                         r"142 bytes \(a 512x512 JPEG2000 frame\) with any of"):
-        select_mcs(64, (512, 512), 10.0, jpeg2000_header="explicit")
+                                         r"142 bytes \(a 768x512 \(width x height\) JPEG2000 "
+                                         r"frame\) with any of"):
+        select_mcs(64, (512, 768), 10.0, jpeg2000_header="explicit")
     with pytest.raises(ValueError, match=r"`bler_target` must be in \(0, 1\); got 0\."):
         select_mcs(N, SIZE, 10.0, bler_target=0)
     with pytest.raises(ValueError, match=r"`table` must hold at least one Mcs"):

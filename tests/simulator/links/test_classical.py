@@ -249,14 +249,15 @@ def test_same_generator_same_output_in_the_waterfall(images):
 
 def test_budget_too_small_for_a_frame_names_budget_and_minimum():
     with pytest.raises(InputError, match=r"bandwidth: 288 channel uses at 16-QAM rate 0\.5 carry "
-                                         r"69 bytes per image; a 256x256 JPEG2000 frame needs at "
-                                         r"least 142 bytes \(6 header \+ 136 codestream with "
-                                         r"explicit JPEG2000 headers\)"):
+                                         r"69 bytes per image; a 256x256 \(width x height\) "
+                                         r"JPEG2000 frame needs at least 142 bytes \(6 header "
+                                         r"\+ 136 codestream with explicit JPEG2000 headers\)"):
         ClassicalLink(channel_uses=288, image_size=(256, 256), jpeg2000_header="explicit")
     # 64 uses x 4 bit: one block n = 256, k = 128 -> 104 payload bits = 13 bytes < 6 + 18.
     with pytest.raises(InputError, match=r"64 channel uses at 16-QAM rate 0\.5 carry 13 bytes "
-                                         r"per image; a 512x512 JPEG2000 frame needs at least 24 "
-                                         r"bytes \(6 header \+ 18 codestream with implicit"):
+                                         r"per image; a 512x512 \(width x height\) JPEG2000 "
+                                         r"frame needs at least 24 bytes \(6 header \+ 18 "
+                                         r"codestream with implicit"):
         ClassicalLink(channel_uses=64, image_size=(512, 512))
 
 
