@@ -145,7 +145,8 @@ def _print_summary(console, rows) -> None:
     for col in ["link", "SNR dB", *metrics, *counts]:
         table.add_column(col, justify="left" if col == "link" else "right", no_wrap=True)
     for (link, snr_db), by_metric in cells.items():
-        images = [m for m in by_metric.values() if m["metric"] not in ("ber", "bler", "fid")]
+        images = [m for m in by_metric.values()
+                  if m["metric"] not in ("ber", "bler", "fid", "kid")]
         if with_images:
             tail = [str(images[0]["count"]), str(images[0]["failures"])] if images else ["", ""]
         else:
@@ -175,9 +176,11 @@ def _cmd_merge(args: argparse.Namespace) -> int:
               f"{report.missing[0]}): `semlink run SCENARIO --resume -o {report.store.path}` "
               "runs them")
     else:
-        fid_points = points - report.planned
+        set_points = points - report.planned
+        names = "/".join(m.upper() for m in ("fid", "kid") if m in report.store.table_names)
         print(f"{report.store.path}: all {report.planned} points from {files}"
-              + (f", and {fid_points} FID points computed from them" if fid_points else ""))
+              + (f", and {set_points} {names or 'FID'} points computed from them"
+                 if set_points else ""))
     return EXIT_OK
 
 

@@ -3,8 +3,8 @@
 ``semlink run SCENARIO --shard K/N`` runs every N-th task of a scenario into its own results file
 (:class:`simulator.sweep.Shard`); :func:`merge_results` puts such files back together into one
 results file that is the same as a run of the whole scenario on one machine (rows in another
-order, timings aside), computes FID once every task is present, and otherwise leaves a file that
-``semlink run SCENARIO --resume -o MERGED`` completes.
+order, timings aside), computes FID and KID once every task is present, and otherwise leaves a
+file that ``semlink run SCENARIO --resume -o MERGED`` completes.
 """
 from __future__ import annotations
 
@@ -40,13 +40,15 @@ def merge_results(inputs: Sequence[str | Path], output: str | Path, *,
     The inputs must hold results of the same scenario (same scenario hash, hence the same semlink
     version) computed on the same device type, and no point twice. Their reconstructions (PNG
     folders beside them) are copied beside ``output``. With every planned point present and
-    ``fid`` among the scenario's metrics, the FID points are computed from the merged features.
+    ``fid`` or ``kid`` among the scenario's metrics, their points are computed from the merged
+    features.
 
     :raises InputError: If an input is missing or not a results file, the inputs disagree or
         overlap, or ``output`` exists (without ``overwrite``) or is one of the inputs.
     """
     from simulator.scenario import parse_scenario
-    from simulator.sweep import add_fid_points
+    from simulator.sweep import add_set_points
+    from simulator.tasks import wants_features
 
     paths = [Path(p) for p in inputs]
     output = Path(output)
@@ -72,8 +74,8 @@ def merge_results(inputs: Sequence[str | Path], output: str | Path, *,
     planned = first.attrs.get("planned_points")  # None: a file from before semlink kept it
     missing = tuple(p for p in planned if not merged.has(p)) if planned is not None else ()
     scenario = parse_scenario(first.attrs["scenario_text"], source=str(first.path))
-    if planned is not None and not missing and "fid" in scenario.metrics:
-        add_fid_points(scenario, merged)  # writes the file after each point
+    if planned is not None and not missing and wants_features(scenario):
+        add_set_points(scenario, merged)  # writes the file after each point
     merged.save()
     for store in stores:
         _copy_reconstructions(store.path, output)

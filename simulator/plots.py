@@ -25,8 +25,9 @@ __all__ = ["plot_results"]
 
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
 _STYLES = ["-", "--", "-.", ":"]
-_LABELS = {"psnr": "PSNR (dB)", "ssim": "SSIM", "ms_ssim": "MS-SSIM", "lpips": "LPIPS (lower is better)",
-           "fid": "FID (lower is better)", "ber": "bit error rate", "bler": "block error rate"}
+_LABELS = {"psnr": "PSNR (dB)", "ssim": "SSIM", "ms_ssim": "MS-SSIM",
+           "lpips": "LPIPS (lower is better)", "fid": "FID (lower is better)",
+           "kid": "KID (lower is better)", "ber": "bit error rate", "bler": "block error rate"}
 
 
 def plot_results(store: ResultsStore, out_dir: str | Path) -> list[Path]:

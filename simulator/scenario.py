@@ -34,6 +34,8 @@ from simulator.errors import InputError
 
 __all__ = [
     "ImageSide",
+    "METRICS",
+    "SET_METRICS",
     "parse_rate",
     "Scenario",
     "ScenarioError",
@@ -70,7 +72,8 @@ ImageSide = Annotated[int, Field(ge=64, le=4096), AfterValidator(_multiple_of_32
 
 _M = TypeVar("_M", bound=BaseModel)
 QAM_ORDERS = (2, 4, 16, 64, 256)
-METRICS = ("psnr", "ssim", "ms_ssim", "lpips", "fid")
+METRICS = ("psnr", "ssim", "ms_ssim", "lpips", "fid", "kid")
+SET_METRICS = ("fid", "kid")  # scored per link and SNR over all images, from Inception features
 OFDM_MODELS = ("none", "tdl-a", "tdl-b", "tdl-c", "tdl-d", "tdl-e",
                "cdl-a", "cdl-b", "cdl-c", "cdl-d", "cdl-e")
 MAX_SNR_POINTS = 1000
@@ -487,7 +490,7 @@ class Scenario(_Frozen):
     channel: ChannelConfig = AWGNConfig(type="awgn")
     snr: SNRConfig
     links: dict[str, LinkConfig] = Field(min_length=1)
-    metrics: list[Literal["psnr", "ssim", "ms_ssim", "lpips", "fid"]] = Field(
+    metrics: list[Literal["psnr", "ssim", "ms_ssim", "lpips", "fid", "kid"]] = Field(
         default_factory=lambda: ["psnr", "ssim"])
     monte_carlo: MonteCarloConfig = MonteCarloConfig()
     output: str = Field("results/scenario.h5", min_length=1)
@@ -532,11 +535,12 @@ class Scenario(_Frozen):
         if needs_images and not self.metrics:
             raise ValueError("metrics: empty; semantic and classical links need at least one "
                              f"of {', '.join(METRICS)}")
-        if needs_images and "fid" in self.metrics and self.images.count == 1:
-            raise ValueError("metrics: fid needs at least 2 images; images.count is 1")
-        if not needs_images and "fid" in self.metrics:
-            raise ValueError("metrics: fid needs a semantic or classical link (images); this "
-                             "scenario has BER links only")
+        for metric in SET_METRICS:
+            if needs_images and metric in self.metrics and self.images.count == 1:
+                raise ValueError(f"metrics: {metric} needs at least 2 images; images.count is 1")
+            if not needs_images and metric in self.metrics:
+                raise ValueError(f"metrics: {metric} needs a semantic or classical link (images); "
+                                 "this scenario has BER links only")
         for name, link in self.links.items():
             if isinstance(link, SemanticLinkConfig):
                 self._check_semantic(name, link)

@@ -51,7 +51,7 @@ def t_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, flo
 
 def summarize(store: ResultsStore) -> list[dict[str, Any]]:
     """Tidy summary rows of every table the store holds, sorted by link order and SNR."""
-    rows = _summarize_ber(store) + _summarize_images(store) + _summarize_fid(store)
+    rows = _summarize_ber(store) + _summarize_images(store) + _summarize_sets(store)
     order = {name: i for i, name in enumerate(dict.fromkeys(store.table("points").get("link", [])))}
     rows.sort(key=lambda r: (order.get(r["link"], 0), r["snr_db"], r["metric"]))
     return rows
@@ -100,10 +100,11 @@ def _summarize_images(store: ResultsStore) -> list[dict[str, Any]]:
     return rows
 
 
-def _summarize_fid(store: ResultsStore) -> list[dict[str, Any]]:
-    # FID is a set statistic: no per-image spread, hence no interval; count = images used.
-    return [_row(r["link"], r["snr_db"], "fid", r["fid"], float("nan"), float("nan"),
-                 r["num_images"], 0, r["num_failed"]) for r in store.rows("fid")]
+def _summarize_sets(store: ResultsStore) -> list[dict[str, Any]]:
+    # FID and KID are set statistics: no per-image spread, hence no interval; count = images.
+    return [_row(r["link"], r["snr_db"], metric, r[metric], float("nan"), float("nan"),
+                 r["num_images"], 0, r["num_failed"])
+            for metric in ("fid", "kid") for r in store.rows(metric)]
 
 
 def _row(link: str, snr_db: float, metric: str, value: float, low: float, high: float,

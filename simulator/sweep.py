@@ -24,13 +24,14 @@ from simulator.errors import InputError
 from simulator.results import ResultsStore, reconstructions_dir
 from simulator.devices import describe_device
 from simulator.scenario import BERLinkConfig, Scenario, scenario_hash
+from simulator.tasks import wants_features
 
 if TYPE_CHECKING:
     from simulator.metrics.fid import FidStatistics
 
 _T = TypeVar("_T")
 
-__all__ = ["Task", "Shard", "plan_tasks", "open_store", "run_scenario", "add_fid_points",
+__all__ = ["Task", "Shard", "plan_tasks", "open_store", "run_scenario", "add_set_points",
            "describe_results", "package_versions"]
 
 
@@ -91,12 +92,13 @@ class Shard:
 
 def plan_tasks(scenario: Scenario, num_images: int) -> list[Task]:
     """All tasks of ``scenario`` in run order (link by link, SNR by SNR, batch by batch); with
-    FID against the transmitted originals (no ``fid_reference``), their features come first."""
+    KID, or FID against the transmitted originals (no ``fid_reference``), the originals'
+    features come first."""
     from simulator.tasks import REFERENCE
 
     tasks = []
     batch = scenario.batch_size
-    if "fid" in scenario.metrics and scenario.fid_reference is None and num_images:
+    if _needs_reference_features(scenario) and num_images:
         for b, start in enumerate(range(0, num_images, batch)):
             tasks.append(Task(REFERENCE, -1, float("nan"), b,
                               tuple(range(start, min(start + batch, num_images)))))
@@ -197,11 +199,12 @@ def describe_results(store: ResultsStore) -> str:
     else:
         tasks = Shard.parse(shard).select(planned) if shard else planned
         done = sum(store.has(p) for p in tasks)
-        fid = sum(store.has(p) for p in store.table("points").get("point_id", [])
-                  if str(p).endswith("/fid"))
+        sets = sum(store.has(p) for p in store.table("points").get("point_id", [])
+                   if str(p).endswith("/fid"))
+        names = "/".join(m.upper() for m in ("fid", "kid") if m in store.table_names) or "FID"
         progress = (f"{done} of {len(tasks)} tasks done"
                     + (" (this shard's)" if shard else "")
-                    + (f", {fid} FID points" if fid else ""))
+                    + (f", {sets} {names} points" if sets else ""))
     versions = attrs.get("versions", {})
     return "\n".join([
         head, f"  {progress}", f"  device: {attrs.get('device', '?')}",
@@ -224,8 +227,8 @@ def run_scenario(scenario: Scenario, text: str, *, base_dir: Path, resume: bool 
     :param base_dir: Folder relative paths in the scenario start from.
     :param output: Results file; default ``scenario.output`` (relative to the current directory,
         as for any command-line output path), or :meth:`Shard.output` of it for a shard.
-    :param shard: Run only this shard's tasks. FID, which needs every image of a (link, SNR)
-        point, is left to :func:`simulator.merge.merge_results`.
+    :param shard: Run only this shard's tasks. FID and KID, which need every image of a (link,
+        SNR) point, are left to :func:`simulator.merge.merge_results`.
     :param ray: Run the tasks on a Ray cluster (:class:`simulator.executors.RayExecutor`, with
         ``ray_address`` and ``workers``) instead of one after another in this process.
     :param on_task: Called after each task as ``on_task(task, point_row, done, total)``.
@@ -259,8 +262,8 @@ def run_scenario(scenario: Scenario, text: str, *, base_dir: Path, resume: bool 
                 on_task(task, point, done, len(tasks))
     finally:
         executor.close()
-    if "fid" in scenario.metrics and shard is None:
-        add_fid_points(scenario, store)
+    if wants_features(scenario) and shard is None:
+        add_set_points(scenario, store)
     return store
 
 
@@ -287,30 +290,32 @@ def _load_fid_reference(path: str | Path) -> "FidStatistics":
         raise InputError(f"fid_reference: {err}") from None
 
 
-def add_fid_points(scenario: Scenario, store: ResultsStore) -> None:
-    """One FID per image link and SNR point from the stored Inception features, each stored as
-    its own point (``LINK/snrI/fid``); points already stored are kept. Call it once every task
-    of the run is in ``store``. The reference is the store's ``fid_reference`` statistics file
-    when it names one, else the features of the transmitted originals.
+def add_set_points(scenario: Scenario, store: ResultsStore) -> None:
+    """FID and KID (those among the metrics) per image link and SNR point from the stored
+    Inception features, each link and SNR stored as its own point (``LINK/snrI/fid``); points
+    already stored are kept. Call it once every task of the run is in ``store``. FID's reference
+    is the store's ``fid_reference`` statistics file when it names one, else the features of the
+    transmitted originals, which are always KID's.
 
     :raises InputError: If the ``fid_reference`` file cannot be read (moved since the run?).
     """
     import numpy as np
 
     from simulator.metrics.fid import FidStatistics
-    from simulator.tasks import REFERENCE, fid_of_group, scoring_policy
+    from simulator.tasks import REFERENCE, fid_of_group, kid_of_group, scoring_policy
 
     table = store.table("features")
     # Rows in image and transmission order, however the tasks were run (or sharded and merged):
-    # the same features always give the same FID, to the last bit.
+    # the same features always give the same FID and KID, to the last bit.
     order = np.lexsort((table["repeat"], table["image_index"]))
     table = {col: values[order] for col, values in table.items()}
     links = np.asarray(table["link"])
-    if store.attrs.get("fid_reference"):
-        reference = _load_fid_reference(store.attrs["fid_reference"])
-    else:
-        reference = FidStatistics.from_features(
-            torch.as_tensor(table["feature"][links == REFERENCE]))
+    originals = links == REFERENCE
+    fid_reference = None
+    if "fid" in scenario.metrics:
+        fid_reference = (_load_fid_reference(store.attrs["fid_reference"])
+                         if store.attrs.get("fid_reference") else
+                         FidStatistics.from_features(torch.as_tensor(table["feature"][originals])))
     for link, cfg in scenario.links.items():
         if isinstance(cfg, BERLinkConfig):
             continue
@@ -320,11 +325,23 @@ def add_fid_points(scenario: Scenario, store: ResultsStore) -> None:
             if store.has(point_id):
                 continue
             rows = (links == link) & (table["snr_db"] == snr_db)
-            value = fid_of_group(table["feature"][rows], table["failed"][rows].astype(bool),
-                                 reference, policy=policy)
+            counts = {"link": link, "snr_db": snr_db, "num_images": int(rows.sum()),
+                      "num_failed": int(table["failed"][rows].sum())}
+            tables = {}
+            if fid_reference is not None:
+                tables["fid"] = [{**counts, "fid": fid_of_group(
+                    table["feature"][rows], table["failed"][rows].astype(bool), fid_reference,
+                    policy=policy)}]
+            if "kid" in scenario.metrics:
+                tables["kid"] = [{**counts, "kid": kid_of_group(
+                    table["feature"][rows], table["image_index"][rows],
+                    table["feature"][originals], table["image_index"][originals])}]
             store.add(point_id, {"link": link, "snr_index": snr_index, "snr_db": snr_db,
-                                 "batch_index": -1, "kind": "fid", "seconds": 0.0},
-                      {"fid": [{"link": link, "snr_db": snr_db, "fid": value,
-                                "num_images": int(rows.sum()),
-                                "num_failed": int(table["failed"][rows].sum())}]})
+                                 "batch_index": -1, "kind": "fid", "seconds": 0.0}, tables)
 
+
+def _needs_reference_features(scenario: Scenario) -> bool:
+    """Whether the originals' Inception features are computed: KID always compares with them,
+    FID unless it has ``fid_reference`` statistics."""
+    return "kid" in scenario.metrics or ("fid" in scenario.metrics
+                                         and scenario.fid_reference is None)

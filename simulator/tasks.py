@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from simulator.errors import InputError, first_line
-from simulator.scenario import (BERLinkConfig, ClassicalLinkConfig, Scenario,
+from simulator.scenario import (SET_METRICS, BERLinkConfig, ClassicalLinkConfig, Scenario,
                                 SemanticLinkConfig)
 from simulator.seeding import derive_seed, make_generator
 
@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
     from simulator.metrics.fid import FidStatistics
 
-__all__ = ["TaskRunner", "METRIC_FUNCTIONS", "REFERENCE", "fid_of_group", "scenario_images",
-           "scoring_policy"]
+__all__ = ["TaskRunner", "METRIC_FUNCTIONS", "REFERENCE", "fid_of_group", "kid_of_group",
+           "scenario_images", "scoring_policy", "wants_features"]
 
 #: Pseudo-link name of the tasks that compute Inception features of the original images.
 REFERENCE = "(reference)"
@@ -48,7 +48,7 @@ class TaskRunner:
     :param recon_dir: Where ``save_reconstructions`` writes PNGs (first transmission only):
         ``original/<image>.png`` and ``<link>/snr<snr_db>/<image>.png``.
     :raises InputError: If the images cannot be listed, a requested metric is unavailable, or
-        FID is requested of a single image.
+        FID or KID is requested of a single image.
     """
 
     def __init__(self, scenario: Scenario, *, base_dir: Path, device: str,
@@ -61,9 +61,10 @@ class TaskRunner:
         self._images: torch.Tensor | None = None
         self._files = scenario_images(scenario, base_dir)
         self.num_images = len(self._files)
-        if "fid" in scenario.metrics and self.num_images == 1:  # statistics need two
-            raise InputError(f"metrics: fid needs at least 2 images; images.source "
-                             f"{scenario.images.source!r} gives 1")
+        for metric in SET_METRICS:
+            if metric in scenario.metrics and self.num_images == 1:  # set statistics need two
+                raise InputError(f"metrics: {metric} needs at least 2 images; images.source "
+                                 f"{scenario.images.source!r} gives 1")
         self._lpips = self._build_lpips() if "lpips" in scenario.metrics else None
 
     # ------------------------------------------------------------------ set-up
@@ -228,7 +229,7 @@ class TaskRunner:
         return self._run_images(task, link)
 
     def _run_reference(self, task):
-        """Inception features of the original images (the FID reference set)."""
+        """Inception features of the original images (the FID and KID reference set)."""
         feats = self._features(self.images(task.image_indices))
         rows = [{"link": REFERENCE, "snr_db": float("nan"), "image_index": i, "repeat": 0,
                  "failed": False, "feature": f} for i, f in zip(task.image_indices, feats)]
@@ -294,7 +295,7 @@ class TaskRunner:
             if plan is not None:
                 errors.append(torch.stack([bit_err.sum(), blk.sum()]))
             scored = self._metrics(images, recon, failed, cfg)
-            if "fid" in self.scenario.metrics:
+            if wants_features(self.scenario):
                 features += [{"link": task.link, "snr_db": task.snr_db, "image_index": i,
                               "repeat": repeat, "failed": bool(f), "feature": v}
                              for i, f, v in zip(task.image_indices, failed.tolist(),
@@ -423,6 +424,38 @@ class _ChannelUses:
 
     def __init__(self, channel_uses: int) -> None:
         self.channel_uses = channel_uses
+
+
+def wants_features(scenario: Scenario) -> bool:
+    """Whether the run keeps every image's Inception features (for FID or KID)."""
+    return any(metric in scenario.metrics for metric in SET_METRICS)
+
+
+def kid_of_group(features: "np.ndarray", image_index: "np.ndarray",
+                 reference: "np.ndarray", reference_index: "np.ndarray") -> float:
+    """KID of one (link, SNR) group from stored Inception features, against the originals.
+
+    Every reconstruction counts as the receiver shows it (a lost image as its link's failure
+    policy displays it: mid grey under ``paper``): KID has no published failure constant.
+    Pairs of one image (an original and its reconstructions, or two repeats) are left out, so
+    the estimate stays unbiased (:func:`simulator.metrics.kid.kernel_inception_distance`).
+
+    :param features: [n, 2048] features of the reconstructions.
+    :param image_index: [n] int; the image each reconstruction is of.
+    :param reference: [m, 2048] features of the original images.
+    :param reference_index: [m] int; their image indices.
+    :output kid: float; NaN when fewer than two images are left to compare.
+    """
+    import numpy as np
+
+    from simulator.metrics.kid import kernel_inception_distance
+
+    if len(np.unique(image_index)) < 2 or len(np.unique(reference_index)) < 2:
+        return float("nan")
+    return kernel_inception_distance(
+        torch.as_tensor(np.asarray(reference)), torch.as_tensor(np.asarray(features)),
+        groups1=torch.as_tensor(np.asarray(reference_index, dtype=np.int64)),
+        groups2=torch.as_tensor(np.asarray(image_index, dtype=np.int64)))
 
 
 def fid_of_group(features: "np.ndarray", failed: "np.ndarray",

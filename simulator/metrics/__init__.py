@@ -1,8 +1,9 @@
-"""Image-quality metrics: PSNR, SSIM, MS-SSIM, LPIPS, FID, predictability, failure scoring
-and confidence intervals.
+"""Image-quality metrics: PSNR, SSIM, MS-SSIM, LPIPS, FID, KID, predictability, failure
+scoring and confidence intervals.
 
 Every metric scores 8-bit images (inputs are rounded to 1/255 steps first), runs batched on
-the images' device and returns per-image ``[batch]`` tensors, except FID, which scores sets.
+the images' device and returns per-image ``[batch]`` tensors, except FID and KID, which score
+sets.
 """
 from simulator.metrics._images import quantize_8bit
 from simulator.metrics.confidence import ConfidenceInterval, bootstrap_interval, t_interval
@@ -29,6 +30,7 @@ from simulator.metrics.fid import (
     load_inception,
     save_fid_statistics,
 )
+from simulator.metrics.kid import KID_DEGREE, kernel_inception_distance, polynomial_kernel
 from simulator.metrics.lpips import (
     BACKBONE_FILES,
     LPIPS,
@@ -46,6 +48,7 @@ __all__ = [
     "FID_FEATURES",
     "FID_INPUT_SIZE",
     "FID_MODEL_SHA256",
+    "KID_DEGREE",
     "LPIPS",
     "MS_SSIM_BETAS",
     "PAPER_FAILURE_SCORES",
@@ -64,6 +67,7 @@ __all__ = [
     "frechet_distance",
     "inception_features",
     "inception_input",
+    "kernel_inception_distance",
     "load_fid_statistics",
     "load_inception",
     "lpips_heads_path",
@@ -71,6 +75,7 @@ __all__ = [
     "ms_ssim",
     "ms_ssim_max_scales",
     "pairwise_spread",
+    "polynomial_kernel",
     "psnr_db",
     "quantize_8bit",
     "save_fid_statistics",

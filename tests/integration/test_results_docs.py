@@ -1,5 +1,5 @@
 """docs/results.md names exactly the attributes and columns a run writes (every kind of link, FID,
-predictability, a shard and its merge), and the tables agree with each other: per-image error
+KID, predictability, a shard and its merge), and the tables agree with each other: per-image error
 counts add up to the `ber` rows, the AMC's choice in `points` is the MCS the images used, the
 ideal code's frame in `points` is the one its images were sent in."""
 from __future__ import annotations
@@ -28,7 +28,7 @@ device: cpu
 images: {{source: sample, size: 192, count: 2}}
 snr: {{points_db: [2, 12]}}
 repeats: 2
-metrics: [psnr, ssim, ms_ssim, fid{', lpips' if LPIPS else ''}]
+metrics: [psnr, ssim, ms_ssim, fid, kid{', lpips' if LPIPS else ''}]
 links:
   analog: {{type: semantic, preset: small}}
   digital: {{type: semantic, preset: small, transmission: {{mode: digital, bits_per_value: 4,
@@ -69,8 +69,9 @@ def test_every_attribute_and_column_is_documented(stores):
     shard, merged = stores
     assert set(shard.attrs) | set(merged.attrs) == doc.pop("Root attributes")
     columns = {name: set(merged.table(name)) for name in merged.table_names}
-    assert set(columns) == {"points", "images", "ber", "predictability", "features", "fid"}
-    for section, documented in doc.items():  # "`features` and `fid`" documents two tables
+    assert set(columns) == {"points", "images", "ber", "predictability", "features", "fid",
+                            "kid"}
+    for section, documented in doc.items():  # "`features`, `fid` and `kid`": three tables
         tables = [t for t in columns if f"`{t}`" in section]
         found = set().union(*(columns[t] for t in tables))
         if not LPIPS:

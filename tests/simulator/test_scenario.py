@@ -186,6 +186,11 @@ BROKEN = [
     (GOOD.replace("size: 256", "width: 768, height: 160") + "metrics: [psnr, ms_ssim]\n",
      ":12: metrics: ms_ssim (5 scales, as published) needs each of images.width and height >= "
      "192; got 768x160"),
+    (GOOD.replace("count: 2", "count: 1") + "metrics: [psnr, kid]\n",
+     ":12: metrics: kid needs at least 2 images; images.count is 1"),
+    ("snr: {points_db: [1]}\nlinks: {b: {type: ber}}\nmetrics: [kid]\n",
+     ":3: metrics: kid needs a semantic or classical link (images); this scenario has BER "
+     "links only"),
     (GOOD.replace("size: 256", "width: 768"), ":2: images: width needs height (or give size "
      "alone for a square image)"),
     (GOOD.replace("size: 256", "height: 512"), ":2: images: height needs width"),

@@ -165,42 +165,90 @@ name: fid
 images: {source: sample, size: 64}
 snr: {points_db: [5]}
 repeats: 2
-metrics: [fid]
+metrics: [fid, kid]
 links:
   sem: {type: semantic, preset: small}
 """
 
 
-def _fid_of_rows(rows: list[dict], path: Path) -> float:
+def _set_metrics_of_rows(rows: list[dict], path: Path) -> tuple[float, float]:
     from simulator.results import ResultsStore
-    from simulator.sweep import add_fid_points
+    from simulator.sweep import add_set_points
 
     store = ResultsStore(path, {})
     for i, row in enumerate(rows):  # one task per row: the order tasks finished in
         store.add(f"t{i}", {"link": row["link"]}, {"features": [row]})
-    add_fid_points(parse_scenario(FID), store)
-    return float(store.table("fid")["fid"][0])
+    add_set_points(parse_scenario(FID), store)
+    return float(store.table("fid")["fid"][0]), float(store.table("kid")["kid"][0])
 
 
-def test_fid_is_the_same_to_the_last_bit_whatever_order_the_tasks_finished_in(tmp_path):
-    """Shards, Ray workers and resumed runs store feature rows in other orders; FID sorts them
-    by (image, repeat) first, so the sums behind its mean and covariance run in one order and
-    the value is bit-identical (docs/conventions.md). Features of mixed magnitudes make float
-    addition order visible."""
+def _feature_rows(seed: int, images: int = 24, repeats: int = 2) -> list[dict]:
+    """Reference and link rows of Inception-like features of mixed magnitudes."""
     import numpy as np
 
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seed)
     scale = 10.0 ** rng.integers(-3, 4, size=(1, 48))
     rows = [{"link": REFERENCE, "snr_db": float("nan"), "image_index": i, "repeat": 0,
              "failed": False, "feature": (rng.gamma(2.0, size=48) * scale[0]).astype(np.float32)}
-            for i in range(24)]
+            for i in range(images)]
     rows += [{"link": "sem", "snr_db": 5.0, "image_index": i, "repeat": r, "failed": False,
               "feature": (rng.gamma(2.0, size=48) * scale[0]).astype(np.float32)}
-             for i in range(24) for r in range(2)]
-    in_order = _fid_of_rows(rows, tmp_path / "a.h5")
-    shuffled = [rows[i] for i in rng.permutation(len(rows))]
-    assert _fid_of_rows(shuffled, tmp_path / "b.h5") == in_order
-    assert in_order > 0
+             for i in range(images) for r in range(repeats)]
+    return rows
+
+
+def test_fid_and_kid_are_the_same_to_the_last_bit_whatever_order_the_tasks_finished_in(
+        tmp_path):
+    """Shards, Ray workers and resumed runs store feature rows in other orders; FID and KID
+    sort them by (image, repeat) first, so their sums run in one order and the values are
+    bit-identical (docs/conventions.md). Features of mixed magnitudes make float addition
+    order visible."""
+    import numpy as np
+
+    rows = _feature_rows(3)
+    in_order = _set_metrics_of_rows(rows, tmp_path / "a.h5")
+    shuffled = [rows[i] for i in np.random.default_rng(4).permutation(len(rows))]
+    assert _set_metrics_of_rows(shuffled, tmp_path / "b.h5") == in_order
+    assert in_order[0] > 0
+
+
+def test_kid_of_a_link_leaves_out_the_pairs_of_one_image(tmp_path):
+    """KID from the stored features, written out: the originals against the reconstructions
+    (two repeats per image), every kernel mean over pairs of different images; a failed image
+    counts as the receiver shows it (its features are used)."""
+    import numpy as np
+
+    rows = _feature_rows(5, images=3)
+    rows[4]["failed"] = True
+    x = [r["feature"].astype(np.float64) for r in rows if r["link"] == REFERENCE]
+    y = [(r["image_index"], r["feature"].astype(np.float64)) for r in rows if r["link"] == "sem"]
+
+    def k(a, b):
+        return (a @ b / 48 + 1) ** 3
+
+    def mean(values):
+        return sum(values) / len(values)
+
+    expected = (mean([k(x[a], x[b]) for a in range(3) for b in range(3) if a != b])
+                + mean([k(u, v) for i, u in y for j, v in y if i != j])
+                - 2 * mean([k(x[a], v) for a in range(3) for j, v in y if a != j]))
+    assert _set_metrics_of_rows(rows, tmp_path / "k.h5")[1] == pytest.approx(expected,
+                                                                              rel=1e-9)
+
+
+def test_kid_needs_the_originals_even_with_fid_reference_statistics():
+    """The reference tasks (the originals' features) run for KID whatever FID compares with,
+    and for FID only without fid_reference."""
+    from simulator.tasks import REFERENCE as REF
+
+    def planned(extra: str) -> bool:
+        scenario = parse_scenario(FID.replace("metrics: [fid, kid]\n", extra))
+        return any(t.link == REF for t in plan_tasks(scenario, 8))
+
+    assert planned("metrics: [fid, kid]\nfid_reference: stats.npz\n")
+    assert planned("metrics: [kid]\n") and planned("metrics: [fid]\n")
+    assert not planned("metrics: [fid]\nfid_reference: stats.npz\n")
+    assert not planned("metrics: [psnr]\n")
 
 
 TASKS = """\
