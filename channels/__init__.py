@@ -1,4 +1,5 @@
-"""Channel models on complex baseband symbols: AWGN, Rayleigh flat fading, OFDM with 3GPP TDL/CDL.
+"""Channel models on complex baseband symbols: AWGN, Rayleigh and Rician flat fading (block-wise or
+with a Jakes Doppler spectrum), OFDM with 3GPP TDL/CDL.
 
 Every model shares one call convention, ``x_hat, no_eff = channel(x, snr_db)``, returning the
 equalised symbols and the effective noise variance per symbol for the demapper:
@@ -7,9 +8,11 @@ measured mean power of each row), ``x_hat`` [batch, n] complex64, ``no_eff`` [ba
 Randomness comes from the ``generator`` constructor argument of each model.
 """
 from channels.awgn import AWGN, AWGNChannel
+from channels.doppler import jakes_process
 from channels.ofdm import MODELS as OFDM_MODELS
 from channels.ofdm import OFDMSISOChannel, pack_slots, unpack_slots
 from channels.rayleigh import RayleighChannel
+from channels.rician import RicianChannel
 from channels.snr import ebno_db_to_esno_db, esno_db_to_ebno_db, mean_power, noise_variance
 
 __all__ = [
@@ -18,8 +21,10 @@ __all__ = [
     "OFDMSISOChannel",
     "OFDM_MODELS",
     "RayleighChannel",
+    "RicianChannel",
     "ebno_db_to_esno_db",
     "esno_db_to_ebno_db",
+    "jakes_process",
     "mean_power",
     "noise_variance",
     "pack_slots",

@@ -1,5 +1,6 @@
-"""Rayleigh flat (block) fading with coherent equalisation, perfect or imperfect CSI, one or
-more receive antennas (maximum-ratio combining)."""
+"""Rayleigh flat fading, block-wise or time-correlated (Jakes Doppler spectrum), with coherent
+equalisation, perfect or imperfect CSI, one or more receive antennas (maximum-ratio
+combining)."""
 from __future__ import annotations
 
 import math
@@ -9,6 +10,7 @@ from sionna.phy import Block
 
 from channels._checks import check_int, check_one_of, check_type
 from channels._common import check_generator, check_symbols_and_snr
+from channels.doppler import MAX_NORMALIZED_DOPPLER, jakes_process
 from channels.snr import mean_power
 
 __all__ = ["RayleighChannel"]
@@ -25,6 +27,13 @@ class RayleighChannel(Block):
     ``coherence_symbols`` symbols (the last one possibly shorter) and every block gets its own
     independent coefficient. ``coherence_symbols=1`` is fast (i.i.d.) fading; a value
     ``>= n`` gives one coefficient per row (quasi-static fading).
+
+    With ``normalized_doppler = nu`` instead, the coefficients vary from symbol to symbol as a
+    terminal moving through isotropic scattering sees them: each row (and antenna) is a
+    Rayleigh process with the Jakes autocorrelation ``J0(2 pi nu k)`` at a lag of ``k`` symbols,
+    ``nu = f_D T_s`` (:func:`channels.doppler.jakes_process`; every coefficient is still
+    CN(0, 1)). Then ``coherence_symbols`` must be 1, and a channel-estimation error is drawn
+    per symbol.
 
     Equalisation with the true ``h`` (perfect CSI):
 
@@ -55,6 +64,8 @@ class RayleighChannel(Block):
     after the noise, so ``s2 = 0`` draws exactly what perfect CSI draws.
 
     :param coherence_symbols: int >= 1, default 1; symbols per fading block (L).
+    :param normalized_doppler: float in (0, 0.5] or None (default: block fading); maximum
+        Doppler shift times the symbol period, ``f_D T_s``.
     :param num_rx_antennas: int >= 1, default 1; receive antennas combined by MRC.
     :param csi_error_var: float in [0, scattered power), default 0; variance of the receiver's
         channel-estimation error relative to ``E|h|^2 = 1`` (the scattered power is 1 here).
@@ -75,8 +86,9 @@ class RayleighChannel(Block):
     :output h: [batch, n] complex (``[batch, num_rx_antennas, n]`` with several antennas);
         the true channel coefficient of each symbol. Only if ``return_channel`` is True.
     :raises TypeError: If an argument has the wrong type.
-    :raises ValueError: If ``coherence_symbols < 1``, ``equalizer`` is unknown, ``x`` is
-        not 2-D, or ``snr_db`` has a bad shape or value.
+    :raises ValueError: If ``coherence_symbols < 1``, ``equalizer`` is unknown,
+        ``normalized_doppler`` is out of range or given with ``coherence_symbols > 1``, ``x``
+        is not 2-D, or ``snr_db`` has a bad shape or value.
 
     >>> import torch
     >>> ch = RayleighChannel(coherence_symbols=4, return_channel=True,
@@ -88,6 +100,7 @@ class RayleighChannel(Block):
 
     def __init__(self, *, coherence_symbols: int = 1, equalizer: str = "zf",
                  num_rx_antennas: int = 1, csi_error_var: float = 0.0,
+                 normalized_doppler: float | None = None,
                  return_channel: bool = False, generator: torch.Generator | None = None,
                  check_values: bool = True, precision: str | None = None,
                  device: str | None = None) -> None:
@@ -100,6 +113,16 @@ class RayleighChannel(Block):
             raise ValueError(f"`csi_error_var` must be in [0, {scattered:.6g}) (the scattered "
                              f"power of the channel); got {csi_error_var!r}.")
         self._csi_error_var = float(csi_error_var)
+        if normalized_doppler is not None:
+            check_type(normalized_doppler, (int, float), name="normalized_doppler")
+            if not 0.0 < normalized_doppler <= MAX_NORMALIZED_DOPPLER:  # NaN fails too
+                raise ValueError(f"`normalized_doppler` must be in (0, {MAX_NORMALIZED_DOPPLER}]; "
+                                 f"got {normalized_doppler!r}.")
+            if coherence_symbols != 1:
+                raise ValueError("`normalized_doppler` replaces block fading: "
+                                 f"`coherence_symbols` must be 1; got {coherence_symbols}.")
+            normalized_doppler = float(normalized_doppler)
+        self._normalized_doppler = normalized_doppler
         check_type(equalizer, str, name="equalizer")
         check_one_of(equalizer, EQUALIZERS, name="equalizer")
         check_type(return_channel, bool, name="return_channel")
@@ -121,6 +144,11 @@ class RayleighChannel(Block):
     def num_rx_antennas(self) -> int:
         """Receive antennas combined by MRC."""
         return self._num_rx_antennas
+
+    @property
+    def normalized_doppler(self) -> float | None:
+        """``f_D T_s`` of time-correlated fading; None for block fading."""
+        return self._normalized_doppler
 
     @property
     def equalizer(self) -> str:
@@ -156,9 +184,13 @@ class RayleighChannel(Block):
             coefficients = coefficients.reshape(batch, antennas, num_blocks)
             return coefficients.repeat_interleave(self._coherence_symbols, dim=2)[:, :, :n]
 
-        # Drawn as [batch, A * ...] and reshaped: one antenna draws what it always did.
-        h_est = per_symbol(self._estimates(
-            torch.randn(blocks, dtype=x.dtype, device=x.device, generator=gen)))
+        if self._normalized_doppler is None:
+            # Drawn as [batch, A * ...] and reshaped: one antenna draws what it always did.
+            unit = per_symbol(torch.randn(blocks, dtype=x.dtype, device=x.device, generator=gen))
+        else:
+            unit = jakes_process((batch, antennas), n, self._normalized_doppler, generator=gen,
+                                 dtype=x.dtype, device=x.device)
+        h_est = self._estimates(unit)
         power = mean_power(x).unsqueeze(-1)  # [batch, 1]
         no = power * torch.pow(10.0, -snr_db / 10.0)  # [batch, 1]
         noise = torch.randn((batch, antennas * n), dtype=x.dtype, device=x.device,

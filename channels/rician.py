@@ -1,4 +1,5 @@
-"""Rician flat (block) fading: a line-of-sight ray plus Rayleigh scattering."""
+"""Rician flat fading (block-wise or time-correlated): a line-of-sight ray plus Rayleigh
+scattering."""
 from __future__ import annotations
 
 import math
@@ -17,7 +18,8 @@ class RicianChannel(RayleighChannel):
     and ``K = 10^(k_factor_db / 10)`` the ratio of line-of-sight to scattered power, so that
     ``E|h|^2 = 1`` and the mean received SNR is ``snr_db``. The line-of-sight phase is 0 (the
     receiver knows ``h``, so a fixed phase changes nothing). ``K -> 0`` is Rayleigh fading,
-    ``K -> inf`` AWGN. Blocks, receive antennas (each with its own scattering around the same
+    ``K -> inf`` AWGN. With ``normalized_doppler`` the scattered part ``g`` is the Jakes
+    process and the line of sight stays fixed. Blocks, receive antennas (each with its own scattering around the same
     line-of-sight ray), MRC, equalisers, imperfect CSI (the line of sight is known, the error
     is in the scattered part: ``csi_error_var < 1 / (K + 1)``), draw order and outputs are
     those of :class:`~channels.rayleigh.RayleighChannel`.

@@ -323,15 +323,16 @@ def _check_transmit_options(args: argparse.Namespace) -> None:
 
 def _transmit_channel(args: argparse.Namespace):
     """The channel section `semlink transmit` builds from --channel, --k-factor-db,
-    --rx-antennas and --csi-error-var (each refused where the channel has no such setting)."""
-    from simulator.scenario import (MAX_RX_ANTENNAS, AWGNConfig, OFDMConfig, RayleighConfig,
-                                    RicianConfig)
+    --rx-antennas, --csi-error-var and --normalized-doppler (each refused where the channel has
+    no such setting)."""
+    from simulator.scenario import (MAX_NORMALIZED_DOPPLER, MAX_RX_ANTENNAS, AWGNConfig,
+                                    OFDMConfig, RayleighConfig, RicianConfig)
 
     rician = args.channel == "rician"
     if args.k_factor_db is not None and not rician:
         raise InputError(f"--k-factor-db: applies to --channel rician, not to --channel "
                          f"{args.channel}")
-    for option in ("rx_antennas", "csi_error_var"):
+    for option in ("rx_antennas", "csi_error_var", "normalized_doppler"):
         if getattr(args, option) is not None and args.channel not in ("rayleigh", "rician"):
             raise InputError(f"--{option.replace('_', '-')}: applies to --channel rayleigh or "
                              f"rician, not to --channel {args.channel}")
@@ -339,6 +340,10 @@ def _transmit_channel(args: argparse.Namespace):
         raise InputError("--k-factor-db: --channel rician needs its K factor (dB)")
     if args.rx_antennas is not None and args.rx_antennas > MAX_RX_ANTENNAS:
         raise InputError(f"--rx-antennas: at most {MAX_RX_ANTENNAS}; got {args.rx_antennas}")
+    doppler = args.normalized_doppler
+    if doppler is not None and not 0.0 < doppler <= MAX_NORMALIZED_DOPPLER:
+        raise InputError(f"--normalized-doppler: must be in (0, {MAX_NORMALIZED_DOPPLER}]; "
+                         f"got {doppler:g}")
     if args.channel == "awgn":
         return AWGNConfig(type="awgn")
     if args.channel == "ofdm":
@@ -348,7 +353,8 @@ def _transmit_channel(args: argparse.Namespace):
     if args.csi_error_var is not None and not 0.0 <= args.csi_error_var < scattered:
         raise InputError(f"--csi-error-var: must be in [0, {scattered:.4g}) (the scattered "
                          f"power of --channel {args.channel}); got {args.csi_error_var:g}")
-    settings = {"num_rx_antennas": args.rx_antennas, "csi_error_var": args.csi_error_var}
+    settings = {"num_rx_antennas": args.rx_antennas, "csi_error_var": args.csi_error_var,
+                "normalized_doppler": doppler}
     if rician:
         return RicianConfig(type="rician", k_factor_db=args.k_factor_db, **settings)
     return RayleighConfig(type="rayleigh", **settings)
@@ -663,6 +669,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csi-error-var", type=_finite_float,
                    help="--channel rayleigh or rician: variance of the receiver's channel-"
                         "estimation error (default 0, perfect CSI)")
+    p.add_argument("--normalized-doppler", type=_finite_float,
+                   help="--channel rayleigh or rician: f_D T_s, time-correlated (Jakes) fading "
+                        "instead of independent fading per symbol")
     p.add_argument("--preset", help="semantic link: preset (default small)")
     p.add_argument("--weights", type=_path, help="semantic link: weights directory (real presets)")
     p.add_argument("--steps", type=_positive_int,

@@ -80,7 +80,7 @@ MAX_SNR_POINTS = 1000
 MAX_RX_ANTENNAS = 64
 ENCODER_STRIDE = 32  # px: the smallest image the semantic encoder turns into one embedding cell
 LINK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")  # names folders of reconstructions
-# The ranges the components accept (modulation/ldpc.py, channels/ofdm.py), written out here so
+# The ranges the components accept (modulation/ldpc.py, channels/), written out here so
 # that a scenario is checked without importing torch; tests/simulator/test_scenario.py keeps
 # them equal to the components' own constants.
 CODE_RATE_RANGE = (1 / 5, 948 / 1024)
@@ -91,6 +91,7 @@ OFDM_MAX_DELAY_SPREAD_S = 10e-6
 OFDM_MAX_SPEED_MPS = 500.0
 OFDM_MAX_FFT_SIZE = 4096
 OFDM_MAX_OFDM_SYMBOLS = 140
+MAX_NORMALIZED_DOPPLER = 0.5  # f_D T_s (channels/doppler.py)
 
 
 class ScenarioError(InputError):
@@ -233,7 +234,8 @@ class AWGNConfig(_Frozen):
 
 class RayleighConfig(_Frozen):
     """Rayleigh flat fading, perfect CSI unless ``csi_error_var``; ``coherence_symbols`` 1 =
-    fast fading; ``num_rx_antennas`` > 1 = receive diversity with maximum-ratio combining."""
+    fast fading, or ``normalized_doppler`` for time-correlated fading; ``num_rx_antennas`` > 1
+    = receive diversity with maximum-ratio combining."""
 
     type: Literal["rayleigh"]
     coherence_symbols: int = Field(1, ge=1)
@@ -246,6 +248,17 @@ class RayleighConfig(_Frozen):
     csi_error_var: float | None = Field(None, ge=0, lt=1, description="Variance of the "
                                         "receiver's channel-estimation error (E|h|^2 = 1); "
                                         "None = 0, perfect CSI.")
+    # None (= block fading) rather than a default value: see scenario_hash.
+    normalized_doppler: float | None = Field(
+        None, gt=0, le=MAX_NORMALIZED_DOPPLER, description="Maximum Doppler shift times the "
+        "symbol period, f_D T_s: time-correlated (Jakes) fading instead of blocks.")
+
+    @model_validator(mode="after")
+    def _doppler_or_blocks(self) -> "RayleighConfig":
+        if self.normalized_doppler is not None and self.coherence_symbols != 1:
+            raise ValueError("give either coherence_symbols (block fading) or normalized_doppler "
+                             "(time-correlated fading), not both")
+        return self
 
 
 class RicianConfig(RayleighConfig):

@@ -215,3 +215,25 @@ def test_transmit_command_over_fading_with_diversity_and_a_line_of_sight(tmp_pat
                  "--out", str(tmp_path / "c.png"), "--channel", "rayleigh", "--rx-antennas",
                  "8", "--csi-error-var", "0.25"]) == 0
     assert "decoding failed" not in capsys.readouterr().out
+
+
+def test_transmit_command_passes_the_doppler_to_the_channel(tmp_path, monkeypatch):
+    """--normalized-doppler builds time-correlated fading: the channel semlink transmit builds
+    is the Jakes model of that f_D T_s (with the Rician line of sight kept)."""
+    import simulator.channel
+    from simulator.cli import main
+    from simulator.images import SAMPLE_DIR
+
+    built = []
+    build = simulator.channel.build_channel
+
+    def spy(config, **kwargs):
+        built.append(build(config, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(simulator.channel, "build_channel", spy)
+    assert main(["transmit", str(SAMPLE_DIR / "02_astronaut.png"), "--snr-db", "20", "--link",
+                 "capacity", "--device", "cpu", "--out", str(tmp_path / "c.png"), "--channel",
+                 "rician", "--k-factor-db", "3", "--normalized-doppler", "0.02"]) == 0
+    (channel,) = built
+    assert channel.normalized_doppler == 0.02 and channel.k_factor_db == 3.0

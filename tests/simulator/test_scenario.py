@@ -186,6 +186,10 @@ BROKEN = [
     (GOOD.replace("size: 256", "width: 768, height: 160") + "metrics: [psnr, ms_ssim]\n",
      ":12: metrics: ms_ssim (5 scales, as published) needs each of images.width and height >= "
      "192; got 768x160"),
+    (GOOD.replace("{type: awgn}", "{type: rayleigh, coherence_symbols: 8, normalized_doppler: 0.01}"),
+     ":3: channel: give either coherence_symbols (block fading) or normalized_doppler"),
+    (GOOD.replace("{type: awgn}", "{type: rician, k_factor_db: 3, normalized_doppler: 0.6}"),
+     ":3: channel.normalized_doppler: Input should be less than or equal to 0.5"),
     (GOOD.replace("count: 2", "count: 1") + "metrics: [psnr, kid]\n",
      ":12: metrics: kid needs at least 2 images; images.count is 1"),
     ("snr: {points_db: [1]}\nlinks: {b: {type: ber}}\nmetrics: [kid]\n",
@@ -239,6 +243,7 @@ def test_several_problems_are_all_reported(tmp_path):
 def test_ranges_are_the_components_own():
     """The schema states the components' ranges so that it loads without torch; they must
     stay the ranges the components check."""
+    import channels.doppler as doppler
     import channels.ofdm as ofdm
     import modulation.ldpc as ldpc
     from simulator import scenario
@@ -251,6 +256,7 @@ def test_ranges_are_the_components_own():
     assert scenario.OFDM_MAX_SPEED_MPS == ofdm.MAX_SPEED_MPS
     assert scenario.OFDM_MAX_FFT_SIZE == ofdm.MAX_FFT_SIZE
     assert scenario.OFDM_MAX_OFDM_SYMBOLS == ofdm.MAX_OFDM_SYMBOLS
+    assert scenario.MAX_NORMALIZED_DOPPLER == doppler.MAX_NORMALIZED_DOPPLER
 
 
 def test_a_code_block_at_the_edge_of_the_schema_is_one_the_ldpc_plan_accepts():
