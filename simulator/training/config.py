@@ -51,8 +51,8 @@ class DataConfig(_Frozen):
     """Training images: a folder or glob (relative to the config file), random crops.
 
     Each sample is a random square crop whose side is a fraction in ``[min_crop, 1]`` of the
-    image's shorter side, resized (bilinear, antialiased) to ``size`` pixels and flipped
-    left-right with probability 1/2 when ``flip`` is true.
+    image's shorter side (or, with ``whole``, the whole image), resized (bilinear, antialiased)
+    to ``size`` pixels and flipped left-right with probability 1/2 when ``flip`` is true.
     """
 
     source: str
@@ -60,6 +60,10 @@ class DataConfig(_Frozen):
     min_crop: float = Field(0.6, gt=0, le=1)
     flip: bool = True
     count: int | None = Field(None, ge=1, description="Use at most this many images (by name).")
+    # None (= false) rather than a default value: see train_config_hash.
+    whole: bool | None = Field(None, description="Resize each whole image to size x size "
+                               "(aspect ratio changed; min_crop unused), as the paper resizes "
+                               "Cityscapes; None = false, random square crops.")
 
 
 class ModelConfig(_Frozen):
@@ -251,4 +255,6 @@ def train_config_hash(config: TrainConfig) -> str:
     for phase in fields["phases"]:  # fields added later, unset: the hash of before
         if phase["conditioning"].get("estimate") is None:
             phase["conditioning"].pop("estimate", None)
+    if fields["data"].get("whole") is None:
+        fields["data"].pop("whole", None)
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()

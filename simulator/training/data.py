@@ -20,12 +20,15 @@ def _read_rgb(path: Path) -> torch.Tensor:
 
 
 class TrainImages:
-    """Images of a folder (or glob), kept as uint8 in memory, served as random crops.
+    """Images of a folder (or glob), kept as uint8 in memory, served as random crops (or whole).
 
     :param source: Folder, glob pattern or ``"sample"``; see :func:`simulator.images.list_images`.
     :param size: int >= 32; crop side after resizing, px.
     :param min_crop: float in (0, 1]; smallest crop side as a fraction of the image's shorter side.
     :param flip: Random left-right flips.
+    :param whole: Resize each whole image to ``size`` x ``size`` instead of cropping a square
+        (its aspect ratio changes; ``min_crop`` is unused), as the paper resizes Cityscapes.
+        The random draws per sample are the same either way.
     :param base_dir: Folder that a relative ``source`` starts from.
     :param count: Use at most the first ``count`` files (by name).
     :raises InputError: If the folder holds no images or an image cannot be read (images of
@@ -33,19 +36,22 @@ class TrainImages:
     """
 
     def __init__(self, source: str, *, size: int, min_crop: float = 0.6, flip: bool = True,
-                 base_dir: str | Path | None = None, count: int | None = None) -> None:
+                 whole: bool = False, base_dir: str | Path | None = None,
+                 count: int | None = None) -> None:
         check_type(source, str, name="source")
         check_int(size, name="size", low=32)
         check_type(min_crop, (int, float), name="min_crop")
         if not 0.0 < min_crop <= 1.0:
             raise ValueError(f"`min_crop` must be in (0, 1]; got {min_crop!r}.")
         check_type(flip, bool, name="flip")
+        check_type(whole, bool, name="whole")
         self.files = list_images(source, base_dir=base_dir, count=count, field="data.source",
                                  unique_names=False)
         self.images = [_read_rgb(p) for p in self.files]   # each [3, H, W] uint8
         self.size = size
         self.min_crop = float(min_crop)
         self.flip = flip
+        self.whole = whole
 
     def __len__(self) -> int:
         return len(self.images)
@@ -54,7 +60,8 @@ class TrainImages:
               device: torch.device | str = "cpu", size: int | None = None) -> torch.Tensor:
         """Draw ``batch_size`` random crops; every draw comes from ``generator`` (a CPU generator).
 
-        Image indices are drawn with replacement; crop side, position and flip per sample.
+        Image indices are drawn with replacement; crop side, position and flip per sample (the
+        crop's draws are made, and unused, with ``whole``).
 
         :param batch_size: int >= 1.
         :param generator: CPU ``torch.Generator``; the same state gives the same batch.
@@ -74,13 +81,18 @@ class TrainImages:
             side = max(1, round(short * (self.min_crop + (1 - self.min_crop) * float(u[i, 0]))))
             top = int(float(u[i, 1]) * (h - side + 1))
             left = int(float(u[i, 2]) * (w - side + 1))
-            crop = img[:, top:top + side, left:left + side].to(device=device, dtype=torch.float32)
+            if self.whole:
+                top, left, side_h, side_w = 0, 0, h, w
+            else:
+                side_h = side_w = side
+            crop = img[:, top:top + side_h, left:left + side_w].to(device=device,
+                                                                  dtype=torch.float32)
             if float(u[i, 3]) < 0.5 and self.flip:
                 crop = crop.flip(-1)
             crops.append(crop)
         out = []
         for crop in crops:
-            if crop.shape[-1] != size:
+            if tuple(crop.shape[-2:]) != (size, size):
                 crop = F.interpolate(crop[None], size=(size, size), mode="bilinear",
                                      align_corners=False, antialias=True)[0]
             out.append(crop)

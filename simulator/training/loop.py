@@ -95,7 +95,8 @@ def train(config: TrainConfig, *, output: str | Path, base_dir: str | Path | Non
     device = torch.device(resolve_device(config.device))  # InputError if CUDA is missing
     cfg_hash = train_config_hash(config)
     data = TrainImages(config.data.source, size=config.data.size, min_crop=config.data.min_crop,
-                       flip=config.data.flip, base_dir=base_dir, count=config.data.count)
+                       flip=config.data.flip, whole=bool(config.data.whole), base_dir=base_dir,
+                       count=config.data.count)
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(derive_seed(config.seed, "init"))  # random initial weights

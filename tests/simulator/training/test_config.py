@@ -91,7 +91,7 @@ def test_hash_ignores_output_and_cadence_only():
     assert train_config_hash(base) == train_config_hash(moved) != train_config_hash(reseeded)
 
 
-def test_an_unset_estimate_leaves_the_hash_as_before_the_field_existed():
+def test_an_unset_estimate_or_whole_leaves_the_hash_as_before_the_fields_existed():
     import hashlib
     import json
 
@@ -100,12 +100,15 @@ def test_an_unset_estimate_leaves_the_hash_as_before_the_field_existed():
                                                    "checkpoint_every"})
     for phase in fields["phases"]:
         del phase["conditioning"]["estimate"]
+    del fields["data"]["whole"]
     before = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
     assert train_config_hash(base) == before
     matched = parse_train_config(GOOD.replace("snr_max_db: 5}", "snr_max_db: 5, "
                                               "estimate: noise-matched}"))
     assert matched.phases[-1].conditioning.estimate == "noise-matched"
     assert train_config_hash(matched) != before
+    whole = parse_train_config(GOOD.replace("size: 128}", "size: 128, whole: true}"))
+    assert whole.data.whole is True and train_config_hash(whole) != before
 
 
 @pytest.mark.parametrize("device", ["auto", "cuda", "cuda:1"])

@@ -37,6 +37,30 @@ def test_full_crop_is_the_image_or_its_mirror(folder):
     assert 0 < flips < 16  # P(all same) = 2 * 2**-16
 
 
+def test_whole_images_are_resized_not_cropped(tmp_path):
+    """``whole``: a 2:1 image becomes size x size whole (Pillow-free reference: the same
+    antialiased bilinear resize of the full image), mirrored or not; the draws per sample are
+    those of cropping, so the image order is the cropping run's."""
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(5)
+    wide = [rng.integers(0, 256, (32, 64, 3), dtype=np.uint8) for _ in range(3)]
+    for i, array in enumerate(wide):
+        Image.fromarray(array).save(tmp_path / f"{i}.png")
+    truth = [F.interpolate(torch.from_numpy(a).permute(2, 0, 1).float()[None], size=(48, 48),
+                           mode="bilinear", align_corners=False, antialias=True)[0] / 255
+             for a in wide]
+    whole = TrainImages(str(tmp_path), size=48, whole=True).batch(12, torch.Generator()
+                                                                   .manual_seed(3))
+    cropped = TrainImages(str(tmp_path), size=48).batch(12, torch.Generator().manual_seed(3))
+    for img, crop in zip(whole, cropped):
+        matches = [i for i, t in enumerate(truth)
+                   if torch.allclose(img, t.clamp(0, 1), atol=1e-6)
+                   or torch.allclose(img, t.clamp(0, 1).flip(-1), atol=1e-6)]
+        assert len(matches) == 1
+        assert not torch.allclose(img, crop)  # a square crop would show a part only
+
+
 def test_no_flip_crops_are_windows(folder, tmp_path_factory):
     """``flip=False``: every crop is an unmirrored window of an image. Full crops (``min_crop=1``,
     no resize) are the images themselves, never their mirrors (a flip in half of 32 draws would
