@@ -228,6 +228,34 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from simulator.compare import COMPARE_COLUMNS, compare_links
+    from simulator.export import write_table_csv
+    from simulator.results import ResultsStore
+
+    if args.csv:
+        _check_output(args.csv, option="--csv")
+    store = ResultsStore.open(args.results)
+    rows = compare_links(store, args.link, args.baseline, metrics=args.metric)
+    table = Table(title=f"{args.link} - {args.baseline}, paired over images and transmissions "
+                        "(95% interval, paired t-test)")
+    for col in ("SNR dB", "metric", args.link, args.baseline, "difference", "95% interval",
+                "p", "pairs"):
+        table.add_column(col, justify="left" if col == "metric" else "right", no_wrap=True)
+    for r in rows:
+        table.add_row(f"{r['snr_db']:g}", r["metric"], _fmt(r["link_mean"]),
+                      _fmt(r["baseline_mean"]), _fmt(r["difference"]),
+                      f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]", _fmt(r["p_value"]),
+                      str(r["pairs"]))
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    if args.csv:
+        print(write_table_csv(args.csv, list(COMPARE_COLUMNS), rows))
+    return EXIT_OK
+
+
 def _cmd_plot(args: argparse.Namespace) -> int:
     from simulator.plots import plot_results
     from simulator.results import ResultsStore
@@ -647,6 +675,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=_path, metavar="FILE",
                    help="write the summary and attributes as JSON")
     p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("compare", help="paired differences of two links of a results file "
+                                       "(per SNR and image metric, with intervals)")
+    p.add_argument("results", type=_path, help="results .h5 file")
+    p.add_argument("link", help="link compared")
+    p.add_argument("baseline", help="link compared against (differences are link - baseline)")
+    p.add_argument("--metric", nargs="+", help="image metrics (default: all in the file)")
+    p.add_argument("--csv", type=_path, metavar="FILE", help="also write the rows as CSV")
+    p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("plot", help="plot a results file (PNG and PDF)")
     p.add_argument("results", type=_path, help="results .h5 file")

@@ -10,7 +10,7 @@ from typing import Any
 from simulator.results import ResultsStore
 from simulator.summary import SUMMARY_COLUMNS, summarize
 
-__all__ = ["export_csv", "export_json"]
+__all__ = ["export_csv", "export_json", "write_table_csv"]
 
 
 def export_csv(store: ResultsStore, folder: str | Path) -> list[Path]:
@@ -23,7 +23,7 @@ def export_csv(store: ResultsStore, folder: str | Path) -> list[Path]:
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    written = [_write(folder / "summary.csv", list(SUMMARY_COLUMNS), summarize(store))]
+    written = [write_table_csv(folder / "summary.csv", list(SUMMARY_COLUMNS), summarize(store))]
     for name in store.table_names:
         table = store.table(name)
         vectors = [col for col, values in table.items() if values.ndim == 2]
@@ -32,7 +32,7 @@ def export_csv(store: ResultsStore, folder: str | Path) -> list[Path]:
             written.append(folder / f"{name}.{col}.npy")
         rows = [{k: v for k, v in row.items() if k not in vectors} for row in store.rows(name)]
         columns = [col for col in table if col not in vectors]
-        written.append(_write(folder / f"{name}.csv", columns, rows))
+        written.append(write_table_csv(folder / f"{name}.csv", columns, rows))
     return written
 
 
@@ -46,7 +46,9 @@ def export_json(store: ResultsStore, path: str | Path) -> Path:
     return path
 
 
-def _write(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> Path:
+def write_table_csv(path: str | Path, columns: list[str], rows: list[dict[str, Any]]) -> Path:
+    """Write ``rows`` (dicts) as CSV with ``columns``, floats in round-trip ``repr`` form."""
+    path = Path(path)
     with path.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns)
         writer.writeheader()
