@@ -321,7 +321,7 @@ def _check_output(path: str, *, option: str) -> None:
 #: Each link's own options of `semlink transmit`, with their defaults.
 _TRANSMIT_OPTIONS = {
     "semantic": {"preset": "small", "weights": None, "steps": None, "estimate": None},
-    "classical": {"channel_uses": 288, "modulation": 16, "code_rate": 0.5},
+    "classical": {"channel_uses": 288, "modulation": 16, "code_rate": 0.5, "harq": 1},
     "capacity": {"channel_uses": 288},
 }
 
@@ -329,6 +329,8 @@ _TRANSMIT_OPTIONS = {
 def _check_transmit_options(args: argparse.Namespace) -> None:
     """Refuse the other links' options (they would be ignored), then fill in the defaults of
     this link's (None on the command line: not given)."""
+    from simulator.scenario import MAX_HARQ_TRANSMISSIONS
+
     mine = _TRANSMIT_OPTIONS[args.link]
     for link, options in _TRANSMIT_OPTIONS.items():
         for name in options:
@@ -343,7 +345,9 @@ def _check_transmit_options(args: argparse.Namespace) -> None:
         if args.preset != "small" and args.weights is None:
             raise InputError(f"--weights: preset {args.preset!r} needs the folder of its weights "
                              "(semlink weights DIR --download fetches them)")
-    elif args.channel_uses > 3 * args.size[0] * args.size[1]:
+    elif args.link == "classical" and args.harq > MAX_HARQ_TRANSMISSIONS:
+        raise InputError(f"--harq: at most {MAX_HARQ_TRANSMISSIONS} sends; got {args.harq}")
+    if args.link != "semantic" and args.channel_uses > 3 * args.size[0] * args.size[1]:
         raise InputError(f"--channel-uses: at most 3 x width x height = "
                          f"{3 * args.size[0] * args.size[1]} for --size {_shape_text(args.size)} "
                          f"(one channel use per pixel value); got {args.channel_uses}")
@@ -403,6 +407,7 @@ def _cmd_transmit(args: argparse.Namespace) -> int:
     image = load_image(args.image, args.size).unsqueeze(0).to(device)
     channel = build_channel(channel_cfg, generator=make_generator(
         derive_seed(args.seed, "transmit", "channel"), device), device=device, check_values=True)
+    uses = None  # what the line below says the link spent, if not its channel_uses
     if args.link == "semantic":
         from simulator.links.semantic import SemanticLink
 
@@ -419,7 +424,8 @@ def _cmd_transmit(args: argparse.Namespace) -> int:
 
             link = ClassicalLink(channel_uses=args.channel_uses,
                                  image_size=args.size, modulation=args.modulation,
-                                 code_rate=args.code_rate, device=device)
+                                 code_rate=args.code_rate, max_transmissions=args.harq,
+                                 device=device)
         else:
             from simulator.links.capacity import CapacityLink, capacity_payload_bytes
 
@@ -429,8 +435,13 @@ def _cmd_transmit(args: argparse.Namespace) -> int:
                                 device=device)
         out = link.transmit(image, channel, args.snr_db)
         recon, failed = out.images, bool(out.failed[0])
+        if out.transmissions is not None and args.harq > 1:
+            sends = int(out.transmissions[0])
+            uses = (f"{sends * link.channel_uses} channel uses ({sends} of at most {args.harq} "
+                    "sends)")
     save_image(recon[0], args.out)
-    print(f"{args.out}: {args.link} link, {link.channel_uses} channel uses, {args.channel} at "
+    print(f"{args.out}: {args.link} link, {uses or f'{link.channel_uses} channel uses'}, "
+          f"{args.channel} at "
           f"{args.snr_db:g} dB: PSNR {float(psnr_db(image, recon)[0]):.2f} dB, "
           f"SSIM {float(ssim(image, recon)[0]):.4f}" + (" (decoding failed)" if failed else ""))
     return EXIT_OK
@@ -726,6 +737,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="classical link: QAM order (default 16)")
     p.add_argument("--code-rate", type=_code_rate,
                    help="classical link: LDPC rate, e.g. 1/2 (default) or 0.75")
+    p.add_argument("--harq", type=_positive_int, metavar="T",
+                   help="classical link: HARQ with Chase combining, at most T sends of the "
+                        "frame (default 1: one send)")
     p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--device", type=_device_name, default="auto")
     p.add_argument("--out", type=_path, required=True, help="output PNG")

@@ -41,8 +41,8 @@ def compare_links(store: ResultsStore, link: str, baseline: str, *,
     :param confidence: Level of the interval, in (0, 1).
     :output rows: Dicts with :data:`COMPARE_COLUMNS`, by SNR then metric: the two links' means
         over the pairs, the mean difference and its interval (over the finite differences: an
-        exact copy's infinite PSNR is left out; NaN bounds for fewer than 2), the p-value (NaN for fewer than 2 pairs or differences that are all equal)
-        and the number of pairs.
+        exact copy's infinite PSNR is left out; NaN bounds for fewer than 2), the p-value (NaN
+        for fewer than 2 pairs or differences that are all equal) and the number of pairs.
     :raises InputError: If a link has no image rows, a metric is not in the file, or the links
         share no (image, transmission) pair at any SNR.
     """

@@ -27,7 +27,8 @@ _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
 _STYLES = ["-", "--", "-.", ":"]
 _LABELS = {"psnr": "PSNR (dB)", "ssim": "SSIM", "ms_ssim": "MS-SSIM",
            "lpips": "LPIPS (lower is better)", "fid": "FID (lower is better)",
-           "kid": "KID (lower is better)", "ber": "bit error rate", "bler": "block error rate"}
+           "kid": "KID (lower is better)", "ber": "bit error rate", "bler": "block error rate",
+           "channel_uses": "channel uses per image"}
 
 
 def plot_results(store: ResultsStore, out_dir: str | Path) -> list[Path]:

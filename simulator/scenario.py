@@ -51,6 +51,7 @@ __all__ = [
     "DigitalTransmission",
     "SemanticLinkConfig",
     "BandwidthConfig",
+    "HarqConfig",
     "ClassicalLinkConfig",
     "BERLinkConfig",
     "LinkConfig",
@@ -92,6 +93,7 @@ OFDM_MAX_SPEED_MPS = 500.0
 OFDM_MAX_FFT_SIZE = 4096
 OFDM_MAX_OFDM_SYMBOLS = 140
 MAX_NORMALIZED_DOPPLER = 0.5  # f_D T_s (channels/doppler.py)
+MAX_HARQ_TRANSMISSIONS = 16  # simulator/links/classical.py
 
 
 class ScenarioError(InputError):
@@ -421,6 +423,13 @@ class BandwidthConfig(_Frozen):
         return self
 
 
+class HarqConfig(_Frozen):
+    """HARQ with Chase combining: frames with a failed code block are sent again."""
+
+    max_transmissions: int = Field(ge=1, le=MAX_HARQ_TRANSMISSIONS, description="Sends of a "
+                                   "frame at most, the first included.")
+
+
 class ClassicalLinkConfig(_Frozen):
     """JPEG2000 + CRC + 5G LDPC + QAM, with a failure policy for lost code blocks; or JPEG2000
     over an ideal code at the channel's capacity (``channel_code: capacity``)."""
@@ -444,6 +453,9 @@ class ClassicalLinkConfig(_Frozen):
                            "with the largest frame whose estimated BLER is <= bler_target "
                            "(modulation and code_rate are then ignored).")
     bler_target: float = Field(0.1, gt=0, lt=1)
+    # None (= one transmission) rather than a default value: see scenario_hash.
+    harq: HarqConfig | None = Field(None, description="Retransmissions with Chase combining "
+                                    "(LDPC only); None = one transmission, as in the paper.")
 
     _rate = field_validator("code_rate", mode="before")(classmethod(lambda cls, v: parse_rate(v)))
 
@@ -454,6 +466,9 @@ class ClassicalLinkConfig(_Frozen):
 
     @model_validator(mode="after")
     def _ideal_code_has_no_mcs(self) -> "ClassicalLinkConfig":
+        if self.channel_code == "capacity" and self.harq is not None:
+            raise ValueError("harq: applies to channel_code ldpc (an ideal code has no CRC to "
+                             "ask for a retransmission)")
         if self.channel_code == "capacity":
             given = [k for k in ("modulation", "code_rate", "codeword_length")
                      if k in self.model_fields_set]

@@ -1,7 +1,8 @@
 """Aggregates of a results file: one row per link x SNR x metric, with confidence intervals.
 
 Error rates come from summed counts (bits, errors) with a Clopper-Pearson 95% interval; image
-metrics are means over images and transmissions with a Student-t 95% interval. Rows are plain dicts
+metrics, and the channel uses per image of a HARQ link, are means over images and transmissions
+with a Student-t 95% interval. Rows are plain dicts
 in a tidy long format (the CSV export writes them as they are).
 """
 from __future__ import annotations
@@ -88,6 +89,11 @@ def _summarize_images(store: ResultsStore) -> list[dict[str, Any]]:
         for col in metric_columns:
             mean, low, high = t_interval(table[col][idx])
             rows.append(_row(link, snr_db, col[len("metric_"):], mean, low, high, len(idx), 0,
+                             failures))
+        if "transmissions" in table and np.isfinite(
+                np.asarray(table["transmissions"][idx], dtype=float)).all():  # HARQ links
+            mean, low, high = t_interval(np.asarray(table["channel_uses"][idx], dtype=float))
+            rows.append(_row(link, snr_db, "channel_uses", mean, low, high, len(idx), 0,
                              failures))
         if "frame_bits" in table and np.isfinite(
                 np.asarray(table["frame_bits"][idx], dtype=float)).all():  # None: not recorded

@@ -118,7 +118,9 @@ class TaskRunner:
                                  modulation=modulation, code_rate=code_rate,
                                  codeword_length=cfg.codeword_length,
                                  failure_policy=cfg.failure_policy,
-                                 jpeg2000_header=cfg.jpeg2000_header, device=self.device)
+                                 jpeg2000_header=cfg.jpeg2000_header,
+                                 max_transmissions=cfg.harq.max_transmissions if cfg.harq else 1,
+                                 device=self.device)
         except InputError as err:  # "bandwidth: ..." -> "links.NAME.bandwidth: ..."
             raise InputError(f"links.{name}.{err}") from None
 
@@ -283,6 +285,10 @@ class TaskRunner:
                 recon, failed = out.images, out.failed
                 blk, bit_err = out.block_errors, out.bit_errors
                 extra = {"block_errors": blk, "codestream_bytes_used": out.bytes_used}
+                if out.transmissions is not None and cfg.harq is not None:
+                    # every send costs the link's channel uses
+                    extra.update(transmissions=out.transmissions,
+                                 channel_uses=out.transmissions * link.channel_uses)
                 if plan is not None:
                     extra.update(bit_errors=bit_err,
                                  mcs_modulation=torch.full_like(

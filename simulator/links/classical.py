@@ -16,8 +16,15 @@ channel of ``channels/`` and decoded with belief propagation. What the receiver 
 code blocks is the failure policy (``paper``, ``error-concealment``, ``mean-image``; see
 :mod:`simulator.links.framing`).
 
+With ``max_transmissions > 1`` the link runs HARQ with Chase combining: a frame with a code
+block whose CRC fails is sent again (the same symbols, over fresh channel uses: a new channel
+draw), up to ``max_transmissions`` times in all, and the receiver combines the copies of each
+symbol by maximum-ratio combining before demapping (:func:`chase_combine`: inverse-noise
+weights, the exact combination of Gaussian estimates) and decodes again. Every transmission
+costs the link's ``channel_uses``; the output counts them per image.
+
 The codec runs on the host (OpenJPEG); everything between bits and bits runs batched on the
-link's device.
+link's device (HARQ reads one flag per round back to the host: which frames to resend).
 """
 from __future__ import annotations
 
@@ -48,10 +55,13 @@ from simulator.links.framing import (
     check_image_size,
 )
 
-__all__ = ["HEADER_BYTES", "FAILURE_POLICIES", "MID_GREY", "ClassicalBudget", "ClassicalOutput",
-           "plan_budget", "CodedQAM", "ClassicalLink"]
+__all__ = ["HEADER_BYTES", "FAILURE_POLICIES", "MID_GREY", "MAX_TRANSMISSIONS",
+           "ClassicalBudget", "ClassicalOutput", "plan_budget", "chase_combine", "CodedQAM",
+           "ClassicalLink"]
 
 _CRC_BITS = 24
+#: Most transmissions of one frame under HARQ (the first included).
+MAX_TRANSMISSIONS = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,6 +191,34 @@ class CodedQAM:
         return self._decoder(self._demapper(x_hat, no_eff))
 
 
+def chase_combine(x_hat1: torch.Tensor, no_eff1: torch.Tensor, x_hat2: torch.Tensor,
+                  no_eff2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Maximum-ratio combining of two unbiased estimates of the same symbols.
+
+    ``x_hat_i = x + e_i`` with independent ``e_i ~ CN(0, no_eff_i)``: the inverse-variance
+    weighted mean ``(x_hat1 / no1 + x_hat2 / no2) / (1 / no1 + 1 / no2)`` is again unbiased,
+    with noise ``no1 no2 / (no1 + no2)`` (Chase combining of a retransmission). A noiseless
+    estimate (``no_eff = 0``) is kept as it is.
+
+    :input x_hat1: [..., n] complex.
+    :input no_eff1: [..., n] float >= 0.
+    :input x_hat2: [..., n] complex.
+    :input no_eff2: [..., n] float >= 0.
+    :output x_hat: [..., n] complex; the combined estimate.
+    :output no_eff: [..., n] float; its noise variance.
+
+    >>> x, no = chase_combine(torch.tensor([1 + 1j]), torch.tensor([1.0]),
+    ...                       torch.tensor([3 + 1j]), torch.tensor([3.0]))
+    >>> x, no
+    (tensor([1.5000+1.j]), tensor([0.7500]))
+    """
+    total = no_eff1 + no_eff2
+    safe = torch.where(total > 0, total, torch.ones_like(total))
+    weight1 = torch.where(total > 0, no_eff2 / safe, torch.ones_like(total))
+    x_hat = weight1 * x_hat1 + (1 - weight1) * x_hat2
+    return x_hat, no_eff1 * no_eff2 / safe
+
+
 class ClassicalLink:
     """JPEG2000 + CRC + 5G LDPC + QAM for images of one size.
 
@@ -193,6 +231,8 @@ class ClassicalLink:
     :param jpeg2000_header: ``implicit`` (default): the JPEG2000 headers are not sent, the
         receiver knows them; ``explicit``: the whole codestream is sent. See the module docstring.
     :param num_iter: LDPC decoder iterations (default 20).
+    :param max_transmissions: int in [1, 16]; HARQ with Chase combining when > 1 (default 1:
+        one transmission, as in the paper). See the module docstring.
     :param device: Torch device of the bit-level chain.
     :raises InputError: If the budget cannot hold the frame header and the smallest codestream
         (the message names the budget and the minimum frame bytes).
@@ -203,8 +243,10 @@ class ClassicalLink:
     def __init__(self, *, channel_uses: int, image_size: tuple[int, int], modulation: int = 16,
                  code_rate: float = 0.5, codeword_length: int = 2048,
                  failure_policy: str = "paper", jpeg2000_header: str = "implicit",
-                 num_iter: int = 20, device: str = "cpu") -> None:
+                 num_iter: int = 20, max_transmissions: int = 1, device: str = "cpu") -> None:
         check_image_size(image_size)
+        check_int(max_transmissions, name="max_transmissions", low=1, high=MAX_TRANSMISSIONS)
+        self.max_transmissions = max_transmissions
         self.budget = plan_budget(channel_uses, modulation=modulation, code_rate=code_rate,
                                   codeword_length=codeword_length)
         self._frames = JPEG2000Frames(image_size=image_size,
@@ -274,14 +316,28 @@ class ClassicalLink:
 
         :input images: [batch, 3, H, W] float in [0, 1].
         :input snr_db: float or [batch] tensor; Es/N0 in dB per sent symbol.
-        :output out: :class:`ClassicalOutput`.
+        :output out: :class:`ClassicalOutput`; ``transmissions`` counts each frame's sends
+            (HARQ), each of :attr:`channel_uses` channel uses.
         """
         sent, _ = self.encode_frames(images)
-        x_hat, no_eff = channel(self.modulate(sent), snr_db)
+        x = self.modulate(sent)
+        x_hat, no_eff = channel(x, snr_db)
         received, block_ok = self.demodulate(x_hat, no_eff)
+        transmissions = torch.ones(len(x), dtype=torch.int64, device=x.device)
+        for _ in range(1, self.max_transmissions):
+            pending = (~block_ok.all(dim=1)).nonzero().squeeze(1)  # a host read per round
+            if len(pending) == 0:
+                break
+            snr = snr_db[pending] if isinstance(snr_db, torch.Tensor) and snr_db.ndim else snr_db
+            again, again_no = channel(x[pending], snr)
+            x_hat[pending], no_eff[pending] = chase_combine(x_hat[pending], no_eff[pending],
+                                                            again, again_no)
+            received[pending], block_ok[pending] = self.demodulate(x_hat[pending],
+                                                                   no_eff[pending])
+            transmissions[pending] += 1
         out = self.decode_frames(received, block_ok)
         bit_errors = (received != sent).sum(dim=1)
-        return dataclasses.replace(out, bit_errors=bit_errors)
+        return dataclasses.replace(out, bit_errors=bit_errors, transmissions=transmissions)
 
     def decode_frames(self, bits: torch.Tensor, block_ok: torch.Tensor) -> ClassicalOutput:
         """Apply the failure policy and decode the JPEG2000 codestreams (on the host).

@@ -61,6 +61,8 @@ class ClassicalOutput:
     :ivar failure_policy: The policy that produced this output.
     :ivar mutual_information_bits: [batch] float64 or None; the capacity link's realised mutual
         information over the frame's channel uses, bits (None for coded links).
+    :ivar transmissions: [batch] int64 or None; how often each frame was sent (HARQ: 1 plus
+        its retransmissions; None where the link does not count them).
     """
 
     images: torch.Tensor
@@ -71,6 +73,7 @@ class ClassicalOutput:
     concealed: torch.Tensor
     failure_policy: str
     mutual_information_bits: torch.Tensor | None = None
+    transmissions: torch.Tensor | None = None
 
 
 def check_image_size(image_size: object) -> tuple[int, int]:

@@ -237,3 +237,24 @@ def test_transmit_command_passes_the_doppler_to_the_channel(tmp_path, monkeypatc
                  "rician", "--k-factor-db", "3", "--normalized-doppler", "0.02"]) == 0
     (channel,) = built
     assert channel.normalized_doppler == 0.02 and channel.k_factor_db == 3.0
+
+
+def test_transmit_command_retransmits_with_harq(tmp_path, capsys):
+    """--harq T: at 2 dB one send of 16-QAM rate 1/2 loses the frame; with up to 4 sends
+    combined it arrives, and the line counts the channel uses of every send."""
+    import re
+
+    from simulator.cli import main
+    from simulator.images import SAMPLE_DIR
+
+    photo = str(SAMPLE_DIR / "02_astronaut.png")
+    args = ["transmit", photo, "--snr-db", "2", "--link", "classical", "--device", "cpu",
+            "--out", str(tmp_path / "c.png")]
+    assert main(args) == 0
+    assert "288 channel uses, awgn at 2 dB" in (line := capsys.readouterr().out)
+    assert "decoding failed" in line
+    assert main(args + ["--harq", "4"]) == 0
+    line = capsys.readouterr().out
+    sends = int(re.search(r"(\d+) channel uses \((\d) of at most 4 sends\)", line).group(2))
+    assert 2 <= sends <= 4 and f"{288 * sends} channel uses" in line
+    assert "decoding failed" not in line

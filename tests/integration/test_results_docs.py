@@ -16,6 +16,7 @@ from simulator.export import export_csv
 from simulator.links.capacity import capacity_payload_bytes
 from simulator.metrics.lpips import lpips_unavailable_reason
 from simulator.results import ResultsStore
+from simulator.summary import summarize
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -34,6 +35,8 @@ links:
   digital: {{type: semantic, preset: small, transmission: {{mode: digital, bits_per_value: 4,
             modulation: 16, code_rate: 1/2}}}}
   fixed: {{type: classical, modulation: 16, code_rate: 1/2, bandwidth: {{channel_uses: 4000}}}}
+  harq: {{type: classical, modulation: 16, code_rate: 1/2, bandwidth: {{match: analog}},
+         harq: {{max_transmissions: 3}}}}
   amc: {{type: classical, adaptive: true, bandwidth: {{match: analog}}}}
   ideal: {{type: classical, channel_code: capacity, adaptive: true, bandwidth: {{match: analog}}}}
   qpsk: {{type: ber, modulation: 4}}
@@ -83,7 +86,18 @@ def test_every_attribute_and_column_is_documented(stores):
 def test_tables_agree(stores):
     _, merged = stores
     images, ber, points = merged.rows("images"), merged.rows("ber"), merged.rows("points")
-    assert {r["link"] for r in ber} == {"digital", "fixed", "amc", "qpsk"}
+    assert {r["link"] for r in ber} == {"digital", "fixed", "amc", "qpsk", "harq"}
+    uses = {r["channel_uses"] for r in images if r["link"] == "analog"}
+    for row in (r for r in images if r["link"] == "harq"):
+        # HARQ: every send costs the matched link's channel uses; only frames that failed
+        # are sent again
+        assert 1 <= row["transmissions"] <= 3
+        assert {row["channel_uses"] / row["transmissions"]} == uses
+        if row["transmissions"] < 3:
+            assert row["block_errors"] == 0 and not row["failed"]
+    assert {r["transmissions"] for r in images if r["link"] == "harq"} != {1}  # 2 dB: resends
+    summary = [r for r in summarize(merged) if r["metric"] == "channel_uses"]
+    assert {r["link"] for r in summary} == {"harq"}
     for row in ber:
         if row["link"] == "qpsk":
             continue

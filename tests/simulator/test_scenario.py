@@ -190,6 +190,11 @@ BROKEN = [
      ":3: channel: give either coherence_symbols (block fading) or normalized_doppler"),
     (GOOD.replace("{type: awgn}", "{type: rician, k_factor_db: 3, normalized_doppler: 0.6}"),
      ":3: channel.normalized_doppler: Input should be less than or equal to 0.5"),
+    (GOOD + "    harq: {max_transmissions: 17}\n",
+     ":12: links.jpeg2000.harq.max_transmissions: Input should be less than or equal to 16"),
+    (GOOD.replace("modulation: 16\n    code_rate: 1/2\n", "channel_code: capacity\n")
+     + "    harq: {max_transmissions: 2}\n",
+     ":7: links.jpeg2000: harq: applies to channel_code ldpc"),
     (GOOD.replace("count: 2", "count: 1") + "metrics: [psnr, kid]\n",
      ":12: metrics: kid needs at least 2 images; images.count is 1"),
     ("snr: {points_db: [1]}\nlinks: {b: {type: ber}}\nmetrics: [kid]\n",

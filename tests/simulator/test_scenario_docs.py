@@ -25,6 +25,7 @@ SECTIONS = {
     "`transmission: {mode: digital}`": schema.DigitalTransmission,
     "`type: classical`": schema.ClassicalLinkConfig,
     "`bandwidth`": schema.BandwidthConfig,
+    "`harq`": schema.HarqConfig,
     "`type: ber`": schema.BERLinkConfig,
     "`monte_carlo`": schema.MonteCarloConfig,
 }

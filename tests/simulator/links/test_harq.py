@@ -1,0 +1,100 @@
+"""HARQ with Chase combining on the classical link: the combining rule, the draws of each
+round recomputed by hand, and what retransmissions buy and cost."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from channels.awgn import AWGNChannel
+from simulator.images import load_images
+from simulator.links.classical import ClassicalLink, chase_combine
+
+SIZE = 64
+N = 288  # 16-QAM rate 1/2: a 72-byte budget
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def images() -> torch.Tensor:
+    return load_images("sample", SIZE, count=8)[0]
+
+
+def _link(max_transmissions: int) -> ClassicalLink:
+    return ClassicalLink(channel_uses=N, image_size=(SIZE, SIZE),
+                         max_transmissions=max_transmissions)
+
+
+def test_chase_combining_is_the_inverse_variance_mean():
+    """Two unbiased estimates with noise 1 and 3: the combination is unbiased with noise
+    3/4 (measured over draws), the better estimate weighted 3:1; a noiseless one wins."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.full((200_000,), 0.6 - 0.8j, dtype=torch.complex64)
+    no1, no3 = torch.ones(x.shape), torch.full(x.shape, 3.0)
+    e1 = torch.randn(x.shape, dtype=torch.complex64, generator=gen)
+    e2 = torch.randn(x.shape, dtype=torch.complex64, generator=gen) * 3 ** 0.5
+    combined, no = chase_combine(x + e1, no1, x + e2, no3)
+    assert torch.allclose(no, torch.full(x.shape, 0.75))
+    assert abs(complex((combined - x).mean())) < 0.01
+    assert float((combined - x).abs().square().mean()) == pytest.approx(0.75, rel=0.01)
+    exact, zero = chase_combine(x, torch.zeros(x.shape), x + e2, no3)
+    assert torch.equal(exact, x) and torch.equal(zero, torch.zeros(x.shape))
+
+
+def test_one_transmission_is_the_link_without_harq(images):
+    """max_transmissions = 1 sends once: the outputs and the channel's draws are the plain
+    link's (its generator ends in the same state)."""
+    runs = []
+    for link in (ClassicalLink(channel_uses=N, image_size=(SIZE, SIZE)), _link(1)):
+        gen = torch.Generator().manual_seed(3)
+        out = link.transmit(images, AWGNChannel(generator=gen), 4.0)
+        runs.append((out, torch.rand(1, generator=gen)))
+    (plain, after_plain), (once, after_once) = runs
+    assert torch.equal(after_plain, after_once)
+    assert torch.equal(plain.images, once.images) and bool(plain.failed.all())
+    assert torch.equal(once.transmissions, torch.ones(8, dtype=torch.int64))
+
+
+def test_each_round_resends_the_failed_frames_and_combines_them(images):
+    """Recomputed by hand: round 1 sends all frames; round 2 sends the frames with a failed
+    block through the same channel object (its next draws), the receiver combines the two
+    copies (chase_combine) and decodes again."""
+    link = _link(2)
+    out = link.transmit(images, AWGNChannel(generator=torch.Generator().manual_seed(7)), 6.0)
+    channel = AWGNChannel(generator=torch.Generator().manual_seed(7))
+    sent, _ = link.encode_frames(images)
+    x = link.modulate(sent)
+    x_hat, no_eff = channel(x, 6.0)
+    bits, ok = link.demodulate(x_hat, no_eff)
+    pending = ~ok.all(dim=1)
+    assert 0 < int(pending.sum()) < 8  # 6 dB: in the waterfall
+    again, again_no = channel(x[pending], 6.0)
+    bits2, ok2 = link.demodulate(*chase_combine(x_hat[pending], no_eff[pending], again,
+                                                again_no))
+    bits[pending], ok[pending] = bits2, ok2
+    assert torch.equal(out.transmissions, 1 + pending.long())
+    assert torch.equal(out.block_errors, (~ok).sum(dim=1))
+    assert torch.equal(out.bit_errors, (bits != sent).sum(dim=1))
+    assert torch.equal(out.failed, ~ok.all(dim=1))
+
+
+def test_retransmissions_carry_frames_through_below_the_cliff(images):
+    """At 2 dB one send of 16-QAM rate 1/2 loses every frame; three sends combine to ~6.8 dB
+    and deliver them all, at the cost of the channel uses of every send; at 20 dB one send
+    suffices."""
+    channel = AWGNChannel(generator=torch.Generator().manual_seed(1))
+    assert bool(_link(1).transmit(images, channel, 2.0).failed.all())
+    harq = _link(4).transmit(images, AWGNChannel(generator=torch.Generator().manual_seed(1)), 2.0)
+    assert not bool(harq.failed.any()) and bool((harq.transmissions >= 2).all())
+    assert int(harq.transmissions.max()) <= 4
+    clean = _link(4).transmit(images, AWGNChannel(generator=torch.Generator().manual_seed(1)),
+                              20.0)
+    assert torch.equal(clean.transmissions, torch.ones(8, dtype=torch.int64))
+
+
+def test_bad_max_transmissions():
+    with pytest.raises(ValueError, match=r"`max_transmissions` must be in \[1, 16\]; got 0"):
+        _link(0)
+    with pytest.raises(ValueError, match=r"`max_transmissions` must be in \[1, 16\]; got 17"):
+        _link(17)
