@@ -188,10 +188,12 @@ DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 @pytest.mark.parametrize("tx, channel", [(ANALOG, AWGNConfig(type="awgn")),
                                          (ANALOG, RayleighConfig(type="rayleigh")),
                                          (MATCHED, RayleighConfig(type="rayleigh")),
+                                         (MATCHED, RayleighConfig(type="rayleigh",
+                                                                  normalized_doppler=0.01)),
                                          (ANALOG, OFDMConfig(type="ofdm")),
                                          (DIGITAL, AWGNConfig(type="awgn"))],
-                         ids=["analog-awgn", "analog-rayleigh", "matched-rayleigh", "analog-ofdm",
-                              "digital-awgn"])
+                         ids=["analog-awgn", "analog-rayleigh", "matched-rayleigh",
+                              "matched-doppler", "analog-ofdm", "digital-awgn"])
 def test_hot_path_stays_on_the_device_without_host_syncs(tx, channel, device):
     """From Z through the channel to the decoded image nothing is read back to the host:
     no ``.item()``, no data-dependent shapes, no device-to-host copy."""
