@@ -1,5 +1,6 @@
 """Channel models on complex baseband symbols: AWGN, Rayleigh and Rician flat fading (block-wise or
-with a Jakes Doppler spectrum), OFDM with 3GPP TDL/CDL.
+with a Jakes Doppler spectrum), OFDM with 3GPP TDL/CDL, and a transmit power amplifier to put in
+front of the single-carrier ones.
 
 Every model shares one call convention, ``x_hat, no_eff = channel(x, snr_db)``, returning the
 equalised symbols and the effective noise variance per symbol for the demapper:
@@ -7,6 +8,7 @@ equalised symbols and the effective noise variance per symbol for the demapper:
 measured mean power of each row), ``x_hat`` [batch, n] complex64, ``no_eff`` [batch, n] float32.
 Randomness comes from the ``generator`` constructor argument of each model.
 """
+from channels.amplifier import AmplifiedChannel, PowerAmplifier
 from channels.awgn import AWGN, AWGNChannel
 from channels.doppler import jakes_process
 from channels.ofdm import MODELS as OFDM_MODELS
@@ -18,8 +20,10 @@ from channels.snr import ebno_db_to_esno_db, esno_db_to_ebno_db, mean_power, noi
 __all__ = [
     "AWGN",
     "AWGNChannel",
+    "AmplifiedChannel",
     "OFDMSISOChannel",
     "OFDM_MODELS",
+    "PowerAmplifier",
     "RayleighChannel",
     "RicianChannel",
     "ebno_db_to_esno_db",

@@ -10,54 +10,14 @@ Markdown: mean PSNR (dB) per channel, SNR and link, lost images in parentheses.
 """
 from __future__ import annotations
 
-import sys
-import tempfile
-import time
-from pathlib import Path
-
-import torch
-import yaml
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from simulator.scenario import parse_scenario  # noqa: E402
-from simulator.summary import summarize  # noqa: E402
-from simulator.sweep import run_scenario  # noqa: E402
+from _scenario_table import print_psnr_table
 
 CHANNELS = {
-    "block, 32 symbols": {"type": "rayleigh", "coherence_symbols": 32},
-    "f_D T_s = 0.001": {"type": "rayleigh", "normalized_doppler": 0.001},
-    "f_D T_s = 0.01": {"type": "rayleigh", "normalized_doppler": 0.01},
-    "f_D T_s = 0.1": {"type": "rayleigh", "normalized_doppler": 0.1},
+    "block, 32 symbols": {"type": "rayleigh", "coherence_symbols": 32, "equalizer": "zf"},
+    "f_D T_s = 0.001": {"type": "rayleigh", "normalized_doppler": 0.001, "equalizer": "zf"},
+    "f_D T_s = 0.01": {"type": "rayleigh", "normalized_doppler": 0.01, "equalizer": "zf"},
+    "f_D T_s = 0.1": {"type": "rayleigh", "normalized_doppler": 0.1, "equalizer": "zf"},
 }
-SNRS_DB = [1, 5, 10, 20]
-
-
-def main() -> None:
-    torch.set_num_threads(1)
-    start = time.perf_counter()
-    source = yaml.safe_load((ROOT / "scenarios" / "rayleigh-doppler.yaml").read_text())
-    links = list(source["links"])
-    print("| channel | SNR dB | " + " | ".join(links) + " |")
-    print("| --- | ---: | " + " | ".join("---:" for _ in links) + " |")
-    with tempfile.TemporaryDirectory() as folder:
-        for name, channel in CHANNELS.items():
-            text = yaml.safe_dump({**source, "channel": {**channel, "equalizer": "zf"},
-                                   "snr": {"points_db": SNRS_DB}, "device": "cpu"})
-            store = run_scenario(parse_scenario(text), text, base_dir=ROOT / "scenarios",
-                                 output=Path(folder) / f"{len(name)}{name[-3:]}.h5")
-            psnr = {(r["link"], r["snr_db"]): r for r in summarize(store)
-                    if r["metric"] == "psnr"}
-            for snr_db in SNRS_DB:
-                cells = []
-                for link in links:
-                    row = psnr[link, float(snr_db)]
-                    lost = f" ({row['failures']})" if row["failures"] else ""
-                    cells.append(f"{row['value']:.2f}{lost}")
-                print(f"| {name} | {snr_db} | " + " | ".join(cells) + " |", flush=True)
-    print(f"\n({time.perf_counter() - start:.0f} s)")
-
 
 if __name__ == "__main__":
-    main()
+    print_psnr_table("rayleigh-doppler.yaml", CHANNELS, [1, 5, 10, 20], "channel")

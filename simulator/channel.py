@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from sionna.phy import Block
 
+from channels.amplifier import AmplifiedChannel, PowerAmplifier
 from channels.awgn import AWGNChannel
 from channels.ofdm import OFDMSISOChannel
 from channels.rayleigh import RayleighChannel
@@ -25,7 +26,8 @@ def build_channel(config: ChannelConfig, *, generator: torch.Generator | None,
         from the device, which stalls a CUDA hot path.
     """
     if isinstance(config, AWGNConfig):
-        return AWGNChannel(generator=generator, device=device, check_values=check_values)
+        return _amplified(config, AWGNChannel(generator=generator, device=device,
+                                              check_values=check_values))
     if isinstance(config, RayleighConfig):  # and RicianConfig, its subclass
         fading = dict(coherence_symbols=config.coherence_symbols, equalizer=config.equalizer,
                       num_rx_antennas=config.num_rx_antennas or 1,
@@ -33,8 +35,8 @@ def build_channel(config: ChannelConfig, *, generator: torch.Generator | None,
                       normalized_doppler=config.normalized_doppler, generator=generator,
                       device=device, check_values=check_values)
         if isinstance(config, RicianConfig):
-            return RicianChannel(k_factor_db=config.k_factor_db, **fading)
-        return RayleighChannel(**fading)
+            return _amplified(config, RicianChannel(k_factor_db=config.k_factor_db, **fading))
+        return _amplified(config, RayleighChannel(**fading))
     if isinstance(config, OFDMConfig):
         model = "AWGN" if config.model == "none" else config.model.upper()
         return OFDMSISOChannel(
@@ -47,6 +49,17 @@ def build_channel(config: ChannelConfig, *, generator: torch.Generator | None,
             channel_estimation=config.channel_estimation, interpolation=config.interpolation,
             generator=generator, device=device, check_values=check_values)
     raise TypeError(f"`config` must be a channel configuration; got {type(config).__name__}.")
+
+
+def _amplified(config: AWGNConfig | RayleighConfig, channel: Block) -> Block:
+    """``channel``, behind the transmit amplifier of ``config`` when it has one."""
+    if config.amplifier is None:
+        return channel
+    amp = config.amplifier
+    smoothness = {} if amp.smoothness is None else {"smoothness": amp.smoothness}
+    return AmplifiedChannel(PowerAmplifier(input_backoff_db=amp.input_backoff_db,
+                                           model=amp.model, device=channel.device,
+                                           **smoothness), channel)
 
 
 class ChannelConfigKey:

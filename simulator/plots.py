@@ -111,7 +111,10 @@ def _plot_error_rates(store, rows, scenario, snr_kind, out) -> list[Path]:
 
 
 def _theory(channel: dict, modulation: int, ebno_db: np.ndarray):
-    """The closed-form BER of an uncoded link over the scenario's ``channel`` section, or None."""
+    """The closed-form BER of an uncoded link over the scenario's ``channel`` section, or None
+    (also behind a transmit amplifier: its distortion has no closed form here)."""
+    if channel.get("amplifier"):
+        return None
     kind = channel.get("type", "awgn")
     antennas = channel.get("num_rx_antennas") or 1
     csi_error = float(channel.get("csi_error_var") or 0.0)

@@ -42,6 +42,7 @@ __all__ = [
     "ImagesConfig",
     "SNRConfig",
     "MonteCarloConfig",
+    "AmplifierConfig",
     "AWGNConfig",
     "RayleighConfig",
     "RicianConfig",
@@ -230,8 +231,27 @@ class MonteCarloConfig(_Frozen):
         return self
 
 
+class AmplifierConfig(_Frozen):
+    """Transmit power amplifier in front of the channel (channels/amplifier.py)."""
+
+    model: Literal["rapp", "clip"] = "rapp"
+    input_backoff_db: float = Field(ge=-20, le=40, description="Saturation power over the mean "
+                                    "input power, dB.")
+    # None (= 2) rather than a default value: unset for the clipper.
+    smoothness: float | None = Field(None, gt=0, le=100, description="Rapp's p; None = 2.")
+
+    @model_validator(mode="after")
+    def _smoothness_is_rapps(self) -> "AmplifierConfig":
+        if self.model == "clip" and self.smoothness is not None:
+            raise ValueError("smoothness: applies to model rapp (the clipper is its limit)")
+        return self
+
+
 class AWGNConfig(_Frozen):
     type: Literal["awgn"]
+    # None (= no amplifier) rather than a default value: see scenario_hash.
+    amplifier: AmplifierConfig | None = Field(None, description="Transmit amplifier; None = "
+                                              "linear.")
 
 
 class RayleighConfig(_Frozen):
@@ -250,6 +270,9 @@ class RayleighConfig(_Frozen):
     csi_error_var: float | None = Field(None, ge=0, lt=1, description="Variance of the "
                                         "receiver's channel-estimation error (E|h|^2 = 1); "
                                         "None = 0, perfect CSI.")
+    # None (= no amplifier) rather than a default value: see scenario_hash.
+    amplifier: AmplifierConfig | None = Field(None, description="Transmit amplifier; None = "
+                                              "linear.")
     # None (= block fading) rather than a default value: see scenario_hash.
     normalized_doppler: float | None = Field(
         None, gt=0, le=MAX_NORMALIZED_DOPPLER, description="Maximum Doppler shift times the "
@@ -555,6 +578,12 @@ class Scenario(_Frozen):
                                  f"links are {', '.join(self.links)}")
             if not isinstance(self.links[match], SemanticLinkConfig):
                 raise ValueError(f"links.{name}.bandwidth.match: {match!r} must be a semantic link")
+        if getattr(self.channel, "amplifier", None) is not None:
+            for name, link in self.links.items():
+                if getattr(link, "channel_code", None) == "capacity":
+                    raise ValueError(f"links.{name}.channel_code: capacity counts only the "
+                                     "channel's noise, not channel.amplifier's distortion; use "
+                                     "ldpc, or no amplifier")
         if self.fid_reference is not None and "fid" not in self.metrics:
             raise ValueError("fid_reference: set, but fid is not among the metrics")
         needs_images = any(not isinstance(l, BERLinkConfig) for l in self.links.values())

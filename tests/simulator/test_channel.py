@@ -49,6 +49,23 @@ def test_rician_channel_is_the_scenarios():
     assert _channel("{type: rayleigh}").csi_error_var == 0.0
 
 
+def test_the_amplifier_is_the_scenarios_and_sits_before_the_channel():
+    """channel.amplifier wraps the channel in its amplifier (model, back-off, smoothness: 2
+    when unset); without it the channel is built bare."""
+    from channels.amplifier import AmplifiedChannel
+    from channels.rician import RicianChannel
+
+    ch = _channel("{type: rician, k_factor_db: 3, amplifier: {input_backoff_db: 4.5}}")
+    assert isinstance(ch, AmplifiedChannel) and isinstance(ch.channel, RicianChannel)
+    assert (ch.amplifier.model, ch.amplifier.input_backoff_db, ch.amplifier.smoothness) == (
+        "rapp", 4.5, 2.0)
+    clip = _channel("{type: awgn, amplifier: {model: clip, input_backoff_db: -1}}")
+    assert (clip.amplifier.model, clip.amplifier.input_backoff_db) == ("clip", -1.0)
+    assert _channel("{type: rayleigh, amplifier: {input_backoff_db: 0, smoothness: 5}}"
+                    ).amplifier.smoothness == 5.0
+    assert not isinstance(_channel("{type: awgn}"), AmplifiedChannel)
+
+
 def test_ofdm_channel_estimation_is_the_scenarios():
     """With no fading (model none) and perfect estimation the effective noise is N0 itself,
     10^(-10/10) = 0.1 at 10 dB on every symbol; the default LS estimation adds its own error,

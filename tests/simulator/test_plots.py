@@ -157,3 +157,11 @@ def test_rayleigh_theory_follows_the_receive_antennas(tmp_path, monkeypatch):
                               [0, 10])
     mu = math.sqrt(10 / 11)
     assert x[-1] == 10 and y[-1] == pytest.approx(((1 - mu) / 2) ** 2 * (2 + mu), rel=1e-9)
+
+
+def test_no_theory_is_drawn_behind_a_transmit_amplifier(tmp_path, monkeypatch):
+    """The closed forms assume a linear transmitter: behind channel.amplifier an uncoded link
+    gets no theory curve."""
+    with pytest.raises(KeyError, match="un theory"):
+        _bpsk_theory_curve(tmp_path, monkeypatch,
+                           "{type: awgn, amplifier: {model: clip, input_backoff_db: 0}}", [0, 8])

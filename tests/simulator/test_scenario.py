@@ -195,6 +195,13 @@ BROKEN = [
     (GOOD.replace("modulation: 16\n    code_rate: 1/2\n", "channel_code: capacity\n")
      + "    harq: {max_transmissions: 2}\n",
      ":7: links.jpeg2000: harq: applies to channel_code ldpc"),
+    (GOOD.replace("{type: awgn}", "{type: awgn, amplifier: {model: clip, input_backoff_db: 3, smoothness: 2}}"),
+     ":3: channel.amplifier: smoothness: applies to model rapp"),
+    (GOOD.replace("{type: awgn}", "{type: ofdm, amplifier: {input_backoff_db: 3}}"),
+     ":3: channel.amplifier: unknown key"),
+    (GOOD.replace("{type: awgn}", "{type: awgn, amplifier: {input_backoff_db: 3}}").replace(
+        "modulation: 16\n    code_rate: 1/2\n", "channel_code: capacity\n"),
+     ":9: links.jpeg2000.channel_code: capacity counts only the channel's noise"),
     (GOOD.replace("count: 2", "count: 1") + "metrics: [psnr, kid]\n",
      ":12: metrics: kid needs at least 2 images; images.count is 1"),
     ("snr: {points_db: [1]}\nlinks: {b: {type: ber}}\nmetrics: [kid]\n",

@@ -19,6 +19,7 @@ SECTIONS = {
     "`type: awgn`": schema.AWGNConfig,
     "`type: rayleigh`": schema.RayleighConfig,
     "`type: rician`": schema.RicianConfig,
+    "`amplifier`": schema.AmplifierConfig,
     "`type: ofdm`": schema.OFDMConfig,
     "`type: semantic`": schema.SemanticLinkConfig,
     "`transmission: {mode: analog}`": schema.AnalogTransmission,
