@@ -107,10 +107,14 @@ def _summarize_images(store: ResultsStore) -> list[dict[str, Any]]:
 
 
 def _summarize_sets(store: ResultsStore) -> list[dict[str, Any]]:
-    # FID and KID are set statistics: no per-image spread, hence no interval; count = images.
-    return [_row(r["link"], r["snr_db"], metric, r[metric], float("nan"), float("nan"),
-                 r["num_images"], 0, r["num_failed"])
-            for metric in ("fid", "kid") for r in store.rows(metric)]
+    # Set statistics, count = images: FID has no interval; KID its jackknife one over images
+    # (NaN in files from before it was stored).
+    nan = float("nan")
+    return ([_row(r["link"], r["snr_db"], "fid", r["fid"], nan, nan, r["num_images"], 0,
+                  r["num_failed"]) for r in store.rows("fid")]
+            + [_row(r["link"], r["snr_db"], "kid", r["kid"], r.get("kid_ci_low", nan),
+                    r.get("kid_ci_high", nan), r["num_images"], 0, r["num_failed"])
+               for r in store.rows("kid")])
 
 
 def _row(link: str, snr_db: float, metric: str, value: float, low: float, high: float,

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from simulator.metrics.fid import FidStatistics
+    from simulator.metrics.kid import KidEstimate
 
 __all__ = ["TaskRunner", "METRIC_FUNCTIONS", "REFERENCE", "fid_of_group", "kid_of_group",
            "scenario_images", "scoring_policy", "wants_features"]
@@ -438,27 +439,30 @@ def wants_features(scenario: Scenario) -> bool:
 
 
 def kid_of_group(features: "np.ndarray", image_index: "np.ndarray",
-                 reference: "np.ndarray", reference_index: "np.ndarray") -> float:
-    """KID of one (link, SNR) group from stored Inception features, against the originals.
+                 reference: "np.ndarray", reference_index: "np.ndarray"
+                 ) -> "KidEstimate | None":
+    """KID of one (link, SNR) group from stored Inception features, against the originals,
+    with its jackknife interval over images.
 
     Every reconstruction counts as the receiver shows it (a lost image as its link's failure
     policy displays it: mid grey under ``paper``): KID has no published failure constant.
     Pairs of one image (an original and its reconstructions, or two repeats) are left out, so
-    the estimate stays unbiased (:func:`simulator.metrics.kid.kernel_inception_distance`).
+    the estimate stays unbiased (:func:`simulator.metrics.kid.kid_jackknife`).
 
     :param features: [n, 2048] features of the reconstructions.
     :param image_index: [n] int; the image each reconstruction is of.
     :param reference: [m, 2048] features of the original images.
     :param reference_index: [m] int; their image indices.
-    :output kid: float; NaN when fewer than two images are left to compare.
+    :output estimate: :class:`~simulator.metrics.kid.KidEstimate`, or None when fewer than
+        two images are left to compare.
     """
     import numpy as np
 
-    from simulator.metrics.kid import kernel_inception_distance
+    from simulator.metrics.kid import kid_jackknife
 
     if len(np.unique(image_index)) < 2 or len(np.unique(reference_index)) < 2:
-        return float("nan")
-    return kernel_inception_distance(
+        return None
+    return kid_jackknife(
         torch.as_tensor(np.asarray(reference)), torch.as_tensor(np.asarray(features)),
         groups1=torch.as_tensor(np.asarray(reference_index, dtype=np.int64)),
         groups2=torch.as_tensor(np.asarray(image_index, dtype=np.int64)))

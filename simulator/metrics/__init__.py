@@ -30,7 +30,8 @@ from simulator.metrics.fid import (
     load_inception,
     save_fid_statistics,
 )
-from simulator.metrics.kid import KID_DEGREE, kernel_inception_distance, polynomial_kernel
+from simulator.metrics.kid import (KID_DEGREE, KidEstimate, kernel_inception_distance,
+                                  kid_jackknife, polynomial_kernel)
 from simulator.metrics.lpips import (
     BACKBONE_FILES,
     LPIPS,
@@ -49,6 +50,7 @@ __all__ = [
     "FID_INPUT_SIZE",
     "FID_MODEL_SHA256",
     "KID_DEGREE",
+    "KidEstimate",
     "LPIPS",
     "MS_SSIM_BETAS",
     "PAPER_FAILURE_SCORES",
@@ -68,6 +70,7 @@ __all__ = [
     "inception_features",
     "inception_input",
     "kernel_inception_distance",
+    "kid_jackknife",
     "load_fid_statistics",
     "load_inception",
     "lpips_heads_path",

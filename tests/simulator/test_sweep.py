@@ -234,6 +234,10 @@ def test_kid_of_a_link_leaves_out_the_pairs_of_one_image(tmp_path):
                 - 2 * mean([k(x[a], v) for a in range(3) for j, v in y if a != j]))
     assert _set_metrics_of_rows(rows, tmp_path / "k.h5")[1] == pytest.approx(expected,
                                                                               rel=1e-9)
+    from simulator.results import ResultsStore
+
+    (kid,) = ResultsStore.open(tmp_path / "k.h5").rows("kid")
+    assert kid["kid_ci_low"] < kid["kid"] < kid["kid_ci_high"]  # the jackknife over 3 images
 
 
 def test_kid_needs_the_originals_even_with_fid_reference_statistics():

@@ -93,3 +93,69 @@ def test_kernel_and_errors():
                                   groups2=torch.tensor([1, 1]))
     with pytest.raises(ValueError, match=r"`groups2` must be \[2\] integers; got torch.float32"):
         kernel_inception_distance(x, x, groups2=torch.tensor([0.0, 1.0]))
+
+
+def test_jackknife_equals_leaving_each_image_out_by_hand():
+    """The fast leave-one-group-out sums equal KID recomputed without each image (its original
+    and both its reconstructions), and SE^2 = (G - 1) / G sum (KID_-g - mean)^2; the interval
+    is t_{0.975, G-1} SE wide on each side."""
+    from scipy import stats
+
+    from simulator.metrics import kid_jackknife
+
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(7, 6, generator=gen, dtype=torch.float64)
+    y = torch.randn(14, 6, generator=gen, dtype=torch.float64) * 1.2
+    gx, gy = torch.arange(7) * 10, (torch.arange(7) * 10).repeat_interleave(2)  # any labels
+    estimate = kid_jackknife(x, y, groups1=gx, groups2=gy)
+    assert estimate.kid == pytest.approx(kernel_inception_distance(x, y, groups1=gx,
+                                                                   groups2=gy), rel=1e-12)
+    loo = np.array([kernel_inception_distance(x[gx != g], y[gy != g], groups1=gx[gx != g],
+                                              groups2=gy[gy != g]) for g in gx.tolist()])
+    se = np.sqrt(6 / 7 * ((loo - loo.mean()) ** 2).sum())
+    assert estimate.groups == 7 and estimate.standard_error == pytest.approx(se, rel=1e-9)
+    half = stats.t.ppf(0.975, 6) * se
+    assert (estimate.ci_low, estimate.ci_high) == pytest.approx(
+        (estimate.kid - half, estimate.kid + half), rel=1e-9)
+
+
+def test_jackknife_error_matches_the_spread_over_draws():
+    """Over 300 independent pairs of sets (20 images, 2 reconstructions each, shifted by 0.3:
+    KID about 0.4) the mean jackknife standard error is within 15 % of the KID estimates' own
+    standard deviation, and the 95% intervals cover the mean KID 90 to 99 % of the time. For
+    sets of one distribution (KID 0, where the estimate is degenerate) it is conservative:
+    wider than the spread, covering always."""
+    from simulator.metrics import kid_jackknife
+
+    groups = torch.arange(20)
+
+    def draws(shift):
+        gen = torch.Generator().manual_seed(4)
+        values, errors, intervals = [], [], []
+        for _ in range(300):
+            x = torch.randn(20, 4, generator=gen, dtype=torch.float64)
+            y = (x.repeat_interleave(2, dim=0) * 0.8 + shift
+                 + 0.6 * torch.randn(40, 4, generator=gen, dtype=torch.float64))
+            est = kid_jackknife(x, y, groups1=groups, groups2=groups.repeat_interleave(2))
+            values.append(est.kid)
+            errors.append(est.standard_error)
+            intervals.append((est.ci_low, est.ci_high))
+        mean = np.mean(values)
+        cover = np.mean([low <= mean <= high for low, high in intervals])
+        return np.std(values), np.mean(errors), cover
+
+    spread, error, cover = draws(0.3)
+    assert error == pytest.approx(spread, rel=0.15) and 0.90 <= cover <= 0.99
+    spread, error, cover = draws(0.0)
+    assert error > spread and cover == 1.0
+
+
+def test_jackknife_needs_three_groups():
+    from simulator.metrics import kid_jackknife
+
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    estimate = kid_jackknife(x, x + 1.0, groups1=torch.tensor([0, 1]),
+                             groups2=torch.tensor([0, 1]))
+    assert estimate.groups == 2 and np.isnan(estimate.standard_error)
+    assert np.isnan(estimate.ci_low) and estimate.kid == kernel_inception_distance(
+        x, x + 1.0, groups1=torch.tensor([0, 1]), groups2=torch.tensor([0, 1]))
