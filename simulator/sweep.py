@@ -207,9 +207,39 @@ def describe_results(store: ResultsStore) -> str:
                     + (f", {sets} {names} points" if sets else ""))
     versions = attrs.get("versions", {})
     return "\n".join([
-        head, f"  {progress}", f"  device: {attrs.get('device', '?')}",
+        head, *_scenario_lines(attrs.get("scenario_text", "")), f"  {progress}",
+        f"  device: {attrs.get('device', '?')}",
         "  versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
         f"  created {attrs.get('created_utc', '?')}, updated {attrs.get('updated_utc', '?')}"])
+
+
+def _scenario_lines(text: str) -> list[str]:
+    """What a results file's scenario compares, in a line (none if its text is unreadable:
+    ``semlink info`` reads files of any version without validating them)."""
+    import yaml
+
+    try:
+        scenario = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return []
+    if not isinstance(scenario, dict):
+        return []
+    parts = []
+    links = scenario.get("links")
+    if isinstance(links, dict):
+        parts.append("links " + ", ".join(
+            f"{name} ({cfg.get('type', '?') if isinstance(cfg, dict) else '?'})"
+            for name, cfg in links.items()))
+    channel = scenario.get("channel") or {"type": "awgn"}
+    if isinstance(channel, dict):
+        parts.append(f"channel {channel.get('type', '?')}"
+                     + (" behind an amplifier" if channel.get("amplifier") else ""))
+    images = scenario.get("images")
+    if isinstance(images, dict):
+        size = (f"{images['width']}x{images['height']}" if "width" in images
+                else f"{images.get('size', 256)}")
+        parts.append(f"images {images.get('source', 'sample')} at {size} px")
+    return [f"  {'; '.join(parts)}"] if parts else []
 
 
 def _shard_words(shard: Shard | str | None) -> str:

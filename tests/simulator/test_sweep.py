@@ -405,3 +405,22 @@ def test_ideal_code_points_record_the_frame_and_the_estimated_outage_probability
     assert point["outage_estimate"] == rate.outages / 10000 <= 0.3
     assert point["outage_estimate_frames"] == 10000
     assert [r["frame_bits"] for r in tables["images"]] == [8 * rate.payload_bytes]
+
+
+def test_info_names_the_links_channel_and_images_of_the_scenario(tmp_path):
+    """`semlink info` says what a file compares, read from its stored scenario text without
+    validating it (files of other versions too); unreadable text adds no line."""
+    from simulator.results import ResultsStore
+    from simulator.sweep import describe_results
+
+    text = ("name: x\nimages: {source: photos, width: 768, height: 512}\n"
+            "channel: {type: rician, k_factor_db: 3, amplifier: {input_backoff_db: 3}}\n"
+            "links: {sem: {type: semantic}, jp: {type: classical}}\n")
+    store = ResultsStore(tmp_path / "a.h5", {"scenario_text": text, "scenario_name": "x"})
+    lines = describe_results(store).splitlines()
+    assert lines[1] == ("  links sem (semantic), jp (classical); channel rician behind an "
+                        "amplifier; images photos at 768x512 px")
+    bare = ResultsStore(tmp_path / "b.h5", {"scenario_text": "links: {b: {type: ber}}"})
+    assert describe_results(bare).splitlines()[1] == "  links b (ber); channel awgn"
+    broken = ResultsStore(tmp_path / "c.h5", {"scenario_text": "links: {b: [\n"})
+    assert describe_results(broken).splitlines()[1].startswith("  0 points")
