@@ -19,10 +19,10 @@ class RicianChannel(RayleighChannel):
     ``E|h|^2 = 1`` and the mean received SNR is ``snr_db``. The line-of-sight phase is 0 (the
     receiver knows ``h``, so a fixed phase changes nothing). ``K -> 0`` is Rayleigh fading,
     ``K -> inf`` AWGN. With ``normalized_doppler`` the scattered part ``g`` is the Jakes
-    process and the line of sight stays fixed. Blocks, receive antennas (each with its own scattering around the same
-    line-of-sight ray), MRC, equalisers, imperfect CSI (the line of sight is known, the error
-    is in the scattered part: ``csi_error_var < 1 / (K + 1)``), draw order and outputs are
-    those of :class:`~channels.rayleigh.RayleighChannel`.
+    process and the line of sight stays fixed. Blocks, receive antennas (each with its own
+    scattering around the same line-of-sight ray), MRC, equalisers, imperfect CSI (the line of
+    sight is known, the error is in the scattered part: ``csi_error_var < 1 / (K + 1)``), draw
+    order and outputs are those of :class:`~channels.rayleigh.RayleighChannel`.
 
     :param k_factor_db: float, finite; Rician K factor in dB.
     :param kwargs: The parameters of :class:`~channels.rayleigh.RayleighChannel`.

@@ -222,8 +222,8 @@ def select_mcs(channel_uses: int, image_size: tuple[int, int], snr_db: float, *,
             feasible.append((budget.payload_bytes, index))
     if not feasible:
         raise InputError(f"bandwidth: {channel_uses} channel uses carry no frame of at least "
-                         f"{minimum} bytes (a {image_size[1]}x{image_size[0]} (width x height) JPEG2000 "
-                         f"frame) "
+                         f"{minimum} bytes (a {image_size[1]}x{image_size[0]} (width x height) "
+                         f"JPEG2000 frame) "
                          f"with any of {[e.name for e in table]}")
     feasible.sort(key=lambda item: (-item[0], item[1]))
     evaluated: list[tuple[BlerEstimate, int]] = []

@@ -260,8 +260,8 @@ class ClassicalLink:
             raise InputError(
                 f"bandwidth: {channel_uses} channel uses at {modulation}-QAM rate {code_rate:g} "
                 f"carry {self.budget.payload_bytes} bytes per image; a {self.image_size[1]}x"
-                f"{self.image_size[0]} (width x height) JPEG2000 frame needs at least {minimum} bytes "
-                f"({HEADER_BYTES} header + {minimum - HEADER_BYTES} codestream with "
+                f"{self.image_size[0]} (width x height) JPEG2000 frame needs at least {minimum} "
+                f"bytes ({HEADER_BYTES} header + {minimum - HEADER_BYTES} codestream with "
                 f"{jpeg2000_header} JPEG2000 headers)")
         self.modulation = modulation
         self.code_rate = code_rate

@@ -165,9 +165,11 @@ def test_bad_command_arguments_are_refused_before_running(argv, expected, capsys
     (["transmit", PHOTO, "--snr-db", "5", "--link", "capacity", "--modulation", "16"],
      "--modulation: applies to the classical link, not to --link capacity"),
     (["transmit", PHOTO, "--snr-db", "5", "--link", "capacity", "--size", "64",
-      "--channel-uses", "12289"], "--channel-uses: at most 3 x width x height = 12288 for --size 64"),
+      "--channel-uses", "12289"],
+     "--channel-uses: at most 3 x width x height = 12288 for --size 64"),
     (["transmit", PHOTO, "--snr-db", "5", "--link", "classical", "--size", "64",
-      "--channel-uses", "20000"], "--channel-uses: at most 3 x width x height = 12288 for --size 64"),
+      "--channel-uses", "20000"],
+     "--channel-uses: at most 3 x width x height = 12288 for --size 64"),
     (["transmit", PHOTO, "--snr-db", "5", "--preset", "stable-cascade-lite"],
      "--weights: preset 'stable-cascade-lite' needs the folder of its weights"),
 ])

@@ -186,7 +186,8 @@ BROKEN = [
     (GOOD.replace("size: 256", "width: 768, height: 160") + "metrics: [psnr, ms_ssim]\n",
      ":12: metrics: ms_ssim (5 scales, as published) needs each of images.width and height >= "
      "192; got 768x160"),
-    (GOOD.replace("{type: awgn}", "{type: rayleigh, coherence_symbols: 8, normalized_doppler: 0.01}"),
+    (GOOD.replace("{type: awgn}",
+                  "{type: rayleigh, coherence_symbols: 8, normalized_doppler: 0.01}"),
      ":3: channel: give either coherence_symbols (block fading) or normalized_doppler"),
     (GOOD.replace("{type: awgn}", "{type: rician, k_factor_db: 3, normalized_doppler: 0.6}"),
      ":3: channel.normalized_doppler: Input should be less than or equal to 0.5"),
@@ -195,7 +196,8 @@ BROKEN = [
     (GOOD.replace("modulation: 16\n    code_rate: 1/2\n", "channel_code: capacity\n")
      + "    harq: {max_transmissions: 2}\n",
      ":7: links.jpeg2000: harq: applies to channel_code ldpc"),
-    (GOOD.replace("{type: awgn}", "{type: awgn, amplifier: {model: clip, input_backoff_db: 3, smoothness: 2}}"),
+    (GOOD.replace("{type: awgn}",
+                  "{type: awgn, amplifier: {model: clip, input_backoff_db: 3, smoothness: 2}}"),
      ":3: channel.amplifier: smoothness: applies to model rapp"),
     (GOOD.replace("{type: awgn}", "{type: ofdm, amplifier: {input_backoff_db: 3}}"),
      ":3: channel.amplifier: unknown key"),
@@ -212,7 +214,8 @@ BROKEN = [
     (GOOD.replace("size: 256", "height: 512"), ":2: images: height needs width"),
     (GOOD.replace("size: 256", "size: 256, width: 768, height: 512"),
      ":2: images: give either size (a square image) or width and height, not both"),
-    (GOOD.replace("size: 256", "width: 768, height: 500"), ":2: images.height: must be a multiple of 32"),
+    (GOOD.replace("size: 256", "width: 768, height: 500"),
+     ":2: images.height: must be a multiple of 32"),
     (GOOD.replace("size: 256", "width: 768, height: 64").replace(
         "preset: small", "preset: small, resize_factor: 0.25"),
      ":6: links.semantic.resize_factor: each of images.width and height x resize_factor must be "
