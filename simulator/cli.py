@@ -355,10 +355,10 @@ def _check_transmit_options(args: argparse.Namespace) -> None:
 
 def _transmit_channel(args: argparse.Namespace):
     """The channel section `semlink transmit` builds from --channel, --k-factor-db,
-    --rx-antennas, --csi-error-var and --normalized-doppler (each refused where the channel has
-    no such setting)."""
-    from simulator.scenario import (MAX_NORMALIZED_DOPPLER, MAX_RX_ANTENNAS, AWGNConfig,
-                                    OFDMConfig, RayleighConfig, RicianConfig)
+    --rx-antennas, --csi-error-var, --normalized-doppler and --amplifier-backoff-db (each
+    refused where the channel has no such setting)."""
+    from simulator.scenario import (MAX_NORMALIZED_DOPPLER, MAX_RX_ANTENNAS, AmplifierConfig,
+                                    AWGNConfig, OFDMConfig, RayleighConfig, RicianConfig)
 
     rician = args.channel == "rician"
     if args.k_factor_db is not None and not rician:
@@ -376,8 +376,15 @@ def _transmit_channel(args: argparse.Namespace):
     if doppler is not None and not 0.0 < doppler <= MAX_NORMALIZED_DOPPLER:
         raise InputError(f"--normalized-doppler: must be in (0, {MAX_NORMALIZED_DOPPLER}]; "
                          f"got {doppler:g}")
+    backoff = args.amplifier_backoff_db
+    if backoff is not None and args.channel == "ofdm":
+        raise InputError("--amplifier-backoff-db: applies to --channel awgn, rayleigh or "
+                         "rician, not to --channel ofdm")
+    if backoff is not None and not -20.0 <= backoff <= 40.0:
+        raise InputError(f"--amplifier-backoff-db: must be in [-20, 40] dB; got {backoff:g}")
+    amplifier = None if backoff is None else AmplifierConfig(input_backoff_db=backoff)
     if args.channel == "awgn":
-        return AWGNConfig(type="awgn")
+        return AWGNConfig(type="awgn", amplifier=amplifier)
     if args.channel == "ofdm":
         return OFDMConfig(type="ofdm")
     # The schema's bounds, checked here to name the option rather than a pydantic model.
@@ -386,7 +393,7 @@ def _transmit_channel(args: argparse.Namespace):
         raise InputError(f"--csi-error-var: must be in [0, {scattered:.4g}) (the scattered "
                          f"power of --channel {args.channel}); got {args.csi_error_var:g}")
     settings = {"num_rx_antennas": args.rx_antennas, "csi_error_var": args.csi_error_var,
-                "normalized_doppler": doppler}
+                "normalized_doppler": doppler, "amplifier": amplifier}
     if rician:
         return RicianConfig(type="rician", k_factor_db=args.k_factor_db, **settings)
     return RayleighConfig(type="rayleigh", **settings)
@@ -717,6 +724,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csi-error-var", type=_finite_float,
                    help="--channel rayleigh or rician: variance of the receiver's channel-"
                         "estimation error (default 0, perfect CSI)")
+    p.add_argument("--amplifier-backoff-db", type=_finite_float,
+                   help="--channel awgn, rayleigh or rician: a transmit amplifier (Rapp, p = 2) "
+                        "at this input back-off, dB (default: linear)")
     p.add_argument("--normalized-doppler", type=_finite_float,
                    help="--channel rayleigh or rician: f_D T_s, time-correlated (Jakes) fading "
                         "instead of independent fading per symbol")

@@ -217,7 +217,7 @@ def test_transmit_command_over_fading_with_diversity_and_a_line_of_sight(tmp_pat
     assert "decoding failed" not in capsys.readouterr().out
 
 
-def test_transmit_command_passes_the_doppler_to_the_channel(tmp_path, monkeypatch):
+def test_transmit_command_passes_the_doppler_and_amplifier_to_the_channel(tmp_path, monkeypatch):
     """--normalized-doppler builds time-correlated fading: the channel semlink transmit builds
     is the Jakes model of that f_D T_s (with the Rician line of sight kept)."""
     import simulator.channel
@@ -237,6 +237,13 @@ def test_transmit_command_passes_the_doppler_to_the_channel(tmp_path, monkeypatc
                  "rician", "--k-factor-db", "3", "--normalized-doppler", "0.02"]) == 0
     (channel,) = built
     assert channel.normalized_doppler == 0.02 and channel.k_factor_db == 3.0
+    # --amplifier-backoff-db puts a Rapp amplifier (p = 2) in front, here of AWGN
+    assert main(["transmit", str(SAMPLE_DIR / "02_astronaut.png"), "--snr-db", "20", "--link",
+                 "classical", "--device", "cpu", "--out", str(tmp_path / "c.png"),
+                 "--amplifier-backoff-db", "1.5"]) == 0
+    amplified = built[-1]
+    assert (amplified.amplifier.model, amplified.amplifier.input_backoff_db,
+            amplified.amplifier.smoothness) == ("rapp", 1.5, 2.0)
 
 
 def test_transmit_command_retransmits_with_harq(tmp_path, capsys):
