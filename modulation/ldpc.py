@@ -28,6 +28,7 @@ __all__ = [
     "CRC_TYPES",
     "CRC_LENGTH",
     "MIN_CODE_RATE",
+    "REDUNDANCY_VERSIONS",
     "MAX_CODE_RATE",
     "MAX_BLOCK_INFO_BITS",
     "CN_UPDATES",
@@ -48,6 +49,8 @@ MIN_CODE_RATE = 1 / 5
 MAX_CODE_RATE = 948 / 1024
 #: Check-node updates of Sionna's BP decoder offered here (plain min-sum is left out: worse).
 CN_UPDATES: tuple[str, ...] = ("boxplus", "boxplus-phi", "offset-minsum")
+#: Redundancy versions of a 5G LDPC code block, in the order HARQ sends them (TS 38.321).
+REDUNDANCY_VERSIONS: tuple[int, ...] = (0, 2, 3, 1)
 
 #: Most information bits (CRC included) of one code block: k of base graph 1.
 MAX_BLOCK_INFO_BITS = 8448
@@ -214,6 +217,9 @@ class CodeBlockEncoder(Block):
     :param check_values: bool, default True; check per call that the payload is 0/1
         (device sync).
     :input bits: [..., num_payload_bits], float, 0/1.
+    :input rv: int in 0..3 or None (default: 0); the redundancy version (TS 38.212 Table
+        5.4.2.1-2): where in each block's circular buffer its ``n`` coded bits start. Versions
+        other than 0 are the retransmissions of HARQ with incremental redundancy.
     :output codewords: [..., num_blocks * n], float, 0/1; block ``i`` occupies
         ``[i * n, (i + 1) * n)``.
     :raises ValueError: On a wrong last dimension or (when checked) non-binary bits.
@@ -263,7 +269,7 @@ class CodeBlockEncoder(Block):
         """Sionna 5G LDPC encoder for one block (shared with the decoder)."""
         return self._ldpc_encoder
 
-    def call(self, bits: torch.Tensor) -> torch.Tensor:
+    def call(self, bits: torch.Tensor, *, rv: int | None = None) -> torch.Tensor:
         p = self._plan
         if bits.is_complex() or bits.dim() == 0 or bits.shape[-1] != p.num_payload_bits:
             raise ValueError(f"`bits` must be real with last dimension num_payload_bits="
@@ -275,7 +281,11 @@ class CodeBlockEncoder(Block):
         bits = torch.nn.functional.pad(bits, (0, p.num_filler_bits))  # zeros at the end
         blocks = bits.reshape(*lead, p.num_blocks, p.payload_bits_per_block)
         blocks = self._crc_encoder(blocks)  # [..., num_blocks, k]
-        cw = self._ldpc_encoder(blocks)  # [..., num_blocks, n]
+        if rv is None:
+            cw = self._ldpc_encoder(blocks)  # [..., num_blocks, n]
+        else:
+            check_one_of(rv, REDUNDANCY_VERSIONS, name="rv")
+            cw = self._ldpc_encoder(blocks, rv=[rv])[..., 0, :]
         return cw.reshape(*lead, p.num_coded_bits)
 
 
@@ -288,7 +298,12 @@ class CodeBlockDecoder(Block):
     :param cn_update: Check-node rule, one of :data:`CN_UPDATES`; default "boxplus" (exact
         sum-product via tanh, faster than Sionna's default "boxplus-phi" on CPU).
     :input llr: [..., num_blocks * n], float; channel LLRs with Sionna's sign,
-        ``llr = log P(b=1) / P(b=0)`` (what :class:`~modulation.qam.QAMDemapper` outputs).
+        ``llr = log P(b=1) / P(b=0)`` (what :class:`~modulation.qam.QAMDemapper` outputs); with
+        ``rv``, [..., len(rv), num_blocks * n]: the LLRs of every transmission.
+    :input rv: list of int in 0..3, or None (default: one transmission of version 0); the
+        redundancy version of each transmission in ``llr``, whose LLRs the decoder adds in
+        each block's circular buffer (HARQ with incremental redundancy; a version sent twice
+        adds up like Chase combining).
     :output bits: [..., num_payload_bits], float, 0/1; hard-decided payload (filler removed).
     :output block_ok: [..., num_blocks], bool; CRC of each decoded block matches.
     :raises ValueError: On a wrong last dimension of ``llr``.
@@ -308,21 +323,39 @@ class CodeBlockDecoder(Block):
                                            return_infobits=True, precision=precision,
                                            device=device)
         self._crc_decoder = CRCDecoder(encoder.crc_encoder, precision=precision, device=device)
+        # Sionna's HARQ decoder, built on first use: a decoder of one version keeps its path.
+        self._harq = dict(encoder=encoder.ldpc_encoder, cn_update=cn_update, num_iter=num_iter,
+                          hard_out=True, return_infobits=True, harq_mode=True,
+                          precision=precision, device=device)
+        self._harq_decoder: LDPC5GDecoder | None = None
 
     @property
     def plan(self) -> CodeBlockPlan:
         """The segmentation plan."""
         return self._plan
 
-    def call(self, llr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def call(self, llr: torch.Tensor, *, rv: list[int] | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor]:
         p = self._plan
         if llr.is_complex() or llr.dim() == 0 or llr.shape[-1] != p.num_coded_bits:
             raise ValueError(f"`llr` must be real with last dimension num_blocks * n="
                              f"{p.num_coded_bits}; got shape {tuple(llr.shape)}, "
                              f"dtype {llr.dtype}.")
-        lead = llr.shape[:-1]
-        llr = llr.reshape(-1, p.n)  # [batch * num_blocks, n]
-        blocks = self._ldpc_decoder(llr)  # [batch * num_blocks, k], hard 0/1
+        if rv is None:
+            lead = llr.shape[:-1]
+            blocks = self._ldpc_decoder(llr.reshape(-1, p.n))  # [batch * num_blocks, k], 0/1
+        else:
+            rv = list(rv)
+            for version in rv:
+                check_one_of(version, REDUNDANCY_VERSIONS, name="rv")
+            if llr.dim() < 2 or llr.shape[-2] != len(rv):
+                raise ValueError(f"`llr` must be [..., len(rv) = {len(rv)}, "
+                                 f"{p.num_coded_bits}]; got shape {tuple(llr.shape)}.")
+            if self._harq_decoder is None:
+                self._harq_decoder = LDPC5GDecoder(**self._harq)
+            lead = llr.shape[:-2]
+            per_block = llr.reshape(-1, len(rv), p.num_blocks, p.n).transpose(1, 2)
+            blocks = self._harq_decoder(per_block.reshape(-1, len(rv), p.n), rv=rv)
         payload, ok = self._crc_decoder(blocks)  # [., k - 24], [., 1]
         bits = payload.reshape(*lead, p.num_blocks * p.payload_bits_per_block)
         bits = bits[..., :p.num_payload_bits]

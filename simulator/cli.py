@@ -321,7 +321,8 @@ def _check_output(path: str, *, option: str) -> None:
 #: Each link's own options of `semlink transmit`, with their defaults.
 _TRANSMIT_OPTIONS = {
     "semantic": {"preset": "small", "weights": None, "steps": None, "estimate": None},
-    "classical": {"channel_uses": 288, "modulation": 16, "code_rate": 0.5, "harq": 1},
+    "classical": {"channel_uses": 288, "modulation": 16, "code_rate": 0.5, "harq": 1,
+                  "harq_combining": "chase"},
     "capacity": {"channel_uses": 288},
 }
 
@@ -432,7 +433,7 @@ def _cmd_transmit(args: argparse.Namespace) -> int:
             link = ClassicalLink(channel_uses=args.channel_uses,
                                  image_size=args.size, modulation=args.modulation,
                                  code_rate=args.code_rate, max_transmissions=args.harq,
-                                 device=device)
+                                 combining=args.harq_combining, device=device)
         else:
             from simulator.links.capacity import CapacityLink, capacity_payload_bytes
 
@@ -748,8 +749,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--code-rate", type=_code_rate,
                    help="classical link: LDPC rate, e.g. 1/2 (default) or 0.75")
     p.add_argument("--harq", type=_positive_int, metavar="T",
-                   help="classical link: HARQ with Chase combining, at most T sends of the "
-                        "frame (default 1: one send)")
+                   help="classical link: HARQ, at most T sends of the frame (default 1: one "
+                        "send)")
+    p.add_argument("--harq-combining", choices=["chase", "ir"],
+                   help="classical link: chase (default: the same symbols again, combined) or "
+                        "ir (incremental redundancy: the next redundancy version)")
     p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--device", type=_device_name, default="auto")
     p.add_argument("--out", type=_path, required=True, help="output PNG")

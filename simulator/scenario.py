@@ -447,10 +447,14 @@ class BandwidthConfig(_Frozen):
 
 
 class HarqConfig(_Frozen):
-    """HARQ with Chase combining: frames with a failed code block are sent again."""
+    """HARQ: frames with a failed code block are sent again, with Chase combining or
+    incremental redundancy."""
 
     max_transmissions: int = Field(ge=1, le=MAX_HARQ_TRANSMISSIONS, description="Sends of a "
                                    "frame at most, the first included.")
+    combining: Literal["chase", "ir"] = Field("chase", description="chase: the same symbols "
+                                              "again, combined; ir: the next redundancy "
+                                              "version, decoded with the earlier ones.")
 
 
 class ClassicalLinkConfig(_Frozen):

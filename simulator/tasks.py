@@ -121,6 +121,7 @@ class TaskRunner:
                                  failure_policy=cfg.failure_policy,
                                  jpeg2000_header=cfg.jpeg2000_header,
                                  max_transmissions=cfg.harq.max_transmissions if cfg.harq else 1,
+                                 combining=cfg.harq.combining if cfg.harq else "chase",
                                  device=self.device)
         except InputError as err:  # "bandwidth: ..." -> "links.NAME.bandwidth: ..."
             raise InputError(f"links.{name}.{err}") from None

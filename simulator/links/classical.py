@@ -16,12 +16,15 @@ channel of ``channels/`` and decoded with belief propagation. What the receiver 
 code blocks is the failure policy (``paper``, ``error-concealment``, ``mean-image``; see
 :mod:`simulator.links.framing`).
 
-With ``max_transmissions > 1`` the link runs HARQ with Chase combining: a frame with a code
-block whose CRC fails is sent again (the same symbols, over fresh channel uses: a new channel
-draw), up to ``max_transmissions`` times in all, and the receiver combines the copies of each
-symbol by maximum-ratio combining before demapping (:func:`chase_combine`: inverse-noise
-weights, the exact combination of Gaussian estimates) and decodes again. Every transmission
-costs the link's ``channel_uses``; the output counts them per image.
+With ``max_transmissions > 1`` the link runs HARQ: a frame with a code block whose CRC fails
+is sent again over fresh channel uses (a new channel draw), up to ``max_transmissions`` times
+in all. With Chase combining (``combining="chase"``) it sends the same symbols and the receiver
+combines the copies of each symbol by maximum-ratio combining before demapping
+(:func:`chase_combine`: inverse-noise weights, the exact combination of Gaussian estimates);
+with incremental redundancy (``"ir"``) each transmission carries the code blocks' next
+redundancy version (0, 2, 3, 1, as 5G sends them: other bits of each block's circular buffer)
+and the decoder adds every transmission's LLRs in that buffer. Every transmission costs the
+link's ``channel_uses``; the output counts them per image.
 
 The codec runs on the host (OpenJPEG); everything between bits and bits runs batched on the
 link's device (HARQ reads one flag per round back to the host: which frames to resend).
@@ -33,11 +36,12 @@ import math
 
 import torch
 
-from channels._checks import check_int, check_type
+from channels._checks import check_int, check_one_of, check_type
 from modulation.ldpc import (
     MAX_BLOCK_INFO_BITS,
     MAX_CODE_RATE,
     MIN_CODE_RATE,
+    REDUNDANCY_VERSIONS,
     CodeBlockDecoder,
     CodeBlockEncoder,
     CodeBlockPlan,
@@ -56,12 +60,14 @@ from simulator.links.framing import (
 )
 
 __all__ = ["HEADER_BYTES", "FAILURE_POLICIES", "MID_GREY", "MAX_TRANSMISSIONS",
-           "ClassicalBudget", "ClassicalOutput", "plan_budget", "chase_combine", "CodedQAM",
+           "HARQ_COMBINING", "ClassicalBudget", "ClassicalOutput", "plan_budget", "chase_combine", "CodedQAM",
            "ClassicalLink"]
 
 _CRC_BITS = 24
 #: Most transmissions of one frame under HARQ (the first included).
 MAX_TRANSMISSIONS = 16
+#: How HARQ combines a frame's transmissions.
+HARQ_COMBINING = ("chase", "ir")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,14 +176,15 @@ class CodedQAM:
         self._demapper = QAMDemapper(bits_per_symbol=bits_per_symbol, check_values=False,
                                      device=device)
 
-    def modulate(self, bits: torch.Tensor) -> torch.Tensor:
+    def modulate(self, bits: torch.Tensor, *, rv: int | None = None) -> torch.Tensor:
         """Frame bits -> QAM symbols of the code blocks.
 
         :input bits: [batch, 8 * payload_bytes] float 0/1.
+        :input rv: Redundancy version of the code blocks (None: 0, the first transmission).
         :output x: [batch, coded_symbols] complex64, Es = 1. The ``channel_uses -
             coded_symbols`` uses that whole code blocks cannot fill are not sent.
         """
-        return self._mapper(self._encoder(bits))
+        return self._mapper(self._encoder(bits, rv=rv))
 
     def demodulate(self, x_hat: torch.Tensor, no_eff: torch.Tensor
                    ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -189,6 +196,15 @@ class CodedQAM:
         :output block_ok: [batch, num_blocks] bool; CRC of each code block matches.
         """
         return self._decoder(self._demapper(x_hat, no_eff))
+
+    def llrs(self, x_hat: torch.Tensor, no_eff: torch.Tensor) -> torch.Tensor:
+        """Equalised symbols [batch, coded_symbols] -> bit LLRs [batch, num_blocks * n]."""
+        return self._demapper(x_hat, no_eff)
+
+    def decode(self, llrs: torch.Tensor, rv: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The LLRs of several transmissions [batch, len(rv), num_blocks * n], of redundancy
+        versions ``rv``, -> (frame bits, block_ok), decoded together (incremental redundancy)."""
+        return self._decoder(llrs, rv=rv)
 
 
 def chase_combine(x_hat1: torch.Tensor, no_eff1: torch.Tensor, x_hat2: torch.Tensor,
@@ -231,8 +247,11 @@ class ClassicalLink:
     :param jpeg2000_header: ``implicit`` (default): the JPEG2000 headers are not sent, the
         receiver knows them; ``explicit``: the whole codestream is sent. See the module docstring.
     :param num_iter: LDPC decoder iterations (default 20).
-    :param max_transmissions: int in [1, 16]; HARQ with Chase combining when > 1 (default 1:
-        one transmission, as in the paper). See the module docstring.
+    :param max_transmissions: int in [1, 16]; HARQ when > 1 (default 1: one transmission, as
+        in the paper). See the module docstring.
+    :param combining: ``"chase"`` (default: resend the same symbols, combine them) or ``"ir"``
+        (incremental redundancy: resend the code blocks' next redundancy version, decode all
+        versions together).
     :param device: Torch device of the bit-level chain.
     :raises InputError: If the budget cannot hold the frame header and the smallest codestream
         (the message names the budget and the minimum frame bytes).
@@ -243,10 +262,14 @@ class ClassicalLink:
     def __init__(self, *, channel_uses: int, image_size: tuple[int, int], modulation: int = 16,
                  code_rate: float = 0.5, codeword_length: int = 2048,
                  failure_policy: str = "paper", jpeg2000_header: str = "implicit",
-                 num_iter: int = 20, max_transmissions: int = 1, device: str = "cpu") -> None:
+                 num_iter: int = 20, max_transmissions: int = 1, combining: str = "chase",
+                 device: str = "cpu") -> None:
         check_image_size(image_size)
         check_int(max_transmissions, name="max_transmissions", low=1, high=MAX_TRANSMISSIONS)
+        check_type(combining, str, name="combining")
+        check_one_of(combining, HARQ_COMBINING, name="combining")
         self.max_transmissions = max_transmissions
+        self.combining = combining
         self.budget = plan_budget(channel_uses, modulation=modulation, code_rate=code_rate,
                                   codeword_length=codeword_length)
         self._frames = JPEG2000Frames(image_size=image_size,
@@ -298,10 +321,10 @@ class ClassicalLink:
         """
         return self._frames.encode(images)
 
-    def modulate(self, bits: torch.Tensor) -> torch.Tensor:
-        """Frame bits [batch, 8 * payload_bytes] -> symbols [batch, coded_symbols]
-        (:meth:`CodedQAM.modulate`)."""
-        return self._chain.modulate(bits)
+    def modulate(self, bits: torch.Tensor, *, rv: int | None = None) -> torch.Tensor:
+        """Frame bits [batch, 8 * payload_bytes] -> symbols [batch, coded_symbols] of
+        redundancy version ``rv`` (:meth:`CodedQAM.modulate`)."""
+        return self._chain.modulate(bits, rv=rv)
 
     # ---------------------------------------------------------------- receiver
     def demodulate(self, x_hat: torch.Tensor, no_eff: torch.Tensor
@@ -324,16 +347,29 @@ class ClassicalLink:
         x_hat, no_eff = channel(x, snr_db)
         received, block_ok = self.demodulate(x_hat, no_eff)
         transmissions = torch.ones(len(x), dtype=torch.int64, device=x.device)
-        for _ in range(1, self.max_transmissions):
+        ir = self.combining == "ir" and self.max_transmissions > 1
+        if ir:  # every transmission's LLRs, decoded together
+            llrs = x.new_zeros((len(x), self.max_transmissions, self.budget.plan.num_coded_bits),
+                               dtype=no_eff.dtype)
+            llrs[:, 0] = self._chain.llrs(x_hat, no_eff)
+        for send in range(1, self.max_transmissions):
             pending = (~block_ok.all(dim=1)).nonzero().squeeze(1)  # a host read per round
             if len(pending) == 0:
                 break
             snr = snr_db[pending] if isinstance(snr_db, torch.Tensor) and snr_db.ndim else snr_db
-            again, again_no = channel(x[pending], snr)
-            x_hat[pending], no_eff[pending] = chase_combine(x_hat[pending], no_eff[pending],
-                                                            again, again_no)
-            received[pending], block_ok[pending] = self.demodulate(x_hat[pending],
-                                                                   no_eff[pending])
+            if ir:
+                versions = [REDUNDANCY_VERSIONS[i % len(REDUNDANCY_VERSIONS)]
+                            for i in range(send + 1)]
+                llrs[pending, send] = self._chain.llrs(*channel(
+                    self.modulate(sent[pending], rv=versions[-1]), snr))
+                received[pending], block_ok[pending] = self._chain.decode(
+                    llrs[pending, :send + 1], versions)
+            else:
+                again, again_no = channel(x[pending], snr)
+                x_hat[pending], no_eff[pending] = chase_combine(x_hat[pending], no_eff[pending],
+                                                                again, again_no)
+                received[pending], block_ok[pending] = self.demodulate(x_hat[pending],
+                                                                       no_eff[pending])
             transmissions[pending] += 1
         out = self.decode_frames(received, block_ok)
         bit_errors = (received != sent).sum(dim=1)

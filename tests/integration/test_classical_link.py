@@ -248,7 +248,8 @@ def test_transmit_command_passes_the_doppler_and_amplifier_to_the_channel(tmp_pa
 
 def test_transmit_command_retransmits_with_harq(tmp_path, capsys):
     """--harq T: at 2 dB one send of 16-QAM rate 1/2 loses the frame; with up to 4 sends
-    combined it arrives, and the line counts the channel uses of every send."""
+    combined it arrives, and the line counts the channel uses of every send;
+    --harq-combining ir sends redundancy versions instead."""
     import re
 
     from simulator.cli import main
@@ -265,3 +266,8 @@ def test_transmit_command_retransmits_with_harq(tmp_path, capsys):
     sends = int(re.search(r"(\d+) channel uses \((\d) of at most 4 sends\)", line).group(2))
     assert 2 <= sends <= 4 and f"{288 * sends} channel uses" in line
     assert "decoding failed" not in line
+    # incremental redundancy needs no more sends than Chase combining here
+    assert main(args + ["--harq", "4", "--harq-combining", "ir"]) == 0
+    line = capsys.readouterr().out
+    ir_sends = int(re.search(r"\((\d) of at most 4 sends\)", line).group(1))
+    assert 2 <= ir_sends <= sends and "decoding failed" not in line

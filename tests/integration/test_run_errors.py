@@ -165,6 +165,8 @@ def test_bad_command_arguments_are_refused_before_running(argv, expected, capsys
      "--csi-error-var: must be in [0, 1) (the scattered power of --channel rayleigh); got -0.1"),
     (["transmit", PHOTO, "--snr-db", "5", "--link", "capacity", "--harq", "2"],
      "--harq: applies to the classical link, not to --link capacity"),
+    (["transmit", PHOTO, "--snr-db", "5", "--harq-combining", "ir"],
+     "--harq-combining: applies to the classical link, not to --link semantic"),
     (["transmit", PHOTO, "--snr-db", "5", "--link", "classical", "--harq", "17"],
      "--harq: at most 16 sends; got 17"),
     (["transmit", PHOTO, "--snr-db", "5", "--link", "capacity", "--modulation", "16"],

@@ -11,6 +11,7 @@ from sionna.phy.fec.ldpc import LDPC5GEncoder
 from modulation.ldpc import (
     MAX_CODE_RATE,
     MIN_CODE_RATE,
+    REDUNDANCY_VERSIONS,
     CodeBlockDecoder,
     CodeBlockEncoder,
     CodeBlockPlan,
@@ -149,6 +150,45 @@ def test_codewords_match_bitwise_crc_plus_sionna_ldpc(crc_type):
             blocks.append(payload + _crc24_bitwise(payload, _POLY[crc_type]))
     ref = LDPC5GEncoder(120, 300)(torch.tensor(blocks, dtype=torch.float32)).reshape(4, -1)
     assert torch.equal(CodeBlockEncoder(plan)(u), ref)
+
+
+def test_redundancy_versions_are_sionnas_rate_matching_per_block():
+    """rv picks where each block's n bits start in its circular buffer: version 0 is the
+    plain encoding; each version equals Sionna's encoder of that version on the same CRC'd
+    blocks (its output per block, concatenated), and the four differ."""
+    plan = plan_code_blocks(1400, n=1024, code_rate=0.5)  # 3 blocks of k = 512
+    enc = CodeBlockEncoder(plan, bits_per_symbol=4)
+    u = torch.randint(0, 2, (3, 1400), generator=torch.Generator().manual_seed(6)).float()
+    assert torch.equal(enc(u, rv=0), enc(u))
+    blocks = enc.crc_encoder(torch.nn.functional.pad(u, (0, plan.num_filler_bits))
+                             .reshape(3, plan.num_blocks, plan.payload_bits_per_block))
+    versions = list(REDUNDANCY_VERSIONS)
+    reference = enc.ldpc_encoder(blocks, rv=versions)  # [3, blocks, 4, n]
+    coded = [enc(u, rv=v) for v in versions]
+    for i, code in enumerate(coded):
+        assert torch.equal(code, reference[:, :, i].reshape(3, -1))
+    assert len({tuple(c[0].tolist()) for c in coded}) == 4
+
+
+def test_incremental_redundancy_decodes_what_one_version_cannot():
+    """Version 2 alone is not self-decodable at rate 1/2 (it leaves out systematic bits); with
+    version 0 beside it, or all four, every block decodes. A wrong number of LLR rows is
+    refused."""
+    plan = plan_code_blocks(1400, n=1024, code_rate=0.5)
+    enc = CodeBlockEncoder(plan, bits_per_symbol=4)
+    dec = CodeBlockDecoder(enc, num_iter=10)
+    u = torch.randint(0, 2, (2, 1400), generator=torch.Generator().manual_seed(7)).float()
+    llr = {v: _hard_llr(enc(u, rv=v)) for v in REDUNDANCY_VERSIONS}
+    _, ok = dec(llr[2][:, None], rv=[2])
+    assert not bool(ok.any())
+    bits, ok = dec(torch.stack([llr[0], llr[2]], dim=1), rv=[0, 2])
+    assert torch.equal(bits, u) and bool(ok.all())
+    bits, ok = dec(torch.stack([llr[v] for v in (0, 2, 3, 1)], dim=1), rv=[0, 2, 3, 1])
+    assert torch.equal(bits, u) and bool(ok.all())
+    with pytest.raises(ValueError, match=r"`llr` must be \[\.\.\., len\(rv\) = 2, 3072\]"):
+        dec(llr[0][:, None], rv=[0, 2])
+    with pytest.raises(ValueError, match=r"`rv` must be one of 0, 2, 3, 1; got 4"):
+        enc(u, rv=4)
 
 
 def test_crc_flags_10000_corrupted_blocks():
