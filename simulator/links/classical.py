@@ -60,8 +60,8 @@ from simulator.links.framing import (
 )
 
 __all__ = ["HEADER_BYTES", "FAILURE_POLICIES", "MID_GREY", "MAX_TRANSMISSIONS",
-           "HARQ_COMBINING", "ClassicalBudget", "ClassicalOutput", "plan_budget", "chase_combine", "CodedQAM",
-           "ClassicalLink"]
+           "HARQ_COMBINING", "ClassicalBudget", "ClassicalOutput", "plan_budget", "chase_combine",
+           "CodedQAM", "ClassicalLink"]
 
 _CRC_BITS = 24
 #: Most transmissions of one frame under HARQ (the first included).
