@@ -4,9 +4,11 @@ analog mapping of a real embedding, and uniform quantisation.
 - :mod:`modulation.qam`: Gray BPSK / QPSK / 16- / 64- / 256-QAM (Es = 1), app/maxlog LLRs.
 - :mod:`modulation.ldpc`: code block plan, CRC24 per block + 5G NR LDPC encoder / BP decoder.
 - :mod:`modulation.analog`: real tensor rows to unit-power complex symbols (+ per-row scale).
+- :mod:`modulation.combining`: maximum-ratio combining of repeated transmissions (Chase).
 - :mod:`modulation.quantize`: uniform b-bit quantiser to bits (MSB first) and back.
 """
 from modulation.analog import AnalogDemapper, AnalogMapper, analog_channel_uses
+from modulation.combining import chase_combine
 from modulation.ldpc import (
     CN_UPDATES,
     CRC_LENGTH,
@@ -54,6 +56,8 @@ __all__ = [
     "analog_channel_uses",
     "AnalogMapper",
     "AnalogDemapper",
+    # combining
+    "chase_combine",
     # quantize
     "MAX_QUANT_BITS",
     "UniformQuantizer",

@@ -20,7 +20,8 @@ With ``max_transmissions > 1`` the link runs HARQ: a frame with a code block who
 is sent again over fresh channel uses (a new channel draw), up to ``max_transmissions`` times
 in all. With Chase combining (``combining="chase"``) it sends the same symbols and the receiver
 combines the copies of each symbol by maximum-ratio combining before demapping
-(:func:`chase_combine`: inverse-noise weights, the exact combination of Gaussian estimates);
+(:func:`modulation.combining.chase_combine`: inverse-noise weights, the exact combination of
+Gaussian estimates);
 with incremental redundancy (``"ir"``) each transmission carries the code blocks' next
 redundancy version (0, 2, 3, 1, as 5G sends them: other bits of each block's circular buffer)
 and the decoder adds every transmission's LLRs in that buffer. Every transmission costs the
@@ -47,6 +48,7 @@ from modulation.ldpc import (
     CodeBlockPlan,
     information_bits_per_block,
 )
+from modulation.combining import chase_combine
 from modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
 from simulator.errors import InputError
 from simulator.links.framing import (
@@ -60,8 +62,8 @@ from simulator.links.framing import (
 )
 
 __all__ = ["HEADER_BYTES", "FAILURE_POLICIES", "MID_GREY", "MAX_TRANSMISSIONS",
-           "HARQ_COMBINING", "ClassicalBudget", "ClassicalOutput", "plan_budget", "chase_combine",
-           "CodedQAM", "ClassicalLink"]
+           "HARQ_COMBINING", "ClassicalBudget", "ClassicalOutput", "plan_budget", "CodedQAM",
+           "ClassicalLink"]
 
 _CRC_BITS = 24
 #: Most transmissions of one frame under HARQ (the first included).
@@ -205,34 +207,6 @@ class CodedQAM:
         """The LLRs of several transmissions [batch, len(rv), num_blocks * n], of redundancy
         versions ``rv``, -> (frame bits, block_ok), decoded together (incremental redundancy)."""
         return self._decoder(llrs, rv=rv)
-
-
-def chase_combine(x_hat1: torch.Tensor, no_eff1: torch.Tensor, x_hat2: torch.Tensor,
-                  no_eff2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Maximum-ratio combining of two unbiased estimates of the same symbols.
-
-    ``x_hat_i = x + e_i`` with independent ``e_i ~ CN(0, no_eff_i)``: the inverse-variance
-    weighted mean ``(x_hat1 / no1 + x_hat2 / no2) / (1 / no1 + 1 / no2)`` is again unbiased,
-    with noise ``no1 no2 / (no1 + no2)`` (Chase combining of a retransmission). A noiseless
-    estimate (``no_eff = 0``) is kept as it is.
-
-    :input x_hat1: [..., n] complex.
-    :input no_eff1: [..., n] float >= 0.
-    :input x_hat2: [..., n] complex.
-    :input no_eff2: [..., n] float >= 0.
-    :output x_hat: [..., n] complex; the combined estimate.
-    :output no_eff: [..., n] float; its noise variance.
-
-    >>> x, no = chase_combine(torch.tensor([1 + 1j]), torch.tensor([1.0]),
-    ...                       torch.tensor([3 + 1j]), torch.tensor([3.0]))
-    >>> x, no
-    (tensor([1.5000+1.j]), tensor([0.7500]))
-    """
-    total = no_eff1 + no_eff2
-    safe = torch.where(total > 0, total, torch.ones_like(total))
-    weight1 = torch.where(total > 0, no_eff2 / safe, torch.ones_like(total))
-    x_hat = weight1 * x_hat1 + (1 - weight1) * x_hat2
-    return x_hat, no_eff1 * no_eff2 / safe
 
 
 class ClassicalLink:
