@@ -362,6 +362,10 @@ class AnalogTransmission(_Frozen):
     estimate: Literal["none", "lmmse", "noise-matched"] | None = Field(
         None, description="What the receiver makes of the equalised symbols before stage B "
         "(modulation.analog.estimate_symbols); None = none, the paper's.")
+    # None (= 1) rather than a default value: see scenario_hash.
+    repetitions: int | None = Field(
+        None, ge=1, le=MAX_HARQ_TRANSMISSIONS, description="Sends of every symbol, combined by "
+        "maximum-ratio combining (R times the channel uses); None = 1, the paper's.")
 
 
 class DigitalTransmission(_Frozen):

@@ -9,6 +9,10 @@ Transmission of Z (``[batch, 16, h, w]``):
   demapping, the receiver may replace the equalised symbols by an estimate that uses the
   channel's noise per symbol (``estimate``: ``lmmse`` or ``noise-matched``,
   :func:`~modulation.analog.estimate_symbols`); by default (``none``) it takes them as they are.
+  With ``repetitions`` R the symbols are sent R times (R times the channel uses, each send a
+  new channel draw) and combined by maximum-ratio combining first
+  (:func:`~modulation.combining.chase_combine`): the bandwidth a retransmitting classical link
+  spends, spent by the semantic link up front.
 - ``digital``: Z is clipped and quantised to ``bits_per_value`` bits, protected by CRC + 5G LDPC
   code blocks, sent with Gray QAM and decoded; values carried by a block whose CRC fails are
   replaced by 0, the unconditional (all-zero) embedding stage B was trained to fall back on.
@@ -27,6 +31,7 @@ from typing import NamedTuple
 import torch
 
 from modulation.analog import AnalogDemapper, AnalogMapper, estimate_symbols
+from modulation.combining import chase_combine
 from modulation.ldpc import CodeBlockDecoder, CodeBlockEncoder, plan_code_blocks
 from modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
 from modulation.quantize import UniformDequantizer, UniformQuantizer
@@ -117,7 +122,8 @@ class SemanticLink:
         if isinstance(transmission, AnalogTransmission):
             self._analog_mapper = AnalogMapper(shape=self.embedding_shape, device=device)
             self._analog_demapper = AnalogDemapper(shape=self.embedding_shape, device=device)
-            self.channel_uses = self._analog_mapper.num_symbols
+            self._repetitions = transmission.repetitions or 1
+            self.channel_uses = self._analog_mapper.num_symbols * self._repetitions
             self.code_plan = None
         else:
             self._setup_digital(transmission)
@@ -195,6 +201,8 @@ class SemanticLink:
         if isinstance(self.transmission, AnalogTransmission):
             x, scale = self._analog_mapper(z)
             x_hat, no_eff = channel(x, snr_db)
+            for _ in range(1, self._repetitions):  # the same symbols again, each a new draw
+                x_hat, no_eff = chase_combine(x_hat, no_eff, *channel(x, snr_db))
             x_hat = estimate_symbols(x_hat, no_eff, self.transmission.estimate or "none")
             zhat = self._analog_demapper(x_hat, scale)
             zeros = torch.zeros(z.shape[0], dtype=torch.int64, device=z.device)

@@ -132,6 +132,16 @@ def test_bandwidth_is_resolved_as_documented():
     assert runner.channel_uses("matched") == runner.channel_uses("sem") == 72
 
 
+def test_a_link_matched_to_a_repeating_semantic_link_gets_all_its_channel_uses():
+    """transmission.repetitions: 3 triples the semantic link's channel uses (3 x 72 at 128 px),
+    and a classical link matched to it gets them all."""
+    text = BANDWIDTH.replace("sem: {type: semantic, preset: small}",
+                             "sem: {type: semantic, preset: small, transmission: "
+                             "{mode: analog, repetitions: 3}}")
+    runner = TaskRunner(parse_scenario(text), base_dir=Path.cwd(), device="cpu")
+    assert runner.channel_uses("matched") == runner.channel_uses("sem") == 216
+
+
 def test_non_square_images_run_through_every_link_kind():
     """width x height = 192 x 128: a ratio counts 3 x 128 x 192 values (0.05 of them: 3686
     uses), ``match`` takes the semantic link's Z [16, 3, 5] (120 uses); every link's rows are
