@@ -700,7 +700,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results", type=_path, help="results .h5 file")
     p.add_argument("link", help="link compared")
     p.add_argument("baseline", help="link compared against (differences are link - baseline)")
-    p.add_argument("--metric", nargs="+", help="image metrics (default: all in the file)")
+    p.add_argument("--metric", nargs="+", help="image metrics, or channel_uses (default: every "
+                                               "image metric in the file)")
     p.add_argument("--csv", type=_path, metavar="FILE", help="also write the rows as CSV")
     p.set_defaults(func=_cmd_compare)
 

@@ -37,7 +37,8 @@ def compare_links(store: ResultsStore, link: str, baseline: str, *,
     :param store: A results file with image rows of both links.
     :param link: Link whose values are compared.
     :param baseline: Link compared against.
-    :param metrics: Image metrics (``psnr``, ``ssim``, ...); None = every one the file holds.
+    :param metrics: Image metrics (``psnr``, ``ssim``, ...), or ``channel_uses`` (what each
+        link spent per image, e.g. with HARQ); None = every image metric the file holds.
     :param confidence: Level of the interval, in (0, 1).
     :output rows: Dicts with :data:`COMPARE_COLUMNS`, by SNR then metric: the two links' means
         over the pairs, the mean difference and its interval (over the finite differences: an
@@ -54,9 +55,9 @@ def compare_links(store: ResultsStore, link: str, baseline: str, *,
                              f"{', '.join(held) or 'none'})")
     available = [c[len("metric_"):] for c in table if c.startswith("metric_")]
     for metric in metrics or []:
-        if metric not in available:
+        if metric not in available + ["channel_uses"]:
             raise InputError(f"--metric {metric}: not in {store.path} (image metrics: "
-                             f"{', '.join(available)})")
+                             f"{', '.join(available)}; or channel_uses)")
     metrics = list(metrics or available)
     links = np.asarray(table["link"]).astype(str)
     rows = []
@@ -70,8 +71,9 @@ def compare_links(store: ResultsStore, link: str, baseline: str, *,
         a_rows = [mine[p] for p in pairs]
         b_rows = [theirs[p] for p in pairs]
         for metric in metrics:
-            a = np.asarray(table[f"metric_{metric}"][a_rows], dtype=np.float64)
-            b = np.asarray(table[f"metric_{metric}"][b_rows], dtype=np.float64)
+            column = "channel_uses" if metric == "channel_uses" else f"metric_{metric}"
+            a = np.asarray(table[column][a_rows], dtype=np.float64)
+            b = np.asarray(table[column][b_rows], dtype=np.float64)
             difference, low, high = t_interval(a - b, confidence)
             rows.append(dict(zip(COMPARE_COLUMNS, (
                 link, baseline, float(snr_db), metric, float(a.mean()), float(b.mean()),

@@ -71,7 +71,7 @@ def test_errors_name_the_link_or_metric(tmp_path):
     with pytest.raises(InputError, match=r"no image rows of link 'c' \(links with images: a, b\)"):
         compare_links(store, "c", "a")
     with pytest.raises(InputError, match=r"--metric lpips: not in .*r\.h5 \(image metrics: "
-                                         r"psnr, ssim\)"):
+                                         r"psnr, ssim; or channel_uses\)"):
         compare_links(store, "a", "b", metrics=["lpips"])
     with pytest.raises(InputError, match=r"links 'a' and 'b' share no image and transmission"):
         compare_links(store, "a", "b")
@@ -91,3 +91,15 @@ def test_compare_command_prints_and_writes_csv(tmp_path, capsys):
     assert lines[1].startswith("a,b,1.0,psnr,") and lines[1].endswith(",3")
     assert main(["compare", str(store.path), "a", "nope"]) == 2
     assert "no image rows of link 'nope'" in capsys.readouterr().err
+
+
+def test_channel_uses_are_compared_when_asked(tmp_path):
+    """--metric channel_uses pairs what each link spent per image (a HARQ link's varies)."""
+    store = ResultsStore(tmp_path / "r.h5", {})
+    for link, uses in (("harq", [288, 576, 864]), ("once", [288, 288, 288])):
+        store.add(link, {"link": link}, {"images": [
+            {"link": link, "snr_db": 1.0, "image_index": i, "repeat": 0, "failed": False,
+             "channel_uses": u, "metric_psnr": 10.0} for i, u in enumerate(uses)]})
+    (row,) = compare_links(store, "harq", "once", metrics=["channel_uses"])
+    assert (row["link_mean"], row["baseline_mean"], row["difference"]) == (576, 288, 288)
+    assert [r["metric"] for r in compare_links(store, "harq", "once")] == ["psnr"]
