@@ -358,8 +358,9 @@ def _transmit_channel(args: argparse.Namespace):
     """The channel section `semlink transmit` builds from --channel, --k-factor-db,
     --rx-antennas, --csi-error-var, --normalized-doppler and --amplifier-backoff-db (each
     refused where the channel has no such setting)."""
-    from simulator.scenario import (MAX_NORMALIZED_DOPPLER, MAX_RX_ANTENNAS, AmplifierConfig,
-                                    AWGNConfig, OFDMConfig, RayleighConfig, RicianConfig)
+    from simulator.scenario import (AMPLIFIER_BACKOFF_RANGE_DB, MAX_NORMALIZED_DOPPLER,
+                                    MAX_RX_ANTENNAS, AmplifierConfig, AWGNConfig, OFDMConfig,
+                                    RayleighConfig, RicianConfig)
 
     rician = args.channel == "rician"
     if args.k_factor_db is not None and not rician:
@@ -381,8 +382,10 @@ def _transmit_channel(args: argparse.Namespace):
     if backoff is not None and args.channel == "ofdm":
         raise InputError("--amplifier-backoff-db: applies to --channel awgn, rayleigh or "
                          "rician, not to --channel ofdm")
-    if backoff is not None and not -20.0 <= backoff <= 40.0:
-        raise InputError(f"--amplifier-backoff-db: must be in [-20, 40] dB; got {backoff:g}")
+    low, high = AMPLIFIER_BACKOFF_RANGE_DB
+    if backoff is not None and not low <= backoff <= high:
+        raise InputError(f"--amplifier-backoff-db: must be in [{low:g}, {high:g}] dB; got "
+                         f"{backoff:g}")
     amplifier = None if backoff is None else AmplifierConfig(input_backoff_db=backoff)
     if args.channel == "awgn":
         return AWGNConfig(type="awgn", amplifier=amplifier)

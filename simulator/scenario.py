@@ -95,6 +95,7 @@ OFDM_MAX_FFT_SIZE = 4096
 OFDM_MAX_OFDM_SYMBOLS = 140
 MAX_NORMALIZED_DOPPLER = 0.5  # f_D T_s (channels/doppler.py)
 MAX_HARQ_TRANSMISSIONS = 16  # simulator/links/classical.py
+AMPLIFIER_BACKOFF_RANGE_DB = (-20.0, 40.0)  # input back-offs a scenario may ask for
 
 
 class ScenarioError(InputError):
@@ -235,8 +236,9 @@ class AmplifierConfig(_Frozen):
     """Transmit power amplifier in front of the channel (channels/amplifier.py)."""
 
     model: Literal["rapp", "clip"] = "rapp"
-    input_backoff_db: float = Field(ge=-20, le=40, description="Saturation power over the mean "
-                                    "input power, dB.")
+    input_backoff_db: float = Field(ge=AMPLIFIER_BACKOFF_RANGE_DB[0],
+                                    le=AMPLIFIER_BACKOFF_RANGE_DB[1],
+                                    description="Saturation power over the mean input power, dB.")
     # None (= 2) rather than a default value: unset for the clipper.
     smoothness: float | None = Field(None, gt=0, le=100, description="Rapp's p; None = 2.")
 
