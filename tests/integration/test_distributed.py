@@ -238,6 +238,9 @@ def test_info_tells_progress_against_the_plan(runs, tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"{shard2}: scenario 'shards' (hash " in out and "), shard 2/3\n" in out
     assert "  4 of 4 tasks done (this shard's)\n" in out
-    assert "), merged from 1 file\n  4 of 12 tasks done\n" in out
+    what = ("  links semantic (semantic), jpeg2000 (classical), qpsk (ber); channel awgn; "
+            "images sample at 64 px\n")
+    assert f"), merged from 1 file\n{what}  4 of 12 tasks done\n" in out
+    assert out.count(what) == 3
     assert "  12 of 12 tasks done, 4 FID points\n" in out
     assert out.count("  device: cpu (") == 3 and out.count("  versions: semlink ") == 3
