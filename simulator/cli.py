@@ -139,14 +139,14 @@ def _print_summary(console, rows) -> None:
     cells: dict[tuple[str, float], dict[str, dict]] = {}
     for r in rows:
         cells.setdefault((r["link"], r["snr_db"]), {})[r["metric"]] = r
-    with_images = any(m not in ("ber", "bler") for m in metrics)
+    with_images = any(m not in ("ber", "bler", "throughput") for m in metrics)
     counts = ["images", "failed"] if with_images else ["bits"]
     table = Table(title="mean per link and SNR (95% intervals: semlink export)")
     for col in ["link", "SNR dB", *metrics, *counts]:
         table.add_column(col, justify="left" if col == "link" else "right", no_wrap=True)
     for (link, snr_db), by_metric in cells.items():
         images = [m for m in by_metric.values()
-                  if m["metric"] not in ("ber", "bler", "fid", "kid")]
+                  if m["metric"] not in ("ber", "bler", "throughput", "fid", "kid")]
         if with_images:
             tail = [str(images[0]["count"]), str(images[0]["failures"])] if images else ["", ""]
         else:

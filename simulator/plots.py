@@ -28,7 +28,8 @@ _STYLES = ["-", "--", "-.", ":"]
 _LABELS = {"psnr": "PSNR (dB)", "ssim": "SSIM", "ms_ssim": "MS-SSIM",
            "lpips": "LPIPS (lower is better)", "fid": "FID (lower is better)",
            "kid": "KID (lower is better)", "ber": "bit error rate", "bler": "block error rate",
-           "channel_uses": "channel uses per image"}
+           "channel_uses": "channel uses per image",
+           "throughput": "throughput (payload bits per channel use)"}
 
 
 def plot_results(store: ResultsStore, out_dir: str | Path) -> list[Path]:

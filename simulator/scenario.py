@@ -519,6 +519,9 @@ class BERLinkConfig(_Frozen):
     code_rate: CodeRate | None = None
     codeword_length: int = Field(2048, ge=64)
     demapping: Literal["app", "maxlog"] = "app"
+    # None (= one transmission) rather than a default value: see scenario_hash.
+    harq: HarqConfig | None = Field(None, description="Retransmissions of each code block whose "
+                                    "CRC fails (coded links only); None = one transmission.")
 
     _rate = field_validator("code_rate", mode="before")(classmethod(lambda cls, v: parse_rate(v)))
 
@@ -531,6 +534,8 @@ class BERLinkConfig(_Frozen):
     def _code_block(self) -> "BERLinkConfig":
         if self.code_rate is not None:
             _check_code_block(self.code_rate, self.codeword_length, self.modulation)
+        elif self.harq is not None:
+            raise ValueError("harq: needs code_rate (a CRC-protected code block to resend)")
         return self
 
 

@@ -1,7 +1,9 @@
 """BER link: random bits -> (CRC + 5G LDPC) -> QAM -> channel -> LLRs -> (decoder), counted.
 
 One call simulates one SNR point until the Monte-Carlo stop rule holds and returns error *counts*
-(not rates), so points merge and resume by adding.
+(not rates), so points merge and resume by adding. A coded link with ``harq`` resends each code
+block whose CRC fails (Chase combining or incremental redundancy), and counts the sends and
+channel uses, from which the summary gives its throughput.
 """
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ import math
 import torch
 
 from channels.snr import ebno_db_to_esno_db, esno_db_to_ebno_db
-from modulation.ldpc import (CodeBlockDecoder, CodeBlockEncoder, information_bits_per_block,
-                             plan_code_blocks)
+from modulation.combining import chase_combine
+from modulation.ldpc import (REDUNDANCY_VERSIONS, CodeBlockDecoder, CodeBlockEncoder,
+                             information_bits_per_block, plan_code_blocks)
 from modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
 from simulator.channel import build_channel
 from simulator.scenario import BERLinkConfig, ChannelConfig, MonteCarloConfig
@@ -23,7 +26,10 @@ __all__ = ["BERCounts", "ber_link_rate", "simulate_ber_point"]
 
 @dataclasses.dataclass(frozen=True)
 class BERCounts:
-    """Error counts of one SNR point. Blocks are LDPC code blocks (coded) or rows (uncoded)."""
+    """Error counts of one SNR point. Blocks are LDPC code blocks (coded) or rows (uncoded);
+    errors are those left after the last transmission (HARQ). ``transmissions`` counts every
+    send of every block (``blocks`` without HARQ) and ``channel_uses`` the complex channel uses
+    they took."""
 
     bits: int
     bit_errors: int
@@ -31,6 +37,8 @@ class BERCounts:
     block_errors: int
     esno_db: float
     ebno_db: float
+    transmissions: int
+    channel_uses: int
 
 
 def ber_link_rate(link: BERLinkConfig) -> tuple[int, int, float]:
@@ -82,17 +90,22 @@ def simulate_ber_point(link: BERLinkConfig, channel: ChannelConfig, snr_db: floa
     else:
         payload_bits = n
     rows = max(1, math.ceil(monte_carlo.batch_bits / payload_bits))
-    bits = bit_errors = blocks = block_errors = 0
+    bits = bit_errors = blocks = block_errors = transmissions = 0
     while True:
         source = torch.randint(0, 2, (rows, payload_bits), generator=gen, device=device)
         source = source.to(torch.float32)
         sent = encoder(source) if coded else source
-        x_hat, no_eff = chan(mapper(sent), esno_db)
+        x = mapper(sent)
+        x_hat, no_eff = chan(x, esno_db)
         llr = demapper(x_hat, no_eff)
         if coded:
-            received, _ = decoder(llr)
+            received, ok = decoder(llr)
+            sends = _retransmit(link, x, x_hat, no_eff, llr, source, received, ok, chan, esno_db,
+                                encoder, decoder, mapper, demapper)
         else:
             received = (llr > 0).to(torch.float32)
+            sends = rows
+        transmissions += sends
         errors = received != source  # [rows, payload_bits]
         bits += errors.numel()
         bit_errors += int(errors.sum())
@@ -103,4 +116,61 @@ def simulate_ber_point(link: BERLinkConfig, channel: ChannelConfig, snr_db: floa
         if bits >= monte_carlo.max_bits or (enough and bits >= monte_carlo.min_bits):
             break
     return BERCounts(bits=bits, bit_errors=bit_errors, blocks=blocks, block_errors=block_errors,
-                     esno_db=float(esno_db), ebno_db=float(ebno_db))
+                     esno_db=float(esno_db), ebno_db=float(ebno_db),
+                     transmissions=transmissions,
+                     channel_uses=transmissions * (n // bits_per_symbol))
+
+
+def _retransmit(link: BERLinkConfig, x, x_hat, no_eff, llr, source, received, ok, chan,
+                esno_db: float, encoder, decoder, mapper, demapper) -> int:
+    """HARQ of the link's ``harq`` section on one batch of code blocks (one per row), as the
+    classical link does it per frame: rows whose CRC failed are sent again (Chase: the same
+    symbols, combined by MRC; IR: the next redundancy version, decoded with the earlier ones)
+    until they pass or ``max_transmissions`` are spent; ``received`` and ``ok`` are updated in
+    place. Returns the sends made, the first ones included."""
+    harq = link.harq
+    sends = len(x)
+    if harq is None:
+        return sends
+    ir = harq.combining == "ir"
+    if ir:  # every send's LLRs, decoded together
+        history = llr.new_zeros((len(x), harq.max_transmissions, llr.shape[-1]))
+        history[:, 0] = llr
+    for send in range(1, harq.max_transmissions):
+        pending = (~ok.all(dim=1)).nonzero().squeeze(1)
+        if len(pending) == 0:
+            break
+        sends += len(pending)
+        if ir:
+            versions = [REDUNDANCY_VERSIONS[i % len(REDUNDANCY_VERSIONS)] for i in range(send + 1)]
+            history[pending, send] = demapper(*chan(mapper(encoder(source[pending],
+                                                                   rv=versions[-1])), esno_db))
+            decoded, passed = decoder(history[pending, :send + 1], rv=versions)
+        else:
+            x_hat[pending], no_eff[pending] = chase_combine(x_hat[pending], no_eff[pending],
+                                                            *chan(x[pending], esno_db))
+            decoded, passed = decoder(demapper(x_hat[pending], no_eff[pending]))
+        received[pending], ok[pending] = decoded, passed
+    return sends
+    llrs = [llr] if harq.combining == "ir" else None
+    for send in range(1, harq.max_transmissions):
+        pending = (~ok.all(dim=1)).nonzero().squeeze(1)
+        if len(pending) == 0:
+            break
+        sends += len(pending)
+        if harq.combining == "ir":
+            versions = [REDUNDANCY_VERSIONS[i % len(REDUNDANCY_VERSIONS)] for i in range(send + 1)]
+            new = demapper(*chan(mapper(encoder(source[pending], rv=versions[-1])), esno_db))
+            llrs = [old[pending] for old in llrs] + [new]
+            source = source[pending]
+            decoded, passed = decoder(torch.stack(llrs, dim=1), rv=versions)
+        else:
+            x_hat[pending], no_eff[pending] = chase_combine(x_hat[pending], no_eff[pending],
+                                                            *chan(x[pending], esno_db))
+            decoded, passed = decoder(demapper(x_hat[pending], no_eff[pending]))
+        received[pending], ok[pending] = decoded, passed
+        if harq.combining == "ir":  # the next round indexes the rows still pending
+            received, ok = received[pending], ok[pending]
+            x = x[pending]
+    return sends
+

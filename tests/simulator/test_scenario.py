@@ -204,6 +204,8 @@ BROKEN = [
     (GOOD.replace("{type: awgn}", "{type: awgn, amplifier: {input_backoff_db: 3}}").replace(
         "modulation: 16\n    code_rate: 1/2\n", "channel_code: capacity\n"),
      ":9: links.jpeg2000.channel_code: capacity counts only the channel's noise"),
+    ("snr: {points_db: [1]}\nlinks: {b: {type: ber, harq: {max_transmissions: 2}}}\n",
+     ":2: links.b: harq: needs code_rate"),
     (GOOD.replace("count: 2", "count: 1") + "metrics: [psnr, kid]\n",
      ":12: metrics: kid needs at least 2 images; images.count is 1"),
     ("snr: {points_db: [1]}\nlinks: {b: {type: ber}}\nmetrics: [kid]\n",
