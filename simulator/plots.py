@@ -132,6 +132,7 @@ def _theory(channel: dict, modulation: int, ebno_db: np.ndarray):
 def _plot_metric(rows, metric, snr_kind, out) -> list[Path]:
     series = _series(rows, metric)
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    bands = False
     for i, (link, rs) in enumerate(series.items()):
         x = np.array([r["snr_db"] for r in rs])
         y = np.array([r["value"] for r in rs])
@@ -141,11 +142,14 @@ def _plot_metric(rows, metric, snr_kind, out) -> list[Path]:
                         linestyle=_STYLES[i % len(_STYLES)], label=link)
         if np.isfinite(lo).any():
             ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+            bands = True
     ax.set_xlabel(_xlabel(snr_kind))
     ax.set_ylabel(_LABELS.get(metric, metric))
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title(f"{_LABELS.get(metric, metric)} vs SNR (mean, 95% CI band)")
+    # FID and throughput have no interval: say "band" only where one is drawn
+    ax.set_title(f"{_LABELS.get(metric, metric)} vs SNR"
+                 + (" (mean, 95% CI band)" if bands else ""))
     return _save(fig, out, f"quality_{metric}")
 
 
