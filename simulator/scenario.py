@@ -94,7 +94,7 @@ OFDM_MAX_SPEED_MPS = 500.0
 OFDM_MAX_FFT_SIZE = 4096
 OFDM_MAX_OFDM_SYMBOLS = 140
 MAX_NORMALIZED_DOPPLER = 0.5  # f_D T_s (channels/doppler.py)
-MAX_HARQ_TRANSMISSIONS = 16  # simulator/links/classical.py
+MAX_HARQ_TRANSMISSIONS = 16  # simulator/links/harq.py
 AMPLIFIER_BACKOFF_RANGE_DB = (-20.0, 40.0)  # input back-offs a scenario may ask for
 
 

@@ -13,11 +13,11 @@ import math
 import torch
 
 from channels.snr import ebno_db_to_esno_db, esno_db_to_ebno_db
-from modulation.combining import chase_combine
-from modulation.ldpc import (REDUNDANCY_VERSIONS, CodeBlockDecoder, CodeBlockEncoder,
-                             information_bits_per_block, plan_code_blocks)
+from modulation.ldpc import (CodeBlockDecoder, CodeBlockEncoder, information_bits_per_block,
+                             plan_code_blocks)
 from modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
 from simulator.channel import build_channel
+from simulator.links.harq import retransmit
 from simulator.scenario import BERLinkConfig, ChannelConfig, MonteCarloConfig
 from simulator.seeding import make_generator
 
@@ -100,8 +100,12 @@ def simulate_ber_point(link: BERLinkConfig, channel: ChannelConfig, snr_db: floa
         llr = demapper(x_hat, no_eff)
         if coded:
             received, ok = decoder(llr)
-            sends = _retransmit(link, x, x_hat, no_eff, llr, source, received, ok, chan, esno_db,
-                                encoder, decoder, mapper, demapper)
+            harq = link.harq
+            sends = rows if harq is None else int(retransmit(
+                max_transmissions=harq.max_transmissions, combining=harq.combining,
+                bits=source, x=x, x_hat=x_hat, no_eff=no_eff, received=received, block_ok=ok,
+                channel=chan, snr_db=esno_db, encoder=encoder, mapper=mapper, demapper=demapper,
+                decoder=decoder).sum())
         else:
             received = (llr > 0).to(torch.float32)
             sends = rows
@@ -119,58 +123,3 @@ def simulate_ber_point(link: BERLinkConfig, channel: ChannelConfig, snr_db: floa
                      esno_db=float(esno_db), ebno_db=float(ebno_db),
                      transmissions=transmissions,
                      channel_uses=transmissions * (n // bits_per_symbol))
-
-
-def _retransmit(link: BERLinkConfig, x, x_hat, no_eff, llr, source, received, ok, chan,
-                esno_db: float, encoder, decoder, mapper, demapper) -> int:
-    """HARQ of the link's ``harq`` section on one batch of code blocks (one per row), as the
-    classical link does it per frame: rows whose CRC failed are sent again (Chase: the same
-    symbols, combined by MRC; IR: the next redundancy version, decoded with the earlier ones)
-    until they pass or ``max_transmissions`` are spent; ``received`` and ``ok`` are updated in
-    place. Returns the sends made, the first ones included."""
-    harq = link.harq
-    sends = len(x)
-    if harq is None:
-        return sends
-    ir = harq.combining == "ir"
-    if ir:  # every send's LLRs, decoded together
-        history = llr.new_zeros((len(x), harq.max_transmissions, llr.shape[-1]))
-        history[:, 0] = llr
-    for send in range(1, harq.max_transmissions):
-        pending = (~ok.all(dim=1)).nonzero().squeeze(1)
-        if len(pending) == 0:
-            break
-        sends += len(pending)
-        if ir:
-            versions = [REDUNDANCY_VERSIONS[i % len(REDUNDANCY_VERSIONS)] for i in range(send + 1)]
-            history[pending, send] = demapper(*chan(mapper(encoder(source[pending],
-                                                                   rv=versions[-1])), esno_db))
-            decoded, passed = decoder(history[pending, :send + 1], rv=versions)
-        else:
-            x_hat[pending], no_eff[pending] = chase_combine(x_hat[pending], no_eff[pending],
-                                                            *chan(x[pending], esno_db))
-            decoded, passed = decoder(demapper(x_hat[pending], no_eff[pending]))
-        received[pending], ok[pending] = decoded, passed
-    return sends
-    llrs = [llr] if harq.combining == "ir" else None
-    for send in range(1, harq.max_transmissions):
-        pending = (~ok.all(dim=1)).nonzero().squeeze(1)
-        if len(pending) == 0:
-            break
-        sends += len(pending)
-        if harq.combining == "ir":
-            versions = [REDUNDANCY_VERSIONS[i % len(REDUNDANCY_VERSIONS)] for i in range(send + 1)]
-            new = demapper(*chan(mapper(encoder(source[pending], rv=versions[-1])), esno_db))
-            llrs = [old[pending] for old in llrs] + [new]
-            source = source[pending]
-            decoded, passed = decoder(torch.stack(llrs, dim=1), rv=versions)
-        else:
-            x_hat[pending], no_eff[pending] = chase_combine(x_hat[pending], no_eff[pending],
-                                                            *chan(x[pending], esno_db))
-            decoded, passed = decoder(demapper(x_hat[pending], no_eff[pending]))
-        received[pending], ok[pending] = decoded, passed
-        if harq.combining == "ir":  # the next round indexes the rows still pending
-            received, ok = received[pending], ok[pending]
-            x = x[pending]
-    return sends
-

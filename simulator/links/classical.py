@@ -16,16 +16,11 @@ channel of ``channels/`` and decoded with belief propagation. What the receiver 
 code blocks is the failure policy (``paper``, ``error-concealment``, ``mean-image``; see
 :mod:`simulator.links.framing`).
 
-With ``max_transmissions > 1`` the link runs HARQ: a frame with a code block whose CRC fails
-is sent again over fresh channel uses (a new channel draw), up to ``max_transmissions`` times
-in all. With Chase combining (``combining="chase"``) it sends the same symbols and the receiver
-combines the copies of each symbol by maximum-ratio combining before demapping
-(:func:`modulation.combining.chase_combine`: inverse-noise weights, the exact combination of
-Gaussian estimates);
-with incremental redundancy (``"ir"``) each transmission carries the code blocks' next
-redundancy version (0, 2, 3, 1, as 5G sends them: other bits of each block's circular buffer)
-and the decoder adds every transmission's LLRs in that buffer. Every transmission costs the
-link's ``channel_uses``; the output counts them per image.
+With ``max_transmissions > 1`` the link runs HARQ (:mod:`simulator.links.harq`): a frame with
+a code block whose CRC fails is sent again over fresh channel uses, up to ``max_transmissions``
+times in all, with Chase combining (the same symbols, combined by maximum-ratio combining) or
+incremental redundancy (the code blocks' next 5G redundancy version, decoded with the earlier
+ones). Every transmission costs the link's ``channel_uses``; the output counts them per image.
 
 The codec runs on the host (OpenJPEG); everything between bits and bits runs batched on the
 link's device (HARQ reads one flag per round back to the host: which frames to resend).
@@ -42,13 +37,11 @@ from modulation.ldpc import (
     MAX_BLOCK_INFO_BITS,
     MAX_CODE_RATE,
     MIN_CODE_RATE,
-    REDUNDANCY_VERSIONS,
     CodeBlockDecoder,
     CodeBlockEncoder,
     CodeBlockPlan,
     information_bits_per_block,
 )
-from modulation.combining import chase_combine
 from modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
 from simulator.errors import InputError
 from simulator.links.framing import (
@@ -60,16 +53,12 @@ from simulator.links.framing import (
     JPEG2000Frames,
     check_image_size,
 )
+from simulator.links.harq import HARQ_COMBINING, MAX_TRANSMISSIONS, retransmit
 
-__all__ = ["HEADER_BYTES", "FAILURE_POLICIES", "MID_GREY", "MAX_TRANSMISSIONS",
-           "HARQ_COMBINING", "ClassicalBudget", "ClassicalOutput", "plan_budget", "CodedQAM",
-           "ClassicalLink"]
+__all__ = ["HEADER_BYTES", "FAILURE_POLICIES", "MID_GREY", "ClassicalBudget", "ClassicalOutput",
+           "plan_budget", "CodedQAM", "ClassicalLink"]
 
 _CRC_BITS = 24
-#: Most transmissions of one frame under HARQ (the first included).
-MAX_TRANSMISSIONS = 16
-#: How HARQ combines a frame's transmissions.
-HARQ_COMBINING = ("chase", "ir")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,14 +188,25 @@ class CodedQAM:
         """
         return self._decoder(self._demapper(x_hat, no_eff))
 
-    def llrs(self, x_hat: torch.Tensor, no_eff: torch.Tensor) -> torch.Tensor:
-        """Equalised symbols [batch, coded_symbols] -> bit LLRs [batch, num_blocks * n]."""
-        return self._demapper(x_hat, no_eff)
+    @property
+    def encoder(self) -> CodeBlockEncoder:
+        """CRC + LDPC code blocks of the frame."""
+        return self._encoder
 
-    def decode(self, llrs: torch.Tensor, rv: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The LLRs of several transmissions [batch, len(rv), num_blocks * n], of redundancy
-        versions ``rv``, -> (frame bits, block_ok), decoded together (incremental redundancy)."""
-        return self._decoder(llrs, rv=rv)
+    @property
+    def decoder(self) -> CodeBlockDecoder:
+        """Their BP decoder and CRC check."""
+        return self._decoder
+
+    @property
+    def mapper(self) -> QAMMapper:
+        """Gray QAM mapper."""
+        return self._mapper
+
+    @property
+    def demapper(self) -> QAMDemapper:
+        """Its LLR demapper."""
+        return self._demapper
 
 
 class ClassicalLink:
@@ -320,31 +320,12 @@ class ClassicalLink:
         x = self.modulate(sent)
         x_hat, no_eff = channel(x, snr_db)
         received, block_ok = self.demodulate(x_hat, no_eff)
-        transmissions = torch.ones(len(x), dtype=torch.int64, device=x.device)
-        ir = self.combining == "ir" and self.max_transmissions > 1
-        if ir:  # every transmission's LLRs, decoded together
-            llrs = x.new_zeros((len(x), self.max_transmissions, self.budget.plan.num_coded_bits),
-                               dtype=no_eff.dtype)
-            llrs[:, 0] = self._chain.llrs(x_hat, no_eff)
-        for send in range(1, self.max_transmissions):
-            pending = (~block_ok.all(dim=1)).nonzero().squeeze(1)  # a host read per round
-            if len(pending) == 0:
-                break
-            snr = snr_db[pending] if isinstance(snr_db, torch.Tensor) and snr_db.ndim else snr_db
-            if ir:
-                versions = [REDUNDANCY_VERSIONS[i % len(REDUNDANCY_VERSIONS)]
-                            for i in range(send + 1)]
-                llrs[pending, send] = self._chain.llrs(*channel(
-                    self.modulate(sent[pending], rv=versions[-1]), snr))
-                received[pending], block_ok[pending] = self._chain.decode(
-                    llrs[pending, :send + 1], versions)
-            else:
-                again, again_no = channel(x[pending], snr)
-                x_hat[pending], no_eff[pending] = chase_combine(x_hat[pending], no_eff[pending],
-                                                                again, again_no)
-                received[pending], block_ok[pending] = self.demodulate(x_hat[pending],
-                                                                       no_eff[pending])
-            transmissions[pending] += 1
+        chain = self._chain
+        transmissions = retransmit(
+            max_transmissions=self.max_transmissions, combining=self.combining, bits=sent, x=x,
+            x_hat=x_hat, no_eff=no_eff, received=received, block_ok=block_ok, channel=channel,
+            snr_db=snr_db, encoder=chain.encoder, mapper=chain.mapper, demapper=chain.demapper,
+            decoder=chain.decoder)
         out = self.decode_frames(received, block_ok)
         bit_errors = (received != sent).sum(dim=1)
         return dataclasses.replace(out, bit_errors=bit_errors, transmissions=transmissions)

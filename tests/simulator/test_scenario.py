@@ -263,6 +263,7 @@ def test_ranges_are_the_components_own():
     import channels.doppler as doppler
     import channels.ofdm as ofdm
     import modulation.ldpc as ldpc
+    import simulator.links.harq as harq
     from simulator import scenario
 
     assert scenario.CODE_RATE_RANGE == (ldpc.MIN_CODE_RATE, ldpc.MAX_CODE_RATE)
@@ -274,6 +275,7 @@ def test_ranges_are_the_components_own():
     assert scenario.OFDM_MAX_FFT_SIZE == ofdm.MAX_FFT_SIZE
     assert scenario.OFDM_MAX_OFDM_SYMBOLS == ofdm.MAX_OFDM_SYMBOLS
     assert scenario.MAX_NORMALIZED_DOPPLER == doppler.MAX_NORMALIZED_DOPPLER
+    assert scenario.MAX_HARQ_TRANSMISSIONS == harq.MAX_TRANSMISSIONS
 
 
 def test_a_code_block_at_the_edge_of_the_schema_is_one_the_ldpc_plan_accepts():

@@ -88,12 +88,12 @@ def test_incremental_redundancy_sends_the_next_version_and_decodes_them_together
     chain = link._chain
     sent, _ = link.encode_frames(images)
     x_hat, no_eff = channel(link.modulate(sent), 6.0)
-    llr0 = chain.llrs(x_hat, no_eff)
+    llr0 = chain.demapper(x_hat, no_eff)
     bits, ok = link.demodulate(x_hat, no_eff)
     pending = ~ok.all(dim=1)
     assert 0 < int(pending.sum()) < 8
-    llr2 = chain.llrs(*channel(link.modulate(sent[pending], rv=2), 6.0))
-    bits2, ok2 = chain.decode(torch.stack([llr0[pending], llr2], dim=1), [0, 2])
+    llr2 = chain.demapper(*channel(link.modulate(sent[pending], rv=2), 6.0))
+    bits2, ok2 = chain.decoder(torch.stack([llr0[pending], llr2], dim=1), rv=[0, 2])
     bits[pending], ok[pending] = bits2, ok2
     assert torch.equal(out.transmissions, 1 + pending.long())
     assert torch.equal(out.block_errors, (~ok).sum(dim=1))
