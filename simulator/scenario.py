@@ -356,6 +356,17 @@ ChannelConfig = Annotated[Union[AWGNConfig, RayleighConfig, RicianConfig, OFDMCo
                           Field(discriminator="type")]
 
 
+class HarqConfig(_Frozen):
+    """HARQ: frames with a failed code block are sent again, with Chase combining or
+    incremental redundancy."""
+
+    max_transmissions: int = Field(ge=1, le=MAX_HARQ_TRANSMISSIONS, description="Sends of a "
+                                   "frame at most, the first included.")
+    combining: Literal["chase", "ir"] = Field("chase", description="chase: the same symbols "
+                                              "again, combined; ir: the next redundancy "
+                                              "version, decoded with the earlier ones.")
+
+
 class AnalogTransmission(_Frozen):
     """The paper's transmission: pairs of embedding values as one unit-power complex symbol."""
 
@@ -380,6 +391,9 @@ class DigitalTransmission(_Frozen):
     code_rate: CodeRate = 0.5
     codeword_length: int = Field(2048, ge=64)
     fallback: Literal["zeros"] = "zeros"
+    # None (= one transmission) rather than a default value: see scenario_hash.
+    harq: HarqConfig | None = Field(None, description="Retransmissions of an embedding with a "
+                                    "failed code block; None = one transmission.")
 
     _rate = field_validator("code_rate", mode="before")(classmethod(lambda cls, v: parse_rate(v)))
 
@@ -450,17 +464,6 @@ class BandwidthConfig(_Frozen):
         if len(given) != 1:
             raise ValueError(f"give exactly one of match, channel_uses, ratio; got {given or 'none'}")
         return self
-
-
-class HarqConfig(_Frozen):
-    """HARQ: frames with a failed code block are sent again, with Chase combining or
-    incremental redundancy."""
-
-    max_transmissions: int = Field(ge=1, le=MAX_HARQ_TRANSMISSIONS, description="Sends of a "
-                                   "frame at most, the first included.")
-    combining: Literal["chase", "ir"] = Field("chase", description="chase: the same symbols "
-                                              "again, combined; ir: the next redundancy "
-                                              "version, decoded with the earlier ones.")
 
 
 class ClassicalLinkConfig(_Frozen):

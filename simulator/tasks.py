@@ -273,7 +273,7 @@ class TaskRunner:
             gen = make_generator(self._seed(task, task.batch_index, repeat, "channel"), self.device)
             channel = build_channel(self.scenario.channel, generator=gen, device=self.device)
             if semantic:
-                zhat, blk, bit_err = link.send(z, channel, task.snr_db)
+                zhat, blk, bit_err, sends = link.send(z, channel, task.snr_db)
                 gens = [make_generator(self._seed(task, "image", i, repeat, "sampler"), self.device)
                         for i in task.image_indices]
                 recon = link.reconstruct(zhat, gens)
@@ -282,6 +282,9 @@ class TaskRunner:
                          "embedding_power": (z ** 2).flatten(1).mean(1)}
                 if plan is not None:
                     extra["bit_errors"] = bit_err
+                if getattr(cfg.transmission, "harq", None) is not None:
+                    # every send costs the link's channel uses
+                    extra.update(transmissions=sends, channel_uses=sends * link.channel_uses)
             else:
                 out = link.transmit(images, channel, task.snr_db)
                 recon, failed = out.images, out.failed

@@ -16,6 +16,8 @@ Transmission of Z (``[batch, 16, h, w]``):
 - ``digital``: Z is clipped and quantised to ``bits_per_value`` bits, protected by CRC + 5G LDPC
   code blocks, sent with Gray QAM and decoded; values carried by a block whose CRC fails are
   replaced by 0, the unconditional (all-zero) embedding stage B was trained to fall back on.
+  With ``harq`` an embedding with a failed block is resent first (:mod:`simulator.links.harq`),
+  each send costing the link's channel uses.
 
 Everything from the channel output to the image stays on the model's device.
 """
@@ -37,6 +39,7 @@ from modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
 from modulation.quantize import UniformDequantizer, UniformQuantizer
 from simulator.errors import InputError
 from simulator.images import image_shape
+from simulator.links.harq import retransmit
 from simulator.models.bundle import BUNDLE_FILE, bundle_prediction, load_bundle
 from simulator.models.encoder import SemanticEncoder
 from simulator.models.presets import get_preset
@@ -54,11 +57,14 @@ class SentEmbedding(NamedTuple):
     :ivar bit_errors: [batch] int64; quantised-embedding bits decoded wrong (digital; 0 for
         analog). Together with :attr:`SemanticLink.code_plan` they give the link's coded BER
         and BLER.
+    :ivar transmissions: [batch] int64; sends of each embedding (digital with ``harq``: 1 plus
+        its retransmissions, each of :attr:`SemanticLink.channel_uses`; else 1).
     """
 
     zhat: torch.Tensor
     block_errors: torch.Tensor
     bit_errors: torch.Tensor
+    transmissions: torch.Tensor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,12 +75,14 @@ class SemanticOutput:
     :ivar zhat: [batch, C, h, w] float32; the embedding the receiver conditioned on.
     :ivar block_errors: [batch] int64; failed code blocks (digital; 0 for analog).
     :ivar bit_errors: [batch] int64; embedding bits decoded wrong (digital; 0 for analog).
+    :ivar transmissions: [batch] int64; sends of each embedding (as in :class:`SentEmbedding`).
     """
 
     images: torch.Tensor
     zhat: torch.Tensor
     block_errors: torch.Tensor
     bit_errors: torch.Tensor
+    transmissions: torch.Tensor
 
 
 class SemanticLink:
@@ -206,18 +214,26 @@ class SemanticLink:
             x_hat = estimate_symbols(x_hat, no_eff, self.transmission.estimate or "none")
             zhat = self._analog_demapper(x_hat, scale)
             zeros = torch.zeros(z.shape[0], dtype=torch.int64, device=z.device)
-            return SentEmbedding(zhat, zeros, zeros)
+            return SentEmbedding(zhat, zeros, zeros, zeros + 1)
         bits = self._quantizer(z)  # [batch, numel * b]
         x = self._mapper(self._encoder_ldpc(bits))
         x_hat, no_eff = channel(x, snr_db)
         rx_bits, block_ok = self._decoder_ldpc(self._demapper(x_hat, no_eff))
+        harq = self.transmission.harq
+        transmissions = torch.ones(z.shape[0], dtype=torch.int64, device=z.device)
+        if harq is not None:  # reads which embeddings to resend back to the host
+            transmissions = retransmit(
+                max_transmissions=harq.max_transmissions, combining=harq.combining, bits=bits,
+                x=x, x_hat=x_hat, no_eff=no_eff, received=rx_bits, block_ok=block_ok,
+                channel=channel, snr_db=snr_db, encoder=self._encoder_ldpc, mapper=self._mapper,
+                demapper=self._demapper, decoder=self._decoder_ldpc)
         zhat = self._dequantizer(rx_bits)
         plan = self._encoder_ldpc.plan
         bit_ok = block_ok.repeat_interleave(plan.payload_bits_per_block, dim=1)
         value_ok = bit_ok[:, :plan.num_payload_bits].reshape(z.shape[0], -1, self._bits_per_value)
         value_ok = value_ok.all(dim=-1).reshape(zhat.shape)
         return SentEmbedding(torch.where(value_ok, zhat, torch.zeros_like(zhat)),
-                             (~block_ok).sum(dim=1), (rx_bits != bits).sum(dim=1))
+                             (~block_ok).sum(dim=1), (rx_bits != bits).sum(dim=1), transmissions)
 
     @torch.no_grad()
     def reconstruct(self, zhat: torch.Tensor,

@@ -47,7 +47,7 @@ def test_shapes_through_the_link(size, z_shape):
         images = load_images("sample", size, count=1)[0]
         z = link.encode(images)
         assert z.shape == (1, *z_shape)
-        zhat, _, _ = link.send(z, AWGNChannel(generator=make_generator(0)), 10.0)
+        zhat = link.send(z, AWGNChannel(generator=make_generator(0)), 10.0).zhat
         out = link.reconstruct(zhat, [make_generator(1)])
         assert out.shape == (1, 3, 512, 512) and 0 <= float(out.min()) <= float(out.max()) <= 1
 
@@ -69,7 +69,7 @@ def test_non_square_images_through_the_link():
 def test_noise_reaches_the_embedding_at_the_configured_snr(snr_db):
     link = _link(512)
     z = link.encode(load_images("sample", 512)[0])  # [8, 16, 12, 12]
-    zhat, _, _ = link.send(z, AWGNChannel(generator=make_generator(3)), snr_db)
+    zhat = link.send(z, AWGNChannel(generator=make_generator(3)), snr_db).zhat
     measured = 10 * math.log10(float((z ** 2).mean() / ((zhat - z) ** 2).mean()))
     # 8 x 2304 reals: the noise power estimate has ~1.5% std, i.e. ~0.07 dB.
     assert measured == pytest.approx(snr_db, abs=0.3)
@@ -142,18 +142,41 @@ def test_seeds_make_transmissions_reproducible_and_distinct():
     assert torch.equal(first[0], other[0]) and not torch.allclose(first[1], other[1])
 
 
+@pytest.mark.parametrize("combining", ["chase", "ir"])
+def test_digital_harq_resends_embeddings_until_their_blocks_pass(combining):
+    """16-QAM rate 1/2 at 3 dB loses code blocks of every embedding in one send (their values
+    fall back to 0); with up to four sends every block passes, so Zhat is the error-free
+    quantised Z of a noiseless send, and each embedding was sent 2 to 4 times."""
+    from simulator.scenario import HarqConfig
+
+    base = dict(mode="digital", bits_per_value=6, clip=[-8, 8], modulation=16, code_rate=0.5)
+    once = _link(256, tx=DigitalTransmission(**base))
+    harq = _link(256, tx=DigitalTransmission(
+        **base, harq=HarqConfig(max_transmissions=4, combining=combining)))
+    assert harq.channel_uses == once.channel_uses  # per send
+    z = once.encode(load_images("sample", 256, count=4)[0])
+    lossy = once.send(z, AWGNChannel(generator=make_generator(2)), 3.0)
+    assert bool((lossy.block_errors > 0).all()) and bool((lossy.transmissions == 1).all())
+    sent = harq.send(z, AWGNChannel(generator=make_generator(2)), 3.0)
+    clean = once.send(z, AWGNChannel(generator=make_generator(0)), float("inf")).zhat
+    assert bool((sent.block_errors == 0).all()) and bool((sent.bit_errors == 0).all())
+    assert torch.equal(sent.zhat, clean)
+    assert bool(((sent.transmissions >= 2) & (sent.transmissions <= 4)).all())
+
+
 def test_digital_transmission_is_exact_without_noise_and_falls_back_to_zeros():
     tx = DigitalTransmission(mode="digital", bits_per_value=8, clip=[-20, 20], modulation=16,
                              code_rate=0.5)
     link = _link(256, tx=tx)
     z = link.encode(load_images("sample", 256, count=2)[0])
     assert float(z.abs().max()) < 20  # inside the clipping range: no clipping error
-    zhat, block_errors, bit_errors = link.send(z, AWGNChannel(generator=make_generator(0)),
-                                               float("inf"))
+    zhat, block_errors, bit_errors, _ = link.send(
+        z, AWGNChannel(generator=make_generator(0)), float("inf"))
     step = 40 / 2 ** 8
     assert torch.all(block_errors == 0) and torch.all(bit_errors == 0)
     assert float((zhat - z).abs().max()) <= step / 2 + 1e-5  # quantisation error only
-    lost, block_errors, bit_errors = link.send(z, AWGNChannel(generator=make_generator(0)), -10.0)
+    lost, block_errors, bit_errors, _ = link.send(
+        z, AWGNChannel(generator=make_generator(0)), -10.0)
     assert torch.all(block_errors > 0)
     assert float((lost == 0).float().mean()) > 0.5  # values of failed blocks become zeros
     # At -10 dB the decoder's hard decisions are near coin flips: BER near 1/2, never above.
@@ -189,9 +212,9 @@ def test_a_lost_code_block_zeroes_exactly_the_values_it_carries():
     link = _link(256, tx=tx)
     assert link.code_plan.payload_bits_per_block == 1000
     z = torch.randn(2, 16, 6, 6, generator=torch.Generator().manual_seed(3)) * 2
-    clean, _, _ = link.send(z, AWGNChannel(generator=make_generator(0)), float("inf"))
+    clean = link.send(z, AWGNChannel(generator=make_generator(0)), float("inf")).zhat
     assert bool((clean != 0).all())  # 6-bit bin centres in [-8, 8] are never 0
-    zhat, block_errors, bit_errors = link.send(z, CorruptBlocks({0: [1]}, 2048 // 4), 0.0)
+    zhat, block_errors, bit_errors, _ = link.send(z, CorruptBlocks({0: [1]}, 2048 // 4), 0.0)
     assert block_errors.tolist() == [1, 0]
     assert int(bit_errors[0]) > 0 and int(bit_errors[1]) == 0
     lost = torch.zeros(576, dtype=torch.bool)
@@ -230,10 +253,11 @@ def test_hot_path_stays_on_the_device_without_host_syncs(tx, channel, device):
     z = link.encode(load_images("sample", 256, count=2)[0])
     ch = build_channel(channel, generator=make_generator(0, device), device=device)
     with record_host_syncs() as syncs:
-        zhat, block_errors, bit_errors = link.send(z, ch, torch.tensor([3.0, 12.0], device=device))
+        zhat, block_errors, bit_errors, sends = link.send(
+            z, ch, torch.tensor([3.0, 12.0], device=device))
         images = link.reconstruct(zhat, [make_generator(s, device) for s in (1, 2)])
     assert syncs == []
-    assert {t.device.type for t in (zhat, block_errors, bit_errors, images)} == {device}
+    assert {t.device.type for t in (zhat, block_errors, bit_errors, sends, images)} == {device}
     assert images.shape == (2, 3, 256, 256)
 
 

@@ -434,3 +434,34 @@ def test_info_names_the_links_channel_and_images_of_the_scenario(tmp_path):
     assert describe_results(bare).splitlines()[1] == "  links b (ber); channel awgn"
     broken = ResultsStore(tmp_path / "c.h5", {"scenario_text": "links: {b: [\n"})
     assert describe_results(broken).splitlines()[1].startswith("  0 points")
+
+
+def test_digital_semantic_harq_rows_record_sends_and_channel_uses(tmp_path):
+    """A digital semantic link with harq records per image its sends and the channel uses they
+    took (sends x its channel uses per send); the summary gives its mean channel uses."""
+    from simulator.results import ResultsStore
+    from simulator.summary import summarize
+
+    scenario = parse_scenario("""\
+name: dig-harq
+seed: 3
+device: cpu
+images: {source: sample, size: 64, count: 2}
+snr: {points_db: [3]}
+batch_size: 2
+links:
+  dig: {type: semantic, preset: small, transmission: {mode: digital, bits_per_value: 6,
+        modulation: 16, code_rate: 1/2, harq: {max_transmissions: 3}}}
+""")
+    runner = TaskRunner(scenario, base_dir=Path.cwd(), device="cpu")
+    per_send = runner.link("dig").channel_uses
+    store = ResultsStore(tmp_path / "r.h5", {})
+    for i, task in enumerate(plan_tasks(scenario, runner.num_images)):
+        _, tables = runner.run(task)
+        store.add(f"t{i}", {"link": "dig"}, {"images": tables["images"]})
+    rows = store.rows("images")
+    assert {r["transmissions"] for r in rows} - {1, 2, 3} == set()
+    assert any(r["transmissions"] > 1 for r in rows)  # 3 dB: some blocks need a resend
+    assert all(r["channel_uses"] == r["transmissions"] * per_send for r in rows)
+    (uses,) = [r for r in summarize(store) if r["metric"] == "channel_uses"]
+    assert uses["value"] == pytest.approx(sum(r["channel_uses"] for r in rows) / len(rows))
