@@ -27,7 +27,8 @@ import torch
 
 from channels._checks import check_int, check_type
 
-__all__ = ["DOPPLER_SINUSOIDS", "MAX_NORMALIZED_DOPPLER", "jakes_process"]
+__all__ = ["DOPPLER_SINUSOIDS", "MAX_NORMALIZED_DOPPLER", "check_normalized_doppler",
+           "jakes_process"]
 
 #: Sinusoids per fading process.
 DOPPLER_SINUSOIDS = 32
@@ -35,6 +36,19 @@ DOPPLER_SINUSOIDS = 32
 #: the symbols are sent (and ``nu`` and ``1 - nu`` alias).
 MAX_NORMALIZED_DOPPLER = 0.5
 _SINUSOIDS_PER_STEP = 8  # bounds the [..., sinusoids, n] phases held at once
+
+
+def check_normalized_doppler(normalized_doppler: float) -> float:
+    """``normalized_doppler`` as a float, checked to lie in (0, :data:`MAX_NORMALIZED_DOPPLER`].
+
+    :raises TypeError: If it is not a number.
+    :raises ValueError: If it is out of range (or NaN).
+    """
+    check_type(normalized_doppler, (int, float), name="normalized_doppler")
+    if not 0.0 < normalized_doppler <= MAX_NORMALIZED_DOPPLER:  # NaN fails too
+        raise ValueError(f"`normalized_doppler` must be in (0, {MAX_NORMALIZED_DOPPLER}]; got "
+                         f"{normalized_doppler!r}.")
+    return float(normalized_doppler)
 
 
 def jakes_process(batch_shape: tuple[int, ...], num_samples: int, normalized_doppler: float,
@@ -67,10 +81,7 @@ def jakes_process(batch_shape: tuple[int, ...], num_samples: int, normalized_dop
         check_int(side, name="batch_shape", low=0)
     check_int(num_samples, name="num_samples", low=1)
     check_int(num_sinusoids, name="num_sinusoids", low=1)
-    check_type(normalized_doppler, (int, float), name="normalized_doppler")
-    if not 0.0 < normalized_doppler <= MAX_NORMALIZED_DOPPLER:  # NaN fails too
-        raise ValueError(f"`normalized_doppler` must be in (0, {MAX_NORMALIZED_DOPPLER}]; got "
-                         f"{normalized_doppler!r}.")
+    check_normalized_doppler(normalized_doppler)
     if dtype not in (torch.complex64, torch.complex128):
         raise ValueError(f"`dtype` must be torch.complex64 or torch.complex128; got {dtype}.")
     if device is None:

@@ -10,7 +10,7 @@ from sionna.phy import Block
 
 from channels._checks import check_int, check_one_of, check_type
 from channels._common import check_generator, check_symbols_and_snr
-from channels.doppler import MAX_NORMALIZED_DOPPLER, jakes_process
+from channels.doppler import check_normalized_doppler, jakes_process
 from channels.snr import mean_power
 
 __all__ = ["RayleighChannel"]
@@ -114,14 +114,10 @@ class RayleighChannel(Block):
                              f"power of the channel); got {csi_error_var!r}.")
         self._csi_error_var = float(csi_error_var)
         if normalized_doppler is not None:
-            check_type(normalized_doppler, (int, float), name="normalized_doppler")
-            if not 0.0 < normalized_doppler <= MAX_NORMALIZED_DOPPLER:  # NaN fails too
-                raise ValueError(f"`normalized_doppler` must be in (0, {MAX_NORMALIZED_DOPPLER}]; "
-                                 f"got {normalized_doppler!r}.")
+            normalized_doppler = check_normalized_doppler(normalized_doppler)
             if coherence_symbols != 1:
                 raise ValueError("`normalized_doppler` replaces block fading: "
                                  f"`coherence_symbols` must be 1; got {coherence_symbols}.")
-            normalized_doppler = float(normalized_doppler)
         self._normalized_doppler = normalized_doppler
         check_type(equalizer, str, name="equalizer")
         check_one_of(equalizer, EQUALIZERS, name="equalizer")
