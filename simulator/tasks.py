@@ -112,6 +112,7 @@ class TaskRunner:
 
     def _classical(self, name: str, cfg: ClassicalLinkConfig, modulation: int, code_rate: float):
         from simulator.links.classical import ClassicalLink
+        from simulator.links.harq import harq_settings
 
         channel_uses = self.channel_uses(name)
         try:
@@ -120,9 +121,7 @@ class TaskRunner:
                                  codeword_length=cfg.codeword_length,
                                  failure_policy=cfg.failure_policy,
                                  jpeg2000_header=cfg.jpeg2000_header,
-                                 max_transmissions=cfg.harq.max_transmissions if cfg.harq else 1,
-                                 combining=cfg.harq.combining if cfg.harq else "chase",
-                                 device=self.device)
+                                 **harq_settings(cfg.harq), device=self.device)
         except InputError as err:  # "bandwidth: ..." -> "links.NAME.bandwidth: ..."
             raise InputError(f"links.{name}.{err}") from None
 
@@ -282,18 +281,11 @@ class TaskRunner:
                          "embedding_power": (z ** 2).flatten(1).mean(1)}
                 if plan is not None:
                     extra["bit_errors"] = bit_err
-                if getattr(cfg.transmission, "harq", None) is not None:
-                    # every send costs the link's channel uses
-                    extra.update(transmissions=sends, channel_uses=sends * link.channel_uses)
             else:
                 out = link.transmit(images, channel, task.snr_db)
                 recon, failed = out.images, out.failed
-                blk, bit_err = out.block_errors, out.bit_errors
+                blk, bit_err, sends = out.block_errors, out.bit_errors, out.transmissions
                 extra = {"block_errors": blk, "codestream_bytes_used": out.bytes_used}
-                if out.transmissions is not None and cfg.harq is not None:
-                    # every send costs the link's channel uses
-                    extra.update(transmissions=out.transmissions,
-                                 channel_uses=out.transmissions * link.channel_uses)
                 if plan is not None:
                     extra.update(bit_errors=bit_err,
                                  mcs_modulation=torch.full_like(
@@ -303,6 +295,8 @@ class TaskRunner:
                 else:  # the ideal code: what the channel gave each codeword, and its size
                     extra.update(mutual_information_bits=out.mutual_information_bits,
                                  frame_bits=torch.full_like(blk, 8 * link.payload_bytes))
+            if _harq_of(cfg) is not None:  # every send costs the link's channel uses
+                extra.update(transmissions=sends, channel_uses=sends * link.channel_uses)
             if plan is not None:
                 errors.append(torch.stack([bit_err.sum(), blk.sum()]))
             scored = self._metrics(images, recon, failed, cfg)
@@ -435,6 +429,13 @@ class _ChannelUses:
 
     def __init__(self, channel_uses: int) -> None:
         self.channel_uses = channel_uses
+
+
+def _harq_of(cfg):
+    """The ``harq`` section of an image link (classical, or a digital semantic link's
+    transmission), or None."""
+    return getattr(cfg, "harq", None) or getattr(getattr(cfg, "transmission", None), "harq",
+                                                 None)
 
 
 def wants_features(scenario: Scenario) -> bool:

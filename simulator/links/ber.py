@@ -17,7 +17,7 @@ from modulation.ldpc import (CodeBlockDecoder, CodeBlockEncoder, information_bit
                              plan_code_blocks)
 from modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
 from simulator.channel import build_channel
-from simulator.links.harq import retransmit
+from simulator.links.harq import harq_settings, retransmit
 from simulator.scenario import BERLinkConfig, ChannelConfig, MonteCarloConfig
 from simulator.seeding import make_generator
 
@@ -100,12 +100,10 @@ def simulate_ber_point(link: BERLinkConfig, channel: ChannelConfig, snr_db: floa
         llr = demapper(x_hat, no_eff)
         if coded:
             received, ok = decoder(llr)
-            harq = link.harq
-            sends = rows if harq is None else int(retransmit(
-                max_transmissions=harq.max_transmissions, combining=harq.combining,
-                bits=source, x=x, x_hat=x_hat, no_eff=no_eff, received=received, block_ok=ok,
-                channel=chan, snr_db=esno_db, encoder=encoder, mapper=mapper, demapper=demapper,
-                decoder=decoder).sum())
+            sends = int(retransmit(
+                **harq_settings(link.harq), bits=source, x=x, x_hat=x_hat, no_eff=no_eff,
+                received=received, block_ok=ok, channel=chan, snr_db=esno_db, encoder=encoder,
+                mapper=mapper, demapper=demapper, decoder=decoder).sum())
         else:
             received = (llr > 0).to(torch.float32)
             sends = rows

@@ -32,7 +32,7 @@ import math
 
 import torch
 
-from channels._checks import check_int, check_one_of, check_type
+from channels._checks import check_int, check_type
 from modulation.ldpc import (
     MAX_BLOCK_INFO_BITS,
     MAX_CODE_RATE,
@@ -53,7 +53,7 @@ from simulator.links.framing import (
     JPEG2000Frames,
     check_image_size,
 )
-from simulator.links.harq import HARQ_COMBINING, MAX_TRANSMISSIONS, retransmit
+from simulator.links.harq import check_harq, retransmit
 
 __all__ = ["HEADER_BYTES", "FAILURE_POLICIES", "MID_GREY", "ClassicalBudget", "ClassicalOutput",
            "plan_budget", "CodedQAM", "ClassicalLink"]
@@ -239,9 +239,7 @@ class ClassicalLink:
                  num_iter: int = 20, max_transmissions: int = 1, combining: str = "chase",
                  device: str = "cpu") -> None:
         check_image_size(image_size)
-        check_int(max_transmissions, name="max_transmissions", low=1, high=MAX_TRANSMISSIONS)
-        check_type(combining, str, name="combining")
-        check_one_of(combining, HARQ_COMBINING, name="combining")
+        check_harq(max_transmissions, combining)
         self.max_transmissions = max_transmissions
         self.combining = combining
         self.budget = plan_budget(channel_uses, modulation=modulation, code_rate=code_rate,

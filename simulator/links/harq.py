@@ -18,16 +18,32 @@ from __future__ import annotations
 
 import torch
 
-from channels._checks import check_int, check_one_of
+from channels._checks import check_int, check_one_of, check_type
 from modulation.combining import chase_combine
 from modulation.ldpc import REDUNDANCY_VERSIONS, CodeBlockDecoder, CodeBlockEncoder
 
-__all__ = ["HARQ_COMBINING", "MAX_TRANSMISSIONS", "retransmit"]
+__all__ = ["HARQ_COMBINING", "MAX_TRANSMISSIONS", "check_harq", "harq_settings", "retransmit"]
 
 #: Most sends of one row (the first included).
 MAX_TRANSMISSIONS = 16
 #: How the sends of a row are combined.
 HARQ_COMBINING = ("chase", "ir")
+
+
+def check_harq(max_transmissions: int, combining: str) -> None:
+    """Raise unless ``max_transmissions`` is an int in [1, 16] and ``combining`` one of
+    :data:`HARQ_COMBINING`."""
+    check_int(max_transmissions, name="max_transmissions", low=1, high=MAX_TRANSMISSIONS)
+    check_type(combining, str, name="combining")
+    check_one_of(combining, HARQ_COMBINING, name="combining")
+
+
+def harq_settings(harq) -> dict[str, object]:
+    """``max_transmissions`` and ``combining`` of a scenario's ``harq`` section, as
+    :func:`retransmit` takes them; one send (no retransmission) for None."""
+    if harq is None:
+        return {"max_transmissions": 1, "combining": "chase"}
+    return {"max_transmissions": harq.max_transmissions, "combining": harq.combining}
 
 
 def retransmit(*, max_transmissions: int, combining: str, bits: torch.Tensor,
@@ -51,8 +67,7 @@ def retransmit(*, max_transmissions: int, combining: str, bits: torch.Tensor,
     :param encoder, mapper, demapper, decoder: The link's code blocks and QAM.
     :output transmissions: [rows] int64; sends of each row, the first included.
     """
-    check_int(max_transmissions, name="max_transmissions", low=1, high=MAX_TRANSMISSIONS)
-    check_one_of(combining, HARQ_COMBINING, name="combining")
+    check_harq(max_transmissions, combining)
     transmissions = torch.ones(len(x), dtype=torch.int64, device=x.device)
     ir = combining == "ir" and max_transmissions > 1
     if ir:  # every send's LLRs, decoded together

@@ -39,7 +39,7 @@ from modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
 from modulation.quantize import UniformDequantizer, UniformQuantizer
 from simulator.errors import InputError
 from simulator.images import image_shape
-from simulator.links.harq import retransmit
+from simulator.links.harq import harq_settings, retransmit
 from simulator.models.bundle import BUNDLE_FILE, bundle_prediction, load_bundle
 from simulator.models.encoder import SemanticEncoder
 from simulator.models.presets import get_preset
@@ -219,14 +219,12 @@ class SemanticLink:
         x = self._mapper(self._encoder_ldpc(bits))
         x_hat, no_eff = channel(x, snr_db)
         rx_bits, block_ok = self._decoder_ldpc(self._demapper(x_hat, no_eff))
-        harq = self.transmission.harq
-        transmissions = torch.ones(z.shape[0], dtype=torch.int64, device=z.device)
-        if harq is not None:  # reads which embeddings to resend back to the host
-            transmissions = retransmit(
-                max_transmissions=harq.max_transmissions, combining=harq.combining, bits=bits,
-                x=x, x_hat=x_hat, no_eff=no_eff, received=rx_bits, block_ok=block_ok,
-                channel=channel, snr_db=snr_db, encoder=self._encoder_ldpc, mapper=self._mapper,
-                demapper=self._demapper, decoder=self._decoder_ldpc)
+        # With harq, which embeddings to resend is read back to the host once per round.
+        transmissions = retransmit(
+            **harq_settings(self.transmission.harq), bits=bits, x=x, x_hat=x_hat, no_eff=no_eff,
+            received=rx_bits, block_ok=block_ok, channel=channel, snr_db=snr_db,
+            encoder=self._encoder_ldpc, mapper=self._mapper, demapper=self._demapper,
+            decoder=self._decoder_ldpc)
         zhat = self._dequantizer(rx_bits)
         plan = self._encoder_ldpc.plan
         bit_ok = block_ok.repeat_interleave(plan.payload_bits_per_block, dim=1)
