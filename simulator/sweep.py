@@ -365,10 +365,8 @@ def add_set_points(scenario: Scenario, store: ResultsStore) -> None:
             if "kid" in scenario.metrics:
                 kid = kid_of_group(table["feature"][rows], table["image_index"][rows],
                                    table["feature"][originals], table["image_index"][originals])
-                nan = float("nan")
-                tables["kid"] = [{**counts, "kid": kid.kid if kid else nan,
-                                  "kid_ci_low": kid.ci_low if kid else nan,
-                                  "kid_ci_high": kid.ci_high if kid else nan}]
+                tables["kid"] = [{**counts, "kid": kid.kid, "kid_ci_low": kid.ci_low,
+                                  "kid_ci_high": kid.ci_high}]
             store.add(point_id, {"link": link, "snr_index": snr_index, "snr_db": snr_db,
                                  "batch_index": -1, "kind": "fid", "seconds": 0.0}, tables)
 

@@ -444,8 +444,7 @@ def wants_features(scenario: Scenario) -> bool:
 
 
 def kid_of_group(features: "np.ndarray", image_index: "np.ndarray",
-                 reference: "np.ndarray", reference_index: "np.ndarray"
-                 ) -> "KidEstimate | None":
+                 reference: "np.ndarray", reference_index: "np.ndarray") -> "KidEstimate":
     """KID of one (link, SNR) group from stored Inception features, against the originals,
     with its jackknife interval over images.
 
@@ -458,15 +457,18 @@ def kid_of_group(features: "np.ndarray", image_index: "np.ndarray",
     :param image_index: [n] int; the image each reconstruction is of.
     :param reference: [m, 2048] features of the original images.
     :param reference_index: [m] int; their image indices.
-    :output estimate: :class:`~simulator.metrics.kid.KidEstimate`, or None when fewer than
-        two images are left to compare.
+    :output estimate: :class:`~simulator.metrics.kid.KidEstimate`; all NaN when fewer than two
+        images are left to compare.
     """
+    import math
+
     import numpy as np
 
-    from simulator.metrics.kid import kid_jackknife
+    from simulator.metrics.kid import KidEstimate, kid_jackknife
 
     if len(np.unique(image_index)) < 2 or len(np.unique(reference_index)) < 2:
-        return None
+        images = len(np.unique(np.concatenate([image_index, reference_index])))
+        return KidEstimate(math.nan, math.nan, math.nan, math.nan, images)
     return kid_jackknife(
         torch.as_tensor(np.asarray(reference)), torch.as_tensor(np.asarray(features)),
         groups1=torch.as_tensor(np.asarray(reference_index, dtype=np.int64)),

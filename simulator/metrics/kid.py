@@ -83,9 +83,7 @@ def kernel_inception_distance(features1: torch.Tensor, features2: torch.Tensor, 
     >>> kernel_inception_distance(x, x + 1.0)
     16.625
     """
-    terms = _terms(features1, features2, groups1, groups2)
-    return float(sum(sign * _mean_over_distinct(kernel, ga, gb, what)
-                     for sign, kernel, ga, gb, what in terms))
+    return _kid(_terms(features1, features2, groups1, groups2))
 
 
 def kid_jackknife(features1: torch.Tensor, features2: torch.Tensor, *,
@@ -105,8 +103,7 @@ def kid_jackknife(features1: torch.Tensor, features2: torch.Tensor, *,
     :raises ValueError: As :func:`kernel_inception_distance`.
     """
     terms = _terms(features1, features2, groups1, groups2)
-    kid = float(sum(sign * _mean_over_distinct(kernel, ga, gb, what)
-                    for sign, kernel, ga, gb, what in terms))
+    kid = _kid(terms)
     gx, gy = terms[0][2], terms[1][2]
     labels, index = torch.unique(torch.cat([gx, gy]), return_inverse=True)
     num_groups = len(labels)
@@ -152,6 +149,12 @@ def _terms(features1: torch.Tensor, features2: torch.Tensor, groups1: torch.Tens
     return [(1.0, polynomial_kernel(x, x), gx, gx, "features1"),
             (1.0, polynomial_kernel(y, y), gy, gy, "features2"),
             (-2.0, polynomial_kernel(x, y), gx, gy, "the two sets")]
+
+
+def _kid(terms: list[tuple]) -> float:
+    """The signed sum of the three means of :func:`_terms`."""
+    return float(sum(sign * _mean_over_distinct(kernel, ga, gb, what)
+                     for sign, kernel, ga, gb, what in terms))
 
 
 def _by_group(values: torch.Tensor, index: torch.Tensor, num_groups: int) -> torch.Tensor:
