@@ -490,8 +490,9 @@ class ClassicalLinkConfig(_Frozen):
                            "(modulation and code_rate are then ignored).")
     bler_target: float = Field(0.1, gt=0, lt=1)
     # None (= one transmission) rather than a default value: see scenario_hash.
-    harq: HarqConfig | None = Field(None, description="Retransmissions with Chase combining "
-                                    "(LDPC only); None = one transmission, as in the paper.")
+    harq: HarqConfig | None = Field(None, description="Retransmissions, Chase combining or "
+                                    "incremental redundancy (LDPC only); None = one "
+                                    "transmission, as in the paper.")
 
     _rate = field_validator("code_rate", mode="before")(classmethod(lambda cls, v: parse_rate(v)))
 

@@ -59,23 +59,26 @@ def summarize(store: ResultsStore) -> list[dict[str, Any]]:
 
 
 def _summarize_ber(store: ResultsStore) -> list[dict[str, Any]]:
-    sums: dict[tuple[str, float], np.ndarray] = defaultdict(lambda: np.zeros(5, dtype=np.int64))
+    sums: dict[tuple[str, float], np.ndarray] = defaultdict(lambda: np.zeros(4, dtype=np.int64))
+    channel_uses: dict[tuple[str, float], int] = defaultdict(int)
     coded: dict[str, bool] = {}
     for r in store.rows("ber"):
-        # channel_uses: BER links record them (None in other links' rows and older files)
+        key = (r["link"], r["snr_db"])
+        sums[key] += [r["bits"], r["bit_errors"], r["blocks"], r["block_errors"]]
+        # BER links record their channel uses (None in other links' rows and older files)
         uses = r.get("channel_uses")
-        uses = int(uses) if uses is not None and np.isfinite(uses) else -1
-        sums[(r["link"], r["snr_db"])] += [r["bits"], r["bit_errors"], r["blocks"],
-                                           r["block_errors"], uses]
+        if uses is not None and np.isfinite(uses):
+            channel_uses[key] += int(uses)
         coded[r["link"]] = np.isfinite(r["code_rate"])
     rows = []
-    for (link, snr_db), (bits, bit_errors, blocks, block_errors, uses) in sums.items():
+    for (link, snr_db), (bits, bit_errors, blocks, block_errors) in sums.items():
         # A block error rate means something only for code blocks, not for uncoded rows.
         counts = [("ber", bit_errors, bits)] + ([("bler", block_errors, blocks)] if coded[link] else [])
         for metric, errors, trials in counts:
             low, high = clopper_pearson(int(errors), int(trials))
             rows.append(_row(link, snr_db, metric, errors / trials, low, high, int(trials),
                              int(errors), 0))
+        uses = channel_uses.get((link, snr_db), 0)
         if coded[link] and uses > 0:
             # Throughput: payload bits of the blocks delivered without error, per channel use
             # spent on all sends (HARQ included); an interval would need the sends' spread.
