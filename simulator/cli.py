@@ -163,6 +163,7 @@ def _fmt(value: float) -> str:
 
 def _cmd_merge(args: argparse.Namespace) -> int:
     from simulator.merge import merge_results
+    from simulator.sweep import set_points_label
 
     report = merge_results(args.results, args.output, overwrite=args.overwrite)
     points = report.store.completed_points
@@ -177,10 +178,9 @@ def _cmd_merge(args: argparse.Namespace) -> int:
               "runs them")
     else:
         set_points = points - report.planned
-        names = "/".join(m.upper() for m in ("fid", "kid") if m in report.store.table_names)
         print(f"{report.store.path}: all {report.planned} points from {files}"
-              + (f", and {set_points} {names or 'FID'} points computed from them"
-                 if set_points else ""))
+              + (f", and {set_points} {set_points_label(report.store)} points computed from "
+                 "them" if set_points else ""))
     return EXIT_OK
 
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 __all__ = ["Task", "Shard", "plan_tasks", "open_store", "run_scenario", "add_set_points",
-           "describe_results", "package_versions"]
+           "describe_results", "package_versions", "set_points_label"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,16 +201,21 @@ def describe_results(store: ResultsStore) -> str:
         done = sum(store.has(p) for p in tasks)
         sets = sum(store.has(p) for p in store.table("points").get("point_id", [])
                    if str(p).endswith("/fid"))
-        names = "/".join(m.upper() for m in ("fid", "kid") if m in store.table_names) or "FID"
         progress = (f"{done} of {len(tasks)} tasks done"
                     + (" (this shard's)" if shard else "")
-                    + (f", {sets} {names} points" if sets else ""))
+                    + (f", {sets} {set_points_label(store)} points" if sets else ""))
     versions = attrs.get("versions", {})
     return "\n".join([
         head, *_scenario_lines(attrs.get("scenario_text", "")), f"  {progress}",
         f"  device: {attrs.get('device', '?')}",
         "  versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
         f"  created {attrs.get('created_utc', '?')}, updated {attrs.get('updated_utc', '?')}"])
+
+
+def set_points_label(store: ResultsStore) -> str:
+    """What the set points (``LINK/snrI/fid``) of ``store`` hold: ``FID``, ``KID`` or
+    ``FID/KID``."""
+    return "/".join(m.upper() for m in ("fid", "kid") if m in store.table_names) or "FID"
 
 
 def _scenario_lines(text: str) -> list[str]:
