@@ -1,6 +1,7 @@
 """Channel models on complex baseband symbols: AWGN, Rayleigh and Rician flat fading (block-wise or
-with a Jakes Doppler spectrum), OFDM with 3GPP TDL/CDL, and a transmit power amplifier to put in
-front of the single-carrier ones.
+with a Jakes Doppler spectrum), OFDM with 3GPP TDL/CDL, a transmit power amplifier (in front of
+the single-carrier ones, on the time-domain signal inside OFDM), and peak-to-average power
+measures.
 
 Every model shares one call convention, ``x_hat, no_eff = channel(x, snr_db)``, returning the
 equalised symbols and the effective noise variance per symbol for the demapper:
@@ -13,6 +14,7 @@ from channels.awgn import AWGN, AWGNChannel
 from channels.doppler import jakes_process
 from channels.ofdm import MODELS as OFDM_MODELS
 from channels.ofdm import OFDMSISOChannel, pack_slots, unpack_slots
+from channels.papr import papr_db, power_ccdf
 from channels.rayleigh import RayleighChannel
 from channels.rician import RicianChannel
 from channels.snr import ebno_db_to_esno_db, esno_db_to_ebno_db, mean_power, noise_variance
@@ -32,5 +34,7 @@ __all__ = [
     "mean_power",
     "noise_variance",
     "pack_slots",
+    "papr_db",
+    "power_ccdf",
     "unpack_slots",
 ]

@@ -62,6 +62,9 @@ class PowerAmplifier(Block):
     :param precision: ``"single"`` | ``"double"`` | None.
     :param device: Device string; None = Sionna's default.
     :input x: [batch, n] complex.
+    :input reference_power: float > 0, [batch] float tensor or None (default); the power the
+        back-off is set against: None = each row's mean ``|x|^2`` (the single-carrier channels), a number =
+        a nominal transmit power (OFDM: that of a fully loaded symbol).
     :output y: [batch, n] complex; ``x`` with its amplitudes compressed, phases kept.
     :raises TypeError: If an argument has the wrong type.
     :raises ValueError: If ``model`` is unknown, or a number is out of range.
@@ -88,8 +91,11 @@ class PowerAmplifier(Block):
         self.model = model
         self.smoothness = float(smoothness)
 
-    def call(self, x: torch.Tensor) -> torch.Tensor:
-        saturation = (mean_power(x) * self._backoff).sqrt().unsqueeze(-1)  # [batch, 1]
+    def call(self, x: torch.Tensor, reference_power: float | None = None) -> torch.Tensor:
+        if reference_power is None:
+            reference_power = mean_power(x)  # [batch]
+        # Block.__call__ makes a float a 0-d tensor on the device: no host read here.
+        saturation = (reference_power * self._backoff).sqrt().reshape(-1, 1)  # [batch or 1, 1]
         gain = amplifier_gain(x.abs(), saturation, model=self.model, smoothness=self.smoothness)
         return x * gain.to(x.real.dtype)
 

@@ -1,9 +1,26 @@
-"""SISO OFDM link over 3GPP TR 38.901 TDL/CDL channels with pilot-based estimation and LMMSE.
+"""SISO OFDM link over 3GPP TR 38.901 TDL/CDL channels with pilot-based estimation and LMMSE,
+optionally behind a transmit power amplifier.
 
 The channel is simulated in the frequency domain (Sionna's ``OFDMChannel``: one complex gain
 per resource element, no ISI/ICI, time variation from OFDM symbol to OFDM symbol). A batch
 row of ``n`` data symbols is split into ``ceil(n / num_data_symbols)`` slots (resource grids);
 the last slot is zero-padded. Every slot gets an independent channel realisation.
+
+A transmit amplifier acts on the time-domain signal, where the sum of many subcarriers is
+Gaussian-like whatever they carry (a high peak-to-average power ratio even for QPSK). The
+grids are taken to the time domain with Sionna's ``OFDMModulator`` at ``oversampling`` times
+the subcarrier bandwidth (zero subcarriers around the band; 4x shows the analog peaks to a
+fraction of a dB), amplified, and brought back with ``OFDMDemodulator``; the subcarriers
+outside the band (the amplifier's spectral regrowth) are cut, as a transmit filter would, and
+the in-band distortion stays on every subcarrier, pilots and guards included. The cyclic prefix
+is left out of this round trip: its samples copy the symbol's tail, so a memoryless amplifier
+maps them to copies of the same outputs.
+
+An optional interleaver permutes each row's symbols pseudo-randomly before they are mapped
+(and back after equalisation): neighbouring symbols that are alike (an embedding's correlated
+values, a frame's header and padding) then no longer sit on neighbouring subcarriers, where
+they add up coherently into time-domain peaks, and a faded stretch of subcarriers hits
+scattered symbols instead of a block of them.
 """
 from __future__ import annotations
 
@@ -15,17 +32,19 @@ import torch
 from sionna.phy import Block
 from sionna.phy.channel import OFDMChannel
 from sionna.phy.mimo import StreamManagement
-from sionna.phy.ofdm import (LMMSEEqualizer, LSChannelEstimator, PilotPattern,
-                             RemoveNulledSubcarriers, ResourceGrid, ResourceGridMapper)
+from sionna.phy.ofdm import (LMMSEEqualizer, LSChannelEstimator, OFDMDemodulator,
+                             OFDMModulator, PilotPattern, RemoveNulledSubcarriers, ResourceGrid,
+                             ResourceGridMapper)
 
 from channels._checks import (check_in_range, check_int, check_one_of, check_positive,
                               check_type)
 from channels._common import check_generator, check_symbols_and_snr
 from channels._tr38901 import GeneratorCDL, GeneratorTDL
+from channels.amplifier import PowerAmplifier
 from channels.awgn import AWGN
 from channels.snr import mean_power
 
-__all__ = ["OFDMSISOChannel", "MODELS", "pack_slots", "unpack_slots"]
+__all__ = ["OFDMSISOChannel", "MODELS", "interleaver", "pack_slots", "unpack_slots"]
 
 MODELS = ("AWGN",) + tuple(f"TDL-{m}" for m in "ABCDE") + tuple(f"CDL-{m}" for m in "ABCDE")
 CHANNEL_ESTIMATIONS = ("perfect", "ls")
@@ -38,6 +57,8 @@ SUBCARRIER_SPACING_RANGE_HZ = (1e3, 1e6)
 MAX_FFT_SIZE = 4096
 MAX_OFDM_SYMBOLS = 140
 PILOT_SEED = 0x5E11  # fixed: pilots are part of the waveform, not of the randomness
+INTERLEAVER_SEED = 0x1EAF  # fixed, as the pilots: the permutation is part of the waveform
+MAX_OVERSAMPLING = 16
 
 
 def pack_slots(x: torch.Tensor, slot_size: int) -> tuple[torch.Tensor, int]:
@@ -71,6 +92,25 @@ def unpack_slots(slots: torch.Tensor, num_pad: int) -> torch.Tensor:
     batch, num_slots, slot_size = slots.shape
     check_int(num_pad, name="num_pad", low=0, high=num_slots * slot_size)
     return slots.reshape(batch, num_slots * slot_size)[:, :num_slots * slot_size - num_pad]
+
+
+def _rms(power: torch.Tensor) -> torch.Tensor:
+    """sqrt(power), 1 where the power is 0 (a row of zeros stays zero when divided by it)."""
+    return torch.where(power > 0, power, torch.ones_like(power)).sqrt()
+
+
+def interleaver(n: int) -> torch.Tensor:
+    """The interleaver of rows of ``n`` symbols: a fixed pseudo-random permutation (the same on
+    every device and in every run), symbol ``i`` of the interleaved row is ``x[perm[i]]``.
+
+    :param n: int >= 0; symbols per row.
+    :output perm: [n] int64, a permutation of 0 .. n-1, on the CPU.
+
+    >>> sorted(interleaver(6).tolist()) == list(range(6))
+    True
+    """
+    check_int(n, name="n", low=0)
+    return torch.randperm(n, generator=torch.Generator().manual_seed(INTERLEAVER_SEED))
 
 
 class OFDMSISOChannel(Block):
@@ -117,6 +157,20 @@ class OFDMSISOChannel(Block):
         ``"ls"`` (least squares at the pilots, then ``interpolation``).
     :param interpolation: ``"nn"`` (default) | ``"lin"`` | ``"lin_time_avg"``; Sionna's
         interpolators for LS estimates. Ignored with perfect CSI.
+    :param amplifier: :class:`~channels.amplifier.PowerAmplifier` or None (default: linear).
+        It compresses the time-domain signal of each row's slots (see the module docstring);
+        its back-off is against the mean power of a fully loaded OFDM symbol (data at their
+        mean power and pilots on every effective subcarrier), so a slot the data fill only
+        partly is not driven harder than a full one. The amplified data resource elements
+        are then scaled to the power the data had before it, so ``snr_db`` stays Es/N0 of the
+        transmitted (amplified) data and ``x_hat`` estimates them in the units of ``x``: the
+        Bussgang gain of the amplifier (below 1) stays in ``x_hat`` with perfect CSI and is
+        absorbed by LS estimation, whose pilots pass the amplifier too.
+    :param oversampling: int in [1, 16], default 4; time-domain samples per subcarrier
+        spacing and FFT sample for the amplifier (:meth:`time_signal`).
+    :param interleave: bool, default False; permute each row's ``n`` symbols with a fixed
+        pseudo-random permutation of ``n`` (:func:`interleaver`) before mapping them onto the
+        slots, and restore their order after equalisation.
     :param generator: Source of the channel realisations and the noise, on ``device``;
         None = Sionna's per-device generator. Same seed, same output on the same device.
     :param check_values: Check ``snr_db`` is not NaN or ``-inf`` per call (device sync);
@@ -151,6 +205,8 @@ class OFDMSISOChannel(Block):
                  pilot_pattern: str = "kronecker",
                  pilot_ofdm_symbol_indices: Sequence[int] = (2, 11),
                  channel_estimation: str = "perfect", interpolation: str = "nn",
+                 amplifier: PowerAmplifier | None = None, oversampling: int = 4,
+                 interleave: bool = False,
                  generator: torch.Generator | None = None, check_values: bool = True,
                  precision: str | None = None, device: str | None = None) -> None:
         super().__init__(precision=precision, device=device)
@@ -183,6 +239,10 @@ class OFDMSISOChannel(Block):
             raise ValueError(
                 f"`channel_estimation` must be 'perfect' with pilot_pattern='empty'; "
                 f"got {channel_estimation!r}.")
+        if amplifier is not None:
+            check_type(amplifier, PowerAmplifier, name="amplifier")
+        check_int(oversampling, name="oversampling", low=1, high=MAX_OVERSAMPLING)
+        check_type(interleave, bool, name="interleave")
         check_type(check_values, bool, name="check_values")
         check_generator(generator, self.device)
 
@@ -198,6 +258,20 @@ class OFDMSISOChannel(Block):
         if pilot_pattern == "kronecker":
             self._rg.pilot_pattern = self._kronecker_pilots(pilot_ofdm_symbol_indices)
         self._mapper = ResourceGridMapper(self._rg, **kw)
+        self._amplifier = amplifier
+        self._oversampling = oversampling
+        self._interleave = interleave
+        self._permutations: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._modulator = OFDMModulator(cyclic_prefix_length=0, **kw)
+        self._demodulator = OFDMDemodulator(oversampling * fft_size, l_min=0,
+                                            cyclic_prefix_length=0, **kw)
+        # Built here: their first call checks the cyclic prefix on the host, not in a hot path.
+        probe = torch.zeros(1, num_ofdm_symbols, oversampling * fft_size, dtype=self.cdtype,
+                            device=self.device)
+        self._demodulator(self._modulator(probe))
+        # Flat (symbol, subcarrier) indices of the data resource elements, in mapping order.
+        self._data_indices = torch.nonzero(self._rg.build_type_grid()[0, 0].flatten() == 0
+                                           ).squeeze(-1).to(self.device)
         self._remove_nulled = RemoveNulledSubcarriers(self._rg, **kw)
         self._awgn = AWGN(generator=generator, check_values=False, **kw)
         self._equalizer = LMMSEEqualizer(self._rg, StreamManagement(np.ones([1, 1]), 1),
@@ -278,6 +352,98 @@ class OFDMSISOChannel(Block):
         """Zero symbols appended to a row of ``n`` data symbols to fill the last slot."""
         return self.num_slots(n) * self.num_data_symbols - n
 
+    @property
+    def amplifier(self) -> PowerAmplifier | None:
+        """The transmit amplifier, None for a linear transmitter."""
+        return self._amplifier
+
+    @property
+    def interleave(self) -> bool:
+        """Whether each row's symbols are interleaved across the slots."""
+        return self._interleave
+
+    @property
+    def oversampling(self) -> int:
+        """Time-domain samples per FFT sample in :meth:`time_signal` and the amplifier."""
+        return self._oversampling
+
+    # -- time domain -----------------------------------------------------------------------
+
+    def time_signal(self, x: torch.Tensor) -> torch.Tensor:
+        """The transmitted time-domain signal of each row: what the amplifier's input is.
+
+        Each row is normalised to unit mean power and mapped onto its slots with the pilots,
+        as in a call; every OFDM symbol is then an ``oversampling * fft_size``-point IDFT of
+        its subcarriers, zeros around the band (no cyclic prefix: its samples are copies).
+
+        :input x: [batch, n] complex.
+        :output s: [batch, num_slots(n) * num_ofdm_symbols * oversampling * fft_size] complex;
+            scaled so that a fully loaded OFDM symbol (unit-power data and pilots on every
+            effective subcarrier) has mean power 1, the amplifier's reference.
+        :raises ValueError: If ``x`` is not 2-D complex.
+        """
+        check_symbols_and_snr(x, 0.0, check_values=False)
+        batch = x.shape[0]
+        x_rg = self._grids(x)[0]
+        return self._to_time(x_rg.reshape(batch, -1, *x_rg.shape[-2:])).reshape(batch, -1)
+
+    def _permutation(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(interleaver, its inverse) for rows of ``n`` symbols, on the device; made once per
+        ``n``, so a hot path copies it to the device only on its first call."""
+        if n not in self._permutations:
+            forward = interleaver(n)
+            self._permutations[n] = (forward.to(self.device),
+                                     torch.argsort(forward).to(self.device))
+        return self._permutations[n]
+
+    def _grids(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Interleave each row (if asked), scale it to unit mean power and map it onto its
+        slots with the pilots.
+
+        :input x: [batch, n] complex.
+        :output x_rg: [batch * num_slots, 1, 1, sym, fft] complex.
+        :output power: [batch]; the rows' mean power (a row of zeros is mapped as it is).
+        :output num_pad: int; zero symbols that fill the last slot.
+        """
+        if self._interleave and x.shape[1]:
+            x = x[:, self._permutation(x.shape[1])[0]]
+        power = mean_power(x)  # [batch]
+        slots, num_pad = pack_slots(x / _rms(power).unsqueeze(-1), self.num_data_symbols)
+        return self._mapper(slots.reshape(-1, 1, 1, self.num_data_symbols)), power, num_pad
+
+    def _band(self) -> tuple[int, int]:
+        """Zero subcarriers left and right of the band in the oversampled spectrum."""
+        fft_size = self._rg.fft_size
+        left = (self._oversampling * fft_size) // 2 - fft_size // 2  # keeps DC at the centre
+        return left, (self._oversampling - 1) * fft_size - left
+
+    def _to_time(self, grids: torch.Tensor) -> torch.Tensor:
+        """[batch, num_slots, sym, fft] grids -> [batch, num_slots, sym * L * fft] samples,
+        unit mean power for a fully loaded symbol (Sionna's unitary IDFT spreads the
+        effective subcarriers' power over L * fft samples)."""
+        gain = math.sqrt(self._oversampling * self._rg.fft_size
+                         / self._rg.num_effective_subcarriers)
+        return self._modulator(torch.nn.functional.pad(grids, self._band())) * gain
+
+    def _amplify(self, x_rg: torch.Tensor, batch: int, n: int) -> torch.Tensor:
+        """Pass the grids of each row through the amplifier in the time domain and scale the
+        amplified data resource elements to unit mean power (over the ``n`` data symbols,
+        padding left out).
+
+        :input x_rg: [batch * num_slots, 1, 1, sym, fft] complex; unit-power data and pilots.
+        :output y_rg: Same shape; amplified, in-band part only.
+        """
+        sym, fft_size = x_rg.shape[-2:]
+        grids = x_rg.reshape(batch, -1, sym, fft_size)
+        samples = self._to_time(grids)  # [batch, num_slots, sym * L * fft]
+        amplified = self._amplifier(samples.reshape(batch, -1), reference_power=1.0)
+        amplified = amplified.reshape(samples.shape)  # scale undone by the normalisation below
+        left, _ = self._band()
+        y = self._demodulator(amplified)[..., left:left + fft_size]  # [batch, slots, sym, fft]
+        data = y.reshape(batch, -1, sym * fft_size)[..., self._data_indices]
+        rms = _rms(mean_power(data.reshape(batch, -1)[:, :n]))  # [batch]
+        return (y / rms[:, None, None, None]).reshape(x_rg.shape)
+
     # -- forward ---------------------------------------------------------------------------
 
     def call(self, x: torch.Tensor, snr_db: torch.Tensor | float
@@ -286,11 +452,11 @@ class OFDMSISOChannel(Block):
         batch, n = x.shape
         if n == 0:
             return x.clone(), torch.zeros(x.shape, dtype=self.dtype, device=x.device)
-        power = mean_power(x)  # [batch]
-        scale = torch.where(power > 0, power, torch.ones_like(power)).sqrt()  # [batch]
-        slots, num_pad = pack_slots(x / scale.unsqueeze(-1), self.num_data_symbols)
-        num_slots = slots.shape[1]
-        x_rg = self._mapper(slots.reshape(batch * num_slots, 1, 1, -1))  # [B, 1, 1, sym, fft]
+        x_rg, power, num_pad = self._grids(x)  # [B, 1, 1, sym, fft], B = batch * num_slots
+        num_slots = x_rg.shape[0] // batch
+        scale = _rms(power)  # [batch]
+        if self._amplifier is not None:
+            x_rg = self._amplify(x_rg, batch, n)
 
         # Noise variance relative to unit-power data (0 for all-zero rows): [B]
         no = torch.where(power > 0, torch.pow(10.0, -snr_db[:, 0] / 10.0),
@@ -313,4 +479,7 @@ class OFDMSISOChannel(Block):
         no_eff = unpack_slots(no_eff.reshape(batch, num_slots, -1), num_pad)  # [batch, n]
         # Sionna computes no_eff = 1/d - 1 with d -> 1 at high SNR: clip rounding below 0.
         no_eff = no_eff.clamp_min(0.0)
+        if self._interleave:
+            inverse = self._permutation(n)[1]
+            x_hat, no_eff = x_hat[:, inverse], no_eff[:, inverse]
         return x_hat * scale.unsqueeze(-1), no_eff * scale.square().unsqueeze(-1)

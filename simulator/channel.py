@@ -47,19 +47,25 @@ def build_channel(config: ChannelConfig, *, generator: torch.Generator | None,
             cyclic_prefix_length=config.cyclic_prefix_length,
             pilot_ofdm_symbol_indices=tuple(config.pilot_ofdm_symbol_indices),
             channel_estimation=config.channel_estimation, interpolation=config.interpolation,
+            amplifier=_amplifier(config, device), interleave=bool(config.interleave),
             generator=generator, device=device, check_values=check_values)
     raise TypeError(f"`config` must be a channel configuration; got {type(config).__name__}.")
 
 
 def _amplified(config: AWGNConfig | RayleighConfig, channel: Block) -> Block:
     """``channel``, behind the transmit amplifier of ``config`` when it has one."""
-    if config.amplifier is None:
-        return channel
+    amplifier = _amplifier(config, channel.device)
+    return channel if amplifier is None else AmplifiedChannel(amplifier, channel)
+
+
+def _amplifier(config: ChannelConfig, device: str) -> PowerAmplifier | None:
+    """The transmit amplifier of ``config``, None for a linear transmitter."""
     amp = config.amplifier
+    if amp is None:
+        return None
     smoothness = {} if amp.smoothness is None else {"smoothness": amp.smoothness}
-    return AmplifiedChannel(PowerAmplifier(input_backoff_db=amp.input_backoff_db,
-                                           model=amp.model, device=channel.device,
-                                           **smoothness), channel)
+    return PowerAmplifier(input_backoff_db=amp.input_backoff_db, model=amp.model,
+                          device=device, **smoothness)
 
 
 class ChannelConfigKey:

@@ -379,9 +379,6 @@ def _transmit_channel(args: argparse.Namespace):
         raise InputError(f"--normalized-doppler: must be in (0, {MAX_NORMALIZED_DOPPLER}]; "
                          f"got {doppler:g}")
     backoff = args.amplifier_backoff_db
-    if backoff is not None and args.channel == "ofdm":
-        raise InputError("--amplifier-backoff-db: applies to --channel awgn, rayleigh or "
-                         "rician, not to --channel ofdm")
     low, high = AMPLIFIER_BACKOFF_RANGE_DB
     if backoff is not None and not low <= backoff <= high:
         raise InputError(f"--amplifier-backoff-db: must be in [{low:g}, {high:g}] dB; got "
@@ -390,7 +387,7 @@ def _transmit_channel(args: argparse.Namespace):
     if args.channel == "awgn":
         return AWGNConfig(type="awgn", amplifier=amplifier)
     if args.channel == "ofdm":
-        return OFDMConfig(type="ofdm")
+        return OFDMConfig(type="ofdm", amplifier=amplifier)
     # The schema's bounds, checked here to name the option rather than a pydantic model.
     scattered = RicianConfig.scattered_power(args.k_factor_db) if rician else 1.0
     if args.csi_error_var is not None and not 0.0 <= args.csi_error_var < scattered:
@@ -730,8 +727,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--channel rayleigh or rician: variance of the receiver's channel-"
                         "estimation error (default 0, perfect CSI)")
     p.add_argument("--amplifier-backoff-db", type=_finite_float,
-                   help="--channel awgn, rayleigh or rician: a transmit amplifier (Rapp, p = 2) "
-                        "at this input back-off, dB (default: linear)")
+                   help="a transmit amplifier (Rapp, p = 2) at this input back-off, dB (default: "
+                        "linear); on --channel ofdm it acts on the time-domain signal")
     p.add_argument("--normalized-doppler", type=_finite_float,
                    help="--channel rayleigh or rician: f_D T_s, time-correlated (Jakes) fading "
                         "instead of independent fading per symbol")

@@ -328,6 +328,12 @@ class OFDMConfig(_Frozen):
     pilot_ofdm_symbol_indices: list[int] = Field(default_factory=lambda: [2, 11])
     channel_estimation: Literal["ls", "perfect"] = "ls"
     interpolation: Literal["nn", "lin"] = "lin"
+    # None (= no amplifier) rather than a default value: see scenario_hash.
+    amplifier: AmplifierConfig | None = Field(None, description="Transmit amplifier on the "
+                                              "time-domain OFDM signal; None = linear.")
+    # None (= false) rather than a default value: see scenario_hash.
+    interleave: bool | None = Field(None, description="Permute each image's symbols "
+                                    "pseudo-randomly across the slots; None = false.")
 
     @field_validator("model")
     @classmethod

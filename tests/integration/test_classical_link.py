@@ -244,6 +244,11 @@ def test_transmit_command_passes_the_doppler_and_amplifier_to_the_channel(tmp_pa
     amplified = built[-1]
     assert (amplified.amplifier.model, amplified.amplifier.input_backoff_db,
             amplified.amplifier.smoothness) == ("rapp", 1.5, 2.0)
+    # and on OFDM the amplifier goes inside, onto the time-domain signal
+    assert main(["transmit", str(SAMPLE_DIR / "02_astronaut.png"), "--snr-db", "20", "--link",
+                 "classical", "--device", "cpu", "--out", str(tmp_path / "c.png"),
+                 "--channel", "ofdm", "--amplifier-backoff-db", "4"]) == 0
+    assert built[-1].amplifier.input_backoff_db == 4.0
 
 
 def test_transmit_command_retransmits_with_harq(tmp_path, capsys):

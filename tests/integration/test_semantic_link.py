@@ -15,6 +15,7 @@ from simulator.images import SAMPLE_DIR, load_images
 from simulator.links.semantic import SemanticLink
 from simulator.metrics.quality import psnr_db
 from simulator.scenario import (
+    AmplifierConfig,
     AnalogTransmission,
     AWGNConfig,
     DigitalTransmission,
@@ -231,6 +232,7 @@ DIGITAL = DigitalTransmission(mode="digital", bits_per_value=4, clip=[-8, 8], mo
                              code_rate=0.5)
 MATCHED = AnalogTransmission(mode="analog", estimate="noise-matched")
 REPEATED = AnalogTransmission(mode="analog", estimate="noise-matched", repetitions=3)
+AMPLIFIER = AmplifierConfig(input_backoff_db=3.0)
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 
 
@@ -242,10 +244,12 @@ DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
                                                                   normalized_doppler=0.01)),
                                          (REPEATED, RayleighConfig(type="rayleigh")),
                                          (ANALOG, OFDMConfig(type="ofdm")),
+                                         (ANALOG, OFDMConfig(type="ofdm", amplifier=AMPLIFIER,
+                                                              interleave=True)),
                                          (DIGITAL, AWGNConfig(type="awgn"))],
                          ids=["analog-awgn", "analog-rayleigh", "matched-rayleigh",
                               "matched-doppler", "repeated-rayleigh", "analog-ofdm",
-                              "digital-awgn"])
+                              "amplified-ofdm", "digital-awgn"])
 def test_hot_path_stays_on_the_device_without_host_syncs(tx, channel, device):
     """From Z through the channel to the decoded image nothing is read back to the host:
     no ``.item()``, no data-dependent shapes, no device-to-host copy."""

@@ -64,6 +64,13 @@ def test_the_amplifier_is_the_scenarios_and_sits_before_the_channel():
     assert _channel("{type: rayleigh, amplifier: {input_backoff_db: 0, smoothness: 5}}"
                     ).amplifier.smoothness == 5.0
     assert not isinstance(_channel("{type: awgn}"), AmplifiedChannel)
+    # OFDM takes it inside: it acts on the time-domain signal, not on the subcarriers
+    ofdm = _channel("{type: ofdm, amplifier: {model: clip, input_backoff_db: 2}}")
+    assert not isinstance(ofdm, AmplifiedChannel)
+    assert (ofdm.amplifier.model, ofdm.amplifier.input_backoff_db) == ("clip", 2.0)
+    assert _channel("{type: ofdm}").amplifier is None
+    assert _channel("{type: ofdm, interleave: true}").interleave
+    assert not _channel("{type: ofdm}").interleave
 
 
 def test_ofdm_channel_estimation_is_the_scenarios():

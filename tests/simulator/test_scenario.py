@@ -199,8 +199,8 @@ BROKEN = [
     (GOOD.replace("{type: awgn}",
                   "{type: awgn, amplifier: {model: clip, input_backoff_db: 3, smoothness: 2}}"),
      ":3: channel.amplifier: smoothness: applies to model rapp"),
-    (GOOD.replace("{type: awgn}", "{type: ofdm, amplifier: {input_backoff_db: 3}}"),
-     ":3: channel.amplifier: unknown key"),
+    (GOOD.replace("{type: awgn}", "{type: ofdm, amplifier: {input_backoff_db: 3, gain: 2}}"),
+     ":3: channel.amplifier.gain: unknown key"),
     (GOOD.replace("{type: awgn}", "{type: awgn, amplifier: {input_backoff_db: 3}}").replace(
         "modulation: 16\n    code_rate: 1/2\n", "channel_code: capacity\n"),
      ":9: links.jpeg2000.channel_code: capacity counts only the channel's noise"),
