@@ -12,11 +12,13 @@ linear units): 1e-3 at 8.4 dB.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from channels._checks import check_complex, check_int, check_type
 
-__all__ = ["papr_db", "power_ccdf"]
+__all__ = ["papr_db", "power_ccdf", "power_levels_db"]
 
 
 def _relative_power(x: torch.Tensor, reference_power: float | None) -> torch.Tensor:
@@ -86,3 +88,36 @@ def power_ccdf(x: torch.Tensor, thresholds_db: torch.Tensor | list[float], *,
     if power.numel() == 0:
         return torch.zeros_like(levels)
     return (power.unsqueeze(0) > levels.unsqueeze(-1)).to(torch.float64).mean(dim=-1)
+
+
+def power_levels_db(x: torch.Tensor, exceeded_by: list[float], *,
+                    reference_power: float | None = None) -> torch.Tensor:
+    """The inverse of :func:`power_ccdf`: for each fraction ``p``, the power (dB above the
+    reference) that at most ``p`` of the samples exceed, i.e. the ``floor(p N) + 1``-th largest
+    of the ``N`` samples; NaN where ``p N < 10``, too few samples above it to place it.
+
+    :param reference_power: float > 0, or None (default: each row's mean power).
+    :input x: [batch, n] complex.
+    :input exceeded_by: list of floats in (0, 1); fractions of the samples.
+    :output levels: [len(exceeded_by)] float64, dB.
+    :raises TypeError: If ``x`` is not complex or an argument has the wrong type.
+    :raises ValueError: If ``x`` is not 2-D, a fraction is outside (0, 1) or
+        ``reference_power`` is not > 0.
+
+    >>> x = torch.tensor([[1.0 + 0j] * 99 + [10.0 + 0j]])  # one sample 20 dB up
+    >>> power_levels_db(x, [0.1, 0.001], reference_power=1.0)
+    tensor([0., nan], dtype=torch.float64)
+    """
+    check_type(exceeded_by, (list, tuple), name="exceeded_by")
+    for p in exceeded_by:
+        check_type(p, float, name="exceeded_by")
+        if not 0.0 < p < 1.0:
+            raise ValueError(f"`exceeded_by` must hold fractions in (0, 1); got {p!r}.")
+    power = _relative_power(x, reference_power).flatten().to(torch.float64).sort().values
+    n = power.numel()
+    levels = []
+    for p in exceeded_by:
+        above = int(p * n)
+        levels.append(10.0 * math.log10(power[n - above - 1].item())
+                      if p * n >= 10 and power[n - above - 1] > 0 else math.nan)
+    return torch.tensor(levels, dtype=torch.float64)

@@ -256,6 +256,45 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_papr(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from simulator.devices import resolve_device
+    from simulator.export import write_table_csv
+    from simulator.link_papr import EXCEEDED_BY, THRESHOLDS_DB, link_papr
+    from simulator.scenario import load_scenario
+
+    if args.csv:
+        _check_output(args.csv, option="--csv")
+    if _is_training_recipe(args.scenario):
+        raise InputError(f"{args.scenario}: is a training recipe (it has phases:), not a "
+                         "scenario")
+    scenario, _ = load_scenario(args.scenario)
+    device = resolve_device(args.device or scenario.device)
+    rows = link_papr(scenario, base_dir=Path(args.scenario).resolve().parent, device=device,
+                     num_images=args.images, snr_db=args.snr_db, links=args.link)
+    if not rows:
+        raise InputError(f"{args.scenario}: no link with a waveform to measure (links over "
+                         "channel_code: capacity have none)")
+    table = Table(title=f"{scenario.name}: transmitted power, dB above the amplifier's "
+                        "reference (single carrier: each image's mean; OFDM: a full symbol's)")
+    for col in ("link", "waveform", "rows", "samples",
+                *(f"exceeded by {p:g}" for p in EXCEEDED_BY), "median peak per block"):
+        table.add_column(col, justify="left" if col in ("link", "waveform") else "right",
+                         no_wrap=True)
+    for r in rows:
+        table.add_row(r.link, r.waveform, str(r.rows), str(r.samples),
+                      *("-" if math.isnan(v) else f"{v:.2f}" for v in r.levels_db),
+                      f"{r.median_peak_db:.2f}")
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    if args.csv:
+        curve = [{"link": r.link, "waveform": r.waveform, "threshold_db": t, "ccdf": c}
+                 for r in rows for t, c in zip(THRESHOLDS_DB, r.ccdf)]
+        print(write_table_csv(args.csv, ["link", "waveform", "threshold_db", "ccdf"], curve))
+    return EXIT_OK
+
+
 def _cmd_plot(args: argparse.Namespace) -> int:
     from simulator.plots import plot_results
     from simulator.results import ResultsStore
@@ -704,6 +743,21 @@ def build_parser() -> argparse.ArgumentParser:
                                                "image metric in the file)")
     p.add_argument("--csv", type=_path, metavar="FILE", help="also write the rows as CSV")
     p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("papr", help="how far above its mean power each link's transmitted "
+                                    "signal goes, on the scenario's waveform")
+    p.add_argument("scenario", type=_path, help="scenario YAML file")
+    p.add_argument("--link", nargs="+", help="links to measure (default: all)")
+    p.add_argument("--images", type=_positive_int, default=8, metavar="N",
+                   help="send the scenario's first N images (default 8)")
+    p.add_argument("--snr-db", type=_finite_float,
+                   help="adaptive links: send the frame chosen at this SNR (default: the "
+                        "scenario's first SNR point)")
+    p.add_argument("--device", type=_device_name,
+                   help="run on this device instead of the scenario's (auto, cpu, cuda, cuda:N)")
+    p.add_argument("--csv", type=_path, metavar="FILE",
+                   help="also write the power CCDF (0 to 16 dB in 0.25 dB steps) as CSV")
+    p.set_defaults(func=_cmd_papr)
 
     p = sub.add_parser("plot", help="plot a results file (PNG and PDF)")
     p.add_argument("results", type=_path, help="results .h5 file")
