@@ -292,6 +292,11 @@ def _cmd_papr(args: argparse.Namespace) -> int:
         curve = [{"link": r.link, "waveform": r.waveform, "threshold_db": t, "ccdf": c}
                  for r in rows for t, c in zip(THRESHOLDS_DB, r.ccdf)]
         print(write_table_csv(args.csv, ["link", "waveform", "threshold_db", "ccdf"], curve))
+    if args.plot:
+        from simulator.plots import plot_power_ccdf
+
+        for path in plot_power_ccdf(rows, args.plot, title=f"{scenario.name}: power CCDF"):
+            print(path)
     return EXIT_OK
 
 
@@ -757,6 +762,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run on this device instead of the scenario's (auto, cpu, cuda, cuda:N)")
     p.add_argument("--csv", type=_path, metavar="FILE",
                    help="also write the power CCDF (0 to 16 dB in 0.25 dB steps) as CSV")
+    p.add_argument("--plot", type=_path, metavar="DIR",
+                   help="also plot the power CCDF into DIR (power_ccdf.png and .pdf)")
     p.set_defaults(func=_cmd_papr)
 
     p = sub.add_parser("plot", help="plot a results file (PNG and PDF)")

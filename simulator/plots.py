@@ -1,5 +1,6 @@
 """Plots of a results file: BER/BLER curves with theory, quality metrics with confidence bands,
-the predictability table and an image grid (original and reconstructions per link and SNR).
+the predictability table and an image grid (original and reconstructions per link and SNR);
+and the power CCDF of ``semlink papr``.
 
 Every figure is written as PNG and PDF. Curves differ by marker and line style as well as colour, so
 they stay readable in greyscale. Matplotlib is imported here only (never by the simulator core).
@@ -21,7 +22,7 @@ from simulator.results import ResultsStore, reconstructions_dir  # noqa: E402
 from simulator.summary import summarize  # noqa: E402
 from simulator.theory import ber_awgn, ber_rayleigh, ber_rician  # noqa: E402
 
-__all__ = ["plot_results"]
+__all__ = ["plot_power_ccdf", "plot_results"]
 
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
 _STYLES = ["-", "--", "-.", ":"]
@@ -50,6 +51,36 @@ def plot_results(store: ResultsStore, out_dir: str | Path) -> list[Path]:
     if grid is not None:
         written.append(grid)
     return written
+
+
+def plot_power_ccdf(rows, out_dir: str | Path, *, title: str) -> list[Path]:
+    """The power CCDF of each link of ``semlink papr`` (``rows``: its
+    :class:`~simulator.link_papr.LinkPAPR` list) against a complex Gaussian signal's exp(-g),
+    as ``power_ccdf.png`` / ``.pdf`` in ``out_dir``; returns the written files."""
+    from simulator.link_papr import THRESHOLDS_DB
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    thresholds = np.asarray(THRESHOLDS_DB)
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    floor = 1.0
+    for i, r in enumerate(rows):
+        ccdf = np.asarray(r.ccdf)
+        floor = min(floor, 1.0 / r.samples)
+        shown = ccdf > 0  # a log axis has no 0: the curve ends at its last sample
+        ax.semilogy(thresholds[shown], ccdf[shown], marker=_MARKERS[i % len(_MARKERS)],
+                    markevery=8, linestyle=_STYLES[i % len(_STYLES)],
+                    label=f"{r.link} ({r.waveform})")
+    ax.semilogy(thresholds, np.exp(-10 ** (thresholds / 10)), color="0.4", linestyle=":",
+                label="complex Gaussian, exp(-g)")
+    ax.set_ylim(max(floor, 1e-6) / 2, 1.5)
+    ax.set_xlim(thresholds[0], thresholds[-1])
+    ax.set_xlabel("power above the reference g (dB)")
+    ax.set_ylabel("fraction of samples above g")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    return _save(fig, out, "power_ccdf")
 
 
 def _xlabel(snr_kind: str) -> str:

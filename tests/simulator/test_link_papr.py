@@ -109,9 +109,12 @@ def test_power_levels_are_the_order_statistics():
 def test_papr_command_prints_the_table_and_writes_the_ccdf(tmp_path, capsys):
     path = tmp_path / "s.yaml"
     path.write_text(BER.replace("CHANNEL", "{type: awgn}"))
-    assert main(["papr", str(path), "--link", "qam16", "--csv", str(tmp_path / "c.csv")]) == 0
+    assert main(["papr", str(path), "--link", "qam16", "--csv", str(tmp_path / "c.csv"),
+                 "--plot", str(tmp_path / "plots")]) == 0
     out = capsys.readouterr().out
     assert "qam16" in out and "single carrier" in out and "qpsk" not in out
+    assert {p.name for p in (tmp_path / "plots").iterdir()} == {"power_ccdf.png",
+                                                                "power_ccdf.pdf"}
     with open(tmp_path / "c.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == len(THRESHOLDS_DB) and rows[0]["link"] == "qam16"
