@@ -366,7 +366,7 @@ def _check_output(path: str, *, option: str) -> None:
 _TRANSMIT_OPTIONS = {
     "semantic": {"preset": "small", "weights": None, "steps": None, "estimate": None},
     "classical": {"channel_uses": 288, "modulation": 16, "code_rate": 0.5, "harq": 1,
-                  "harq_combining": "chase"},
+                  "harq_combining": "chase", "harq_groups": None},
     "capacity": {"channel_uses": 288},
 }
 
@@ -392,6 +392,9 @@ def _check_transmit_options(args: argparse.Namespace) -> None:
                              "(semlink weights DIR --download fetches them)")
     elif args.link == "classical" and args.harq > MAX_HARQ_TRANSMISSIONS:
         raise InputError(f"--harq: at most {MAX_HARQ_TRANSMISSIONS} sends; got {args.harq}")
+    elif args.link == "classical" and args.harq_groups is not None and args.harq == 1:
+        raise InputError("--harq-groups: groups code blocks for retransmissions; give --harq "
+                         "T > 1 too")
     if args.link != "semantic" and args.channel_uses > 3 * args.size[0] * args.size[1]:
         raise InputError(f"--channel-uses: at most 3 x width x height = "
                          f"{3 * args.size[0] * args.size[1]} for --size {_shape_text(args.size)} "
@@ -477,7 +480,8 @@ def _cmd_transmit(args: argparse.Namespace) -> int:
             link = ClassicalLink(channel_uses=args.channel_uses,
                                  image_size=args.size, modulation=args.modulation,
                                  code_rate=args.code_rate, max_transmissions=args.harq,
-                                 combining=args.harq_combining, device=device)
+                                 combining=args.harq_combining,
+                                 code_block_groups=args.harq_groups, device=device)
         else:
             from simulator.links.capacity import CapacityLink, capacity_payload_bytes
 
@@ -489,7 +493,7 @@ def _cmd_transmit(args: argparse.Namespace) -> int:
         recon, failed = out.images, bool(out.failed[0])
         if out.transmissions is not None and args.harq > 1:
             sends = int(out.transmissions[0])
-            uses = (f"{sends * link.channel_uses} channel uses ({sends} of at most {args.harq} "
+            uses = (f"{int(out.channel_uses[0])} channel uses ({sends} of at most {args.harq} "
                     "sends)")
     save_image(recon[0], args.out)
     print(f"{args.out}: {args.link} link, {uses or f'{link.channel_uses} channel uses'}, "
@@ -816,6 +820,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--harq-combining", choices=["chase", "ir"],
                    help="classical link: chase (default: the same symbols again, combined) or "
                         "ir (incremental redundancy: the next redundancy version)")
+    p.add_argument("--harq-groups", type=int, choices=[2, 4, 6, 8], metavar="N",
+                   help="classical link: resend only the groups of code blocks with a failed "
+                        "block, of at most N groups: 2, 4, 6 or 8 (5G CBG; default: the whole "
+                        "frame)")
     p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--device", type=_device_name, default="auto")
     p.add_argument("--out", type=_path, required=True, help="output PNG")

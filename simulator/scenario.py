@@ -371,6 +371,18 @@ class HarqConfig(_Frozen):
     combining: Literal["chase", "ir"] = Field("chase", description="chase: the same symbols "
                                               "again, combined; ir: the next redundancy "
                                               "version, decoded with the earlier ones.")
+    # None (= whole frames) rather than a default value: see scenario_hash.
+    code_block_groups: Literal[2, 4, 6, 8] | None = Field(
+        None, description="Classical links: 5G CBG-based retransmission, the frame's code "
+        "blocks in at most this many groups and only the groups with a failed block resent; "
+        "None = whole frames.")
+
+
+def _whole_rows(harq: HarqConfig | None, why: str) -> HarqConfig | None:
+    """Refuse code block groups where a link resends whole rows only."""
+    if harq is not None and harq.code_block_groups is not None:
+        raise ValueError(f"code_block_groups: applies to classical links ({why})")
+    return harq
 
 
 class AnalogTransmission(_Frozen):
@@ -402,6 +414,11 @@ class DigitalTransmission(_Frozen):
                                     "failed code block; None = one transmission.")
 
     _rate = field_validator("code_rate", mode="before")(classmethod(lambda cls, v: parse_rate(v)))
+
+    @field_validator("harq")
+    @classmethod
+    def _whole_embeddings(cls, harq: HarqConfig | None) -> HarqConfig | None:
+        return _whole_rows(harq, "a digital embedding is resent whole")
 
     @field_validator("modulation")
     @classmethod
@@ -539,6 +556,11 @@ class BERLinkConfig(_Frozen):
     @classmethod
     def _qam(cls, m: int) -> int:
         return _check_qam(m)
+
+    @field_validator("harq")
+    @classmethod
+    def _one_block_rows(cls, harq: HarqConfig | None) -> HarqConfig | None:
+        return _whole_rows(harq, "a BER link's rows are single code blocks")
 
     @model_validator(mode="after")
     def _code_block(self) -> "BERLinkConfig":

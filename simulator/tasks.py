@@ -273,6 +273,7 @@ class TaskRunner:
             channel = build_channel(self.scenario.channel, generator=gen, device=self.device)
             if semantic:
                 zhat, blk, bit_err, sends = link.send(z, channel, task.snr_db)
+                uses = sends * link.channel_uses  # every send is the whole embedding
                 gens = [make_generator(self._seed(task, "image", i, repeat, "sampler"), self.device)
                         for i in task.image_indices]
                 recon = link.reconstruct(zhat, gens)
@@ -285,6 +286,7 @@ class TaskRunner:
                 out = link.transmit(images, channel, task.snr_db)
                 recon, failed = out.images, out.failed
                 blk, bit_err, sends = out.block_errors, out.bit_errors, out.transmissions
+                uses = out.channel_uses
                 extra = {"block_errors": blk, "codestream_bytes_used": out.bytes_used}
                 if plan is not None:
                     extra.update(bit_errors=bit_err,
@@ -295,8 +297,8 @@ class TaskRunner:
                 else:  # the ideal code: what the channel gave each codeword, and its size
                     extra.update(mutual_information_bits=out.mutual_information_bits,
                                  frame_bits=torch.full_like(blk, 8 * link.payload_bytes))
-            if _harq_of(cfg) is not None:  # every send costs the link's channel uses
-                extra.update(transmissions=sends, channel_uses=sends * link.channel_uses)
+            if _harq_of(cfg) is not None:
+                extra.update(transmissions=sends, channel_uses=uses)
             if plan is not None:
                 errors.append(torch.stack([bit_err.sum(), blk.sum()]))
             scored = self._metrics(images, recon, failed, cfg)

@@ -103,7 +103,7 @@ def simulate_ber_point(link: BERLinkConfig, channel: ChannelConfig, snr_db: floa
             sends = int(retransmit(
                 **harq_settings(link.harq), bits=source, x=x, x_hat=x_hat, no_eff=no_eff,
                 received=received, block_ok=ok, channel=chan, snr_db=esno_db, encoder=encoder,
-                mapper=mapper, demapper=demapper, decoder=decoder).sum())
+                mapper=mapper, demapper=demapper, decoder=decoder).transmissions.sum())
         else:
             received = (llr > 0).to(torch.float32)
             sends = rows

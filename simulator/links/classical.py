@@ -20,7 +20,9 @@ With ``max_transmissions > 1`` the link runs HARQ (:mod:`simulator.links.harq`):
 a code block whose CRC fails is sent again over fresh channel uses, up to ``max_transmissions``
 times in all, with Chase combining (the same symbols, combined by maximum-ratio combining) or
 incremental redundancy (the code blocks' next 5G redundancy version, decoded with the earlier
-ones). Every transmission costs the link's ``channel_uses``; the output counts them per image.
+ones). Every transmission costs the link's ``channel_uses``; with ``code_block_groups`` (5G's
+CBG-based retransmission) a retransmission carries only the groups of code blocks with a
+failed block and costs only their symbols. The output counts the channel uses per image.
 
 The codec runs on the host (OpenJPEG); everything between bits and bits runs batched on the
 link's device (HARQ reads one flag per round back to the host: which frames to resend).
@@ -226,6 +228,8 @@ class ClassicalLink:
     :param combining: ``"chase"`` (default: resend the same symbols, combine them) or ``"ir"``
         (incremental redundancy: resend the code blocks' next redundancy version, decode all
         versions together).
+    :param code_block_groups: None (default: resend whole frames) or 2, 4, 6 or 8: resend only
+        the groups of code blocks with a failed block (5G CBG-based retransmission).
     :param device: Torch device of the bit-level chain.
     :raises InputError: If the budget cannot hold the frame header and the smallest codestream
         (the message names the budget and the minimum frame bytes).
@@ -237,11 +241,12 @@ class ClassicalLink:
                  code_rate: float = 0.5, codeword_length: int = 2048,
                  failure_policy: str = "paper", jpeg2000_header: str = "implicit",
                  num_iter: int = 20, max_transmissions: int = 1, combining: str = "chase",
-                 device: str = "cpu") -> None:
+                 code_block_groups: int | None = None, device: str = "cpu") -> None:
         check_image_size(image_size)
-        check_harq(max_transmissions, combining)
+        check_harq(max_transmissions, combining, code_block_groups)
         self.max_transmissions = max_transmissions
         self.combining = combining
+        self.code_block_groups = code_block_groups
         self.budget = plan_budget(channel_uses, modulation=modulation, code_rate=code_rate,
                                   codeword_length=codeword_length)
         self._frames = JPEG2000Frames(image_size=image_size,
@@ -312,21 +317,29 @@ class ClassicalLink:
         :input images: [batch, 3, H, W] float in [0, 1].
         :input snr_db: float or [batch] tensor; Es/N0 in dB per sent symbol.
         :output out: :class:`ClassicalOutput`; ``transmissions`` counts each frame's sends
-            (HARQ), each of :attr:`channel_uses` channel uses.
+            (HARQ), ``channel_uses`` what they took: :attr:`channel_uses` each, or with code
+            block groups :attr:`channel_uses` for the first and the resent blocks' symbols
+            for the others.
         """
         sent, _ = self.encode_frames(images)
         x = self.modulate(sent)
         x_hat, no_eff = channel(x, snr_db)
         received, block_ok = self.demodulate(x_hat, no_eff)
         chain = self._chain
-        transmissions = retransmit(
+        sends = retransmit(
             max_transmissions=self.max_transmissions, combining=self.combining, bits=sent, x=x,
             x_hat=x_hat, no_eff=no_eff, received=received, block_ok=block_ok, channel=channel,
             snr_db=snr_db, encoder=chain.encoder, mapper=chain.mapper, demapper=chain.demapper,
-            decoder=chain.decoder)
+            decoder=chain.decoder, code_block_groups=self.code_block_groups)
+        if self.code_block_groups is None:
+            channel_uses = sends.transmissions * self.channel_uses
+        else:
+            block_symbols = self.budget.plan.n // self.budget.bits_per_symbol
+            channel_uses = self.channel_uses + sends.resent_blocks * block_symbols
         out = self.decode_frames(received, block_ok)
         bit_errors = (received != sent).sum(dim=1)
-        return dataclasses.replace(out, bit_errors=bit_errors, transmissions=transmissions)
+        return dataclasses.replace(out, bit_errors=bit_errors, transmissions=sends.transmissions,
+                                   channel_uses=channel_uses)
 
     def decode_frames(self, bits: torch.Tensor, block_ok: torch.Tensor) -> ClassicalOutput:
         """Apply the failure policy and decode the JPEG2000 codestreams (on the host).

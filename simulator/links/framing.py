@@ -63,6 +63,8 @@ class ClassicalOutput:
         information over the frame's channel uses, bits (None for coded links).
     :ivar transmissions: [batch] int64 or None; how often each frame was sent (HARQ: 1 plus
         its retransmissions; None where the link does not count them).
+    :ivar channel_uses: [batch] int64 or None; channel uses each frame took, retransmissions
+        included (None where the link does not count them).
     """
 
     images: torch.Tensor
@@ -74,6 +76,7 @@ class ClassicalOutput:
     failure_policy: str
     mutual_information_bits: torch.Tensor | None = None
     transmissions: torch.Tensor | None = None
+    channel_uses: torch.Tensor | None = None
 
 
 def check_image_size(image_size: object) -> tuple[int, int]:

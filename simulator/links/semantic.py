@@ -224,7 +224,7 @@ class SemanticLink:
             **harq_settings(self.transmission.harq), bits=bits, x=x, x_hat=x_hat, no_eff=no_eff,
             received=rx_bits, block_ok=block_ok, channel=channel, snr_db=snr_db,
             encoder=self._encoder_ldpc, mapper=self._mapper, demapper=self._demapper,
-            decoder=self._decoder_ldpc)
+            decoder=self._decoder_ldpc).transmissions
         zhat = self._dequantizer(rx_bits)
         plan = self._encoder_ldpc.plan
         bit_ok = block_ok.repeat_interleave(plan.payload_bits_per_block, dim=1)

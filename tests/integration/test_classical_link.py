@@ -276,3 +276,12 @@ def test_transmit_command_retransmits_with_harq(tmp_path, capsys):
     line = capsys.readouterr().out
     ir_sends = int(re.search(r"\((\d) of at most 4 sends\)", line).group(1))
     assert 2 <= ir_sends <= sends and "decoding failed" not in line
+    # --harq-groups: 512 px at 1152 uses is 3 code blocks; over Rayleigh fading at 8 dB they
+    # fail apart, and only the failed blocks' groups (384 symbols per block) go again
+    wide = ["transmit", photo, "--snr-db", "8", "--link", "classical", "--device", "cpu",
+            "--size", "512", "--channel-uses", "1152", "--channel", "rayleigh", "--harq", "4",
+            "--harq-groups", "4", "--seed", "1", "--out", str(tmp_path / "g.png")]
+    assert main(wide) == 0
+    line = capsys.readouterr().out
+    uses, sends = map(int, re.search(r"(\d+) channel uses \((\d) of", line).groups())
+    assert sends >= 2 and (uses - 1152) % 384 == 0 and uses < 1152 * sends, line

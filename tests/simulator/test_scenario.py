@@ -206,6 +206,16 @@ BROKEN = [
      ":9: links.jpeg2000.channel_code: capacity counts only the channel's noise"),
     ("snr: {points_db: [1]}\nlinks: {b: {type: ber, harq: {max_transmissions: 2}}}\n",
      ":2: links.b: harq: needs code_rate"),
+    ("snr: {points_db: [1]}\nlinks: {b: {type: ber, code_rate: 1/2, harq: {max_transmissions: "
+     "2, code_block_groups: 2}}}\n",
+     ":2: links.b.harq: code_block_groups: applies to classical links (a BER link's rows are "
+     "single code blocks)"),
+    ("images: {source: sample}\nsnr: {points_db: [1]}\nlinks:\n  s:\n    type: semantic\n"
+     "    transmission: {mode: digital, harq: {max_transmissions: 2, code_block_groups: 2}}\n",
+     ":6: links.s.transmission.harq: code_block_groups: applies to classical links "
+     "(a digital embedding is resent whole)"),
+    (GOOD + "    harq: {max_transmissions: 2, code_block_groups: 5}\n",
+     ":12: links.jpeg2000.harq.code_block_groups: Input should be 2, 4, 6 or 8; got 5"),
     (GOOD.replace("count: 2", "count: 1") + "metrics: [psnr, kid]\n",
      ":12: metrics: kid needs at least 2 images; images.count is 1"),
     ("snr: {points_db: [1]}\nlinks: {b: {type: ber}}\nmetrics: [kid]\n",

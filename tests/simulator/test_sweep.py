@@ -465,3 +465,38 @@ links:
     assert all(r["channel_uses"] == r["transmissions"] * per_send for r in rows)
     (uses,) = [r for r in summarize(store) if r["metric"] == "channel_uses"]
     assert uses["value"] == pytest.approx(sum(r["channel_uses"] for r in rows) / len(rows))
+
+
+def test_classical_cbg_rows_record_the_channel_uses_of_the_resent_blocks(tmp_path):
+    """A classical link with code block groups records per image the channel uses its sends
+    took: the first send's 1152 plus 384 per resent block (3 blocks of 1536 bits at 16-QAM,
+    one per group), the same numbers the link itself reports for the task's channel draws."""
+    from simulator.channel import build_channel
+    from simulator.results import ResultsStore
+    from simulator.seeding import make_generator
+
+    scenario = parse_scenario("""\
+name: cbg
+seed: 5
+device: cpu
+images: {source: sample, size: 128, count: 4}
+channel: {type: rayleigh}
+snr: {points_db: [8]}
+batch_size: 4
+links:
+  j: {type: classical, bandwidth: {channel_uses: 1152},
+      harq: {max_transmissions: 4, code_block_groups: 4}}
+""")
+    runner = TaskRunner(scenario, base_dir=Path.cwd(), device="cpu")
+    (task,) = plan_tasks(scenario, runner.num_images)
+    store = ResultsStore(tmp_path / "r.h5", {})
+    store.add("t0", {"link": "j"}, {"images": runner.run(task)[1]["images"]})
+    rows = store.rows("images")
+    gen = make_generator(runner._seed(task, task.batch_index, 0, "channel"))
+    out = runner.link("j").transmit(runner.images(task.image_indices),
+                                    build_channel(scenario.channel, generator=gen, device="cpu"),
+                                    8.0)
+    assert [r["channel_uses"] for r in rows] == out.channel_uses.tolist()
+    assert [r["transmissions"] for r in rows] == out.transmissions.tolist()
+    assert all((r["channel_uses"] - 1152) % 384 == 0 for r in rows)
+    assert any(1152 < r["channel_uses"] < 1152 * r["transmissions"] for r in rows)
