@@ -31,6 +31,7 @@ def build_channel(config: ChannelConfig, *, generator: torch.Generator | None,
     if isinstance(config, RayleighConfig):  # and RicianConfig, its subclass
         fading = dict(coherence_symbols=config.coherence_symbols, equalizer=config.equalizer,
                       num_rx_antennas=config.num_rx_antennas or 1,
+                      num_tx_antennas=config.num_tx_antennas or 1,
                       csi_error_var=config.csi_error_var or 0.0,
                       normalized_doppler=config.normalized_doppler, generator=generator,
                       device=device, check_values=check_values)

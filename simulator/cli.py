@@ -403,8 +403,8 @@ def _check_transmit_options(args: argparse.Namespace) -> None:
 
 def _transmit_channel(args: argparse.Namespace):
     """The channel section `semlink transmit` builds from --channel, --k-factor-db,
-    --rx-antennas, --csi-error-var, --normalized-doppler and --amplifier-backoff-db (each
-    refused where the channel has no such setting)."""
+    --rx-antennas, --tx-antennas, --csi-error-var, --normalized-doppler and
+    --amplifier-backoff-db (each refused where the channel has no such setting)."""
     from simulator.scenario import (AMPLIFIER_BACKOFF_RANGE_DB, MAX_NORMALIZED_DOPPLER,
                                     MAX_RX_ANTENNAS, AmplifierConfig, AWGNConfig, OFDMConfig,
                                     RayleighConfig, RicianConfig)
@@ -413,7 +413,7 @@ def _transmit_channel(args: argparse.Namespace):
     if args.k_factor_db is not None and not rician:
         raise InputError(f"--k-factor-db: applies to --channel rician, not to --channel "
                          f"{args.channel}")
-    for option in ("rx_antennas", "csi_error_var", "normalized_doppler"):
+    for option in ("rx_antennas", "tx_antennas", "csi_error_var", "normalized_doppler"):
         if getattr(args, option) is not None and args.channel not in ("rayleigh", "rician"):
             raise InputError(f"--{option.replace('_', '-')}: applies to --channel rayleigh or "
                              f"rician, not to --channel {args.channel}")
@@ -440,7 +440,8 @@ def _transmit_channel(args: argparse.Namespace):
     if args.csi_error_var is not None and not 0.0 <= args.csi_error_var < scattered:
         raise InputError(f"--csi-error-var: must be in [0, {scattered:.4g}) (the scattered "
                          f"power of --channel {args.channel}); got {args.csi_error_var:g}")
-    settings = {"num_rx_antennas": args.rx_antennas, "csi_error_var": args.csi_error_var,
+    settings = {"num_rx_antennas": args.rx_antennas, "num_tx_antennas": args.tx_antennas,
+                "csi_error_var": args.csi_error_var,
                 "normalized_doppler": doppler, "amplifier": amplifier}
     if rician:
         return RicianConfig(type="rician", k_factor_db=args.k_factor_db, **settings)
@@ -788,6 +789,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rx-antennas", type=_positive_int,
                    help="--channel rayleigh or rician: receive antennas combined by MRC "
                         "(default 1)")
+    p.add_argument("--tx-antennas", type=int, choices=[1, 2],
+                   help="--channel rayleigh or rician: 2 sends Alamouti's space-time block "
+                        "code (default 1)")
     p.add_argument("--csi-error-var", type=_finite_float,
                    help="--channel rayleigh or rician: variance of the receiver's channel-"
                         "estimation error (default 0, perfect CSI)")

@@ -144,12 +144,19 @@ def _plot_error_rates(store, rows, scenario, snr_kind, out) -> list[Path]:
 
 def _theory(channel: dict, modulation: int, ebno_db: np.ndarray):
     """The closed-form BER of an uncoded link over the scenario's ``channel`` section, or None
-    (also behind a transmit amplifier: its distortion has no closed form here)."""
+    (also behind a transmit amplifier: its distortion has no closed form here). Alamouti's code
+    over fades that hold for its pairs is ``2 A`` branches of MRC at half the SNR each; under
+    faster fading or with CSI errors it has none here either."""
     if channel.get("amplifier"):
         return None
     kind = channel.get("type", "awgn")
     antennas = channel.get("num_rx_antennas") or 1
     csi_error = float(channel.get("csi_error_var") or 0.0)
+    if (channel.get("num_tx_antennas") or 1) == 2:
+        if csi_error or channel.get("normalized_doppler") or \
+                channel.get("coherence_symbols", 1) % 2:
+            return None
+        antennas, ebno_db = 2 * antennas, ebno_db - 10.0 * np.log10(2.0)
     if kind == "awgn":
         return ber_awgn(ebno_db, modulation)
     if kind == "rayleigh" and modulation in (2, 4):

@@ -268,6 +268,11 @@ class RayleighConfig(_Frozen):
     num_rx_antennas: int | None = Field(None, ge=1, le=MAX_RX_ANTENNAS,
                                         description="Receive antennas, each at the mean SNR, "
                                         "combined by MRC; None = 1.")
+    # None (= 1) rather than a default value: see scenario_hash.
+    num_tx_antennas: int | None = Field(None, ge=1, le=2, description="Transmit antennas: 2 "
+                                        "sends Alamouti's space-time block code (each pair of "
+                                        "symbols over two channel uses, half the power per "
+                                        "antenna); None = 1.")
     # None (= 0, perfect CSI) rather than a default value: see scenario_hash.
     csi_error_var: float | None = Field(None, ge=0, lt=1, description="Variance of the "
                                         "receiver's channel-estimation error (E|h|^2 = 1); "

@@ -148,6 +148,98 @@ def test_mrc_bpsk_ber_matches_the_diversity_closed_form(antennas, ebno_db):
     assert theory < 0.2 * rayleigh_ber(ebno_db)  # diversity: far below one antenna
 
 
+@pytest.mark.parametrize("rx, ebno_db", [(1, 8.0), (2, 4.0)])
+def test_alamouti_ber_is_twice_the_branches_at_half_the_snr(rx, ebno_db):
+    """Alamouti's code over fades that hold for each pair (blocks of 2 symbols) with A receive
+    antennas: BPSK's BER is the 2A-branch MRC closed form (Proakis eq. 14.4-15) with half the
+    Eb/N0 per branch, each transmit antenna sending half the power."""
+    b = bits((4, 250_000), 7)
+    x = torch.complex(1 - 2 * b, torch.zeros_like(b))
+    ch = RayleighChannel(num_tx_antennas=2, num_rx_antennas=rx, coherence_symbols=2,
+                         generator=gen(8))
+    x_hat, _ = ch(x, ebno_db)
+    errors = int(((x_hat.real < 0).float() != b).sum())
+    g = 10 ** (ebno_db / 10) / 2
+    mu = math.sqrt(g / (1 + g))
+    branches = 2 * rx
+    theory = ((1 - mu) / 2) ** branches * sum(
+        math.comb(branches - 1 + k, k) * ((1 + mu) / 2) ** k for k in range(branches))
+    assert errors >= 1000
+    assert errors / b.numel() == pytest.approx(theory, rel=0.12)
+
+
+@pytest.mark.parametrize("equalizer", ["zf", "mmse"])
+def test_alamouti_combines_a_pair_as_alamouti_wrote_it(equalizer):
+    """One coefficient per antenna pair over each symbol pair: s1_hat = (conj(h1) y1 +
+    h2 conj(y2)) sqrt(2) / (|h1|^2 + |h2|^2), s2_hat = (conj(h2) y1 - h1 conj(y2)) sqrt(2) /
+    (...), no_eff = 2 N0 / (|h1|^2 + |h2|^2), with y1 = (h1 s1 + h2 s2) / sqrt(2) + n1 and
+    y2 = (-h1 conj(s2) + h2 conj(s1)) / sqrt(2) + n2 recomputed from the drawn h and noise
+    (draw order: coefficients [batch, 2 * blocks], then the noise [batch, 2 * n]). An odd row
+    is completed by a zero symbol, which is not returned."""
+    batch, n, snr_db = 2, 9, 3.0
+    x = torch.complex(torch.randn(batch, n, generator=gen(1)), torch.randn(batch, n,
+                                                                           generator=gen(2)))
+    x_hat, no_eff, h = RayleighChannel(num_tx_antennas=2, coherence_symbols=2, return_channel=True,
+                                       equalizer=equalizer, generator=gen(3))(x, snr_db)
+    assert h.shape == (batch, 1, 2, n)
+    g = gen(3)
+    h_ref = torch.randn((batch, 2 * 5), dtype=torch.complex64, generator=g).reshape(batch, 2, 5)
+    noise = torch.randn((batch, 2 * 10), dtype=torch.complex64, generator=g).reshape(batch, 2,
+                                                                                      10)[:, 0]
+    n0 = x.abs().square().mean(1, keepdim=True) / 10 ** (snr_db / 10)
+    sent = torch.nn.functional.pad(x, (0, 1))
+    s1, s2 = sent[:, 0::2], sent[:, 1::2]
+    h1, h2 = h_ref[:, 0], h_ref[:, 1]  # one per pair (blocks of 2 = pairs)
+    r = math.sqrt(2)
+    y1 = (h1 * s1 + h2 * s2) / r + n0.sqrt() * noise[:, 0::2]
+    y2 = (-h1 * s2.conj() + h2 * s1.conj()) / r + n0.sqrt() * noise[:, 1::2]
+    gain = h1.abs().square() + h2.abs().square()
+    want = torch.stack([(h1.conj() * y1 + h2 * y2.conj()) * r / gain,
+                        (h2.conj() * y1 - h1 * y2.conj()) * r / gain], dim=-1).reshape(batch, 10)
+    torch.testing.assert_close(x_hat, want[:, :n], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(no_eff, (2 * n0 / gain).repeat_interleave(2, dim=1)[:, :n],
+                               rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(h[:, 0, :, 0::2], h_ref[..., :5])
+
+
+@pytest.mark.parametrize("equalizer", ["zf", "mmse"])
+def test_alamouti_under_fast_fading_stays_unbiased_and_calibrated(equalizer):
+    """With a new coefficient every channel use the code's columns are no longer orthogonal;
+    the joint equaliser still returns x + e with E[e] = 0 and E[|e|^2 / no_eff] = 1 (ZF, exact
+    Gaussian given h; the unbiased LMMSE, its residual interference included), noise-free it
+    returns x, and it is worse than a pair that sees one fade: fast fading costs Alamouti."""
+    b = bits((8, 20_000), 9)
+    x = torch.complex(1 - 2 * b, torch.zeros_like(b))
+    for snr_db in (float("inf"), 6.0):
+        ch = RayleighChannel(num_tx_antennas=2, equalizer=equalizer, generator=gen(10))
+        x_hat, no_eff = ch(x, snr_db)
+        if snr_db == float("inf"):  # float32: pairs whose columns are nearly parallel lose
+            residual = (x_hat - x).abs()  # digits in the 2 x 2 solve
+            assert float(residual.median()) < 1e-5 and float(residual.max()) < 0.05
+            continue
+        e = x_hat - x
+        assert abs(complex(e.mean())) < 0.02
+        assert float((e.abs().square() / no_eff).mean()) == pytest.approx(1.0, abs=0.05)
+    slow, _ = RayleighChannel(num_tx_antennas=2, coherence_symbols=2, equalizer=equalizer,
+                              generator=gen(10))(x, 6.0)
+    errors = {name: int(((v.real < 0).float() != b).sum()) for name, v in
+              (("fast", x_hat), ("pairs", slow))}
+    assert errors["fast"] > 1.3 * errors["pairs"]
+
+
+@pytest.mark.parametrize("equalizer", ["zf", "mmse"])
+def test_alamouti_passes_a_zero_row_through_as_zero(equalizer):
+    """A row of zeros (no power, so no noise) comes back as zeros with zero noise, also from the
+    LMMSE whose regularisation divides by the row's power; the other row is untouched by it."""
+    x = torch.ones(2, 7, dtype=torch.complex64)
+    x[1] = 0
+    x_hat, no_eff = RayleighChannel(num_tx_antennas=2, equalizer=equalizer,
+                                    generator=gen(0))(x, 10.0)
+    assert x_hat.shape == (2, 7) and bool(torch.isfinite(x_hat).all())
+    assert float(x_hat[1].abs().max()) == 0.0 and float(no_eff[1].max()) == 0.0
+    assert float(no_eff[0].min()) > 0.0
+
+
 @pytest.mark.parametrize("coherence", [1, 5])
 def test_mrc_combines_each_antennas_draws_as_documented(coherence):
     """Several antennas: the coefficients of all antennas first ([batch, A * blocks]), then the
@@ -251,6 +343,7 @@ def test_shapes_and_dtypes(precision, cdtype, rdtype):
     ({"equalizer": None}, TypeError, r"`equalizer` must be str; got None"),
     ({"return_channel": 1}, TypeError, r"`return_channel` must be bool; got 1"),
     ({"num_rx_antennas": 0}, ValueError, r"`num_rx_antennas` must be in \[1, inf\]; got 0"),
+    ({"num_tx_antennas": 3}, ValueError, r"`num_tx_antennas` must be in \[1, 2\]; got 3"),
     ({"csi_error_var": 1.0}, ValueError, r"`csi_error_var` must be in \[0, 1\) \(the scattered"),
     ({"csi_error_var": -0.1}, ValueError, r"`csi_error_var` must be in \[0, 1\)"),
     ({"check_values": None}, TypeError, r"`check_values` must be bool; got None"),

@@ -243,12 +243,15 @@ DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
                                          (MATCHED, RayleighConfig(type="rayleigh",
                                                                   normalized_doppler=0.01)),
                                          (REPEATED, RayleighConfig(type="rayleigh")),
+                                         (MATCHED, RayleighConfig(type="rayleigh",
+                                                                  num_tx_antennas=2)),
                                          (ANALOG, OFDMConfig(type="ofdm")),
                                          (ANALOG, OFDMConfig(type="ofdm", amplifier=AMPLIFIER,
                                                               interleave=True)),
                                          (DIGITAL, AWGNConfig(type="awgn"))],
                          ids=["analog-awgn", "analog-rayleigh", "matched-rayleigh",
-                              "matched-doppler", "repeated-rayleigh", "analog-ofdm",
+                              "matched-doppler", "repeated-rayleigh", "alamouti-rayleigh",
+                              "analog-ofdm",
                               "amplified-ofdm", "digital-awgn"])
 def test_hot_path_stays_on_the_device_without_host_syncs(tx, channel, device):
     """From Z through the channel to the decoded image nothing is read back to the host:

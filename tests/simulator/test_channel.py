@@ -46,6 +46,8 @@ def test_rician_channel_is_the_scenarios():
     assert (ch.k_factor_db, ch.coherence_symbols, ch.num_rx_antennas, ch.csi_error_var) == (
         10.0, 2, 2, 0.05)
     assert _channel("{type: rayleigh, csi_error_var: 0.3}").csi_error_var == 0.3
+    assert _channel("{type: rician, k_factor_db: 0, num_tx_antennas: 2}").num_tx_antennas == 2
+    assert _channel("{type: rayleigh}").num_tx_antennas == 1
     assert _channel("{type: rayleigh}").csi_error_var == 0.0
 
 

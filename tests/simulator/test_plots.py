@@ -159,6 +159,21 @@ def test_rayleigh_theory_follows_the_receive_antennas(tmp_path, monkeypatch):
     assert x[-1] == 10 and y[-1] == pytest.approx(((1 - mu) / 2) ** 2 * (2 + mu), rel=1e-9)
 
 
+def test_alamouti_theory_is_twice_the_branches_at_half_the_snr(tmp_path, monkeypatch):
+    """Alamouti's code with one fade per pair (blocks of 2 symbols): 2-branch MRC with half
+    the Eb/N0 per branch (at 10 dB: g = 5, ((1 - mu) / 2)^2 (2 + mu), mu = sqrt(5 / 6)); under
+    fast fading (blocks of 1) the code has no closed form here and no curve is drawn."""
+    import math
+
+    x, y = _bpsk_theory_curve(tmp_path, monkeypatch, "{type: rayleigh, num_tx_antennas: 2, "
+                              "coherence_symbols: 2}", [0, 10])
+    mu = math.sqrt(5 / 6)
+    assert x[-1] == 10 and y[-1] == pytest.approx(((1 - mu) / 2) ** 2 * (2 + mu), rel=1e-6)
+    with pytest.raises(KeyError, match="un theory"):
+        _bpsk_theory_curve(tmp_path / "fast", monkeypatch, "{type: rayleigh, num_tx_antennas: 2}",
+                           [0, 8])
+
+
 def test_no_theory_is_drawn_behind_a_transmit_amplifier(tmp_path, monkeypatch):
     """The closed forms assume a linear transmitter: behind channel.amplifier an uncoded link
     gets no theory curve."""
