@@ -7,6 +7,7 @@ in a tidy long format (the CSV export writes them as they are).
 """
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from typing import Any
 
@@ -15,7 +16,7 @@ from scipy import stats
 
 from simulator.results import ResultsStore
 
-__all__ = ["SUMMARY_COLUMNS", "summarize", "clopper_pearson", "t_interval"]
+__all__ = ["SUMMARY_COLUMNS", "summarize", "clopper_pearson", "t_interval", "throughput_interval"]
 
 #: Columns of every summary row.
 SUMMARY_COLUMNS = ("link", "snr_db", "metric", "value", "ci_low", "ci_high", "count",
@@ -58,9 +59,35 @@ def summarize(store: ResultsStore) -> list[dict[str, Any]]:
     return rows
 
 
+def throughput_interval(blocks: int, delivered: int, transmissions: int,
+                        transmissions_squared: int, delivered_transmissions: int,
+                        confidence: float = 0.95) -> tuple[float, float]:
+    """Interval of the delivered fraction per send ``R = sum d_i / sum m_i`` over ``n`` code
+    blocks (``d_i`` 1 if block ``i`` arrived, ``m_i`` its sends): the ratio estimator's normal
+    interval, ``R +- z s / (sqrt(n) mean(m))`` with ``s^2 = sum (d_i - R m_i)^2 / (n - 1)``
+    written with the sums ``sum d``, ``sum m``, ``sum m^2`` and ``sum d m`` (d^2 = d). Times the
+    payload bits per block over the channel uses per send it bounds the throughput. Clipped to
+    [0, 1]; NaN for fewer than two blocks.
+
+    >>> low, high = throughput_interval(100, 50, 100, 100, 50)  # one send each: 0.5 +- 0.098
+    >>> round(low, 3), round(high, 3)
+    (0.402, 0.598)
+    """
+    if blocks < 2 or transmissions == 0:
+        return math.nan, math.nan
+    ratio = delivered / transmissions
+    spread = (delivered - 2 * ratio * delivered_transmissions
+              + ratio ** 2 * transmissions_squared) / (blocks - 1)
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    half = z * math.sqrt(max(spread, 0.0) / blocks) / (transmissions / blocks)
+    return max(0.0, ratio - half), min(1.0, ratio + half)
+
+
 def _summarize_ber(store: ResultsStore) -> list[dict[str, Any]]:
     sums: dict[tuple[str, float], np.ndarray] = defaultdict(lambda: np.zeros(4, dtype=np.int64))
     channel_uses: dict[tuple[str, float], int] = defaultdict(int)
+    # sends, sends squared, sends of the delivered blocks: the throughput's interval
+    moments: dict[tuple[str, float], np.ndarray] = defaultdict(lambda: np.zeros(3))
     coded: dict[str, bool] = {}
     for r in store.rows("ber"):
         key = (r["link"], r["snr_db"])
@@ -69,6 +96,9 @@ def _summarize_ber(store: ResultsStore) -> list[dict[str, Any]]:
         uses = r.get("channel_uses")
         if uses is not None and np.isfinite(uses):
             channel_uses[key] += int(uses)
+        extra = [r.get(k) for k in ("transmissions", "transmissions_squared",
+                                    "delivered_transmissions")]
+        moments[key] += [np.nan if v is None else float(v) for v in extra]  # NaN: older files
         coded[r["link"]] = np.isfinite(r["code_rate"])
     rows = []
     for (link, snr_db), (bits, bit_errors, blocks, block_errors) in sums.items():
@@ -81,10 +111,17 @@ def _summarize_ber(store: ResultsStore) -> list[dict[str, Any]]:
         uses = channel_uses.get((link, snr_db), 0)
         if coded[link] and uses > 0:
             # Throughput: payload bits of the blocks delivered without error, per channel use
-            # spent on all sends (HARQ included); an interval would need the sends' spread.
+            # spent on all sends (HARQ included).
             value = (blocks - block_errors) * (bits / blocks) / uses
-            rows.append(_row(link, snr_db, "throughput", float(value), float("nan"),
-                             float("nan"), int(blocks), int(block_errors), 0))
+            sends, squared, delivered_sends = moments[(link, snr_db)]
+            low = high = math.nan
+            if np.isfinite(squared):
+                per_send = (bits / blocks) * sends / uses  # payload bits per channel use
+                low, high = (per_send * v for v in throughput_interval(
+                    int(blocks), int(blocks - block_errors), int(sends), int(squared),
+                    int(delivered_sends)))
+            rows.append(_row(link, snr_db, "throughput", float(value), low, high, int(blocks),
+                             int(block_errors), 0))
     return rows
 
 

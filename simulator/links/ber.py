@@ -29,7 +29,9 @@ class BERCounts:
     """Error counts of one SNR point. Blocks are LDPC code blocks (coded) or rows (uncoded);
     errors are those left after the last transmission (HARQ). ``transmissions`` counts every
     send of every block (``blocks`` without HARQ) and ``channel_uses`` the complex channel uses
-    they took."""
+    they took; ``transmissions_squared`` sums each block's sends squared and
+    ``delivered_transmissions`` the sends of the blocks delivered without error, the moments
+    the throughput's interval needs (:func:`simulator.summary.throughput_interval`)."""
 
     bits: int
     bit_errors: int
@@ -39,6 +41,8 @@ class BERCounts:
     ebno_db: float
     transmissions: int
     channel_uses: int
+    transmissions_squared: int
+    delivered_transmissions: int
 
 
 def ber_link_rate(link: BERLinkConfig) -> tuple[int, int, float]:
@@ -90,7 +94,7 @@ def simulate_ber_point(link: BERLinkConfig, channel: ChannelConfig, snr_db: floa
     else:
         payload_bits = n
     rows = max(1, math.ceil(monte_carlo.batch_bits / payload_bits))
-    bits = bit_errors = blocks = block_errors = transmissions = 0
+    bits = bit_errors = blocks = block_errors = transmissions = squared = delivered = 0
     while True:
         source = torch.randint(0, 2, (rows, payload_bits), generator=gen, device=device)
         source = source.to(torch.float32)
@@ -100,19 +104,22 @@ def simulate_ber_point(link: BERLinkConfig, channel: ChannelConfig, snr_db: floa
         llr = demapper(x_hat, no_eff)
         if coded:
             received, ok = decoder(llr)
-            sends = int(retransmit(
+            sends = retransmit(
                 **harq_settings(link.harq), bits=source, x=x, x_hat=x_hat, no_eff=no_eff,
                 received=received, block_ok=ok, channel=chan, snr_db=esno_db, encoder=encoder,
-                mapper=mapper, demapper=demapper, decoder=decoder).transmissions.sum())
+                mapper=mapper, demapper=demapper, decoder=decoder).transmissions  # [rows]
         else:
             received = (llr > 0).to(torch.float32)
-            sends = rows
-        transmissions += sends
+            sends = torch.ones(rows, dtype=torch.int64, device=device)
         errors = received != source  # [rows, payload_bits]
+        failed = errors.any(dim=1)  # [rows]; a row is one code block
+        transmissions += int(sends.sum())
+        squared += int(sends.square().sum())
+        delivered += int(sends[~failed].sum())
         bits += errors.numel()
         bit_errors += int(errors.sum())
         blocks += rows
-        block_errors += int(errors.any(dim=1).sum())
+        block_errors += int(failed.sum())
         enough = bit_errors >= monte_carlo.target_bit_errors and \
             (not coded or block_errors >= monte_carlo.target_block_errors)
         if bits >= monte_carlo.max_bits or (enough and bits >= monte_carlo.min_bits):
@@ -120,4 +127,5 @@ def simulate_ber_point(link: BERLinkConfig, channel: ChannelConfig, snr_db: floa
     return BERCounts(bits=bits, bit_errors=bit_errors, blocks=blocks, block_errors=block_errors,
                      esno_db=float(esno_db), ebno_db=float(ebno_db),
                      transmissions=transmissions,
-                     channel_uses=transmissions * (n // bits_per_symbol))
+                     channel_uses=transmissions * (n // bits_per_symbol),
+                     transmissions_squared=squared, delivered_transmissions=delivered)
