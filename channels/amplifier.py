@@ -63,8 +63,8 @@ class PowerAmplifier(Block):
     :param device: Device string; None = Sionna's default.
     :input x: [batch, n] complex.
     :input reference_power: float > 0, [batch] float tensor or None (default); the power the
-        back-off is set against: None = each row's mean ``|x|^2`` (the single-carrier channels), a number =
-        a nominal transmit power (OFDM: that of a fully loaded symbol).
+        back-off is set against: None = each row's mean ``|x|^2`` (the single-carrier
+        channels), a number = a nominal transmit power (OFDM: that of a fully loaded symbol).
     :output y: [batch, n] complex; ``x`` with its amplitudes compressed, phases kept.
     :raises TypeError: If an argument has the wrong type.
     :raises ValueError: If ``model`` is unknown, or a number is out of range.

@@ -12,7 +12,7 @@ draw), up to ``max_transmissions`` sends in all:
   every send's LLRs in each block's circular buffer.
 
 With ``code_block_groups`` (5G's CBG-based retransmission, TS 38.214 5.1.7) a row's code
-blocks fall into at most that many groups (:func:`code_block_groups`), and a retransmission
+blocks fall into at most that many groups (:func:`group_code_blocks`), and a retransmission
 carries only the groups with a failed block; the others keep what they had. Without it the
 whole row is sent again.
 
@@ -69,7 +69,7 @@ def harq_settings(harq) -> dict[str, object]:
     if harq is None:
         return {"max_transmissions": 1, "combining": "chase", "code_block_groups": None}
     return {"max_transmissions": harq.max_transmissions, "combining": harq.combining,
-            "code_block_groups": getattr(harq, "code_block_groups", None)}
+            "code_block_groups": harq.code_block_groups}
 
 
 def group_code_blocks(num_blocks: int, max_groups: int) -> list[int]:
