@@ -16,6 +16,11 @@ the in-band distortion stays on every subcarrier, pilots and guards included. Th
 is left out of this round trip: its samples copy the symbol's tail, so a memoryless amplifier
 maps them to copies of the same outputs.
 
+With ``domain="time"`` the grids go through the channel as a waveform instead
+(:class:`~channels.ofdm_time.TimeDomainOFDM`: cyclic prefix, multipath taps sample by sample,
+FFT window), so a prefix shorter than the channel and motion within a symbol cost what they
+cost (ISI, ICI).
+
 An optional interleaver permutes each row's symbols pseudo-randomly before they are mapped
 (and back after equalisation): neighbouring symbols that are alike (an embedding's correlated
 values, a frame's header and padding) then no longer sit on neighbouring subcarriers, where
@@ -42,12 +47,14 @@ from channels._common import check_generator, check_symbols_and_snr
 from channels._tr38901 import GeneratorCDL, GeneratorTDL
 from channels.amplifier import PowerAmplifier
 from channels.awgn import AWGN
+from channels.ofdm_time import TimeDomainOFDM
 from channels.snr import mean_power
 
 __all__ = ["OFDMSISOChannel", "MODELS", "interleaver", "pack_slots", "unpack_slots"]
 
 MODELS = ("AWGN",) + tuple(f"TDL-{m}" for m in "ABCDE") + tuple(f"CDL-{m}" for m in "ABCDE")
 CHANNEL_ESTIMATIONS = ("perfect", "ls")
+DOMAINS = ("frequency", "time")
 INTERPOLATIONS = ("nn", "lin", "lin_time_avg")
 PILOT_PATTERNS = ("kronecker", "empty")
 MAX_DELAY_SPREAD_S = 10e-6
@@ -143,9 +150,12 @@ class OFDMSISOChannel(Block):
     :param fft_size: int in [1, 4096], default 72; subcarriers.
     :param subcarrier_spacing_hz: float in [1e3, 1e6], default 30e3; Hz.
     :param num_ofdm_symbols: int in [1, 140], default 14; OFDM symbols per slot.
-    :param cyclic_prefix_length: int in [0, fft_size], default 6; samples. Only sets the OFDM
-        symbol duration (hence the channel's time evolution); the frequency-domain model
-        has no ISI.
+    :param cyclic_prefix_length: int in [0, fft_size], default 6; samples. In the frequency
+        domain it only sets the OFDM symbol duration (hence the channel's time evolution);
+        in the time domain it is sent, and a channel longer than it causes ISI.
+    :param domain: ``"frequency"`` (default; one gain per resource element) | ``"time"`` (the
+        waveform through the multipath taps, :mod:`channels.ofdm_time`). The same for
+        ``model="AWGN"``.
     :param num_guard_carriers: (left, right) ints >= 0, default (0, 0); nulled subcarriers.
     :param dc_null: bool, default False; null the DC subcarrier.
     :param pilot_pattern: ``"kronecker"`` (default; every effective subcarrier of the pilot
@@ -206,7 +216,7 @@ class OFDMSISOChannel(Block):
                  pilot_ofdm_symbol_indices: Sequence[int] = (2, 11),
                  channel_estimation: str = "perfect", interpolation: str = "nn",
                  amplifier: PowerAmplifier | None = None, oversampling: int = 4,
-                 interleave: bool = False,
+                 interleave: bool = False, domain: str = "frequency",
                  generator: torch.Generator | None = None, check_values: bool = True,
                  precision: str | None = None, device: str | None = None) -> None:
         super().__init__(precision=precision, device=device)
@@ -243,6 +253,8 @@ class OFDMSISOChannel(Block):
             check_type(amplifier, PowerAmplifier, name="amplifier")
         check_int(oversampling, name="oversampling", low=1, high=MAX_OVERSAMPLING)
         check_type(interleave, bool, name="interleave")
+        check_type(domain, str, name="domain")
+        check_one_of(domain, DOMAINS, name="domain")
         check_type(check_values, bool, name="check_values")
         check_generator(generator, self.device)
 
@@ -285,8 +297,10 @@ class OFDMSISOChannel(Block):
             cir = cls(model=letter, delay_spread=float(delay_spread_s),
                       carrier_frequency=float(carrier_frequency_hz), speed=float(speed_mps),
                       generator=generator, **kw)
-            self._channel = OFDMChannel(cir, self._rg, normalize_channel=False,
-                                        return_channel=True, **kw)
+            self._channel = (OFDMChannel(cir, self._rg, normalize_channel=False,
+                                         return_channel=True, **kw) if domain == "frequency"
+                             else TimeDomainOFDM(cir, self._rg, self._awgn, **kw))
+        self._domain = domain
 
     # -- configuration helpers -------------------------------------------------------------
 
@@ -351,6 +365,11 @@ class OFDMSISOChannel(Block):
     def num_padding(self, n: int) -> int:
         """Zero symbols appended to a row of ``n`` data symbols to fill the last slot."""
         return self.num_slots(n) * self.num_data_symbols - n
+
+    @property
+    def domain(self) -> str:
+        """``"frequency"`` or ``"time"``: where the channel acts."""
+        return self._domain
 
     @property
     def amplifier(self) -> PowerAmplifier | None:
@@ -462,11 +481,13 @@ class OFDMSISOChannel(Block):
         no = torch.where(power > 0, torch.pow(10.0, -snr_db[:, 0] / 10.0),
                          torch.zeros_like(power)).repeat_interleave(num_slots)
         if self._channel is None:
-            y = x_rg  # [B, num_rx=1, num_rx_ant=1, sym, fft]
+            y = self._awgn(x_rg, no.reshape(-1, 1, 1, 1, 1))  # [B, 1, 1, sym, fft]
             h = torch.ones_like(x_rg)[:, :, :, None, None]  # [B, 1, 1, 1, 1, sym, fft]
+        elif self._domain == "time":
+            y, h = self._channel(x_rg, no)  # noise added to the samples
         else:
             y, h = self._channel(x_rg)  # noise-free; h: [B, 1, 1, 1, 1, sym, fft]
-        y = self._awgn(y, no.reshape(-1, 1, 1, 1, 1))
+            y = self._awgn(y, no.reshape(-1, 1, 1, 1, 1))
 
         if self._estimator is None:
             h_hat = self._remove_nulled(h)  # [B, 1, 1, 1, 1, sym, num_effective_subcarriers]

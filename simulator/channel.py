@@ -49,6 +49,7 @@ def build_channel(config: ChannelConfig, *, generator: torch.Generator | None,
             pilot_ofdm_symbol_indices=tuple(config.pilot_ofdm_symbol_indices),
             channel_estimation=config.channel_estimation, interpolation=config.interpolation,
             amplifier=_amplifier(config, device), interleave=bool(config.interleave),
+            domain=config.domain or "frequency",
             generator=generator, device=device, check_values=check_values)
     raise TypeError(f"`config` must be a channel configuration; got {type(config).__name__}.")
 

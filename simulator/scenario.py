@@ -339,6 +339,11 @@ class OFDMConfig(_Frozen):
     # None (= false) rather than a default value: see scenario_hash.
     interleave: bool | None = Field(None, description="Permute each image's symbols "
                                     "pseudo-randomly across the slots; None = false.")
+    # None (= frequency) rather than a default value: see scenario_hash.
+    domain: Literal["frequency", "time"] | None = Field(
+        None, description="frequency: one gain per resource element; time: the waveform "
+        "through the multipath taps, cyclic prefix and FFT window (ISI, ICI); None = "
+        "frequency.")
 
     @field_validator("model")
     @classmethod

@@ -72,6 +72,8 @@ def test_the_amplifier_is_the_scenarios_and_sits_before_the_channel():
     assert (ofdm.amplifier.model, ofdm.amplifier.input_backoff_db) == ("clip", 2.0)
     assert _channel("{type: ofdm}").amplifier is None
     assert _channel("{type: ofdm, interleave: true}").interleave
+    assert _channel("{type: ofdm, domain: time}").domain == "time"
+    assert _channel("{type: ofdm}").domain == "frequency"
     assert not _channel("{type: ofdm}").interleave
 
 
