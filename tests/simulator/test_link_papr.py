@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from channels.ofdm import OFDMSISOChannel
 from channels.papr import power_levels_db
 from modulation.analog import AnalogMapper
 from simulator.cli import main
@@ -92,6 +93,12 @@ def test_image_links_are_measured_on_what_they_send():
     assert rows["j2k"].median_peak_db < 2.7  # 16-QAM
     ofdm = _papr(IMAGES, "{type: ofdm, model: none}", links=["semantic"])
     assert list(ofdm) == ["semantic"] and ofdm["semantic"].samples == 2 * 14 * 4 * 72
+    # against a full symbol's power, not the row's own (288 of 864 data elements filled)
+    signal = OFDMSISOChannel(model="AWGN").time_signal(x)
+    full_load = power_levels_db(signal, [0.01], reference_power=1.0).item()
+    own_mean = power_levels_db(signal, [0.01]).item()
+    assert ofdm["semantic"].levels_db[0] == pytest.approx(full_load)
+    assert full_load < own_mean - 2.0
 
 
 def test_power_levels_are_the_order_statistics():
