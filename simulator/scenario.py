@@ -43,6 +43,8 @@ __all__ = [
     "SNRConfig",
     "MonteCarloConfig",
     "AmplifierConfig",
+    "LDPCDecoderConfig",
+    "LDPC_CHECK_NODES",
     "AWGNConfig",
     "RayleighConfig",
     "RicianConfig",
@@ -372,6 +374,21 @@ ChannelConfig = Annotated[Union[AWGNConfig, RayleighConfig, RicianConfig, OFDMCo
                           Field(discriminator="type")]
 
 
+#: Check-node rules of the LDPC decoder (modulation.ldpc.CN_UPDATES; the schema loads without
+#: torch, so they are written here too, and tests/simulator/test_scenario.py compares them).
+LDPC_CHECK_NODES = ("boxplus", "boxplus-phi", "offset-minsum")
+
+
+class LDPCDecoderConfig(_Frozen):
+    """Belief-propagation decoder of the 5G LDPC code blocks."""
+
+    iterations: int = Field(20, ge=1, le=200, description="Iterations (flooding schedule, no "
+                            "early stop).")
+    check_node: Literal[LDPC_CHECK_NODES] = Field(
+        "boxplus", description="Check-node rule: boxplus (exact sum-product), boxplus-phi "
+        "(the same in the log domain), offset-minsum (the hardware approximation).")
+
+
 class HarqConfig(_Frozen):
     """HARQ: frames with a failed code block are sent again, with Chase combining or
     incremental redundancy."""
@@ -422,6 +439,9 @@ class DigitalTransmission(_Frozen):
     # None (= one transmission) rather than a default value: see scenario_hash.
     harq: HarqConfig | None = Field(None, description="Retransmissions of an embedding with a "
                                     "failed code block; None = one transmission.")
+    # None (= 20 boxplus iterations) rather than a default value: see scenario_hash.
+    decoder: LDPCDecoderConfig | None = Field(None, description="LDPC decoder; None = 20 "
+                                              "iterations of boxplus.")
 
     _rate = field_validator("code_rate", mode="before")(classmethod(lambda cls, v: parse_rate(v)))
 
@@ -526,6 +546,9 @@ class ClassicalLinkConfig(_Frozen):
     harq: HarqConfig | None = Field(None, description="Retransmissions, Chase combining or "
                                     "incremental redundancy (LDPC only); None = one "
                                     "transmission, as in the paper.")
+    # None (= 20 boxplus iterations) rather than a default value: see scenario_hash.
+    decoder: LDPCDecoderConfig | None = Field(None, description="LDPC decoder (ldpc only); "
+                                              "None = 20 iterations of boxplus.")
 
     _rate = field_validator("code_rate", mode="before")(classmethod(lambda cls, v: parse_rate(v)))
 
@@ -539,6 +562,9 @@ class ClassicalLinkConfig(_Frozen):
         if self.channel_code == "capacity" and self.harq is not None:
             raise ValueError("harq: applies to channel_code ldpc (an ideal code has no CRC to "
                              "ask for a retransmission)")
+        if self.channel_code == "capacity" and self.decoder is not None:
+            raise ValueError("decoder: applies to channel_code ldpc (an ideal code has no "
+                             "decoder to set)")
         if self.channel_code == "capacity":
             given = [k for k in ("modulation", "code_rate", "codeword_length")
                      if k in self.model_fields_set]
@@ -559,6 +585,9 @@ class BERLinkConfig(_Frozen):
     # None (= one transmission) rather than a default value: see scenario_hash.
     harq: HarqConfig | None = Field(None, description="Retransmissions of each code block whose "
                                     "CRC fails (coded links only); None = one transmission.")
+    # None (= 20 boxplus iterations) rather than a default value: see scenario_hash.
+    decoder: LDPCDecoderConfig | None = Field(None, description="LDPC decoder (coded links "
+                                              "only); None = 20 iterations of boxplus.")
 
     _rate = field_validator("code_rate", mode="before")(classmethod(lambda cls, v: parse_rate(v)))
 
@@ -578,6 +607,8 @@ class BERLinkConfig(_Frozen):
             _check_code_block(self.code_rate, self.codeword_length, self.modulation)
         elif self.harq is not None:
             raise ValueError("harq: needs code_rate (a CRC-protected code block to resend)")
+        elif self.decoder is not None:
+            raise ValueError("decoder: needs code_rate (an uncoded link decodes nothing)")
         return self
 
 

@@ -112,6 +112,7 @@ class TaskRunner:
 
     def _classical(self, name: str, cfg: ClassicalLinkConfig, modulation: int, code_rate: float):
         from simulator.links.classical import ClassicalLink
+        from simulator.links.decoder import decoder_settings
         from simulator.links.harq import harq_settings
 
         channel_uses = self.channel_uses(name)
@@ -121,7 +122,8 @@ class TaskRunner:
                                  codeword_length=cfg.codeword_length,
                                  failure_policy=cfg.failure_policy,
                                  jpeg2000_header=cfg.jpeg2000_header,
-                                 **harq_settings(cfg.harq), device=self.device)
+                                 **harq_settings(cfg.harq), **decoder_settings(cfg.decoder),
+                                 device=self.device)
         except InputError as err:  # "bandwidth: ..." -> "links.NAME.bandwidth: ..."
             raise InputError(f"links.{name}.{err}") from None
 
@@ -164,11 +166,13 @@ class TaskRunner:
         """AMC: the MCS with the largest frame whose estimated BLER at ``snr_db`` meets the
         target (:func:`simulator.links.amc.select_mcs`), seeded per link and SNR."""
         from simulator.links.amc import select_mcs
+        from simulator.links.decoder import decoder_settings
 
         choice = select_mcs(self.channel_uses(name), self.scenario.images.shape, snr_db,
                             channel_config=self.scenario.channel,
                             bler_target=cfg.bler_target, codeword_length=cfg.codeword_length,
                             jpeg2000_header=cfg.jpeg2000_header,
+                            **decoder_settings(cfg.decoder),
                             # One seed for all SNRs: the same noise draws at every SNR
                             # keep the choice monotone in SNR.
                             seed=derive_seed(self.scenario.seed, name, "amc"),

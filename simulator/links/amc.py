@@ -130,6 +130,7 @@ class McsChoice:
 
 def estimate_bler(channel_uses: int, mcs: Mcs, snr_db: float, *,
                   channel_config: ChannelConfig | None = None, codeword_length: int = 2048,
+                  num_iter: int = 20, cn_update: str = "boxplus",
                   min_block_errors: int = 20, max_blocks: int = 400, batch_blocks: int = 40,
                   seed: int = 0, device: str = "cpu") -> BlerEstimate:
     """Code-block error rate of ``mcs`` at ``snr_db`` with the classical link's code blocks.
@@ -144,6 +145,8 @@ def estimate_bler(channel_uses: int, mcs: Mcs, snr_db: float, *,
     :param snr_db: float, finite or ``+inf``; Es/N0 in dB per sent symbol.
     :param channel_config: The scenario's channel section; None = AWGN.
     :param codeword_length: Longest codeword in bits (default 2048), as for the link.
+    :param num_iter: LDPC decoder iterations (default 20), as for the link.
+    :param cn_update: The decoder's check-node rule (default ``"boxplus"``), as for the link.
     :param min_block_errors: int >= 1; stop after this many block errors (default 20).
     :param max_blocks: int >= 1; stop after this many blocks (default 400).
     :param batch_blocks: int >= 1; blocks per simulated batch (rounded up to whole frames).
@@ -164,13 +167,15 @@ def estimate_bler(channel_uses: int, mcs: Mcs, snr_db: float, *,
     check_int(seed, name="seed")
     config = AWGNConfig(type="awgn") if channel_config is None else channel_config
     return _estimate(channel_uses, mcs, float(snr_db), ChannelConfigKey(config), codeword_length,
-                     min_block_errors, max_blocks, batch_blocks, seed, str(device))
+                     num_iter, cn_update, min_block_errors, max_blocks, batch_blocks, seed,
+                     str(device))
 
 
 def select_mcs(channel_uses: int, image_size: tuple[int, int], snr_db: float, *,
                channel_config: ChannelConfig | None = None,
                table: Sequence[Mcs] = DEFAULT_MCS_TABLE, bler_target: float = 0.1,
                codeword_length: int = 2048, jpeg2000_header: str = "implicit",
+               num_iter: int = 20, cn_update: str = "boxplus",
                min_block_errors: int = 20, max_blocks: int = 400, batch_blocks: int = 40,
                seed: int = 0, device: str = "cpu") -> McsChoice:
     """Pick the MCS with the largest frame whose estimated BLER at ``snr_db`` is <= the target.
@@ -189,6 +194,8 @@ def select_mcs(channel_uses: int, image_size: tuple[int, int], snr_db: float, *,
     :param codeword_length: Longest codeword in bits, as for the link.
     :param jpeg2000_header: ``implicit`` or ``explicit``, as for the link (sets the smallest
         frame).
+    :param num_iter: LDPC decoder iterations, as for the link (default 20).
+    :param cn_update: The decoder's check-node rule, as for the link (default boxplus).
     :param min_block_errors: Stop rule of :func:`estimate_bler`.
     :param max_blocks: Stop rule of :func:`estimate_bler`.
     :param batch_blocks: Batch size of :func:`estimate_bler`.
@@ -230,6 +237,7 @@ def select_mcs(channel_uses: int, image_size: tuple[int, int], snr_db: float, *,
     for i, (payload, index) in enumerate(feasible):
         estimate = estimate_bler(channel_uses, table[index], snr_db,
                                  channel_config=channel_config, codeword_length=codeword_length,
+                                 num_iter=num_iter, cn_update=cn_update,
                                  min_block_errors=min_block_errors, max_blocks=max_blocks,
                                  batch_blocks=batch_blocks, seed=seed, device=device)
         evaluated.append((estimate, index))
@@ -258,17 +266,18 @@ def _budget(channel_uses: int, mcs: Mcs, codeword_length: int) -> ClassicalBudge
 
 
 @functools.lru_cache(maxsize=64)
-def _chain(channel_uses: int, mcs: Mcs, codeword_length: int, device: str) -> CodedQAM:
+def _chain(channel_uses: int, mcs: Mcs, codeword_length: int, num_iter: int, cn_update: str,
+           device: str) -> CodedQAM:
     budget = plan_budget(channel_uses, modulation=mcs.modulation, code_rate=mcs.code_rate,
                          codeword_length=codeword_length)
-    return CodedQAM(budget, device=device)
+    return CodedQAM(budget, num_iter=num_iter, cn_update=cn_update, device=device)
 
 
 @functools.lru_cache(maxsize=4096)
 def _estimate(channel_uses: int, mcs: Mcs, snr_db: float, config: ChannelConfigKey,
-              codeword_length: int, min_block_errors: int, max_blocks: int, batch_blocks: int,
-              seed: int, device: str) -> BlerEstimate:
-    chain = _chain(channel_uses, mcs, codeword_length, device)
+              codeword_length: int, num_iter: int, cn_update: str, min_block_errors: int,
+              max_blocks: int, batch_blocks: int, seed: int, device: str) -> BlerEstimate:
+    chain = _chain(channel_uses, mcs, codeword_length, num_iter, cn_update, device)
     plan = chain.budget.plan
     rows = -(-batch_blocks // plan.num_blocks)  # whole frames per batch
     bits_gen = make_generator(seed, device)

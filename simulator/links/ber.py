@@ -17,6 +17,7 @@ from modulation.ldpc import (CodeBlockDecoder, CodeBlockEncoder, information_bit
                              plan_code_blocks)
 from modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
 from simulator.channel import build_channel
+from simulator.links.decoder import decoder_settings
 from simulator.links.harq import harq_settings, retransmit
 from simulator.scenario import BERLinkConfig, ChannelConfig, MonteCarloConfig
 from simulator.seeding import make_generator
@@ -89,7 +90,7 @@ def simulate_ber_point(link: BERLinkConfig, channel: ChannelConfig, snr_db: floa
     if coded:
         encoder = CodeBlockEncoder(_plan(link, n), bits_per_symbol=bits_per_symbol,
                                    check_values=False, device=device)
-        decoder = CodeBlockDecoder(encoder, device=device)
+        decoder = CodeBlockDecoder(encoder, **decoder_settings(link.decoder), device=device)
         payload_bits = encoder.plan.num_payload_bits
     else:
         payload_bits = n

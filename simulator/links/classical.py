@@ -153,17 +153,20 @@ class CodedQAM:
 
     :param budget: :class:`ClassicalBudget` from :func:`plan_budget`.
     :param num_iter: int >= 1; LDPC decoder iterations (default 20).
+    :param cn_update: The decoder's check-node rule (:data:`modulation.ldpc.CN_UPDATES`;
+        default ``"boxplus"``).
     :param device: Torch device.
     """
 
     def __init__(self, budget: ClassicalBudget, *, num_iter: int = 20,
-                 device: str = "cpu") -> None:
+                 cn_update: str = "boxplus", device: str = "cpu") -> None:
         check_type(budget, ClassicalBudget, name="budget")
         bits_per_symbol = budget.bits_per_symbol
         self.budget = budget
         self._encoder = CodeBlockEncoder(budget.plan, bits_per_symbol=bits_per_symbol,
                                          check_values=False, device=device)
-        self._decoder = CodeBlockDecoder(self._encoder, num_iter=num_iter, device=device)
+        self._decoder = CodeBlockDecoder(self._encoder, num_iter=num_iter, cn_update=cn_update,
+                                         device=device)
         self._mapper = QAMMapper(bits_per_symbol=bits_per_symbol, check_values=False,
                                  device=device)
         self._demapper = QAMDemapper(bits_per_symbol=bits_per_symbol, check_values=False,
@@ -223,6 +226,7 @@ class ClassicalLink:
     :param jpeg2000_header: ``implicit`` (default): the JPEG2000 headers are not sent, the
         receiver knows them; ``explicit``: the whole codestream is sent. See the module docstring.
     :param num_iter: LDPC decoder iterations (default 20).
+    :param cn_update: The LDPC decoder's check-node rule (default ``"boxplus"``).
     :param max_transmissions: int in [1, 16]; HARQ when > 1 (default 1: one transmission, as
         in the paper). See the module docstring.
     :param combining: ``"chase"`` (default: resend the same symbols, combine them) or ``"ir"``
@@ -240,8 +244,9 @@ class ClassicalLink:
     def __init__(self, *, channel_uses: int, image_size: tuple[int, int], modulation: int = 16,
                  code_rate: float = 0.5, codeword_length: int = 2048,
                  failure_policy: str = "paper", jpeg2000_header: str = "implicit",
-                 num_iter: int = 20, max_transmissions: int = 1, combining: str = "chase",
-                 code_block_groups: int | None = None, device: str = "cpu") -> None:
+                 num_iter: int = 20, cn_update: str = "boxplus", max_transmissions: int = 1,
+                 combining: str = "chase", code_block_groups: int | None = None,
+                 device: str = "cpu") -> None:
         check_image_size(image_size)
         check_harq(max_transmissions, combining, code_block_groups)
         self.max_transmissions = max_transmissions
@@ -267,7 +272,8 @@ class ClassicalLink:
         self.code_rate = code_rate
         self.failure_policy = failure_policy
         self.device = device
-        self._chain = CodedQAM(self.budget, num_iter=num_iter, device=device)
+        self._chain = CodedQAM(self.budget, num_iter=num_iter, cn_update=cn_update,
+                               device=device)
 
     @property
     def channel_uses(self) -> int:

@@ -39,6 +39,7 @@ from modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
 from modulation.quantize import UniformDequantizer, UniformQuantizer
 from simulator.errors import InputError
 from simulator.images import image_shape
+from simulator.links.decoder import decoder_settings
 from simulator.links.harq import harq_settings, retransmit
 from simulator.models.bundle import BUNDLE_FILE, bundle_prediction, load_bundle
 from simulator.models.encoder import SemanticEncoder
@@ -190,7 +191,8 @@ class SemanticLink:
                                                device=dev)
         self._encoder_ldpc = CodeBlockEncoder(plan, bits_per_symbol=bits_per_symbol,
                                               check_values=False, device=dev)
-        self._decoder_ldpc = CodeBlockDecoder(self._encoder_ldpc, device=dev)
+        self._decoder_ldpc = CodeBlockDecoder(self._encoder_ldpc,
+                                              **decoder_settings(cfg.decoder), device=dev)
         self._mapper = QAMMapper(bits_per_symbol=bits_per_symbol, check_values=False, device=dev)
         self._demapper = QAMDemapper(bits_per_symbol=bits_per_symbol, check_values=False,
                                      device=dev)

@@ -214,6 +214,13 @@ BROKEN = [
      "    transmission: {mode: digital, harq: {max_transmissions: 2, code_block_groups: 2}}\n",
      ":6: links.s.transmission.harq: code_block_groups: applies to classical links "
      "(a digital embedding is resent whole)"),
+    (GOOD.replace("modulation: 16\n    code_rate: 1/2\n", "channel_code: capacity\n")
+     + "    decoder: {iterations: 50}\n",
+     ":7: links.jpeg2000: decoder: applies to channel_code ldpc"),
+    ("snr: {points_db: [1]}\nlinks: {b: {type: ber, decoder: {iterations: 5}}}\n",
+     ":2: links.b: decoder: needs code_rate (an uncoded link decodes nothing)"),
+    (GOOD + "    decoder: {iterations: 0}\n",
+     ":12: links.jpeg2000.decoder.iterations: Input should be greater than or equal to 1"),
     (GOOD + "    harq: {max_transmissions: 2, code_block_groups: 5}\n",
      ":12: links.jpeg2000.harq.code_block_groups: Input should be 2, 4, 6 or 8; got 5"),
     (GOOD.replace("count: 2", "count: 1") + "metrics: [psnr, kid]\n",
