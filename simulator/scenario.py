@@ -400,16 +400,9 @@ class HarqConfig(_Frozen):
                                               "version, decoded with the earlier ones.")
     # None (= whole frames) rather than a default value: see scenario_hash.
     code_block_groups: Literal[2, 4, 6, 8] | None = Field(
-        None, description="Classical links: 5G CBG-based retransmission, the frame's code "
+        None, description="5G CBG-based retransmission: a frame's (an embedding's) code "
         "blocks in at most this many groups and only the groups with a failed block resent; "
         "None = whole frames.")
-
-
-def _whole_rows(harq: HarqConfig | None, why: str) -> HarqConfig | None:
-    """Refuse code block groups where a link resends whole rows only."""
-    if harq is not None and harq.code_block_groups is not None:
-        raise ValueError(f"code_block_groups: applies to classical links ({why})")
-    return harq
 
 
 class AnalogTransmission(_Frozen):
@@ -444,11 +437,6 @@ class DigitalTransmission(_Frozen):
                                               "iterations of boxplus.")
 
     _rate = field_validator("code_rate", mode="before")(classmethod(lambda cls, v: parse_rate(v)))
-
-    @field_validator("harq")
-    @classmethod
-    def _whole_embeddings(cls, harq: HarqConfig | None) -> HarqConfig | None:
-        return _whole_rows(harq, "a digital embedding is resent whole")
 
     @field_validator("modulation")
     @classmethod
@@ -599,7 +587,10 @@ class BERLinkConfig(_Frozen):
     @field_validator("harq")
     @classmethod
     def _one_block_rows(cls, harq: HarqConfig | None) -> HarqConfig | None:
-        return _whole_rows(harq, "a BER link's rows are single code blocks")
+        if harq is not None and harq.code_block_groups is not None:
+            raise ValueError("code_block_groups: applies to frames of several code blocks (a "
+                             "BER link's rows are single code blocks)")
+        return harq
 
     @model_validator(mode="after")
     def _code_block(self) -> "BERLinkConfig":

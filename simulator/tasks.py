@@ -276,8 +276,7 @@ class TaskRunner:
             gen = make_generator(self._seed(task, task.batch_index, repeat, "channel"), self.device)
             channel = build_channel(self.scenario.channel, generator=gen, device=self.device)
             if semantic:
-                zhat, blk, bit_err, sends = link.send(z, channel, task.snr_db)
-                uses = sends * link.channel_uses  # every send is the whole embedding
+                zhat, blk, bit_err, sends, uses = link.send(z, channel, task.snr_db)
                 gens = [make_generator(self._seed(task, "image", i, repeat, "sampler"), self.device)
                         for i in task.image_indices]
                 recon = link.reconstruct(zhat, gens)

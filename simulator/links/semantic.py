@@ -17,7 +17,8 @@ Transmission of Z (``[batch, 16, h, w]``):
   code blocks, sent with Gray QAM and decoded; values carried by a block whose CRC fails are
   replaced by 0, the unconditional (all-zero) embedding stage B was trained to fall back on.
   With ``harq`` an embedding with a failed block is resent first (:mod:`simulator.links.harq`),
-  each send costing the link's channel uses.
+  each send costing the link's channel uses, or with ``code_block_groups`` only the groups of
+  blocks with a failed one, costing their symbols.
 
 Everything from the channel output to the image stays on the model's device.
 """
@@ -59,13 +60,17 @@ class SentEmbedding(NamedTuple):
         analog). Together with :attr:`SemanticLink.code_plan` they give the link's coded BER
         and BLER.
     :ivar transmissions: [batch] int64; sends of each embedding (digital with ``harq``: 1 plus
-        its retransmissions, each of :attr:`SemanticLink.channel_uses`; else 1).
+        its retransmissions; else 1).
+    :ivar channel_uses: [batch] int64; channel uses the sends took: :attr:`SemanticLink.
+        channel_uses` each, or with code block groups that for the first send and the resent
+        blocks' symbols for the others.
     """
 
     zhat: torch.Tensor
     block_errors: torch.Tensor
     bit_errors: torch.Tensor
     transmissions: torch.Tensor
+    channel_uses: torch.Tensor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +82,7 @@ class SemanticOutput:
     :ivar block_errors: [batch] int64; failed code blocks (digital; 0 for analog).
     :ivar bit_errors: [batch] int64; embedding bits decoded wrong (digital; 0 for analog).
     :ivar transmissions: [batch] int64; sends of each embedding (as in :class:`SentEmbedding`).
+    :ivar channel_uses: [batch] int64; channel uses they took (as in :class:`SentEmbedding`).
     """
 
     images: torch.Tensor
@@ -84,6 +90,7 @@ class SemanticOutput:
     block_errors: torch.Tensor
     bit_errors: torch.Tensor
     transmissions: torch.Tensor
+    channel_uses: torch.Tensor
 
 
 class SemanticLink:
@@ -216,24 +223,27 @@ class SemanticLink:
             x_hat = estimate_symbols(x_hat, no_eff, self.transmission.estimate or "none")
             zhat = self._analog_demapper(x_hat, scale)
             zeros = torch.zeros(z.shape[0], dtype=torch.int64, device=z.device)
-            return SentEmbedding(zhat, zeros, zeros, zeros + 1)
+            return SentEmbedding(zhat, zeros, zeros, zeros + 1, zeros + self.channel_uses)
         bits = self._quantizer(z)  # [batch, numel * b]
         x = self._mapper(self._encoder_ldpc(bits))
         x_hat, no_eff = channel(x, snr_db)
         rx_bits, block_ok = self._decoder_ldpc(self._demapper(x_hat, no_eff))
         # With harq, which embeddings to resend is read back to the host once per round.
-        transmissions = retransmit(
+        sends = retransmit(
             **harq_settings(self.transmission.harq), bits=bits, x=x, x_hat=x_hat, no_eff=no_eff,
             received=rx_bits, block_ok=block_ok, channel=channel, snr_db=snr_db,
             encoder=self._encoder_ldpc, mapper=self._mapper, demapper=self._demapper,
-            decoder=self._decoder_ldpc).transmissions
+            decoder=self._decoder_ldpc)
         zhat = self._dequantizer(rx_bits)
         plan = self._encoder_ldpc.plan
+        # The code blocks fill the channel uses exactly: a whole resend is every block again.
+        uses = self.channel_uses + sends.resent_blocks * (self.channel_uses // plan.num_blocks)
         bit_ok = block_ok.repeat_interleave(plan.payload_bits_per_block, dim=1)
         value_ok = bit_ok[:, :plan.num_payload_bits].reshape(z.shape[0], -1, self._bits_per_value)
         value_ok = value_ok.all(dim=-1).reshape(zhat.shape)
         return SentEmbedding(torch.where(value_ok, zhat, torch.zeros_like(zhat)),
-                             (~block_ok).sum(dim=1), (rx_bits != bits).sum(dim=1), transmissions)
+                             (~block_ok).sum(dim=1), (rx_bits != bits).sum(dim=1),
+                             sends.transmissions, uses)
 
     @torch.no_grad()
     def reconstruct(self, zhat: torch.Tensor,

@@ -163,6 +163,22 @@ def test_digital_harq_resends_embeddings_until_their_blocks_pass(combining):
     assert bool((sent.block_errors == 0).all()) and bool((sent.bit_errors == 0).all())
     assert torch.equal(sent.zhat, clean)
     assert bool(((sent.transmissions >= 2) & (sent.transmissions <= 4)).all())
+    assert torch.equal(sent.channel_uses, sent.transmissions * harq.channel_uses)
+    # with code block groups (one block each) only the failed blocks go again: the same
+    # delivery for no more channel uses, counted in whole blocks (fewer with Chase here, where
+    # some blocks pass on the second send and the rest need a third; IR delivers all on the
+    # second, after a first send that failed every block)
+    groups = _link(256, tx=DigitalTransmission(
+        **base, harq=HarqConfig(max_transmissions=4, combining=combining,
+                                code_block_groups=8)))
+    block = groups.channel_uses // groups.code_plan.num_blocks
+    assert groups.code_plan.num_blocks > 1 and groups.channel_uses % block == 0
+    cbg = groups.send(z, AWGNChannel(generator=make_generator(2)), 3.0)
+    assert torch.equal(cbg.zhat, clean)
+    assert bool(((cbg.channel_uses - groups.channel_uses) % block == 0).all())
+    assert int(cbg.channel_uses.sum()) <= int(sent.channel_uses.sum())
+    if combining == "chase":
+        assert int(cbg.channel_uses.sum()) < int(sent.channel_uses.sum())
 
 
 def test_digital_transmission_is_exact_without_noise_and_falls_back_to_zeros():
@@ -171,12 +187,12 @@ def test_digital_transmission_is_exact_without_noise_and_falls_back_to_zeros():
     link = _link(256, tx=tx)
     z = link.encode(load_images("sample", 256, count=2)[0])
     assert float(z.abs().max()) < 20  # inside the clipping range: no clipping error
-    zhat, block_errors, bit_errors, _ = link.send(
+    zhat, block_errors, bit_errors, *_ = link.send(
         z, AWGNChannel(generator=make_generator(0)), float("inf"))
     step = 40 / 2 ** 8
     assert torch.all(block_errors == 0) and torch.all(bit_errors == 0)
     assert float((zhat - z).abs().max()) <= step / 2 + 1e-5  # quantisation error only
-    lost, block_errors, bit_errors, _ = link.send(
+    lost, block_errors, bit_errors, *_ = link.send(
         z, AWGNChannel(generator=make_generator(0)), -10.0)
     assert torch.all(block_errors > 0)
     assert float((lost == 0).float().mean()) > 0.5  # values of failed blocks become zeros
@@ -215,7 +231,7 @@ def test_a_lost_code_block_zeroes_exactly_the_values_it_carries():
     z = torch.randn(2, 16, 6, 6, generator=torch.Generator().manual_seed(3)) * 2
     clean = link.send(z, AWGNChannel(generator=make_generator(0)), float("inf")).zhat
     assert bool((clean != 0).all())  # 6-bit bin centres in [-8, 8] are never 0
-    zhat, block_errors, bit_errors, _ = link.send(z, CorruptBlocks({0: [1]}, 2048 // 4), 0.0)
+    zhat, block_errors, bit_errors, *_ = link.send(z, CorruptBlocks({0: [1]}, 2048 // 4), 0.0)
     assert block_errors.tolist() == [1, 0]
     assert int(bit_errors[0]) > 0 and int(bit_errors[1]) == 0
     lost = torch.zeros(576, dtype=torch.bool)
@@ -261,11 +277,12 @@ def test_hot_path_stays_on_the_device_without_host_syncs(tx, channel, device):
     z = link.encode(load_images("sample", 256, count=2)[0])
     ch = build_channel(channel, generator=make_generator(0, device), device=device)
     with record_host_syncs() as syncs:
-        zhat, block_errors, bit_errors, sends = link.send(
+        zhat, block_errors, bit_errors, sends, uses = link.send(
             z, ch, torch.tensor([3.0, 12.0], device=device))
         images = link.reconstruct(zhat, [make_generator(s, device) for s in (1, 2)])
     assert syncs == []
-    assert {t.device.type for t in (zhat, block_errors, bit_errors, sends, images)} == {device}
+    assert {t.device.type for t in (zhat, block_errors, bit_errors, sends, uses,
+                                    images)} == {device}
     assert images.shape == (2, 3, 256, 256)
 
 

@@ -208,12 +208,8 @@ BROKEN = [
      ":2: links.b: harq: needs code_rate"),
     ("snr: {points_db: [1]}\nlinks: {b: {type: ber, code_rate: 1/2, harq: {max_transmissions: "
      "2, code_block_groups: 2}}}\n",
-     ":2: links.b.harq: code_block_groups: applies to classical links (a BER link's rows are "
-     "single code blocks)"),
-    ("images: {source: sample}\nsnr: {points_db: [1]}\nlinks:\n  s:\n    type: semantic\n"
-     "    transmission: {mode: digital, harq: {max_transmissions: 2, code_block_groups: 2}}\n",
-     ":6: links.s.transmission.harq: code_block_groups: applies to classical links "
-     "(a digital embedding is resent whole)"),
+     ":2: links.b.harq: code_block_groups: applies to frames of several code blocks (a BER "
+     "link's rows are single code blocks)"),
     (GOOD.replace("modulation: 16\n    code_rate: 1/2\n", "channel_code: capacity\n")
      + "    decoder: {iterations: 50}\n",
      ":7: links.jpeg2000: decoder: applies to channel_code ldpc"),
