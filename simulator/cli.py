@@ -401,13 +401,22 @@ def _check_transmit_options(args: argparse.Namespace) -> None:
                          f"(one channel use per pixel value); got {args.channel_uses}")
 
 
+#: The channel options of `semlink transmit`, by the schema field each one sets.
+_CHANNEL_OPTIONS = {"k_factor_db": "--k-factor-db", "num_rx_antennas": "--rx-antennas",
+                    "num_tx_antennas": "--tx-antennas", "csi_error_var": "--csi-error-var",
+                    "normalized_doppler": "--normalized-doppler",
+                    "input_backoff_db": "--amplifier-backoff-db"}
+
+
 def _transmit_channel(args: argparse.Namespace):
     """The channel section `semlink transmit` builds from --channel, --k-factor-db,
     --rx-antennas, --tx-antennas, --csi-error-var, --normalized-doppler and
-    --amplifier-backoff-db (each refused where the channel has no such setting)."""
-    from simulator.scenario import (AMPLIFIER_BACKOFF_RANGE_DB, MAX_NORMALIZED_DOPPLER,
-                                    MAX_RX_ANTENNAS, AmplifierConfig, AWGNConfig, OFDMConfig,
-                                    RayleighConfig, RicianConfig)
+    --amplifier-backoff-db (each refused where the channel has no such setting); the schema
+    checks the values, and its message names the option."""
+    import pydantic
+
+    from simulator.scenario import (AmplifierConfig, AWGNConfig, OFDMConfig, RayleighConfig,
+                                    RicianConfig)
 
     rician = args.channel == "rician"
     if args.k_factor_db is not None and not rician:
@@ -419,33 +428,31 @@ def _transmit_channel(args: argparse.Namespace):
                              f"rician, not to --channel {args.channel}")
     if rician and args.k_factor_db is None:
         raise InputError("--k-factor-db: --channel rician needs its K factor (dB)")
-    if args.rx_antennas is not None and args.rx_antennas > MAX_RX_ANTENNAS:
-        raise InputError(f"--rx-antennas: at most {MAX_RX_ANTENNAS}; got {args.rx_antennas}")
-    doppler = args.normalized_doppler
-    if doppler is not None and not 0.0 < doppler <= MAX_NORMALIZED_DOPPLER:
-        raise InputError(f"--normalized-doppler: must be in (0, {MAX_NORMALIZED_DOPPLER}]; "
-                         f"got {doppler:g}")
-    backoff = args.amplifier_backoff_db
-    low, high = AMPLIFIER_BACKOFF_RANGE_DB
-    if backoff is not None and not low <= backoff <= high:
-        raise InputError(f"--amplifier-backoff-db: must be in [{low:g}, {high:g}] dB; got "
-                         f"{backoff:g}")
-    amplifier = None if backoff is None else AmplifierConfig(input_backoff_db=backoff)
-    if args.channel == "awgn":
-        return AWGNConfig(type="awgn", amplifier=amplifier)
-    if args.channel == "ofdm":
-        return OFDMConfig(type="ofdm", amplifier=amplifier)
-    # The schema's bounds, checked here to name the option rather than a pydantic model.
-    scattered = RicianConfig.scattered_power(args.k_factor_db) if rician else 1.0
-    if args.csi_error_var is not None and not 0.0 <= args.csi_error_var < scattered:
-        raise InputError(f"--csi-error-var: must be in [0, {scattered:.4g}) (the scattered "
-                         f"power of --channel {args.channel}); got {args.csi_error_var:g}")
-    settings = {"num_rx_antennas": args.rx_antennas, "num_tx_antennas": args.tx_antennas,
-                "csi_error_var": args.csi_error_var,
-                "normalized_doppler": doppler, "amplifier": amplifier}
-    if rician:
-        return RicianConfig(type="rician", k_factor_db=args.k_factor_db, **settings)
-    return RayleighConfig(type="rayleigh", **settings)
+    try:
+        amplifier = (None if args.amplifier_backoff_db is None
+                     else AmplifierConfig(input_backoff_db=args.amplifier_backoff_db))
+        if args.channel == "awgn":
+            return AWGNConfig(type="awgn", amplifier=amplifier)
+        if args.channel == "ofdm":
+            return OFDMConfig(type="ofdm", amplifier=amplifier)
+        settings = {"num_rx_antennas": args.rx_antennas, "num_tx_antennas": args.tx_antennas,
+                    "csi_error_var": args.csi_error_var,
+                    "normalized_doppler": args.normalized_doppler, "amplifier": amplifier}
+        if rician:
+            return RicianConfig(type="rician", k_factor_db=args.k_factor_db, **settings)
+        return RayleighConfig(type="rayleigh", **settings)
+    except pydantic.ValidationError as err:
+        raise InputError(_option_message(err.errors()[0])) from None
+
+
+def _option_message(error: dict) -> str:
+    """A schema error on a channel field, as one line naming the `semlink transmit` option."""
+    msg = error["msg"].removeprefix("Value error, ")
+    field = next((str(part) for part in reversed(error["loc"]) if part in _CHANNEL_OPTIONS),
+                 msg.split(" ", 1)[0])  # a model check names the field first
+    if "input" in error and not isinstance(error["input"], dict) and "; got" not in msg:
+        msg = f"{msg}; got {error['input']!r}"
+    return f"{_CHANNEL_OPTIONS.get(field, field)}: {msg}"
 
 
 def _cmd_transmit(args: argparse.Namespace) -> int:
