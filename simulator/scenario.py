@@ -346,6 +346,12 @@ class OFDMConfig(_Frozen):
         None, description="frequency: one gain per resource element; time: the waveform "
         "through the multipath taps, cyclic prefix and FFT window (ISI, ICI); None = "
         "frequency.")
+    # None (= [0, 0]) rather than a default value: see scenario_hash.
+    num_guard_carriers: list[Annotated[int, Field(ge=0)]] | None = Field(
+        None, min_length=2, max_length=2, description="[left, right] nulled subcarriers at the "
+        "band's edges; None = [0, 0].")
+    # None (= false) rather than a default value: see scenario_hash.
+    dc_null: bool | None = Field(None, description="Null the DC subcarrier; None = false.")
 
     @field_validator("model")
     @classmethod
@@ -361,12 +367,20 @@ class OFDMConfig(_Frozen):
             raise ValueError(f"cyclic_prefix_length ({self.cyclic_prefix_length}) must be <= "
                              f"fft_size ({self.fft_size})")
         pilots, symbols = self.pilot_ofdm_symbol_indices, self.num_ofdm_symbols
-        if not 1 <= len(pilots) < symbols:
-            raise ValueError(f"pilot_ofdm_symbol_indices must hold 1 to {symbols - 1} indices "
-                             f"(one of the {symbols} OFDM symbols must carry data); got {pilots}")
+        if not pilots and self.channel_estimation != "perfect":
+            raise ValueError("pilot_ofdm_symbol_indices: an empty list (no pilots) needs "
+                             "channel_estimation perfect; LS estimates from the pilots")
+        if len(pilots) >= symbols:
+            raise ValueError(f"pilot_ofdm_symbol_indices must hold at most {symbols - 1} "
+                             f"indices (one of the {symbols} OFDM symbols must carry data); "
+                             f"got {pilots}")
         if any(not 0 <= i < symbols for i in pilots) or len(set(pilots)) != len(pilots):
             raise ValueError(f"pilot_ofdm_symbol_indices must be distinct OFDM symbols in "
                              f"0..{symbols - 1} (num_ofdm_symbols {symbols}); got {pilots}")
+        nulled = sum(self.num_guard_carriers or (0, 0)) + bool(self.dc_null)
+        if nulled >= self.fft_size:
+            raise ValueError(f"num_guard_carriers and dc_null null {nulled} of the "
+                             f"{self.fft_size} subcarriers; at least one must carry data")
         return self
 
 

@@ -74,6 +74,11 @@ def test_the_amplifier_is_the_scenarios_and_sits_before_the_channel():
     assert _channel("{type: ofdm, interleave: true}").interleave
     assert _channel("{type: ofdm, domain: time}").domain == "time"
     assert _channel("{type: ofdm}").domain == "frequency"
+    # guard bands and the DC null leave 72 - 11 - 1 = 60 subcarriers; no pilots, 14 data
+    # symbols on them
+    grid = _channel("{type: ofdm, num_guard_carriers: [5, 6], dc_null: true, "
+                    "pilot_ofdm_symbol_indices: [], channel_estimation: perfect}").resource_grid
+    assert grid.num_effective_subcarriers == 60 and grid.num_data_symbols == 14 * 60
     assert not _channel("{type: ofdm}").interleave
 
 

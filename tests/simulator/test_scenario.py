@@ -121,7 +121,7 @@ BROKEN = [
     (GOOD.replace("{type: awgn}", "{type: ofdm, pilot_ofdm_symbol_indices: [2, 20]}"), ":3: channel: pilot_ofdm_symbol_indices must be distinct OFDM symbols in 0..13"),
     (GOOD.replace("{type: awgn}", "{type: ofdm, pilot_ofdm_symbol_indices: [2, 2]}"), ":3: channel: pilot_ofdm_symbol_indices must be distinct"),
     (GOOD.replace("{type: awgn}", "{type: ofdm, num_ofdm_symbols: 8}"), ":3: channel: pilot_ofdm_symbol_indices must be distinct OFDM symbols in 0..7 (num_ofdm_symbols 8); got [2, 11]"),
-    (GOOD.replace("{type: awgn}", "{type: ofdm, num_ofdm_symbols: 2, pilot_ofdm_symbol_indices: [0, 1]}"), ":3: channel: pilot_ofdm_symbol_indices must hold 1 to 1 indices"),
+    (GOOD.replace("{type: awgn}", "{type: ofdm, num_ofdm_symbols: 2, pilot_ofdm_symbol_indices: [0, 1]}"), ":3: channel: pilot_ofdm_symbol_indices must hold at most 1 indices"),
     (GOOD.replace("{points_db: [1, 10]}", "{points_db: [1, .nan]}"), ":4: snr.points_db.1: must be a number of dB (.inf for a noiseless channel); got nan"),
     (GOOD.replace("{points_db: [1, 10]}", "{points_db: [-.inf]}"), ":4: snr.points_db.0: must be a number of dB"),
     (GOOD.replace("{points_db: [1, 10]}", "{start_db: 0, stop_db: .inf, step_db: 1}"), ":4: snr.stop_db: Input should be a finite number"),
@@ -199,6 +199,13 @@ BROKEN = [
     (GOOD.replace("{type: awgn}",
                   "{type: awgn, amplifier: {model: clip, input_backoff_db: 3, smoothness: 2}}"),
      ":3: channel.amplifier: smoothness: applies to model rapp"),
+    (GOOD.replace("{type: awgn}", "{type: ofdm, pilot_ofdm_symbol_indices: []}"),
+     ":3: channel: pilot_ofdm_symbol_indices: an empty list (no pilots) needs "
+     "channel_estimation perfect"),
+    (GOOD.replace("{type: awgn}", "{type: ofdm, num_guard_carriers: [36, 35], dc_null: true}"),
+     ":3: channel: num_guard_carriers and dc_null null 72 of the 72 subcarriers"),
+    (GOOD.replace("{type: awgn}", "{type: ofdm, num_guard_carriers: [4]}"),
+     ":3: channel.num_guard_carriers: List should have at least 2 items"),
     (GOOD.replace("{type: awgn}", "{type: ofdm, amplifier: {input_backoff_db: 3, gain: 2}}"),
      ":3: channel.amplifier.gain: unknown key"),
     (GOOD.replace("{type: awgn}", "{type: awgn, amplifier: {input_backoff_db: 3}}").replace(
