@@ -154,8 +154,9 @@ class OFDMSISOChannel(Block):
         domain it only sets the OFDM symbol duration (hence the channel's time evolution);
         in the time domain it is sent, and a channel longer than it causes ISI.
     :param domain: ``"frequency"`` (default; one gain per resource element) | ``"time"`` (the
-        waveform through the multipath taps, :mod:`channels.ofdm_time`). The same for
-        ``model="AWGN"``.
+        waveform through the multipath taps, :mod:`channels.ofdm_time`).
+    :param phase_noise_linewidth_hz: float > 0 or None (default); the receiver oscillator's
+        linewidth, Hz: Wiener phase noise on the time-domain samples (``domain="time"`` only).
     :param num_guard_carriers: (left, right) ints >= 0, default (0, 0); nulled subcarriers.
     :param dc_null: bool, default False; null the DC subcarrier.
     :param pilot_pattern: ``"kronecker"`` (default; every effective subcarrier of the pilot
@@ -217,6 +218,7 @@ class OFDMSISOChannel(Block):
                  channel_estimation: str = "perfect", interpolation: str = "nn",
                  amplifier: PowerAmplifier | None = None, oversampling: int = 4,
                  interleave: bool = False, domain: str = "frequency",
+                 phase_noise_linewidth_hz: float | None = None,
                  generator: torch.Generator | None = None, check_values: bool = True,
                  precision: str | None = None, device: str | None = None) -> None:
         super().__init__(precision=precision, device=device)
@@ -255,6 +257,9 @@ class OFDMSISOChannel(Block):
         check_type(interleave, bool, name="interleave")
         check_type(domain, str, name="domain")
         check_one_of(domain, DOMAINS, name="domain")
+        if phase_noise_linewidth_hz is not None and domain != "time":
+            raise ValueError("`phase_noise_linewidth_hz` needs domain='time' (phase noise acts "
+                             f"on the time-domain samples); got domain={domain!r}.")
         check_type(check_values, bool, name="check_values")
         check_generator(generator, self.device)
 
@@ -290,16 +295,21 @@ class OFDMSISOChannel(Block):
                                          whiten_interference=False, **kw)
         self._estimator = (LSChannelEstimator(self._rg, interpolation_type=interpolation, **kw)
                            if channel_estimation == "ls" else None)
-        self._channel = None
+        cir = None
         if model != "AWGN":
             family, letter = model.split("-")
             cls = GeneratorTDL if family == "TDL" else GeneratorCDL
             cir = cls(model=letter, delay_spread=float(delay_spread_s),
                       carrier_frequency=float(carrier_frequency_hz), speed=float(speed_mps),
                       generator=generator, **kw)
-            self._channel = (OFDMChannel(cir, self._rg, normalize_channel=False,
-                                         return_channel=True, **kw) if domain == "frequency"
-                             else TimeDomainOFDM(cir, self._rg, self._awgn, **kw))
+        self._channel = None
+        if domain == "time":  # also without multipath: noise (and phase noise) per sample
+            self._channel = TimeDomainOFDM(cir, self._rg, self._awgn,
+                                           phase_noise_linewidth_hz=phase_noise_linewidth_hz,
+                                           generator=generator, **kw)
+        elif cir is not None:
+            self._channel = OFDMChannel(cir, self._rg, normalize_channel=False,
+                                        return_channel=True, **kw)
         self._domain = domain
 
     # -- configuration helpers -------------------------------------------------------------

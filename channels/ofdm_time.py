@@ -13,7 +13,10 @@ early, into the prefix, so that the sinc pulses' early tails stay inside the sym
 
 So a prefix shorter than the channel lets each symbol leak into the next (ISI, and the lost
 circularity, ICI), and motion within a symbol spreads the subcarriers into each other (ICI):
-the frequency-domain model has neither. With a unitary FFT the noise per resource element is
+the frequency-domain model has neither. Without a multipath model (``cir`` None) the samples
+pass unchanged but for the noise. With ``phase_noise_linewidth_hz`` the receiver's oscillator
+turns every received sample by a Wiener phase (:mod:`channels.phase_noise`; each slot's starts
+at 0): a common phase per OFDM symbol and interference between subcarriers. With a unitary FFT the noise per resource element is
 the noise per sample, so ``snr_db`` means what it means in the frequency-domain model. The
 frequency response the perfect-CSI receiver uses is the taps' DFT at each symbol's start
 (``time_to_ofdm_channel``): it knows the channel, not the interference.
@@ -25,7 +28,9 @@ from sionna.phy import Block
 from sionna.phy.channel import TimeChannel, time_to_ofdm_channel
 from sionna.phy.ofdm import OFDMDemodulator, OFDMModulator, ResourceGrid
 
+from channels._checks import check_type
 from channels.awgn import AWGN
+from channels.phase_noise import MAX_NORMALIZED_LINEWIDTH, wiener_phase
 
 __all__ = ["TimeDomainOFDM", "WINDOW_ADVANCE"]
 
@@ -37,9 +42,12 @@ class TimeDomainOFDM(Block):
     """Resource grids -> cyclic prefix -> multipath taps -> AWGN -> FFT window -> grids.
 
     :param cir: A TR 38.901 TDL or CDL model of :mod:`channels._tr38901` (its generator draws
-        the taps).
+        the taps), or None: no multipath.
     :param resource_grid: The grid of one slot.
     :param awgn: The AWGN block that draws the noise (the caller's generator).
+    :param phase_noise_linewidth_hz: float > 0 or None (default: no phase noise); the receiver
+        oscillator's 3 dB linewidth, Hz (its product with the sample period at most 0.1).
+    :param generator: Source of the phase noise, on the device (drawn after the noise).
     :param precision: ``"single"`` | ``"double"`` | None.
     :param device: Device string; None = Sionna's default.
     :input x_rg: [B, 1, 1, num_ofdm_symbols, fft_size] complex; one slot per row.
@@ -50,21 +58,37 @@ class TimeDomainOFDM(Block):
     """
 
     def __init__(self, cir, resource_grid: ResourceGrid, awgn: AWGN, *,
+                 phase_noise_linewidth_hz: float | None = None,
+                 generator: torch.Generator | None = None,
                  precision: str | None = None, device: str | None = None) -> None:
         super().__init__(precision=precision, device=device)
         rg = resource_grid
         kw = {"precision": self.precision, "device": self.device}
-        delays = getattr(cir, "delays", None)
-        delays = cir._delays if delays is None else delays  # CDL keeps them private
         self._rg = rg
         self._awgn = awgn
-        self._channel = TimeChannel(cir, float(rg.fft_size * rg.subcarrier_spacing),
-                                    int(rg.num_time_samples),
-                                    maximum_delay_spread=float(delays.max()),
-                                    normalize_channel=False, return_channel=True, **kw)
+        sample_rate = float(rg.fft_size * rg.subcarrier_spacing)
+        self._phase_noise = None
+        if phase_noise_linewidth_hz is not None:
+            check_type(phase_noise_linewidth_hz, (int, float), name="phase_noise_linewidth_hz")
+            highest = MAX_NORMALIZED_LINEWIDTH * sample_rate
+            if not 0.0 < phase_noise_linewidth_hz <= highest:  # NaN fails too
+                raise ValueError(f"`phase_noise_linewidth_hz` must be in (0, {highest:g}] (0.1 "
+                                 f"of the sample rate); got {phase_noise_linewidth_hz!r}.")
+            self._phase_noise = phase_noise_linewidth_hz / sample_rate
+        self._generator = generator
+        self._channel = None
+        l_min = 0
+        if cir is not None:
+            delays = getattr(cir, "delays", None)
+            delays = cir._delays if delays is None else delays  # CDL keeps them private
+            self._channel = TimeChannel(cir, sample_rate, int(rg.num_time_samples),
+                                        maximum_delay_spread=float(delays.max()),
+                                        normalize_channel=False, return_channel=True, **kw)
+            l_min = self._channel.l_min
         cp = int(rg.cyclic_prefix_length)
-        advance = min(cp, -self._channel.l_min, WINDOW_ADVANCE)
-        self._skip = -self._channel.l_min - advance  # output sample 0 is at time l_min
+        advance = min(cp, -l_min, WINDOW_ADVANCE)
+        self._l_min = l_min
+        self._skip = -l_min - advance  # output sample 0 is at time l_min
         self._modulator = OFDMModulator(cp, **kw)
         self._demodulator = OFDMDemodulator(rg.fft_size, -advance, cp, **kw)
         # Built here: their first call checks the prefix on the host, not in a hot path.
@@ -74,13 +98,25 @@ class TimeDomainOFDM(Block):
 
     @property
     def lags(self) -> tuple[int, int]:
-        """(l_min, l_max): the channel's smallest and largest tap lags, samples."""
+        """(l_min, l_max): the channel's smallest and largest tap lags, samples ((0, 0)
+        without multipath)."""
+        if self._channel is None:
+            return 0, 0
         return self._channel.l_min, self._channel.l_max
 
     def call(self, x_rg: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         samples = self._modulator(x_rg)  # [B, 1, 1, num_time_samples]
-        received, taps = self._channel(samples)  # noise-free; one extra tail of l_tot - 1
+        if self._channel is None:
+            received = samples
+            h = torch.ones_like(x_rg)[:, :, :, None, None]  # [B, 1, 1, 1, 1, sym, fft]
+        else:
+            received, taps = self._channel(samples)  # noise-free; one extra tail of l_tot - 1
+            h = time_to_ofdm_channel(taps, self._rg, self._l_min)
         received = self._awgn(received, no.reshape(-1, 1, 1, 1))
         window = received[..., self._skip:self._skip + samples.shape[-1]]
-        h = time_to_ofdm_channel(taps, self._rg, self._channel.l_min)
+        if self._phase_noise is not None:
+            theta = wiener_phase(window.shape[:-1], window.shape[-1], self._phase_noise,
+                                 generator=self._generator, dtype=window.real.dtype,
+                                 device=window.device)
+            window = window * torch.polar(torch.ones_like(theta), theta)
         return self._demodulator(window), h

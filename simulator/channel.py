@@ -7,6 +7,7 @@ from sionna.phy import Block
 from channels.amplifier import AmplifiedChannel, PowerAmplifier
 from channels.awgn import AWGNChannel
 from channels.ofdm import OFDMSISOChannel
+from channels.phase_noise import PhaseNoisyChannel
 from channels.rayleigh import RayleighChannel
 from channels.rician import RicianChannel
 from simulator.scenario import AWGNConfig, ChannelConfig, OFDMConfig, RayleighConfig, RicianConfig
@@ -26,8 +27,8 @@ def build_channel(config: ChannelConfig, *, generator: torch.Generator | None,
         from the device, which stalls a CUDA hot path.
     """
     if isinstance(config, AWGNConfig):
-        return _amplified(config, AWGNChannel(generator=generator, device=device,
-                                              check_values=check_values))
+        return _impaired(config, AWGNChannel(generator=generator, device=device,
+                                              check_values=check_values), generator)
     if isinstance(config, RayleighConfig):  # and RicianConfig, its subclass
         fading = dict(coherence_symbols=config.coherence_symbols, equalizer=config.equalizer,
                       num_rx_antennas=config.num_rx_antennas or 1,
@@ -36,8 +37,9 @@ def build_channel(config: ChannelConfig, *, generator: torch.Generator | None,
                       normalized_doppler=config.normalized_doppler, generator=generator,
                       device=device, check_values=check_values)
         if isinstance(config, RicianConfig):
-            return _amplified(config, RicianChannel(k_factor_db=config.k_factor_db, **fading))
-        return _amplified(config, RayleighChannel(**fading))
+            return _impaired(config, RicianChannel(k_factor_db=config.k_factor_db, **fading),
+                              generator)
+        return _impaired(config, RayleighChannel(**fading), generator)
     if isinstance(config, OFDMConfig):
         model = "AWGN" if config.model == "none" else config.model.upper()
         return OFDMSISOChannel(
@@ -53,14 +55,21 @@ def build_channel(config: ChannelConfig, *, generator: torch.Generator | None,
             channel_estimation=config.channel_estimation, interpolation=config.interpolation,
             amplifier=_amplifier(config, device), interleave=bool(config.interleave),
             domain=config.domain or "frequency",
+            phase_noise_linewidth_hz=config.phase_noise_linewidth_hz,
             generator=generator, device=device, check_values=check_values)
     raise TypeError(f"`config` must be a channel configuration; got {type(config).__name__}.")
 
 
-def _amplified(config: AWGNConfig | RayleighConfig, channel: Block) -> Block:
-    """``channel``, behind the transmit amplifier of ``config`` when it has one."""
+def _impaired(config: AWGNConfig | RayleighConfig, channel: Block,
+               generator: torch.Generator | None) -> Block:
+    """``channel``, behind the transmit amplifier of ``config`` when it has one and before the
+    receiver's phase noise when it has some (drawn from ``generator`` after the channel)."""
     amplifier = _amplifier(config, channel.device)
-    return channel if amplifier is None else AmplifiedChannel(amplifier, channel)
+    if amplifier is not None:
+        channel = AmplifiedChannel(amplifier, channel)
+    if config.phase_noise_linewidth is not None:
+        channel = PhaseNoisyChannel(channel, config.phase_noise_linewidth, generator=generator)
+    return channel
 
 
 def _amplifier(config: ChannelConfig, device: str) -> PowerAmplifier | None:

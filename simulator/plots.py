@@ -144,10 +144,11 @@ def _plot_error_rates(store, rows, scenario, snr_kind, out) -> list[Path]:
 
 def _theory(channel: dict, modulation: int, ebno_db: np.ndarray):
     """The closed-form BER of an uncoded link over the scenario's ``channel`` section, or None
-    (also behind a transmit amplifier: its distortion has no closed form here). Alamouti's code
+    (also behind a transmit amplifier or with phase noise: no closed form here). Alamouti's code
     over fades that hold for its pairs is ``2 A`` branches of MRC at half the SNR each; under
     faster fading or with CSI errors it has none here either."""
-    if channel.get("amplifier"):
+    if channel.get("amplifier") or channel.get("phase_noise_linewidth") or \
+            channel.get("phase_noise_linewidth_hz"):
         return None
     kind = channel.get("type", "awgn")
     antennas = channel.get("num_rx_antennas") or 1

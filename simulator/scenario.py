@@ -97,6 +97,7 @@ OFDM_MAX_FFT_SIZE = 4096
 OFDM_MAX_OFDM_SYMBOLS = 140
 MAX_NORMALIZED_DOPPLER = 0.5  # f_D T_s (channels/doppler.py)
 MAX_HARQ_TRANSMISSIONS = 16  # simulator/links/harq.py
+MAX_PHASE_NOISE_LINEWIDTH = 0.1  # channels/phase_noise.py
 AMPLIFIER_BACKOFF_RANGE_DB = (-20.0, 40.0)  # input back-offs a scenario may ask for
 
 
@@ -256,6 +257,11 @@ class AWGNConfig(_Frozen):
     # None (= no amplifier) rather than a default value: see scenario_hash.
     amplifier: AmplifierConfig | None = Field(None, description="Transmit amplifier; None = "
                                               "linear.")
+    # None (= none) rather than a default value: see scenario_hash.
+    phase_noise_linewidth: float | None = Field(
+        None, gt=0, le=MAX_PHASE_NOISE_LINEWIDTH, description="Receiver oscillator linewidth "
+        "times symbol period: Wiener phase noise, increments of variance 2 pi times it; "
+        "None = none.")
 
 
 class RayleighConfig(_Frozen):
@@ -286,6 +292,9 @@ class RayleighConfig(_Frozen):
     normalized_doppler: float | None = Field(
         None, gt=0, le=MAX_NORMALIZED_DOPPLER, description="Maximum Doppler shift times the "
         "symbol period, f_D T_s: time-correlated (Jakes) fading instead of blocks.")
+    # None (= none) rather than a default value: see scenario_hash.
+    phase_noise_linewidth: float | None = Field(
+        None, gt=0, le=MAX_PHASE_NOISE_LINEWIDTH, description="As for awgn.")
 
     @model_validator(mode="after")
     def _doppler_or_blocks(self) -> "RayleighConfig":
@@ -346,6 +355,10 @@ class OFDMConfig(_Frozen):
         None, description="frequency: one gain per resource element; time: the waveform "
         "through the multipath taps, cyclic prefix and FFT window (ISI, ICI); None = "
         "frequency.")
+    # None (= none) rather than a default value: see scenario_hash.
+    phase_noise_linewidth_hz: float | None = Field(
+        None, gt=0, description="Receiver oscillator linewidth, Hz: Wiener phase noise on the "
+        "time-domain samples (domain time only); None = none.")
     # None (= [0, 0]) rather than a default value: see scenario_hash.
     num_guard_carriers: list[Annotated[int, Field(ge=0)]] | None = Field(
         None, min_length=2, max_length=2, description="[left, right] nulled subcarriers at the "
@@ -377,6 +390,14 @@ class OFDMConfig(_Frozen):
         if any(not 0 <= i < symbols for i in pilots) or len(set(pilots)) != len(pilots):
             raise ValueError(f"pilot_ofdm_symbol_indices must be distinct OFDM symbols in "
                              f"0..{symbols - 1} (num_ofdm_symbols {symbols}); got {pilots}")
+        if self.phase_noise_linewidth_hz is not None:
+            highest = MAX_PHASE_NOISE_LINEWIDTH * self.fft_size * self.subcarrier_spacing_hz
+            if self.domain != "time":
+                raise ValueError("phase_noise_linewidth_hz: acts on the time-domain samples; "
+                                 "set domain: time")
+            if self.phase_noise_linewidth_hz > highest:
+                raise ValueError(f"phase_noise_linewidth_hz ({self.phase_noise_linewidth_hz:g}) "
+                                 f"must be <= {highest:g} Hz, 0.1 of the sample rate")
         nulled = sum(self.num_guard_carriers or (0, 0)) + bool(self.dc_null)
         if nulled >= self.fft_size:
             raise ValueError(f"num_guard_carriers and dc_null null {nulled} of the "
@@ -671,12 +692,16 @@ class Scenario(_Frozen):
                                  f"links are {', '.join(self.links)}")
             if not isinstance(self.links[match], SemanticLinkConfig):
                 raise ValueError(f"links.{name}.bandwidth.match: {match!r} must be a semantic link")
-        if getattr(self.channel, "amplifier", None) is not None:
+        impairments = [f"channel.{field}" for field in ("amplifier", "phase_noise_linewidth",
+                                                         "phase_noise_linewidth_hz")
+                       if getattr(self.channel, field, None) is not None]
+        if impairments:
             for name, link in self.links.items():
                 if getattr(link, "channel_code", None) == "capacity":
+                    what = "distortion" if impairments[0].endswith("amplifier") else "phase"
                     raise ValueError(f"links.{name}.channel_code: capacity counts only the "
-                                     "channel's noise, not channel.amplifier's distortion; use "
-                                     "ldpc, or no amplifier")
+                                     f"channel's noise, not {impairments[0]}'s {what}; use "
+                                     f"ldpc, or no {impairments[0].split('.')[1]}")
         if self.fid_reference is not None and "fid" not in self.metrics:
             raise ValueError("fid_reference: set, but fid is not among the metrics")
         needs_images = any(not isinstance(l, BERLinkConfig) for l in self.links.values())

@@ -264,12 +264,16 @@ DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
                                          (ANALOG, OFDMConfig(type="ofdm")),
                                          (ANALOG, OFDMConfig(type="ofdm", amplifier=AMPLIFIER,
                                                               interleave=True)),
-                                         (ANALOG, OFDMConfig(type="ofdm", domain="time")),
+                                         (ANALOG, OFDMConfig(type="ofdm", domain="time",
+                                                             phase_noise_linewidth_hz=1e3)),
+                                         (ANALOG, AWGNConfig(type="awgn",
+                                                             phase_noise_linewidth=0.01)),
                                          (DIGITAL, AWGNConfig(type="awgn"))],
                          ids=["analog-awgn", "analog-rayleigh", "matched-rayleigh",
                               "matched-doppler", "repeated-rayleigh", "alamouti-rayleigh",
                               "analog-ofdm",
-                              "amplified-ofdm", "time-domain-ofdm", "digital-awgn"])
+                              "amplified-ofdm", "time-domain-ofdm", "phase-noise-awgn",
+                              "digital-awgn"])
 def test_hot_path_stays_on_the_device_without_host_syncs(tx, channel, device):
     """From Z through the channel to the decoded image nothing is read back to the host:
     no ``.item()``, no data-dependent shapes, no device-to-host copy."""

@@ -66,6 +66,13 @@ def test_the_amplifier_is_the_scenarios_and_sits_before_the_channel():
     assert _channel("{type: rayleigh, amplifier: {input_backoff_db: 0, smoothness: 5}}"
                     ).amplifier.smoothness == 5.0
     assert not isinstance(_channel("{type: awgn}"), AmplifiedChannel)
+    # phase noise comes after the channel (and its amplifier), at the receiver
+    from channels.phase_noise import PhaseNoisyChannel
+
+    noisy = _channel("{type: rayleigh, phase_noise_linewidth: 0.01, "
+                     "amplifier: {input_backoff_db: 2}}")
+    assert isinstance(noisy, PhaseNoisyChannel) and noisy.normalized_linewidth == 0.01
+    assert isinstance(noisy.channel, AmplifiedChannel)
     # OFDM takes it inside: it acts on the time-domain signal, not on the subcarriers
     ofdm = _channel("{type: ofdm, amplifier: {model: clip, input_backoff_db: 2}}")
     assert not isinstance(ofdm, AmplifiedChannel)

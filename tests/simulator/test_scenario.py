@@ -199,6 +199,14 @@ BROKEN = [
     (GOOD.replace("{type: awgn}",
                   "{type: awgn, amplifier: {model: clip, input_backoff_db: 3, smoothness: 2}}"),
      ":3: channel.amplifier: smoothness: applies to model rapp"),
+    (GOOD.replace("{type: awgn}", "{type: ofdm, phase_noise_linewidth_hz: 100}"),
+     ":3: channel: phase_noise_linewidth_hz: acts on the time-domain samples; set domain: time"),
+    (GOOD.replace("{type: awgn}", "{type: rayleigh, phase_noise_linewidth: 0.2}"),
+     ":3: channel.phase_noise_linewidth: Input should be less than or equal to 0.1"),
+    (GOOD.replace("{type: awgn}", "{type: awgn, phase_noise_linewidth: 0.01}").replace(
+        "modulation: 16\n    code_rate: 1/2\n", "channel_code: capacity\n"),
+     ":9: links.jpeg2000.channel_code: capacity counts only the channel's noise, not "
+     "channel.phase_noise_linewidth's phase"),
     (GOOD.replace("{type: awgn}", "{type: ofdm, pilot_ofdm_symbol_indices: []}"),
      ":3: channel: pilot_ofdm_symbol_indices: an empty list (no pilots) needs "
      "channel_estimation perfect"),
