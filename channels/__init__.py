@@ -1,6 +1,7 @@
 """Channel models on complex baseband symbols: AWGN, Rayleigh and Rician flat fading (block-wise or
-with a Jakes Doppler spectrum), OFDM with 3GPP TDL/CDL, a transmit power amplifier (in front of
-the single-carrier ones, on the time-domain signal inside OFDM), and peak-to-average power
+with a Jakes Doppler spectrum, one or two transmit antennas), OFDM with 3GPP TDL/CDL (per
+resource element or as a waveform), a transmit power amplifier (in front of the single-carrier
+ones, on the time-domain signal inside OFDM), receiver phase noise, and peak-to-average power
 measures.
 
 Every model shares one call convention, ``x_hat, no_eff = channel(x, snr_db)``, returning the
@@ -13,8 +14,10 @@ from channels.amplifier import AmplifiedChannel, PowerAmplifier
 from channels.awgn import AWGN, AWGNChannel
 from channels.doppler import jakes_process
 from channels.ofdm import MODELS as OFDM_MODELS
-from channels.ofdm import OFDMSISOChannel, pack_slots, unpack_slots
-from channels.papr import papr_db, power_ccdf
+from channels.ofdm import OFDMSISOChannel, interleaver, pack_slots, unpack_slots
+from channels.ofdm_time import TimeDomainOFDM
+from channels.papr import papr_db, power_ccdf, power_levels_db
+from channels.phase_noise import PhaseNoisyChannel, wiener_phase
 from channels.rayleigh import RayleighChannel
 from channels.rician import RicianChannel
 from channels.snr import ebno_db_to_esno_db, esno_db_to_ebno_db, mean_power, noise_variance
@@ -25,16 +28,21 @@ __all__ = [
     "AmplifiedChannel",
     "OFDMSISOChannel",
     "OFDM_MODELS",
+    "PhaseNoisyChannel",
     "PowerAmplifier",
     "RayleighChannel",
     "RicianChannel",
+    "TimeDomainOFDM",
     "ebno_db_to_esno_db",
     "esno_db_to_ebno_db",
+    "interleaver",
     "jakes_process",
     "mean_power",
     "noise_variance",
     "pack_slots",
     "papr_db",
     "power_ccdf",
+    "power_levels_db",
     "unpack_slots",
+    "wiener_phase",
 ]
