@@ -494,7 +494,7 @@ class OFDMSISOChannel(Block):
             y = self._awgn(x_rg, no.reshape(-1, 1, 1, 1, 1))  # [B, 1, 1, sym, fft]
             h = torch.ones_like(x_rg)[:, :, :, None, None]  # [B, 1, 1, 1, 1, sym, fft]
         elif self._domain == "time":
-            y, h = self._channel(x_rg, no)  # noise added to the samples
+            y, h = self._channel(x_rg, no, num_slots)  # noise added to the samples
         else:
             y, h = self._channel(x_rg)  # noise-free; h: [B, 1, 1, 1, 1, sym, fft]
             y = self._awgn(y, no.reshape(-1, 1, 1, 1, 1))

@@ -15,8 +15,9 @@ So a prefix shorter than the channel lets each symbol leak into the next (ISI, a
 circularity, ICI), and motion within a symbol spreads the subcarriers into each other (ICI):
 the frequency-domain model has neither. Without a multipath model (``cir`` None) the samples
 pass unchanged but for the noise. With ``phase_noise_linewidth_hz`` the receiver's oscillator
-turns every received sample by a Wiener phase (:mod:`channels.phase_noise`; each slot's starts
-at 0): a common phase per OFDM symbol and interference between subcarriers. With a unitary FFT the noise per resource element is
+turns every received sample by a Wiener phase (:mod:`channels.phase_noise`), one path through
+all the slots of a row from 0 at its first sample: a common phase per OFDM symbol, drifting
+from slot to slot, and interference between subcarriers. With a unitary FFT the noise per resource element is
 the noise per sample, so ``snr_db`` means what it means in the frequency-domain model. The
 frequency response the perfect-CSI receiver uses is the taps' DFT at each symbol's start
 (``time_to_ofdm_channel``): it knows the channel, not the interference.
@@ -50,8 +51,11 @@ class TimeDomainOFDM(Block):
     :param generator: Source of the phase noise, on the device (drawn after the noise).
     :param precision: ``"single"`` | ``"double"`` | None.
     :param device: Device string; None = Sionna's default.
-    :input x_rg: [B, 1, 1, num_ofdm_symbols, fft_size] complex; one slot per row.
+    :input x_rg: [B, 1, 1, num_ofdm_symbols, fft_size] complex; one slot per row, the
+        ``slots_per_row`` slots of each transmitted row consecutive.
     :input no: [B] float; noise variance per sample (= per resource element).
+    :input slots_per_row: int >= 1 dividing B, default 1; the phase noise runs on through the
+        slots of one row.
     :output y: [B, 1, 1, num_ofdm_symbols, fft_size] complex; the received grid.
     :output h: [B, 1, 1, 1, 1, num_ofdm_symbols, fft_size] complex; the channel's frequency
         response at each symbol's start.
@@ -104,7 +108,8 @@ class TimeDomainOFDM(Block):
             return 0, 0
         return self._channel.l_min, self._channel.l_max
 
-    def call(self, x_rg: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def call(self, x_rg: torch.Tensor, no: torch.Tensor, slots_per_row: int = 1
+             ) -> tuple[torch.Tensor, torch.Tensor]:
         samples = self._modulator(x_rg)  # [B, 1, 1, num_time_samples]
         if self._channel is None:
             received = samples
@@ -114,9 +119,10 @@ class TimeDomainOFDM(Block):
             h = time_to_ofdm_channel(taps, self._rg, self._l_min)
         received = self._awgn(received, no.reshape(-1, 1, 1, 1))
         window = received[..., self._skip:self._skip + samples.shape[-1]]
-        if self._phase_noise is not None:
-            theta = wiener_phase(window.shape[:-1], window.shape[-1], self._phase_noise,
+        if self._phase_noise is not None:  # one path per row, on through its slots
+            rows = window.shape[0] // slots_per_row
+            theta = wiener_phase((rows,), slots_per_row * window.shape[-1], self._phase_noise,
                                  generator=self._generator, dtype=window.real.dtype,
-                                 device=window.device)
+                                 device=window.device).reshape(window.shape)
             window = window * torch.polar(torch.ones_like(theta), theta)
         return self._demodulator(window), h
