@@ -13,9 +13,11 @@ pass a clipper at ``IBO >= 0 dB`` untouched; Gaussian-like symbols (an analog em
 outer QAM points are compressed, and the receiver, which does not know the amplifier, sees the
 distortion as extra noise and a gain below 1 (Bussgang).
 
-:class:`AmplifiedChannel` puts an amplifier in front of any channel of this package; the
-channel's SNR is then relative to the amplifier's output power (the transmitted symbols), as
-it measures it.
+:class:`AmplifiedChannel` puts an amplifier in front of a single-carrier channel of this
+package; the channel's SNR is then relative to the amplifier's output power (the transmitted
+symbols), as it measures it. OFDM takes the amplifier inside
+(:class:`~channels.ofdm.OFDMSISOChannel`, ``amplifier=``), on its time-domain signal and
+against a fully loaded symbol's power (``reference_power``).
 """
 from __future__ import annotations
 
