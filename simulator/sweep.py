@@ -218,6 +218,23 @@ def set_points_label(store: ResultsStore) -> str:
     return "/".join(m.upper() for m in ("fid", "kid") if m in store.table_names) or "FID"
 
 
+#: Channel settings `semlink info` names when a scenario sets them other than to their
+#: default: (field, default, words).
+_CHANNEL_WORDS = (("model", None, "{}"), ("k_factor_db", None, "K {} dB"),
+                  ("domain", "frequency", "{} domain"), ("num_tx_antennas", 1, "{} tx"),
+                  ("num_rx_antennas", 1, "{} rx"), ("normalized_doppler", None, "Doppler {}"),
+                  ("csi_error_var", 0, "CSI error {}"), ("interleave", False, "interleaved"),
+                  ("phase_noise_linewidth", None, "phase noise {}"),
+                  ("phase_noise_linewidth_hz", None, "phase noise {} Hz"))
+
+
+def _channel_words(channel: dict) -> str:
+    """`` (tdl-c, time domain, interleaved)``: the channel settings a scenario gives, or ""."""
+    words = [template.format(channel[field]) for field, default, template in _CHANNEL_WORDS
+             if channel.get(field) not in (None, default)]
+    return f" ({', '.join(words)})" if words else ""
+
+
 def _scenario_lines(text: str) -> list[str]:
     """What a results file's scenario compares, in a line (none if its text is unreadable:
     ``semlink info`` reads files of any version without validating them)."""
@@ -237,7 +254,7 @@ def _scenario_lines(text: str) -> list[str]:
             for name, cfg in links.items()))
     channel = scenario.get("channel") or {"type": "awgn"}
     if isinstance(channel, dict):
-        parts.append(f"channel {channel.get('type', '?')}"
+        parts.append(f"channel {channel.get('type', '?')}{_channel_words(channel)}"
                      + (" behind an amplifier" if channel.get("amplifier") else ""))
     images = scenario.get("images")
     if isinstance(images, dict):

@@ -428,8 +428,18 @@ def test_info_names_the_links_channel_and_images_of_the_scenario(tmp_path):
             "links: {sem: {type: semantic}, jp: {type: classical}}\n")
     store = ResultsStore(tmp_path / "a.h5", {"scenario_text": text, "scenario_name": "x"})
     lines = describe_results(store).splitlines()
-    assert lines[1] == ("  links sem (semantic), jp (classical); channel rician behind an "
-                        "amplifier; images photos at 768x512 px")
+    assert lines[1] == ("  links sem (semantic), jp (classical); channel rician (K 3 dB) "
+                        "behind an amplifier; images photos at 768x512 px")
+    ofdm = ResultsStore(tmp_path / "d.h5", {"scenario_text": (
+        "channel: {type: ofdm, model: tdl-c, domain: time, interleave: true, "
+        "phase_noise_linewidth_hz: 100}\nlinks: {b: {type: ber}}")})
+    assert describe_results(ofdm).splitlines()[1] == (
+        "  links b (ber); channel ofdm (tdl-c, time domain, interleaved, phase noise 100 Hz)")
+    fading = ResultsStore(tmp_path / "e.h5", {"scenario_text": (
+        "channel: {type: rayleigh, num_tx_antennas: 2, num_rx_antennas: 1, "
+        "normalized_doppler: 0.01}\nlinks: {b: {type: ber}}")})
+    assert describe_results(fading).splitlines()[1] == (
+        "  links b (ber); channel rayleigh (2 tx, Doppler 0.01)")
     bare = ResultsStore(tmp_path / "b.h5", {"scenario_text": "links: {b: {type: ber}}"})
     assert describe_results(bare).splitlines()[1] == "  links b (ber); channel awgn"
     broken = ResultsStore(tmp_path / "c.h5", {"scenario_text": "links: {b: [\n"})
