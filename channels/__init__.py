@@ -1,8 +1,8 @@
 """Channel models on complex baseband symbols: AWGN, Rayleigh and Rician flat fading (block-wise or
 with a Jakes Doppler spectrum, one or two transmit antennas), OFDM with 3GPP TDL/CDL (per
 resource element or as a waveform), a transmit power amplifier (in front of the single-carrier
-ones, on the time-domain signal inside OFDM), receiver phase noise, and peak-to-average power
-measures.
+ones, on the time-domain signal inside OFDM), receiver phase noise and frequency offset, and
+peak-to-average power measures.
 
 Every model shares one call convention, ``x_hat, no_eff = channel(x, snr_db)``, returning the
 equalised symbols and the effective noise variance per symbol for the demapper:
@@ -17,7 +17,7 @@ from channels.ofdm import MODELS as OFDM_MODELS
 from channels.ofdm import OFDMSISOChannel, interleaver, pack_slots, unpack_slots
 from channels.ofdm_time import TimeDomainOFDM
 from channels.papr import papr_db, power_ccdf, power_levels_db
-from channels.phase_noise import PhaseNoisyChannel, wiener_phase
+from channels.oscillator import OscillatorChannel, oscillator_phase, wiener_phase
 from channels.rayleigh import RayleighChannel
 from channels.rician import RicianChannel
 from channels.snr import ebno_db_to_esno_db, esno_db_to_ebno_db, mean_power, noise_variance
@@ -28,7 +28,7 @@ __all__ = [
     "AmplifiedChannel",
     "OFDMSISOChannel",
     "OFDM_MODELS",
-    "PhaseNoisyChannel",
+    "OscillatorChannel",
     "PowerAmplifier",
     "RayleighChannel",
     "RicianChannel",
@@ -39,6 +39,7 @@ __all__ = [
     "jakes_process",
     "mean_power",
     "noise_variance",
+    "oscillator_phase",
     "pack_slots",
     "papr_db",
     "power_ccdf",

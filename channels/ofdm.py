@@ -157,6 +157,8 @@ class OFDMSISOChannel(Block):
         waveform through the multipath taps, :mod:`channels.ofdm_time`).
     :param phase_noise_linewidth_hz: float > 0 or None (default); the receiver oscillator's
         linewidth, Hz: Wiener phase noise on the time-domain samples (``domain="time"`` only).
+    :param frequency_offset_hz: float or None (default); the receiver oscillator's frequency
+        offset, Hz: a phase ramp on the time-domain samples (``domain="time"`` only).
     :param num_guard_carriers: (left, right) ints >= 0, default (0, 0); nulled subcarriers.
     :param dc_null: bool, default False; null the DC subcarrier.
     :param pilot_pattern: ``"kronecker"`` (default; every effective subcarrier of the pilot
@@ -219,6 +221,7 @@ class OFDMSISOChannel(Block):
                  amplifier: PowerAmplifier | None = None, oversampling: int = 4,
                  interleave: bool = False, domain: str = "frequency",
                  phase_noise_linewidth_hz: float | None = None,
+                 frequency_offset_hz: float | None = None,
                  generator: torch.Generator | None = None, check_values: bool = True,
                  precision: str | None = None, device: str | None = None) -> None:
         super().__init__(precision=precision, device=device)
@@ -257,9 +260,11 @@ class OFDMSISOChannel(Block):
         check_type(interleave, bool, name="interleave")
         check_type(domain, str, name="domain")
         check_one_of(domain, DOMAINS, name="domain")
-        if phase_noise_linewidth_hz is not None and domain != "time":
-            raise ValueError("`phase_noise_linewidth_hz` needs domain='time' (phase noise acts "
-                             f"on the time-domain samples); got domain={domain!r}.")
+        for name, value in (("phase_noise_linewidth_hz", phase_noise_linewidth_hz),
+                            ("frequency_offset_hz", frequency_offset_hz)):
+            if value is not None and domain != "time":
+                raise ValueError(f"`{name}` needs domain='time' (it acts on the time-domain "
+                                 f"samples); got domain={domain!r}.")
         check_type(check_values, bool, name="check_values")
         check_generator(generator, self.device)
 
@@ -306,6 +311,7 @@ class OFDMSISOChannel(Block):
         if domain == "time":  # also without multipath: noise (and phase noise) per sample
             self._channel = TimeDomainOFDM(cir, self._rg, self._awgn,
                                            phase_noise_linewidth_hz=phase_noise_linewidth_hz,
+                                           frequency_offset_hz=frequency_offset_hz,
                                            generator=generator, **kw)
         elif cir is not None:
             self._channel = OFDMChannel(cir, self._rg, normalize_channel=False,

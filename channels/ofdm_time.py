@@ -14,10 +14,11 @@ early, into the prefix, so that the sinc pulses' early tails stay inside the sym
 So a prefix shorter than the channel lets each symbol leak into the next (ISI, and the lost
 circularity, ICI), and motion within a symbol spreads the subcarriers into each other (ICI):
 the frequency-domain model has neither. Without a multipath model (``cir`` None) the samples
-pass unchanged but for the noise. With ``phase_noise_linewidth_hz`` the receiver's oscillator
-turns every received sample by a Wiener phase (:mod:`channels.phase_noise`), one path through
-all the slots of a row from 0 at its first sample: a common phase per OFDM symbol, drifting
-from slot to slot, and interference between subcarriers. With a unitary FFT the noise per resource element is
+pass unchanged but for the noise. With ``phase_noise_linewidth_hz`` or ``frequency_offset_hz``
+the receiver's oscillator turns every received sample by a Wiener phase or a phase ramp
+(:mod:`channels.oscillator`), one path through all the slots of a row from 0 at its first
+sample: a common phase per OFDM symbol, drifting from slot to slot, and interference between
+subcarriers. With a unitary FFT the noise per resource element is
 the noise per sample, so ``snr_db`` means what it means in the frequency-domain model. The
 frequency response the perfect-CSI receiver uses is the taps' DFT at each symbol's start
 (``time_to_ofdm_channel``): it knows the channel, not the interference.
@@ -31,7 +32,8 @@ from sionna.phy.ofdm import OFDMDemodulator, OFDMModulator, ResourceGrid
 
 from channels._checks import check_type
 from channels.awgn import AWGN
-from channels.phase_noise import MAX_NORMALIZED_LINEWIDTH, wiener_phase
+from channels.oscillator import (MAX_NORMALIZED_FREQUENCY_OFFSET, MAX_NORMALIZED_LINEWIDTH,
+                                 oscillator_phase)
 
 __all__ = ["TimeDomainOFDM", "WINDOW_ADVANCE"]
 
@@ -48,6 +50,8 @@ class TimeDomainOFDM(Block):
     :param awgn: The AWGN block that draws the noise (the caller's generator).
     :param phase_noise_linewidth_hz: float > 0 or None (default: no phase noise); the receiver
         oscillator's 3 dB linewidth, Hz (its product with the sample period at most 0.1).
+    :param frequency_offset_hz: float or None (default: none); the receiver oscillator's
+        frequency offset, Hz (at most half the sample rate either way).
     :param generator: Source of the phase noise, on the device (drawn after the noise).
     :param precision: ``"single"`` | ``"double"`` | None.
     :param device: Device string; None = Sionna's default.
@@ -63,6 +67,7 @@ class TimeDomainOFDM(Block):
 
     def __init__(self, cir, resource_grid: ResourceGrid, awgn: AWGN, *,
                  phase_noise_linewidth_hz: float | None = None,
+                 frequency_offset_hz: float | None = None,
                  generator: torch.Generator | None = None,
                  precision: str | None = None, device: str | None = None) -> None:
         super().__init__(precision=precision, device=device)
@@ -79,6 +84,14 @@ class TimeDomainOFDM(Block):
                 raise ValueError(f"`phase_noise_linewidth_hz` must be in (0, {highest:g}] (0.1 "
                                  f"of the sample rate); got {phase_noise_linewidth_hz!r}.")
             self._phase_noise = phase_noise_linewidth_hz / sample_rate
+        self._frequency_offset = None
+        if frequency_offset_hz is not None:
+            check_type(frequency_offset_hz, (int, float), name="frequency_offset_hz")
+            highest = MAX_NORMALIZED_FREQUENCY_OFFSET * sample_rate
+            if not abs(frequency_offset_hz) <= highest:  # NaN fails too
+                raise ValueError(f"`frequency_offset_hz` must be in [-{highest:g}, {highest:g}] "
+                                 f"(half the sample rate); got {frequency_offset_hz!r}.")
+            self._frequency_offset = frequency_offset_hz / sample_rate
         self._generator = generator
         self._channel = None
         l_min = 0
@@ -119,10 +132,12 @@ class TimeDomainOFDM(Block):
             h = time_to_ofdm_channel(taps, self._rg, self._l_min)
         received = self._awgn(received, no.reshape(-1, 1, 1, 1))
         window = received[..., self._skip:self._skip + samples.shape[-1]]
-        if self._phase_noise is not None:  # one path per row, on through its slots
-            rows = window.shape[0] // slots_per_row
-            theta = wiener_phase((rows,), slots_per_row * window.shape[-1], self._phase_noise,
-                                 generator=self._generator, dtype=window.real.dtype,
-                                 device=window.device).reshape(window.shape)
+        if self._phase_noise is not None or self._frequency_offset is not None:
+            rows = window.shape[0] // slots_per_row  # one path per row, on through its slots
+            theta = oscillator_phase((rows,), slots_per_row * window.shape[-1],
+                                     normalized_linewidth=self._phase_noise,
+                                     normalized_frequency_offset=self._frequency_offset,
+                                     generator=self._generator, dtype=window.real.dtype,
+                                     device=window.device).reshape(window.shape)
             window = window * torch.polar(torch.ones_like(theta), theta)
         return self._demodulator(window), h

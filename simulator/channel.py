@@ -7,7 +7,7 @@ from sionna.phy import Block
 from channels.amplifier import AmplifiedChannel, PowerAmplifier
 from channels.awgn import AWGNChannel
 from channels.ofdm import OFDMSISOChannel
-from channels.phase_noise import PhaseNoisyChannel
+from channels.oscillator import OscillatorChannel
 from channels.rayleigh import RayleighChannel
 from channels.rician import RicianChannel
 from simulator.scenario import AWGNConfig, ChannelConfig, OFDMConfig, RayleighConfig, RicianConfig
@@ -56,6 +56,7 @@ def build_channel(config: ChannelConfig, *, generator: torch.Generator | None,
             amplifier=_amplifier(config, device), interleave=bool(config.interleave),
             domain=config.domain or "frequency",
             phase_noise_linewidth_hz=config.phase_noise_linewidth_hz,
+            frequency_offset_hz=config.frequency_offset_hz,
             generator=generator, device=device, check_values=check_values)
     raise TypeError(f"`config` must be a channel configuration; got {type(config).__name__}.")
 
@@ -63,12 +64,15 @@ def build_channel(config: ChannelConfig, *, generator: torch.Generator | None,
 def _impaired(config: AWGNConfig | RayleighConfig, channel: Block,
                generator: torch.Generator | None) -> Block:
     """``channel``, behind the transmit amplifier of ``config`` when it has one and before the
-    receiver's phase noise when it has some (drawn from ``generator`` after the channel)."""
+    receiver oscillator's phase errors when it has some (the phase noise drawn from
+    ``generator`` after the channel)."""
     amplifier = _amplifier(config, channel.device)
     if amplifier is not None:
         channel = AmplifiedChannel(amplifier, channel)
-    if config.phase_noise_linewidth is not None:
-        channel = PhaseNoisyChannel(channel, config.phase_noise_linewidth, generator=generator)
+    if config.phase_noise_linewidth is not None or config.frequency_offset is not None:
+        channel = OscillatorChannel(channel, config.phase_noise_linewidth,
+                                    normalized_frequency_offset=config.frequency_offset,
+                                    generator=generator)
     return channel
 
 

@@ -144,11 +144,12 @@ def _plot_error_rates(store, rows, scenario, snr_kind, out) -> list[Path]:
 
 def _theory(channel: dict, modulation: int, ebno_db: np.ndarray):
     """The closed-form BER of an uncoded link over the scenario's ``channel`` section, or None
-    (also behind a transmit amplifier or with phase noise: no closed form here). Alamouti's code
+    (also behind a transmit amplifier or with oscillator phase errors: no closed form here). Alamouti's code
     over fades that hold for its pairs is ``2 A`` branches of MRC at half the SNR each; under
     faster fading or with CSI errors it has none here either."""
-    if channel.get("amplifier") or channel.get("phase_noise_linewidth") or \
-            channel.get("phase_noise_linewidth_hz"):
+    if any(channel.get(field) for field in ("amplifier", "phase_noise_linewidth",
+                                             "phase_noise_linewidth_hz", "frequency_offset",
+                                             "frequency_offset_hz")):
         return None
     kind = channel.get("type", "awgn")
     antennas = channel.get("num_rx_antennas") or 1

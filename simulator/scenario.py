@@ -97,7 +97,7 @@ OFDM_MAX_FFT_SIZE = 4096
 OFDM_MAX_OFDM_SYMBOLS = 140
 MAX_NORMALIZED_DOPPLER = 0.5  # f_D T_s (channels/doppler.py)
 MAX_HARQ_TRANSMISSIONS = 16  # simulator/links/harq.py
-MAX_PHASE_NOISE_LINEWIDTH = 0.1  # channels/phase_noise.py
+MAX_PHASE_NOISE_LINEWIDTH = 0.1  # channels/oscillator.py
 AMPLIFIER_BACKOFF_RANGE_DB = (-20.0, 40.0)  # input back-offs a scenario may ask for
 
 
@@ -262,6 +262,10 @@ class AWGNConfig(_Frozen):
         None, gt=0, le=MAX_PHASE_NOISE_LINEWIDTH, description="Receiver oscillator linewidth "
         "times symbol period: Wiener phase noise, increments of variance 2 pi times it; "
         "None = none.")
+    # None (= none) rather than a default value: see scenario_hash.
+    frequency_offset: float | None = Field(
+        None, ge=-0.5, le=0.5, description="Receiver oscillator frequency offset times symbol "
+        "period: a phase ramp of 2 pi times it per symbol; None = none.")
 
 
 class RayleighConfig(_Frozen):
@@ -295,6 +299,8 @@ class RayleighConfig(_Frozen):
     # None (= none) rather than a default value: see scenario_hash.
     phase_noise_linewidth: float | None = Field(
         None, gt=0, le=MAX_PHASE_NOISE_LINEWIDTH, description="As for awgn.")
+    # None (= none) rather than a default value: see scenario_hash.
+    frequency_offset: float | None = Field(None, ge=-0.5, le=0.5, description="As for awgn.")
 
     @model_validator(mode="after")
     def _doppler_or_blocks(self) -> "RayleighConfig":
@@ -359,6 +365,10 @@ class OFDMConfig(_Frozen):
     phase_noise_linewidth_hz: float | None = Field(
         None, gt=0, description="Receiver oscillator linewidth, Hz: Wiener phase noise on the "
         "time-domain samples (domain time only); None = none.")
+    # None (= none) rather than a default value: see scenario_hash.
+    frequency_offset_hz: float | None = Field(
+        None, allow_inf_nan=False, description="Receiver oscillator frequency offset, Hz: a "
+        "phase ramp on the time-domain samples (domain time only); None = none.")
     # None (= [0, 0]) rather than a default value: see scenario_hash.
     num_guard_carriers: list[Annotated[int, Field(ge=0)]] | None = Field(
         None, min_length=2, max_length=2, description="[left, right] nulled subcarriers at the "
@@ -390,14 +400,20 @@ class OFDMConfig(_Frozen):
         if any(not 0 <= i < symbols for i in pilots) or len(set(pilots)) != len(pilots):
             raise ValueError(f"pilot_ofdm_symbol_indices must be distinct OFDM symbols in "
                              f"0..{symbols - 1} (num_ofdm_symbols {symbols}); got {pilots}")
+        sample_rate = self.fft_size * self.subcarrier_spacing_hz
+        for field, value in (("phase_noise_linewidth_hz", self.phase_noise_linewidth_hz),
+                             ("frequency_offset_hz", self.frequency_offset_hz)):
+            if value is not None and self.domain != "time":
+                raise ValueError(f"{field}: acts on the time-domain samples; set domain: time")
         if self.phase_noise_linewidth_hz is not None:
-            highest = MAX_PHASE_NOISE_LINEWIDTH * self.fft_size * self.subcarrier_spacing_hz
-            if self.domain != "time":
-                raise ValueError("phase_noise_linewidth_hz: acts on the time-domain samples; "
-                                 "set domain: time")
+            highest = MAX_PHASE_NOISE_LINEWIDTH * sample_rate
             if self.phase_noise_linewidth_hz > highest:
                 raise ValueError(f"phase_noise_linewidth_hz ({self.phase_noise_linewidth_hz:g}) "
                                  f"must be <= {highest:g} Hz, 0.1 of the sample rate")
+        if self.frequency_offset_hz is not None and \
+                abs(self.frequency_offset_hz) > sample_rate / 2:
+            raise ValueError(f"frequency_offset_hz ({self.frequency_offset_hz:g}) must be within "
+                             f"+-{sample_rate / 2:g} Hz, half the sample rate")
         nulled = sum(self.num_guard_carriers or (0, 0)) + bool(self.dc_null)
         if nulled >= self.fft_size:
             raise ValueError(f"num_guard_carriers and dc_null null {nulled} of the "
@@ -692,9 +708,9 @@ class Scenario(_Frozen):
                                  f"links are {', '.join(self.links)}")
             if not isinstance(self.links[match], SemanticLinkConfig):
                 raise ValueError(f"links.{name}.bandwidth.match: {match!r} must be a semantic link")
-        impairments = [f"channel.{field}" for field in ("amplifier", "phase_noise_linewidth",
-                                                         "phase_noise_linewidth_hz")
-                       if getattr(self.channel, field, None) is not None]
+        impairments = [f"channel.{field}" for field in (
+            "amplifier", "phase_noise_linewidth", "phase_noise_linewidth_hz", "frequency_offset",
+            "frequency_offset_hz") if getattr(self.channel, field, None) is not None]
         if impairments:
             for name, link in self.links.items():
                 if getattr(link, "channel_code", None) == "capacity":

@@ -225,7 +225,9 @@ _CHANNEL_WORDS = (("model", None, "{}"), ("k_factor_db", None, "K {} dB"),
                   ("num_rx_antennas", 1, "{} rx"), ("normalized_doppler", None, "Doppler {}"),
                   ("csi_error_var", 0, "CSI error {}"), ("interleave", False, "interleaved"),
                   ("phase_noise_linewidth", None, "phase noise {}"),
-                  ("phase_noise_linewidth_hz", None, "phase noise {} Hz"))
+                  ("phase_noise_linewidth_hz", None, "phase noise {} Hz"),
+                  ("frequency_offset", None, "frequency offset {}"),
+                  ("frequency_offset_hz", None, "frequency offset {} Hz"))
 
 
 def _channel_words(channel: dict) -> str:

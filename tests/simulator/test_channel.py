@@ -67,12 +67,18 @@ def test_the_amplifier_is_the_scenarios_and_sits_before_the_channel():
                     ).amplifier.smoothness == 5.0
     assert not isinstance(_channel("{type: awgn}"), AmplifiedChannel)
     # phase noise comes after the channel (and its amplifier), at the receiver
-    from channels.phase_noise import PhaseNoisyChannel
+    from channels.oscillator import OscillatorChannel
 
     noisy = _channel("{type: rayleigh, phase_noise_linewidth: 0.01, "
                      "amplifier: {input_backoff_db: 2}}")
-    assert isinstance(noisy, PhaseNoisyChannel) and noisy.normalized_linewidth == 0.01
+    assert isinstance(noisy, OscillatorChannel) and noisy.normalized_linewidth == 0.01
     assert isinstance(noisy.channel, AmplifiedChannel)
+    offset = _channel("{type: awgn, frequency_offset: -0.002}")
+    assert offset.normalized_frequency_offset == -0.002 and offset.normalized_linewidth is None
+    ofdm = _channel("{type: ofdm, domain: time, frequency_offset_hz: 300, "
+                    "phase_noise_linewidth_hz: 10}")
+    assert (ofdm._channel._frequency_offset, ofdm._channel._phase_noise) == pytest.approx(
+        (300 / 2.16e6, 10 / 2.16e6))
     # OFDM takes it inside: it acts on the time-domain signal, not on the subcarriers
     ofdm = _channel("{type: ofdm, amplifier: {model: clip, input_backoff_db: 2}}")
     assert not isinstance(ofdm, AmplifiedChannel)

@@ -201,6 +201,12 @@ BROKEN = [
      ":3: channel.amplifier: smoothness: applies to model rapp"),
     (GOOD.replace("{type: awgn}", "{type: ofdm, phase_noise_linewidth_hz: 100}"),
      ":3: channel: phase_noise_linewidth_hz: acts on the time-domain samples; set domain: time"),
+    (GOOD.replace("{type: awgn}", "{type: ofdm, domain: time, frequency_offset_hz: 2e6}"),
+     ":3: channel: frequency_offset_hz (2e+06) must be within +-1.08e+06 Hz"),
+    (GOOD.replace("{type: awgn}", "{type: ofdm, frequency_offset_hz: 100}"),
+     ":3: channel: frequency_offset_hz: acts on the time-domain samples; set domain: time"),
+    (GOOD.replace("{type: awgn}", "{type: awgn, frequency_offset: 0.6}"),
+     ":3: channel.frequency_offset: Input should be less than or equal to 0.5"),
     (GOOD.replace("{type: awgn}", "{type: rayleigh, phase_noise_linewidth: 0.2}"),
      ":3: channel.phase_noise_linewidth: Input should be less than or equal to 0.1"),
     (GOOD.replace("{type: awgn}", "{type: awgn, phase_noise_linewidth: 0.01}").replace(
