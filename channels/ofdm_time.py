@@ -113,14 +113,6 @@ class TimeDomainOFDM(Block):
                             device=self.device)
         self._demodulator(self._modulator(probe))
 
-    @property
-    def lags(self) -> tuple[int, int]:
-        """(l_min, l_max): the channel's smallest and largest tap lags, samples ((0, 0)
-        without multipath)."""
-        if self._channel is None:
-            return 0, 0
-        return self._channel.l_min, self._channel.l_max
-
     def call(self, x_rg: torch.Tensor, no: torch.Tensor, slots_per_row: int = 1
              ) -> tuple[torch.Tensor, torch.Tensor]:
         samples = self._modulator(x_rg)  # [B, 1, 1, num_time_samples]

@@ -254,17 +254,16 @@ class RayleighChannel(Block):
         """
         batch, n_sent = x.shape
         rx = h.shape[1] // 2
-        s1, s2 = x[:, 0::2], x[:, 1::2]  # [batch, P]
 
         def pair_matrix(c: torch.Tensor) -> torch.Tensor:  # -> [batch, P, 2 A, 2]
             c = c.reshape(batch, rx, 2, n_sent) / math.sqrt(2.0)
             first, second = c[..., 0::2], c[..., 1::2]  # [batch, A, 2, P] per channel use
-            row1 = torch.stack([first[:, :, 0], first[:, :, 1]], dim=-1)  # y1: h1 s1 + h2 s2
+            row1 = first.movedim(2, -1)  # y1 = h1 s1 + h2 s2
             row2 = torch.stack([second[:, :, 1].conj(), -second[:, :, 0].conj()], dim=-1)
             return torch.stack([row1, row2], dim=2).permute(0, 3, 1, 2, 4).reshape(
                 batch, -1, 2 * rx, 2)  # rows: (antenna, use)
 
-        s = torch.stack([s1, s2], dim=-1).unsqueeze(-1)  # [batch, P, 2, 1]
+        s = x.reshape(batch, -1, 2, 1)  # [batch, P, 2, 1]: (s1, s2) of each pair
         w = noise[:, :rx].reshape(batch, rx, -1, 2).permute(0, 2, 1, 3)  # [batch, P, A, 2]
         w = torch.stack([w[..., 0], w[..., 1].conj()], dim=-1).reshape(batch, -1, 2 * rx, 1)
         z = pair_matrix(h) @ s + no.sqrt().reshape(batch, 1, 1, 1) * w  # [batch, P, 2A, 1]

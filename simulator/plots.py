@@ -19,6 +19,7 @@ import yaml  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from simulator.results import ResultsStore, reconstructions_dir  # noqa: E402
+from simulator.scenario import CHANNEL_IMPAIRMENTS  # noqa: E402
 from simulator.summary import summarize  # noqa: E402
 from simulator.theory import ber_awgn, ber_rayleigh, ber_rician  # noqa: E402
 
@@ -144,12 +145,10 @@ def _plot_error_rates(store, rows, scenario, snr_kind, out) -> list[Path]:
 
 def _theory(channel: dict, modulation: int, ebno_db: np.ndarray):
     """The closed-form BER of an uncoded link over the scenario's ``channel`` section, or None
-    (also behind a transmit amplifier or with oscillator phase errors: no closed form here). Alamouti's code
-    over fades that hold for its pairs is ``2 A`` branches of MRC at half the SNR each; under
-    faster fading or with CSI errors it has none here either."""
-    if any(channel.get(field) for field in ("amplifier", "phase_noise_linewidth",
-                                             "phase_noise_linewidth_hz", "frequency_offset",
-                                             "frequency_offset_hz")):
+    (also behind a transmit amplifier or with oscillator phase errors: no closed form here).
+    Alamouti's code over fades that hold for its pairs is ``2 A`` branches of MRC at half the
+    SNR each; under faster fading or with CSI errors it has none here either."""
+    if any(channel.get(field) for field in CHANNEL_IMPAIRMENTS):
         return None
     kind = channel.get("type", "awgn")
     antennas = channel.get("num_rx_antennas") or 1

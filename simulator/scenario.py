@@ -43,6 +43,7 @@ __all__ = [
     "SNRConfig",
     "MonteCarloConfig",
     "AmplifierConfig",
+    "CHANNEL_IMPAIRMENTS",
     "LDPCDecoderConfig",
     "LDPC_CHECK_NODES",
     "AWGNConfig",
@@ -98,6 +99,10 @@ OFDM_MAX_OFDM_SYMBOLS = 140
 MAX_NORMALIZED_DOPPLER = 0.5  # f_D T_s (channels/doppler.py)
 MAX_HARQ_TRANSMISSIONS = 16  # simulator/links/harq.py
 MAX_PHASE_NOISE_LINEWIDTH = 0.1  # channels/oscillator.py
+#: Channel fields of transmitter and receiver impairments (amplifier, oscillator), which the
+#: ideal code's mutual information and the BER closed forms leave out.
+CHANNEL_IMPAIRMENTS = ("amplifier", "phase_noise_linewidth", "phase_noise_linewidth_hz",
+                       "frequency_offset", "frequency_offset_hz")
 AMPLIFIER_BACKOFF_RANGE_DB = (-20.0, 40.0)  # input back-offs a scenario may ask for
 
 
@@ -708,9 +713,8 @@ class Scenario(_Frozen):
                                  f"links are {', '.join(self.links)}")
             if not isinstance(self.links[match], SemanticLinkConfig):
                 raise ValueError(f"links.{name}.bandwidth.match: {match!r} must be a semantic link")
-        impairments = [f"channel.{field}" for field in (
-            "amplifier", "phase_noise_linewidth", "phase_noise_linewidth_hz", "frequency_offset",
-            "frequency_offset_hz") if getattr(self.channel, field, None) is not None]
+        impairments = [f"channel.{field}" for field in CHANNEL_IMPAIRMENTS
+                       if getattr(self.channel, field, None) is not None]
         if impairments:
             for name, link in self.links.items():
                 if getattr(link, "channel_code", None) == "capacity":

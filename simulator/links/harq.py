@@ -121,10 +121,12 @@ def retransmit(*, max_transmissions: int, combining: str, bits: torch.Tensor,
     check_harq(max_transmissions, combining, code_block_groups)
     transmissions = torch.ones(len(x), dtype=torch.int64, device=x.device)
     resent_blocks = torch.zeros_like(transmissions)
+    if max_transmissions == 1:  # one send: no groups to copy to the device, nothing to read
+        return HarqSends(transmissions, resent_blocks)
     plan = encoder.plan
     groups = group_code_blocks(plan.num_blocks, code_block_groups or 1)  # 1: the whole row
     group_of = torch.tensor(groups, device=x.device)  # [num_blocks]
-    ir = combining == "ir" and max_transmissions > 1
+    ir = combining == "ir"
     if ir:  # every send's LLRs, decoded together
         llrs = no_eff.new_zeros((len(x), max_transmissions, plan.num_coded_bits))
         llrs[:, 0] = demapper(x_hat, no_eff)
