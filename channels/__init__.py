@@ -1,8 +1,8 @@
 """Channel models on complex baseband symbols: AWGN, Rayleigh and Rician flat fading (block-wise or
 with a Jakes Doppler spectrum, one or two transmit antennas), OFDM with 3GPP TDL/CDL (per
 resource element or as a waveform), a transmit power amplifier (in front of the single-carrier
-ones, on the time-domain signal inside OFDM), receiver phase noise and frequency offset, and
-peak-to-average power measures.
+ones, on the time-domain signal inside OFDM), receiver phase noise and frequency offset,
+pilot-aided phase tracking on a single carrier, and peak-to-average power measures.
 
 Every model shares one call convention, ``x_hat, no_eff = channel(x, snr_db)``, returning the
 equalised symbols and the effective noise variance per symbol for the demapper:
@@ -18,6 +18,7 @@ from channels.ofdm import OFDMSISOChannel, interleaver, pack_slots, unpack_slots
 from channels.ofdm_time import TimeDomainOFDM
 from channels.papr import papr_db, power_ccdf, power_levels_db
 from channels.oscillator import OscillatorChannel, oscillator_phase, wiener_phase
+from channels.phase_tracking import PhaseTrackingChannel
 from channels.rayleigh import RayleighChannel
 from channels.rician import RicianChannel
 from channels.snr import ebno_db_to_esno_db, esno_db_to_ebno_db, mean_power, noise_variance
@@ -29,6 +30,7 @@ __all__ = [
     "OFDMSISOChannel",
     "OFDM_MODELS",
     "OscillatorChannel",
+    "PhaseTrackingChannel",
     "PowerAmplifier",
     "RayleighChannel",
     "RicianChannel",

@@ -8,6 +8,7 @@ from channels.amplifier import AmplifiedChannel, PowerAmplifier
 from channels.awgn import AWGNChannel
 from channels.ofdm import OFDMSISOChannel
 from channels.oscillator import OscillatorChannel
+from channels.phase_tracking import PhaseTrackingChannel
 from channels.rayleigh import RayleighChannel
 from channels.rician import RicianChannel
 from simulator.scenario import AWGNConfig, ChannelConfig, OFDMConfig, RayleighConfig, RicianConfig
@@ -65,7 +66,8 @@ def _impaired(config: AWGNConfig | RayleighConfig, channel: Block,
                generator: torch.Generator | None) -> Block:
     """``channel``, behind the transmit amplifier of ``config`` when it has one and before the
     receiver oscillator's phase errors when it has some (the phase noise drawn from
-    ``generator`` after the channel)."""
+    ``generator`` after the channel); all of it inside the pilot-aided phase tracker when
+    ``config`` asks for one (its pilots go through the amplifier and the channel too)."""
     amplifier = _amplifier(config, channel.device)
     if amplifier is not None:
         channel = AmplifiedChannel(amplifier, channel)
@@ -73,6 +75,9 @@ def _impaired(config: AWGNConfig | RayleighConfig, channel: Block,
         channel = OscillatorChannel(channel, config.phase_noise_linewidth,
                                     normalized_frequency_offset=config.frequency_offset,
                                     generator=generator)
+    tracking = config.phase_tracking
+    if tracking is not None:
+        channel = PhaseTrackingChannel(channel, tracking.pilot_spacing, tracking.pilot_length)
     return channel
 
 

@@ -145,10 +145,11 @@ def _plot_error_rates(store, rows, scenario, snr_kind, out) -> list[Path]:
 
 def _theory(channel: dict, modulation: int, ebno_db: np.ndarray):
     """The closed-form BER of an uncoded link over the scenario's ``channel`` section, or None
-    (also behind a transmit amplifier or with oscillator phase errors: no closed form here).
+    (also behind a transmit amplifier, with oscillator phase errors or with a phase tracker,
+    whose estimation noise the closed forms leave out: no closed form here).
     Alamouti's code over fades that hold for its pairs is ``2 A`` branches of MRC at half the
     SNR each; under faster fading or with CSI errors it has none here either."""
-    if any(channel.get(field) for field in CHANNEL_IMPAIRMENTS):
+    if any(channel.get(field) for field in (*CHANNEL_IMPAIRMENTS, "phase_tracking")):
         return None
     kind = channel.get("type", "awgn")
     antennas = channel.get("num_rx_antennas") or 1

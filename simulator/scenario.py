@@ -44,6 +44,7 @@ __all__ = [
     "MonteCarloConfig",
     "AmplifierConfig",
     "CHANNEL_IMPAIRMENTS",
+    "PhaseTrackingConfig",
     "LDPCDecoderConfig",
     "LDPC_CHECK_NODES",
     "AWGNConfig",
@@ -257,6 +258,15 @@ class AmplifierConfig(_Frozen):
         return self
 
 
+class PhaseTrackingConfig(_Frozen):
+    """Pilot blocks between the data and the receiver's phase tracked on them
+    (channels/phase_tracking.py)."""
+
+    pilot_spacing: int = Field(ge=1, le=100_000, description="Data symbols between two pilot "
+                               "blocks.")
+    pilot_length: int = Field(1, ge=1, le=1000, description="Pilots per block.")
+
+
 class AWGNConfig(_Frozen):
     type: Literal["awgn"]
     # None (= no amplifier) rather than a default value: see scenario_hash.
@@ -271,6 +281,10 @@ class AWGNConfig(_Frozen):
     frequency_offset: float | None = Field(
         None, ge=-0.5, le=0.5, description="Receiver oscillator frequency offset times symbol "
         "period: a phase ramp of 2 pi times it per symbol; None = none.")
+    # None (= none) rather than a default value: see scenario_hash.
+    phase_tracking: PhaseTrackingConfig | None = Field(
+        None, description="Pilot-aided phase tracking at the receiver; None = the phase is "
+        "not tracked.")
 
 
 class RayleighConfig(_Frozen):
@@ -306,6 +320,8 @@ class RayleighConfig(_Frozen):
         None, gt=0, le=MAX_PHASE_NOISE_LINEWIDTH, description="As for awgn.")
     # None (= none) rather than a default value: see scenario_hash.
     frequency_offset: float | None = Field(None, ge=-0.5, le=0.5, description="As for awgn.")
+    # None (= none) rather than a default value: see scenario_hash.
+    phase_tracking: PhaseTrackingConfig | None = Field(None, description="As for awgn.")
 
     @model_validator(mode="after")
     def _doppler_or_blocks(self) -> "RayleighConfig":

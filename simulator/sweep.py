@@ -227,13 +227,20 @@ _CHANNEL_WORDS = (("model", None, "{}"), ("k_factor_db", None, "K {} dB"),
                   ("phase_noise_linewidth", None, "phase noise {}"),
                   ("phase_noise_linewidth_hz", None, "phase noise {} Hz"),
                   ("frequency_offset", None, "frequency offset {}"),
-                  ("frequency_offset_hz", None, "frequency offset {} Hz"))
+                  ("frequency_offset_hz", None, "frequency offset {} Hz"),
+                  ("phase_tracking", None, "phase tracked on pilots every {0[pilot_spacing]} "
+                                           "symbols"))
 
 
 def _channel_words(channel: dict) -> str:
     """`` (tdl-c, time domain, interleaved)``: the channel settings a scenario gives, or ""."""
-    words = [template.format(channel[field]) for field, default, template in _CHANNEL_WORDS
-             if channel.get(field) not in (None, default)]
+    words = []
+    for field, default, template in _CHANNEL_WORDS:
+        if channel.get(field) not in (None, default):
+            try:
+                words.append(template.format(channel[field]))
+            except (KeyError, TypeError, IndexError):  # a file of another version's layout
+                words.append(field.replace("_", " "))
     return f" ({', '.join(words)})" if words else ""
 
 

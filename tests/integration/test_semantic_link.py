@@ -20,6 +20,7 @@ from simulator.scenario import (
     AWGNConfig,
     DigitalTransmission,
     OFDMConfig,
+    PhaseTrackingConfig,
     RayleighConfig,
 )
 from simulator.seeding import make_generator
@@ -249,6 +250,7 @@ DIGITAL = DigitalTransmission(mode="digital", bits_per_value=4, clip=[-8, 8], mo
 MATCHED = AnalogTransmission(mode="analog", estimate="noise-matched")
 REPEATED = AnalogTransmission(mode="analog", estimate="noise-matched", repetitions=3)
 AMPLIFIER = AmplifierConfig(input_backoff_db=3.0)
+TRACKING = PhaseTrackingConfig(pilot_spacing=16, pilot_length=2)
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 
 
@@ -268,11 +270,18 @@ DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
                                                              phase_noise_linewidth_hz=1e3)),
                                          (ANALOG, AWGNConfig(type="awgn",
                                                              phase_noise_linewidth=0.01)),
+                                         (ANALOG, AWGNConfig(type="awgn",
+                                                             phase_noise_linewidth=0.01,
+                                                             phase_tracking=TRACKING)),
+                                         (DIGITAL, RayleighConfig(type="rayleigh",
+                                                                  frequency_offset=1e-3,
+                                                                  phase_tracking=TRACKING)),
                                          (DIGITAL, AWGNConfig(type="awgn"))],
                          ids=["analog-awgn", "analog-rayleigh", "matched-rayleigh",
                               "matched-doppler", "repeated-rayleigh", "alamouti-rayleigh",
                               "analog-ofdm",
                               "amplified-ofdm", "time-domain-ofdm", "phase-noise-awgn",
+                              "tracked-awgn", "tracked-digital-rayleigh",
                               "digital-awgn"])
 def test_hot_path_stays_on_the_device_without_host_syncs(tx, channel, device):
     """From Z through the channel to the decoded image nothing is read back to the host:

@@ -73,6 +73,17 @@ def test_the_amplifier_is_the_scenarios_and_sits_before_the_channel():
                      "amplifier: {input_backoff_db: 2}}")
     assert isinstance(noisy, OscillatorChannel) and noisy.normalized_linewidth == 0.01
     assert isinstance(noisy.channel, AmplifiedChannel)
+    # the phase tracker holds it all: its pilots pass the amplifier, channel and oscillator
+    from channels.phase_tracking import PhaseTrackingChannel
+
+    tracked = _channel("{type: rician, k_factor_db: 3, frequency_offset: 0.001, "
+                       "amplifier: {input_backoff_db: 2}, phase_tracking: {pilot_spacing: 20}}")
+    assert isinstance(tracked, PhaseTrackingChannel)
+    assert (tracked.pilot_spacing, tracked.pilot_length) == (20, 1)
+    assert isinstance(tracked.channel, OscillatorChannel)
+    assert isinstance(tracked.channel.channel, AmplifiedChannel)
+    assert _channel("{type: awgn, phase_tracking: {pilot_spacing: 9, pilot_length: 3}}"
+                    ).pilot_length == 3
     offset = _channel("{type: awgn, frequency_offset: -0.002}")
     assert offset.normalized_frequency_offset == -0.002 and offset.normalized_linewidth is None
     ofdm = _channel("{type: ofdm, domain: time, frequency_offset_hz: 300, "

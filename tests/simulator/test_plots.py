@@ -180,3 +180,11 @@ def test_no_theory_is_drawn_behind_a_transmit_amplifier(tmp_path, monkeypatch):
     with pytest.raises(KeyError, match="un theory"):
         _bpsk_theory_curve(tmp_path, monkeypatch,
                            "{type: awgn, amplifier: {model: clip, input_backoff_db: 0}}", [0, 8])
+
+
+def test_no_theory_is_drawn_with_a_phase_tracker(tmp_path, monkeypatch):
+    """The tracker's estimation noise is outside the closed forms: no theory curve either,
+    though the channel has no impairment."""
+    with pytest.raises(KeyError, match="un theory"):
+        _bpsk_theory_curve(tmp_path, monkeypatch,
+                           "{type: awgn, phase_tracking: {pilot_spacing: 8}}", [0, 8])

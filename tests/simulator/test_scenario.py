@@ -207,6 +207,11 @@ BROKEN = [
      ":3: channel: frequency_offset_hz: acts on the time-domain samples; set domain: time"),
     (GOOD.replace("{type: awgn}", "{type: awgn, frequency_offset: 0.6}"),
      ":3: channel.frequency_offset: Input should be less than or equal to 0.5"),
+    (GOOD.replace("{type: awgn}", "{type: awgn, phase_tracking: {pilot_spacing: 0}}"),
+     ":3: channel.phase_tracking.pilot_spacing: Input should be greater than or equal to 1"),
+    (GOOD.replace("{type: awgn}", "{type: rician, k_factor_db: 1, phase_tracking: "
+                  "{pilot_length: 4}}"),
+     ":3: channel.phase_tracking.pilot_spacing: Field required"),
     (GOOD.replace("{type: awgn}", "{type: rayleigh, phase_noise_linewidth: 0.2}"),
      ":3: channel.phase_noise_linewidth: Input should be less than or equal to 0.1"),
     (GOOD.replace("{type: awgn}", "{type: awgn, phase_noise_linewidth: 0.01}").replace(

@@ -440,6 +440,16 @@ def test_info_names_the_links_channel_and_images_of_the_scenario(tmp_path):
         "normalized_doppler: 0.01}\nlinks: {b: {type: ber}}")})
     assert describe_results(fading).splitlines()[1] == (
         "  links b (ber); channel rayleigh (2 tx, Doppler 0.01)")
+    tracked = ResultsStore(tmp_path / "f.h5", {"scenario_text": (
+        "channel: {type: awgn, frequency_offset: 0.01, phase_tracking: {pilot_spacing: 16}}\n"
+        "links: {b: {type: ber}}")})
+    assert describe_results(tracked).splitlines()[1] == (
+        "  links b (ber); channel awgn (frequency offset 0.01, phase tracked on pilots every 16 "
+        "symbols)")
+    odd = ResultsStore(tmp_path / "g.h5", {"scenario_text": (
+        "channel: {type: awgn, phase_tracking: 16}\nlinks: {b: {type: ber}}")})
+    assert describe_results(odd).splitlines()[1] == (
+        "  links b (ber); channel awgn (phase tracking)")
     bare = ResultsStore(tmp_path / "b.h5", {"scenario_text": "links: {b: {type: ber}}"})
     assert describe_results(bare).splitlines()[1] == "  links b (ber); channel awgn"
     broken = ResultsStore(tmp_path / "c.h5", {"scenario_text": "links: {b: [\n"})

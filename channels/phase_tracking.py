@@ -1,0 +1,175 @@
+"""Pilot-aided phase tracking for single-carrier links: known pilot symbols between the data,
+the receiver's phase estimated on them and interpolated over the data in between.
+
+The transmitter puts a block of ``pilot_length`` pilots in front of every ``pilot_spacing``
+data symbols and one more block after the last (a row of ``n`` data symbols sends
+``n + pilot_length x (ceil(n / pilot_spacing) + 1)`` symbols), as DVB-S2 does with its pilot
+blocks (36 pilots every 1440 symbols). Each pilot is ``(1 + j) / sqrt(2)`` times the root of the
+row's mean data power, so the row's mean power, and with it the channel's noise variance, is
+the data's. After the channel (and its equaliser), the receiver estimates the phase of each
+pilot block from the equalised pilots ``y_l`` and their noise ``no_l`` by maximum likelihood,
+``phi = arg(sum_l y_l conj(p_l) / no_l)``, unwraps the block estimates (a step between
+neighbouring blocks is taken to be the one within (-pi, pi]), interpolates them linearly from
+block centre to block centre over the data, turns the data back by the interpolated phase and
+drops the pilots.
+
+A phase ramp (a carrier frequency offset) whose step from block to block stays within
+(-pi, pi] is removed exactly, up to the estimation noise; a Wiener phase keeps, with
+noise-free pilots one symbol long spaced ``D = pilot_spacing + 1`` apart, a Brownian bridge
+between them: a residual of mean variance ``2 pi v (D + 1) / 6`` per data symbol (``v`` the
+normalized linewidth). Each block estimate errs by about ``N0 / (2 L Es)`` rad^2 at high SNR
+(``L`` pilots), and a step beyond +-pi (a cycle slip, at low SNR or for a fast ramp) turns the
+data of one interval by up to a whole turn. Channel uses count the data symbols only: the
+pilots are the waveform's overhead, ``pilot_overhead`` of the symbols sent, shared by every
+link over the same channel.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from sionna.phy import Block
+
+from channels._checks import check_int
+
+__all__ = ["PhaseTrackingChannel", "interpolate_phase", "pilot_layout", "pilot_overhead",
+           "pilot_phase"]
+
+_NOISE_FLOOR = 1e-30
+
+#: The pilot symbol, before scaling to the row's mean data power.
+PILOT_SYMBOL = complex(1.0, 1.0) / math.sqrt(2.0)
+
+
+def pilot_layout(n: int, pilot_spacing: int, pilot_length: int = 1, *,
+                 device: str | torch.device = "cpu") -> tuple[int, torch.Tensor, torch.Tensor]:
+    """Where data and pilots go in a row of ``n`` data symbols.
+
+    :param n: int >= 1; data symbols per row.
+    :param pilot_spacing: int >= 1; data symbols between two pilot blocks.
+    :param pilot_length: int >= 1; pilots per block.
+    :param device: Where the index tensors are made (no copy to the device later).
+    :output sent: int; symbols sent per row, ``n + pilot_length x blocks``.
+    :output data_index: [n] int64; position of each data symbol in the sent row.
+    :output pilot_index: [blocks, pilot_length] int64; positions of the pilot blocks,
+        ``blocks = ceil(n / pilot_spacing) + 1``.
+
+    >>> sent, data, pilots = pilot_layout(5, 2)
+    >>> sent, data.tolist(), pilots.flatten().tolist()
+    (9, [1, 2, 4, 5, 7], [0, 3, 6, 8])
+    """
+    n = check_int(n, name="n", low=1)
+    spacing = check_int(pilot_spacing, name="pilot_spacing", low=1)
+    length = check_int(pilot_length, name="pilot_length", low=1)
+    blocks = -(-n // spacing) + 1
+    data = torch.arange(n, device=device)
+    data_index = data + length * (data // spacing + 1)
+    block = torch.arange(blocks, device=device)
+    # the last block follows the last, possibly short, data interval
+    starts = block * length + torch.clamp(block * spacing, max=n)
+    pilot_index = starts.unsqueeze(1) + torch.arange(length, device=device)
+    return n + length * blocks, data_index, pilot_index
+
+
+def pilot_overhead(n: int, pilot_spacing: int, pilot_length: int = 1) -> float:
+    """Share of the sent symbols that are pilots, for ``n`` data symbols per row.
+
+    >>> round(pilot_overhead(288, 16), 4)
+    0.0619
+    """
+    sent, _, pilot_index = pilot_layout(n, pilot_spacing, pilot_length)
+    return pilot_index.numel() / sent
+
+
+def pilot_phase(y: torch.Tensor, pilots: torch.Tensor, no_eff: torch.Tensor) -> torch.Tensor:
+    """Unwrapped maximum-likelihood phase of each pilot block.
+
+    :param y: [batch, blocks, L] complex; equalised received pilots.
+    :param pilots: [batch or 1, blocks or 1, L or 1] complex; the pilots sent.
+    :param no_eff: [batch, blocks, L] float; their effective noise variances.
+    :output phi: [batch, blocks] float, rad; ``arg(sum_l y_l conj(p_l) / no_l)``, unwrapped
+        along the blocks (each step taken within (-pi, pi]), the first within (-pi, pi].
+
+    >>> y = torch.polar(torch.ones(1, 3, 1), torch.tensor([[[3.0], [-3.0], [-1.0]]]))
+    >>> pilot_phase(y, torch.ones(1), torch.ones(1, 3, 1)).tolist()  # doctest: +ELLIPSIS
+    [[3.0, 3.28318..., 5.28318...]]
+    """
+    # Noise-free pilots (no_eff 0) weigh alike instead of 1/0; the floor keeps a block's sum of
+    # weights finite in float32.
+    weights = 1.0 / no_eff.clamp_min(_NOISE_FLOOR)
+    phi = torch.angle((y * pilots.conj() * weights).sum(dim=-1))
+    steps = torch.remainder(phi.diff(dim=-1) + math.pi, 2.0 * math.pi) - math.pi
+    return torch.cat([phi[:, :1], phi[:, :1] + steps.cumsum(dim=-1)], dim=-1)
+
+
+def interpolate_phase(phi: torch.Tensor, centres: torch.Tensor, positions: torch.Tensor
+                      ) -> torch.Tensor:
+    """Linear interpolation of block phases to the data positions.
+
+    :param phi: [batch, blocks] float, rad; phases at the block centres.
+    :param centres: [blocks] float; increasing block centres (positions in the sent row).
+    :param positions: [n] float; data positions, each within the centres' span.
+    :output: [batch, n] float, rad.
+
+    >>> interpolate_phase(torch.tensor([[0.0, 1.0, 3.0]]), torch.tensor([0.0, 4.0, 8.0]),
+    ...                   torch.tensor([1.0, 2.0, 6.0]))
+    tensor([[0.2500, 0.5000, 2.0000]])
+    """
+    right = torch.searchsorted(centres, positions).clamp(1, centres.numel() - 1)
+    left = right - 1
+    weight = (positions - centres[left]) / (centres[right] - centres[left])
+    return phi[:, left] * (1.0 - weight) + phi[:, right] * weight
+
+
+class PhaseTrackingChannel(Block):
+    """``channel`` with pilot blocks between the data and the receiver's phase tracked on them.
+
+    :param channel: Any single-carrier channel block of this package (call convention
+        ``x_hat, no_eff = channel(x, snr_db)``), typically an
+        :class:`~channels.oscillator.OscillatorChannel`.
+    :param pilot_spacing: int >= 1; data symbols between two pilot blocks.
+    :param pilot_length: int >= 1, default 1; pilots per block.
+    :input x: [batch, n] complex; the data symbols.
+    :input snr_db: As the channel's (Es/N0 of the data: the pilots have the row's mean power).
+    :output x_hat: [batch, n] complex; the equalised data turned back by the tracked phase.
+    :output no_eff: [batch, n] float; the channel's, at the data (the tracker's residual is
+        not known to the receiver).
+    :raises ValueError: If ``pilot_spacing`` or ``pilot_length`` is below 1.
+
+    >>> from channels.awgn import AWGNChannel
+    >>> from channels.oscillator import OscillatorChannel
+    >>> turned = OscillatorChannel(AWGNChannel(), normalized_frequency_offset=0.01)
+    >>> ch = PhaseTrackingChannel(turned, pilot_spacing=8)
+    >>> x = torch.ones(1, 100, dtype=torch.complex64)
+    >>> x_hat, _ = ch(x, 200.0)
+    >>> bool(torch.allclose(x_hat, x, atol=1e-4))
+    True
+    """
+
+    def __init__(self, channel: Block, pilot_spacing: int, pilot_length: int = 1) -> None:
+        super().__init__(precision=channel.precision, device=channel.device)
+        self.channel = channel
+        self.pilot_spacing = check_int(pilot_spacing, name="pilot_spacing", low=1)
+        self.pilot_length = check_int(pilot_length, name="pilot_length", low=1)
+
+    def overhead(self, n: int) -> float:
+        """Share of the sent symbols that are pilots, for ``n`` data symbols per row."""
+        return pilot_overhead(n, self.pilot_spacing, self.pilot_length)
+
+    def call(self, x: torch.Tensor, snr_db: torch.Tensor | float):
+        batch, n = x.shape
+        sent, data_index, pilot_index = pilot_layout(n, self.pilot_spacing, self.pilot_length,
+                                                     device=x.device)
+        amplitude = x.abs().square().mean(dim=1, keepdim=True).sqrt()  # [batch, 1]
+        pilot = (amplitude * PILOT_SYMBOL).to(x.dtype)
+        frame = pilot.expand(batch, sent).clone()
+        frame[:, data_index] = x
+        y, no_eff = self.channel(frame, snr_db)
+        blocks = pilot_index.shape[0]
+        flat = pilot_index.flatten()
+        phi = pilot_phase(y[:, flat].reshape(batch, blocks, -1), pilot.unsqueeze(-1),
+                          no_eff[:, flat].reshape(batch, blocks, -1))
+        centres = pilot_index.to(phi.dtype).mean(dim=1)
+        theta = interpolate_phase(phi, centres, data_index.to(phi.dtype))
+        x_hat = y[:, data_index] * torch.polar(torch.ones_like(theta), -theta)
+        return x_hat, no_eff[:, data_index]
