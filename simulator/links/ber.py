@@ -12,6 +12,7 @@ import math
 
 import torch
 
+from channels.phase_tracking import pilot_overhead
 from channels.snr import ebno_db_to_esno_db, esno_db_to_ebno_db
 from modulation.ldpc import (CodeBlockDecoder, CodeBlockEncoder, information_bits_per_block,
                              plan_code_blocks)
@@ -70,13 +71,18 @@ def simulate_ber_point(link: BERLinkConfig, channel: ChannelConfig, snr_db: floa
                        device: str) -> BERCounts:
     """Simulate one SNR point of a BER link.
 
-    :param snr_db: SNR in dB, Es/N0 (``snr_kind="esno"``) or Eb/N0 (``"ebno"``, per payload bit).
+    :param snr_db: SNR in dB, Es/N0 (``snr_kind="esno"``) or Eb/N0 (``"ebno"``, per payload bit;
+        the energy of a phase tracker's pilots, sent at the data's power, counted too).
     :param monte_carlo: Stop when ``bit_errors >= target_bit_errors`` (and, for coded links,
         ``block_errors >= target_block_errors``) once ``min_bits`` are simulated, or at
         ``max_bits``.
     :param seed: Seeds the bit source, fading and noise.
     """
     bits_per_symbol, n, rate = ber_link_rate(link)
+    tracking = getattr(channel, "phase_tracking", None)
+    if tracking is not None:  # the pilots' energy is spent on the payload too
+        rate *= 1.0 - pilot_overhead(n // bits_per_symbol, tracking.pilot_spacing,
+                                     tracking.pilot_length)
     if snr_kind == "ebno":
         esno_db, ebno_db = ebno_db_to_esno_db(snr_db, bits_per_symbol, rate), snr_db
     else:

@@ -102,6 +102,21 @@ def test_coded_link_snr_refers_to_payload_bits(modulation, n, payload):
     assert (counts.esno_db, counts.ebno_db) == (3.0, pytest.approx(3.0 - offset, abs=1e-12))
 
 
+def test_eb_n0_counts_the_pilots_of_a_phase_tracker():
+    """Uncoded QPSK rows of 1024 symbols with a pilot block of 4 every 60 data symbols: 18
+    intervals and 19 blocks, 76 pilots at the data's power, so each payload bit carries
+    1100 / 1024 of a data bit's energy and Es/N0 = Eb/N0 + 10 log10(2 x 1024 / 1100)."""
+    link = BERLinkConfig(type="ber", modulation=4, codeword_length=2048)
+    channel = AWGNConfig(type="awgn", phase_tracking={"pilot_spacing": 60, "pilot_length": 4})
+    mc = MonteCarloConfig(target_bit_errors=1, min_bits=1, max_bits=1, batch_bits=2048)
+    counts = simulate_ber_point(link, channel, 4.0, snr_kind="ebno", monte_carlo=mc, seed=1,
+                                device="cpu")
+    assert counts.esno_db == pytest.approx(4.0 + 10 * math.log10(2 * 1024 / 1100), abs=1e-12)
+    bare = simulate_ber_point(link, AWGNConfig(type="awgn"), 4.0, snr_kind="ebno",
+                              monte_carlo=mc, seed=1, device="cpu")
+    assert bare.esno_db == pytest.approx(4.0 + 10 * math.log10(2), abs=1e-12)
+
+
 def _point(link: BERLinkConfig, snr_db: float, **stop) -> BERCounts:
     batch_bits = 10_000 if link.code_rate is None else 1000
     mc = {"target_bit_errors": 10**9, "target_block_errors": 10**9, "min_bits": 1000,
