@@ -216,8 +216,9 @@ class RayleighChannel(Block):
                                  generator=gen, dtype=x.dtype, device=x.device)
         h_est = self._estimates(unit)
         no = power * torch.pow(10.0, -snr_db / 10.0)  # [batch, 1]
-        noise = torch.randn((batch, antennas * n_sent), dtype=x.dtype, device=x.device,
-                            generator=gen).reshape(batch, antennas, n_sent)
+        rx = self._num_rx_antennas  # noise per receive antenna, whatever the transmitters
+        noise = torch.randn((batch, rx * n_sent), dtype=x.dtype, device=x.device,
+                            generator=gen).reshape(batch, rx, n_sent)
         h = h_est
         if self._csi_error_var > 0:
             h = h_est + math.sqrt(self._csi_error_var) * per_symbol(
@@ -247,8 +248,7 @@ class RayleighChannel(Block):
         :input x: [batch, 2 P] complex; ``P`` pairs.
         :input h, h_est: [batch, A * 2, 2 P]; true and estimated coefficients, receive antenna
             major (row ``2 a + t`` is receive antenna ``a``, transmit antenna ``t``).
-        :input no: [batch, 1]; noise variance. ``noise``: [batch, A * 2, 2 P] unit draws, of
-            which the first ``A`` rows are used.
+        :input no: [batch, 1]; noise variance. ``noise``: [batch, A, 2 P] unit draws.
         :input noise_var, power: [batch, 1]; the noise the receiver assumes, the row's power.
         :output x_hat, no_eff: [batch, 2 P]; unbiased estimates and their noise.
         """
@@ -264,7 +264,7 @@ class RayleighChannel(Block):
                 batch, -1, 2 * rx, 2)  # rows: (antenna, use)
 
         s = x.reshape(batch, -1, 2, 1)  # [batch, P, 2, 1]: (s1, s2) of each pair
-        w = noise[:, :rx].reshape(batch, rx, -1, 2).permute(0, 2, 1, 3)  # [batch, P, A, 2]
+        w = noise.reshape(batch, rx, -1, 2).permute(0, 2, 1, 3)  # [batch, P, A, 2]
         w = torch.stack([w[..., 0], w[..., 1].conj()], dim=-1).reshape(batch, -1, 2 * rx, 1)
         z = pair_matrix(h) @ s + no.sqrt().reshape(batch, 1, 1, 1) * w  # [batch, P, 2A, 1]
         hh = pair_matrix(h_est)

@@ -174,7 +174,8 @@ def test_alamouti_combines_a_pair_as_alamouti_wrote_it(equalizer):
     h2 conj(y2)) sqrt(2) / (|h1|^2 + |h2|^2), s2_hat = (conj(h2) y1 - h1 conj(y2)) sqrt(2) /
     (...), no_eff = 2 N0 / (|h1|^2 + |h2|^2), with y1 = (h1 s1 + h2 s2) / sqrt(2) + n1 and
     y2 = (-h1 conj(s2) + h2 conj(s1)) / sqrt(2) + n2 recomputed from the drawn h and noise
-    (draw order: coefficients [batch, 2 * blocks], then the noise [batch, 2 * n]). An odd row
+    (draw order: coefficients [batch, 2 * blocks], then the noise [batch, n]: one receive
+    antenna's). An odd row
     is completed by a zero symbol, which is not returned."""
     batch, n, snr_db = 2, 9, 3.0
     x = torch.complex(torch.randn(batch, n, generator=gen(1)), torch.randn(batch, n,
@@ -184,8 +185,7 @@ def test_alamouti_combines_a_pair_as_alamouti_wrote_it(equalizer):
     assert h.shape == (batch, 1, 2, n)
     g = gen(3)
     h_ref = torch.randn((batch, 2 * 5), dtype=torch.complex64, generator=g).reshape(batch, 2, 5)
-    noise = torch.randn((batch, 2 * 10), dtype=torch.complex64, generator=g).reshape(batch, 2,
-                                                                                      10)[:, 0]
+    noise = torch.randn((batch, 10), dtype=torch.complex64, generator=g)
     n0 = x.abs().square().mean(1, keepdim=True) / 10 ** (snr_db / 10)
     sent = torch.nn.functional.pad(x, (0, 1))
     s1, s2 = sent[:, 0::2], sent[:, 1::2]
