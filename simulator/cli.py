@@ -405,18 +405,21 @@ def _check_transmit_options(args: argparse.Namespace) -> None:
 _CHANNEL_OPTIONS = {"k_factor_db": "--k-factor-db", "num_rx_antennas": "--rx-antennas",
                     "num_tx_antennas": "--tx-antennas", "csi_error_var": "--csi-error-var",
                     "normalized_doppler": "--normalized-doppler",
-                    "input_backoff_db": "--amplifier-backoff-db"}
+                    "input_backoff_db": "--amplifier-backoff-db",
+                    "phase_noise_linewidth": "--phase-noise-linewidth",
+                    "frequency_offset": "--frequency-offset", "pilot_spacing": "--pilot-spacing"}
 
 
 def _transmit_channel(args: argparse.Namespace):
     """The channel section `semlink transmit` builds from --channel, --k-factor-db,
-    --rx-antennas, --tx-antennas, --csi-error-var, --normalized-doppler and
-    --amplifier-backoff-db (each refused where the channel has no such setting); the schema
-    checks the values, and its message names the option."""
+    --rx-antennas, --tx-antennas, --csi-error-var, --normalized-doppler,
+    --amplifier-backoff-db, --phase-noise-linewidth, --frequency-offset and --pilot-spacing
+    (each refused where the channel has no such setting); the schema checks the values, and
+    its message names the option."""
     import pydantic
 
-    from simulator.scenario import (AmplifierConfig, AWGNConfig, OFDMConfig, RayleighConfig,
-                                    RicianConfig)
+    from simulator.scenario import (AmplifierConfig, AWGNConfig, OFDMConfig,
+                                    PhaseTrackingConfig, RayleighConfig, RicianConfig)
 
     rician = args.channel == "rician"
     if args.k_factor_db is not None and not rician:
@@ -426,18 +429,32 @@ def _transmit_channel(args: argparse.Namespace):
         if getattr(args, option) is not None and args.channel not in ("rayleigh", "rician"):
             raise InputError(f"--{option.replace('_', '-')}: applies to --channel rayleigh or "
                              f"rician, not to --channel {args.channel}")
+    for option, ofdm in (("phase_noise_linewidth", "a scenario gives its oscillator in Hz"),
+                         ("frequency_offset", "a scenario gives its oscillator in Hz"),
+                         ("pilot_spacing", "it estimates on its grid's pilots")):
+        if getattr(args, option) is not None and args.channel == "ofdm":
+            raise InputError(f"--{option.replace('_', '-')}: applies to --channel awgn, rayleigh "
+                             f"or rician, not to --channel ofdm ({ofdm})")
+    for option in ("amplifier_backoff_db", "phase_noise_linewidth", "frequency_offset"):
+        if getattr(args, option) is not None and args.link == "capacity":
+            raise InputError(f"--{option.replace('_', '-')}: the capacity link counts only the "
+                             "channel's noise; use --link classical")
     if rician and args.k_factor_db is None:
         raise InputError("--k-factor-db: --channel rician needs its K factor (dB)")
     try:
         amplifier = (None if args.amplifier_backoff_db is None
                      else AmplifierConfig(input_backoff_db=args.amplifier_backoff_db))
-        if args.channel == "awgn":
-            return AWGNConfig(type="awgn", amplifier=amplifier)
         if args.channel == "ofdm":
             return OFDMConfig(type="ofdm", amplifier=amplifier)
+        tracking = (None if args.pilot_spacing is None
+                    else PhaseTrackingConfig(pilot_spacing=args.pilot_spacing))
+        oscillator = {"amplifier": amplifier, "phase_noise_linewidth": args.phase_noise_linewidth,
+                      "frequency_offset": args.frequency_offset, "phase_tracking": tracking}
+        if args.channel == "awgn":
+            return AWGNConfig(type="awgn", **oscillator)
         settings = {"num_rx_antennas": args.rx_antennas, "num_tx_antennas": args.tx_antennas,
                     "csi_error_var": args.csi_error_var,
-                    "normalized_doppler": args.normalized_doppler, "amplifier": amplifier}
+                    "normalized_doppler": args.normalized_doppler, **oscillator}
         if rician:
             return RicianConfig(type="rician", k_factor_db=args.k_factor_db, **settings)
         return RayleighConfig(type="rayleigh", **settings)
@@ -462,6 +479,7 @@ def _cmd_transmit(args: argparse.Namespace) -> int:
     from simulator.scenario import AnalogTransmission
     from simulator.devices import resolve_device
     from simulator.seeding import derive_seed, make_generator
+    from simulator.sweep import channel_words
 
     _check_transmit_options(args)
     channel_cfg = _transmit_channel(args)
@@ -505,7 +523,7 @@ def _cmd_transmit(args: argparse.Namespace) -> int:
                     "sends)")
     save_image(recon[0], args.out)
     print(f"{args.out}: {args.link} link, {uses or f'{link.channel_uses} channel uses'}, "
-          f"{args.channel} at "
+          f"{args.channel}{channel_words(channel_cfg.model_dump())} at "
           f"{args.snr_db:g} dB: PSNR {float(psnr_db(image, recon)[0]):.2f} dB, "
           f"SSIM {float(ssim(image, recon)[0]):.4f}" + (" (decoding failed)" if failed else ""))
     return EXIT_OK
@@ -808,6 +826,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--normalized-doppler", type=_finite_float,
                    help="--channel rayleigh or rician: f_D T_s, time-correlated (Jakes) fading "
                         "instead of independent fading per symbol")
+    p.add_argument("--phase-noise-linewidth", type=_finite_float, metavar="V",
+                   help="receiver oscillator linewidth times symbol period: Wiener phase noise "
+                        "(default: none)")
+    p.add_argument("--frequency-offset", type=_finite_float, metavar="V",
+                   help="receiver oscillator frequency offset times symbol period (default: "
+                        "none)")
+    p.add_argument("--pilot-spacing", type=_positive_int, metavar="P",
+                   help="track the phase on a pilot before every P data symbols and after the "
+                        "last (default: untracked)")
     p.add_argument("--preset", help="semantic link: preset (default small)")
     p.add_argument("--weights", type=_path, help="semantic link: weights directory (real presets)")
     p.add_argument("--steps", type=_positive_int,

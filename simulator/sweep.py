@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 __all__ = ["Task", "Shard", "plan_tasks", "open_store", "run_scenario", "add_set_points",
-           "describe_results", "package_versions", "set_points_label"]
+           "channel_words", "describe_results", "package_versions", "set_points_label"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,26 +220,27 @@ def set_points_label(store: ResultsStore) -> str:
 
 #: Channel settings `semlink info` names when a scenario sets them other than to their
 #: default: (field, default, words).
-_CHANNEL_WORDS = (("model", None, "{}"), ("k_factor_db", None, "K {} dB"),
+_CHANNEL_WORDS = (("model", None, "{}"), ("k_factor_db", None, "K {:g} dB"),
                   ("domain", "frequency", "{} domain"), ("num_tx_antennas", 1, "{} tx"),
-                  ("num_rx_antennas", 1, "{} rx"), ("normalized_doppler", None, "Doppler {}"),
-                  ("csi_error_var", 0, "CSI error {}"), ("interleave", False, "interleaved"),
-                  ("phase_noise_linewidth", None, "phase noise {}"),
-                  ("phase_noise_linewidth_hz", None, "phase noise {} Hz"),
-                  ("frequency_offset", None, "frequency offset {}"),
-                  ("frequency_offset_hz", None, "frequency offset {} Hz"),
+                  ("num_rx_antennas", 1, "{} rx"), ("normalized_doppler", None, "Doppler {:g}"),
+                  ("csi_error_var", 0, "CSI error {:g}"), ("interleave", False, "interleaved"),
+                  ("phase_noise_linewidth", None, "phase noise {:g}"),
+                  ("phase_noise_linewidth_hz", None, "phase noise {:g} Hz"),
+                  ("frequency_offset", None, "frequency offset {:g}"),
+                  ("frequency_offset_hz", None, "frequency offset {:g} Hz"),
                   ("phase_tracking", None, "phase tracked on pilots every {0[pilot_spacing]} "
                                            "symbols"))
 
 
-def _channel_words(channel: dict) -> str:
-    """`` (tdl-c, time domain, interleaved)``: the channel settings a scenario gives, or ""."""
+def channel_words(channel: dict) -> str:
+    """`` (tdl-c, time domain, interleaved)``: the channel settings a scenario gives, or ""
+    (`semlink info` on a stored scenario's text, `semlink transmit` on its channel)."""
     words = []
     for field, default, template in _CHANNEL_WORDS:
         if channel.get(field) not in (None, default):
             try:
                 words.append(template.format(channel[field]))
-            except (KeyError, TypeError, IndexError):  # a file of another version's layout
+            except (KeyError, TypeError, IndexError, ValueError):  # another version's layout
                 words.append(field.replace("_", " "))
     return f" ({', '.join(words)})" if words else ""
 
@@ -263,7 +264,7 @@ def _scenario_lines(text: str) -> list[str]:
             for name, cfg in links.items()))
     channel = scenario.get("channel") or {"type": "awgn"}
     if isinstance(channel, dict):
-        parts.append(f"channel {channel.get('type', '?')}{_channel_words(channel)}"
+        parts.append(f"channel {channel.get('type', '?')}{channel_words(channel)}"
                      + (" behind an amplifier" if channel.get("amplifier") else ""))
     images = scenario.get("images")
     if isinstance(images, dict):

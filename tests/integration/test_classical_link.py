@@ -207,7 +207,7 @@ def test_transmit_command_over_fading_with_diversity_and_a_line_of_sight(tmp_pat
                      "--out", str(tmp_path / "c.png"), *channel]) == 0
         lines.append(capsys.readouterr().out)
     assert "rayleigh at 6 dB" in lines[0] and "(decoding failed)" in lines[0]
-    assert "rician at 6 dB" in lines[1] and "decoding failed" not in lines[1]
+    assert "rician (K 20 dB, 8 rx) at 6 dB" in lines[1] and "decoding failed" not in lines[1]
     # Eight Rayleigh antennas with an estimation error as large as the noise (s2 = 0.25 at
     # 6 dB, N0 = 0.25): the mean SINR 8 x 0.75 / 0.5 = 12 still carries the frame sized for
     # AWGN at 6 dB (log2(13) = 3.7 > log2(1 + 3.98) = 2.3 bits per use).
@@ -219,7 +219,8 @@ def test_transmit_command_over_fading_with_diversity_and_a_line_of_sight(tmp_pat
 
 def test_transmit_command_passes_the_doppler_and_amplifier_to_the_channel(tmp_path, monkeypatch):
     """--normalized-doppler builds time-correlated fading: the channel semlink transmit builds
-    is the Jakes model of that f_D T_s (with the Rician line of sight kept)."""
+    is the Jakes model of that f_D T_s (with the Rician line of sight kept); the amplifier,
+    oscillator and phase tracker options reach the channel too."""
     import simulator.channel
     from simulator.cli import main
     from simulator.images import SAMPLE_DIR
@@ -249,6 +250,15 @@ def test_transmit_command_passes_the_doppler_and_amplifier_to_the_channel(tmp_pa
                  "classical", "--device", "cpu", "--out", str(tmp_path / "c.png"),
                  "--channel", "ofdm", "--amplifier-backoff-db", "4"]) == 0
     assert built[-1].amplifier.input_backoff_db == 4.0
+    # the receiver's oscillator, tracked on pilots, over Rayleigh fading
+    assert main(["transmit", str(SAMPLE_DIR / "02_astronaut.png"), "--snr-db", "20", "--link",
+                 "classical", "--device", "cpu", "--out", str(tmp_path / "c.png"),
+                 "--channel", "rayleigh", "--phase-noise-linewidth", "0.001",
+                 "--frequency-offset", "0.002", "--pilot-spacing", "12"]) == 0
+    tracked = built[-1]
+    assert (tracked.pilot_spacing, tracked.pilot_length) == (12, 1)
+    assert (tracked.channel.normalized_linewidth,
+            tracked.channel.normalized_frequency_offset) == (0.001, 0.002)
 
 
 def test_transmit_command_retransmits_with_harq(tmp_path, capsys):

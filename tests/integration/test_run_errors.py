@@ -111,6 +111,8 @@ PHOTO = str(SAMPLE_DIR / "02_astronaut.png")
     (["transmit", PHOTO, "--snr-db", "5", "--seed", "-1"], "argument --seed: must be an integer >= 0"),
     (["transmit", PHOTO, "--snr-db", "5", "--link", "classical", "--modulation", "5"],
      "argument --modulation: invalid choice: 5 (choose from 2, 4, 16, 64, 256)"),
+    (["transmit", PHOTO, "--snr-db", "5", "--pilot-spacing", "0"],
+     "argument --pilot-spacing: must be an integer >= 1; got '0'"),
     (["transmit", PHOTO, "--snr-db", "5", "--channel", "rayleigh", "--tx-antennas", "3"],
      "argument --tx-antennas: invalid choice: 3 (choose from 1, 2)"),
     (["bench", "--size", "12", "--device", "cpu"], "argument --size: must be an image side"),
@@ -157,6 +159,19 @@ def test_bad_command_arguments_are_refused_before_running(argv, expected, capsys
      "--harq-groups: groups code blocks for retransmissions; give --harq T > 1 too"),
     (["transmit", PHOTO, "--snr-db", "5", "--harq-groups", "4"],
      "--harq-groups: applies to the classical link, not to --link semantic"),
+    (["transmit", PHOTO, "--snr-db", "5", "--channel", "ofdm", "--pilot-spacing", "8"],
+     "--pilot-spacing: applies to --channel awgn, rayleigh or rician, not to --channel ofdm "
+     "(it estimates on its grid's pilots)"),
+    (["transmit", PHOTO, "--snr-db", "5", "--channel", "ofdm", "--frequency-offset", "0.01"],
+     "--frequency-offset: applies to --channel awgn, rayleigh or rician, not to --channel ofdm "
+     "(a scenario gives its oscillator in Hz)"),
+    (["transmit", PHOTO, "--snr-db", "5", "--frequency-offset", "0.7"],
+     "--frequency-offset: Input should be less than or equal to 0.5; got 0.7"),
+    (["transmit", PHOTO, "--snr-db", "5", "--channel", "rayleigh", "--phase-noise-linewidth",
+      "0"], "--phase-noise-linewidth: Input should be greater than 0; got 0.0"),
+    (["transmit", PHOTO, "--snr-db", "5", "--link", "capacity", "--phase-noise-linewidth",
+      "0.001"], "--phase-noise-linewidth: the capacity link counts only the channel's noise; "
+     "use --link classical"),
     (["transmit", PHOTO, "--snr-db", "5", "--amplifier-backoff-db", "50"],
      "--amplifier-backoff-db: Input should be less than or equal to 40; got 50.0"),
     (["transmit", PHOTO, "--snr-db", "5", "--channel", "ofdm", "--normalized-doppler", "0.1"],

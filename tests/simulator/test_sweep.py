@@ -450,6 +450,10 @@ def test_info_names_the_links_channel_and_images_of_the_scenario(tmp_path):
         "channel: {type: awgn, phase_tracking: 16}\nlinks: {b: {type: ber}}")})
     assert describe_results(odd).splitlines()[1] == (
         "  links b (ber); channel awgn (phase tracking)")
+    odd = ResultsStore(tmp_path / "h.h5", {"scenario_text": (
+        "channel: {type: rician, k_factor_db: high}\nlinks: {b: {type: ber}}")})
+    assert describe_results(odd).splitlines()[1] == (
+        "  links b (ber); channel rician (k factor db)")
     bare = ResultsStore(tmp_path / "b.h5", {"scenario_text": "links: {b: {type: ber}}"})
     assert describe_results(bare).splitlines()[1] == "  links b (ber); channel awgn"
     broken = ResultsStore(tmp_path / "c.h5", {"scenario_text": "links: {b: [\n"})
