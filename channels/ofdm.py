@@ -21,6 +21,14 @@ With ``domain="time"`` the grids go through the channel as a waveform instead
 FFT window), so a prefix shorter than the channel and motion within a symbol cost what they
 cost (ISI, ICI).
 
+Phase-tracking reference signals (``ptrs_subcarrier_stride``, 5G NR's PT-RS): one pilot every
+``K`` effective subcarriers on every OFDM symbol that is not a pilot symbol. The channel is
+still estimated on the pilot symbols alone; after equalisation the receiver measures each OFDM
+symbol's common phase error on its PT-RS, ``arg(sum_k y_k conj(h_hat_k p_k))`` (maximum
+likelihood given the estimate), and turns that symbol's data back by it: the common part of
+phase noise and of a frequency offset, which LS estimation follows only at the pilot
+symbols. The interference between subcarriers stays.
+
 An optional interleaver permutes each row's symbols pseudo-randomly before they are mapped
 (and back after equalisation): neighbouring symbols that are alike (an embedding's correlated
 values, a frame's header and padding) then no longer sit on neighbouring subcarriers, where
@@ -166,6 +174,11 @@ class OFDMSISOChannel(Block):
         (no pilots; needs ``channel_estimation="perfect"``).
     :param pilot_ofdm_symbol_indices: distinct ints in [0, num_ofdm_symbols - 1], default
         (2, 11); at least one OFDM symbol must remain for data. Ignored for ``"empty"``.
+    :param ptrs_subcarrier_stride: int >= 1 or None (default: none); a phase-tracking pilot
+        on every ``K``-th effective subcarrier (from ``K // 2``) of every OFDM symbol that is
+        not a pilot symbol (every symbol with ``"empty"``), and each symbol's common phase
+        error estimated on them and taken out of its data after equalisation. At most the
+        number of effective subcarriers.
     :param channel_estimation: ``"perfect"`` (default; the true frequency response) |
         ``"ls"`` (least squares at the pilots, then ``interpolation``).
     :param interpolation: ``"nn"`` (default) | ``"lin"`` | ``"lin_time_avg"``; Sionna's
@@ -222,6 +235,7 @@ class OFDMSISOChannel(Block):
                  interleave: bool = False, domain: str = "frequency",
                  phase_noise_linewidth_hz: float | None = None,
                  frequency_offset_hz: float | None = None,
+                 ptrs_subcarrier_stride: int | None = None,
                  generator: torch.Generator | None = None, check_values: bool = True,
                  precision: str | None = None, device: str | None = None) -> None:
         super().__init__(precision=precision, device=device)
@@ -277,8 +291,28 @@ class OFDMSISOChannel(Block):
                                 cyclic_prefix_length=cyclic_prefix_length,
                                 num_guard_carriers=tuple(num_guard_carriers), dc_null=dc_null,
                                 pilot_pattern=None, **kw)
-        if pilot_pattern == "kronecker":
-            self._rg.pilot_pattern = self._kronecker_pilots(pilot_ofdm_symbol_indices)
+        pilot_symbols = pilot_ofdm_symbol_indices if pilot_pattern == "kronecker" else []
+        if pilot_symbols:
+            self._rg.pilot_pattern = self._pilots(pilot_symbols, None)
+        # LS estimation reads the pilot symbols only: a grid of its own without the PT-RS.
+        estimation_grid = self._rg
+        self._ptrs = None
+        if ptrs_subcarrier_stride is not None:
+            check_int(ptrs_subcarrier_stride, name="ptrs_subcarrier_stride", low=1,
+                      high=self._rg.num_effective_subcarriers)
+            estimation_grid = ResourceGrid(
+                num_ofdm_symbols=num_ofdm_symbols, fft_size=fft_size,
+                subcarrier_spacing=float(subcarrier_spacing_hz),
+                cyclic_prefix_length=cyclic_prefix_length,
+                num_guard_carriers=tuple(num_guard_carriers), dc_null=dc_null,
+                pilot_pattern=self._rg.pilot_pattern, **kw)
+            self._rg = ResourceGrid(
+                num_ofdm_symbols=num_ofdm_symbols, fft_size=fft_size,
+                subcarrier_spacing=float(subcarrier_spacing_hz),
+                cyclic_prefix_length=cyclic_prefix_length,
+                num_guard_carriers=tuple(num_guard_carriers), dc_null=dc_null,
+                pilot_pattern=self._pilots(pilot_symbols, ptrs_subcarrier_stride), **kw)
+        self._ptrs_subcarrier_stride = ptrs_subcarrier_stride
         self._mapper = ResourceGridMapper(self._rg, **kw)
         self._amplifier = amplifier
         self._oversampling = oversampling
@@ -298,8 +332,11 @@ class OFDMSISOChannel(Block):
         self._awgn = AWGN(generator=generator, check_values=False, **kw)
         self._equalizer = LMMSEEqualizer(self._rg, StreamManagement(np.ones([1, 1]), 1),
                                          whiten_interference=False, **kw)
-        self._estimator = (LSChannelEstimator(self._rg, interpolation_type=interpolation, **kw)
+        self._estimator = (LSChannelEstimator(estimation_grid, interpolation_type=interpolation,
+                                              **kw)
                            if channel_estimation == "ls" else None)
+        if ptrs_subcarrier_stride is not None:
+            self._ptrs = self._ptrs_layout(pilot_symbols, ptrs_subcarrier_stride)
         cir = None
         if model != "AWGN":
             family, letter = model.split("-")
@@ -348,18 +385,50 @@ class OFDMSISOChannel(Block):
             raise ValueError(f"`pilot_ofdm_symbol_indices` must be distinct; got {indices!r}.")
         return sorted(indices)
 
-    def _kronecker_pilots(self, indices: list[int]) -> PilotPattern:
-        """Pilot OFDM symbols fully loaded with fixed unit-power QPSK (Kronecker structure)."""
-        num_sc = self._rg.num_effective_subcarriers
-        mask = np.zeros([1, 1, self._rg.num_ofdm_symbols, num_sc], bool)
-        mask[..., indices, :] = True
+    def _pilot_mask(self, pilot_symbols: list[int], stride: int | None) -> np.ndarray:
+        """[sym, num_effective_subcarriers] bool: the pilot symbols in full, and with a PT-RS
+        ``stride`` every ``stride``-th subcarrier (from ``stride // 2``) of the others."""
+        mask = np.zeros([self._rg.num_ofdm_symbols, self._rg.num_effective_subcarriers], bool)
+        if stride is not None:
+            mask[:, stride // 2::stride] = True
+        mask[pilot_symbols, :] = True
+        return mask
+
+    def _pilots(self, pilot_symbols: list[int], stride: int | None) -> PilotPattern:
+        """Fixed pseudo-random unit-power QPSK on :meth:`_pilot_mask`: the pilot symbols' first
+        (their values the same with PT-RS or without), then the PT-RS."""
+        full = self._pilot_mask(pilot_symbols, stride)
+        symbols = self._pilot_mask(pilot_symbols, None)
         # A local generator with a fixed seed: same pilots for every instance, global RNGs
         # untouched. Construction only, so the host round trip is fine.
-        bits = torch.randint(0, 2, (2, len(indices) * num_sc),
-                             generator=torch.Generator().manual_seed(PILOT_SEED)).numpy()
-        pilots = ((1 - 2 * bits[0]) + 1j * (1 - 2 * bits[1])) / math.sqrt(2)
-        return PilotPattern(mask, pilots.reshape(1, 1, -1).astype(np.complex64),
+        generator = torch.Generator().manual_seed(PILOT_SEED)
+        values = np.zeros(full.shape, np.complex64)
+        for where in (symbols, full & ~symbols):
+            bits = torch.randint(0, 2, (2, int(where.sum())), generator=generator).numpy()
+            values[where] = ((1 - 2 * bits[0]) + 1j * (1 - 2 * bits[1])) / math.sqrt(2)
+        return PilotPattern(full[None, None], values[full].reshape(1, 1, -1),
                             precision=self.precision, device=self.device)
+
+    def _ptrs_layout(self, pilot_symbols: list[int], stride: int) -> dict[str, torch.Tensor]:
+        """Where the PT-RS are and what they carry, read back from the mapper's own grid.
+
+        :output: ``index`` [S, P] flat (symbol, effective subcarrier) positions of the PT-RS
+            of the ``S`` OFDM symbols that have them, ``P`` per symbol; ``values`` [S, P]
+            complex, the pilots sent there; ``of_data`` [D] the row of ``index`` holding
+            each data resource element's OFDM symbol.
+        """
+        mask = self._pilot_mask(pilot_symbols, stride) & ~self._pilot_mask(pilot_symbols, None)
+        symbols = np.flatnonzero(mask.any(axis=1))
+        index = torch.as_tensor(np.flatnonzero(mask), device=self.device).reshape(
+            len(symbols), -1)
+        num_sc = self._rg.num_effective_subcarriers
+        probe = torch.zeros(1, 1, 1, self.num_data_symbols, dtype=self.cdtype,
+                            device=self.device)
+        grid = self._remove_nulled(self._mapper(probe)).reshape(-1)  # pilots only
+        row = torch.full((self._rg.num_ofdm_symbols,), -1, dtype=torch.int64)
+        row[torch.as_tensor(symbols)] = torch.arange(len(symbols))
+        of_data = row.to(self.device)[self._data_indices // num_sc]
+        return {"index": index, "values": grid[index], "of_data": of_data}
 
     # -- public properties -----------------------------------------------------------------
 
@@ -396,6 +465,11 @@ class OFDMSISOChannel(Block):
     def interleave(self) -> bool:
         """Whether each row's symbols are interleaved across the slots."""
         return self._interleave
+
+    @property
+    def ptrs_subcarrier_stride(self) -> int | None:
+        """Effective subcarriers between two PT-RS, None without phase tracking."""
+        return self._ptrs_subcarrier_stride
 
     @property
     def oversampling(self) -> int:
@@ -479,6 +553,22 @@ class OFDMSISOChannel(Block):
         rms = _rms(mean_power(data.reshape(batch, -1)[:, :n]))  # [batch]
         return (y / rms[:, None, None, None]).reshape(x_rg.shape)
 
+    def _common_phase(self, y: torch.Tensor, h_hat: torch.Tensor) -> torch.Tensor:
+        """``exp(-j phi)`` of each data resource element's OFDM symbol, ``phi`` that symbol's
+        common phase error measured on its PT-RS against the channel estimate.
+
+        :input y: [B, 1, 1, sym, fft] complex; received grids.
+        :input h_hat: [B, 1, 1, 1, 1, sym, num_effective_subcarriers] complex.
+        :output: [B, 1, 1, D] complex, unit magnitude.
+        """
+        batch = y.shape[0]
+        index = self._ptrs["index"]  # [S, P]
+        received = self._remove_nulled(y).reshape(batch, -1)[:, index]  # [B, S, P]
+        expected = h_hat.reshape(batch, -1)[:, index] * self._ptrs["values"]
+        phi = torch.angle((received * expected.conj()).sum(dim=-1))  # [B, S]
+        phi = phi[:, self._ptrs["of_data"]]  # [B, D]
+        return torch.polar(torch.ones_like(phi), -phi).reshape(batch, 1, 1, -1)
+
     # -- forward ---------------------------------------------------------------------------
 
     def call(self, x: torch.Tensor, snr_db: torch.Tensor | float
@@ -511,6 +601,8 @@ class OFDMSISOChannel(Block):
         else:
             h_hat, err_var = self._estimator(y, no)
         x_hat, no_eff = self._equalizer(y, h_hat, err_var, no)  # [B, 1, 1, D] each
+        if self._ptrs is not None:
+            x_hat = x_hat * self._common_phase(y, h_hat)
 
         x_hat = unpack_slots(x_hat.reshape(batch, num_slots, -1), num_pad)  # [batch, n]
         no_eff = unpack_slots(no_eff.reshape(batch, num_slots, -1), num_pad)  # [batch, n]

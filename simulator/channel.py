@@ -58,6 +58,8 @@ def build_channel(config: ChannelConfig, *, generator: torch.Generator | None,
             domain=config.domain or "frequency",
             phase_noise_linewidth_hz=config.phase_noise_linewidth_hz,
             frequency_offset_hz=config.frequency_offset_hz,
+            ptrs_subcarrier_stride=(None if config.phase_tracking is None
+                                    else config.phase_tracking.subcarrier_stride),
             generator=generator, device=device, check_values=check_values)
     raise TypeError(f"`config` must be a channel configuration; got {type(config).__name__}.")
 

@@ -45,6 +45,7 @@ __all__ = [
     "AmplifierConfig",
     "CHANNEL_IMPAIRMENTS",
     "PhaseTrackingConfig",
+    "OFDMPhaseTrackingConfig",
     "LDPCDecoderConfig",
     "LDPC_CHECK_NODES",
     "AWGNConfig",
@@ -267,6 +268,14 @@ class PhaseTrackingConfig(_Frozen):
     pilot_length: int = Field(1, ge=1, le=1000, description="Pilots per block.")
 
 
+class OFDMPhaseTrackingConfig(_Frozen):
+    """Phase-tracking reference signals on OFDM (5G NR's PT-RS; channels/ofdm.py)."""
+
+    subcarrier_stride: int = Field(ge=1, le=OFDM_MAX_FFT_SIZE, description="Effective "
+                                   "subcarriers from one PT-RS to the next, on every OFDM "
+                                   "symbol without pilots.")
+
+
 class AWGNConfig(_Frozen):
     type: Literal["awgn"]
     # None (= no amplifier) rather than a default value: see scenario_hash.
@@ -396,6 +405,10 @@ class OFDMConfig(_Frozen):
         "band's edges; None = [0, 0].")
     # None (= false) rather than a default value: see scenario_hash.
     dc_null: bool | None = Field(None, description="Null the DC subcarrier; None = false.")
+    # None (= none) rather than a default value: see scenario_hash.
+    phase_tracking: OFDMPhaseTrackingConfig | None = Field(
+        None, description="PT-RS: each OFDM symbol's common phase error measured and taken "
+        "out; None = none.")
 
     @field_validator("model")
     @classmethod
@@ -439,6 +452,11 @@ class OFDMConfig(_Frozen):
         if nulled >= self.fft_size:
             raise ValueError(f"num_guard_carriers and dc_null null {nulled} of the "
                              f"{self.fft_size} subcarriers; at least one must carry data")
+        if self.phase_tracking is not None and \
+                self.phase_tracking.subcarrier_stride > self.fft_size - nulled:
+            raise ValueError(f"phase_tracking.subcarrier_stride "
+                             f"({self.phase_tracking.subcarrier_stride}) must be at most the "
+                             f"{self.fft_size - nulled} effective subcarriers")
         return self
 
 

@@ -218,6 +218,13 @@ def set_points_label(store: ResultsStore) -> str:
     return "/".join(m.upper() for m in ("fid", "kid") if m in store.table_names) or "FID"
 
 
+def _tracking_words(tracking: dict) -> str:
+    """A phase tracker's section in words: pilot blocks or PT-RS."""
+    if "subcarrier_stride" in tracking:
+        return f"PT-RS every {tracking['subcarrier_stride']} subcarriers"
+    return f"phase tracked on pilots every {tracking['pilot_spacing']} symbols"
+
+
 #: Channel settings `semlink info` names when a scenario sets them other than to their
 #: default: (field, default, words).
 _CHANNEL_WORDS = (("model", None, "{}"), ("k_factor_db", None, "K {:g} dB"),
@@ -228,8 +235,7 @@ _CHANNEL_WORDS = (("model", None, "{}"), ("k_factor_db", None, "K {:g} dB"),
                   ("phase_noise_linewidth_hz", None, "phase noise {:g} Hz"),
                   ("frequency_offset", None, "frequency offset {:g}"),
                   ("frequency_offset_hz", None, "frequency offset {:g} Hz"),
-                  ("phase_tracking", None, "phase tracked on pilots every {0[pilot_spacing]} "
-                                           "symbols"))
+                  ("phase_tracking", None, _tracking_words))
 
 
 def channel_words(channel: dict) -> str:
@@ -239,7 +245,8 @@ def channel_words(channel: dict) -> str:
     for field, default, template in _CHANNEL_WORDS:
         if channel.get(field) not in (None, default):
             try:
-                words.append(template.format(channel[field]))
+                words.append(template(channel[field]) if callable(template)
+                             else template.format(channel[field]))
             except (KeyError, TypeError, IndexError, ValueError):  # another version's layout
                 words.append(field.replace("_", " "))
     return f" ({', '.join(words)})" if words else ""

@@ -20,7 +20,8 @@ from modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
 from simulator.channel import build_channel
 from simulator.links.decoder import decoder_settings
 from simulator.links.harq import harq_settings, retransmit
-from simulator.scenario import BERLinkConfig, ChannelConfig, MonteCarloConfig
+from simulator.scenario import (BERLinkConfig, ChannelConfig, MonteCarloConfig,
+                                PhaseTrackingConfig)
 from simulator.seeding import make_generator
 
 __all__ = ["BERCounts", "ber_link_rate", "simulate_ber_point"]
@@ -80,7 +81,8 @@ def simulate_ber_point(link: BERLinkConfig, channel: ChannelConfig, snr_db: floa
     """
     bits_per_symbol, n, rate = ber_link_rate(link)
     tracking = getattr(channel, "phase_tracking", None)
-    if tracking is not None:  # the pilots' energy is spent on the payload too
+    if isinstance(tracking, PhaseTrackingConfig):  # the pilots' energy is spent on the payload
+        # too (OFDM's PT-RS, as its other pilots, are the waveform's)
         rate *= 1.0 - pilot_overhead(n // bits_per_symbol, tracking.pilot_spacing,
                                      tracking.pilot_length)
     if snr_kind == "ebno":

@@ -20,6 +20,7 @@ from simulator.scenario import (
     AWGNConfig,
     DigitalTransmission,
     OFDMConfig,
+    OFDMPhaseTrackingConfig,
     PhaseTrackingConfig,
     RayleighConfig,
 )
@@ -251,6 +252,7 @@ MATCHED = AnalogTransmission(mode="analog", estimate="noise-matched")
 REPEATED = AnalogTransmission(mode="analog", estimate="noise-matched", repetitions=3)
 AMPLIFIER = AmplifierConfig(input_backoff_db=3.0)
 TRACKING = PhaseTrackingConfig(pilot_spacing=16, pilot_length=2)
+PTRS = OFDMPhaseTrackingConfig(subcarrier_stride=12)
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 
 
@@ -268,6 +270,9 @@ DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
                                                               interleave=True)),
                                          (ANALOG, OFDMConfig(type="ofdm", domain="time",
                                                              phase_noise_linewidth_hz=1e3)),
+                                         (ANALOG, OFDMConfig(type="ofdm", domain="time",
+                                                             phase_noise_linewidth_hz=1e3,
+                                                             phase_tracking=PTRS)),
                                          (ANALOG, AWGNConfig(type="awgn",
                                                              phase_noise_linewidth=0.01)),
                                          (ANALOG, AWGNConfig(type="awgn",
@@ -280,7 +285,8 @@ DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
                          ids=["analog-awgn", "analog-rayleigh", "matched-rayleigh",
                               "matched-doppler", "repeated-rayleigh", "alamouti-rayleigh",
                               "analog-ofdm",
-                              "amplified-ofdm", "time-domain-ofdm", "phase-noise-awgn",
+                              "amplified-ofdm", "time-domain-ofdm", "ptrs-ofdm",
+                              "phase-noise-awgn",
                               "tracked-awgn", "tracked-digital-rayleigh",
                               "digital-awgn"])
 def test_hot_path_stays_on_the_device_without_host_syncs(tx, channel, device):

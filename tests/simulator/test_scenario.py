@@ -207,6 +207,13 @@ BROKEN = [
      ":3: channel: frequency_offset_hz: acts on the time-domain samples; set domain: time"),
     (GOOD.replace("{type: awgn}", "{type: awgn, frequency_offset: 0.6}"),
      ":3: channel.frequency_offset: Input should be less than or equal to 0.5"),
+    (GOOD.replace("{type: awgn}", "{type: ofdm, num_guard_carriers: [6, 5], "
+                  "phase_tracking: {subcarrier_stride: 62}}"),
+     ":3: channel: phase_tracking.subcarrier_stride (62) must be at most the 61 effective "
+     "subcarriers"),
+    (GOOD.replace("{type: awgn}", "{type: ofdm, phase_tracking: {subcarrier_stride: 4, "
+                  "pilot_spacing: 4}}"),
+     ":3: channel.phase_tracking.pilot_spacing: unknown key; allowed: subcarrier_stride"),
     (GOOD.replace("{type: awgn}", "{type: awgn, phase_tracking: {pilot_spacing: 0}}"),
      ":3: channel.phase_tracking.pilot_spacing: Input should be greater than or equal to 1"),
     (GOOD.replace("{type: awgn}", "{type: rician, k_factor_db: 1, phase_tracking: "
