@@ -25,9 +25,10 @@ Phase-tracking reference signals (``ptrs_subcarrier_stride``, 5G NR's PT-RS): on
 ``K`` effective subcarriers on every OFDM symbol that is not a pilot symbol. The channel is
 still estimated on the pilot symbols alone; after equalisation the receiver measures each OFDM
 symbol's common phase error on its PT-RS, ``arg(sum_k y_k conj(h_hat_k p_k))`` (maximum
-likelihood given the estimate), and turns that symbol's data back by it: the common part of
-phase noise and of a frequency offset, which LS estimation follows only at the pilot
-symbols. The interference between subcarriers stays.
+likelihood given the estimate), turns that symbol's data back by it and adds the estimate's
+error variance ``N0 / (2 sum_k |h_hat_k|^2)`` to their ``no_eff``: the common part of phase
+noise and of a frequency offset, which LS estimation follows only at the pilot symbols, is
+taken out. The interference between subcarriers stays (and is not in ``no_eff``).
 
 An optional interleaver permutes each row's symbols pseudo-randomly before they are mapped
 (and back after equalisation): neighbouring symbols that are alike (an embedding's correlated
@@ -553,21 +554,31 @@ class OFDMSISOChannel(Block):
         rms = _rms(mean_power(data.reshape(batch, -1)[:, :n]))  # [batch]
         return (y / rms[:, None, None, None]).reshape(x_rg.shape)
 
-    def _common_phase(self, y: torch.Tensor, h_hat: torch.Tensor) -> torch.Tensor:
+    def _common_phase(self, y: torch.Tensor, h_hat: torch.Tensor, no: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
         """``exp(-j phi)`` of each data resource element's OFDM symbol, ``phi`` that symbol's
-        common phase error measured on its PT-RS against the channel estimate.
+        common phase error measured on its PT-RS against the channel estimate, and the
+        estimate's error variance ``N0 / (2 sum_k |h_hat_k|^2)`` (what it adds to the noise of
+        a unit-power data symbol).
 
         :input y: [B, 1, 1, sym, fft] complex; received grids.
         :input h_hat: [B, 1, 1, 1, 1, sym, num_effective_subcarriers] complex.
-        :output: [B, 1, 1, D] complex, unit magnitude.
+        :input no: [B] float; the noise variance per resource element.
+        :output turn: [B, 1, 1, D] complex, unit magnitude.
+        :output variance: [B, 1, 1, D] float, rad^2.
         """
         batch = y.shape[0]
         index = self._ptrs["index"]  # [S, P]
         received = self._remove_nulled(y).reshape(batch, -1)[:, index]  # [B, S, P]
-        expected = h_hat.reshape(batch, -1)[:, index] * self._ptrs["values"]
+        gains = h_hat.reshape(batch, -1)[:, index]
+        expected = gains * self._ptrs["values"]
         phi = torch.angle((received * expected.conj()).sum(dim=-1))  # [B, S]
-        phi = phi[:, self._ptrs["of_data"]]  # [B, D]
-        return torch.polar(torch.ones_like(phi), -phi).reshape(batch, 1, 1, -1)
+        information = gains.abs().square().sum(dim=-1).clamp_min(torch.finfo(no.dtype).tiny)
+        variance = no.unsqueeze(-1) / (2.0 * information)  # [B, S]
+        of_data = self._ptrs["of_data"]
+        phi, variance = phi[:, of_data], variance[:, of_data]  # [B, D]
+        return (torch.polar(torch.ones_like(phi), -phi).reshape(batch, 1, 1, -1),
+                variance.reshape(batch, 1, 1, -1))
 
     # -- forward ---------------------------------------------------------------------------
 
@@ -602,7 +613,8 @@ class OFDMSISOChannel(Block):
             h_hat, err_var = self._estimator(y, no)
         x_hat, no_eff = self._equalizer(y, h_hat, err_var, no)  # [B, 1, 1, D] each
         if self._ptrs is not None:
-            x_hat = x_hat * self._common_phase(y, h_hat)
+            turn, variance = self._common_phase(y, h_hat, no)
+            x_hat, no_eff = x_hat * turn, no_eff + variance
 
         x_hat = unpack_slots(x_hat.reshape(batch, num_slots, -1), num_pad)  # [batch, n]
         no_eff = unpack_slots(no_eff.reshape(batch, num_slots, -1), num_pad)  # [batch, n]

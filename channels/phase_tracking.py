@@ -18,8 +18,9 @@ A phase ramp (a carrier frequency offset) whose step from block to block stays w
 noise-free pilots one symbol long spaced ``D = pilot_spacing + 1`` apart, a Brownian bridge
 between them: a residual of mean variance ``2 pi v (D + 1) / 6`` per data symbol (``v`` the
 normalized linewidth). Each block estimate errs by about ``N0 / (2 L Es)`` rad^2 at high SNR
-(``L`` pilots), and a step beyond +-pi (a cycle slip, at low SNR or for a fast ramp) turns the
-data of one interval by up to a whole turn. Channel uses count the data symbols only: the
+(``L`` pilots); the receiver adds that error, interpolated, to the data's ``no_eff``. A step
+beyond +-pi (a cycle slip, at low SNR or for a fast ramp) turns the data of one interval by
+up to a whole turn. Channel uses count the data symbols only: the
 pilots are the waveform's overhead, ``pilot_overhead`` of the symbols sent, shared by every
 link over the same channel.
 """
@@ -32,8 +33,8 @@ from sionna.phy import Block
 
 from channels._checks import check_int
 
-__all__ = ["PhaseTrackingChannel", "interpolate_phase", "pilot_layout", "pilot_overhead",
-           "pilot_phase"]
+__all__ = ["PhaseTrackingChannel", "interpolate_phase", "interpolation_weights", "pilot_layout",
+           "pilot_overhead", "pilot_phase"]
 
 _NOISE_FLOOR = 1e-30
 
@@ -81,25 +82,45 @@ def pilot_overhead(n: int, pilot_spacing: int, pilot_length: int = 1) -> float:
     return pilot_index.numel() / sent
 
 
-def pilot_phase(y: torch.Tensor, pilots: torch.Tensor, no_eff: torch.Tensor) -> torch.Tensor:
-    """Unwrapped maximum-likelihood phase of each pilot block.
+def pilot_phase(y: torch.Tensor, pilots: torch.Tensor, no_eff: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unwrapped maximum-likelihood phase of each pilot block, and its error variance.
 
     :param y: [batch, blocks, L] complex; equalised received pilots.
     :param pilots: [batch or 1, blocks or 1, L or 1] complex; the pilots sent.
     :param no_eff: [batch, blocks, L] float; their effective noise variances.
     :output phi: [batch, blocks] float, rad; ``arg(sum_l y_l conj(p_l) / no_l)``, unwrapped
         along the blocks (each step taken within (-pi, pi]), the first within (-pi, pi].
+    :output variance: [batch, blocks] float, rad^2; ``1 / (2 sum_l |p_l|^2 / no_l)``, the
+        estimate's error variance at high SNR (the Cramer-Rao bound it attains).
 
     >>> y = torch.polar(torch.ones(1, 3, 1), torch.tensor([[[3.0], [-3.0], [-1.0]]]))
-    >>> pilot_phase(y, torch.ones(1), torch.ones(1, 3, 1)).tolist()  # doctest: +ELLIPSIS
-    [[3.0, 3.28318..., 5.28318...]]
+    >>> phi, variance = pilot_phase(y, torch.ones(1), torch.full((1, 3, 1), 0.1))
+    >>> phi.tolist(), variance.tolist()  # doctest: +ELLIPSIS
+    ([[3.0, 3.28318..., 5.28318...]], [[0.05..., 0.05..., 0.05...]])
     """
     # Noise-free pilots (no_eff 0) weigh alike instead of 1/0; the floor keeps a block's sum of
     # weights finite in float32.
     weights = 1.0 / no_eff.clamp_min(_NOISE_FLOOR)
     phi = torch.angle((y * pilots.conj() * weights).sum(dim=-1))
     steps = torch.remainder(phi.diff(dim=-1) + math.pi, 2.0 * math.pi) - math.pi
-    return torch.cat([phi[:, :1], phi[:, :1] + steps.cumsum(dim=-1)], dim=-1)
+    phi = torch.cat([phi[:, :1], phi[:, :1] + steps.cumsum(dim=-1)], dim=-1)
+    information = (pilots.abs().square() * weights).sum(dim=-1)  # [batch, blocks]
+    return phi, 0.5 / information.clamp_min(_NOISE_FLOOR)  # silent pilots: finite, huge
+
+
+def interpolation_weights(centres: torch.Tensor, positions: torch.Tensor
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The neighbouring block centres of each data position and its distance between them.
+
+    :param centres: [blocks] float; increasing block centres (positions in the sent row).
+    :param positions: [n] float; data positions, each within the centres' span.
+    :output left, right: [n] int64; the blocks before and after each position.
+    :output weight: [n] float in [0, 1]; 0 at the left centre, 1 at the right.
+    """
+    right = torch.searchsorted(centres, positions).clamp(1, centres.numel() - 1)
+    left = right - 1
+    return left, right, (positions - centres[left]) / (centres[right] - centres[left])
 
 
 def interpolate_phase(phi: torch.Tensor, centres: torch.Tensor, positions: torch.Tensor
@@ -115,9 +136,7 @@ def interpolate_phase(phi: torch.Tensor, centres: torch.Tensor, positions: torch
     ...                   torch.tensor([1.0, 2.0, 6.0]))
     tensor([[0.2500, 0.5000, 2.0000]])
     """
-    right = torch.searchsorted(centres, positions).clamp(1, centres.numel() - 1)
-    left = right - 1
-    weight = (positions - centres[left]) / (centres[right] - centres[left])
+    left, right, weight = interpolation_weights(centres, positions)
     return phi[:, left] * (1.0 - weight) + phi[:, right] * weight
 
 
@@ -132,8 +151,9 @@ class PhaseTrackingChannel(Block):
     :input x: [batch, n] complex; the data symbols.
     :input snr_db: As the channel's (Es/N0 of the data: the pilots have the row's mean power).
     :output x_hat: [batch, n] complex; the equalised data turned back by the tracked phase.
-    :output no_eff: [batch, n] float; the channel's, at the data (the tracker's residual is
-        not known to the receiver).
+    :output no_eff: [batch, n] float; the channel's at the data plus the interpolated phase
+        estimate's error variance times the row's mean power (what the receiver knows of its
+        tracker; the phase noise between the pilots it does not know).
     :raises ValueError: If ``pilot_spacing`` or ``pilot_length`` is below 1.
 
     >>> from channels.awgn import AWGNChannel
@@ -167,9 +187,13 @@ class PhaseTrackingChannel(Block):
         y, no_eff = self.channel(frame, snr_db)
         blocks = pilot_index.shape[0]
         flat = pilot_index.flatten()
-        phi = pilot_phase(y[:, flat].reshape(batch, blocks, -1), pilot.unsqueeze(-1),
-                          no_eff[:, flat].reshape(batch, blocks, -1))
+        phi, variance = pilot_phase(y[:, flat].reshape(batch, blocks, -1), pilot.unsqueeze(-1),
+                                    no_eff[:, flat].reshape(batch, blocks, -1))
         centres = pilot_index.to(phi.dtype).mean(dim=1)
-        theta = interpolate_phase(phi, centres, data_index.to(phi.dtype))
+        left, right, weight = interpolation_weights(centres, data_index.to(phi.dtype))
+        theta = phi[:, left] * (1.0 - weight) + phi[:, right] * weight
         x_hat = y[:, data_index] * torch.polar(torch.ones_like(theta), -theta)
-        return x_hat, no_eff[:, data_index]
+        # Independent block errors: the interpolated phase errs by (1 - w)^2 v_l + w^2 v_r,
+        # which turns a symbol of the row's mean power into that much more noise.
+        residual = variance[:, left] * (1.0 - weight) ** 2 + variance[:, right] * weight ** 2
+        return x_hat, no_eff[:, data_index] + amplitude.square() * residual

@@ -69,8 +69,8 @@ def test_ptrs_take_out_a_frequency_offsets_common_phase(offset):
 
 def test_ptrs_estimation_noise_is_n0_over_2p():
     """AWGN at 20 dB, nothing to track: the PT-RS still estimate a phase, erring by N0 / (2 P)
-    with P = 6 per symbol, so the data's error power is N0 (1 + 1/12) instead of N0; P = 18
-    (every 4th subcarrier) brings it to N0 (1 + 1/36)."""
+    with P = 6 per symbol, so the data's error power is N0 (1 + 1/12) instead of N0, and
+    no_eff says so; P = 18 (every 4th subcarrier) brings it to N0 (1 + 1/36)."""
     kw = dict(model="AWGN", pilot_pattern="empty", channel_estimation="perfect")
     for stride, pilots in ((12, 6), (4, 18)):
         ch = OFDMSISOChannel(ptrs_subcarrier_stride=stride, generator=gen(2), **kw)
@@ -78,7 +78,9 @@ def test_ptrs_estimation_noise_is_n0_over_2p():
         x_hat, no_eff = ch(x, 20.0)
         error = float((x_hat - x).abs().square().double().mean())
         assert error == pytest.approx(0.01 * (1 + 1 / (2 * pilots)), rel=0.015)
-        torch.testing.assert_close(no_eff, torch.full_like(no_eff, 0.01), rtol=1e-4, atol=0)
+        # the receiver counts its estimate's error in no_eff
+        torch.testing.assert_close(no_eff, torch.full_like(no_eff, 0.01 * (1 + 1 / (2 * pilots))),
+                                   rtol=1e-4, atol=0)
     plain = OFDMSISOChannel(generator=gen(2), **kw)
     x = unit_symbols(32, 2 * plain.num_data_symbols, 3)
     x_hat, _ = plain(x, 20.0)

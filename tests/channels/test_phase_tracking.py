@@ -103,10 +103,11 @@ def test_block_estimate_is_maximum_likelihood():
     noise = torch.complex(torch.randn(rows, blocks, 4, generator=gen(5)),
                           torch.randn(rows, blocks, 4, generator=gen(6))) * (no / 2).sqrt()
     y = pilots * torch.polar(torch.ones_like(theta), theta) + noise
-    phi = pilot_phase(y, pilots, no.expand(rows, blocks, 4))
+    phi, variance = pilot_phase(y, pilots, no.expand(rows, blocks, 4))
     error = (phi - theta.squeeze(-1)).double()
     bound = float(1 / (2 * (1 / no).sum()))
     assert float(error.var()) == pytest.approx(bound, rel=0.05)
+    torch.testing.assert_close(variance, torch.full_like(variance, bound))
     assert bound < float(no.sum()) / (2 * 16) / 3
 
 
@@ -126,18 +127,25 @@ def test_estimation_noise_costs_the_data_its_interpolated_variance():
     """AWGN at 20 dB, a pilot every 4 data symbols, no phase impairment: each pilot's phase
     errs by N0/2 rad^2, and a data symbol t/5 of the way between two pilots by
     N0/2 ((1 - t/5)^2 + (t/5)^2), 0.6 N0/2 on average; the data's error power is
-    N0 (1 + 0.3) instead of N0."""
+    N0 (1 + 0.3) instead of N0. The receiver knows it: no_eff is N0 (1 + (1 - a)^2 / 2 +
+    a^2 / 2) at a = t/5, and the errors are calibrated to it at every t."""
     x = qpsk(2000, 400, 7)
     channel = PhaseTrackingChannel(AWGNChannel(generator=gen(8)), 4)
     x_hat, no_eff = channel(x, 20.0)
-    torch.testing.assert_close(no_eff, torch.full_like(no_eff, 0.01))
-    error = float((x_hat - x).abs().square().double().mean())
-    assert error == pytest.approx(0.01 * 1.3, rel=0.03)
+    error = (x_hat - x).abs().square().double()
+    assert float(error.mean()) == pytest.approx(0.01 * 1.3, rel=0.03)
+    a = torch.arange(1, 5, dtype=torch.float64) / 5
+    want = 0.01 * (1 + ((1 - a) ** 2 + a ** 2) / 2)
+    torch.testing.assert_close(no_eff[0, :4].double(), want, rtol=1e-5, atol=0)
+    for t in range(4):  # E|x_hat - x|^2 = no_eff at each position between the pilots
+        assert float(error[:, t::4].mean()) == pytest.approx(float(want[t]), rel=0.03)
 
 
 def test_pilots_take_the_rows_mean_power():
     """The pilots have the row's mean data power, so the channel's N0 is the data's: data of
-    power 4 at 10 dB see no_eff 0.4, and the tracker's pilots add no power."""
+    power 4 at 10 dB see N0 = 0.4, and the tracker's pilots add no power; its estimate of a
+    block of two pilots errs by N0 / (2 x 2 x 4) rad^2, at most 0.025 x 4 = 0.1 of no_eff
+    next to a block."""
     x = 2 * qpsk(3, 50, 9)
     captured = {}
 
@@ -147,7 +155,10 @@ def test_pilots_take_the_rows_mean_power():
             return super().call(frame, snr_db)
 
     _, no_eff = PhaseTrackingChannel(Spy(generator=gen(10)), 5, 2)(x, 10.0)
-    torch.testing.assert_close(no_eff, torch.full_like(no_eff, 0.4))
+    # the first data symbol sits 1.5 symbols after its block's centre, 6.5 before the next
+    a = 1.5 / 7
+    torch.testing.assert_close(no_eff[:, 0], torch.full((3,), 0.4 + 0.1 * ((1 - a) ** 2 +
+                                                                            a ** 2)))
     frame = captured["frame"]
     assert frame.shape == (3, 50 + 2 * 11)
     torch.testing.assert_close(frame.abs().square().mean(dim=1), torch.full((3,), 4.0))
