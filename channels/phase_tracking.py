@@ -176,7 +176,16 @@ class PhaseTrackingChannel(Block):
         """Share of the sent symbols that are pilots, for ``n`` data symbols per row."""
         return pilot_overhead(n, self.pilot_spacing, self.pilot_length)
 
-    def call(self, x: torch.Tensor, snr_db: torch.Tensor | float):
+    def frame(self, x: torch.Tensor) -> torch.Tensor:
+        """The row the transmitter sends: the data with the pilot blocks between them.
+
+        :input x: [batch, n] complex; the data symbols.
+        :output frame: [batch, n + pilot_length x (ceil(n / pilot_spacing) + 1)] complex.
+        """
+        return self._frame(x)[0]
+
+    def _frame(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(frame, pilot [batch, 1], row amplitude [batch, 1], data_index, pilot_index)."""
         batch, n = x.shape
         sent, data_index, pilot_index = pilot_layout(n, self.pilot_spacing, self.pilot_length,
                                                      device=x.device)
@@ -184,6 +193,11 @@ class PhaseTrackingChannel(Block):
         pilot = (amplitude * PILOT_SYMBOL).to(x.dtype)
         frame = pilot.expand(batch, sent).clone()
         frame[:, data_index] = x
+        return frame, pilot, amplitude, data_index, pilot_index
+
+    def call(self, x: torch.Tensor, snr_db: torch.Tensor | float):
+        batch = x.shape[0]
+        frame, pilot, amplitude, data_index, pilot_index = self._frame(x)
         y, no_eff = self.channel(frame, snr_db)
         blocks = pilot_index.shape[0]
         flat = pilot_index.flatten()

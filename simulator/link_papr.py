@@ -5,9 +5,10 @@ Each image link sends the scenario's first images once through a recording chann
 the symbols (the semantic link its analog or coded embedding, the classical link its QAM code
 blocks); a BER link sends i.i.d. uniform symbols of its QAM order (random bits through a
 systematic code are as uniform as without it). On a single-carrier channel the samples are
-those symbols, against each image's mean power; on ``ofdm`` they are the channel's oversampled
-time-domain signal (:meth:`channels.ofdm.OFDMSISOChannel.time_signal`, with the scenario's grid,
-pilots and interleaver), against the mean power of a fully loaded OFDM symbol. Both references
+those symbols (with a phase tracker's pilot blocks between them), against each image's mean
+power; on ``ofdm`` they are the channel's oversampled time-domain signal
+(:meth:`channels.ofdm.OFDMSISOChannel.time_signal`, with the scenario's grid, pilots and
+interleaver), against the mean power of a fully loaded OFDM symbol. Both references
 are those of the transmit amplifier's back-off (:mod:`channels.amplifier`), so a level of
 ``g`` dB here is compressed by an amplifier at less than ``g`` dB input back-off. Links over
 the ideal code (``channel_code: capacity``) have no waveform and are left out.
@@ -21,6 +22,7 @@ from pathlib import Path
 import torch
 
 from channels.ofdm import OFDMSISOChannel
+from channels.phase_tracking import PhaseTrackingChannel
 from channels.papr import papr_db, power_ccdf, power_levels_db
 from modulation.qam import QAMMapper, bits_per_symbol_for_order
 from simulator.channel import build_channel
@@ -146,6 +148,9 @@ def _measure(name: str, x: torch.Tensor, channel) -> LinkPAPR:
         signal = channel.time_signal(x)
         reference, block = 1.0, channel.oversampling * channel.resource_grid.fft_size
         waveform = "OFDM, interleaved" if channel.interleave else "OFDM"
+    elif isinstance(channel, PhaseTrackingChannel):
+        signal, reference, block = channel.frame(x), None, None
+        waveform = "single carrier, pilot blocks"
     else:
         signal, reference, block, waveform = x, None, None, "single carrier"
     peaks = papr_db(signal, block_length=block, reference_power=reference).flatten()

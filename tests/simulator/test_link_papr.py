@@ -63,6 +63,17 @@ def test_qam_on_a_single_carrier_peaks_where_its_constellation_does():
     assert ccdf[2.0] == pytest.approx(0.25, abs=0.01) and ccdf[3.0] == 0.0
 
 
+def test_a_phase_trackers_pilot_blocks_are_part_of_the_signal():
+    """Pilot blocks of 4 every 60 data symbols: 4096 data + 4 x 70 pilots per row, the pilots
+    at the row's mean power (0 dB), so 16-QAM's quarter of samples at 2.55 dB shrinks to
+    0.25 x 4096 / 4376 of them."""
+    rows = _papr(BER, "{type: awgn, phase_tracking: {pilot_spacing: 60, pilot_length: 4}}")
+    qam = rows["qam16"]
+    assert (qam.waveform, qam.samples) == ("single carrier, pilot blocks", 8 * 4376)
+    ccdf = dict(zip(THRESHOLDS_DB, qam.ccdf))
+    assert ccdf[2.0] == pytest.approx(0.25 * 4096 / 4376, abs=0.005)  # 0.234, not 0.25
+
+
 def test_qam_on_many_subcarriers_has_the_gaussian_ccdf():
     """On 128 subcarriers either QAM's time signal is close to complex Gaussian: the power
     exceeded by 1 % of the samples is -ln(0.01) = 4.6 (6.63 dB), by 0.1 % 8.39 dB. (A row's
