@@ -20,7 +20,10 @@ between them: a residual of mean variance ``2 pi v (D + 1) / 6`` per data symbol
 normalized linewidth). Each block estimate errs by about ``N0 / (2 L Es)`` rad^2 at high SNR
 (``L`` pilots); the receiver adds that error, interpolated, to the data's ``no_eff``. A step
 beyond +-pi (a cycle slip, at low SNR or for a fast ramp) turns the data of one interval by
-up to a whole turn. Channel uses count the data symbols only: the
+up to a whole turn; with blocks of two or more pilots the receiver can first estimate a
+frequency offset from the steps within the blocks (``estimate_frequency_offset``, any offset
+within half the symbol rate, about ``1 / (M SNR)`` rad^2 over ``M`` independent pilot pairs)
+and take its ramp out of the row. Channel uses count the data symbols only: the
 pilots are the waveform's overhead, ``pilot_overhead`` of the symbols sent, shared by every
 link over the same channel.
 """
@@ -31,10 +34,10 @@ import math
 import torch
 from sionna.phy import Block
 
-from channels._checks import check_int
+from channels._checks import check_int, check_type
 
-__all__ = ["PhaseTrackingChannel", "interpolate_phase", "interpolation_weights", "pilot_layout",
-           "pilot_overhead", "pilot_phase"]
+__all__ = ["PhaseTrackingChannel", "frequency_offset_estimate", "interpolate_phase",
+           "interpolation_weights", "pilot_layout", "pilot_overhead", "pilot_phase"]
 
 _NOISE_FLOOR = 1e-30
 
@@ -109,6 +112,30 @@ def pilot_phase(y: torch.Tensor, pilots: torch.Tensor, no_eff: torch.Tensor
     return phi, 0.5 / information.clamp_min(_NOISE_FLOOR)  # silent pilots: finite, huge
 
 
+def frequency_offset_estimate(y: torch.Tensor, pilots: torch.Tensor, no_eff: torch.Tensor
+                              ) -> torch.Tensor:
+    """Coarse frequency offset from the phase steps within the pilot blocks.
+
+    ``omega = arg(sum_b sum_l z_{b,l+1} conj(z_{b,l}))`` with ``z = y conj(p) / no``: the
+    steps between neighbouring pilots, weighed by their reliability, averaged as vectors
+    (unambiguous for offsets within half the symbol rate, whatever the pilot spacing).
+
+    :param y: [batch, blocks, L] complex, ``L >= 2``; equalised received pilots.
+    :param pilots: [batch or 1, blocks or 1, L or 1] complex; the pilots sent.
+    :param no_eff: [batch, blocks, L] float; their effective noise variances.
+    :output omega: [batch] float, rad per symbol; ``2 pi`` times the offset in symbol rates.
+
+    >>> ramp = torch.polar(torch.ones(1, 2, 3), 0.3 * torch.tensor([[0., 1, 2], [9, 10, 11]]))
+    >>> round(float(frequency_offset_estimate(ramp, torch.ones(1), torch.ones(1, 2, 3))), 6)
+    0.3
+    """
+    weights = 1.0 / no_eff.clamp_min(_NOISE_FLOOR)
+    # Scaled to at most 1 per row: products of two weights of noise-free pilots would overflow.
+    weights = weights / weights.amax(dim=(-2, -1), keepdim=True)
+    z = y * pilots.conj() * weights
+    return torch.angle((z[..., 1:] * z[..., :-1].conj()).sum(dim=(-2, -1)))
+
+
 def interpolation_weights(centres: torch.Tensor, positions: torch.Tensor
                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The neighbouring block centres of each data position and its distance between them.
@@ -148,13 +175,19 @@ class PhaseTrackingChannel(Block):
         :class:`~channels.oscillator.OscillatorChannel`.
     :param pilot_spacing: int >= 1; data symbols between two pilot blocks.
     :param pilot_length: int >= 1, default 1; pilots per block.
+    :param estimate_frequency_offset: bool, default False; first estimate a frequency offset
+        from the steps within the pilot blocks (:func:`frequency_offset_estimate`, needs
+        ``pilot_length >= 2``) and take its ramp out of the whole row, so that offsets up to
+        half the symbol rate are tracked, not only those whose step from block to block
+        stays within +-pi.
     :input x: [batch, n] complex; the data symbols.
     :input snr_db: As the channel's (Es/N0 of the data: the pilots have the row's mean power).
     :output x_hat: [batch, n] complex; the equalised data turned back by the tracked phase.
     :output no_eff: [batch, n] float; the channel's at the data plus the interpolated phase
         estimate's error variance times the row's mean power (what the receiver knows of its
         tracker; the phase noise between the pilots it does not know).
-    :raises ValueError: If ``pilot_spacing`` or ``pilot_length`` is below 1.
+    :raises ValueError: If ``pilot_spacing`` or ``pilot_length`` is below 1, or
+        ``estimate_frequency_offset`` is asked for with single pilots.
 
     >>> from channels.awgn import AWGNChannel
     >>> from channels.oscillator import OscillatorChannel
@@ -166,15 +199,17 @@ class PhaseTrackingChannel(Block):
     True
     """
 
-    def __init__(self, channel: Block, pilot_spacing: int, pilot_length: int = 1) -> None:
+    def __init__(self, channel: Block, pilot_spacing: int, pilot_length: int = 1, *,
+                 estimate_frequency_offset: bool = False) -> None:
         super().__init__(precision=channel.precision, device=channel.device)
         self.channel = channel
         self.pilot_spacing = check_int(pilot_spacing, name="pilot_spacing", low=1)
         self.pilot_length = check_int(pilot_length, name="pilot_length", low=1)
-
-    def overhead(self, n: int) -> float:
-        """Share of the sent symbols that are pilots, for ``n`` data symbols per row."""
-        return pilot_overhead(n, self.pilot_spacing, self.pilot_length)
+        check_type(estimate_frequency_offset, bool, name="estimate_frequency_offset")
+        if estimate_frequency_offset and pilot_length < 2:
+            raise ValueError("`estimate_frequency_offset` needs pilot_length >= 2 (it measures "
+                             f"the steps within a block); got pilot_length={pilot_length!r}.")
+        self.estimate_frequency_offset = estimate_frequency_offset
 
     def frame(self, x: torch.Tensor) -> torch.Tensor:
         """The row the transmitter sends: the data with the pilot blocks between them.
@@ -201,8 +236,14 @@ class PhaseTrackingChannel(Block):
         y, no_eff = self.channel(frame, snr_db)
         blocks = pilot_index.shape[0]
         flat = pilot_index.flatten()
+        pilot_no = no_eff[:, flat].reshape(batch, blocks, -1)
+        if self.estimate_frequency_offset:  # the blocks then track only what is left
+            omega = frequency_offset_estimate(y[:, flat].reshape(batch, blocks, -1),
+                                              pilot.unsqueeze(-1), pilot_no)
+            ramp = omega.unsqueeze(-1) * torch.arange(y.shape[1], device=y.device)
+            y = y * torch.polar(torch.ones_like(ramp), -ramp)
         phi, variance = pilot_phase(y[:, flat].reshape(batch, blocks, -1), pilot.unsqueeze(-1),
-                                    no_eff[:, flat].reshape(batch, blocks, -1))
+                                    pilot_no)
         centres = pilot_index.to(phi.dtype).mean(dim=1)
         left, right, weight = interpolation_weights(centres, data_index.to(phi.dtype))
         theta = phi[:, left] * (1.0 - weight) + phi[:, right] * weight

@@ -79,7 +79,8 @@ def _impaired(config: AWGNConfig | RayleighConfig, channel: Block,
                                     generator=generator)
     tracking = config.phase_tracking
     if tracking is not None:
-        channel = PhaseTrackingChannel(channel, tracking.pilot_spacing, tracking.pilot_length)
+        channel = PhaseTrackingChannel(channel, tracking.pilot_spacing, tracking.pilot_length,
+                                       estimate_frequency_offset=tracking.estimate_frequency_offset)
     return channel
 
 

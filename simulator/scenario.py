@@ -266,6 +266,16 @@ class PhaseTrackingConfig(_Frozen):
     pilot_spacing: int = Field(ge=1, le=100_000, description="Data symbols between two pilot "
                                "blocks.")
     pilot_length: int = Field(1, ge=1, le=1000, description="Pilots per block.")
+    estimate_frequency_offset: bool = Field(False, description="Estimate a frequency offset "
+                                            "from the steps within the blocks first (needs "
+                                            "pilot_length >= 2).")
+
+    @model_validator(mode="after")
+    def _pairs_for_the_offset(self) -> "PhaseTrackingConfig":
+        if self.estimate_frequency_offset and self.pilot_length < 2:
+            raise ValueError("estimate_frequency_offset: measures the steps within a pilot "
+                             f"block; needs pilot_length >= 2, got {self.pilot_length}")
+        return self
 
 
 class OFDMPhaseTrackingConfig(_Frozen):

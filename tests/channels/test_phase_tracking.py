@@ -12,8 +12,9 @@ import torch
 
 from channels.awgn import AWGNChannel
 from channels.oscillator import OscillatorChannel
-from channels.phase_tracking import (PhaseTrackingChannel, interpolate_phase, pilot_layout,
-                                     pilot_overhead, pilot_phase)
+from channels.phase_tracking import (PhaseTrackingChannel, frequency_offset_estimate,
+                                     interpolate_phase, pilot_layout, pilot_overhead,
+                                     pilot_phase)
 from channels.rayleigh import RayleighChannel
 
 
@@ -73,6 +74,37 @@ def test_a_step_beyond_pi_between_blocks_slips():
     turned = OscillatorChannel(AWGNChannel(), normalized_frequency_offset=0.06)
     x_hat, _ = PhaseTrackingChannel(turned, 10)(x, float("inf"))
     assert float((x_hat - x).abs().mean()) > 0.5
+
+
+@pytest.mark.parametrize("offset,spacing", [(0.06, 10), (0.4, 30), (-0.45, 60)])
+def test_a_coarse_frequency_estimate_unlocks_large_offsets(offset, spacing):
+    """Blocks of two pilots: the step within a block gives the offset up to half the symbol
+    rate, so ramps that slip between blocks (2 pi f_o (spacing + 2) far beyond pi here) are
+    taken out before the blocks track the rest; without the estimate they slip."""
+    x = qpsk(2, 300, 14)
+    turned = OscillatorChannel(AWGNChannel(), normalized_frequency_offset=offset)
+    x_hat, _ = PhaseTrackingChannel(turned, spacing, 2, estimate_frequency_offset=True)(
+        x, float("inf"))
+    torch.testing.assert_close(x_hat, x, atol=2e-3, rtol=0)
+    slipped, _ = PhaseTrackingChannel(turned, spacing, 2)(x, float("inf"))
+    assert float((slipped - x).abs().mean()) > 0.5
+
+
+def test_frequency_estimate_noise_is_one_over_pairs_times_snr():
+    """Pairs of pilots at Es/N0 = 20 dB: each step's phase errs by 1/(2 SNR) + 1/(2 SNR), and
+    the estimate over M = 10 independent pairs by 1 / (M SNR) = 1e-3 rad^2 (high SNR)."""
+    rows, blocks, snr = 4000, 10, 100.0
+    positions = torch.arange(blocks).unsqueeze(1) * 12 + torch.arange(2)  # [blocks, 2]
+    omega, start = 0.2, torch.rand(rows, 1, 1, generator=gen(15)) * 6.28
+    phase = start + omega * positions
+    noise = torch.complex(torch.randn(rows, blocks, 2, generator=gen(16)),
+                          torch.randn(rows, blocks, 2, generator=gen(17))) / math.sqrt(2 * snr)
+    y = torch.polar(torch.ones_like(phase), phase) + noise
+    estimate = frequency_offset_estimate(y, torch.ones(1), torch.full((rows, blocks, 2),
+                                                                      1 / snr))
+    error = (estimate - omega).double()
+    assert float(error.mean()) == pytest.approx(0.0, abs=3e-3)
+    assert float(error.var()) == pytest.approx(1 / (blocks * snr), rel=0.06)
 
 
 def test_wiener_residual_is_the_brownian_bridge():
@@ -181,6 +213,12 @@ def test_a_silent_row_stays_finite():
 
 
 @pytest.mark.parametrize("kwargs,match", [({"pilot_spacing": 0}, "pilot_spacing"),
+                                          ({"pilot_spacing": 4,
+                                            "estimate_frequency_offset": True},
+                                           "needs pilot_length >= 2"),
+                                          ({"pilot_spacing": 4, "pilot_length": 2,
+                                            "estimate_frequency_offset": 1},
+                                           "estimate_frequency_offset"),
                                           ({"pilot_spacing": 4, "pilot_length": 0},
                                            "pilot_length"),
                                           ({"pilot_spacing": 2.5}, "pilot_spacing")])

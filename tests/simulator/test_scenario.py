@@ -214,6 +214,10 @@ BROKEN = [
     (GOOD.replace("{type: awgn}", "{type: ofdm, phase_tracking: {subcarrier_stride: 4, "
                   "pilot_spacing: 4}}"),
      ":3: channel.phase_tracking.pilot_spacing: unknown key; allowed: subcarrier_stride"),
+    (GOOD.replace("{type: awgn}", "{type: awgn, phase_tracking: {pilot_spacing: 8, "
+                  "estimate_frequency_offset: true}}"),
+     ":3: channel.phase_tracking: estimate_frequency_offset: measures the steps within a pilot "
+     "block; needs pilot_length >= 2, got 1"),
     (GOOD.replace("{type: awgn}", "{type: awgn, phase_tracking: {pilot_spacing: 0}}"),
      ":3: channel.phase_tracking.pilot_spacing: Input should be greater than or equal to 1"),
     (GOOD.replace("{type: awgn}", "{type: rician, k_factor_db: 1, phase_tracking: "
