@@ -287,32 +287,25 @@ class OFDMSISOChannel(Block):
         self._channel_estimation = channel_estimation
         self._check_values = check_values
         kw = {"precision": self.precision, "device": self.device}
-        self._rg = ResourceGrid(num_ofdm_symbols=num_ofdm_symbols, fft_size=fft_size,
+
+        def grid(pattern: PilotPattern | None) -> ResourceGrid:
+            return ResourceGrid(num_ofdm_symbols=num_ofdm_symbols, fft_size=fft_size,
                                 subcarrier_spacing=float(subcarrier_spacing_hz),
                                 cyclic_prefix_length=cyclic_prefix_length,
                                 num_guard_carriers=tuple(num_guard_carriers), dc_null=dc_null,
-                                pilot_pattern=None, **kw)
+                                pilot_pattern=pattern, **kw)
+
+        self._rg = grid(None)  # its dimensions size the pilot patterns
         pilot_symbols = pilot_ofdm_symbol_indices if pilot_pattern == "kronecker" else []
         if pilot_symbols:
             self._rg.pilot_pattern = self._pilots(pilot_symbols, None)
-        # LS estimation reads the pilot symbols only: a grid of its own without the PT-RS.
         estimation_grid = self._rg
         self._ptrs = None
         if ptrs_subcarrier_stride is not None:
             check_int(ptrs_subcarrier_stride, name="ptrs_subcarrier_stride", low=1,
                       high=self._rg.num_effective_subcarriers)
-            estimation_grid = ResourceGrid(
-                num_ofdm_symbols=num_ofdm_symbols, fft_size=fft_size,
-                subcarrier_spacing=float(subcarrier_spacing_hz),
-                cyclic_prefix_length=cyclic_prefix_length,
-                num_guard_carriers=tuple(num_guard_carriers), dc_null=dc_null,
-                pilot_pattern=self._rg.pilot_pattern, **kw)
-            self._rg = ResourceGrid(
-                num_ofdm_symbols=num_ofdm_symbols, fft_size=fft_size,
-                subcarrier_spacing=float(subcarrier_spacing_hz),
-                cyclic_prefix_length=cyclic_prefix_length,
-                num_guard_carriers=tuple(num_guard_carriers), dc_null=dc_null,
-                pilot_pattern=self._pilots(pilot_symbols, ptrs_subcarrier_stride), **kw)
+            # The PT-RS go on a grid of their own: LS estimation reads the pilot symbols only.
+            self._rg = grid(self._pilots(pilot_symbols, ptrs_subcarrier_stride))
         self._ptrs_subcarrier_stride = ptrs_subcarrier_stride
         self._mapper = ResourceGridMapper(self._rg, **kw)
         self._amplifier = amplifier
