@@ -28,7 +28,9 @@ symbol's common phase error on its PT-RS, ``arg(sum_k y_k conj(h_hat_k p_k))`` (
 likelihood given the estimate), turns that symbol's data back by it and adds the estimate's
 error variance ``N0 / (2 sum_k |h_hat_k|^2)`` to their ``no_eff``: the common part of phase
 noise and of a frequency offset, which LS estimation follows only at the pilot symbols, is
-taken out. The interference between subcarriers stays (and is not in ``no_eff``).
+taken out. The interference between subcarriers stays; ``ptrs_estimate_interference``
+measures it on the PT-RS residuals and adds it to ``no_eff``, so that LLRs do not trust the
+data more than they should.
 
 An optional interleaver permutes each row's symbols pseudo-randomly before they are mapped
 (and back after equalisation): neighbouring symbols that are alike (an embedding's correlated
@@ -180,6 +182,10 @@ class OFDMSISOChannel(Block):
         not a pilot symbol (every symbol with ``"empty"``), and each symbol's common phase
         error estimated on them and taken out of its data after equalisation. At most the
         number of effective subcarriers.
+    :param ptrs_estimate_interference: bool, default False; also measure, per slot, the PT-RS
+        residual power beyond the noise and the channel estimate's error (the interference
+        between subcarriers of phase noise, a frequency offset or motion) and add it, over
+        ``|h_hat|^2``, to the data's ``no_eff``. Needs ``ptrs_subcarrier_stride``.
     :param channel_estimation: ``"perfect"`` (default; the true frequency response) |
         ``"ls"`` (least squares at the pilots, then ``interpolation``).
     :param interpolation: ``"nn"`` (default) | ``"lin"`` | ``"lin_time_avg"``; Sionna's
@@ -237,6 +243,7 @@ class OFDMSISOChannel(Block):
                  phase_noise_linewidth_hz: float | None = None,
                  frequency_offset_hz: float | None = None,
                  ptrs_subcarrier_stride: int | None = None,
+                 ptrs_estimate_interference: bool = False,
                  generator: torch.Generator | None = None, check_values: bool = True,
                  precision: str | None = None, device: str | None = None) -> None:
         super().__init__(precision=precision, device=device)
@@ -306,7 +313,12 @@ class OFDMSISOChannel(Block):
                       high=self._rg.num_effective_subcarriers)
             # The PT-RS go on a grid of their own: LS estimation reads the pilot symbols only.
             self._rg = grid(self._pilots(pilot_symbols, ptrs_subcarrier_stride))
+        check_type(ptrs_estimate_interference, bool, name="ptrs_estimate_interference")
+        if ptrs_estimate_interference and ptrs_subcarrier_stride is None:
+            raise ValueError("`ptrs_estimate_interference` needs ptrs_subcarrier_stride (it "
+                             "measures the PT-RS residuals); got None.")
         self._ptrs_subcarrier_stride = ptrs_subcarrier_stride
+        self._ptrs_estimate_interference = ptrs_estimate_interference
         self._mapper = ResourceGridMapper(self._rg, **kw)
         self._amplifier = amplifier
         self._oversampling = oversampling
@@ -408,10 +420,12 @@ class OFDMSISOChannel(Block):
 
         :output: ``index`` [S, P] flat (symbol, effective subcarrier) positions of the PT-RS
             of the ``S`` OFDM symbols that have them, ``P`` per symbol; ``values`` [S, P]
-            complex, the pilots sent there; ``of_data`` [D] the row of ``index`` holding
-            each data resource element's OFDM symbol.
+            complex, the pilots sent there; ``data`` [D] the flat (symbol, effective
+            subcarrier) positions of the data resource elements, in mapping order; ``of_data``
+            [D] the row of ``index`` holding each one's OFDM symbol.
         """
-        mask = self._pilot_mask(pilot_symbols, stride) & ~self._pilot_mask(pilot_symbols, None)
+        full = self._pilot_mask(pilot_symbols, stride)
+        mask = full & ~self._pilot_mask(pilot_symbols, None)
         symbols = np.flatnonzero(mask.any(axis=1))
         index = torch.as_tensor(np.flatnonzero(mask), device=self.device).reshape(
             len(symbols), -1)
@@ -421,8 +435,9 @@ class OFDMSISOChannel(Block):
         grid = self._remove_nulled(self._mapper(probe)).reshape(-1)  # pilots only
         row = torch.full((self._rg.num_ofdm_symbols,), -1, dtype=torch.int64)
         row[torch.as_tensor(symbols)] = torch.arange(len(symbols))
-        of_data = row.to(self.device)[self._data_indices // num_sc]
-        return {"index": index, "values": grid[index], "of_data": of_data}
+        data = torch.as_tensor(np.flatnonzero(~full))  # the mapper's row-major order
+        return {"index": index, "values": grid[index], "data": data.to(self.device),
+                "of_data": row[data // num_sc].to(self.device)}
 
     # -- public properties -----------------------------------------------------------------
 
@@ -464,6 +479,11 @@ class OFDMSISOChannel(Block):
     def ptrs_subcarrier_stride(self) -> int | None:
         """Effective subcarriers between two PT-RS, None without phase tracking."""
         return self._ptrs_subcarrier_stride
+
+    @property
+    def ptrs_estimate_interference(self) -> bool:
+        """Whether the PT-RS residuals' interference is counted in ``no_eff``."""
+        return self._ptrs_estimate_interference
 
     @property
     def oversampling(self) -> int:
@@ -547,18 +567,20 @@ class OFDMSISOChannel(Block):
         rms = _rms(mean_power(data.reshape(batch, -1)[:, :n]))  # [batch]
         return (y / rms[:, None, None, None]).reshape(x_rg.shape)
 
-    def _common_phase(self, y: torch.Tensor, h_hat: torch.Tensor, no: torch.Tensor
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _common_phase(self, y: torch.Tensor, h_hat: torch.Tensor, err_var: torch.Tensor,
+                      no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``exp(-j phi)`` of each data resource element's OFDM symbol, ``phi`` that symbol's
-        common phase error measured on its PT-RS against the channel estimate, and the
-        estimate's error variance ``N0 / (2 sum_k |h_hat_k|^2)`` (what it adds to the noise of
-        a unit-power data symbol).
+        common phase error measured on its PT-RS against the channel estimate, and the noise
+        the receiver adds to the data's ``no_eff`` for it: the estimate's error variance
+        ``N0 / (2 sum_k |h_hat_k|^2)`` (on a unit-power data symbol), and with
+        ``ptrs_estimate_interference`` the interference the PT-RS residuals show.
 
         :input y: [B, 1, 1, sym, fft] complex; received grids.
-        :input h_hat: [B, 1, 1, 1, 1, sym, num_effective_subcarriers] complex.
+        :input h_hat, err_var: [B, 1, 1, 1, 1, sym, num_effective_subcarriers] complex and
+            float (or a float broadcast to it); the channel estimate and its error variance.
         :input no: [B] float; the noise variance per resource element.
         :output turn: [B, 1, 1, D] complex, unit magnitude.
-        :output variance: [B, 1, 1, D] float, rad^2.
+        :output extra: [B, 1, 1, D] float.
         """
         batch = y.shape[0]
         index = self._ptrs["index"]  # [S, P]
@@ -567,11 +589,39 @@ class OFDMSISOChannel(Block):
         expected = gains * self._ptrs["values"]
         phi = torch.angle((received * expected.conj()).sum(dim=-1))  # [B, S]
         information = gains.abs().square().sum(dim=-1).clamp_min(torch.finfo(no.dtype).tiny)
-        variance = no.unsqueeze(-1) / (2.0 * information)  # [B, S]
         of_data = self._ptrs["of_data"]
-        phi, variance = phi[:, of_data], variance[:, of_data]  # [B, D]
+        extra = (no.unsqueeze(-1) / (2.0 * information))[:, of_data]  # [B, D]
+        if self._ptrs_estimate_interference:
+            flat_h = h_hat.reshape(batch, -1)
+            errors = torch.broadcast_to(err_var, h_hat.shape).reshape(batch, -1)[:, index]
+            data_gains = flat_h[:, self._ptrs["data"]].abs().square()
+            extra = extra + self._interference(received, expected, phi, errors, no, data_gains)
+        phi = phi[:, of_data]
         return (torch.polar(torch.ones_like(phi), -phi).reshape(batch, 1, 1, -1),
-                variance.reshape(batch, 1, 1, -1))
+                extra.reshape(batch, 1, 1, -1))
+
+    def _interference(self, received: torch.Tensor, expected: torch.Tensor, phi: torch.Tensor,
+                      errors: torch.Tensor, no: torch.Tensor, data_gains: torch.Tensor
+                      ) -> torch.Tensor:
+        """Interference at each data resource element, measured on the PT-RS of its slot:
+        the residual power beyond what noise and channel-estimation error explain, ``I``, per
+        resource element, over the data's ``|h_hat|^2`` (0 where the residual shows none).
+
+        :input received, expected: [B, S, P] complex; the PT-RS received and ``h_hat p``.
+        :input phi: [B, S] float; each symbol's common phase error.
+        :input errors: [B, S, P] float; the channel estimate's error variance there.
+        :input no: [B] float; the noise variance per resource element.
+        :input data_gains: [B, D] float; ``|h_hat|^2`` at the data resource elements.
+        :output: [B, D] float.
+        """
+        pilots = received.shape[-1]
+        residual = received - expected * torch.polar(torch.ones_like(phi), phi).unsqueeze(-1)
+        # Fitting one phase per symbol takes 1 of its 2 P real dimensions out of the residual.
+        kept = 1.0 - 0.5 / pilots
+        measured = residual.abs().square().mean(dim=(-2, -1)) / kept  # [B]
+        explained = no + (errors * self._ptrs["values"].abs().square()).mean(dim=(-2, -1))
+        interference = (measured - explained).clamp_min(0.0)  # [B]
+        return interference.unsqueeze(-1) / data_gains.clamp_min(torch.finfo(no.dtype).tiny)
 
     # -- forward ---------------------------------------------------------------------------
 
@@ -606,7 +656,7 @@ class OFDMSISOChannel(Block):
             h_hat, err_var = self._estimator(y, no)
         x_hat, no_eff = self._equalizer(y, h_hat, err_var, no)  # [B, 1, 1, D] each
         if self._ptrs is not None:
-            turn, variance = self._common_phase(y, h_hat, no)
+            turn, variance = self._common_phase(y, h_hat, err_var, no)
             x_hat, no_eff = x_hat * turn, no_eff + variance
 
         x_hat = unpack_slots(x_hat.reshape(batch, num_slots, -1), num_pad)  # [batch, n]

@@ -60,6 +60,8 @@ def build_channel(config: ChannelConfig, *, generator: torch.Generator | None,
             frequency_offset_hz=config.frequency_offset_hz,
             ptrs_subcarrier_stride=(None if config.phase_tracking is None
                                     else config.phase_tracking.subcarrier_stride),
+            ptrs_estimate_interference=(config.phase_tracking is not None
+                                        and config.phase_tracking.estimate_interference),
             generator=generator, device=device, check_values=check_values)
     raise TypeError(f"`config` must be a channel configuration; got {type(config).__name__}.")
 

@@ -284,6 +284,9 @@ class OFDMPhaseTrackingConfig(_Frozen):
     subcarrier_stride: int = Field(ge=1, le=OFDM_MAX_FFT_SIZE, description="Effective "
                                    "subcarriers from one PT-RS to the next, on every OFDM "
                                    "symbol without pilots.")
+    estimate_interference: bool = Field(False, description="Also measure the interference "
+                                        "between subcarriers on the PT-RS residuals and count "
+                                        "it in the data's effective noise.")
 
 
 class AWGNConfig(_Frozen):

@@ -221,7 +221,8 @@ def set_points_label(store: ResultsStore) -> str:
 def _tracking_words(tracking: dict) -> str:
     """A phase tracker's section in words: pilot blocks or PT-RS."""
     if "subcarrier_stride" in tracking:
-        return f"PT-RS every {tracking['subcarrier_stride']} subcarriers"
+        return (f"PT-RS every {tracking['subcarrier_stride']} subcarriers"
+                + (", interference estimated" if tracking.get("estimate_interference") else ""))
     return f"phase tracked on pilots every {tracking['pilot_spacing']} symbols"
 
 

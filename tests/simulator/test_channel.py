@@ -103,6 +103,10 @@ def test_the_amplifier_is_the_scenarios_and_sits_before_the_channel():
     assert _channel("{type: ofdm, phase_tracking: {subcarrier_stride: 6}}"
                     ).ptrs_subcarrier_stride == 6
     assert _channel("{type: ofdm}").ptrs_subcarrier_stride is None
+    assert _channel("{type: ofdm, phase_tracking: {subcarrier_stride: 6, "
+                    "estimate_interference: true}}").ptrs_estimate_interference
+    assert not _channel("{type: ofdm, phase_tracking: {subcarrier_stride: 6}}"
+                        ).ptrs_estimate_interference
     assert _channel("{type: ofdm}").domain == "frequency"
     # guard bands and the DC null leave 72 - 11 - 1 = 60 subcarriers; no pilots, 14 data
     # symbols on them
