@@ -80,9 +80,10 @@ def simulate_ber_point(link: BERLinkConfig, channel: ChannelConfig, snr_db: floa
     :param seed: Seeds the bit source, fading and noise.
     """
     bits_per_symbol, n, rate = ber_link_rate(link)
+    # A single-carrier tracker's pilots spend their energy on the payload too (OFDM's PT-RS,
+    # as its other pilots, are counted with the waveform, not here).
     tracking = getattr(channel, "phase_tracking", None)
-    if isinstance(tracking, PhaseTrackingConfig):  # the pilots' energy is spent on the payload
-        # too (OFDM's PT-RS, as its other pilots, are the waveform's)
+    if isinstance(tracking, PhaseTrackingConfig):
         rate *= 1.0 - pilot_overhead(n // bits_per_symbol, tracking.pilot_spacing,
                                      tracking.pilot_length)
     if snr_kind == "ebno":
