@@ -80,8 +80,8 @@ def simulate_ber_point(link: BERLinkConfig, channel: ChannelConfig, snr_db: floa
     :param seed: Seeds the bit source, fading and noise.
     """
     bits_per_symbol, n, rate = ber_link_rate(link)
-    # A single-carrier tracker's pilots spend their energy on the payload too (OFDM's PT-RS,
-    # as its other pilots, are counted with the waveform, not here).
+    # A single-carrier tracker's pilots spend their energy on the payload too. OFDM's pilots
+    # and PT-RS are left out, as OFDM's Es/N0 is per data resource element (docs/scenarios.md).
     tracking = getattr(channel, "phase_tracking", None)
     if isinstance(tracking, PhaseTrackingConfig):
         rate *= 1.0 - pilot_overhead(n // bits_per_symbol, tracking.pilot_spacing,
