@@ -67,6 +67,20 @@ def _exists(value: str, base_dir: Path) -> bool:
     return bool(glob.glob(str(path))) if any(ch in value for ch in "*?[") else path.exists()
 
 
+def _load_scenario(path: str):
+    """``(scenario, text)`` of the scenario file ``path``, refusing a training recipe with a
+    line that says how to train it.
+
+    :raises InputError: As :func:`simulator.scenario.load_scenario`, or for a recipe.
+    """
+    from simulator.scenario import load_scenario
+
+    if _is_training_recipe(path):
+        raise InputError(f"{path}: is a training recipe (it has phases:), not a scenario; "
+                         f"train with semlink train {path}")
+    return load_scenario(path)
+
+
 def _is_training_recipe(path: str) -> bool:
     """True if the YAML file has a top-level ``phases:`` key (a ``semlink train`` recipe)."""
     return _has_top_level_key(path, "phases")
@@ -87,16 +101,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
 
-    from simulator.scenario import load_scenario
     from simulator.summary import summarize
     from simulator.sweep import run_scenario
 
     if args.workers is not None and args.ray is None:
         raise InputError("--workers: counts Ray workers; give it with --ray")
-    if _is_training_recipe(args.scenario):
-        raise InputError(f"{args.scenario}: is a training recipe (it has phases:); train with "
-                         f"semlink train {args.scenario}")
-    scenario, text = load_scenario(args.scenario)
+    scenario, text = _load_scenario(args.scenario)
     if args.device is not None:
         scenario = scenario.model_copy(update={"device": args.device})
     # A log file or pipe gets the whole table, not one cut to rich's default 80 columns.
@@ -263,14 +273,10 @@ def _cmd_papr(args: argparse.Namespace) -> int:
     from simulator.devices import resolve_device
     from simulator.export import write_table_csv
     from simulator.link_papr import EXCEEDED_BY, THRESHOLDS_DB, link_papr
-    from simulator.scenario import load_scenario
 
     if args.csv:
         _check_output(args.csv, option="--csv")
-    if _is_training_recipe(args.scenario):
-        raise InputError(f"{args.scenario}: is a training recipe (it has phases:), not a "
-                         "scenario")
-    scenario, _ = load_scenario(args.scenario)
+    scenario, _ = _load_scenario(args.scenario)
     device = resolve_device(args.device or scenario.device)
     rows = link_papr(scenario, base_dir=Path(args.scenario).resolve().parent, device=device,
                      num_images=args.images, snr_db=args.snr_db, links=args.link)

@@ -277,7 +277,8 @@ def test_a_recipe_given_to_run_and_a_scenario_given_to_train_name_the_command(tm
     recipe = tmp_path / "r.yaml"
     recipe.write_text("name: r\ndata: {source: x}\nphases:\n  - {train: [stage_a], steps: 1}\n")
     _check_one_line(main(["run", str(recipe)]), capsys.readouterr().err,
-                    f"{recipe}: is a training recipe (it has phases:); train with semlink train")
+                    f"{recipe}: is a training recipe (it has phases:), not a scenario; train with "
+                    "semlink train")
     _check_one_line(main(["train", str(scenario)]), capsys.readouterr().err,
                     f"{scenario}: is a scenario (it has links:, no phases:); run it with semlink run")
 

@@ -155,7 +155,8 @@ def test_papr_command_errors_are_one_line(tmp_path, capsys):
     assert "argument --images: must be an integer >= 1; got '0'" in err
     recipe = Path(__file__).parents[2] / "scenarios" / "train-small.yaml"
     assert main(["papr", str(recipe)]) == 2
-    assert "is a training recipe (it has phases:), not a scenario" in capsys.readouterr().err
+    assert "is a training recipe (it has phases:), not a scenario; train with semlink train" in \
+        capsys.readouterr().err
 
 
 def test_papr_command_refuses_a_scenario_without_a_waveform(tmp_path, capsys):
