@@ -12,6 +12,7 @@ import math
 
 import torch
 
+from channels.ofdm import OFDMSISOChannel
 from channels.phase_tracking import pilot_overhead
 from channels.snr import ebno_db_to_esno_db, esno_db_to_ebno_db
 from modulation.ldpc import (CodeBlockDecoder, CodeBlockEncoder, information_bits_per_block,
@@ -24,7 +25,7 @@ from simulator.scenario import (BERLinkConfig, ChannelConfig, MonteCarloConfig,
                                 PhaseTrackingConfig)
 from simulator.seeding import make_generator
 
-__all__ = ["BERCounts", "ber_link_rate", "simulate_ber_point"]
+__all__ = ["BERCounts", "ber_link_rate", "data_energy_share", "simulate_ber_point"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,34 +68,56 @@ def _plan(link: BERLinkConfig, n: int):
     return plan_code_blocks(k - 24, n=n, k=k)
 
 
+def data_energy_share(config: ChannelConfig, channel, symbols: int) -> float:
+    """The share of a row's transmitted energy that its ``symbols`` data symbols carry.
+
+    Pilots are sent at the data's mean power: a single-carrier phase tracker's blocks
+    (:func:`channels.phase_tracking.pilot_overhead`); on OFDM the pilot symbols and PT-RS of
+    every slot the row takes (its padding carries nothing), and the cyclic prefix, which
+    repeats ``cp`` of every ``N`` samples: ``N / (N + cp)`` of a symbol's energy is its own.
+
+    :param config: The scenario's channel section.
+    :param channel: The channel built from it (:func:`simulator.channel.build_channel`).
+    :param symbols: int >= 1; data symbols per row.
+    :output: float in (0, 1].
+    """
+    tracking = getattr(config, "phase_tracking", None)
+    if isinstance(tracking, PhaseTrackingConfig):
+        return 1.0 - pilot_overhead(symbols, tracking.pilot_spacing, tracking.pilot_length)
+    if isinstance(channel, OFDMSISOChannel):
+        grid = channel.resource_grid
+        pilots = (grid.num_ofdm_symbols * grid.num_effective_subcarriers
+                  - channel.num_data_symbols)
+        sent = symbols + channel.num_slots(symbols) * pilots
+        return symbols / sent * grid.fft_size / (grid.fft_size + grid.cyclic_prefix_length)
+    return 1.0
+
+
 def simulate_ber_point(link: BERLinkConfig, channel: ChannelConfig, snr_db: float, *,
                        snr_kind: str, monte_carlo: MonteCarloConfig, seed: int,
                        device: str) -> BERCounts:
     """Simulate one SNR point of a BER link.
 
     :param snr_db: SNR in dB, Es/N0 (``snr_kind="esno"``) or Eb/N0 (``"ebno"``, per payload bit;
-        the energy of a phase tracker's pilots, sent at the data's power, counted too).
+        the energy of the CRC, of pilots and of OFDM's cyclic prefix counted too:
+        :func:`data_energy_share`).
     :param monte_carlo: Stop when ``bit_errors >= target_bit_errors`` (and, for coded links,
         ``block_errors >= target_block_errors``) once ``min_bits`` are simulated, or at
         ``max_bits``.
     :param seed: Seeds the bit source, fading and noise.
     """
     bits_per_symbol, n, rate = ber_link_rate(link)
-    # A single-carrier tracker's pilots spend their energy on the payload too. OFDM's pilots
-    # and PT-RS are left out, as OFDM's Es/N0 is per data resource element (docs/scenarios.md).
-    tracking = getattr(channel, "phase_tracking", None)
-    if isinstance(tracking, PhaseTrackingConfig):
-        rate *= 1.0 - pilot_overhead(n // bits_per_symbol, tracking.pilot_spacing,
-                                     tracking.pilot_length)
-    if snr_kind == "ebno":
-        esno_db, ebno_db = ebno_db_to_esno_db(snr_db, bits_per_symbol, rate), snr_db
-    else:
-        esno_db, ebno_db = snr_db, esno_db_to_ebno_db(snr_db, bits_per_symbol, rate)
     gen = make_generator(seed, device)
     mapper = QAMMapper(bits_per_symbol=bits_per_symbol, check_values=False, device=device)
     demapper = QAMDemapper(bits_per_symbol=bits_per_symbol, method=link.demapping,
                            check_values=False, device=device)
     chan = build_channel(channel, generator=gen, device=device)
+    # Eb/N0 charges every bit with the energy sent for it: pilots and the cyclic prefix too.
+    rate *= data_energy_share(channel, chan, n // bits_per_symbol)
+    if snr_kind == "ebno":
+        esno_db, ebno_db = ebno_db_to_esno_db(snr_db, bits_per_symbol, rate), snr_db
+    else:
+        esno_db, ebno_db = snr_db, esno_db_to_ebno_db(snr_db, bits_per_symbol, rate)
     coded = link.code_rate is not None
     if coded:
         encoder = CodeBlockEncoder(_plan(link, n), bits_per_symbol=bits_per_symbol,

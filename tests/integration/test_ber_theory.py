@@ -12,7 +12,8 @@ import pytest
 from scipy.stats import norm
 
 from simulator.links.ber import BERCounts, ber_link_rate, simulate_ber_point
-from simulator.scenario import AWGNConfig, BERLinkConfig, MonteCarloConfig, RayleighConfig
+from simulator.scenario import (AWGNConfig, BERLinkConfig, MonteCarloConfig, OFDMConfig,
+                                RayleighConfig)
 from tests.ber_reference import gray_pam_ber
 
 
@@ -115,6 +116,22 @@ def test_eb_n0_counts_the_pilots_of_a_phase_tracker():
     bare = simulate_ber_point(link, AWGNConfig(type="awgn"), 4.0, snr_kind="ebno",
                               monte_carlo=mc, seed=1, device="cpu")
     assert bare.esno_db == pytest.approx(4.0 + 10 * math.log10(2), abs=1e-12)
+
+
+def test_eb_n0_on_ofdm_counts_its_pilots_and_cyclic_prefix():
+    """Uncoded QPSK rows of 1024 symbols on the default grid (72 subcarriers, 14 symbols,
+    pilots on 2 of them: 864 data elements a slot) take 2 slots and 2 x 144 pilots; the 6-sample
+    prefix repeats 6 of every 72 samples: each payload bit carries 1312 / 1024 x 78 / 72 of a
+    data bit's energy. Without pilots (perfect CSI) only the prefix is left."""
+    link = BERLinkConfig(type="ber", modulation=4, codeword_length=2048)
+    mc = MonteCarloConfig(target_bit_errors=1, min_bits=1, max_bits=1, batch_bits=2048)
+    for section, energy in (({}, 1312 / 1024 * 78 / 72),
+                            ({"pilot_ofdm_symbol_indices": [], "channel_estimation": "perfect",
+                              "cyclic_prefix_length": 12}, 84 / 72)):
+        channel = OFDMConfig(type="ofdm", model="none", **section)
+        counts = simulate_ber_point(link, channel, 4.0, snr_kind="ebno", monte_carlo=mc, seed=1,
+                                    device="cpu")
+        assert counts.esno_db == pytest.approx(4.0 + 10 * math.log10(2 / energy), abs=1e-9)
 
 
 def _point(link: BERLinkConfig, snr_db: float, **stop) -> BERCounts:
