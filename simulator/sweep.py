@@ -223,7 +223,11 @@ def _tracking_words(tracking: dict) -> str:
     if "subcarrier_stride" in tracking:
         return (f"PT-RS every {tracking['subcarrier_stride']} subcarriers"
                 + (", interference estimated" if tracking.get("estimate_interference") else ""))
-    return f"phase tracked on pilots every {tracking['pilot_spacing']} symbols"
+    length = tracking.get("pilot_length", 1)
+    pilots = "pilots" if length == 1 else f"blocks of {length} pilots"
+    return (f"phase tracked on {pilots} every {tracking['pilot_spacing']} symbols"
+            + (", frequency offset estimated" if tracking.get("estimate_frequency_offset")
+               else ""))
 
 
 #: Channel settings `semlink info` names when a scenario sets them other than to their
