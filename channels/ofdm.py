@@ -170,6 +170,9 @@ class OFDMSISOChannel(Block):
         linewidth, Hz: Wiener phase noise on the time-domain samples (``domain="time"`` only).
     :param frequency_offset_hz: float or None (default); the receiver oscillator's frequency
         offset, Hz: a phase ramp on the time-domain samples (``domain="time"`` only).
+    :param estimate_frequency_offset: bool, default False; the receiver estimates each row's
+        frequency offset from its cyclic prefixes and corrects the samples before the FFT
+        (``domain="time"`` only; :class:`~channels.ofdm_time.TimeDomainOFDM`).
     :param num_guard_carriers: (left, right) ints >= 0, default (0, 0); nulled subcarriers.
     :param dc_null: bool, default False; null the DC subcarrier.
     :param pilot_pattern: ``"kronecker"`` (default; every effective subcarrier of the pilot
@@ -244,6 +247,7 @@ class OFDMSISOChannel(Block):
                  frequency_offset_hz: float | None = None,
                  ptrs_subcarrier_stride: int | None = None,
                  ptrs_estimate_interference: bool = False,
+                 estimate_frequency_offset: bool = False,
                  generator: torch.Generator | None = None, check_values: bool = True,
                  precision: str | None = None, device: str | None = None) -> None:
         super().__init__(precision=precision, device=device)
@@ -282,8 +286,10 @@ class OFDMSISOChannel(Block):
         check_type(interleave, bool, name="interleave")
         check_type(domain, str, name="domain")
         check_one_of(domain, DOMAINS, name="domain")
+        check_type(estimate_frequency_offset, bool, name="estimate_frequency_offset")
         for name, value in (("phase_noise_linewidth_hz", phase_noise_linewidth_hz),
-                            ("frequency_offset_hz", frequency_offset_hz)):
+                            ("frequency_offset_hz", frequency_offset_hz),
+                            ("estimate_frequency_offset", estimate_frequency_offset or None)):
             if value is not None and domain != "time":
                 raise ValueError(f"`{name}` needs domain='time' (it acts on the time-domain "
                                  f"samples); got domain={domain!r}.")
@@ -355,6 +361,7 @@ class OFDMSISOChannel(Block):
             self._channel = TimeDomainOFDM(cir, self._rg, self._awgn,
                                            phase_noise_linewidth_hz=phase_noise_linewidth_hz,
                                            frequency_offset_hz=frequency_offset_hz,
+                                           estimate_frequency_offset=estimate_frequency_offset,
                                            generator=generator, **kw)
         elif cir is not None:
             self._channel = OFDMChannel(cir, self._rg, normalize_channel=False,

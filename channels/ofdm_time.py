@@ -18,12 +18,15 @@ pass unchanged but for the noise. With ``phase_noise_linewidth_hz`` or ``frequen
 the receiver's oscillator turns every received sample by a Wiener phase or a phase ramp
 (:mod:`channels.oscillator`), one path through all the slots of a row from 0 at its first
 sample: a common phase per OFDM symbol, drifting from slot to slot, and interference between
-subcarriers. With a unitary FFT the noise per resource element is
+subcarriers; with ``estimate_frequency_offset`` the receiver estimates a row's offset on its
+cyclic prefixes and turns the samples back before the FFT. With a unitary FFT the noise per resource element is
 the noise per sample, so ``snr_db`` means what it means in the frequency-domain model. The
 frequency response the perfect-CSI receiver uses is the taps' DFT at each symbol's start
 (``time_to_ofdm_channel``): it knows the channel, not the interference.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 from sionna.phy import Block
@@ -35,10 +38,40 @@ from channels.awgn import AWGN
 from channels.oscillator import (MAX_NORMALIZED_FREQUENCY_OFFSET, MAX_NORMALIZED_LINEWIDTH,
                                  oscillator_phase)
 
-__all__ = ["TimeDomainOFDM", "WINDOW_ADVANCE"]
+__all__ = ["TimeDomainOFDM", "WINDOW_ADVANCE", "cyclic_prefix_frequency_offset"]
 
 #: Samples the FFT window starts before the end of the prefix, at most (Sionna's -l_min).
 WINDOW_ADVANCE = 6
+
+
+def cyclic_prefix_frequency_offset(window: torch.Tensor, *, fft_size: int, cp: int,
+                                   advance: int, slots_per_row: int = 1) -> torch.Tensor:
+    """A row's frequency offset from the correlation of the cyclic prefixes with the samples
+    they copy (van de Beek's estimator, accumulated over the row's slots).
+
+    Sample ``n`` of the prefix and sample ``n + N`` carry the same transmitted value, so an
+    oscillator off by ``e`` subcarrier spacings turns the second by ``2 pi e`` more than the
+    first: ``e = -arg(sum r_n conj(r_{n+N})) / (2 pi)``, unambiguous within half a subcarrier
+    spacing, about ``1 / (4 pi^2 M SNR)`` of error over ``M`` prefix samples at high SNR. The
+    prefixes of all but the last symbol of each slot are used (the window may end before the
+    last symbol's copy).
+
+    :param window: [B, 1, 1, S (N + cp)] complex; each slot's received samples, the window
+        starting ``advance`` samples before its first symbol; the ``slots_per_row`` slots of a
+        row consecutive.
+    :param fft_size: int; ``N``. :param cp: int >= 1; prefix samples. :param advance: int in
+        [0, cp].
+    :output e: [B / slots_per_row] float; the offset, subcarrier spacings.
+    """
+    batch = window.shape[0]
+    length = fft_size + cp
+    symbols = window.shape[-1] // length
+    samples = window.reshape(batch, -1)
+    starts = torch.arange(symbols - 1, device=window.device) * length + advance
+    first = (starts.unsqueeze(1) + torch.arange(cp, device=window.device)).flatten()
+    corr = (samples[:, first] * samples[:, first + fft_size].conj()).sum(dim=-1)
+    corr = corr.reshape(-1, slots_per_row).sum(dim=-1)
+    return -torch.angle(corr) / (2.0 * math.pi)
 
 
 class TimeDomainOFDM(Block):
@@ -52,6 +85,11 @@ class TimeDomainOFDM(Block):
         oscillator's 3 dB linewidth, Hz (its product with the sample period at most 0.1).
     :param frequency_offset_hz: float or None (default: none); the receiver oscillator's
         frequency offset, Hz (at most half the sample rate either way).
+    :param estimate_frequency_offset: bool, default False; the receiver estimates each row's
+        frequency offset from its cyclic prefixes (:func:`cyclic_prefix_frequency_offset`)
+        and turns the samples back by its ramp before the FFT, taking away the interference
+        of an offset within half a subcarrier spacing. Needs a prefix and two or more OFDM
+        symbols a slot.
     :param generator: Source of the phase noise, on the device (drawn after the noise).
     :param precision: ``"single"`` | ``"double"`` | None.
     :param device: Device string; None = Sionna's default.
@@ -68,10 +106,18 @@ class TimeDomainOFDM(Block):
     def __init__(self, cir, resource_grid: ResourceGrid, awgn: AWGN, *,
                  phase_noise_linewidth_hz: float | None = None,
                  frequency_offset_hz: float | None = None,
+                 estimate_frequency_offset: bool = False,
                  generator: torch.Generator | None = None,
                  precision: str | None = None, device: str | None = None) -> None:
         super().__init__(precision=precision, device=device)
         rg = resource_grid
+        check_type(estimate_frequency_offset, bool, name="estimate_frequency_offset")
+        if estimate_frequency_offset and (rg.cyclic_prefix_length < 1
+                                          or rg.num_ofdm_symbols < 2):
+            raise ValueError("`estimate_frequency_offset` correlates the cyclic prefixes: it "
+                             "needs cyclic_prefix_length >= 1 and num_ofdm_symbols >= 2; got "
+                             f"{rg.cyclic_prefix_length} and {rg.num_ofdm_symbols}.")
+        self._estimate_frequency_offset = estimate_frequency_offset
         kw = {"precision": self.precision, "device": self.device}
         self._rg = rg
         self._awgn = awgn
@@ -105,6 +151,7 @@ class TimeDomainOFDM(Block):
         cp = int(rg.cyclic_prefix_length)
         advance = min(cp, -l_min, WINDOW_ADVANCE)
         self._l_min = l_min
+        self._advance = advance
         self._skip = -l_min - advance  # output sample 0 is at time l_min
         self._modulator = OFDMModulator(cp, **kw)
         self._demodulator = OFDMDemodulator(rg.fft_size, -advance, cp, **kw)
@@ -132,4 +179,18 @@ class TimeDomainOFDM(Block):
                                      generator=self._generator, dtype=window.real.dtype,
                                      device=window.device).reshape(window.shape)
             window = window * torch.polar(torch.ones_like(theta), theta)
+        if self._estimate_frequency_offset:
+            window = self._correct_frequency(window, slots_per_row)
         return self._demodulator(window), h
+
+    def _correct_frequency(self, window: torch.Tensor, slots_per_row: int) -> torch.Tensor:
+        """``window`` turned back by the ramp of each row's estimated offset, from 0 at the
+        row's first sample on through its slots (as the oscillator's)."""
+        fft_size = int(self._rg.fft_size)
+        offset = cyclic_prefix_frequency_offset(
+            window, fft_size=fft_size, cp=int(self._rg.cyclic_prefix_length),
+            advance=self._advance, slots_per_row=slots_per_row)  # [rows]
+        n = torch.arange(slots_per_row * window.shape[-1], device=window.device,
+                         dtype=window.real.dtype)
+        ramp = (2.0 * math.pi / fft_size) * offset.unsqueeze(-1) * n  # [rows, slots * T]
+        return window * torch.polar(torch.ones_like(ramp), -ramp).reshape(window.shape)

@@ -62,6 +62,7 @@ def build_channel(config: ChannelConfig, *, generator: torch.Generator | None,
                                     else config.phase_tracking.subcarrier_stride),
             ptrs_estimate_interference=(config.phase_tracking is not None
                                         and config.phase_tracking.estimate_interference),
+            estimate_frequency_offset=bool(config.estimate_frequency_offset),
             generator=generator, device=device, check_values=check_values)
     raise TypeError(f"`config` must be a channel configuration; got {type(config).__name__}.")
 

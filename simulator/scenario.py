@@ -422,6 +422,10 @@ class OFDMConfig(_Frozen):
     phase_tracking: OFDMPhaseTrackingConfig | None = Field(
         None, description="PT-RS: each OFDM symbol's common phase error measured and taken "
         "out; None = none.")
+    # None (= false) rather than a default value: see scenario_hash.
+    estimate_frequency_offset: bool | None = Field(
+        None, description="Estimate each image's frequency offset on the cyclic prefixes and "
+        "correct the samples before the FFT (domain time only); None = false.")
 
     @field_validator("model")
     @classmethod
@@ -449,9 +453,13 @@ class OFDMConfig(_Frozen):
                              f"0..{symbols - 1} (num_ofdm_symbols {symbols}); got {pilots}")
         sample_rate = self.fft_size * self.subcarrier_spacing_hz
         for field, value in (("phase_noise_linewidth_hz", self.phase_noise_linewidth_hz),
-                             ("frequency_offset_hz", self.frequency_offset_hz)):
+                             ("frequency_offset_hz", self.frequency_offset_hz),
+                             ("estimate_frequency_offset", self.estimate_frequency_offset or None)):
             if value is not None and self.domain != "time":
                 raise ValueError(f"{field}: acts on the time-domain samples; set domain: time")
+        if self.estimate_frequency_offset and self.cyclic_prefix_length < 1:
+            raise ValueError("estimate_frequency_offset: correlates the cyclic prefixes; needs "
+                             "cyclic_prefix_length >= 1")
         if self.phase_noise_linewidth_hz is not None:
             highest = MAX_PHASE_NOISE_LINEWIDTH * sample_rate
             if self.phase_noise_linewidth_hz > highest:

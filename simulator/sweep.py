@@ -240,6 +240,7 @@ _CHANNEL_WORDS = (("model", None, "{}"), ("k_factor_db", None, "K {:g} dB"),
                   ("phase_noise_linewidth_hz", None, "phase noise {:g} Hz"),
                   ("frequency_offset", None, "frequency offset {:g}"),
                   ("frequency_offset_hz", None, "frequency offset {:g} Hz"),
+                  ("estimate_frequency_offset", False, "offset estimated on the prefixes"),
                   ("phase_tracking", None, _tracking_words))
 
 

@@ -272,6 +272,7 @@ DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
                                                              phase_noise_linewidth_hz=1e3)),
                                          (ANALOG, OFDMConfig(type="ofdm", domain="time",
                                                              phase_noise_linewidth_hz=1e3,
+                                                             estimate_frequency_offset=True,
                                                              phase_tracking=PTRS)),
                                          (ANALOG, AWGNConfig(type="awgn",
                                                              phase_noise_linewidth=0.01)),

@@ -103,6 +103,9 @@ def test_the_amplifier_is_the_scenarios_and_sits_before_the_channel():
     assert _channel("{type: ofdm, phase_tracking: {subcarrier_stride: 6}}"
                     ).ptrs_subcarrier_stride == 6
     assert _channel("{type: ofdm}").ptrs_subcarrier_stride is None
+    assert _channel("{type: ofdm, domain: time, estimate_frequency_offset: true}"
+                    )._channel._estimate_frequency_offset
+    assert not _channel("{type: ofdm, domain: time}")._channel._estimate_frequency_offset
     assert _channel("{type: ofdm, phase_tracking: {subcarrier_stride: 6, "
                     "estimate_interference: true}}").ptrs_estimate_interference
     assert not _channel("{type: ofdm, phase_tracking: {subcarrier_stride: 6}}"

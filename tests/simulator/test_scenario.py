@@ -203,6 +203,13 @@ BROKEN = [
      ":3: channel: phase_noise_linewidth_hz: acts on the time-domain samples; set domain: time"),
     (GOOD.replace("{type: awgn}", "{type: ofdm, domain: time, frequency_offset_hz: 2e6}"),
      ":3: channel: frequency_offset_hz (2e+06) must be within +-1.08e+06 Hz"),
+    (GOOD.replace("{type: awgn}", "{type: ofdm, estimate_frequency_offset: true}"),
+     ":3: channel: estimate_frequency_offset: acts on the time-domain samples; set domain: "
+     "time"),
+    (GOOD.replace("{type: awgn}", "{type: ofdm, domain: time, cyclic_prefix_length: 0, "
+                  "estimate_frequency_offset: true}"),
+     ":3: channel: estimate_frequency_offset: correlates the cyclic prefixes; needs "
+     "cyclic_prefix_length >= 1"),
     (GOOD.replace("{type: awgn}", "{type: ofdm, frequency_offset_hz: 100}"),
      ":3: channel: frequency_offset_hz: acts on the time-domain samples; set domain: time"),
     (GOOD.replace("{type: awgn}", "{type: awgn, frequency_offset: 0.6}"),

@@ -432,11 +432,12 @@ def test_info_names_the_links_channel_and_images_of_the_scenario(tmp_path):
                         "behind an amplifier; images photos at 768x512 px")
     ofdm = ResultsStore(tmp_path / "d.h5", {"scenario_text": (
         "channel: {type: ofdm, model: tdl-c, domain: time, interleave: true, "
-        "phase_noise_linewidth_hz: 100, phase_tracking: {subcarrier_stride: 12, "
-        "estimate_interference: true}}\nlinks: {b: {type: ber}}")})
+        "phase_noise_linewidth_hz: 100, estimate_frequency_offset: true, phase_tracking: "
+        "{subcarrier_stride: 12, estimate_interference: true}}\nlinks: {b: {type: ber}}")})
     assert describe_results(ofdm).splitlines()[1] == (
         "  links b (ber); channel ofdm (tdl-c, time domain, interleaved, phase noise 100 Hz, "
-        "PT-RS every 12 subcarriers, interference estimated)")
+        "offset estimated on the prefixes, PT-RS every 12 subcarriers, interference "
+        "estimated)")
     fading = ResultsStore(tmp_path / "e.h5", {"scenario_text": (
         "channel: {type: rayleigh, num_tx_antennas: 2, num_rx_antennas: 1, "
         "normalized_doppler: 0.01}\nlinks: {b: {type: ber}}")})
