@@ -20,6 +20,7 @@ SECTIONS = {
     "`type: rayleigh`": schema.RayleighConfig,
     "`type: rician`": schema.RicianConfig,
     "`amplifier`": schema.AmplifierConfig,
+    "`phase_tracking`": schema.PhaseTrackingConfig,
     "`type: ofdm`": schema.OFDMConfig,
     "`type: semantic`": schema.SemanticLinkConfig,
     "`transmission: {mode: analog}`": schema.AnalogTransmission,
