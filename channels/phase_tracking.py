@@ -18,7 +18,9 @@ A phase ramp (a carrier frequency offset) whose step from block to block stays w
 noise-free pilots one symbol long spaced ``D = pilot_spacing + 1`` apart, a Brownian bridge
 between them: a residual of mean variance ``2 pi v (D + 1) / 6`` per data symbol (``v`` the
 normalized linewidth). Each block estimate errs by about ``N0 / (2 L Es)`` rad^2 at high SNR
-(``L`` pilots); the receiver adds that error, interpolated, to the data's ``no_eff``. A step
+(``L`` pilots); the receiver adds that error, interpolated, to the data's ``no_eff``, and
+with ``estimate_phase_noise`` the drift between the blocks too, from the step variance its
+block phases show (:func:`phase_noise_estimate`). A step
 beyond +-pi (a cycle slip, at low SNR or for a fast ramp) turns the data of one interval by
 up to a whole turn; with blocks of two or more pilots the receiver can first estimate a
 frequency offset from the steps within the blocks (``estimate_frequency_offset``, any offset
@@ -37,7 +39,8 @@ from sionna.phy import Block
 from channels._checks import check_int, check_type
 
 __all__ = ["PhaseTrackingChannel", "frequency_offset_estimate", "interpolate_phase",
-           "interpolation_weights", "pilot_layout", "pilot_overhead", "pilot_phase"]
+           "interpolation_weights", "phase_noise_estimate", "pilot_layout", "pilot_overhead",
+           "pilot_phase"]
 
 _NOISE_FLOOR = 1e-30
 
@@ -136,6 +139,42 @@ def frequency_offset_estimate(y: torch.Tensor, pilots: torch.Tensor, no_eff: tor
     return torch.angle((z[..., 1:] * z[..., :-1].conj()).sum(dim=(-2, -1)))
 
 
+def phase_noise_estimate(phi: torch.Tensor, variance: torch.Tensor, centres: torch.Tensor
+                         ) -> torch.Tensor:
+    """Each row's Wiener step variance, from the steps of its block phases.
+
+    Between block centres ``g_b`` symbols apart the tracked phase steps by a ramp's
+    ``mu g_b`` (a frequency offset), a Wiener increment of variance ``s2 g_b`` and the two
+    blocks' estimation errors (``v_b + v_{b+1}``, neighbouring steps sharing one). With
+    ``mu`` fitted by least squares the residual steps ``r`` keep ``E[sum r^2] = tr(C) - g'Cg /
+    g'g`` of their covariance ``C``; solved for ``s2``, an unbiased moment estimate, which a
+    single row may see below 0.
+
+    :param phi: [batch, blocks] float, rad; unwrapped block phases, ``blocks >= 3``.
+    :param variance: [batch, blocks] float, rad^2; their estimation error variances.
+    :param centres: [blocks] float; the block centres, symbols.
+    :output: [batch] float, rad^2 per symbol.
+
+    >>> centres = torch.tensor([0.0, 10.0, 20.0, 30.0])
+    >>> phi = torch.tensor([[0.0, 0.5, 0.0, 0.5]])  # steps 0.5, -0.5, 0.5 about a slight ramp
+    >>> round(float(phase_noise_estimate(phi, torch.zeros(1, 4), centres)), 6)
+    0.033333
+    """
+    steps = phi.diff(dim=-1)  # [batch, B']
+    gaps = centres.diff()  # [B']
+    squares = gaps.square().sum()
+    residual = steps - (steps * gaps).sum(dim=-1, keepdim=True) / squares * gaps
+    # The steps' covariance C = s2 diag(g) + E, E tridiagonal: v_b + v_{b+1} on the diagonal,
+    # -v_b between neighbouring steps (they share a block). Fitting the ramp projects out g:
+    # E[sum r^2] = tr(C) - g'Cg / g'g.
+    diagonal = variance[:, 1:] + variance[:, :-1]
+    quadratic = ((diagonal * gaps.square()).sum(dim=-1)
+                 - 2.0 * (variance[:, 1:-1] * gaps[:-1] * gaps[1:]).sum(dim=-1))
+    explained = diagonal.sum(dim=-1) - quadratic / squares
+    walk = gaps.sum() - gaps.pow(3).sum() / squares
+    return (residual.square().sum(dim=-1) - explained) / walk
+
+
 def interpolation_weights(centres: torch.Tensor, positions: torch.Tensor
                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The neighbouring block centres of each data position and its distance between them.
@@ -180,12 +219,15 @@ class PhaseTrackingChannel(Block):
         ``pilot_length >= 2``) and take its ramp out of the whole row, so that offsets up to
         half the symbol rate are tracked, not only those whose step from block to block
         stays within +-pi.
+    :param estimate_phase_noise: bool, default False; also estimate each row's phase-noise
+        step variance from its block phases (:func:`phase_noise_estimate`) and add the
+        Brownian bridge it leaves between the blocks, ``s2 t (g - t) / g``, to ``no_eff``.
     :input x: [batch, n] complex; the data symbols.
     :input snr_db: As the channel's (Es/N0 of the data: the pilots have the row's mean power).
     :output x_hat: [batch, n] complex; the equalised data turned back by the tracked phase.
     :output no_eff: [batch, n] float; the channel's at the data plus the interpolated phase
-        estimate's error variance times the row's mean power (what the receiver knows of its
-        tracker; the phase noise between the pilots it does not know).
+        estimate's error variance times the row's mean power (and with
+        ``estimate_phase_noise`` the phase noise's between the pilots).
     :raises ValueError: If ``pilot_spacing`` or ``pilot_length`` is below 1, or
         ``estimate_frequency_offset`` is asked for with single pilots.
 
@@ -200,7 +242,8 @@ class PhaseTrackingChannel(Block):
     """
 
     def __init__(self, channel: Block, pilot_spacing: int, pilot_length: int = 1, *,
-                 estimate_frequency_offset: bool = False) -> None:
+                 estimate_frequency_offset: bool = False,
+                 estimate_phase_noise: bool = False) -> None:
         super().__init__(precision=channel.precision, device=channel.device)
         self.channel = channel
         self.pilot_spacing = check_int(pilot_spacing, name="pilot_spacing", low=1)
@@ -210,6 +253,8 @@ class PhaseTrackingChannel(Block):
             raise ValueError("`estimate_frequency_offset` needs pilot_length >= 2 (it measures "
                              f"the steps within a block); got pilot_length={pilot_length!r}.")
         self.estimate_frequency_offset = estimate_frequency_offset
+        check_type(estimate_phase_noise, bool, name="estimate_phase_noise")
+        self.estimate_phase_noise = estimate_phase_noise
 
     def frame(self, x: torch.Tensor) -> torch.Tensor:
         """The row the transmitter sends: the data with the pilot blocks between them.
@@ -251,4 +296,8 @@ class PhaseTrackingChannel(Block):
         # Independent block errors: the interpolated phase errs by (1 - w)^2 v_l + w^2 v_r,
         # which turns a symbol of the row's mean power into that much more noise.
         residual = variance[:, left] * (1.0 - weight) ** 2 + variance[:, right] * weight ** 2
+        if self.estimate_phase_noise:  # the Brownian bridge between the block centres
+            step = phase_noise_estimate(phi, variance, centres).clamp_min(0.0).unsqueeze(-1)
+            span = centres[right] - centres[left]
+            residual = residual + step * span * weight * (1.0 - weight)
         return x_hat, no_eff[:, data_index] + amplitude.square() * residual

@@ -83,7 +83,8 @@ def _impaired(config: AWGNConfig | RayleighConfig, channel: Block,
     tracking = config.phase_tracking
     if tracking is not None:
         channel = PhaseTrackingChannel(channel, tracking.pilot_spacing, tracking.pilot_length,
-                                       estimate_frequency_offset=tracking.estimate_frequency_offset)
+                                       estimate_frequency_offset=tracking.estimate_frequency_offset,
+                                       estimate_phase_noise=tracking.estimate_phase_noise)
     return channel
 
 

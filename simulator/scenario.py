@@ -269,6 +269,9 @@ class PhaseTrackingConfig(_Frozen):
     estimate_frequency_offset: bool = Field(False, description="Estimate a frequency offset "
                                             "from the steps within the blocks first (needs "
                                             "pilot_length >= 2).")
+    estimate_phase_noise: bool = Field(False, description="Estimate the phase noise's step "
+                                       "variance from the block phases and count the drift "
+                                       "between the blocks in the data's effective noise.")
 
     @model_validator(mode="after")
     def _pairs_for_the_offset(self) -> "PhaseTrackingConfig":

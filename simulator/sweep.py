@@ -227,7 +227,8 @@ def _tracking_words(tracking: dict) -> str:
     pilots = "pilots" if length == 1 else f"blocks of {length} pilots"
     return (f"phase tracked on {pilots} every {tracking['pilot_spacing']} symbols"
             + (", frequency offset estimated" if tracking.get("estimate_frequency_offset")
-               else ""))
+               else "")
+            + (", phase noise estimated" if tracking.get("estimate_phase_noise") else ""))
 
 
 #: Channel settings `semlink info` names when a scenario sets them other than to their

@@ -13,8 +13,8 @@ import torch
 from channels.awgn import AWGNChannel
 from channels.oscillator import OscillatorChannel
 from channels.phase_tracking import (PhaseTrackingChannel, frequency_offset_estimate,
-                                     interpolate_phase, pilot_layout, pilot_overhead,
-                                     pilot_phase)
+                                     interpolate_phase, phase_noise_estimate, pilot_layout,
+                                     pilot_overhead, pilot_phase)
 from channels.rayleigh import RayleighChannel
 
 
@@ -105,6 +105,41 @@ def test_frequency_estimate_noise_is_one_over_pairs_times_snr():
     error = (estimate - omega).double()
     assert float(error.mean()) == pytest.approx(0.0, abs=3e-3)
     assert float(error.var()) == pytest.approx(1 / (blocks * snr), rel=0.06)
+
+
+@pytest.mark.parametrize("blocks,v", [(41, 0.004), (5, 0.02)])
+def test_phase_noise_estimate_is_the_wiener_step_variance(blocks, v):
+    """Block phases 8 symbols apart (the last gap 5) following a ramp of 0.05 rad a symbol, a
+    Wiener walk of step variance 0.002 and estimation errors of variance v each: the moment
+    estimate with the ramp fitted recovers 0.002 on average over many rows, also from only
+    4 steps, where the fitted ramp takes a quarter of the residual and the errors neighbouring
+    steps share weigh (uncorrected they would lift the estimate by a quarter)."""
+    rows, s2 = 20000, 0.002
+    centres = torch.cat([torch.arange(blocks - 1) * 8.0, torch.tensor([8.0 * blocks - 11])])
+    gaps = centres.diff()
+    walk = torch.cat([torch.zeros(rows, 1),
+                      (torch.randn(rows, blocks - 1, generator=gen(18)) * (s2 * gaps).sqrt()
+                       ).cumsum(dim=-1)], dim=-1)
+    phi = 0.05 * centres + walk + torch.randn(rows, blocks, generator=gen(19)) * math.sqrt(v)
+    estimate = phase_noise_estimate(phi, torch.full((rows, blocks), v), centres).double()
+    assert float(estimate.mean()) == pytest.approx(s2, rel=0.02 if blocks > 5 else 0.08)
+
+
+@pytest.mark.parametrize("snr_db,offset", [(float("inf"), None), (20.0, 0.01)])
+def test_with_the_phase_noise_estimated_no_eff_is_calibrated(snr_db, offset):
+    """A 1e-3 Wiener phase tracked on a pilot every 7 symbols: no_eff adds the Brownian
+    bridge the estimate gives, and at each position between the pilots the errors' mean
+    power equals the mean no_eff there (with or without noise and a frequency offset)."""
+    x = qpsk(1000, 700, 20)
+    turned = OscillatorChannel(AWGNChannel(generator=gen(21)), 1e-3,
+                               normalized_frequency_offset=offset, generator=gen(22))
+    x_hat, no_eff = PhaseTrackingChannel(turned, 7, estimate_phase_noise=True)(x, snr_db)
+    error = (x_hat - x).abs().square().double()
+    for t in range(7):
+        assert float(error[:, t::7].mean()) == pytest.approx(float(no_eff[:, t::7].mean()),
+                                                             rel=0.04)
+    _, blind = PhaseTrackingChannel(turned, 7)(x, snr_db)
+    assert float(blind.mean()) < 0.8 * float(no_eff.mean())
 
 
 def test_wiener_residual_is_the_brownian_bridge():
@@ -219,6 +254,8 @@ def test_a_silent_row_stays_finite():
                                           ({"pilot_spacing": 4, "pilot_length": 2,
                                             "estimate_frequency_offset": 1},
                                            "estimate_frequency_offset"),
+                                          ({"pilot_spacing": 4, "estimate_phase_noise": "y"},
+                                           "estimate_phase_noise"),
                                           ({"pilot_spacing": 4, "pilot_length": 0},
                                            "pilot_length"),
                                           ({"pilot_spacing": 2.5}, "pilot_spacing")])

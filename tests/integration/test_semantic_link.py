@@ -251,7 +251,8 @@ DIGITAL = DigitalTransmission(mode="digital", bits_per_value=4, clip=[-8, 8], mo
 MATCHED = AnalogTransmission(mode="analog", estimate="noise-matched")
 REPEATED = AnalogTransmission(mode="analog", estimate="noise-matched", repetitions=3)
 AMPLIFIER = AmplifierConfig(input_backoff_db=3.0)
-TRACKING = PhaseTrackingConfig(pilot_spacing=16, pilot_length=2, estimate_frequency_offset=True)
+TRACKING = PhaseTrackingConfig(pilot_spacing=16, pilot_length=2, estimate_frequency_offset=True,
+                              estimate_phase_noise=True)
 PTRS = OFDMPhaseTrackingConfig(subcarrier_stride=12, estimate_interference=True)
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 

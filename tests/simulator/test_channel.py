@@ -87,6 +87,9 @@ def test_the_amplifier_is_the_scenarios_and_sits_before_the_channel():
     assert not tracked.estimate_frequency_offset
     assert _channel("{type: awgn, phase_tracking: {pilot_spacing: 9, pilot_length: 2, "
                     "estimate_frequency_offset: true}}").estimate_frequency_offset
+    assert _channel("{type: awgn, phase_tracking: {pilot_spacing: 9, "
+                    "estimate_phase_noise: true}}").estimate_phase_noise
+    assert not tracked.estimate_phase_noise
     offset = _channel("{type: awgn, frequency_offset: -0.002}")
     assert offset.normalized_frequency_offset == -0.002 and offset.normalized_linewidth is None
     ofdm = _channel("{type: ofdm, domain: time, frequency_offset_hz: 300, "

@@ -451,10 +451,11 @@ def test_info_names_the_links_channel_and_images_of_the_scenario(tmp_path):
         "symbols)")
     blocks = ResultsStore(tmp_path / "i.h5", {"scenario_text": (
         "channel: {type: awgn, phase_tracking: {pilot_spacing: 16, pilot_length: 2, "
-        "estimate_frequency_offset: true}}\nlinks: {b: {type: ber}}")})
+        "estimate_frequency_offset: true, estimate_phase_noise: true}}\n"
+        "links: {b: {type: ber}}")})
     assert describe_results(blocks).splitlines()[1] == (
         "  links b (ber); channel awgn (phase tracked on blocks of 2 pilots every 16 symbols, "
-        "frequency offset estimated)")
+        "frequency offset estimated, phase noise estimated)")
     odd = ResultsStore(tmp_path / "g.h5", {"scenario_text": (
         "channel: {type: awgn, phase_tracking: 16}\nlinks: {b: {type: ber}}")})
     assert describe_results(odd).splitlines()[1] == (
