@@ -14,6 +14,7 @@ __all__ = [
     "check_one_of",
     "check_broadcasts_to",
     "check_complex",
+    "sionna_device",
 ]
 
 
@@ -77,3 +78,19 @@ def check_complex(t: torch.Tensor, *, name: str) -> None:
 
 def _type_names(types: tuple[type, ...]) -> str:
     return " or ".join(t.__name__ for t in types)
+
+
+def sionna_device(device: str | torch.device | None) -> str | None:
+    """``device`` as Sionna's blocks name it: Sionna accepts ``cpu`` and ``cuda:N`` only, so
+    a bare ``cuda`` (torch's current CUDA device) becomes ``cuda:N``; None stays None
+    (Sionna's default device).
+
+    >>> sionna_device("cpu"), sionna_device(None)
+    ('cpu', None)
+    """
+    if device is None:
+        return None
+    device = str(device)
+    if device == "cuda" and torch.cuda.is_available():
+        return f"cuda:{torch.cuda.current_device()}"
+    return device

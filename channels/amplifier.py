@@ -26,7 +26,7 @@ import math
 import torch
 from sionna.phy import Block
 
-from channels._checks import check_one_of, check_type
+from channels._checks import check_one_of, check_type, sionna_device
 from channels.snr import mean_power
 
 __all__ = ["AMPLIFIER_MODELS", "AmplifiedChannel", "PowerAmplifier", "amplifier_gain"]
@@ -79,6 +79,7 @@ class PowerAmplifier(Block):
     def __init__(self, *, input_backoff_db: float, model: str = "rapp",
                  smoothness: float = 2.0, precision: str | None = None,
                  device: str | None = None) -> None:
+        device = sionna_device(device)  # Sionna names CUDA devices cuda:N only
         super().__init__(precision=precision, device=device)
         check_type(input_backoff_db, (int, float), name="input_backoff_db")
         if not math.isfinite(input_backoff_db):

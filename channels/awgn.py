@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from sionna.phy import Block
 
-from channels._checks import check_broadcasts_to, check_type
+from channels._checks import check_broadcasts_to, check_type, sionna_device
 from channels._common import check_generator, check_symbols_and_snr
 from channels.snr import mean_power
 
@@ -36,6 +36,7 @@ class AWGN(Block):
     def __init__(self, *, generator: torch.Generator | None = None,
                  check_values: bool = True, precision: str | None = None,
                  device: str | None = None) -> None:
+        device = sionna_device(device)  # Sionna names CUDA devices cuda:N only
         super().__init__(precision=precision, device=device)
         check_type(check_values, bool, name="check_values")
         check_generator(generator, self.device)
@@ -85,6 +86,7 @@ class AWGNChannel(Block):
     def __init__(self, *, generator: torch.Generator | None = None,
                  check_values: bool = True, precision: str | None = None,
                  device: str | None = None) -> None:
+        device = sionna_device(device)  # Sionna names CUDA devices cuda:N only
         super().__init__(precision=precision, device=device)
         check_type(check_values, bool, name="check_values")
         self._check_values = check_values

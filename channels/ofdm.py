@@ -53,7 +53,7 @@ from sionna.phy.ofdm import (LMMSEEqualizer, LSChannelEstimator, OFDMDemodulator
                              ResourceGridMapper)
 
 from channels._checks import (check_in_range, check_int, check_one_of, check_positive,
-                              check_type)
+                              check_type, sionna_device)
 from channels._common import check_generator, check_symbols_and_snr
 from channels._tr38901 import GeneratorCDL, GeneratorTDL
 from channels.amplifier import PowerAmplifier
@@ -250,6 +250,7 @@ class OFDMSISOChannel(Block):
                  estimate_frequency_offset: bool = False,
                  generator: torch.Generator | None = None, check_values: bool = True,
                  precision: str | None = None, device: str | None = None) -> None:
+        device = sionna_device(device)  # Sionna names CUDA devices cuda:N only
         super().__init__(precision=precision, device=device)
         check_type(model, str, name="model")
         check_one_of(model, MODELS, name="model")

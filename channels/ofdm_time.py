@@ -33,7 +33,7 @@ from sionna.phy import Block
 from sionna.phy.channel import TimeChannel, time_to_ofdm_channel
 from sionna.phy.ofdm import OFDMDemodulator, OFDMModulator, ResourceGrid
 
-from channels._checks import check_type
+from channels._checks import check_type, sionna_device
 from channels.awgn import AWGN
 from channels.oscillator import (MAX_NORMALIZED_FREQUENCY_OFFSET, MAX_NORMALIZED_LINEWIDTH,
                                  oscillator_phase)
@@ -109,6 +109,7 @@ class TimeDomainOFDM(Block):
                  estimate_frequency_offset: bool = False,
                  generator: torch.Generator | None = None,
                  precision: str | None = None, device: str | None = None) -> None:
+        device = sionna_device(device)  # Sionna names CUDA devices cuda:N only
         super().__init__(precision=precision, device=device)
         rg = resource_grid
         check_type(estimate_frequency_offset, bool, name="estimate_frequency_offset")

@@ -8,7 +8,7 @@ import math
 import torch
 from sionna.phy import Block
 
-from channels._checks import check_int, check_one_of, check_type
+from channels._checks import check_int, check_one_of, check_type, sionna_device
 from channels._common import check_generator, check_symbols_and_snr
 from channels.doppler import check_normalized_doppler, jakes_process
 from channels.snr import mean_power
@@ -120,6 +120,7 @@ class RayleighChannel(Block):
                  return_channel: bool = False, generator: torch.Generator | None = None,
                  check_values: bool = True, precision: str | None = None,
                  device: str | None = None) -> None:
+        device = sionna_device(device)  # Sionna names CUDA devices cuda:N only
         super().__init__(precision=precision, device=device)
         check_int(coherence_symbols, name="coherence_symbols", low=1)
         check_int(num_rx_antennas, name="num_rx_antennas", low=1)

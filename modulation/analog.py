@@ -15,7 +15,8 @@ import math
 import torch
 from sionna.phy import Block
 
-from channels._checks import check_broadcasts_to, check_complex, check_int, check_type
+from channels._checks import (check_broadcasts_to, check_complex, check_int, check_type,
+                              sionna_device)
 
 __all__ = ["analog_channel_uses", "ANALOG_ESTIMATES", "estimate_symbols", "AnalogMapper",
            "AnalogDemapper"]
@@ -96,6 +97,7 @@ class _AnalogBlock(Block):
 
     def __init__(self, *, shape: tuple[int, ...], precision: str | None = None,
                  device: str | None = None) -> None:
+        device = sionna_device(device)  # Sionna names CUDA devices cuda:N only
         super().__init__(precision=precision, device=device)
         self._shape = _check_shape(shape)
         self._numel = math.prod(shape)

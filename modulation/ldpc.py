@@ -22,7 +22,7 @@ from sionna.phy import Block
 from sionna.phy.fec.crc import CRCDecoder, CRCEncoder
 from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
 
-from channels._checks import check_int, check_one_of, check_type
+from channels._checks import check_int, check_one_of, check_type, sionna_device
 
 __all__ = [
     "CRC_TYPES",
@@ -232,6 +232,7 @@ class CodeBlockEncoder(Block):
     def __init__(self, plan: CodeBlockPlan, *, bits_per_symbol: int | None = None,
                  check_values: bool = True, precision: str | None = None,
                  device: str | None = None) -> None:
+        device = sionna_device(device)  # Sionna names CUDA devices cuda:N only
         super().__init__(precision=precision, device=device)
         check_type(plan, CodeBlockPlan, name="plan")
         check_type(check_values, bool, name="check_values")
@@ -312,6 +313,7 @@ class CodeBlockDecoder(Block):
     def __init__(self, encoder: CodeBlockEncoder, *, num_iter: int = 20,
                  cn_update: str = "boxplus", precision: str | None = None,
                  device: str | None = None) -> None:
+        device = sionna_device(device)  # Sionna names CUDA devices cuda:N only
         super().__init__(precision=precision, device=device)
         check_type(encoder, CodeBlockEncoder, name="encoder")
         check_int(num_iter, name="num_iter", low=1)

@@ -5,7 +5,8 @@ import torch
 from sionna.phy import Block
 from sionna.phy.mapping import Constellation, Demapper, Mapper
 
-from channels._checks import check_broadcasts_to, check_complex, check_one_of, check_type
+from channels._checks import (check_broadcasts_to, check_complex, check_one_of, check_type,
+                              sionna_device)
 
 __all__ = [
     "BITS_PER_SYMBOL",
@@ -72,6 +73,7 @@ class QAMMapper(Block):
 
     def __init__(self, *, bits_per_symbol: int, check_values: bool = True,
                  precision: str | None = None, device: str | None = None) -> None:
+        device = sionna_device(device)  # Sionna names CUDA devices cuda:N only
         super().__init__(precision=precision, device=device)
         check_type(check_values, bool, name="check_values")
         self._constellation = _constellation(bits_per_symbol, precision, device)
@@ -130,6 +132,7 @@ class QAMDemapper(Block):
     def __init__(self, *, bits_per_symbol: int, method: str = "app", hard_out: bool = False,
                  check_values: bool = True, precision: str | None = None,
                  device: str | None = None) -> None:
+        device = sionna_device(device)  # Sionna names CUDA devices cuda:N only
         super().__init__(precision=precision, device=device)
         check_type(method, str, name="method")
         check_one_of(method, _DEMAPPING_METHODS, name="method")

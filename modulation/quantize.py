@@ -6,7 +6,7 @@ import math
 import torch
 from sionna.phy import Block
 
-from channels._checks import check_int, check_type
+from channels._checks import check_int, check_type, sionna_device
 
 __all__ = ["MAX_QUANT_BITS", "UniformQuantizer", "UniformDequantizer"]
 
@@ -47,6 +47,7 @@ class UniformQuantizer(Block):
 
     def __init__(self, *, num_bits: int, lo: float, hi: float, precision: str | None = None,
                  device: str | None = None) -> None:
+        device = sionna_device(device)  # Sionna names CUDA devices cuda:N only
         super().__init__(precision=precision, device=device)
         _check_config(num_bits, lo, hi)
         self._num_bits, self._lo, self._hi = num_bits, float(lo), float(hi)
@@ -92,6 +93,7 @@ class UniformDequantizer(Block):
     def __init__(self, *, num_bits: int, lo: float, hi: float, shape: tuple[int, ...],
                  check_values: bool = True, precision: str | None = None,
                  device: str | None = None) -> None:
+        device = sionna_device(device)  # Sionna names CUDA devices cuda:N only
         super().__init__(precision=precision, device=device)
         _check_config(num_bits, lo, hi)
         check_type(shape, tuple, name="shape")
