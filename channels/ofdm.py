@@ -59,6 +59,7 @@ from channels._tr38901 import GeneratorCDL, GeneratorTDL
 from channels.amplifier import PowerAmplifier
 from channels.awgn import AWGN
 from channels.ofdm_time import TimeDomainOFDM
+from channels.phase_tracking import pilot_phase
 from channels.snr import mean_power
 
 __all__ = ["OFDMSISOChannel", "MODELS", "interleaver", "pack_slots", "unpack_slots"]
@@ -595,10 +596,11 @@ class OFDMSISOChannel(Block):
         received = self._remove_nulled(y).reshape(batch, -1)[:, index]  # [B, S, P]
         gains = h_hat.reshape(batch, -1)[:, index]
         expected = gains * self._ptrs["values"]
-        phi = torch.angle((received * expected.conj()).sum(dim=-1))  # [B, S]
-        information = gains.abs().square().sum(dim=-1).clamp_min(torch.finfo(no.dtype).tiny)
+        # One symbol's PT-RS are a pilot block: the same maximum-likelihood phase and error
+        # variance as a single-carrier tracker's, unwrapped along the symbols.
+        phi, variance = pilot_phase(received, expected, no[:, None, None].expand(received.shape))
         of_data = self._ptrs["of_data"]
-        extra = (no.unsqueeze(-1) / (2.0 * information))[:, of_data]  # [B, D]
+        extra = variance[:, of_data]  # [B, D]
         if self._ptrs_estimate_interference:
             flat_h = h_hat.reshape(batch, -1)
             errors = torch.broadcast_to(err_var, h_hat.shape).reshape(batch, -1)[:, index]

@@ -92,9 +92,10 @@ def pilot_phase(y: torch.Tensor, pilots: torch.Tensor, no_eff: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Unwrapped maximum-likelihood phase of each pilot block, and its error variance.
 
-    :param y: [batch, blocks, L] complex; equalised received pilots.
-    :param pilots: [batch or 1, blocks or 1, L or 1] complex; the pilots sent.
-    :param no_eff: [batch, blocks, L] float; their effective noise variances.
+    :param y: [batch, blocks, L] complex; received pilots.
+    :param pilots: [batch or 1, blocks or 1, L or 1] complex; what they would be without the
+        phase: the pilots sent (equalised ``y``), or the pilots times the channel estimate.
+    :param no_eff: [batch, blocks, L] float; their (effective) noise variances.
     :output phi: [batch, blocks] float, rad; ``arg(sum_l y_l conj(p_l) / no_l)``, unwrapped
         along the blocks (each step taken within (-pi, pi]), the first within (-pi, pi].
     :output variance: [batch, blocks] float, rad^2; ``1 / (2 sum_l |p_l|^2 / no_l)``, the
@@ -202,7 +203,12 @@ def interpolate_phase(phi: torch.Tensor, centres: torch.Tensor, positions: torch
     ...                   torch.tensor([1.0, 2.0, 6.0]))
     tensor([[0.2500, 0.5000, 2.0000]])
     """
-    left, right, weight = interpolation_weights(centres, positions)
+    return _interpolate(phi, *interpolation_weights(centres, positions))
+
+
+def _interpolate(phi: torch.Tensor, left: torch.Tensor, right: torch.Tensor,
+                 weight: torch.Tensor) -> torch.Tensor:
+    """``phi`` [batch, blocks] at the positions :func:`interpolation_weights` describes."""
     return phi[:, left] * (1.0 - weight) + phi[:, right] * weight
 
 
@@ -291,7 +297,7 @@ class PhaseTrackingChannel(Block):
                                     pilot_no)
         centres = pilot_index.to(phi.dtype).mean(dim=1)
         left, right, weight = interpolation_weights(centres, data_index.to(phi.dtype))
-        theta = phi[:, left] * (1.0 - weight) + phi[:, right] * weight
+        theta = _interpolate(phi, left, right, weight)
         x_hat = y[:, data_index] * torch.polar(torch.ones_like(theta), -theta)
         # Independent block errors: the interpolated phase errs by (1 - w)^2 v_l + w^2 v_r,
         # which turns a symbol of the row's mean power into that much more noise.

@@ -13,7 +13,7 @@ import math
 import torch
 
 from channels.ofdm import OFDMSISOChannel
-from channels.phase_tracking import pilot_overhead
+from channels.phase_tracking import PhaseTrackingChannel, pilot_overhead
 from channels.snr import ebno_db_to_esno_db, esno_db_to_ebno_db
 from modulation.ldpc import (CodeBlockDecoder, CodeBlockEncoder, information_bits_per_block,
                              plan_code_blocks)
@@ -21,8 +21,7 @@ from modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
 from simulator.channel import build_channel
 from simulator.links.decoder import decoder_settings
 from simulator.links.harq import harq_settings, retransmit
-from simulator.scenario import (BERLinkConfig, ChannelConfig, MonteCarloConfig,
-                                PhaseTrackingConfig)
+from simulator.scenario import BERLinkConfig, ChannelConfig, MonteCarloConfig
 from simulator.seeding import make_generator
 
 __all__ = ["BERCounts", "ber_link_rate", "data_energy_share", "simulate_ber_point"]
@@ -68,7 +67,7 @@ def _plan(link: BERLinkConfig, n: int):
     return plan_code_blocks(k - 24, n=n, k=k)
 
 
-def data_energy_share(config: ChannelConfig, channel, symbols: int) -> float:
+def data_energy_share(channel, symbols: int) -> float:
     """The share of a row's transmitted energy that its ``symbols`` data symbols carry.
 
     Pilots are sent at the data's mean power: a single-carrier phase tracker's blocks
@@ -76,14 +75,13 @@ def data_energy_share(config: ChannelConfig, channel, symbols: int) -> float:
     every slot the row takes (its padding carries nothing), and the cyclic prefix, which
     repeats ``cp`` of every ``N`` samples: ``N / (N + cp)`` of a symbol's energy is its own.
 
-    :param config: The scenario's channel section.
-    :param channel: The channel built from it (:func:`simulator.channel.build_channel`).
+    :param channel: A channel block built from a scenario
+        (:func:`simulator.channel.build_channel`).
     :param symbols: int >= 1; data symbols per row.
     :output: float in (0, 1].
     """
-    tracking = getattr(config, "phase_tracking", None)
-    if isinstance(tracking, PhaseTrackingConfig):
-        return 1.0 - pilot_overhead(symbols, tracking.pilot_spacing, tracking.pilot_length)
+    if isinstance(channel, PhaseTrackingChannel):
+        return 1.0 - pilot_overhead(symbols, channel.pilot_spacing, channel.pilot_length)
     if isinstance(channel, OFDMSISOChannel):
         grid = channel.resource_grid
         pilots = (grid.num_ofdm_symbols * grid.num_effective_subcarriers
@@ -113,7 +111,7 @@ def simulate_ber_point(link: BERLinkConfig, channel: ChannelConfig, snr_db: floa
                            check_values=False, device=device)
     chan = build_channel(channel, generator=gen, device=device)
     # Eb/N0 charges every bit with the energy sent for it: pilots and the cyclic prefix too.
-    rate *= data_energy_share(channel, chan, n // bits_per_symbol)
+    rate *= data_energy_share(chan, n // bits_per_symbol)
     if snr_kind == "ebno":
         esno_db, ebno_db = ebno_db_to_esno_db(snr_db, bits_per_symbol, rate), snr_db
     else:
