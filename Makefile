@@ -30,10 +30,11 @@ test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
 # Wheels a lent GPU machine (Python 3.12, its own torch, no network) lacks, for .ci/gpu-check:
-# carry .whl/ there. Pure-Python except pydantic-core (cp312). About 10 MB.
+# carry .whl/ there. Pure-Python except pydantic-core (cp312); setuptools installs semlink
+# there. About 12 MB.
 GPU_WHEELS := diffusers==0.42.1 sionna-no-rt==2.2.0 pydantic==2.14.4 pydantic-core==2.50.5 \
 	annotated-types==0.8.0 typing-inspection==0.4.5 typing-extensions==4.16.0 \
-	importlib-resources==7.1.0 lpips==0.1.4
+	importlib-resources==7.1.0 lpips==0.1.4 setuptools==80.9.0
 gpu-wheels: $(STAMP)
 	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
 		--implementation cp --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \

@@ -10,18 +10,18 @@ equalised symbols and the effective noise variance per symbol for the demapper:
 measured mean power of each row), ``x_hat`` [batch, n] complex64, ``no_eff`` [batch, n] float32.
 Randomness comes from the ``generator`` constructor argument of each model.
 """
-from channels.amplifier import AmplifiedChannel, PowerAmplifier
-from channels.awgn import AWGN, AWGNChannel
-from channels.doppler import jakes_process
-from channels.ofdm import MODELS as OFDM_MODELS
-from channels.ofdm import OFDMSISOChannel, interleaver, pack_slots, unpack_slots
-from channels.ofdm_time import TimeDomainOFDM
-from channels.papr import papr_db, power_ccdf, power_levels_db
-from channels.oscillator import OscillatorChannel, oscillator_phase, wiener_phase
-from channels.phase_tracking import PhaseTrackingChannel
-from channels.rayleigh import RayleighChannel
-from channels.rician import RicianChannel
-from channels.snr import ebno_db_to_esno_db, esno_db_to_ebno_db, mean_power, noise_variance
+from semlink.channels.amplifier import AmplifiedChannel, PowerAmplifier
+from semlink.channels.awgn import AWGN, AWGNChannel
+from semlink.channels.doppler import jakes_process
+from semlink.channels.ofdm import MODELS as OFDM_MODELS
+from semlink.channels.ofdm import OFDMSISOChannel, interleaver, pack_slots, unpack_slots
+from semlink.channels.ofdm_time import TimeDomainOFDM
+from semlink.channels.papr import papr_db, power_ccdf, power_levels_db
+from semlink.channels.oscillator import OscillatorChannel, oscillator_phase, wiener_phase
+from semlink.channels.phase_tracking import PhaseTrackingChannel
+from semlink.channels.rayleigh import RayleighChannel
+from semlink.channels.rician import RicianChannel
+from semlink.channels.snr import ebno_db_to_esno_db, esno_db_to_ebno_db, mean_power, noise_variance
 
 __all__ = [
     "AWGN",

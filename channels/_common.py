@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from channels._checks import check_broadcasts_to, check_complex, check_type
+from semlink.channels._checks import check_broadcasts_to, check_complex, check_type
 
 __all__: list[str] = []
 

@@ -16,7 +16,7 @@ distortion as extra noise and a gain below 1 (Bussgang).
 :class:`AmplifiedChannel` puts an amplifier in front of a single-carrier channel of this
 package; the channel's SNR is then relative to the amplifier's output power (the transmitted
 symbols), as it measures it. OFDM takes the amplifier inside
-(:class:`~channels.ofdm.OFDMSISOChannel`, ``amplifier=``), on its time-domain signal and
+(:class:`~semlink.channels.ofdm.OFDMSISOChannel`, ``amplifier=``), on its time-domain signal and
 against a fully loaded symbol's power (``reference_power``).
 """
 from __future__ import annotations
@@ -26,8 +26,8 @@ import math
 import torch
 from sionna.phy import Block
 
-from channels._checks import check_one_of, check_type, sionna_device
-from channels.snr import mean_power
+from semlink.channels._checks import check_one_of, check_type, sionna_device
+from semlink.channels.snr import mean_power
 
 __all__ = ["AMPLIFIER_MODELS", "AmplifiedChannel", "PowerAmplifier", "amplifier_gain"]
 

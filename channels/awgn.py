@@ -4,9 +4,9 @@ from __future__ import annotations
 import torch
 from sionna.phy import Block
 
-from channels._checks import check_broadcasts_to, check_type, sionna_device
-from channels._common import check_generator, check_symbols_and_snr
-from channels.snr import mean_power
+from semlink.channels._checks import check_broadcasts_to, check_type, sionna_device
+from semlink.channels._common import check_generator, check_symbols_and_snr
+from semlink.channels.snr import mean_power
 
 __all__ = ["AWGN", "AWGNChannel"]
 

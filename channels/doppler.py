@@ -17,7 +17,7 @@ gains, as in Sionna's TDL models, are Rayleigh only as ``M`` grows.) ``M`` sets 
 one realisation follows the spectrum; the ensemble statistics do not depend on it.
 
 Sionna 2 has no time-varying flat-fading model (its TDL/CDL models are used for OFDM, in
-:mod:`channels.ofdm`), hence this module.
+:mod:`semlink.channels.ofdm`), hence this module.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import math
 
 import torch
 
-from channels._checks import check_int, check_type
+from semlink.channels._checks import check_int, check_type
 
 __all__ = ["DOPPLER_SINUSOIDS", "MAX_NORMALIZED_DOPPLER", "check_normalized_doppler",
            "jakes_process"]

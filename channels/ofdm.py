@@ -17,7 +17,7 @@ is left out of this round trip: its samples copy the symbol's tail, so a memoryl
 maps them to copies of the same outputs.
 
 With ``domain="time"`` the grids go through the channel as a waveform instead
-(:class:`~channels.ofdm_time.TimeDomainOFDM`: cyclic prefix, multipath taps sample by sample,
+(:class:`~semlink.channels.ofdm_time.TimeDomainOFDM`: cyclic prefix, multipath taps sample by sample,
 FFT window), so a prefix shorter than the channel and motion within a symbol cost what they
 cost (ISI, ICI).
 
@@ -52,15 +52,15 @@ from sionna.phy.ofdm import (LMMSEEqualizer, LSChannelEstimator, OFDMDemodulator
                              OFDMModulator, PilotPattern, RemoveNulledSubcarriers, ResourceGrid,
                              ResourceGridMapper)
 
-from channels._checks import (check_in_range, check_int, check_one_of, check_positive,
+from semlink.channels._checks import (check_in_range, check_int, check_one_of, check_positive,
                               check_type, sionna_device)
-from channels._common import check_generator, check_symbols_and_snr
-from channels._tr38901 import GeneratorCDL, GeneratorTDL
-from channels.amplifier import PowerAmplifier
-from channels.awgn import AWGN
-from channels.ofdm_time import TimeDomainOFDM
-from channels.phase_tracking import pilot_phase
-from channels.snr import mean_power
+from semlink.channels._common import check_generator, check_symbols_and_snr
+from semlink.channels._tr38901 import GeneratorCDL, GeneratorTDL
+from semlink.channels.amplifier import PowerAmplifier
+from semlink.channels.awgn import AWGN
+from semlink.channels.ofdm_time import TimeDomainOFDM
+from semlink.channels.phase_tracking import pilot_phase
+from semlink.channels.snr import mean_power
 
 __all__ = ["OFDMSISOChannel", "MODELS", "interleaver", "pack_slots", "unpack_slots"]
 
@@ -166,14 +166,14 @@ class OFDMSISOChannel(Block):
         domain it only sets the OFDM symbol duration (hence the channel's time evolution);
         in the time domain it is sent, and a channel longer than it causes ISI.
     :param domain: ``"frequency"`` (default; one gain per resource element) | ``"time"`` (the
-        waveform through the multipath taps, :mod:`channels.ofdm_time`).
+        waveform through the multipath taps, :mod:`semlink.channels.ofdm_time`).
     :param phase_noise_linewidth_hz: float > 0 or None (default); the receiver oscillator's
         linewidth, Hz: Wiener phase noise on the time-domain samples (``domain="time"`` only).
     :param frequency_offset_hz: float or None (default); the receiver oscillator's frequency
         offset, Hz: a phase ramp on the time-domain samples (``domain="time"`` only).
     :param estimate_frequency_offset: bool, default False; the receiver estimates each row's
         frequency offset from its cyclic prefixes and corrects the samples before the FFT
-        (``domain="time"`` only; :class:`~channels.ofdm_time.TimeDomainOFDM`).
+        (``domain="time"`` only; :class:`~semlink.channels.ofdm_time.TimeDomainOFDM`).
     :param num_guard_carriers: (left, right) ints >= 0, default (0, 0); nulled subcarriers.
     :param dc_null: bool, default False; null the DC subcarrier.
     :param pilot_pattern: ``"kronecker"`` (default; every effective subcarrier of the pilot
@@ -194,7 +194,7 @@ class OFDMSISOChannel(Block):
         ``"ls"`` (least squares at the pilots, then ``interpolation``).
     :param interpolation: ``"nn"`` (default) | ``"lin"`` | ``"lin_time_avg"``; Sionna's
         interpolators for LS estimates. Ignored with perfect CSI.
-    :param amplifier: :class:`~channels.amplifier.PowerAmplifier` or None (default: linear).
+    :param amplifier: :class:`~semlink.channels.amplifier.PowerAmplifier` or None (default: linear).
         It compresses the time-domain signal of each row's slots (see the module docstring);
         its back-off is against the mean power of a fully loaded OFDM symbol (data at their
         mean power and pilots on every effective subcarrier), so a slot the data fill only

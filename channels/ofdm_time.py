@@ -1,7 +1,7 @@
 """OFDM resource grids through a time-domain multipath channel: cyclic prefix, the channel's
 taps sample by sample, noise, and the receiver's FFT window.
 
-Where :class:`~channels.ofdm.OFDMSISOChannel` multiplies each resource element by the channel's
+Where :class:`~semlink.channels.ofdm.OFDMSISOChannel` multiplies each resource element by the channel's
 frequency response (no interference between symbols or subcarriers), this block does what the
 waveform goes through: Sionna's ``OFDMModulator`` adds the cyclic prefix, ``TimeChannel``
 filters the samples with the TR 38.901 model's taps (sinc pulses at the grid's bandwidth
@@ -16,7 +16,7 @@ circularity, ICI), and motion within a symbol spreads the subcarriers into each 
 the frequency-domain model has neither. Without a multipath model (``cir`` None) the samples
 pass unchanged but for the noise. With ``phase_noise_linewidth_hz`` or ``frequency_offset_hz``
 the receiver's oscillator turns every received sample by a Wiener phase or a phase ramp
-(:mod:`channels.oscillator`), one path through all the slots of a row from 0 at its first
+(:mod:`semlink.channels.oscillator`), one path through all the slots of a row from 0 at its first
 sample: a common phase per OFDM symbol, drifting from slot to slot, and interference between
 subcarriers; with ``estimate_frequency_offset`` the receiver estimates a row's offset on its
 cyclic prefixes and turns the samples back before the FFT. With a unitary FFT the noise per resource element is
@@ -33,9 +33,9 @@ from sionna.phy import Block
 from sionna.phy.channel import TimeChannel, time_to_ofdm_channel
 from sionna.phy.ofdm import OFDMDemodulator, OFDMModulator, ResourceGrid
 
-from channels._checks import check_type, sionna_device
-from channels.awgn import AWGN
-from channels.oscillator import (MAX_NORMALIZED_FREQUENCY_OFFSET, MAX_NORMALIZED_LINEWIDTH,
+from semlink.channels._checks import check_type, sionna_device
+from semlink.channels.awgn import AWGN
+from semlink.channels.oscillator import (MAX_NORMALIZED_FREQUENCY_OFFSET, MAX_NORMALIZED_LINEWIDTH,
                                  oscillator_phase)
 
 __all__ = ["TimeDomainOFDM", "WINDOW_ADVANCE", "cyclic_prefix_frequency_offset"]
@@ -77,7 +77,7 @@ def cyclic_prefix_frequency_offset(window: torch.Tensor, *, fft_size: int, cp: i
 class TimeDomainOFDM(Block):
     """Resource grids -> cyclic prefix -> multipath taps -> AWGN -> FFT window -> grids.
 
-    :param cir: A TR 38.901 TDL or CDL model of :mod:`channels._tr38901` (its generator draws
+    :param cir: A TR 38.901 TDL or CDL model of :mod:`semlink.channels._tr38901` (its generator draws
         the taps), or None: no multipath.
     :param resource_grid: The grid of one slot.
     :param awgn: The AWGN block that draws the noise (the caller's generator).

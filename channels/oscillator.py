@@ -13,7 +13,7 @@ of a long row turn furthest.
   period). With a single tap this is the same as turning the received signal before
   equalisation (the noise is circular); ``no_eff`` stays the channel's: the receiver does not
   know the phase.
-- OFDM (:class:`~channels.ofdm_time.TimeDomainOFDM`): every time-domain sample turns, ``T``
+- OFDM (:class:`~semlink.channels.ofdm_time.TimeDomainOFDM`): every time-domain sample turns, ``T``
   the sample period ``1 / (fft_size x subcarrier_spacing)``: a common phase per OFDM symbol,
   which pilots and LS estimation see where they are, and interference between subcarriers (a
   frequency offset of ``e`` subcarrier spacings keeps ``|sin(pi e) / (N sin(pi e / N))|^2`` of
@@ -26,7 +26,7 @@ import math
 import torch
 from sionna.phy import Block
 
-from channels._checks import check_type
+from semlink.channels._checks import check_type
 
 __all__ = ["MAX_NORMALIZED_FREQUENCY_OFFSET", "MAX_NORMALIZED_LINEWIDTH", "OscillatorChannel",
            "check_frequency_offset", "check_linewidth", "oscillator_phase", "wiener_phase"]

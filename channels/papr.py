@@ -2,11 +2,11 @@
 power.
 
 Both are measured against a reference power, that of a transmit amplifier's back-off
-(:mod:`channels.amplifier`): a sample whose power is ``g`` dB above the reference is compressed
+(:mod:`semlink.channels.amplifier`): a sample whose power is ``g`` dB above the reference is compressed
 by an amplifier at less than ``g`` dB input back-off. For a single-carrier link the samples are
 the symbols themselves and the reference is each row's mean power (one image's symbols, one BER
 batch row); for OFDM they are the oversampled time-domain signal
-(:meth:`channels.ofdm.OFDMSISOChannel.time_signal`) and the reference is 1, the power of a
+(:meth:`semlink.channels.ofdm.OFDMSISOChannel.time_signal`) and the reference is 1, the power of a
 fully loaded OFDM symbol. A complex Gaussian signal has the power CCDF ``exp(-g)`` (``g`` in
 linear units): 1e-3 at 8.4 dB.
 """
@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from channels._checks import check_complex, check_int, check_type
+from semlink.channels._checks import check_complex, check_int, check_type
 
 __all__ = ["papr_db", "power_ccdf", "power_levels_db"]
 

@@ -36,7 +36,7 @@ import math
 import torch
 from sionna.phy import Block
 
-from channels._checks import check_int, check_type
+from semlink.channels._checks import check_int, check_type
 
 __all__ = ["PhaseTrackingChannel", "frequency_offset_estimate", "interpolate_phase",
            "interpolation_weights", "phase_noise_estimate", "pilot_layout", "pilot_overhead",
@@ -217,7 +217,7 @@ class PhaseTrackingChannel(Block):
 
     :param channel: Any single-carrier channel block of this package (call convention
         ``x_hat, no_eff = channel(x, snr_db)``), typically an
-        :class:`~channels.oscillator.OscillatorChannel`.
+        :class:`~semlink.channels.oscillator.OscillatorChannel`.
     :param pilot_spacing: int >= 1; data symbols between two pilot blocks.
     :param pilot_length: int >= 1, default 1; pilots per block.
     :param estimate_frequency_offset: bool, default False; first estimate a frequency offset
@@ -237,8 +237,8 @@ class PhaseTrackingChannel(Block):
     :raises ValueError: If ``pilot_spacing`` or ``pilot_length`` is below 1, or
         ``estimate_frequency_offset`` is asked for with single pilots.
 
-    >>> from channels.awgn import AWGNChannel
-    >>> from channels.oscillator import OscillatorChannel
+    >>> from semlink.channels.awgn import AWGNChannel
+    >>> from semlink.channels.oscillator import OscillatorChannel
     >>> turned = OscillatorChannel(AWGNChannel(), normalized_frequency_offset=0.01)
     >>> ch = PhaseTrackingChannel(turned, pilot_spacing=8)
     >>> x = torch.ones(1, 100, dtype=torch.complex64)

@@ -8,10 +8,10 @@ import math
 import torch
 from sionna.phy import Block
 
-from channels._checks import check_int, check_one_of, check_type, sionna_device
-from channels._common import check_generator, check_symbols_and_snr
-from channels.doppler import check_normalized_doppler, jakes_process
-from channels.snr import mean_power
+from semlink.channels._checks import check_int, check_one_of, check_type, sionna_device
+from semlink.channels._common import check_generator, check_symbols_and_snr
+from semlink.channels.doppler import check_normalized_doppler, jakes_process
+from semlink.channels.snr import mean_power
 
 __all__ = ["RayleighChannel"]
 
@@ -31,7 +31,7 @@ class RayleighChannel(Block):
     With ``normalized_doppler = nu`` instead, the coefficients vary from symbol to symbol as a
     terminal moving through isotropic scattering sees them: each row (and antenna) is a
     Rayleigh process with the Jakes autocorrelation ``J0(2 pi nu k)`` at a lag of ``k`` symbols,
-    ``nu = f_D T_s`` (:func:`channels.doppler.jakes_process`; every coefficient is still
+    ``nu = f_D T_s`` (:func:`semlink.channels.doppler.jakes_process`; every coefficient is still
     CN(0, 1)). Then ``coherence_symbols`` must be 1, and a channel-estimation error is drawn
     per symbol.
 

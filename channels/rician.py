@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 
-from channels._checks import check_type
-from channels.rayleigh import RayleighChannel
+from semlink.channels._checks import check_type
+from semlink.channels.rayleigh import RayleighChannel
 
 __all__ = ["RicianChannel"]
 
 
 class RicianChannel(RayleighChannel):
-    r"""Rician block-fading channel: :class:`~channels.rayleigh.RayleighChannel` with a
+    r"""Rician block-fading channel: :class:`~semlink.channels.rayleigh.RayleighChannel` with a
     line-of-sight component.
 
     Every coefficient is ``h = sqrt(K / (K + 1)) + sqrt(1 / (K + 1)) g`` with ``g ~ CN(0, 1)``
@@ -22,10 +22,10 @@ class RicianChannel(RayleighChannel):
     process and the line of sight stays fixed. Blocks, receive antennas (each with its own
     scattering around the same line-of-sight ray), MRC, equalisers, imperfect CSI (the line of
     sight is known, the error is in the scattered part: ``csi_error_var < 1 / (K + 1)``), draw
-    order and outputs are those of :class:`~channels.rayleigh.RayleighChannel`.
+    order and outputs are those of :class:`~semlink.channels.rayleigh.RayleighChannel`.
 
     :param k_factor_db: float, finite; Rician K factor in dB.
-    :param kwargs: The parameters of :class:`~channels.rayleigh.RayleighChannel`.
+    :param kwargs: The parameters of :class:`~semlink.channels.rayleigh.RayleighChannel`.
     :raises TypeError: If ``k_factor_db`` is not a number.
     :raises ValueError: If ``k_factor_db`` is not finite, or as RayleighChannel.
 

@@ -19,7 +19,7 @@ import math
 
 import torch
 
-from channels._checks import check_int, check_type
+from semlink.channels._checks import check_int, check_type
 
 __all__ = ["ebno_db_to_esno_db", "esno_db_to_ebno_db", "noise_variance", "mean_power"]
 

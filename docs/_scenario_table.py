@@ -13,9 +13,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from simulator.scenario import parse_scenario  # noqa: E402
-from simulator.summary import summarize  # noqa: E402
-from simulator.sweep import run_scenario  # noqa: E402
+from semlink.scenario import parse_scenario  # noqa: E402
+from semlink.summary import summarize  # noqa: E402
+from semlink.sweep import run_scenario  # noqa: E402
 
 
 def print_psnr_table(scenario: str, channels: dict[str, dict], snrs_db: list[float],

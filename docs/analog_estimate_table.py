@@ -6,7 +6,7 @@ The shipped ``small`` preset on the 8 sample photos at 256 px, Z sent analog (28
 per image) over AWGN, Rayleigh fading with one coefficient per 32 symbols and per symbol
 (zero-forcing, perfect CSI), and the OFDM TDL-C channel of ``scenarios/ofdm-tdl.yaml`` (LS
 estimates); at each SNR ``repeats`` channel draws per image. The three estimates
-(:func:`modulation.analog.estimate_symbols`: ``none``, ``lmmse``, ``noise-matched``) see the same
+(:func:`semlink.modulation.analog.estimate_symbols`: ``none``, ``lmmse``, ``noise-matched``) see the same
 channel draws and sampler seeds, so their differences are not sampling noise. Prints Markdown:
 mean PSNR (dB) per channel, SNR and estimate.
 """
@@ -21,14 +21,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from modulation.analog import ANALOG_ESTIMATES, estimate_symbols  # noqa: E402
-from simulator.channel import build_channel  # noqa: E402
-from simulator.images import load_images  # noqa: E402
-from simulator.links.semantic import SemanticLink  # noqa: E402
-from simulator.metrics.quality import psnr_db  # noqa: E402
-from simulator.scenario import (AnalogTransmission, AWGNConfig, OFDMConfig,  # noqa: E402
+from semlink.modulation.analog import ANALOG_ESTIMATES, estimate_symbols  # noqa: E402
+from semlink.channel import build_channel  # noqa: E402
+from semlink.images import load_images  # noqa: E402
+from semlink.links.semantic import SemanticLink  # noqa: E402
+from semlink.metrics.quality import psnr_db  # noqa: E402
+from semlink.scenario import (AnalogTransmission, AWGNConfig, OFDMConfig,  # noqa: E402
                                 RayleighConfig)
-from simulator.seeding import derive_seed, make_generator  # noqa: E402
+from semlink.seeding import derive_seed, make_generator  # noqa: E402
 
 SNRS_DB = (1.0, 5.0, 10.0, 20.0)
 CHANNELS = {

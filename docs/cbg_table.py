@@ -19,9 +19,9 @@ import torch
 import yaml
 from _scenario_table import ROOT
 
-from simulator.scenario import parse_scenario
-from simulator.summary import summarize
-from simulator.sweep import run_scenario
+from semlink.scenario import parse_scenario
+from semlink.summary import summarize
+from semlink.sweep import run_scenario
 
 LINKS = {}
 for combining in ("chase", "ir"):

@@ -4,9 +4,9 @@
 
 The 8 sample photos at 512 px, N = 1152 complex channel uses per image (the semantic link's
 analog embedding), AWGN, implicit JPEG2000 headers, ``paper`` failure policy (a lost image scores
-PSNR 0 dB and SSIM 0). Every MCS of :data:`~simulator.links.amc.DEFAULT_MCS_TABLE` is simulated
+PSNR 0 dB and SSIM 0). Every MCS of :data:`~semlink.links.amc.DEFAULT_MCS_TABLE` is simulated
 at every SNR with ``repeats`` noise draws per image; the adaptive envelope takes at each SNR the
-MCS :func:`~simulator.links.amc.select_mcs` picks (BLER target 0.1) and reports that MCS's
+MCS :func:`~semlink.links.amc.select_mcs` picks (BLER target 0.1) and reports that MCS's
 measured quality. Prints Markdown.
 """
 from __future__ import annotations
@@ -20,14 +20,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from channels.awgn import AWGNChannel  # noqa: E402
-from simulator.codecs.jpeg2000 import decode, minimum_codestream_bytes  # noqa: E402
-from simulator.errors import InputError  # noqa: E402
-from simulator.images import load_images  # noqa: E402
-from simulator.links.amc import DEFAULT_MCS_TABLE, select_mcs  # noqa: E402
-from simulator.links.classical import HEADER_BYTES, ClassicalLink  # noqa: E402
-from simulator.metrics.quality import psnr_db, ssim  # noqa: E402
-from simulator.seeding import derive_seed, make_generator  # noqa: E402
+from semlink.channels.awgn import AWGNChannel  # noqa: E402
+from semlink.codecs.jpeg2000 import decode, minimum_codestream_bytes  # noqa: E402
+from semlink.errors import InputError  # noqa: E402
+from semlink.images import load_images  # noqa: E402
+from semlink.links.amc import DEFAULT_MCS_TABLE, select_mcs  # noqa: E402
+from semlink.links.classical import HEADER_BYTES, ClassicalLink  # noqa: E402
+from semlink.metrics.quality import psnr_db, ssim  # noqa: E402
+from semlink.seeding import derive_seed, make_generator  # noqa: E402
 
 N = 1152
 SIZE = 512

@@ -19,8 +19,8 @@ import torch
 import yaml
 from _scenario_table import ROOT
 
-from simulator.link_papr import EXCEEDED_BY, link_papr
-from simulator.scenario import parse_scenario
+from semlink.link_papr import EXCEEDED_BY, link_papr
+from semlink.scenario import parse_scenario
 
 NAMES = {"semantic": "semantic (analog)", "jpeg2000": "JPEG2000, 16-QAM",
          "jpeg2000-qpsk": "JPEG2000, QPSK"}

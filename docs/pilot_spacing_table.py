@@ -21,9 +21,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from channels.phase_tracking import pilot_overhead  # noqa: E402
-from simulator.links.ber import simulate_ber_point  # noqa: E402
-from simulator.scenario import (AWGNConfig, BERLinkConfig, MonteCarloConfig,  # noqa: E402
+from semlink.channels.phase_tracking import pilot_overhead  # noqa: E402
+from semlink.links.ber import simulate_ber_point  # noqa: E402
+from semlink.scenario import (AWGNConfig, BERLinkConfig, MonteCarloConfig,  # noqa: E402
                                 PhaseTrackingConfig)
 
 LINK = BERLinkConfig(type="ber", modulation=16, code_rate=0.5)

@@ -3,7 +3,7 @@
     .venv/bin/python docs/small_preset_table.py NOISY.safetensors NOISEFREE.safetensors \
         [--steps 1] [--guidance 1.0] [--grid docs/images/small-preset-grid.png]
 
-Both bundles are evaluated with :func:`simulator.training.evaluate_bundle`: the 8 sample photos at
+Both bundles are evaluated with :func:`semlink.training.evaluate_bundle`: the 8 sample photos at
 256 px, Z sent analog over AWGN at 1, 5, 10, 15 and 20 dB (Es/N0 per complex symbol), the same
 channel and sampler seeds for both bundles, ``steps`` sampling steps and classifier-free
 ``guidance``. Prints the ablation table (PSNR / SSIM per SNR, and the best constant-colour image)
@@ -24,11 +24,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from simulator.metrics.quality import psnr_db, ssim  # noqa: E402
-from simulator.models.bundle import read_bundle_info  # noqa: E402
-from simulator.training import evaluate_bundle, load_trained_models  # noqa: E402
-from simulator.training.data import TrainImages  # noqa: E402
-from simulator.training.validation import reconstruct  # noqa: E402
+from semlink.metrics.quality import psnr_db, ssim  # noqa: E402
+from semlink.models.bundle import read_bundle_info  # noqa: E402
+from semlink.training import evaluate_bundle, load_trained_models  # noqa: E402
+from semlink.training.data import TrainImages  # noqa: E402
+from semlink.training.validation import reconstruct  # noqa: E402
 
 SNRS_DB = (1, 5, 10, 15, 20)
 TRAIN_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"

@@ -1,15 +1,15 @@
 """Bits and reals to channel symbols and back: QAM mapping and LLR demapping, 5G LDPC with CRC,
 analog mapping of a real embedding, and uniform quantisation.
 
-- :mod:`modulation.qam`: Gray BPSK / QPSK / 16- / 64- / 256-QAM (Es = 1), app/maxlog LLRs.
-- :mod:`modulation.ldpc`: code block plan, CRC24 per block + 5G NR LDPC encoder / BP decoder.
-- :mod:`modulation.analog`: real tensor rows to unit-power complex symbols (+ per-row scale).
-- :mod:`modulation.combining`: maximum-ratio combining of repeated transmissions (Chase).
-- :mod:`modulation.quantize`: uniform b-bit quantiser to bits (MSB first) and back.
+- :mod:`semlink.modulation.qam`: Gray BPSK / QPSK / 16- / 64- / 256-QAM (Es = 1), app/maxlog LLRs.
+- :mod:`semlink.modulation.ldpc`: code block plan, CRC24 per block + 5G NR LDPC encoder / BP decoder.
+- :mod:`semlink.modulation.analog`: real tensor rows to unit-power complex symbols (+ per-row scale).
+- :mod:`semlink.modulation.combining`: maximum-ratio combining of repeated transmissions (Chase).
+- :mod:`semlink.modulation.quantize`: uniform b-bit quantiser to bits (MSB first) and back.
 """
-from modulation.analog import AnalogDemapper, AnalogMapper, analog_channel_uses
-from modulation.combining import chase_combine
-from modulation.ldpc import (
+from semlink.modulation.analog import AnalogDemapper, AnalogMapper, analog_channel_uses
+from semlink.modulation.combining import chase_combine
+from semlink.modulation.ldpc import (
     CN_UPDATES,
     CRC_LENGTH,
     CRC_TYPES,
@@ -23,14 +23,14 @@ from modulation.ldpc import (
     information_bits_per_block,
     plan_code_blocks,
 )
-from modulation.qam import (
+from semlink.modulation.qam import (
     BITS_PER_SYMBOL,
     MODULATION_ORDERS,
     QAMDemapper,
     QAMMapper,
     bits_per_symbol_for_order,
 )
-from modulation.quantize import MAX_QUANT_BITS, UniformDequantizer, UniformQuantizer
+from semlink.modulation.quantize import MAX_QUANT_BITS, UniformDequantizer, UniformQuantizer
 
 __all__ = [
     # qam

@@ -15,7 +15,7 @@ import math
 import torch
 from sionna.phy import Block
 
-from channels._checks import (check_broadcasts_to, check_complex, check_int, check_type,
+from semlink.channels._checks import (check_broadcasts_to, check_complex, check_int, check_type,
                               sionna_device)
 
 __all__ = ["analog_channel_uses", "ANALOG_ESTIMATES", "estimate_symbols", "AnalogMapper",

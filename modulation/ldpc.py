@@ -22,7 +22,7 @@ from sionna.phy import Block
 from sionna.phy.fec.crc import CRCDecoder, CRCEncoder
 from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
 
-from channels._checks import check_int, check_one_of, check_type, sionna_device
+from semlink.channels._checks import check_int, check_one_of, check_type, sionna_device
 
 __all__ = [
     "CRC_TYPES",
@@ -299,7 +299,7 @@ class CodeBlockDecoder(Block):
     :param cn_update: Check-node rule, one of :data:`CN_UPDATES`; default "boxplus" (exact
         sum-product via tanh, faster than Sionna's default "boxplus-phi" on CPU).
     :input llr: [..., num_blocks * n], float; channel LLRs with Sionna's sign,
-        ``llr = log P(b=1) / P(b=0)`` (what :class:`~modulation.qam.QAMDemapper` outputs); with
+        ``llr = log P(b=1) / P(b=0)`` (what :class:`~semlink.modulation.qam.QAMDemapper` outputs); with
         ``rv``, [..., len(rv), num_blocks * n]: the LLRs of every transmission.
     :input rv: list of int in 0..3, or None (default: one transmission of version 0); the
         redundancy version of each transmission in ``llr``, whose LLRs the decoder adds in

@@ -5,7 +5,7 @@ import torch
 from sionna.phy import Block
 from sionna.phy.mapping import Constellation, Demapper, Mapper
 
-from channels._checks import (check_broadcasts_to, check_complex, check_one_of, check_type,
+from semlink.channels._checks import (check_broadcasts_to, check_complex, check_one_of, check_type,
                               sionna_device)
 
 __all__ = [

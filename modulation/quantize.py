@@ -6,7 +6,7 @@ import math
 import torch
 from sionna.phy import Block
 
-from channels._checks import check_int, check_type, sionna_device
+from semlink.channels._checks import check_int, check_type, sionna_device
 
 __all__ = ["MAX_QUANT_BITS", "UniformQuantizer", "UniformDequantizer"]
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import torch
 
-from simulator.devices import describe_device
-from simulator.models.presets import get_preset
-from simulator.models.receiver import SemanticReceiver
-from simulator.models.stage_a import decode_latents
-from simulator.seeding import make_generator
+from semlink.devices import describe_device
+from semlink.models.presets import get_preset
+from semlink.models.receiver import SemanticReceiver
+from semlink.models.stage_a import decode_latents
+from semlink.seeding import make_generator
 
 __all__ = ["bench_receiver", "bench_sd15_img2img", "run_bench", "sd15_models"]
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 import torch
 from sionna.phy import Block
 
-from channels.amplifier import AmplifiedChannel, PowerAmplifier
-from channels.awgn import AWGNChannel
-from channels.ofdm import OFDMSISOChannel
-from channels.oscillator import OscillatorChannel
-from channels.phase_tracking import PhaseTrackingChannel
-from channels.rayleigh import RayleighChannel
-from channels.rician import RicianChannel
-from simulator.scenario import AWGNConfig, ChannelConfig, OFDMConfig, RayleighConfig, RicianConfig
+from semlink.channels.amplifier import AmplifiedChannel, PowerAmplifier
+from semlink.channels.awgn import AWGNChannel
+from semlink.channels.ofdm import OFDMSISOChannel
+from semlink.channels.oscillator import OscillatorChannel
+from semlink.channels.phase_tracking import PhaseTrackingChannel
+from semlink.channels.rayleigh import RayleighChannel
+from semlink.channels.rician import RicianChannel
+from semlink.scenario import AWGNConfig, ChannelConfig, OFDMConfig, RayleighConfig, RicianConfig
 
 __all__ = ["build_channel", "ChannelConfigKey"]
 
@@ -100,8 +100,8 @@ def _amplifier(config: ChannelConfig, device: str) -> PowerAmplifier | None:
 
 class ChannelConfigKey:
     """Hashable stand-in for a channel configuration (pydantic models may hold lists), for
-    memoising Monte-Carlo estimates per channel (:mod:`simulator.links.amc`,
-    :mod:`simulator.links.capacity`); ``.config`` is the configuration."""
+    memoising Monte-Carlo estimates per channel (:mod:`semlink.links.amc`,
+    :mod:`semlink.links.capacity`); ``.config`` is the configuration."""
 
     __slots__ = ("config", "_key")
 

@@ -15,11 +15,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from simulator import __version__
-from simulator.errors import InputError, first_line
+from semlink import __version__
+from semlink.errors import InputError, first_line
 
 if TYPE_CHECKING:
-    from simulator.sweep import Shard
+    from semlink.sweep import Shard
 
 __all__ = ["main", "build_parser"]
 
@@ -39,8 +39,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _validate_one(path: str) -> str:
     """What ``semlink validate`` says of one valid file."""
-    from simulator.scenario import load_scenario
-    from simulator.training.config import load_train_config
+    from semlink.scenario import load_scenario
+    from semlink.training.config import load_train_config
 
     if _is_training_recipe(path):
         config, _ = load_train_config(path)
@@ -71,9 +71,9 @@ def _load_scenario(path: str):
     """``(scenario, text)`` of the scenario file ``path``, refusing a training recipe with a
     line that says how to train it.
 
-    :raises InputError: As :func:`simulator.scenario.load_scenario`, or for a recipe.
+    :raises InputError: As :func:`semlink.scenario.load_scenario`, or for a recipe.
     """
-    from simulator.scenario import load_scenario
+    from semlink.scenario import load_scenario
 
     if _is_training_recipe(path):
         raise InputError(f"{path}: is a training recipe (it has phases:), not a scenario; "
@@ -101,8 +101,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
 
-    from simulator.summary import summarize
-    from simulator.sweep import run_scenario
+    from semlink.summary import summarize
+    from semlink.sweep import run_scenario
 
     if args.workers is not None and args.ray is None:
         raise InputError("--workers: counts Ray workers; give it with --ray")
@@ -172,8 +172,8 @@ def _fmt(value: float) -> str:
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
-    from simulator.merge import merge_results
-    from simulator.sweep import set_points_label
+    from semlink.merge import merge_results
+    from semlink.sweep import set_points_label
 
     report = merge_results(args.results, args.output, overwrite=args.overwrite)
     points = report.store.completed_points
@@ -195,8 +195,8 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from simulator.results import ResultsStore
-    from simulator.sweep import describe_results
+    from semlink.results import ResultsStore
+    from semlink.sweep import describe_results
 
     for path in args.results:
         print(describe_results(ResultsStore.open(path)))
@@ -204,9 +204,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_fid_stats(args: argparse.Namespace) -> int:
-    from simulator.images import load_images
-    from simulator.metrics.fid import FidStatistics, inception_features, save_fid_statistics
-    from simulator.devices import resolve_device
+    from semlink.images import load_images
+    from semlink.metrics.fid import FidStatistics, inception_features, save_fid_statistics
+    from semlink.devices import resolve_device
 
     if not args.out.endswith(".npz"):  # numpy would append it and the path we print be wrong
         raise InputError(f"--out: {args.out}: must end in .npz (pytorch-fid's format)")
@@ -222,8 +222,8 @@ def _cmd_fid_stats(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from simulator.export import export_csv, export_json
-    from simulator.results import ResultsStore
+    from semlink.export import export_csv, export_json
+    from semlink.results import ResultsStore
 
     store = ResultsStore.open(args.results)
     if not (args.csv or args.json):
@@ -242,9 +242,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from simulator.compare import COMPARE_COLUMNS, compare_links
-    from simulator.export import write_table_csv
-    from simulator.results import ResultsStore
+    from semlink.compare import COMPARE_COLUMNS, compare_links
+    from semlink.export import write_table_csv
+    from semlink.results import ResultsStore
 
     if args.csv:
         _check_output(args.csv, option="--csv")
@@ -270,9 +270,9 @@ def _cmd_papr(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from simulator.devices import resolve_device
-    from simulator.export import write_table_csv
-    from simulator.link_papr import EXCEEDED_BY, THRESHOLDS_DB, link_papr
+    from semlink.devices import resolve_device
+    from semlink.export import write_table_csv
+    from semlink.link_papr import EXCEEDED_BY, THRESHOLDS_DB, link_papr
 
     if args.csv:
         _check_output(args.csv, option="--csv")
@@ -299,7 +299,7 @@ def _cmd_papr(args: argparse.Namespace) -> int:
                  for r in rows for t, c in zip(THRESHOLDS_DB, r.ccdf)]
         print(write_table_csv(args.csv, ["link", "waveform", "threshold_db", "ccdf"], curve))
     if args.plot:
-        from simulator.plots import plot_power_ccdf
+        from semlink.plots import plot_power_ccdf
 
         for path in plot_power_ccdf(rows, args.plot, title=f"{scenario.name}: power CCDF"):
             print(path)
@@ -307,8 +307,8 @@ def _cmd_papr(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from simulator.plots import plot_results
-    from simulator.results import ResultsStore
+    from semlink.plots import plot_results
+    from semlink.results import ResultsStore
 
     store = ResultsStore.open(args.results)
     paths = plot_results(store, args.out)
@@ -321,7 +321,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_weights(args: argparse.Namespace) -> int:
-    from simulator.models.weights import (NOT_READY, describe_weights_dir, download_weights,
+    from semlink.models.weights import (NOT_READY, describe_weights_dir, download_weights,
                                           scan_weights_dir)
 
     if args.download:
@@ -334,7 +334,7 @@ def _cmd_weights(args: argparse.Namespace) -> int:
 
 
 def _check_preset(name: str) -> None:
-    from simulator.models.presets import PRESET_NAMES
+    from semlink.models.presets import PRESET_NAMES
 
     if name not in PRESET_NAMES:
         raise InputError(f"--preset: unknown preset {name!r}; allowed: " + ", ".join(PRESET_NAMES))
@@ -342,7 +342,7 @@ def _check_preset(name: str) -> None:
 
 def _check_image_suffix(path: str, *, option: str) -> None:
     """Refuse an output name Pillow cannot write before any work is done."""
-    from simulator.images import writable_format
+    from semlink.images import writable_format
 
     try:
         writable_format(path)
@@ -380,7 +380,7 @@ _TRANSMIT_OPTIONS = {
 def _check_transmit_options(args: argparse.Namespace) -> None:
     """Refuse the other links' options (they would be ignored), then fill in the defaults of
     this link's (None on the command line: not given)."""
-    from simulator.scenario import MAX_HARQ_TRANSMISSIONS
+    from semlink.scenario import MAX_HARQ_TRANSMISSIONS
 
     mine = _TRANSMIT_OPTIONS[args.link]
     for link, options in _TRANSMIT_OPTIONS.items():
@@ -424,7 +424,7 @@ def _transmit_channel(args: argparse.Namespace):
     its message names the option."""
     import pydantic
 
-    from simulator.scenario import (AmplifierConfig, AWGNConfig, OFDMConfig,
+    from semlink.scenario import (AmplifierConfig, AWGNConfig, OFDMConfig,
                                     PhaseTrackingConfig, RayleighConfig, RicianConfig)
 
     rician = args.channel == "rician"
@@ -479,13 +479,13 @@ def _option_message(error: dict) -> str:
 
 
 def _cmd_transmit(args: argparse.Namespace) -> int:
-    from simulator.channel import build_channel
-    from simulator.images import load_image, save_image
-    from simulator.metrics.quality import psnr_db, ssim
-    from simulator.scenario import AnalogTransmission
-    from simulator.devices import resolve_device
-    from simulator.seeding import derive_seed, make_generator
-    from simulator.sweep import channel_words
+    from semlink.channel import build_channel
+    from semlink.images import load_image, save_image
+    from semlink.metrics.quality import psnr_db, ssim
+    from semlink.scenario import AnalogTransmission
+    from semlink.devices import resolve_device
+    from semlink.seeding import derive_seed, make_generator
+    from semlink.sweep import channel_words
 
     _check_transmit_options(args)
     channel_cfg = _transmit_channel(args)
@@ -496,7 +496,7 @@ def _cmd_transmit(args: argparse.Namespace) -> int:
         derive_seed(args.seed, "transmit", "channel"), device), device=device, check_values=True)
     uses = None  # what the line below says the link spent, if not its channel_uses
     if args.link == "semantic":
-        from simulator.links.semantic import SemanticLink
+        from semlink.links.semantic import SemanticLink
 
         link = SemanticLink(preset=args.preset, image_size=args.size,
                             transmission=AnalogTransmission(mode="analog",
@@ -507,7 +507,7 @@ def _cmd_transmit(args: argparse.Namespace) -> int:
         failed = False
     else:
         if args.link == "classical":
-            from simulator.links.classical import ClassicalLink
+            from semlink.links.classical import ClassicalLink
 
             link = ClassicalLink(channel_uses=args.channel_uses,
                                  image_size=args.size, modulation=args.modulation,
@@ -515,7 +515,7 @@ def _cmd_transmit(args: argparse.Namespace) -> int:
                                  combining=args.harq_combining,
                                  code_block_groups=args.harq_groups, device=device)
         else:
-            from simulator.links.capacity import CapacityLink, capacity_payload_bytes
+            from semlink.links.capacity import CapacityLink, capacity_payload_bytes
 
             link = CapacityLink(channel_uses=args.channel_uses, image_size=args.size,
                                 payload_bytes=capacity_payload_bytes(args.channel_uses,
@@ -538,8 +538,8 @@ def _cmd_transmit(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     import json
 
-    from simulator.bench import run_bench
-    from simulator.devices import resolve_device
+    from semlink.bench import run_bench
+    from semlink.devices import resolve_device
 
     _check_preset(args.preset)
     device = resolve_device(args.device)
@@ -567,7 +567,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from simulator.training import train_main
+    from semlink.training import train_main
 
     if not _is_training_recipe(args.config) and _has_top_level_key(args.config, "links"):
         raise InputError(f"{args.config}: is a scenario (it has links:, no phases:); run it "
@@ -620,7 +620,7 @@ def _image_side(text: str) -> int:
     """argparse type: an image side as a scenario's ``images.size`` takes it."""
     from pydantic import TypeAdapter
 
-    from simulator.scenario import ImageSide
+    from semlink.scenario import ImageSide
 
     try:
         return TypeAdapter(ImageSide).validate_python(int(text))
@@ -662,7 +662,7 @@ def _code_rate(text: str) -> float:
     """argparse type: an LDPC code rate as a number or a fraction (``1/2``), as in scenarios."""
     from pydantic import TypeAdapter
 
-    from simulator.scenario import CodeRate, parse_rate
+    from semlink.scenario import CodeRate, parse_rate
 
     try:
         return TypeAdapter(CodeRate).validate_python(float(parse_rate(text)))
@@ -673,7 +673,7 @@ def _code_rate(text: str) -> float:
 
 def _shard(text: str) -> "Shard":
     """argparse type for ``--shard K/N``."""
-    from simulator.sweep import Shard
+    from semlink.sweep import Shard
 
     try:
         return Shard.parse(text)
@@ -683,7 +683,7 @@ def _shard(text: str) -> "Shard":
 
 def _device_name(text: str) -> str:
     """argparse type: a device name a run accepts."""
-    from simulator.devices import is_device_name
+    from semlink.devices import is_device_name
 
     if not is_device_name(text):
         raise argparse.ArgumentTypeError(f"must be auto, cpu, cuda or cuda:N; got {text!r}")

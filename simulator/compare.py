@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from simulator.errors import InputError
-from simulator.results import ResultsStore
-from simulator.summary import t_interval
+from semlink.errors import InputError
+from semlink.results import ResultsStore
+from semlink.summary import t_interval
 
 __all__ = ["COMPARE_COLUMNS", "compare_links"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 
-from simulator.errors import InputError
+from semlink.errors import InputError
 
 __all__ = ["describe_device", "is_device_name", "resolve_device"]
 

@@ -3,7 +3,7 @@
 Both executors take the same tasks and give the same results (a task's numbers depend only on
 the scenario and its coordinates); the sweep runner writes them to the results file as they
 arrive, in this process only. On Ray, each worker (an actor holding one GPU, or one CPU for a CPU
-run) builds its own :class:`~simulator.tasks.TaskRunner` once and is handed the next task as soon
+run) builds its own :class:`~semlink.tasks.TaskRunner` once and is handed the next task as soon
 as it is free, so fast and slow tasks (a BER point at high SNR, a batch of images) balance out.
 The workers read the scenario's images and weights from the same paths as this process: on a
 cluster of several machines those must be on a shared file system (the bundled ``sample``
@@ -18,11 +18,11 @@ from typing import Any
 
 import torch
 
-from simulator.errors import InputError
-from simulator.scenario import Scenario
-from simulator.devices import resolve_device
-from simulator.sweep import Task
-from simulator.tasks import TaskRunner, scenario_images
+from semlink.errors import InputError
+from semlink.scenario import Scenario
+from semlink.devices import resolve_device
+from semlink.sweep import Task
+from semlink.tasks import TaskRunner, scenario_images
 
 __all__ = ["LocalExecutor", "RayExecutor", "TaskResult"]
 
@@ -33,8 +33,8 @@ TaskResult = tuple[Task, dict[str, Any], dict[str, list[dict[str, Any]]], float]
 class LocalExecutor:
     """Runs tasks one after another in this process, on ``scenario.device``.
 
-    :raises InputError: As :func:`~simulator.devices.resolve_device` and
-        :class:`~simulator.tasks.TaskRunner` do.
+    :raises InputError: As :func:`~semlink.devices.resolve_device` and
+        :class:`~semlink.tasks.TaskRunner` do.
     """
 
     def __init__(self, scenario: Scenario, *, base_dir: Path, recon_dir: Path | None) -> None:

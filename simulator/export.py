@@ -7,14 +7,14 @@ import math
 from pathlib import Path
 from typing import Any
 
-from simulator.results import ResultsStore
-from simulator.summary import SUMMARY_COLUMNS, summarize
+from semlink.results import ResultsStore
+from semlink.summary import SUMMARY_COLUMNS, summarize
 
 __all__ = ["export_csv", "export_json", "write_table_csv"]
 
 
 def export_csv(store: ResultsStore, folder: str | Path) -> list[Path]:
-    """Write ``summary.csv`` (columns :data:`~simulator.summary.SUMMARY_COLUMNS`: one row per
+    """Write ``summary.csv`` (columns :data:`~semlink.summary.SUMMARY_COLUMNS`: one row per
     link x SNR x metric) and ``<table>.csv`` for every raw table (``points``, ``ber``, ``images``,
     ...), one row per stored row. A column of vectors (the Inception features) does not fit a
     CSV cell: it goes to ``<table>.<column>.npy`` ([rows, d] float32, rows in the CSV's order).

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from simulator.errors import InputError, describe_error
+from semlink.errors import InputError, describe_error
 
 __all__ = ["SAMPLE_DIR", "IMAGE_SUFFIXES", "list_images", "read_rgb", "load_image", "load_images",
            "image_shape", "center_crop_box", "writable_format", "save_image", "to_uint8"]

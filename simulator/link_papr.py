@@ -7,9 +7,9 @@ blocks); a BER link sends i.i.d. uniform symbols of its QAM order (random bits t
 systematic code are as uniform as without it). On a single-carrier channel the samples are
 those symbols (with a phase tracker's pilot blocks between them), against each image's mean
 power; on ``ofdm`` they are the channel's oversampled time-domain signal
-(:meth:`channels.ofdm.OFDMSISOChannel.time_signal`, with the scenario's grid, pilots and
+(:meth:`semlink.channels.ofdm.OFDMSISOChannel.time_signal`, with the scenario's grid, pilots and
 interleaver), against the mean power of a fully loaded OFDM symbol. Both references
-are those of the transmit amplifier's back-off (:mod:`channels.amplifier`), so a level of
+are those of the transmit amplifier's back-off (:mod:`semlink.channels.amplifier`), so a level of
 ``g`` dB here is compressed by an amplifier at less than ``g`` dB input back-off. Links over
 the ideal code (``channel_code: capacity``) have no waveform and are left out.
 """
@@ -21,16 +21,16 @@ from pathlib import Path
 
 import torch
 
-from channels.ofdm import OFDMSISOChannel
-from channels.phase_tracking import PhaseTrackingChannel
-from channels.papr import papr_db, power_ccdf, power_levels_db
-from modulation.qam import QAMMapper, bits_per_symbol_for_order
-from simulator.channel import build_channel
-from simulator.errors import InputError
-from simulator.images import load_image
-from simulator.scenario import BERLinkConfig, ClassicalLinkConfig, Scenario
-from simulator.seeding import derive_seed, make_generator
-from simulator.tasks import TaskRunner, scenario_images
+from semlink.channels.ofdm import OFDMSISOChannel
+from semlink.channels.phase_tracking import PhaseTrackingChannel
+from semlink.channels.papr import papr_db, power_ccdf, power_levels_db
+from semlink.modulation.qam import QAMMapper, bits_per_symbol_for_order
+from semlink.channel import build_channel
+from semlink.errors import InputError
+from semlink.images import load_image
+from semlink.scenario import BERLinkConfig, ClassicalLinkConfig, Scenario
+from semlink.seeding import derive_seed, make_generator
+from semlink.tasks import TaskRunner, scenario_images
 
 __all__ = ["EXCEEDED_BY", "THRESHOLDS_DB", "LinkPAPR", "link_papr"]
 
@@ -50,7 +50,7 @@ class LinkPAPR:
     :ivar rows: Rows measured (images; for a BER link rows of i.i.d. symbols).
     :ivar samples: Samples measured (symbols, or OFDM time samples).
     :ivar levels_db: Power exceeded by each fraction of :data:`EXCEEDED_BY` of the samples, dB
-        above the reference (:func:`~channels.papr.power_levels_db`; NaN with too few samples).
+        above the reference (:func:`~semlink.channels.papr.power_levels_db`; NaN with too few samples).
     :ivar median_peak_db: Median over blocks of the block's peak, dB above the reference; a
         block is a row on a single carrier, an OFDM symbol on OFDM.
     :ivar ccdf: Fraction of the samples above each of :data:`THRESHOLDS_DB`.

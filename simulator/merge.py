@@ -1,7 +1,7 @@
 """Merging results files of one scenario: the shards of a sweep split over machines or GPUs.
 
 ``semlink run SCENARIO --shard K/N`` runs every N-th task of a scenario into its own results file
-(:class:`simulator.sweep.Shard`); :func:`merge_results` puts such files back together into one
+(:class:`semlink.sweep.Shard`); :func:`merge_results` puts such files back together into one
 results file that is the same as a run of the whole scenario on one machine (rows in another
 order, timings aside), computes FID and KID once every task is present, and otherwise leaves a
 file that ``semlink run SCENARIO --resume -o MERGED`` completes.
@@ -13,8 +13,8 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from simulator.errors import InputError
-from simulator.results import ResultsStore, reconstructions_dir
+from semlink.errors import InputError
+from semlink.results import ResultsStore, reconstructions_dir
 
 __all__ = ["MergeReport", "merge_results"]
 
@@ -46,9 +46,9 @@ def merge_results(inputs: Sequence[str | Path], output: str | Path, *,
     :raises InputError: If an input is missing or not a results file, the inputs disagree or
         overlap, or ``output`` exists (without ``overwrite``) or is one of the inputs.
     """
-    from simulator.scenario import parse_scenario
-    from simulator.sweep import add_set_points
-    from simulator.tasks import wants_features
+    from semlink.scenario import parse_scenario
+    from semlink.sweep import add_set_points
+    from semlink.tasks import wants_features
 
     paths = [Path(p) for p in inputs]
     output = Path(output)

@@ -18,10 +18,10 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from simulator.results import ResultsStore, reconstructions_dir  # noqa: E402
-from simulator.scenario import CHANNEL_IMPAIRMENTS  # noqa: E402
-from simulator.summary import summarize  # noqa: E402
-from simulator.theory import ber_awgn, ber_rayleigh, ber_rician  # noqa: E402
+from semlink.results import ResultsStore, reconstructions_dir  # noqa: E402
+from semlink.scenario import CHANNEL_IMPAIRMENTS  # noqa: E402
+from semlink.summary import summarize  # noqa: E402
+from semlink.theory import ber_awgn, ber_rayleigh, ber_rician  # noqa: E402
 
 __all__ = ["plot_power_ccdf", "plot_results"]
 
@@ -56,9 +56,9 @@ def plot_results(store: ResultsStore, out_dir: str | Path) -> list[Path]:
 
 def plot_power_ccdf(rows, out_dir: str | Path, *, title: str) -> list[Path]:
     """The power CCDF of each link of ``semlink papr`` (``rows``: its
-    :class:`~simulator.link_papr.LinkPAPR` list) against a complex Gaussian signal's exp(-g),
+    :class:`~semlink.link_papr.LinkPAPR` list) against a complex Gaussian signal's exp(-g),
     as ``power_ccdf.png`` / ``.pdf`` in ``out_dir``; returns the written files."""
-    from simulator.link_papr import THRESHOLDS_DB
+    from semlink.link_papr import THRESHOLDS_DB
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

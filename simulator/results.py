@@ -40,7 +40,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from simulator.errors import InputError, first_line
+from semlink.errors import InputError, first_line
 
 try:
     import fcntl

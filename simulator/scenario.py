@@ -29,8 +29,8 @@ import yaml
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator,
                       model_validator)
 
-from simulator.devices import is_device_name
-from simulator.errors import InputError
+from semlink.devices import is_device_name
+from semlink.errors import InputError
 
 __all__ = [
     "ImageSide",
@@ -61,6 +61,9 @@ __all__ = [
     "ClassicalLinkConfig",
     "BERLinkConfig",
     "LinkConfig",
+    "CHANNEL_TYPES",
+    "LINK_TYPES",
+    "union_members",
     "load_scenario",
     "parse_scenario",
     "validate_yaml",
@@ -366,7 +369,7 @@ class RicianConfig(RayleighConfig):
     @staticmethod
     def scattered_power(k_factor_db: float) -> float:
         """``1 / (K + 1)``: the power of the scattered part, the bound of ``csi_error_var``
-        (channels.rician has the same split)."""
+        (semlink.channels.rician has the same split)."""
         return 1.0 / (1.0 + 10.0 ** (k_factor_db / 10.0))
 
     @model_validator(mode="after")
@@ -488,7 +491,7 @@ ChannelConfig = Annotated[Union[AWGNConfig, RayleighConfig, RicianConfig, OFDMCo
                           Field(discriminator="type")]
 
 
-#: Check-node rules of the LDPC decoder (modulation.ldpc.CN_UPDATES; the schema loads without
+#: Check-node rules of the LDPC decoder (semlink.modulation.ldpc.CN_UPDATES; the schema loads without
 #: torch, so they are written here too, and tests/simulator/test_scenario.py compares them).
 LDPC_CHECK_NODES = ("boxplus", "boxplus-phi", "offset-minsum")
 
@@ -526,7 +529,7 @@ class AnalogTransmission(_Frozen):
     # None (= none) rather than a default value: see scenario_hash.
     estimate: Literal["none", "lmmse", "noise-matched"] | None = Field(
         None, description="What the receiver makes of the equalised symbols before stage B "
-        "(modulation.analog.estimate_symbols); None = none, the paper's.")
+        "(semlink.modulation.analog.estimate_symbols); None = none, the paper's.")
     # None (= 1) rather than a default value: see scenario_hash.
     repetitions: int | None = Field(
         None, ge=1, le=MAX_HARQ_TRANSMISSIONS, description="Sends of every symbol, combined by "
@@ -721,6 +724,22 @@ LinkConfig = Annotated[Union[SemanticLinkConfig, ClassicalLinkConfig, BERLinkCon
                        Field(discriminator="type")]
 
 
+def union_members(union: Any) -> dict[str, type[BaseModel]]:
+    """The config classes of a discriminated union (``ChannelConfig``, ``LinkConfig``) by their
+    ``type`` tag, in the union's order: the one list that choices and messages derive from.
+
+    >>> list(union_members(ChannelConfig))
+    ['awgn', 'rayleigh', 'rician', 'ofdm']
+    """
+    members = typing.get_args(typing.get_args(union)[0])
+    return {typing.get_args(cls.model_fields["type"].annotation)[0]: cls for cls in members}
+
+
+#: Channel and link ``type`` tags a scenario accepts, derived from the unions above.
+CHANNEL_TYPES = tuple(union_members(ChannelConfig))
+LINK_TYPES = tuple(union_members(LinkConfig))
+
+
 class Scenario(_Frozen):
     """A whole scenario file."""
 
@@ -798,7 +817,7 @@ class Scenario(_Frozen):
             if isinstance(link, SemanticLinkConfig):
                 self._check_semantic(name, link)
         if needs_images and "ms_ssim" in self.metrics:
-            from simulator.metrics.quality import MS_SSIM_BETAS, ms_ssim_max_scales
+            from semlink.metrics.quality import MS_SSIM_BETAS, ms_ssim_max_scales
 
             if ms_ssim_max_scales(*self.images.shape) < len(MS_SSIM_BETAS):
                 raise ValueError(f"metrics: ms_ssim (5 scales, as published) needs "
@@ -871,12 +890,12 @@ def scenario_hash(scenario: Scenario) -> str:
     """SHA-256 (hex) of the resolved scenario and semlink's version: results are keyed by it.
 
     The ``device`` field is left out: where a run executes is checked on resume by the device
-    type it resolved to (see :func:`simulator.sweep.open_store`), so ``auto`` and ``cuda``, or a
+    type it resolved to (see :func:`semlink.sweep.open_store`), so ``auto`` and ``cuda``, or a
     ``--device`` given on the command line, resume the same results. So are fields that are
     unset (null): an optional field added to the schema later leaves the hashes of existing
     results files, and their resumes, as they were.
     """
-    from simulator import __version__
+    from semlink import __version__
 
     content = scenario.model_dump(mode="json", exclude={"device"}, exclude_none=True)
     payload = json.dumps({"scenario": content, "semlink": __version__}, sort_keys=True)

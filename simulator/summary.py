@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from simulator.results import ResultsStore
+from semlink.results import ResultsStore
 
 __all__ = ["SUMMARY_COLUMNS", "summarize", "clopper_pearson", "t_interval", "throughput_interval"]
 

@@ -3,10 +3,10 @@
 A task is one (link, SNR point) for BER links, or one (link, SNR point, batch of images) for image
 links, with every transmission of those images (``repeats``) inside it, so that predictability is
 computed where its reconstructions are. A task's result depends only on the scenario and its
-coordinates (seeds come from :func:`simulator.seeding.derive_seed`): tasks can run in any order,
+coordinates (seeds come from :func:`semlink.seeding.derive_seed`): tasks can run in any order,
 be resumed after a crash, be split into shards run on other machines or GPUs (:class:`Shard`,
-merged by :func:`simulator.merge.merge_results`), or be handed to the workers of a Ray cluster
-(:mod:`simulator.executors`), and give the same numbers.
+merged by :func:`semlink.merge.merge_results`), or be handed to the workers of a Ray cluster
+(:mod:`semlink.executors`), and give the same numbers.
 """
 from __future__ import annotations
 
@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
-from simulator import __version__
-from simulator.errors import InputError
-from simulator.results import ResultsStore, reconstructions_dir
-from simulator.devices import describe_device
-from simulator.scenario import BERLinkConfig, Scenario, scenario_hash
-from simulator.tasks import wants_features
+from semlink import __version__
+from semlink.errors import InputError
+from semlink.results import ResultsStore, reconstructions_dir
+from semlink.devices import describe_device
+from semlink.scenario import BERLinkConfig, Scenario, scenario_hash
+from semlink.tasks import wants_features
 
 if TYPE_CHECKING:
-    from simulator.metrics.fid import FidStatistics
+    from semlink.metrics.fid import FidStatistics
 
 _T = TypeVar("_T")
 
@@ -94,7 +94,7 @@ def plan_tasks(scenario: Scenario, num_images: int) -> list[Task]:
     """All tasks of ``scenario`` in run order (link by link, SNR by SNR, batch by batch); with
     KID, or FID against the transmitted originals (no ``fid_reference``), the originals'
     features come first."""
-    from simulator.tasks import REFERENCE
+    from semlink.tasks import REFERENCE
 
     tasks = []
     batch = scenario.batch_size
@@ -304,12 +304,12 @@ def run_scenario(scenario: Scenario, text: str, *, base_dir: Path, resume: bool 
     :param output: Results file; default ``scenario.output`` (relative to the current directory,
         as for any command-line output path), or :meth:`Shard.output` of it for a shard.
     :param shard: Run only this shard's tasks. FID and KID, which need every image of a (link,
-        SNR) point, are left to :func:`simulator.merge.merge_results`.
-    :param ray: Run the tasks on a Ray cluster (:class:`simulator.executors.RayExecutor`, with
+        SNR) point, are left to :func:`semlink.merge.merge_results`.
+    :param ray: Run the tasks on a Ray cluster (:class:`semlink.executors.RayExecutor`, with
         ``ray_address`` and ``workers``) instead of one after another in this process.
     :param on_task: Called after each task as ``on_task(task, point_row, done, total)``.
     """
-    from simulator.executors import LocalExecutor, RayExecutor
+    from semlink.executors import LocalExecutor, RayExecutor
 
     fid_reference = _fid_reference(scenario, base_dir)
     if output is None:
@@ -358,7 +358,7 @@ def _fid_reference(scenario: Scenario, base_dir: Path) -> Path | None:
 
 def _load_fid_reference(path: str | Path) -> "FidStatistics":
     """The ``fid_reference`` statistics; an unreadable file is an InputError naming the field."""
-    from simulator.metrics.fid import load_fid_statistics
+    from semlink.metrics.fid import load_fid_statistics
 
     try:
         return load_fid_statistics(path)
@@ -377,8 +377,8 @@ def add_set_points(scenario: Scenario, store: ResultsStore) -> None:
     """
     import numpy as np
 
-    from simulator.metrics.fid import FidStatistics
-    from simulator.tasks import REFERENCE, fid_of_group, kid_of_group, scoring_policy
+    from semlink.metrics.fid import FidStatistics
+    from semlink.tasks import REFERENCE, fid_of_group, kid_of_group, scoring_policy
 
     table = store.table("features")
     # Rows in image and transmission order, however the tasks were run (or sharded and merged):

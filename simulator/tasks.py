@@ -1,7 +1,7 @@
 """Task execution: what one sweep task computes, for BER links and image links.
 
 :class:`TaskRunner` holds what tasks of one run share (the image set, links built once with
-their models, metric networks) and turns a :class:`~simulator.sweep.Task` into result rows:
+their models, metric networks) and turns a :class:`~semlink.sweep.Task` into result rows:
 
 - ``ber``: bit and block error counts (BER links; classical and digital semantic links too).
 - ``images``: one row per image and transmission with its metrics (failures scored as the
@@ -18,16 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from simulator.errors import InputError, first_line
-from simulator.scenario import (SET_METRICS, BERLinkConfig, ClassicalLinkConfig, Scenario,
+from semlink.errors import InputError, first_line
+from semlink.scenario import (SET_METRICS, BERLinkConfig, ClassicalLinkConfig, Scenario,
                                 SemanticLinkConfig)
-from simulator.seeding import derive_seed, make_generator
+from semlink.seeding import derive_seed, make_generator
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from simulator.metrics.fid import FidStatistics
-    from simulator.metrics.kid import KidEstimate
+    from semlink.metrics.fid import FidStatistics
+    from semlink.metrics.kid import KidEstimate
 
 __all__ = ["TaskRunner", "METRIC_FUNCTIONS", "REFERENCE", "fid_of_group", "kid_of_group",
            "scenario_images", "scoring_policy", "wants_features"]
@@ -35,7 +35,7 @@ __all__ = ["TaskRunner", "METRIC_FUNCTIONS", "REFERENCE", "fid_of_group", "kid_o
 #: Pseudo-link name of the tasks that compute Inception features of the original images.
 REFERENCE = "(reference)"
 
-#: Scenario metric name -> name used by :mod:`simulator.metrics.failure` for failure scores.
+#: Scenario metric name -> name used by :mod:`semlink.metrics.failure` for failure scores.
 _FAILURE_NAMES = {"psnr": "psnr_db", "ssim": "ssim", "ms_ssim": "ms_ssim", "lpips": "lpips"}
 METRIC_FUNCTIONS = ("psnr", "ssim", "ms_ssim", "lpips")
 
@@ -70,7 +70,7 @@ class TaskRunner:
 
     # ------------------------------------------------------------------ set-up
     def _build_lpips(self):
-        from simulator.metrics.lpips import LPIPS, lpips_unavailable_reason
+        from semlink.metrics.lpips import LPIPS, lpips_unavailable_reason
 
         reason = lpips_unavailable_reason("alex")
         if reason is not None:
@@ -80,7 +80,7 @@ class TaskRunner:
     def images(self, indices: tuple[int, ...]) -> torch.Tensor:
         """[len(indices), 3, H, W] float32 in [0, 1] on the device (all loaded on first use)."""
         if self._images is None:
-            from simulator.images import load_image
+            from semlink.images import load_image
 
             cfg = self.scenario.images
             self._images = torch.stack([load_image(p, cfg.shape, center_crop=cfg.center_crop)
@@ -96,7 +96,7 @@ class TaskRunner:
         if name not in self._links:
             cfg = self.scenario.links[name]
             if isinstance(cfg, SemanticLinkConfig):
-                from simulator.links.semantic import SemanticLink
+                from semlink.links.semantic import SemanticLink
 
                 weights = cfg.weights
                 if weights is not None and not Path(weights).expanduser().is_absolute():
@@ -111,9 +111,9 @@ class TaskRunner:
         return self._links[name]
 
     def _classical(self, name: str, cfg: ClassicalLinkConfig, modulation: int, code_rate: float):
-        from simulator.links.classical import ClassicalLink
-        from simulator.links.decoder import decoder_settings
-        from simulator.links.harq import harq_settings
+        from semlink.links.classical import ClassicalLink
+        from semlink.links.decoder import decoder_settings
+        from semlink.links.harq import harq_settings
 
         channel_uses = self.channel_uses(name)
         try:
@@ -141,9 +141,9 @@ class TaskRunner:
 
     def _capacity_link(self, name: str, cfg: ClassicalLinkConfig, snr_db: float):
         """JPEG2000 over an ideal code: the frame of the AWGN capacity at ``snr_db``, or with
-        ``adaptive`` of the estimated outage rate (:func:`simulator.links.capacity.
+        ``adaptive`` of the estimated outage rate (:func:`semlink.links.capacity.
         estimate_outage_rate`, one seed for all SNRs as for AMC)."""
-        from simulator.links.capacity import (CapacityLink, capacity_payload_bytes,
+        from semlink.links.capacity import (CapacityLink, capacity_payload_bytes,
                                               estimate_outage_rate)
 
         channel_uses = self.channel_uses(name)
@@ -164,9 +164,9 @@ class TaskRunner:
 
     def _adaptive_link(self, name: str, cfg: ClassicalLinkConfig, snr_db: float):
         """AMC: the MCS with the largest frame whose estimated BLER at ``snr_db`` meets the
-        target (:func:`simulator.links.amc.select_mcs`), seeded per link and SNR."""
-        from simulator.links.amc import select_mcs
-        from simulator.links.decoder import decoder_settings
+        target (:func:`semlink.links.amc.select_mcs`), seeded per link and SNR."""
+        from semlink.links.amc import select_mcs
+        from semlink.links.decoder import decoder_settings
 
         choice = select_mcs(self.channel_uses(name), self.scenario.images.shape, snr_db,
                             channel_config=self.scenario.channel,
@@ -192,8 +192,8 @@ class TaskRunner:
         :raises InputError: As the links' constructors do; a ``ValueError`` of a component
             (a setting out of its range) becomes an InputError naming the link or the channel.
         """
-        from simulator.channel import build_channel
-        from simulator.links.ber import ber_link_rate
+        from semlink.channel import build_channel
+        from semlink.links.ber import ber_link_rate
 
         try:
             build_channel(self.scenario.channel, generator=None, device=self.device)
@@ -243,7 +243,7 @@ class TaskRunner:
         return {"kind": "reference", "images": len(rows)}, {"features": rows}
 
     def _features(self, images: torch.Tensor):
-        from simulator.metrics.fid import inception_features
+        from semlink.metrics.fid import inception_features
 
         return list(inception_features(images).cpu().numpy())
 
@@ -251,7 +251,7 @@ class TaskRunner:
         return derive_seed(self.scenario.seed, task.link, task.snr_index, *parts)
 
     def _run_ber(self, task, link: BERLinkConfig):
-        from simulator.links.ber import simulate_ber_point
+        from semlink.links.ber import simulate_ber_point
 
         counts = simulate_ber_point(
             link, self.scenario.channel, task.snr_db, snr_kind=self.scenario.snr.kind,
@@ -262,7 +262,7 @@ class TaskRunner:
         return {"kind": "ber"}, {"ber": [row]}
 
     def _run_images(self, task, cfg):
-        from simulator.channel import build_channel
+        from semlink.channel import build_channel
 
         link = self.link(task.link, task.snr_db)
         images = self.images(task.image_indices)
@@ -343,8 +343,8 @@ class TaskRunner:
         return point, tables
 
     def _metrics(self, images, recon, failed, cfg) -> dict[str, torch.Tensor]:
-        from simulator.metrics.failure import score_failures
-        from simulator.metrics.quality import ms_ssim, psnr_db, ssim
+        from semlink.metrics.failure import score_failures
+        from semlink.metrics.quality import ms_ssim, psnr_db, ssim
 
         funcs = {"psnr": psnr_db, "ssim": _single(ssim), "ms_ssim": _single(ms_ssim),
                  "lpips": self._lpips_pair}
@@ -358,7 +358,7 @@ class TaskRunner:
         return self._lpips(a, b).reshape(-1)
 
     def _save_pngs(self, task, images: torch.Tensor, recon: torch.Tensor) -> None:
-        from simulator.images import save_image
+        from semlink.images import save_image
 
         for j, index in enumerate(task.image_indices):
             stem = self._files[index].stem
@@ -382,8 +382,8 @@ class TaskRunner:
 
     def _predictability(self, task, recons: torch.Tensor) -> list[dict[str, Any]]:
         """Pairwise spread over the repeats of each image; ``recons`` [images, R, 3, H, W]."""
-        from simulator.metrics.predictability import pairwise_spread
-        from simulator.metrics.quality import psnr_db, ssim
+        from semlink.metrics.predictability import pairwise_spread
+        from semlink.metrics.quality import psnr_db, ssim
 
         funcs = {"lpips": self._lpips_pair, "ssim": _single(ssim), "psnr": psnr_db}
         rows = []
@@ -421,7 +421,7 @@ def scenario_images(scenario: Scenario, base_dir: Path) -> list[Path]:
 
     :raises InputError: If the source names no readable folder, pattern or image.
     """
-    from simulator.images import list_images
+    from semlink.images import list_images
 
     cfg = scenario.images
     if cfg is None:
@@ -456,20 +456,20 @@ def kid_of_group(features: "np.ndarray", image_index: "np.ndarray",
     Every reconstruction counts as the receiver shows it (a lost image as its link's failure
     policy displays it: mid grey under ``paper``): KID has no published failure constant.
     Pairs of one image (an original and its reconstructions, or two repeats) are left out, so
-    the estimate stays unbiased (:func:`simulator.metrics.kid.kid_jackknife`).
+    the estimate stays unbiased (:func:`semlink.metrics.kid.kid_jackknife`).
 
     :param features: [n, 2048] features of the reconstructions.
     :param image_index: [n] int; the image each reconstruction is of.
     :param reference: [m, 2048] features of the original images.
     :param reference_index: [m] int; their image indices.
-    :output estimate: :class:`~simulator.metrics.kid.KidEstimate`; all NaN when fewer than two
+    :output estimate: :class:`~semlink.metrics.kid.KidEstimate`; all NaN when fewer than two
         images are left to compare.
     """
     import math
 
     import numpy as np
 
-    from simulator.metrics.kid import KidEstimate, kid_jackknife
+    from semlink.metrics.kid import KidEstimate, kid_jackknife
 
     if len(np.unique(image_index)) < 2 or len(np.unique(reference_index)) < 2:
         images = len(np.unique(np.concatenate([image_index, reference_index])))
@@ -488,12 +488,12 @@ def fid_of_group(features: "np.ndarray", failed: "np.ndarray",
     :param failed: [n] bool; failed decodes.
     :param reference: [m, 2048] features of the original images, or reference statistics.
     :param policy: "paper" (FID of the decoded images mixed with 500 for the failed share, see
-        :func:`simulator.metrics.failure.fid_with_failures`) or "concealed" (all images count).
+        :func:`semlink.metrics.failure.fid_with_failures`) or "concealed" (all images count).
     """
     import numpy as np
 
-    from simulator.metrics.failure import fid_with_failures
-    from simulator.metrics.fid import FidStatistics, frechet_distance
+    from semlink.metrics.failure import fid_with_failures
+    from semlink.metrics.fid import FidStatistics, frechet_distance
 
     keep = features if policy == "concealed" else features[~failed]
     decoded = float("nan")

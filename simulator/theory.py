@@ -43,7 +43,7 @@ def ber_awgn(ebno_db: np.ndarray | float, modulation_order: int) -> np.ndarray:
 def _effective_ebno(gamma_b: np.ndarray, modulation_order: int, csi_error_var: float
                     ) -> np.ndarray:
     """Mean Eb/N0 per branch seen through an MMSE channel estimate with error variance ``s2``
-    (channels.rayleigh): ``|h_est|^2 Eb / (N0 + s2 Es)`` has the mean ``(1 - s2) g / (1 +
+    (semlink.channels.rayleigh): ``|h_est|^2 Eb / (N0 + s2 Es)`` has the mean ``(1 - s2) g / (1 +
     s2 log2(M) g)``."""
     if not 0.0 <= csi_error_var < 1.0:
         raise ValueError(f"`csi_error_var` must be in [0, 1); got {csi_error_var!r}.")
@@ -70,7 +70,7 @@ def ber_rayleigh(ebno_db: np.ndarray | float, modulation_order: int,
         ((1 - mu) / 2)^L  sum_{k=0}^{L-1} C(L - 1 + k, k) ((1 + mu) / 2)^k,
 
     ``0.5 (1 - mu)`` for one antenna. With imperfect CSI (``csi_error_var`` s2, the model of
-    :class:`~channels.rayleigh.RayleighChannel`) the same with ``g`` replaced by ``(1 - s2) g /
+    :class:`~semlink.channels.rayleigh.RayleighChannel`) the same with ``g`` replaced by ``(1 - s2) g /
     (1 + s2 log2(M) g)``: the estimate is Rayleigh with power ``1 - s2`` and the error adds
     noise ``s2 Es``.
 
@@ -98,7 +98,7 @@ def ber_rician(ebno_db: np.ndarray | float, modulation_order: int, k_factor_db: 
         s = sin^2(theta).
 
     With imperfect CSI (``csi_error_var`` s2 < 1 / (K + 1), the model of
-    :class:`~channels.rician.RicianChannel`) the estimate is Rician with power ``1 - s2`` and
+    :class:`~semlink.channels.rician.RicianChannel`) the estimate is Rician with power ``1 - s2`` and
     K factor ``K / (1 - s2 (K + 1))``, and ``g`` becomes ``(1 - s2) g / (1 + s2 log2(M) g)``.
 
     :raises ValueError: For other orders, ``L < 1``, a K factor that is not finite or a

@@ -1,5 +1,5 @@
 """An independent reference for uncoded BER: Gray PAM/QAM over AWGN by exact region integration,
-for tests of the simulated BER link and of the closed forms in :mod:`simulator.theory`."""
+for tests of the simulated BER link and of the closed forms in :mod:`semlink.theory`."""
 from __future__ import annotations
 
 import math

@@ -1,7 +1,7 @@
 """How bad input must look on the command line: exit 2 and one line, no traceback."""
 from __future__ import annotations
 
-from simulator.cli import main
+from semlink.cli import main
 
 __all__ = ["one_line_error"]
 

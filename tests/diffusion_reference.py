@@ -1,5 +1,5 @@
 """The Würstchen / Stable Cascade noise schedule written from its formula, independently of
-:mod:`simulator.models.sampler`, for tests of the sampler and of the training loss."""
+:mod:`semlink.models.sampler`, for tests of the sampler and of the training loss."""
 from __future__ import annotations
 
 import math

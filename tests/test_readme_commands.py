@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.cli import build_parser
+from semlink.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 

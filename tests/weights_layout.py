@@ -1,5 +1,5 @@
 """Weights folders in Stability AI's published layouts, written from models' state dicts by code
-independent of :mod:`simulator.models.weights` (for loader and link tests)."""
+independent of :mod:`semlink.models.weights` (for loader and link tests)."""
 from __future__ import annotations
 
 import json

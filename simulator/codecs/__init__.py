@@ -1,5 +1,5 @@
 """Source codecs for the classical link: JPEG2000 fitted to a byte budget, robust decoding."""
-from simulator.codecs.jpeg2000 import (
+from semlink.codecs.jpeg2000 import (
     HEADER_MODES,
     Jpeg2000Decoded,
     Jpeg2000Encoded,

@@ -40,8 +40,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from channels._checks import check_int, check_one_of, check_type
-from simulator.errors import InputError, describe_error
+from semlink.channels._checks import check_int, check_one_of, check_type
+from semlink.errors import InputError, describe_error
 
 __all__ = [
     "HEADER_MODES",

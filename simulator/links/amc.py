@@ -2,7 +2,7 @@
 
 For a given SNR each entry of an MCS table gets a Monte-Carlo estimate of its code-block error
 rate (BLER) at the block length the classical link would use for ``channel_uses`` (the code
-blocks of :func:`~simulator.links.classical.plan_budget`, random payload bits, Gray QAM and the
+blocks of :func:`~semlink.links.classical.plan_budget`, random payload bits, Gray QAM and the
 scenario's channel, decoded and CRC-checked exactly as in the link). The chosen entry is the one
 with the largest frame (hence the largest JPEG2000 codestream and the highest quality) whose
 estimated BLER is at most the target; if none meets it, the entry with the lowest estimated BLER
@@ -23,15 +23,15 @@ from collections.abc import Sequence
 
 import torch
 
-from channels._checks import check_int, check_type
-from modulation.ldpc import MAX_CODE_RATE, MIN_CODE_RATE
-from modulation.qam import bits_per_symbol_for_order
-from simulator.channel import ChannelConfigKey, build_channel
-from simulator.codecs.jpeg2000 import HEADER_MODES, minimum_codestream_bytes
-from simulator.errors import InputError
-from simulator.links.classical import HEADER_BYTES, ClassicalBudget, CodedQAM, plan_budget
-from simulator.scenario import AWGNConfig, ChannelConfig
-from simulator.seeding import make_generator
+from semlink.channels._checks import check_int, check_type
+from semlink.modulation.ldpc import MAX_CODE_RATE, MIN_CODE_RATE
+from semlink.modulation.qam import bits_per_symbol_for_order
+from semlink.channel import ChannelConfigKey, build_channel
+from semlink.codecs.jpeg2000 import HEADER_MODES, minimum_codestream_bytes
+from semlink.errors import InputError
+from semlink.links.classical import HEADER_BYTES, ClassicalBudget, CodedQAM, plan_budget
+from semlink.scenario import AWGNConfig, ChannelConfig
+from semlink.seeding import make_generator
 
 __all__ = ["Mcs", "DEFAULT_MCS_TABLE", "BlerEstimate", "McsChoice", "estimate_bler",
            "select_mcs"]

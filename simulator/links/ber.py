@@ -12,17 +12,17 @@ import math
 
 import torch
 
-from channels.ofdm import OFDMSISOChannel
-from channels.phase_tracking import PhaseTrackingChannel, pilot_overhead
-from channels.snr import ebno_db_to_esno_db, esno_db_to_ebno_db
-from modulation.ldpc import (CodeBlockDecoder, CodeBlockEncoder, information_bits_per_block,
+from semlink.channels.ofdm import OFDMSISOChannel
+from semlink.channels.phase_tracking import PhaseTrackingChannel, pilot_overhead
+from semlink.channels.snr import ebno_db_to_esno_db, esno_db_to_ebno_db
+from semlink.modulation.ldpc import (CodeBlockDecoder, CodeBlockEncoder, information_bits_per_block,
                              plan_code_blocks)
-from modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
-from simulator.channel import build_channel
-from simulator.links.decoder import decoder_settings
-from simulator.links.harq import harq_settings, retransmit
-from simulator.scenario import BERLinkConfig, ChannelConfig, MonteCarloConfig
-from simulator.seeding import make_generator
+from semlink.modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
+from semlink.channel import build_channel
+from semlink.links.decoder import decoder_settings
+from semlink.links.harq import harq_settings, retransmit
+from semlink.scenario import BERLinkConfig, ChannelConfig, MonteCarloConfig
+from semlink.seeding import make_generator
 
 __all__ = ["BERCounts", "ber_link_rate", "data_energy_share", "simulate_ber_point"]
 
@@ -34,7 +34,7 @@ class BERCounts:
     send of every block (``blocks`` without HARQ) and ``channel_uses`` the complex channel uses
     they took; ``transmissions_squared`` sums each block's sends squared and
     ``delivered_transmissions`` the sends of the blocks delivered without error, the moments
-    the throughput's interval needs (:func:`simulator.summary.throughput_interval`)."""
+    the throughput's interval needs (:func:`semlink.summary.throughput_interval`)."""
 
     bits: int
     bit_errors: int
@@ -71,12 +71,12 @@ def data_energy_share(channel, symbols: int) -> float:
     """The share of a row's transmitted energy that its ``symbols`` data symbols carry.
 
     Pilots are sent at the data's mean power: a single-carrier phase tracker's blocks
-    (:func:`channels.phase_tracking.pilot_overhead`); on OFDM the pilot symbols and PT-RS of
+    (:func:`semlink.channels.phase_tracking.pilot_overhead`); on OFDM the pilot symbols and PT-RS of
     every slot the row takes (its padding carries nothing), and the cyclic prefix, which
     repeats ``cp`` of every ``N`` samples: ``N / (N + cp)`` of a symbol's energy is its own.
 
     :param channel: A channel block built from a scenario
-        (:func:`simulator.channel.build_channel`).
+        (:func:`semlink.channel.build_channel`).
     :param symbols: int >= 1; data symbols per row.
     :output: float in (0, 1].
     """

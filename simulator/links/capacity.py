@@ -1,7 +1,7 @@
 """JPEG2000 over an ideal channel code: the classical link at the rate the capacity allows.
 
 The bound of separate source and channel coding with JPEG2000, which no practical code reaches:
-each image's frame (:mod:`simulator.links.framing`) is one codeword of a capacity-achieving
+each image's frame (:mod:`semlink.links.framing`) is one codeword of a capacity-achieving
 Gaussian codebook over the link's ``N`` complex channel uses, decoded without error if the mutual
 information the channel gave it,
 
@@ -36,16 +36,16 @@ import math
 
 import torch
 
-from channels._checks import check_int, check_type
-from simulator.channel import ChannelConfigKey, build_channel
-from simulator.links.framing import (
+from semlink.channels._checks import check_int, check_type
+from semlink.channel import ChannelConfigKey, build_channel
+from semlink.links.framing import (
     HEADER_BYTES,
     MAX_CODESTREAM_BYTES,
     ClassicalOutput,
     JPEG2000Frames,
 )
-from simulator.scenario import AWGNConfig, ChannelConfig
-from simulator.seeding import make_generator
+from semlink.scenario import AWGNConfig, ChannelConfig
+from semlink.seeding import make_generator
 
 __all__ = ["MAX_PAYLOAD_BYTES", "capacity_bits_per_use", "capacity_payload_bytes",
            "mutual_information_bits", "OutageRate", "estimate_outage_rate", "CapacityLink"]
@@ -210,7 +210,7 @@ class CapacityLink:
         codeword, so an outage loses everything and ``error-concealment`` has no prefix to
         decode.
     :param jpeg2000_header: ``implicit`` (default) or ``explicit``, as for
-        :class:`~simulator.links.classical.ClassicalLink`.
+        :class:`~semlink.links.classical.ClassicalLink`.
     :param device: Torch device.
     :raises TypeError: If a parameter has the wrong type.
     :raises ValueError: If a parameter is out of range.
@@ -246,7 +246,7 @@ class CapacityLink:
 
     def encode_frames(self, images: torch.Tensor) -> tuple[torch.Tensor, list[bytes]]:
         """Frames of a batch (:meth:`JPEG2000Frames.encode
-        <simulator.links.framing.JPEG2000Frames.encode>`): ``[batch, 8 * payload_bytes]``
+        <semlink.links.framing.JPEG2000Frames.encode>`): ``[batch, 8 * payload_bytes]``
         bits and the codestreams."""
         return self._frames.encode(images)
 
@@ -256,7 +256,7 @@ class CapacityLink:
 
         :input images: [batch, 3, H, W] float in [0, 1].
         :input snr_db: float or [batch] tensor; Es/N0 in dB per channel use.
-        :output out: :class:`~simulator.links.framing.ClassicalOutput`: ``block_errors`` is 1
+        :output out: :class:`~semlink.links.framing.ClassicalOutput`: ``block_errors`` is 1
             where the codeword was in outage, ``mutual_information_bits`` what each got.
         """
         sent, _ = self.encode_frames(images)

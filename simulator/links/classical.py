@@ -1,12 +1,12 @@
 """Classical link: JPEG2000 -> bytes -> CRC + 5G LDPC code blocks -> QAM -> channel -> back.
 
-Per image the transmitter sends one frame of ``payload_bytes`` (:mod:`simulator.links.framing`):
+Per image the transmitter sends one frame of ``payload_bytes`` (:mod:`semlink.links.framing`):
 a 6-byte header (height, width and codestream length, 16 bits each, big-endian), the JPEG2000
 codestream fitted to the rest of the budget, and zero padding. By default the codestream has
 implicit headers (``jpeg2000_header="implicit"``): both ends know the codec settings and the image
 size, so the 118 bytes of JPEG2000 main header, tile-part header and EOC, identical for every
 image of a size at every rate, are not sent and the receiver re-inserts them
-(:func:`~simulator.codecs.jpeg2000.restore_header`). The smallest frame is then 6 + 18 bytes
+(:func:`~semlink.codecs.jpeg2000.restore_header`). The smallest frame is then 6 + 18 bytes
 instead of 6 + 136 with ``jpeg2000_header="explicit"`` (512 px or 256 px), which makes a 256 px
 image fit the 288 channel uses (69 bytes at 16-QAM rate 1/2) of the semantic link.
 
@@ -14,9 +14,9 @@ The frame is cut into CRC24A-protected 5G LDPC code blocks that fill the given n
 channel uses as far as whole blocks go (:func:`plan_budget`), mapped to Gray QAM, sent through any
 channel of ``channels/`` and decoded with belief propagation. What the receiver does with lost
 code blocks is the failure policy (``paper``, ``error-concealment``, ``mean-image``; see
-:mod:`simulator.links.framing`).
+:mod:`semlink.links.framing`).
 
-With ``max_transmissions > 1`` the link runs HARQ (:mod:`simulator.links.harq`): a frame with
+With ``max_transmissions > 1`` the link runs HARQ (:mod:`semlink.links.harq`): a frame with
 a code block whose CRC fails is sent again over fresh channel uses, up to ``max_transmissions``
 times in all, with Chase combining (the same symbols, combined by maximum-ratio combining) or
 incremental redundancy (the code blocks' next 5G redundancy version, decoded with the earlier
@@ -34,8 +34,8 @@ import math
 
 import torch
 
-from channels._checks import check_int, check_type
-from modulation.ldpc import (
+from semlink.channels._checks import check_int, check_type
+from semlink.modulation.ldpc import (
     MAX_BLOCK_INFO_BITS,
     MAX_CODE_RATE,
     MIN_CODE_RATE,
@@ -44,9 +44,9 @@ from modulation.ldpc import (
     CodeBlockPlan,
     information_bits_per_block,
 )
-from modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
-from simulator.errors import InputError
-from simulator.links.framing import (
+from semlink.modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
+from semlink.errors import InputError
+from semlink.links.framing import (
     FAILURE_POLICIES,
     HEADER_BYTES,
     MAX_CODESTREAM_BYTES,
@@ -55,7 +55,7 @@ from simulator.links.framing import (
     JPEG2000Frames,
     check_image_size,
 )
-from simulator.links.harq import check_harq, retransmit
+from semlink.links.harq import check_harq, retransmit
 
 __all__ = ["HEADER_BYTES", "FAILURE_POLICIES", "MID_GREY", "ClassicalBudget", "ClassicalOutput",
            "plan_budget", "CodedQAM", "ClassicalLink"]
@@ -100,7 +100,7 @@ def plan_budget(channel_uses: int, *, modulation: int, code_rate: float,
     The coded bits ``C = channel_uses * log2(M)`` are split into the fewest blocks of at most
     ``codeword_length`` bits (and at most 8448 information bits) of equal length ``n``
     (``floor(C / blocks)`` rounded down to a multiple of log2(M)); ``k = round(code_rate * n)``
-    (:func:`~modulation.ldpc.information_bits_per_block`) includes the 24 CRC bits. The frame is
+    (:func:`~semlink.modulation.ldpc.information_bits_per_block`) includes the 24 CRC bits. The frame is
     the whole bytes that fit into the blocks' payload bits ``blocks * (k - 24)``; what is left
     (< 8 payload bits, ``C - blocks * n`` coded bits) is not used.
 
@@ -149,11 +149,11 @@ def plan_budget(channel_uses: int, *, modulation: int, code_rate: float,
 class CodedQAM:
     """The bit-level chain of a budget: CRC + 5G LDPC code blocks and Gray QAM, both ways.
 
-    Shared by :class:`ClassicalLink` and the BLER estimates of :mod:`simulator.links.amc`.
+    Shared by :class:`ClassicalLink` and the BLER estimates of :mod:`semlink.links.amc`.
 
     :param budget: :class:`ClassicalBudget` from :func:`plan_budget`.
     :param num_iter: int >= 1; LDPC decoder iterations (default 20).
-    :param cn_update: The decoder's check-node rule (:data:`modulation.ldpc.CN_UPDATES`;
+    :param cn_update: The decoder's check-node rule (:data:`semlink.modulation.ldpc.CN_UPDATES`;
         default ``"boxplus"``).
     :param device: Torch device.
     """
@@ -283,7 +283,7 @@ class ClassicalLink:
     @property
     def code_plan(self) -> CodeBlockPlan:
         """The code blocks of a frame (as :attr:`SemanticLink.code_plan
-        <simulator.links.semantic.SemanticLink.code_plan>` for a digital embedding)."""
+        <semlink.links.semantic.SemanticLink.code_plan>` for a digital embedding)."""
         return self.budget.plan
 
     @property
@@ -294,7 +294,7 @@ class ClassicalLink:
     # ---------------------------------------------------------------- transmitter
     def encode_frames(self, images: torch.Tensor) -> tuple[torch.Tensor, list[bytes]]:
         """JPEG2000-encode each image into the codestream budget and build its frame
-        (:meth:`JPEG2000Frames.encode <simulator.links.framing.JPEG2000Frames.encode>`).
+        (:meth:`JPEG2000Frames.encode <semlink.links.framing.JPEG2000Frames.encode>`).
 
         :input images: [batch, 3, H, W] float in [0, 1], ``(H, W) == image_size``.
         :output bits: [batch, 8 * payload_bytes] float32 0/1 (bytes MSB first) on the link's

@@ -6,7 +6,7 @@ __all__ = ["decoder_settings"]
 
 def decoder_settings(decoder) -> dict[str, object]:
     """``num_iter`` and ``cn_update`` of a scenario's ``decoder`` section (classical, BER or
-    digital semantic link), as :class:`~modulation.ldpc.CodeBlockDecoder` takes them; its
+    digital semantic link), as :class:`~semlink.modulation.ldpc.CodeBlockDecoder` takes them; its
     defaults, 20 iterations of boxplus, for None.
 
     >>> decoder_settings(None)

@@ -3,13 +3,13 @@
 One image is one frame of ``payload_bytes``: a 6-byte header (height, width and codestream
 length, 16 bits each, big-endian), the JPEG2000 codestream fitted to the rest of the budget, and
 zero padding. The receiver side applies the link's failure policy to a frame whose code blocks
-(:class:`~simulator.links.classical.ClassicalLink`) or whole codeword
-(:class:`~simulator.links.capacity.CapacityLink`) may be lost:
+(:class:`~semlink.links.classical.ClassicalLink`) or whole codeword
+(:class:`~semlink.links.capacity.CapacityLink`) may be lost:
 
 - ``paper``: any lost block loses the image (scored PSNR 0, SSIM 0, LPIPS 1 as in the paper);
   the reconstruction is the mid-grey image.
 - ``error-concealment``: JPEG2000 is progressive, so the codestream up to the first lost block
-  is decoded (:func:`~simulator.codecs.jpeg2000.decode_prefix`); it fails only when the frame
+  is decoded (:func:`~semlink.codecs.jpeg2000.decode_prefix`); it fails only when the frame
   header is lost, or with explicit headers the JPEG2000 headers.
 - ``mean-image``: a failed image is replaced by mid grey and scored as it is.
 
@@ -22,8 +22,8 @@ import dataclasses
 import numpy as np
 import torch
 
-from channels._checks import check_int, check_one_of, check_type
-from simulator.codecs.jpeg2000 import (
+from semlink.channels._checks import check_int, check_one_of, check_type
+from semlink.codecs.jpeg2000 import (
     HEADER_MODES,
     decode,
     decode_prefix,

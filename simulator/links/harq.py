@@ -6,9 +6,9 @@ row with a code block whose CRC failed is sent again over fresh channel uses (th
 draw), up to ``max_transmissions`` sends in all:
 
 - ``chase``: the same symbols; the receiver combines every copy of a symbol by maximum-ratio
-  combining (:func:`modulation.combining.chase_combine`) before demapping and decodes again;
+  combining (:func:`semlink.modulation.combining.chase_combine`) before demapping and decodes again;
 - ``ir``: incremental redundancy; each send carries the code blocks' next redundancy version
-  (:data:`modulation.ldpc.REDUNDANCY_VERSIONS`: 0, 2, 3, 1, then again) and the decoder adds
+  (:data:`semlink.modulation.ldpc.REDUNDANCY_VERSIONS`: 0, 2, 3, 1, then again) and the decoder adds
   every send's LLRs in each block's circular buffer.
 
 With ``code_block_groups`` (5G's CBG-based retransmission, TS 38.214 5.1.7) a row's code
@@ -25,9 +25,9 @@ from typing import NamedTuple
 
 import torch
 
-from channels._checks import check_int, check_one_of, check_type
-from modulation.combining import chase_combine
-from modulation.ldpc import REDUNDANCY_VERSIONS, CodeBlockDecoder, CodeBlockEncoder
+from semlink.channels._checks import check_int, check_one_of, check_type
+from semlink.modulation.combining import chase_combine
+from semlink.modulation.ldpc import REDUNDANCY_VERSIONS, CodeBlockDecoder, CodeBlockEncoder
 
 __all__ = ["CODE_BLOCK_GROUPS", "HARQ_COMBINING", "MAX_TRANSMISSIONS", "HarqSends",
            "check_harq", "group_code_blocks", "harq_settings", "retransmit"]

@@ -3,20 +3,20 @@
 Transmission of Z (``[batch, 16, h, w]``):
 
 - ``analog`` (the paper): pairs of values form one complex symbol, each row normalised to unit
-  power (:class:`~modulation.analog.AnalogMapper`); the receiver scales back with the row's RMS
+  power (:class:`~semlink.modulation.analog.AnalogMapper`); the receiver scales back with the row's RMS
   amplitude, which is assumed known (side information of a few bytes per image, not counted in
   the channel uses). Channel uses = ceil(numel(Z) / 2): 1152 for a 512 px image. Before
   demapping, the receiver may replace the equalised symbols by an estimate that uses the
   channel's noise per symbol (``estimate``: ``lmmse`` or ``noise-matched``,
-  :func:`~modulation.analog.estimate_symbols`); by default (``none``) it takes them as they are.
+  :func:`~semlink.modulation.analog.estimate_symbols`); by default (``none``) it takes them as they are.
   With ``repetitions`` R the symbols are sent R times (R times the channel uses, each send a
   new channel draw) and combined by maximum-ratio combining first
-  (:func:`~modulation.combining.chase_combine`): the bandwidth a retransmitting classical link
+  (:func:`~semlink.modulation.combining.chase_combine`): the bandwidth a retransmitting classical link
   spends, spent by the semantic link up front.
 - ``digital``: Z is clipped and quantised to ``bits_per_value`` bits, protected by CRC + 5G LDPC
   code blocks, sent with Gray QAM and decoded; values carried by a block whose CRC fails are
   replaced by 0, the unconditional (all-zero) embedding stage B was trained to fall back on.
-  With ``harq`` an embedding with a failed block is resent first (:mod:`simulator.links.harq`),
+  With ``harq`` an embedding with a failed block is resent first (:mod:`semlink.links.harq`),
   each send costing the link's channel uses, or with ``code_block_groups`` only the groups of
   blocks with a failed one, costing their symbols.
 
@@ -33,20 +33,20 @@ from typing import NamedTuple
 
 import torch
 
-from modulation.analog import AnalogDemapper, AnalogMapper, estimate_symbols
-from modulation.combining import chase_combine
-from modulation.ldpc import CodeBlockDecoder, CodeBlockEncoder, plan_code_blocks
-from modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
-from modulation.quantize import UniformDequantizer, UniformQuantizer
-from simulator.errors import InputError
-from simulator.images import image_shape
-from simulator.links.decoder import decoder_settings
-from simulator.links.harq import harq_settings, retransmit
-from simulator.models.bundle import BUNDLE_FILE, bundle_prediction, load_bundle
-from simulator.models.encoder import SemanticEncoder
-from simulator.models.presets import get_preset
-from simulator.models.receiver import SemanticReceiver
-from simulator.scenario import AnalogTransmission, DigitalTransmission
+from semlink.modulation.analog import AnalogDemapper, AnalogMapper, estimate_symbols
+from semlink.modulation.combining import chase_combine
+from semlink.modulation.ldpc import CodeBlockDecoder, CodeBlockEncoder, plan_code_blocks
+from semlink.modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
+from semlink.modulation.quantize import UniformDequantizer, UniformQuantizer
+from semlink.errors import InputError
+from semlink.images import image_shape
+from semlink.links.decoder import decoder_settings
+from semlink.links.harq import harq_settings, retransmit
+from semlink.models.bundle import BUNDLE_FILE, bundle_prediction, load_bundle
+from semlink.models.encoder import SemanticEncoder
+from semlink.models.presets import get_preset
+from semlink.models.receiver import SemanticReceiver
+from semlink.scenario import AnalogTransmission, DigitalTransmission
 
 __all__ = ["SentEmbedding", "SemanticOutput", "SemanticLink"]
 
@@ -109,7 +109,7 @@ class SemanticLink:
         on CUDA, float32 on CPU). Channel symbols, Zhat and images stay float32 / complex64.
     :raises InputError: If weights are missing or do not fit the preset.
     :ivar channel_uses: int; complex channel uses per image.
-    :ivar code_plan: :class:`~modulation.ldpc.CodeBlockPlan` of a digital transmission (payload
+    :ivar code_plan: :class:`~semlink.modulation.ldpc.CodeBlockPlan` of a digital transmission (payload
         bits = quantised embedding, code blocks, LDPC rate); None for analog.
     """
 
@@ -163,7 +163,7 @@ class SemanticLink:
         return folder
 
     def _load_weights(self, folder: Path | None) -> str:
-        from simulator.models import weights as real_weights
+        from semlink.models import weights as real_weights
 
         if folder is None:
             return "random"

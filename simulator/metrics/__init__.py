@@ -5,16 +5,16 @@ Every metric scores 8-bit images (inputs are rounded to 1/255 steps first), runs
 the images' device and returns per-image ``[batch]`` tensors, except FID and KID, which score
 sets.
 """
-from simulator.metrics._images import quantize_8bit
-from simulator.metrics.confidence import ConfidenceInterval, bootstrap_interval, t_interval
-from simulator.metrics.failure import (
+from semlink.metrics._images import quantize_8bit
+from semlink.metrics.confidence import ConfidenceInterval, bootstrap_interval, t_interval
+from semlink.metrics.failure import (
     FAILURE_POLICIES,
     PAPER_FAILURE_SCORES,
     FailureScores,
     fid_with_failures,
     score_failures,
 )
-from simulator.metrics.fid import (
+from semlink.metrics.fid import (
     FID_FEATURES,
     FID_INPUT_SIZE,
     FID_MODEL_SHA256,
@@ -30,9 +30,9 @@ from simulator.metrics.fid import (
     load_inception,
     save_fid_statistics,
 )
-from simulator.metrics.kid import (KID_DEGREE, KidEstimate, kernel_inception_distance,
+from semlink.metrics.kid import (KID_DEGREE, KidEstimate, kernel_inception_distance,
                                   kid_jackknife, polynomial_kernel)
-from simulator.metrics.lpips import (
+from semlink.metrics.lpips import (
     BACKBONE_FILES,
     LPIPS,
     backbone_search_dirs,
@@ -40,8 +40,8 @@ from simulator.metrics.lpips import (
     lpips_heads_path,
     lpips_unavailable_reason,
 )
-from simulator.metrics.predictability import PairwiseSpread, pairwise_spread
-from simulator.metrics.quality import MS_SSIM_BETAS, ms_ssim, ms_ssim_max_scales, psnr_db, ssim
+from semlink.metrics.predictability import PairwiseSpread, pairwise_spread
+from semlink.metrics.quality import MS_SSIM_BETAS, ms_ssim, ms_ssim_max_scales, psnr_db, ssim
 
 __all__ = [
     "BACKBONE_FILES",

@@ -31,7 +31,7 @@ def quantize_8bit(x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Te
     """Round images to the 256 levels of an 8-bit file: ``round(clamp(x, 0, 1) * 255) / 255``.
 
     This is what saving a reconstruction as PNG and reading it back does; every metric in
-    :mod:`simulator.metrics` scores images this way so numbers match file-based tools.
+    :mod:`semlink.metrics` scores images this way so numbers match file-based tools.
 
     :param dtype: Output dtype; None keeps ``x.dtype``.
     :input x: [...], float, nominally in [0, 1]; values outside are clipped.

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import torch
 from scipy import stats
 
-from channels._checks import check_int, check_type
+from semlink.channels._checks import check_int, check_type
 
 __all__ = ["ConfidenceInterval", "bootstrap_interval", "t_interval"]
 

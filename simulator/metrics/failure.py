@@ -17,7 +17,7 @@ from typing import Literal, NamedTuple
 
 import torch
 
-from channels._checks import check_int, check_one_of, check_type
+from semlink.channels._checks import check_int, check_one_of, check_type
 
 __all__ = ["FAILURE_POLICIES", "PAPER_FAILURE_SCORES", "FailureScores", "fid_with_failures",
            "score_failures"]

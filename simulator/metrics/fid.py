@@ -31,10 +31,10 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from channels._checks import check_int, check_type
-from simulator.errors import InputError, describe_error
-from simulator.metrics._checksum import file_sha256
-from simulator.metrics._images import check_images
+from semlink.channels._checks import check_int, check_type
+from semlink.errors import InputError, describe_error
+from semlink.metrics._checksum import file_sha256
+from semlink.metrics._images import check_images
 
 __all__ = [
     "FID_FEATURES",

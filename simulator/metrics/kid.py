@@ -2,7 +2,7 @@
 
 KID (Binkowski et al., "Demystifying MMD GANs", ICLR 2018) is the squared maximum mean
 discrepancy between two sets of Inception features (the same 2048-d pool features as FID,
-:func:`simulator.metrics.fid.inception_features`) under the cubic polynomial kernel
+:func:`semlink.metrics.fid.inception_features`) under the cubic polynomial kernel
 ``k(x, y) = (x . y / d + 1) ** 3``, ``d = 2048``. Unlike FID its estimator is unbiased: its
 expectation does not depend on the number of images, so values from 8, 24 or 100 images are
 comparable (only their spread shrinks), and it can be negative when the sets are close.
@@ -26,7 +26,7 @@ from typing import NamedTuple
 import torch
 from scipy import stats
 
-from channels._checks import check_type
+from semlink.channels._checks import check_type
 
 __all__ = ["KID_DEGREE", "KidEstimate", "kernel_inception_distance", "kid_jackknife",
            "polynomial_kernel"]

@@ -31,10 +31,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from channels._checks import check_one_of, check_type
-from simulator.errors import InputError
-from simulator.metrics._checksum import file_sha256
-from simulator.metrics._images import check_image_pair, quantize_8bit
+from semlink.channels._checks import check_one_of, check_type
+from semlink.errors import InputError
+from semlink.metrics._checksum import file_sha256
+from semlink.metrics._images import check_image_pair, quantize_8bit
 
 __all__ = [
     "BACKBONE_FILES",

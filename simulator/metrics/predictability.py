@@ -11,8 +11,8 @@ from typing import NamedTuple
 
 import torch
 
-from channels._checks import check_int
-from simulator.metrics.lpips import LPIPS
+from semlink.channels._checks import check_int
+from semlink.metrics.lpips import LPIPS
 
 __all__ = ["PairwiseSpread", "pairwise_spread"]
 
@@ -38,14 +38,14 @@ def pairwise_spread(reconstructions: torch.Tensor, metric: PairMetric | None = N
     """Mean and std of ``metric`` over all unordered pairs (i < j) of R reconstructions.
 
     ``metric`` is any per-image pair metric ``metric(a, b) -> [batch]``: by default LPIPS-alex
-    (the paper's choice; raises :class:`~simulator.errors.InputError` when its backbone is
-    missing, see :func:`~simulator.metrics.lpips.lpips_unavailable_reason`), or e.g.
-    :func:`~simulator.metrics.quality.psnr_db` / :func:`~simulator.metrics.quality.ssim`.
+    (the paper's choice; raises :class:`~semlink.errors.InputError` when its backbone is
+    missing, see :func:`~semlink.metrics.lpips.lpips_unavailable_reason`), or e.g.
+    :func:`~semlink.metrics.quality.psnr_db` / :func:`~semlink.metrics.quality.ssim`.
     Pairs are scored in chunks of ``batch_size`` on the images' device. A distance metric
     gives exactly 0 +- 0 for identical reconstructions; PSNR gives ``inf`` there.
 
     :param metric: Callable ``(a, b) -> [batch]`` for ``a``, ``b`` [batch, 3, H, W]; None =
-        a new :class:`~simulator.metrics.lpips.LPIPS` on the images' device (pass an
+        a new :class:`~semlink.metrics.lpips.LPIPS` on the images' device (pass an
         instance to reuse one across calls).
     :param batch_size: int >= 1, default 16; pairs per ``metric`` call (memory only).
     :input reconstructions: [R, 3, H, W] for one image, or [images, R, 3, H, W]; float in

@@ -18,8 +18,8 @@ from torchmetrics.functional.image import (
     structural_similarity_index_measure,
 )
 
-from channels._checks import check_int, check_one_of
-from simulator.metrics._images import check_image_pair, quantize_8bit
+from semlink.channels._checks import check_int, check_one_of
+from semlink.metrics._images import check_image_pair, quantize_8bit
 
 __all__ = ["MS_SSIM_BETAS", "psnr_db", "ssim", "ms_ssim", "ms_ssim_max_scales"]
 

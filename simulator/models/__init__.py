@@ -1,8 +1,8 @@
 """Semantic receiver models: stage B (diffusion UNet), stage A (VQGAN), the sampler, presets.
 
-Public names are re-exported lazily: ``import simulator.models`` imports neither torch's
+Public names are re-exported lazily: ``import semlink.models`` imports neither torch's
 model code nor diffusers; a name's module is imported on first access
-(``from simulator.models import SemanticReceiver``).
+(``from semlink.models import SemanticReceiver``).
 """
 from __future__ import annotations
 

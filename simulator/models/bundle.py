@@ -16,8 +16,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from simulator.errors import InputError
-from simulator.models.weights import check_finite
+from semlink.errors import InputError
+from semlink.models.weights import check_finite
 
 __all__ = ["BUNDLE_FILE", "PARTS", "save_bundle", "load_bundle", "read_bundle_info",
            "bundle_prediction"]
@@ -105,7 +105,7 @@ def bundle_prediction(info: Mapping[str, Any]) -> str:
 
     :raises InputError: If the recorded value is not one the sampler knows.
     """
-    from simulator.models.sampler import PREDICTION_TYPES
+    from semlink.models.sampler import PREDICTION_TYPES
 
     arch = (info.get("info") or {}).get("architecture") or {}
     prediction = arch.get("prediction", "epsilon")

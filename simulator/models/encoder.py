@@ -8,7 +8,7 @@ standardised channels: 512 px -> 384 px -> Z ``[16, 12, 12]``.
 The backbone is plain torch (torchvision is not a dependency) but its parameter and buffer
 names and shapes equal those of ``torchvision.models.efficientnet_v2_s().features``, so the
 published ``effnet_encoder.safetensors`` (keys ``backbone.*`` and ``mapper.*``) loads with no
-renaming; see :mod:`simulator.models.weights`.
+renaming; see :mod:`semlink.models.weights`.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from channels._checks import check_in_range, check_int, check_positive, check_type
+from semlink.channels._checks import check_in_range, check_int, check_positive, check_type
 
 __all__ = ["SemanticEncoder", "EfficientNetV2Features", "efficientnet_v2_stages"]
 

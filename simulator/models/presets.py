@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from channels._checks import check_type
-from simulator.models.stage_a import ORIGINAL_SCALE_FACTOR
+from semlink.channels._checks import check_type
+from semlink.models.stage_a import ORIGINAL_SCALE_FACTOR
 
 __all__ = ["PRESET_NAMES", "Preset", "get_preset"]
 
@@ -29,8 +29,8 @@ class Preset:
     """A named receiver configuration.
 
     :param name: Preset name.
-    :param stage_b: Stage B config name (:func:`simulator.models.stage_b.stage_b_config`).
-    :param stage_a: Stage A config name (:func:`simulator.models.stage_a.stage_a_config`).
+    :param stage_b: Stage B config name (:func:`semlink.models.stage_b.stage_b_config`).
+    :param stage_a: Stage A config name (:func:`semlink.models.stage_a.stage_a_config`).
     :param encoder_width_mult: ``SemanticEncoder(width_mult=...)``.
     :param encoder_depth_mult: ``SemanticEncoder(depth_mult=...)``.
     :param embedding_channels: ``SemanticEncoder(embedding_channels=...)``; channels of Z.
@@ -41,7 +41,7 @@ class Preset:
         (0.43 for Stability AI's original ``stage_a.safetensors``).
     :param steps: Default sampling steps.
     :param guidance: Default classifier-free guidance scale.
-    :param prediction: What stage B outputs (:data:`simulator.models.sampler.PREDICTION_TYPES`):
+    :param prediction: What stage B outputs (:data:`semlink.models.sampler.PREDICTION_TYPES`):
         ``"epsilon"`` for Stability AI's weights, ``"v_prediction"`` for the ``small`` preset.
     :param cuda_dtype: Name of the default parameter/autocast dtype on CUDA (``"bfloat16"``;
         float16 overflows in stage B).

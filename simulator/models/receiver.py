@@ -8,11 +8,11 @@ from typing import Any
 
 import torch
 
-from channels._checks import check_int, check_one_of, check_positive, check_type
-from simulator.models.presets import get_preset
-from simulator.models.sampler import PREDICTION_TYPES, sample_latents
-from simulator.models.stage_a import build_stage_a, decode_latents
-from simulator.models.stage_b import build_stage_b
+from semlink.channels._checks import check_int, check_one_of, check_positive, check_type
+from semlink.models.presets import get_preset
+from semlink.models.sampler import PREDICTION_TYPES, sample_latents
+from semlink.models.stage_a import build_stage_a, decode_latents
+from semlink.models.stage_b import build_stage_b
 
 __all__ = ["SemanticReceiver"]
 
@@ -21,8 +21,8 @@ class SemanticReceiver(torch.nn.Module):
     """Reconstruct images from (noisy) semantic embeddings with stage B + stage A.
 
     The stage A latent has 4 channels at a quarter of the image size; stage B samples it
-    conditioned on ``zhat`` (:func:`simulator.models.sampler.sample_latents`), stage A
-    decodes it (:func:`simulator.models.stage_a.decode_latents`).
+    conditioned on ``zhat`` (:func:`semlink.models.sampler.sample_latents`), stage A
+    decodes it (:func:`semlink.models.stage_a.decode_latents`).
 
     Parameters start random (:attr:`random_weights` is True and the first call warns) until
     :meth:`load_weights` fills them.
@@ -33,7 +33,7 @@ class SemanticReceiver(torch.nn.Module):
     :param steps: int >= 1; default sampling steps, default 10.
     :param guidance: float >= 0; default classifier-free guidance, default 1.1.
     :param prediction: What stage B outputs, ``"epsilon"`` (default) or ``"v_prediction"``
-        (:data:`simulator.models.sampler.PREDICTION_TYPES`).
+        (:data:`semlink.models.sampler.PREDICTION_TYPES`).
     :param device: Parameter device; None = CPU. Not part of :attr:`config`.
     :param dtype: Parameter dtype; default float32. Not part of :attr:`config`.
     :param meta: Build on the meta device (for ``load_weights(..., assign=True)``).
@@ -70,7 +70,7 @@ class SemanticReceiver(torch.nn.Module):
                     dtype: torch.dtype | None = None, meta: bool = False) -> SemanticReceiver:
         """Build the receiver of a preset (random weights; see :meth:`load_weights`).
 
-        :param name: One of :data:`simulator.models.presets.PRESET_NAMES`.
+        :param name: One of :data:`semlink.models.presets.PRESET_NAMES`.
         :param dtype: None = the preset's default on ``device`` (bfloat16 on CUDA).
         :raises ValueError: If ``name`` is unknown.
         """

@@ -31,8 +31,8 @@ from collections.abc import Sequence
 
 import torch
 
-from channels._checks import check_int, check_one_of, check_positive, check_type
-from simulator.models.stage_b import null_text_pooled, predict_noise
+from semlink.channels._checks import check_int, check_one_of, check_positive, check_type
+from semlink.models.stage_b import null_text_pooled, predict_noise
 
 __all__ = ["COSINE_S", "PREDICTION_TYPES", "alpha_cumprod", "sampling_schedule", "add_noise",
            "training_target", "sample_latents"]
@@ -142,7 +142,7 @@ def sample_latents(unet: torch.nn.Module, effnet_cond: torch.Tensor,
     :input effnet_cond: [batch, C_z, h_z, w_z], float; (noisy) semantic embedding,
         C_z = the UNet's ``effnet_in_channels``.
     :output latents: [batch, *latent_shape], float32, on ``effnet_cond``'s device; scaled stage A
-        latents (decode with :func:`simulator.models.stage_a.decode_latents`).
+        latents (decode with :func:`semlink.models.stage_a.decode_latents`).
     :raises TypeError: If an argument has the wrong type.
     :raises ValueError: If shapes, counts or devices do not match, ``steps < 1``,
         ``guidance < 0``, ``prediction`` is unknown, or the UNet is in training mode.

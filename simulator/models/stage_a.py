@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from channels._checks import check_one_of, check_positive, check_type
+from semlink.channels._checks import check_one_of, check_positive, check_type
 
 __all__ = [
     "ORIGINAL_SCALE_FACTOR",

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from channels._checks import check_one_of, check_type
+from semlink.channels._checks import check_one_of, check_type
 
 __all__ = [
     "STAGE_B_CONFIG_NAMES",
@@ -169,7 +169,7 @@ def predict_noise(unet: torch.nn.Module, latents: torch.Tensor, timestep_ratio: 
 
     :param unet: A ``StableCascadeUNet``.
     :input latents: [batch, 4, h, w], float; noisy stage A latent (scaled, see
-        :mod:`simulator.models.stage_a`).
+        :mod:`semlink.models.stage_a`).
     :input timestep_ratio: [batch], float in [0, 1]; 1 = pure noise.
     :input effnet: [batch, 16, h_z, w_z], float; semantic embedding (any size, the UNet
         resizes it bilinearly to ``[h/patch_size, w/patch_size]``); zeros = unconditional.

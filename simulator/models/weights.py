@@ -24,11 +24,11 @@ Original keys differ from the diffusers classes (``StableCascadeUNet``, ``Paella
   ``effnet_mapper``, ``pixels_mapper``, blocks, ``clf``, have equal names);
 - stage A: ``vquantizer.codebook.weight`` (torchtools ``VectorQuantize``) ->
   ``vquantizer.embedding.weight``; the rest is equal. The latent scale differs too (0.43 vs
-  the config's 0.3764), see :func:`simulator.models.stage_a.scale_factor_for_layout`;
-- encoder: none; :class:`~simulator.models.encoder.SemanticEncoder` has the file's layout.
+  the config's 0.3764), see :func:`semlink.models.stage_a.scale_factor_for_layout`;
+- encoder: none; :class:`~semlink.models.encoder.SemanticEncoder` has the file's layout.
 
 Every file is checked against the target model from its safetensors header before any data
-is read (keys, shapes, dtype kinds); problems raise :class:`~simulator.errors.InputError`
+is read (keys, shapes, dtype kinds); problems raise :class:`~semlink.errors.InputError`
 with one line naming the file and the first mismatching keys. Missing BatchNorm
 ``num_batches_tracked`` counters are tolerated (they do not affect eval-mode outputs).
 """
@@ -45,8 +45,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from channels._checks import check_one_of, check_type
-from simulator.errors import InputError
+from semlink.channels._checks import check_one_of, check_type
+from semlink.errors import InputError
 
 __all__ = [
     "COMPONENTS",
@@ -393,7 +393,7 @@ def load_encoder(model: nn.Module, weights_dir: str | Path) -> FoundWeights:
     :raises TypeError: If ``model`` is not a ``SemanticEncoder``.
     :raises InputError: See :func:`load_weights`.
     """
-    from simulator.models.encoder import SemanticEncoder
+    from semlink.models.encoder import SemanticEncoder
 
     check_type(model, SemanticEncoder, name="model")
     return load_weights(model, weights_dir, "encoder")
@@ -453,10 +453,10 @@ def load_stable_cascade(encoder: nn.Module, stage_b: nn.Module, stage_a: nn.Modu
     :param stage_a: ``PaellaVQModel``.
     :param preset: ``"stable-cascade-lite"`` or ``"stable-cascade"`` (chooses stage B's files).
     :output latent_scale_factor: float; the one that goes with the stage A weights found
-        (:func:`~simulator.models.stage_a.scale_factor_for_layout`).
+        (:func:`~semlink.models.stage_a.scale_factor_for_layout`).
     :raises InputError: See :func:`load_weights`.
     """
-    from simulator.models.stage_a import scale_factor_for_layout
+    from semlink.models.stage_a import scale_factor_for_layout
 
     check_one_of(preset, tuple(PRESET_VARIANTS), name="preset")
     load_encoder(encoder, weights_dir)

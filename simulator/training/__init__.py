@@ -1,11 +1,11 @@
 """Training of the semantic link's models: ``semlink train CONFIG.yaml``.
 
 Phases train stage A (reconstruction), the encoder and stage B (diffusion loss on channel-noisy
-embeddings, the paper's recipe); see :mod:`simulator.training.loop`.
+embeddings, the paper's recipe); see :mod:`semlink.training.loop`.
 """
-from simulator.training.checkpoint import CHECKPOINT_FILE, EMA, load_checkpoint, save_checkpoint
-from simulator.training.conditioning import NoisyConditioning
-from simulator.training.config import (
+from semlink.training.checkpoint import CHECKPOINT_FILE, EMA, load_checkpoint, save_checkpoint
+from semlink.training.conditioning import NoisyConditioning
+from semlink.training.config import (
     TRAINABLE_PARTS,
     ConditioningConfig,
     DataConfig,
@@ -17,11 +17,11 @@ from simulator.training.config import (
     parse_train_config,
     train_config_hash,
 )
-from simulator.training.data import TrainImages
-from simulator.training.loop import LOG_FILE, VALIDATION_FILE, train, train_main
-from simulator.training.models import TrainingModels, build_training_models
-from simulator.training.report import evaluate_bundle, image_grid, load_trained_models
-from simulator.training.validation import constant_colour_psnr_db, reconstruct, validate
+from semlink.training.data import TrainImages
+from semlink.training.loop import LOG_FILE, VALIDATION_FILE, train, train_main
+from semlink.training.models import TrainingModels, build_training_models
+from semlink.training.report import evaluate_bundle, image_grid, load_trained_models
+from semlink.training.validation import constant_colour_psnr_db, reconstruct, validate
 
 __all__ = [
     "CHECKPOINT_FILE", "EMA", "load_checkpoint", "save_checkpoint", "NoisyConditioning",

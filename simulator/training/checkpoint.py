@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from channels._checks import check_type
-from simulator.errors import InputError, describe_error
+from semlink.channels._checks import check_type
+from semlink.errors import InputError, describe_error
 
 __all__ = ["EMA", "CHECKPOINT_FILE", "save_checkpoint", "load_checkpoint"]
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import torch
 
-from modulation.analog import AnalogDemapper, AnalogMapper, estimate_symbols
-from simulator.channel import build_channel
-from simulator.training.config import ConditioningConfig
+from semlink.modulation.analog import AnalogDemapper, AnalogMapper, estimate_symbols
+from semlink.channel import build_channel
+from semlink.training.config import ConditioningConfig
 
 __all__ = ["NoisyConditioning"]
 

@@ -3,7 +3,7 @@
 A training run has one or more *phases*, each training some parts of a preset's models
 (``stage_a``, ``encoder``, ``stage_b``) for a number of optimiser steps; later phases start from
 the (EMA) weights the earlier ones left. Problems are reported as scenarios report theirs, one
-line ``FILE:LINE: yaml.path: message`` each (:func:`simulator.scenario.validate_yaml`).
+line ``FILE:LINE: yaml.path: message`` each (:func:`semlink.scenario.validate_yaml`).
 
 Example (stage B fine-tuning with channel-noisy conditioning, the paper's recipe)::
 
@@ -24,12 +24,12 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from simulator.devices import is_device_name
-from simulator.errors import InputError
-from simulator.models.presets import PRESET_NAMES
-from simulator.models.stage_a import STAGE_A_CONFIG_NAMES
-from simulator.models.stage_b import STAGE_B_CONFIG_NAMES
-from simulator.scenario import AWGNConfig, ChannelConfig, ImageSide, _Frozen, validate_yaml
+from semlink.devices import is_device_name
+from semlink.errors import InputError
+from semlink.models.presets import PRESET_NAMES
+from semlink.models.stage_a import STAGE_A_CONFIG_NAMES
+from semlink.models.stage_b import STAGE_B_CONFIG_NAMES
+from semlink.scenario import AWGNConfig, ChannelConfig, ImageSide, _Frozen, validate_yaml
 
 __all__ = [
     "TRAINABLE_PARTS",
@@ -123,7 +123,7 @@ class ConditioningConfig(_Frozen):
     # None (= none): an unset estimate leaves the hash of existing checkpoints as it was.
     estimate: Literal["none", "lmmse", "noise-matched"] | None = Field(
         None, description="The receiver's symbol estimate applied to the channel's output, as "
-        "a semantic link's transmission.estimate (modulation.analog.estimate_symbols).")
+        "a semantic link's transmission.estimate (semlink.modulation.analog.estimate_symbols).")
 
     @model_validator(mode="after")
     def _ordered(self) -> "ConditioningConfig":
@@ -225,7 +225,7 @@ class TrainConfig(_Frozen):
 def parse_train_config(text: str, *, source: str = "<training config>") -> TrainConfig:
     """Validate training-config YAML ``text``; ``source`` names it in error messages.
 
-    :raises simulator.scenario.ScenarioError: One line per problem.
+    :raises semlink.scenario.ScenarioError: One line per problem.
     """
     return validate_yaml(text, TrainConfig, source=source, what="a training config")
 

@@ -7,8 +7,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from channels._checks import check_int, check_type
-from simulator.images import list_images, read_rgb
+from semlink.channels._checks import check_int, check_type
+from semlink.images import list_images, read_rgb
 
 __all__ = ["TrainImages"]
 
@@ -22,7 +22,7 @@ def _read_rgb(path: Path) -> torch.Tensor:
 class TrainImages:
     """Images of a folder (or glob), kept as uint8 in memory, served as random crops (or whole).
 
-    :param source: Folder, glob pattern or ``"sample"``; see :func:`simulator.images.list_images`.
+    :param source: Folder, glob pattern or ``"sample"``; see :func:`semlink.images.list_images`.
     :param size: int >= 32; crop side after resizing, px.
     :param min_crop: float in (0, 1]; smallest crop side as a fraction of the image's shorter side.
     :param flip: Random left-right flips.

@@ -20,21 +20,21 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from simulator.errors import InputError
-from simulator.images import load_images
-from simulator.metrics.quality import psnr_db, ssim
-from simulator.models.bundle import BUNDLE_FILE, save_bundle
-from simulator.models.sampler import add_noise, training_target
-from simulator.models.stage_a import encode_latents
-from simulator.models.stage_b import predict_noise
-from simulator.seeding import derive_seed
-from simulator.devices import resolve_device
-from simulator.training.checkpoint import CHECKPOINT_FILE, EMA, load_checkpoint, save_checkpoint
-from simulator.training.conditioning import NoisyConditioning
-from simulator.training.config import PhaseConfig, TrainConfig, load_train_config, train_config_hash
-from simulator.training.data import TrainImages
-from simulator.training.models import TrainingModels, build_training_models
-from simulator.training.validation import validate
+from semlink.errors import InputError
+from semlink.images import load_images
+from semlink.metrics.quality import psnr_db, ssim
+from semlink.models.bundle import BUNDLE_FILE, save_bundle
+from semlink.models.sampler import add_noise, training_target
+from semlink.models.stage_a import encode_latents
+from semlink.models.stage_b import predict_noise
+from semlink.seeding import derive_seed
+from semlink.devices import resolve_device
+from semlink.training.checkpoint import CHECKPOINT_FILE, EMA, load_checkpoint, save_checkpoint
+from semlink.training.conditioning import NoisyConditioning
+from semlink.training.config import PhaseConfig, TrainConfig, load_train_config, train_config_hash
+from semlink.training.data import TrainImages
+from semlink.training.models import TrainingModels, build_training_models
+from semlink.training.validation import validate
 
 __all__ = ["LOG_FILE", "VALIDATION_FILE", "train", "train_main"]
 
@@ -78,7 +78,7 @@ def train(config: TrainConfig, *, output: str | Path, base_dir: str | Path | Non
     ``log.csv`` (step, phase, lr, mean loss since the previous row, seconds),
     ``validation.csv`` (step, phase, snr_db, psnr_db, ssim; ``snr_db`` empty = stage A round
     trip), ``train-config.yaml`` and, at the end, ``model.safetensors`` (EMA weights, via
-    :func:`simulator.models.bundle.save_bundle`).
+    :func:`semlink.models.bundle.save_bundle`).
 
     :param base_dir: Folder that relative paths of the config start from.
     :param resume: Continue from the output's checkpoint (the config must be the same).

@@ -7,13 +7,13 @@ from typing import Any
 
 import torch
 
-from simulator.errors import InputError
-from simulator.models.bundle import BUNDLE_FILE, bundle_prediction, load_bundle
-from simulator.models.encoder import SemanticEncoder
-from simulator.models.presets import get_preset
-from simulator.models.stage_a import build_stage_a
-from simulator.models.stage_b import build_stage_b
-from simulator.training.config import ModelConfig
+from semlink.errors import InputError
+from semlink.models.bundle import BUNDLE_FILE, bundle_prediction, load_bundle
+from semlink.models.encoder import SemanticEncoder
+from semlink.models.presets import get_preset
+from semlink.models.stage_a import build_stage_a
+from semlink.models.stage_b import build_stage_b
+from semlink.training.config import ModelConfig
 
 __all__ = ["TrainingModels", "build_training_models"]
 
@@ -79,7 +79,7 @@ def build_training_models(config: ModelConfig, *, device: str,
     if preset.shipped_weights is not None:
         raise InputError(f"model.init: {path} holds no {BUNDLE_FILE} (preset {preset.name!r} "
                          "loads semlink bundles only)")
-    from simulator.models import weights as real_weights
+    from semlink.models import weights as real_weights
 
     models.scale_factor = real_weights.load_stable_cascade(encoder, stage_b, stage_a, path,
                                                           preset=preset.name)

@@ -8,12 +8,12 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from simulator.images import load_images, to_uint8
-from simulator.metrics.quality import psnr_db, ssim
-from simulator.models.bundle import bundle_prediction, load_bundle, read_bundle_info
-from simulator.training.config import ModelConfig
-from simulator.training.models import TrainingModels, build_training_models
-from simulator.training.validation import constant_colour_psnr_db, reconstruct
+from semlink.images import load_images, to_uint8
+from semlink.metrics.quality import psnr_db, ssim
+from semlink.models.bundle import bundle_prediction, load_bundle, read_bundle_info
+from semlink.training.config import ModelConfig
+from semlink.training.models import TrainingModels, build_training_models
+from semlink.training.validation import constant_colour_psnr_db, reconstruct
 
 __all__ = ["load_trained_models", "evaluate_bundle", "image_grid"]
 
@@ -21,7 +21,7 @@ __all__ = ["load_trained_models", "evaluate_bundle", "image_grid"]
 def load_trained_models(bundle: str | Path, *, model: ModelConfig | None = None,
                         device: str = "cpu") -> TrainingModels:
     """The three parts of a bundle written by training, in eval mode, with the bundle's
-    stage B parameterisation (:func:`simulator.models.bundle.bundle_prediction`).
+    stage B parameterisation (:func:`semlink.models.bundle.bundle_prediction`).
 
     :param model: Architecture (overrides) of the bundle; None = its preset's.
     :raises InputError: If the file is missing, unreadable or does not fit the architecture.

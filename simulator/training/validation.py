@@ -5,11 +5,11 @@ from collections.abc import Sequence
 
 import torch
 
-from channels.awgn import AWGNChannel
-from modulation.analog import AnalogDemapper, AnalogMapper
-from simulator.metrics.quality import psnr_db, ssim
-from simulator.models.sampler import sample_latents
-from simulator.models.stage_a import decode_latents
+from semlink.channels.awgn import AWGNChannel
+from semlink.modulation.analog import AnalogDemapper, AnalogMapper
+from semlink.metrics.quality import psnr_db, ssim
+from semlink.models.sampler import sample_latents
+from semlink.models.stage_a import decode_latents
 
 __all__ = ["reconstruct", "validate", "constant_colour_psnr_db"]
 
@@ -23,7 +23,7 @@ def reconstruct(encoder: torch.nn.Module, stage_b: torch.nn.Module, stage_a: tor
     Deterministic in ``seed``: channel noise from one generator, sampling noise from one
     generator per image, all seeded from ``seed``.
 
-    :param encoder: :class:`~simulator.models.encoder.SemanticEncoder` in eval mode.
+    :param encoder: :class:`~semlink.models.encoder.SemanticEncoder` in eval mode.
     :param stage_b: ``StableCascadeUNet`` in eval mode.
     :param stage_a: ``PaellaVQModel`` in eval mode.
     :param snr_db: Es/N0 per complex symbol, dB; ``inf`` = noise-free.

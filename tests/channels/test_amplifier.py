@@ -1,4 +1,4 @@
-"""Tests for channels.amplifier: Rapp and clipper AM/AM against hand values, the Bussgang gain
+"""Tests for semlink.channels.amplifier: Rapp and clipper AM/AM against hand values, the Bussgang gain
 and distortion of a clipped complex Gaussian against their closed forms, constant-envelope
 symbols passing untouched, the amplified channel's order of operations, and errors."""
 from __future__ import annotations
@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from channels.amplifier import AmplifiedChannel, PowerAmplifier, amplifier_gain
-from channels.awgn import AWGNChannel
-from channels.snr import mean_power
+from semlink.channels.amplifier import AmplifiedChannel, PowerAmplifier, amplifier_gain
+from semlink.channels.awgn import AWGNChannel
+from semlink.channels.snr import mean_power
 
 
 def gen(seed: int) -> torch.Generator:

@@ -1,4 +1,4 @@
-"""Tests for channels.awgn: noise statistics, uncoded QPSK BER vs Q(sqrt(2 Eb/N0)), contracts."""
+"""Tests for semlink.channels.awgn: noise statistics, uncoded QPSK BER vs Q(sqrt(2 Eb/N0)), contracts."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.special import erfc
 
-from channels.awgn import AWGN, AWGNChannel
+from semlink.channels.awgn import AWGN, AWGNChannel
 from tests.host_sync import record_host_syncs
 
 
@@ -176,7 +176,7 @@ def test_generator_on_wrong_device_raises():
 def test_generator_device_matching_without_a_gpu():
     """The device rule of ``check_generator`` (the GPU test above exercises it end to end):
     types must agree, and a bare ``cuda`` is ``cuda:0``, never ``cuda:1``."""
-    from channels._common import _same_device
+    from semlink.channels._common import _same_device
     d = torch.device
     assert _same_device(d("cpu"), d("cpu"))
     assert _same_device(d("cuda"), d("cuda:0")) and _same_device(d("cuda:0"), d("cuda"))

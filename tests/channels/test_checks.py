@@ -1,11 +1,11 @@
-"""Tests for channels._checks.sionna_device: Sionna 2 accepts only ``cpu`` and ``cuda:N`` as
+"""Tests for semlink.channels._checks.sionna_device: Sionna 2 accepts only ``cpu`` and ``cuda:N`` as
 device names (a bare ``cuda`` raised on the lent GPU machine), so a bare ``cuda`` becomes
 torch's current ``cuda:N``."""
 from __future__ import annotations
 
 import torch
 
-from channels._checks import sionna_device
+from semlink.channels._checks import sionna_device
 
 
 def test_a_bare_cuda_becomes_the_current_cuda_device(monkeypatch):

@@ -1,4 +1,4 @@
-"""Tests for channels.doppler and time-correlated fading in the Rayleigh and Rician channels:
+"""Tests for semlink.channels.doppler and time-correlated fading in the Rayleigh and Rician channels:
 the Jakes autocorrelation J0(2 pi nu k) (scipy's Bessel function as the reference), exactly
 Rayleigh samples, BER against the closed forms, the documented draws, and errors."""
 from __future__ import annotations
@@ -9,10 +9,10 @@ import pytest
 import scipy.special
 import torch
 
-from channels.doppler import jakes_process
-from channels.rayleigh import RayleighChannel
-from channels.rician import RicianChannel
-from simulator.theory import ber_rayleigh
+from semlink.channels.doppler import jakes_process
+from semlink.channels.rayleigh import RayleighChannel
+from semlink.channels.rician import RicianChannel
+from semlink.theory import ber_rayleigh
 
 
 def gen(seed: int) -> torch.Generator:
@@ -62,7 +62,7 @@ def test_slow_fading_is_smooth_and_fast_fading_decorrelates():
 @pytest.mark.parametrize("antennas, ebno_db", [(1, 10.0), (2, 5.0)])
 def test_bpsk_ber_over_doppler_fading_matches_the_closed_form(antennas, ebno_db):
     """Uncoded BER depends on the samples' law only, so correlated fading gives the i.i.d.
-    closed form (L-branch MRC: simulator.theory.ber_rayleigh) while a channel realisation
+    closed form (L-branch MRC: semlink.theory.ber_rayleigh) while a channel realisation
     spans many coherence times: 2000 rows of 500 symbols at f_D T_s = 0.01."""
     b = torch.randint(0, 2, (2000, 500), generator=gen(5)).float()
     x = torch.complex(1 - 2 * b, torch.zeros_like(b))

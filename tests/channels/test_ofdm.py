@@ -1,4 +1,4 @@
-"""Tests for channels.ofdm: BER vs closed forms, LS vs perfect CSI, slot mapping, contracts.
+"""Tests for semlink.channels.ofdm: BER vs closed forms, LS vs perfect CSI, slot mapping, contracts.
 
 Fading set-up for the closed-form comparison: TDL-A, 1 us RMS delay spread, 100 m/s at
 3.5 GHz, 72 subcarriers at 30 kHz, 14 OFDM symbols. The coherence bandwidth (~1/(5 * 1 us)
@@ -18,7 +18,7 @@ import sionna.phy
 import torch
 from scipy.special import erfc
 
-from channels.ofdm import MODELS, OFDMSISOChannel, pack_slots, unpack_slots
+from semlink.channels.ofdm import MODELS, OFDMSISOChannel, pack_slots, unpack_slots
 
 DATA_PER_SLOT = 72 * 12  # defaults: 72 subcarriers x (14 - 2 pilot) OFDM symbols
 FADING = {"model": "TDL-A", "delay_spread_s": 1e-6, "speed_mps": 100.0}
@@ -186,7 +186,7 @@ def test_the_interleaver_moves_each_symbol_to_its_resource_element_and_back(esti
     noise is that element's, and with perfect CSI (x_hat = x + noise / h, whatever x is) so is
     its error, with x_hat back in the row's order. (LS estimation scales x by the estimate's
     error, so there the error depends on the symbol.)"""
-    from channels.ofdm import interleaver
+    from semlink.channels.ofdm import interleaver
 
     n = 1500
     x = qpsk_bits(2, n, 3)[1]
@@ -211,7 +211,7 @@ def test_the_interleaver_breaks_up_the_peaks_of_a_smooth_row():
     like an embedding's neighbouring values) puts its power on few time samples; interleaved,
     its OFDM signal is Gaussian-like again: exceeded by 0.1 % of the samples at about 8.4 dB
     (exp(-g) = 1e-3), and 12 dB by 1 % of the samples before, a few in 1e5 after."""
-    from channels.papr import papr_db, power_ccdf
+    from semlink.channels.papr import papr_db, power_ccdf
 
     g = gen(5)
     n = 4 * DATA_PER_SLOT
@@ -368,7 +368,7 @@ def test_call_and_helper_raises():
         unpack_slots(torch.ones(1, 2, 2), 5)
 
 
-# --- TR 38.901 profiles behind the OFDM channel (channels._tr38901) -------------------------
+# --- TR 38.901 profiles behind the OFDM channel (semlink.channels._tr38901) -------------------------
 
 # TR 38.901 Table 7.7.2-1 (TDL-A): normalised delays and powers (dB).
 TDL_A_DELAYS = [0.0, 0.3819, 0.4025, 0.5868, 0.4610, 0.5375, 0.6708, 0.5750, 0.7618, 1.5375,
@@ -393,7 +393,7 @@ def test_tdl_profile_is_the_tr38901_table_scaled_by_the_delay_spread():
     """TDL-A at 300 ns: path delays = delay spread x the table's normalised delays, mean path
     powers = the table's powers normalised to a unit sum (a unit in the wrong place, or a
     delay spread that does not reach Sionna, changes every delay)."""
-    from channels._tr38901 import GeneratorTDL
+    from semlink.channels._tr38901 import GeneratorTDL
     tdl = GeneratorTDL(model="A", delay_spread=300e-9, carrier_frequency=3.5e9, speed=0.0,
                        generator=gen(0))
     a, tau = tdl(2000, 1, 1e6)  # a [2000, 1, 1, 1, 1, 23, 1], tau [2000, 1, 1, 23]
@@ -415,7 +415,7 @@ def test_tdl_doppler_is_clarke_at_speed_times_carrier():
     decorrelates it at the wrong rate. 1000 examples: deviations ~0.01, tolerance 0.06."""
     from scipy.special import j0
 
-    from channels._tr38901 import GeneratorTDL
+    from semlink.channels._tr38901 import GeneratorTDL
     speed, carrier, dt = 100.0, 3.5e9, 50e-6
     fd = speed * carrier / SPEED_OF_LIGHT
     a, _ = GeneratorTDL(model="A", delay_spread=300e-9, carrier_frequency=carrier, speed=speed,
@@ -433,7 +433,7 @@ def test_cdl_delays_and_doppler_scale_with_delay_spread_speed_and_carrier():
     (azimuth uniform, polar angle uniform in [0, pi]) E[(v^.r^)^2] lies in [1/4, 1/2], so the
     small-lag decorrelation 1 - c(dt) ~ (2 pi dt)^2 E[f_r^2] / 2 pins the speed actually used
     (all UEs at ``speed``, not spread between 0 and it)."""
-    from channels._tr38901 import GeneratorCDL
+    from semlink.channels._tr38901 import GeneratorCDL
 
     def run(speed: float, carrier: float, dt: float, batch: int = 200) -> tuple:
         cdl = GeneratorCDL(model="C", delay_spread=300e-9, carrier_frequency=carrier,

@@ -1,4 +1,4 @@
-"""Tests for the transmit amplifier on OFDM (channels.ofdm) and for channels.papr: the time
+"""Tests for the transmit amplifier on OFDM (semlink.channels.ofdm) and for semlink.channels.papr: the time
 signal against a direct IDFT, the OFDM signal's Gaussian power CCDF, the Bussgang gain of a
 clipped OFDM signal against its closed form, the channel's output against a second
 implementation of the amplifier round trip (torch.fft, not Sionna's modulators), a linear
@@ -10,9 +10,9 @@ import math
 import pytest
 import torch
 
-from channels.amplifier import PowerAmplifier
-from channels.ofdm import OFDMSISOChannel
-from channels.papr import papr_db, power_ccdf
+from semlink.channels.amplifier import PowerAmplifier
+from semlink.channels.ofdm import OFDMSISOChannel
+from semlink.channels.papr import papr_db, power_ccdf
 
 
 def gen(seed: int) -> torch.Generator:

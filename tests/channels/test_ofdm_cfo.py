@@ -1,4 +1,4 @@
-"""Tests for the cyclic-prefix frequency-offset estimate of channels.ofdm_time: unbiased with
+"""Tests for the cyclic-prefix frequency-offset estimate of semlink.channels.ofdm_time: unbiased with
 the variance 1 / (4 pi^2 M SNR) of M prefix pairs on synthetic samples, an offset up to half a
 subcarrier spacing taken out exactly without noise or multipath, most of it over TDL-C with LS
 estimation and PT-RS, and errors."""
@@ -9,8 +9,8 @@ import math
 import pytest
 import torch
 
-from channels.ofdm import OFDMSISOChannel
-from channels.ofdm_time import cyclic_prefix_frequency_offset
+from semlink.channels.ofdm import OFDMSISOChannel
+from semlink.channels.ofdm_time import cyclic_prefix_frequency_offset
 
 
 def gen(seed: int) -> torch.Generator:

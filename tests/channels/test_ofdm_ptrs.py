@@ -1,4 +1,4 @@
-"""Tests for the phase-tracking reference signals of channels.ofdm (PT-RS): where they sit and
+"""Tests for the phase-tracking reference signals of semlink.channels.ofdm (PT-RS): where they sit and
 what they leave to the data, the common phase error of a frequency offset removed down to the
 closed form (1 - D)^2 + (1 - D^2)(1 + 1 / (2 P)) with D the Dirichlet gain, their estimation
 noise N0 / (2 P) against the closed form, phase noise under LS estimation, guard carriers,
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from channels.ofdm import OFDMSISOChannel
+from semlink.channels.ofdm import OFDMSISOChannel
 
 
 def gen(seed: int) -> torch.Generator:

@@ -1,4 +1,4 @@
-"""Tests for channels.ofdm_time and OFDMSISOChannel(domain="time"): the grid comes back as the
+"""Tests for semlink.channels.ofdm_time and OFDMSISOChannel(domain="time"): the grid comes back as the
 channel's frequency response times what was sent when the cyclic prefix covers the channel,
 with interference when it does not or when the terminal moves fast, BER against the Rayleigh
 closed form, calibrated effective noise, and determinism from the generator alone."""
@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from channels.ofdm import OFDMSISOChannel
+from semlink.channels.ofdm import OFDMSISOChannel
 
 
 def gen(seed: int) -> torch.Generator:

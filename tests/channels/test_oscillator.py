@@ -1,4 +1,4 @@
-"""Tests for channels.oscillator and the phase noise of the time-domain OFDM channel: the
+"""Tests for semlink.channels.oscillator and the phase noise of the time-domain OFDM channel: the
 Wiener increments' variance 2 pi df T against the draws, a phase that only turns the symbols,
 its spread growing linearly along the row, OFDM's common phase and interference growing with
 the linewidth, and errors."""
@@ -9,9 +9,9 @@ import math
 import pytest
 import torch
 
-from channels.awgn import AWGNChannel
-from channels.ofdm import OFDMSISOChannel
-from channels.oscillator import OscillatorChannel, wiener_phase
+from semlink.channels.awgn import AWGNChannel
+from semlink.channels.ofdm import OFDMSISOChannel
+from semlink.channels.oscillator import OscillatorChannel, wiener_phase
 
 
 def gen(seed: int) -> torch.Generator:

@@ -1,4 +1,4 @@
-"""Tests for channels.phase_tracking: the pilot layout against a frame written out by hand, a
+"""Tests for semlink.channels.phase_tracking: the pilot layout against a frame written out by hand, a
 frequency offset removed exactly while the step between pilot blocks stays within +-pi (and a
 cycle slip beyond), the Wiener residual against the Brownian bridge's mean variance
 2 pi v (D + 1) / 6, the block estimate's noise against its maximum-likelihood closed form
@@ -10,12 +10,12 @@ import math
 import pytest
 import torch
 
-from channels.awgn import AWGNChannel
-from channels.oscillator import OscillatorChannel
-from channels.phase_tracking import (PhaseTrackingChannel, frequency_offset_estimate,
+from semlink.channels.awgn import AWGNChannel
+from semlink.channels.oscillator import OscillatorChannel
+from semlink.channels.phase_tracking import (PhaseTrackingChannel, frequency_offset_estimate,
                                      interpolate_phase, phase_noise_estimate, pilot_layout,
                                      pilot_overhead, pilot_phase)
-from channels.rayleigh import RayleighChannel
+from semlink.channels.rayleigh import RayleighChannel
 
 
 def gen(seed: int) -> torch.Generator:

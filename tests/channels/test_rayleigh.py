@@ -1,4 +1,4 @@
-"""Tests for channels.rayleigh: BER vs the Rayleigh closed form, block structure, no_eff."""
+"""Tests for semlink.channels.rayleigh: BER vs the Rayleigh closed form, block structure, no_eff."""
 from __future__ import annotations
 
 import math
@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from channels.rayleigh import RayleighChannel
-from simulator.theory import ber_rayleigh
+from semlink.channels.rayleigh import RayleighChannel
+from semlink.theory import ber_rayleigh
 
 
 def gen(seed: int) -> torch.Generator:

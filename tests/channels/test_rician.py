@@ -1,4 +1,4 @@
-"""Tests for channels.rician: coefficient statistics, the documented draws, BPSK BER against
+"""Tests for semlink.channels.rician: coefficient statistics, the documented draws, BPSK BER against
 the average of the AWGN BER over the Rician power distribution (scipy's Rice law)."""
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import torch
 from scipy.integrate import quad
 from scipy.stats import norm, rice
 
-from channels.rayleigh import RayleighChannel
-from channels.rician import RicianChannel
+from semlink.channels.rayleigh import RayleighChannel
+from semlink.channels.rician import RicianChannel
 
 
 def gen(seed: int) -> torch.Generator:

@@ -1,4 +1,4 @@
-"""Tests for channels.snr against hand-computed values."""
+"""Tests for semlink.channels.snr against hand-computed values."""
 from __future__ import annotations
 
 import math
@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from channels.snr import ebno_db_to_esno_db, esno_db_to_ebno_db, mean_power, noise_variance
+from semlink.channels.snr import ebno_db_to_esno_db, esno_db_to_ebno_db, mean_power, noise_variance
 
 
 @pytest.mark.parametrize("ebno_db, bps, rate, esno_db", [

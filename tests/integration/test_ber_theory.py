@@ -1,6 +1,6 @@
 """Uncoded BER of the whole BER link (bits -> QAM -> channel -> LLR -> decisions) against theory.
 
-The reference is computed here, independently of Sionna and of ``simulator.theory``: the bit error
+The reference is computed here, independently of Sionna and of ``semlink.theory``: the bit error
 probability of binary-reflected Gray PAM per real dimension, integrating the Gaussian over every
 decision region (square M-QAM = two independent sqrt(M)-PAM).
 """
@@ -11,8 +11,8 @@ import math
 import pytest
 from scipy.stats import norm
 
-from simulator.links.ber import BERCounts, ber_link_rate, simulate_ber_point
-from simulator.scenario import (AWGNConfig, BERLinkConfig, MonteCarloConfig, OFDMConfig,
+from semlink.links.ber import BERCounts, ber_link_rate, simulate_ber_point
+from semlink.scenario import (AWGNConfig, BERLinkConfig, MonteCarloConfig, OFDMConfig,
                                 RayleighConfig)
 from tests.ber_reference import gray_pam_ber
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from channels.awgn import AWGNChannel
-from simulator.codecs.jpeg2000 import decode
-from simulator.images import load_images
-from simulator.links.classical import ClassicalLink
+from semlink.channels.awgn import AWGNChannel
+from semlink.codecs.jpeg2000 import decode
+from semlink.images import load_images
+from semlink.links.classical import ClassicalLink
 
 N = 1152
 SIZE = 512
@@ -140,8 +140,8 @@ def test_half_failure_snr_matches_three_independent_blocks(setup):
 def test_transmit_command_takes_the_scenarios_defaults_and_fractions(tmp_path, capsys):
     """`semlink transmit --link classical` defaults to the scenarios' 16-QAM rate 1/2 and takes
     the rate as a fraction like a scenario does."""
-    from simulator.cli import main
-    from simulator.images import SAMPLE_DIR
+    from semlink.cli import main
+    from semlink.images import SAMPLE_DIR
 
     photo = str(SAMPLE_DIR / "02_astronaut.png")
     lines = []
@@ -157,8 +157,8 @@ def test_transmit_command_takes_the_scenarios_defaults_and_fractions(tmp_path, c
 def test_transmit_command_over_the_ideal_code_defaults_to_288_channel_uses(tmp_path, capsys):
     """Without --channel-uses the capacity link gets the documented default, 288 (the small
     preset's at 256 px): at 0 dB exactly 288 bits, a 36-byte frame that decodes."""
-    from simulator.cli import main
-    from simulator.images import SAMPLE_DIR
+    from semlink.cli import main
+    from semlink.images import SAMPLE_DIR
 
     photo = str(SAMPLE_DIR / "02_astronaut.png")
     assert main(["transmit", photo, "--snr-db", "0", "--link", "capacity", "--device", "cpu",
@@ -171,11 +171,11 @@ def test_transmit_command_over_the_ideal_code_defaults_to_288_channel_uses(tmp_p
 def test_transmit_command_over_the_ideal_code_decodes_the_capacity_frame(tmp_path, capsys):
     """`semlink transmit --link capacity` sends the frame of the AWGN capacity at --snr-db and
     saves exactly the JPEG2000 image of that budget."""
-    from simulator.cli import main
-    from simulator.codecs.jpeg2000 import decode, encode_to_budget
-    from simulator.images import SAMPLE_DIR, load_image
-    from simulator.links.capacity import capacity_payload_bytes
-    from simulator.links.framing import HEADER_BYTES
+    from semlink.cli import main
+    from semlink.codecs.jpeg2000 import decode, encode_to_budget
+    from semlink.images import SAMPLE_DIR, load_image
+    from semlink.links.capacity import capacity_payload_bytes
+    from semlink.links.framing import HEADER_BYTES
 
     photo = SAMPLE_DIR / "02_astronaut.png"
     out = tmp_path / "c.png"
@@ -196,8 +196,8 @@ def test_transmit_command_over_fading_with_diversity_and_a_line_of_sight(tmp_pat
     the ideal code at 6 dB is lost over one fast-fading antenna (its mutual information
     averages below the AWGN capacity it was sized for, Jensen) and arrives with 8 antennas
     and a strong line of sight (nearly AWGN with 9 dB of array gain)."""
-    from simulator.cli import main
-    from simulator.images import SAMPLE_DIR
+    from semlink.cli import main
+    from semlink.images import SAMPLE_DIR
 
     photo = str(SAMPLE_DIR / "02_astronaut.png")
     lines = []
@@ -221,18 +221,18 @@ def test_transmit_command_passes_the_doppler_and_amplifier_to_the_channel(tmp_pa
     """--normalized-doppler builds time-correlated fading: the channel semlink transmit builds
     is the Jakes model of that f_D T_s (with the Rician line of sight kept); the amplifier,
     oscillator and phase tracker options reach the channel too."""
-    import simulator.channel
-    from simulator.cli import main
-    from simulator.images import SAMPLE_DIR
+    import semlink.channel
+    from semlink.cli import main
+    from semlink.images import SAMPLE_DIR
 
     built = []
-    build = simulator.channel.build_channel
+    build = semlink.channel.build_channel
 
     def spy(config, **kwargs):
         built.append(build(config, **kwargs))
         return built[-1]
 
-    monkeypatch.setattr(simulator.channel, "build_channel", spy)
+    monkeypatch.setattr(semlink.channel, "build_channel", spy)
     assert main(["transmit", str(SAMPLE_DIR / "02_astronaut.png"), "--snr-db", "20", "--link",
                  "capacity", "--device", "cpu", "--out", str(tmp_path / "c.png"), "--channel",
                  "rician", "--k-factor-db", "3", "--normalized-doppler", "0.02"]) == 0
@@ -267,8 +267,8 @@ def test_transmit_command_retransmits_with_harq(tmp_path, capsys):
     --harq-combining ir sends redundancy versions instead."""
     import re
 
-    from simulator.cli import main
-    from simulator.images import SAMPLE_DIR
+    from semlink.cli import main
+    from semlink.images import SAMPLE_DIR
 
     photo = str(SAMPLE_DIR / "02_astronaut.png")
     args = ["transmit", photo, "--snr-db", "2", "--link", "classical", "--device", "cpu",

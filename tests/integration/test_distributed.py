@@ -11,11 +11,11 @@ import time
 import numpy as np
 import pytest
 
-from simulator.cli import main
-from simulator.errors import InputError
-from simulator.results import ResultsStore
-from simulator.scenario import parse_scenario
-from simulator.sweep import Shard, plan_tasks
+from semlink.cli import main
+from semlink.errors import InputError
+from semlink.results import ResultsStore
+from semlink.scenario import parse_scenario
+from semlink.sweep import Shard, plan_tasks
 from tests.cli_errors import one_line_error
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -221,7 +221,7 @@ def test_ray_address_where_nothing_listens_fails_fast(runs):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "run", "s.yaml", "-q", "--ray",
+    proc = subprocess.run([sys.executable, "-m", "semlink.cli", "run", "s.yaml", "-q", "--ray",
                            f"127.0.0.1:{port}", "-o", "results/unreachable.h5"],
                           cwd=runs, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and time.monotonic() - started < 60

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.cli import main
-from simulator.results import ResultsStore
+from semlink.cli import main
+from semlink.results import ResultsStore
 from tests.cli_errors import one_line_error
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -10,18 +10,18 @@ import dataclasses
 import pytest
 import torch
 
-from channels.awgn import AWGNChannel
-from simulator.errors import InputError
-from simulator.images import load_images
-from simulator.links.semantic import SemanticLink
-from simulator.models import presets
-from simulator.models.encoder import SemanticEncoder
-from simulator.models.stage_a import DIFFUSERS_SCALE_FACTOR, ORIGINAL_SCALE_FACTOR, build_stage_a
-from simulator.models.stage_b import build_stage_b
-from simulator.scenario import AnalogTransmission
-from simulator.seeding import make_generator
-from simulator.training.config import ModelConfig
-from simulator.training.models import build_training_models
+from semlink.channels.awgn import AWGNChannel
+from semlink.errors import InputError
+from semlink.images import load_images
+from semlink.links.semantic import SemanticLink
+from semlink.models import presets
+from semlink.models.encoder import SemanticEncoder
+from semlink.models.stage_a import DIFFUSERS_SCALE_FACTOR, ORIGINAL_SCALE_FACTOR, build_stage_a
+from semlink.models.stage_b import build_stage_b
+from semlink.scenario import AnalogTransmission
+from semlink.seeding import make_generator
+from semlink.training.config import ModelConfig
+from semlink.training.models import build_training_models
 from tests.weights_layout import (assert_state_equal, save, to_original_stage_a,
                                   to_original_stage_b, write_diffusers)
 

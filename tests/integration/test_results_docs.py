@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.cli import main
-from simulator.export import export_csv
-from simulator.links.capacity import capacity_payload_bytes
-from simulator.metrics.lpips import lpips_unavailable_reason
-from simulator.results import ResultsStore
-from simulator.summary import summarize
+from semlink.cli import main
+from semlink.export import export_csv
+from semlink.links.capacity import capacity_payload_bytes
+from semlink.metrics.lpips import lpips_unavailable_reason
+from semlink.results import ResultsStore
+from semlink.summary import summarize
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.cli import main
-from simulator.results import ResultsStore
+from semlink.cli import main
+from semlink.results import ResultsStore
 
 SCENARIO = """\
 name: resume-test
@@ -29,7 +29,7 @@ monte_carlo: {target_bit_errors: 50, min_bits: 4000, max_bits: 8000, batch_bits:
 
 
 def _run(scenario: Path, output: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "simulator.cli", "run", str(scenario), "-q",
+    return subprocess.Popen([sys.executable, "-m", "semlink.cli", "run", str(scenario), "-q",
                              "-o", str(output), *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 

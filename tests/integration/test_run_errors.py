@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from simulator.cli import main
-from simulator.errors import InputError
-from simulator.images import SAMPLE_DIR
-from simulator.metrics.lpips import lpips_unavailable_reason
+from semlink.cli import main
+from semlink.errors import InputError
+from semlink.images import SAMPLE_DIR
+from semlink.metrics.lpips import lpips_unavailable_reason
 
 BASE = """\
 name: e
@@ -209,7 +209,7 @@ def test_arguments_the_models_refuse_give_one_line(argv, expected, tmp_path, cap
 
 
 def test_transmit_refuses_an_output_it_cannot_write_before_running(tmp_path, capsys, monkeypatch):
-    from simulator.links import semantic
+    from semlink.links import semantic
 
     monkeypatch.setattr(semantic, "SemanticLink", None)  # any use of the link would fail
     code = main(["transmit", PHOTO, "--snr-db", "5", "--out", str(tmp_path / "x.txt")])
@@ -240,8 +240,8 @@ def test_outputs_that_cannot_be_written_give_one_line(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("component, expected", [
-    ("simulator.channel.build_channel", "channel: `fft_size` must be in [1, 4096]; got 8192."),
-    ("simulator.links.ber.ber_link_rate", "links.ber: `fft_size` must be in [1, 4096]; got 8192."),
+    ("semlink.channel.build_channel", "channel: `fft_size` must be in [1, 4096]; got 8192."),
+    ("semlink.links.ber.ber_link_rate", "links.ber: `fft_size` must be in [1, 4096]; got 8192."),
 ])
 def test_a_component_refusing_its_settings_is_one_line_before_any_task(
         component, expected, tmp_path, capsys, monkeypatch):
@@ -285,7 +285,7 @@ def test_a_recipe_given_to_run_and_a_scenario_given_to_train_name_the_command(tm
 
 def _info_raises(monkeypatch, error: BaseException) -> None:
     """Make ``semlink info`` raise ``error``: how main() treats it, whatever the command."""
-    import simulator.cli as cli
+    import semlink.cli as cli
 
     def command(args):
         raise error
@@ -308,7 +308,7 @@ def test_small_preset_given_a_folder_without_its_bundle(tmp_path, capsys):
 
 
 def test_plot_of_a_file_without_points_says_so(tmp_path, capsys):
-    from simulator.results import ResultsStore
+    from semlink.results import ResultsStore
 
     ResultsStore(tmp_path / "empty.h5", {"scenario_text": ""}).save()
     code = main(["plot", str(tmp_path / "empty.h5"), "--out", str(tmp_path / "plots")])
@@ -326,13 +326,13 @@ def test_plot_of_a_file_without_points_says_so(tmp_path, capsys):
      "--json: {blocker}: a file stands where a folder is needed"),
 ])
 def test_outputs_are_checked_before_the_work(argv, expected, tmp_path, capsys, monkeypatch):
-    import simulator.bench
-    import simulator.metrics.fid
-    from simulator.links import semantic
-    from simulator.results import ResultsStore
+    import semlink.bench
+    import semlink.metrics.fid
+    from semlink.links import semantic
+    from semlink.results import ResultsStore
 
-    for module, name in ((simulator.bench, "run_bench"), (semantic, "SemanticLink"),
-                         (simulator.metrics.fid, "inception_features")):
+    for module, name in ((semlink.bench, "run_bench"), (semantic, "SemanticLink"),
+                         (semlink.metrics.fid, "inception_features")):
         monkeypatch.setattr(module, name, None)  # any work would fail with a TypeError
     (tmp_path / "file").write_text("not a folder")
     ResultsStore(tmp_path / "r.h5", {"scenario_text": ""}).save()
@@ -353,7 +353,7 @@ def test_fid_of_a_folder_of_one_image_is_refused_before_any_task(tmp_path, capsy
 @pytest.mark.parametrize("text, value", [("-1e3", -1000.0), ("-3", -3.0), ("-.5", -0.5),
                                          ("-1E-2", -0.01)])
 def test_negative_snrs_in_any_float_notation_are_values(text, value):
-    from simulator.cli import build_parser
+    from semlink.cli import build_parser
 
     args = build_parser().parse_args(["transmit", "x.png", "--snr-db", text, "--out", "y.png"])
     assert args.snr_db == value  # argparse alone took "-1e3" for an option
@@ -415,14 +415,14 @@ def test_a_multi_line_input_error_prints_its_first_line(monkeypatch, capsys):
 def test_run_device_option_overrides_the_scenario(tmp_path, monkeypatch):
     """``semlink run --device X`` runs on X whatever the scenario's ``device`` says (the
     scenario file itself is left as it is); without the option the file's device is used."""
-    import simulator.sweep
+    import semlink.sweep
 
     devices = []
 
     def run_scenario(scenario, text, **kwargs):
         devices.append(scenario.device)
 
-    monkeypatch.setattr(simulator.sweep, "run_scenario", run_scenario)
+    monkeypatch.setattr(semlink.sweep, "run_scenario", run_scenario)
     path = tmp_path / "s.yaml"
     path.write_text(BASE.replace("IMAGES", "sample").replace("device: cpu", "device: cuda:1"))
     assert main(["run", str(path), "-q", "--device", "cpu"]) == 0

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.cli import main
-from simulator.results import ResultsStore
-from simulator.summary import summarize
+from semlink.cli import main
+from semlink.results import ResultsStore
+from semlink.summary import summarize
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -8,13 +8,13 @@ import pytest
 import torch
 from PIL import Image
 
-from channels.awgn import AWGNChannel
-from simulator.channel import build_channel
-from simulator.cli import main
-from simulator.images import SAMPLE_DIR, load_images
-from simulator.links.semantic import SemanticLink
-from simulator.metrics.quality import psnr_db
-from simulator.scenario import (
+from semlink.channels.awgn import AWGNChannel
+from semlink.channel import build_channel
+from semlink.cli import main
+from semlink.images import SAMPLE_DIR, load_images
+from semlink.links.semantic import SemanticLink
+from semlink.metrics.quality import psnr_db
+from semlink.scenario import (
     AmplifierConfig,
     AnalogTransmission,
     AWGNConfig,
@@ -24,7 +24,7 @@ from simulator.scenario import (
     PhaseTrackingConfig,
     RayleighConfig,
 )
-from simulator.seeding import make_generator
+from semlink.seeding import make_generator
 from tests.corrupt_blocks import CorruptBlocks
 from tests.host_sync import record_host_syncs
 
@@ -83,8 +83,8 @@ def test_repetitions_spend_r_times_the_channel_uses_and_divide_the_noise():
     the combined noise is a quarter, so the embedding arrives 6 dB cleaner than at one send
     (measured over 8 photos); over fading Zhat is the demapped MRC of the four draws,
     recomputed here from the same channel."""
-    from modulation.analog import AnalogDemapper, AnalogMapper
-    from modulation.combining import chase_combine
+    from semlink.modulation.analog import AnalogDemapper, AnalogMapper
+    from semlink.modulation.combining import chase_combine
 
     tx = AnalogTransmission(mode="analog", repetitions=4)
     link = _link(256, tx=tx)
@@ -108,7 +108,7 @@ def test_repetitions_spend_r_times_the_channel_uses_and_divide_the_noise():
 def test_the_receivers_symbol_estimate_is_applied_before_demapping(estimate):
     """With an estimate the link's Zhat is the demapped estimate of the equalised symbols
     (recomputed here from the same channel draw); over AWGN noise-matched changes nothing."""
-    from modulation.analog import AnalogDemapper, AnalogMapper, estimate_symbols
+    from semlink.modulation.analog import AnalogDemapper, AnalogMapper, estimate_symbols
 
     tx = AnalogTransmission(mode="analog", estimate=estimate)
     link = _link(256, tx=tx)
@@ -150,7 +150,7 @@ def test_digital_harq_resends_embeddings_until_their_blocks_pass(combining):
     """16-QAM rate 1/2 at 3 dB loses code blocks of every embedding in one send (their values
     fall back to 0); with up to four sends every block passes, so Zhat is the error-free
     quantised Z of a noiseless send, and each embedding was sent 2 to 4 times."""
-    from simulator.scenario import HarqConfig
+    from semlink.scenario import HarqConfig
 
     base = dict(mode="digital", bits_per_value=6, clip=[-8, 8], modulation=16, code_rate=0.5)
     once = _link(256, tx=DigitalTransmission(**base))
@@ -372,7 +372,7 @@ def test_transmit_command_takes_the_receivers_estimate(tmp_path, capsys):
 
 
 def test_missing_weights_for_real_preset_is_a_clear_error(tmp_path):
-    from simulator.errors import InputError
+    from semlink.errors import InputError
 
     # Both fail before the 700M-parameter model is built.
     with pytest.raises(InputError, match="needs `weights:`"):

@@ -9,14 +9,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from channels.awgn import AWGNChannel
-from simulator.images import load_images
-from simulator.links.semantic import SemanticLink
-from simulator.metrics.quality import psnr_db
-from simulator.models.bundle import BUNDLE_FILE, bundle_prediction, read_bundle_info
-from simulator.models.presets import get_preset
-from simulator.scenario import AnalogTransmission
-from simulator.seeding import make_generator
+from semlink.channels.awgn import AWGNChannel
+from semlink.images import load_images
+from semlink.links.semantic import SemanticLink
+from semlink.metrics.quality import psnr_db
+from semlink.models.bundle import BUNDLE_FILE, bundle_prediction, read_bundle_info
+from semlink.models.presets import get_preset
+from semlink.scenario import AnalogTransmission
+from semlink.seeding import make_generator
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

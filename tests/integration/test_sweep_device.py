@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from simulator.scenario import parse_scenario
-from simulator.sweep import plan_tasks
-from simulator.tasks import TaskRunner
+from semlink.scenario import parse_scenario
+from semlink.sweep import plan_tasks
+from semlink.tasks import TaskRunner
 from tests.host_sync import record_host_syncs
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 
-from channels.awgn import AWGNChannel
-from channels.rayleigh import RayleighChannel
-from modulation.analog import (
+from semlink.channels.awgn import AWGNChannel
+from semlink.channels.rayleigh import RayleighChannel
+from semlink.modulation.analog import (
     AnalogDemapper,
     AnalogMapper,
     analog_channel_uses,

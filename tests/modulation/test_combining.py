@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from modulation.combining import chase_combine
+from semlink.modulation.combining import chase_combine
 
 
 def test_chase_combining_is_the_inverse_variance_mean():

@@ -8,7 +8,7 @@ import pytest
 import torch
 from sionna.phy.fec.ldpc import LDPC5GEncoder
 
-from modulation.ldpc import (
+from semlink.modulation.ldpc import (
     MAX_CODE_RATE,
     MIN_CODE_RATE,
     REDUNDANCY_VERSIONS,
@@ -18,7 +18,7 @@ from modulation.ldpc import (
     information_bits_per_block,
     plan_code_blocks,
 )
-from modulation.qam import QAMDemapper, QAMMapper
+from semlink.modulation.qam import QAMDemapper, QAMMapper
 
 # TS 38.212 Sec. 5.1 generator polynomials, x^24 term included
 _POLY = {"CRC24A": 0x1864CFB, "CRC24B": 0x1800063}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from modulation.qam import (
+from semlink.modulation.qam import (
     BITS_PER_SYMBOL,
     QAMDemapper,
     QAMMapper,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from modulation.quantize import UniformDequantizer, UniformQuantizer
+from semlink.modulation.quantize import UniformDequantizer, UniformQuantizer
 
 
 def _pair(num_bits, lo, hi, shape, **kw):

@@ -4,8 +4,8 @@ import json
 import pytest
 import torch
 
-from simulator.bench import bench_receiver, bench_sd15_img2img, run_bench, sd15_models
-from simulator.cli import main
+from semlink.bench import bench_receiver, bench_sd15_img2img, run_bench, sd15_models
+from semlink.cli import main
 from tests.threads import torch_threads
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -53,7 +53,7 @@ def test_cli_writes_json_and_rejects_unknown_preset(tmp_path, capsys):
 def test_a_run_cut_short_keeps_what_it_measured(tmp_path, monkeypatch, capsys):
     """--json is rewritten after every measurement: a crash (or a time limit) in the third
     measurement leaves the first two in the file, and stderr shows each as it lands."""
-    from simulator import bench
+    from semlink import bench
 
     real = bench.bench_receiver
     calls = []
@@ -108,7 +108,7 @@ def test_timing_arithmetic_on_a_fake_clock(monkeypatch):
     a batch of 2: 3 x 0.6 / 6 = 0.3 s/image, 1 / 0.3 images/s, 3 x 0.1 / 6 = 0.05 s/image."""
     from types import SimpleNamespace
 
-    from simulator import bench
+    from semlink import bench
 
     now = [100.0]
 
@@ -139,7 +139,7 @@ def test_timing_arithmetic_on_a_fake_clock(monkeypatch):
 def test_out_of_memory_ends_only_that_sizes_sweep(monkeypatch):
     """A batch that runs out of GPU memory is recorded as such, the larger batches of that
     size are not tried, and the next size starts again from the smallest batch."""
-    from simulator import bench
+    from semlink import bench
 
     calls = []
 

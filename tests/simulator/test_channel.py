@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from simulator.channel import build_channel
-from simulator.scenario import parse_scenario
-from simulator.seeding import make_generator
+from semlink.channel import build_channel
+from semlink.scenario import parse_scenario
+from semlink.seeding import make_generator
 
 
 def _channel(section: str):
@@ -38,7 +38,7 @@ def test_rayleigh_receive_antennas_are_the_scenarios():
 def test_rician_channel_is_the_scenarios():
     """type: rician builds the Rician channel with the scenario's K factor, blocks and
     antennas (the line-of-sight mean of h is sqrt(K / (K + 1)))."""
-    from channels.rician import RicianChannel
+    from semlink.channels.rician import RicianChannel
 
     ch = _channel("{type: rician, k_factor_db: 10, coherence_symbols: 2, num_rx_antennas: 2, "
                   "csi_error_var: 0.05}")
@@ -54,8 +54,8 @@ def test_rician_channel_is_the_scenarios():
 def test_the_amplifier_is_the_scenarios_and_sits_before_the_channel():
     """channel.amplifier wraps the channel in its amplifier (model, back-off, smoothness: 2
     when unset); without it the channel is built bare."""
-    from channels.amplifier import AmplifiedChannel
-    from channels.rician import RicianChannel
+    from semlink.channels.amplifier import AmplifiedChannel
+    from semlink.channels.rician import RicianChannel
 
     ch = _channel("{type: rician, k_factor_db: 3, amplifier: {input_backoff_db: 4.5}}")
     assert isinstance(ch, AmplifiedChannel) and isinstance(ch.channel, RicianChannel)
@@ -67,14 +67,14 @@ def test_the_amplifier_is_the_scenarios_and_sits_before_the_channel():
                     ).amplifier.smoothness == 5.0
     assert not isinstance(_channel("{type: awgn}"), AmplifiedChannel)
     # phase noise comes after the channel (and its amplifier), at the receiver
-    from channels.oscillator import OscillatorChannel
+    from semlink.channels.oscillator import OscillatorChannel
 
     noisy = _channel("{type: rayleigh, phase_noise_linewidth: 0.01, "
                      "amplifier: {input_backoff_db: 2}}")
     assert isinstance(noisy, OscillatorChannel) and noisy.normalized_linewidth == 0.01
     assert isinstance(noisy.channel, AmplifiedChannel)
     # the phase tracker holds it all: its pilots pass the amplifier, channel and oscillator
-    from channels.phase_tracking import PhaseTrackingChannel
+    from semlink.channels.phase_tracking import PhaseTrackingChannel
 
     tracked = _channel("{type: rician, k_factor_db: 3, frequency_offset: 0.001, "
                        "amplifier: {input_backoff_db: 2}, phase_tracking: {pilot_spacing: 20}}")

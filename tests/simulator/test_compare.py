@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simulator.cli import main
-from simulator.compare import COMPARE_COLUMNS, compare_links
-from simulator.errors import InputError
-from simulator.results import ResultsStore
+from semlink.cli import main
+from semlink.compare import COMPARE_COLUMNS, compare_links
+from semlink.errors import InputError
+from semlink.results import ResultsStore
 
 
 def _store(tmp_path, rows_by_link):

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from simulator.devices import describe_device, is_device_name, resolve_device
-from simulator.errors import InputError
+from semlink.devices import describe_device, is_device_name, resolve_device
+from semlink.errors import InputError
 from tests.threads import torch_threads
 
 

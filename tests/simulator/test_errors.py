@@ -1,7 +1,7 @@
 """One-line error text: what semlink keeps of a library's (often multi-line) message."""
 from __future__ import annotations
 
-from simulator.errors import describe_error, first_line
+from semlink.errors import describe_error, first_line
 
 
 def test_first_line_of_multi_line_empty_and_key_errors():

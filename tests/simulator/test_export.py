@@ -6,8 +6,8 @@ import csv
 import json
 import math
 
-from simulator.export import export_csv, export_json
-from simulator.results import ResultsStore
+from semlink.export import export_csv, export_json
+from semlink.results import ResultsStore
 
 T_975_1 = 12.706204736174698  # Student t, 97.5 % quantile, 1 degree of freedom (tables)
 

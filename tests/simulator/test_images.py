@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from simulator.errors import InputError
-from simulator.images import (SAMPLE_DIR, center_crop_box, list_images, load_image, load_images,
+from semlink.errors import InputError
+from semlink.images import (SAMPLE_DIR, center_crop_box, list_images, load_image, load_images,
                               read_rgb, save_image)
 
 

@@ -1,4 +1,4 @@
-"""Tests for simulator.link_papr and `semlink papr`: BER links' QAM against the constellations'
+"""Tests for semlink.link_papr and `semlink papr`: BER links' QAM against the constellations'
 known peaks and the Gaussian CCDF on OFDM, the semantic link's recorded symbols against its
 embedding mapped by hand, the OFDM sample count, the power levels against a sort written out,
 left-out capacity links, and one-line errors."""
@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from channels.ofdm import OFDMSISOChannel
-from channels.papr import power_levels_db
-from modulation.analog import AnalogMapper
-from simulator.cli import main
-from simulator.images import load_images
-from simulator.link_papr import EXCEEDED_BY, THRESHOLDS_DB, link_papr
-from simulator.links.semantic import SemanticLink
-from simulator.scenario import AnalogTransmission, parse_scenario
+from semlink.channels.ofdm import OFDMSISOChannel
+from semlink.channels.papr import power_levels_db
+from semlink.modulation.analog import AnalogMapper
+from semlink.cli import main
+from semlink.images import load_images
+from semlink.link_papr import EXCEEDED_BY, THRESHOLDS_DB, link_papr
+from semlink.links.semantic import SemanticLink
+from semlink.scenario import AnalogTransmission, parse_scenario
 
 BER = """\
 name: p

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.errors import InputError
-from simulator.merge import merge_results
-from simulator.results import ResultsStore
+from semlink.errors import InputError
+from semlink.merge import merge_results
+from semlink.results import ResultsStore
 
 SCENARIO = "name: m\nsnr: {points_db: [1, 2, 3]}\nlinks: {q: {type: ber}}\n"
 PLANNED = ["q/snr0/batch0", "q/snr1/batch0", "q/snr2/batch0"]

@@ -5,9 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
-from simulator.images import save_image
-from simulator.plots import plot_results
-from simulator.results import ResultsStore, reconstructions_dir
+from semlink.images import save_image
+from semlink.plots import plot_results
+from semlink.results import ResultsStore, reconstructions_dir
 
 SCENARIO = """\
 name: p
@@ -55,7 +55,7 @@ def _plotted(monkeypatch):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from simulator import plots
+    from semlink import plots
 
     curves = {}
 

@@ -13,10 +13,10 @@ import h5py
 import numpy as np
 import pytest
 
-import simulator.results as results
-from simulator.cli import _os_error_message, main
-from simulator.errors import InputError
-from simulator.results import ResultsStore
+import semlink.results as results
+from semlink.cli import _os_error_message, main
+from semlink.errors import InputError
+from semlink.results import ResultsStore
 
 
 def _store(path):
@@ -176,7 +176,7 @@ def test_real_write_failure_is_one_line_and_exits_cleanly(tmp_path):
     the interpreter must exit normally, without h5py's "Exception ignored" blocks."""
     script = textwrap.dedent(f"""
         import resource, signal
-        from simulator.results import ResultsStore
+        from semlink.results import ResultsStore
         store = ResultsStore({str(tmp_path / "r.h5")!r}, {{"scenario_hash": "abc"}})
         store.add("p0", {{"snr_db": 1.0}}, {{}})
         size = (store.path.stat().st_size // 4096 + 1) * 4096

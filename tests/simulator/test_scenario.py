@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from simulator.cli import main
-from simulator.scenario import ScenarioError, load_scenario, parse_scenario, scenario_hash
+from semlink.cli import main
+from semlink.scenario import ScenarioError, load_scenario, parse_scenario, scenario_hash
 
 GOOD = textwrap.dedent("""\
     name: good
@@ -317,11 +317,11 @@ def test_several_problems_are_all_reported(tmp_path):
 def test_ranges_are_the_components_own():
     """The schema states the components' ranges so that it loads without torch; they must
     stay the ranges the components check."""
-    import channels.doppler as doppler
-    import channels.ofdm as ofdm
-    import modulation.ldpc as ldpc
-    import simulator.links.harq as harq
-    from simulator import scenario
+    import semlink.channels.doppler as doppler
+    import semlink.channels.ofdm as ofdm
+    import semlink.modulation.ldpc as ldpc
+    import semlink.links.harq as harq
+    from semlink import scenario
 
     assert scenario.CODE_RATE_RANGE == (ldpc.MIN_CODE_RATE, ldpc.MAX_CODE_RATE)
     assert scenario.CODE_BLOCK_INFO_BITS == (ldpc.CRC_LENGTH + 1, ldpc.MAX_BLOCK_INFO_BITS)
@@ -336,7 +336,7 @@ def test_ranges_are_the_components_own():
 
 
 def test_a_code_block_at_the_edge_of_the_schema_is_one_the_ldpc_plan_accepts():
-    from modulation.ldpc import plan_code_blocks
+    from semlink.modulation.ldpc import plan_code_blocks
 
     for rate, n in [(0.9, 9386), (0.2, 125), (948 / 1024, 9125)]:
         link = parse_scenario(f"snr: {{points_db: [1]}}\nlinks: {{b: {{type: ber, code_rate: {rate}, "
@@ -358,10 +358,10 @@ def test_cli_validate_subprocess_exit_codes(tmp_path):
     good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
     good.write_text(GOOD)
     bad.write_text(GOOD.replace("type: classical", "type: clasical"))
-    ok = subprocess.run([sys.executable, "-m", "simulator.cli", "validate", str(good)],
+    ok = subprocess.run([sys.executable, "-m", "semlink.cli", "validate", str(good)],
                         capture_output=True, text=True)
     assert ok.returncode == 0 and "ok: 2 link(s)" in ok.stdout
-    ko = subprocess.run([sys.executable, "-m", "simulator.cli", "validate", str(bad)],
+    ko = subprocess.run([sys.executable, "-m", "semlink.cli", "validate", str(bad)],
                         capture_output=True, text=True)
     assert ko.returncode == 2 and "Traceback" not in ko.stderr
     assert ko.stderr.strip().endswith("got 'clasical'")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator import scenario as schema
+from semlink import scenario as schema
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "scenarios.md"
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simulator.results import ResultsStore
-from simulator.summary import clopper_pearson, summarize, t_interval
+from semlink.results import ResultsStore
+from semlink.summary import clopper_pearson, summarize, t_interval
 
 
 def test_clopper_pearson_closed_forms():

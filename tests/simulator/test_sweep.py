@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from simulator.links.semantic import SemanticLink
-from simulator.scenario import parse_scenario
-from simulator.sweep import plan_tasks
-from simulator.tasks import REFERENCE, TaskRunner
+from semlink.links.semantic import SemanticLink
+from semlink.scenario import parse_scenario
+from semlink.sweep import plan_tasks
+from semlink.tasks import REFERENCE, TaskRunner
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -64,10 +64,10 @@ def _streams(batch: int, monkeypatch) -> tuple[dict, dict]:
     """Seeds of the generators each task hands the channel and the sampler, by coordinates:
     channel ``(snr_index, batch_index, repeat)``, sampler ``(snr_index, image, repeat)``. The
     sampler itself is replaced by zeros: only its generators matter here."""
-    import simulator.channel
+    import semlink.channel
 
     channel_seeds, sampler_seeds = [], []
-    real_build = simulator.channel.build_channel
+    real_build = semlink.channel.build_channel
 
     def build_channel(config, *, generator, device, **kwargs):
         if generator is not None:
@@ -78,7 +78,7 @@ def _streams(batch: int, monkeypatch) -> tuple[dict, dict]:
         sampler_seeds.append([g.initial_seed() for g in generators])
         return torch.zeros(len(generators), 3, 64, 64)
 
-    monkeypatch.setattr(simulator.channel, "build_channel", build_channel)
+    monkeypatch.setattr(semlink.channel, "build_channel", build_channel)
     monkeypatch.setattr(SemanticLink, "reconstruct", reconstruct)
     scenario = parse_scenario(SEEDS.format(batch=batch))
     runner = TaskRunner(scenario, base_dir=Path.cwd(), device="cpu")
@@ -147,9 +147,9 @@ def test_non_square_images_run_through_every_link_kind():
     uses), ``match`` takes the semantic link's Z [16, 3, 5] (120 uses); every link's rows are
     scored on 128 x 192 images (the classical link at 20 dB is error free, so its PSNR is its
     JPEG2000 decode's, recomputed here from the codec alone, implicit headers as by default)."""
-    from simulator.codecs.jpeg2000 import decode, encode_to_budget
-    from simulator.links.framing import HEADER_BYTES
-    from simulator.metrics.quality import psnr_db
+    from semlink.codecs.jpeg2000 import decode, encode_to_budget
+    from semlink.links.framing import HEADER_BYTES
+    from semlink.metrics.quality import psnr_db
 
     text = BANDWIDTH.replace("size: 128", "width: 192, height: 128").replace("[5]", "[20]")
     scenario = parse_scenario(text)
@@ -182,8 +182,8 @@ links:
 
 
 def _set_metrics_of_rows(rows: list[dict], path: Path) -> tuple[float, float]:
-    from simulator.results import ResultsStore
-    from simulator.sweep import add_set_points
+    from semlink.results import ResultsStore
+    from semlink.sweep import add_set_points
 
     store = ResultsStore(path, {})
     for i, row in enumerate(rows):  # one task per row: the order tasks finished in
@@ -244,7 +244,7 @@ def test_kid_of_a_link_leaves_out_the_pairs_of_one_image(tmp_path):
                 - 2 * mean([k(x[a], v) for a in range(3) for j, v in y if a != j]))
     assert _set_metrics_of_rows(rows, tmp_path / "k.h5")[1] == pytest.approx(expected,
                                                                               rel=1e-9)
-    from simulator.results import ResultsStore
+    from semlink.results import ResultsStore
 
     (kid,) = ResultsStore.open(tmp_path / "k.h5").rows("kid")
     assert kid["kid_ci_low"] < kid["kid"] < kid["kid_ci_high"]  # the jackknife over 3 images
@@ -253,7 +253,7 @@ def test_kid_of_a_link_leaves_out_the_pairs_of_one_image(tmp_path):
 def test_kid_needs_the_originals_even_with_fid_reference_statistics():
     """The reference tasks (the originals' features) run for KID whatever FID compares with,
     and for FID only without fid_reference."""
-    from simulator.tasks import REFERENCE as REF
+    from semlink.tasks import REFERENCE as REF
 
     def planned(extra: str) -> bool:
         scenario = parse_scenario(FID.replace("metrics: [fid, kid]\n", extra))
@@ -330,8 +330,8 @@ def test_reconstructions_are_saved_for_the_first_transmission_only(tmp_path, mon
     """``save_reconstructions`` writes the first transmission of every image (docs/scenarios.md):
     one PNG per image and point, holding repeat 0's reconstruction (its PSNR is row repeat 0's,
     not repeat 1's: the small preset's sampler noise differs per repeat)."""
-    import simulator.images
-    from simulator.metrics.quality import psnr_db
+    import semlink.images
+    from semlink.metrics.quality import psnr_db
 
     saved = {}
 
@@ -339,7 +339,7 @@ def test_reconstructions_are_saved_for_the_first_transmission_only(tmp_path, mon
         assert path not in saved or path.parent.name == "original", path
         saved[path] = image.clone()
 
-    monkeypatch.setattr(simulator.images, "save_image", save_image)
+    monkeypatch.setattr(semlink.images, "save_image", save_image)
     scenario = parse_scenario(SEEDS.format(batch=2) + "save_reconstructions: true\n")
     runner = TaskRunner(scenario, base_dir=Path.cwd(), device="cpu", recon_dir=tmp_path)
     task = next(t for t in plan_tasks(scenario, runner.num_images) if t.snr_db == 5.0)
@@ -379,7 +379,7 @@ def test_ideal_code_links_take_their_frame_and_settings_from_the_scenario():
     -ln(0.7) the quantile of |h|^2 ~ Exp(1), within 4 sigma of its 10000-draw estimate (0.1 or
     AWGN would give about 225 or 426 bytes at 20 dB). The link keeps its failure policy and
     JPEG2000 headers, and its estimate is drawn from the scenario's seed."""
-    from simulator.links.capacity import CapacityLink
+    from semlink.links.capacity import CapacityLink
 
     runner = TaskRunner(parse_scenario(IDEAL.format(seed=5)), base_dir=Path.cwd(), device="cpu")
     for snr_db, capacity in ((10.0, math.floor(512 * math.log2(11) / 8)),
@@ -420,8 +420,8 @@ def test_ideal_code_points_record_the_frame_and_the_estimated_outage_probability
 def test_info_names_the_links_channel_and_images_of_the_scenario(tmp_path):
     """`semlink info` says what a file compares, read from its stored scenario text without
     validating it (files of other versions too); unreadable text adds no line."""
-    from simulator.results import ResultsStore
-    from simulator.sweep import describe_results
+    from semlink.results import ResultsStore
+    from semlink.sweep import describe_results
 
     text = ("name: x\nimages: {source: photos, width: 768, height: 512}\n"
             "channel: {type: rician, k_factor_db: 3, amplifier: {input_backoff_db: 3}}\n"
@@ -473,8 +473,8 @@ def test_info_names_the_links_channel_and_images_of_the_scenario(tmp_path):
 def test_digital_semantic_harq_rows_record_sends_and_channel_uses(tmp_path):
     """A digital semantic link with harq records per image its sends and the channel uses they
     took (sends x its channel uses per send); the summary gives its mean channel uses."""
-    from simulator.results import ResultsStore
-    from simulator.summary import summarize
+    from semlink.results import ResultsStore
+    from semlink.summary import summarize
 
     scenario = parse_scenario("""\
 name: dig-harq
@@ -505,9 +505,9 @@ def test_classical_cbg_rows_record_the_channel_uses_of_the_resent_blocks(tmp_pat
     """A classical link with code block groups records per image the channel uses its sends
     took: the first send's 1152 plus 384 per resent block (3 blocks of 1536 bits at 16-QAM,
     one per group), the same numbers the link itself reports for the task's channel draws."""
-    from simulator.channel import build_channel
-    from simulator.results import ResultsStore
-    from simulator.seeding import make_generator
+    from semlink.channel import build_channel
+    from semlink.results import ResultsStore
+    from semlink.seeding import make_generator
 
     scenario = parse_scenario("""\
 name: cbg

@@ -9,7 +9,7 @@ import pytest
 from scipy.integrate import quad
 from scipy.stats import norm
 
-from simulator.theory import ber_awgn, ber_rayleigh, ber_rician
+from semlink.theory import ber_awgn, ber_rayleigh, ber_rician
 from tests.ber_reference import gray_pam_ber
 
 EBNO_DB = np.array([-2.0, 0.0, 3.0, 6.0, 9.0, 12.0, 15.0])

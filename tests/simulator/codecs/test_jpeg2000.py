@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from simulator.codecs import (
+from semlink.codecs import (
     decode,
     decode_prefix,
     encode_to_budget,
@@ -19,7 +19,7 @@ from simulator.codecs import (
     restore_header,
     strip_header,
 )
-from simulator.errors import InputError
+from semlink.errors import InputError
 
 SAMPLES = sorted((Path(__file__).parents[3] / "simulator" / "data" / "sample").glob("*.png"))
 # Semantic link: 1152 complex channel uses x 4 bit (16-QAM) x rate 1/2 = 2304 bit = 288 bytes,

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from simulator.codecs import decode, decode_prefix, encode_to_budget, strip_header
+from semlink.codecs import decode, decode_prefix, encode_to_budget, strip_header
 
 SAMPLES = sorted((Path(__file__).parents[3] / "simulator" / "data" / "sample").glob("*.png"))
 KINDS = ("flip", "cut", "zero_run", "garbage", "header_then_garbage", "empty")

@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from simulator.errors import InputError
-from simulator.links import amc
-from simulator.links.amc import DEFAULT_MCS_TABLE, Mcs, estimate_bler, select_mcs
-from simulator.scenario import RayleighConfig
+from semlink.errors import InputError
+from semlink.links import amc
+from semlink.links.amc import DEFAULT_MCS_TABLE, Mcs, estimate_bler, select_mcs
+from semlink.scenario import RayleighConfig
 
 N = 288  # one code block per frame for every default entry: n = 576, 1152 or 1728
 SIZE = (128, 128)
@@ -174,8 +174,8 @@ def test_when_every_entry_fails_ties_go_to_the_smaller_frame():
 def test_a_frame_exactly_the_minimum_jpeg2000_frame_is_feasible():
     # 216 symbols of 4-QAM 1/2: one block of n = 432, k = 216, so (216 - 24) / 8 = 24 bytes,
     # exactly header + the smallest 32x32 implicit-header codestream.
-    from simulator.codecs.jpeg2000 import minimum_codestream_bytes
-    from simulator.links.classical import HEADER_BYTES
+    from semlink.codecs.jpeg2000 import minimum_codestream_bytes
+    from semlink.links.classical import HEADER_BYTES
     assert HEADER_BYTES + minimum_codestream_bytes(32, 32, header="implicit") == 24
     choice = select_mcs(216, (32, 32), 30.0, table=(Mcs(4, 0.5),), seed=1, **QUICK)
     assert choice.payload_bytes == 24 and choice.meets_target

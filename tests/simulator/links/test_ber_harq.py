@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from simulator.links.ber import simulate_ber_point
-from simulator.results import ResultsStore
-from simulator.scenario import AWGNConfig, BERLinkConfig, HarqConfig, MonteCarloConfig
-from simulator.summary import summarize, throughput_interval
+from semlink.links.ber import simulate_ber_point
+from semlink.results import ResultsStore
+from semlink.scenario import AWGNConfig, BERLinkConfig, HarqConfig, MonteCarloConfig
+from semlink.summary import summarize, throughput_interval
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -10,11 +10,11 @@ import pytest
 import torch
 from scipy.special import exp1
 
-from channels.awgn import AWGNChannel
-from channels.rayleigh import RayleighChannel
-from simulator.channel import build_channel
-from simulator.codecs.jpeg2000 import decode, encode_to_budget
-from simulator.links.capacity import (
+from semlink.channels.awgn import AWGNChannel
+from semlink.channels.rayleigh import RayleighChannel
+from semlink.channel import build_channel
+from semlink.codecs.jpeg2000 import decode, encode_to_budget
+from semlink.links.capacity import (
     MAX_PAYLOAD_BYTES,
     CapacityLink,
     capacity_bits_per_use,
@@ -22,8 +22,8 @@ from simulator.links.capacity import (
     estimate_outage_rate,
     mutual_information_bits,
 )
-from simulator.links.framing import HEADER_BYTES, MID_GREY
-from simulator.scenario import RayleighConfig
+from semlink.links.framing import HEADER_BYTES, MID_GREY
+from semlink.scenario import RayleighConfig
 
 SIZE = 64
 

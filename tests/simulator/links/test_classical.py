@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from channels.awgn import AWGNChannel
-from simulator.codecs.jpeg2000 import decode, decode_prefix
-from simulator.errors import InputError
-from simulator.images import load_images
-from simulator.links.classical import HEADER_BYTES, ClassicalLink, plan_budget
+from semlink.channels.awgn import AWGNChannel
+from semlink.codecs.jpeg2000 import decode, decode_prefix
+from semlink.errors import InputError
+from semlink.images import load_images
+from semlink.links.classical import HEADER_BYTES, ClassicalLink, plan_budget
 from tests.corrupt_blocks import CorruptBlocks
 
 SIZE = 128

@@ -6,15 +6,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from channels.awgn import AWGNChannel
-from modulation.ldpc import CN_UPDATES
-from simulator.links.amc import select_mcs
-from simulator.links.ber import simulate_ber_point
-from simulator.links.decoder import decoder_settings
-from simulator.links.semantic import SemanticLink
-from simulator.scenario import (LDPC_CHECK_NODES, AWGNConfig, BERLinkConfig, DigitalTransmission,
+from semlink.channels.awgn import AWGNChannel
+from semlink.modulation.ldpc import CN_UPDATES
+from semlink.links.amc import select_mcs
+from semlink.links.ber import simulate_ber_point
+from semlink.links.decoder import decoder_settings
+from semlink.links.semantic import SemanticLink
+from semlink.scenario import (LDPC_CHECK_NODES, AWGNConfig, BERLinkConfig, DigitalTransmission,
                                 LDPCDecoderConfig, MonteCarloConfig)
-from simulator.seeding import make_generator
+from semlink.seeding import make_generator
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -78,8 +78,8 @@ def test_a_scenarios_classical_link_is_built_with_its_decoder():
     one."""
     from pathlib import Path
 
-    from simulator.scenario import parse_scenario
-    from simulator.tasks import TaskRunner
+    from semlink.scenario import parse_scenario
+    from semlink.tasks import TaskRunner
 
     failed = {}
     for iterations in (1, 20):

@@ -7,8 +7,8 @@ import struct
 import numpy as np
 import torch
 
-from simulator.codecs.jpeg2000 import decode
-from simulator.links.framing import HEADER_BYTES, JPEG2000Frames
+from semlink.codecs.jpeg2000 import decode
+from semlink.links.framing import HEADER_BYTES, JPEG2000Frames
 
 SIZE = 128
 

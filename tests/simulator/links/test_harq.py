@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from channels.awgn import AWGNChannel
-from modulation.combining import chase_combine
-from simulator.images import load_images
-from simulator.links.classical import ClassicalLink
-from simulator.links.harq import group_code_blocks
+from semlink.channels.awgn import AWGNChannel
+from semlink.modulation.combining import chase_combine
+from semlink.images import load_images
+from semlink.links.classical import ClassicalLink
+from semlink.links.harq import group_code_blocks
 from tests.corrupt_blocks import CorruptBlocks
 
 SIZE = 64

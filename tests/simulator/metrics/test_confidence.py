@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy import stats
 
-from simulator.metrics import bootstrap_interval, t_interval
+from semlink.metrics import bootstrap_interval, t_interval
 
 DATA = torch.tensor([0.21, 0.25, 0.19, 0.30, 0.27, 0.22, 0.24, 0.26], dtype=torch.float64)
 

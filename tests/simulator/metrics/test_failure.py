@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from simulator.metrics import PAPER_FAILURE_SCORES, fid_with_failures, score_failures
+from semlink.metrics import PAPER_FAILURE_SCORES, fid_with_failures, score_failures
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ import pytest
 import scipy.linalg
 import torch
 
-import simulator.metrics.fid as fid_module
-from simulator.errors import InputError
-from simulator.metrics import (
+import semlink.metrics.fid as fid_module
+from semlink.errors import InputError
+from semlink.metrics import (
     FID_MODEL_SHA256,
     FidMoments,
     FidStatistics,
@@ -115,7 +115,7 @@ def test_fid_grows_with_blur(sets):
 def test_kid_grows_with_blur(sets):
     """KID of the same photos' Inception features: the matched pairs (a photo and its own
     blurred copy) left out, stronger blur is still farther."""
-    from simulator.metrics.kid import kernel_inception_distance
+    from semlink.metrics.kid import kernel_inception_distance
 
     _, feats, _ = sets
     groups = torch.arange(NUM)
@@ -173,7 +173,7 @@ def test_factor_path_equals_eigen_path_and_scipy():
 
 
 def test_fid_of_a_sweep_group_against_scipy_and_the_paper_failure_rule():
-    from simulator.tasks import fid_of_group
+    from semlink.tasks import fid_of_group
 
     rng = np.random.default_rng(12)
     recon = rng.gamma(2.0, size=(8, 64)).astype(np.float32)  # float32, as the store keeps them

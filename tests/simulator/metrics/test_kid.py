@@ -10,7 +10,7 @@ import pytest
 import torch
 from torchmetrics.image.kid import poly_mmd
 
-from simulator.metrics import kernel_inception_distance, polynomial_kernel
+from semlink.metrics import kernel_inception_distance, polynomial_kernel
 
 
 def test_equal_sets_without_groups_match_torchmetrics():
@@ -101,7 +101,7 @@ def test_jackknife_equals_leaving_each_image_out_by_hand():
     is t_{0.975, G-1} SE wide on each side."""
     from scipy import stats
 
-    from simulator.metrics import kid_jackknife
+    from semlink.metrics import kid_jackknife
 
     gen = torch.Generator().manual_seed(3)
     x = torch.randn(7, 6, generator=gen, dtype=torch.float64)
@@ -125,7 +125,7 @@ def test_jackknife_error_matches_the_spread_over_draws():
     standard deviation, and the 95% intervals cover the mean KID 90 to 99 % of the time. For
     sets of one distribution (KID 0, where the estimate is degenerate) it is conservative:
     wider than the spread, covering always."""
-    from simulator.metrics import kid_jackknife
+    from semlink.metrics import kid_jackknife
 
     groups = torch.arange(20)
 
@@ -151,7 +151,7 @@ def test_jackknife_error_matches_the_spread_over_draws():
 
 
 def test_jackknife_needs_three_groups():
-    from simulator.metrics import kid_jackknife
+    from semlink.metrics import kid_jackknife
 
     x = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     estimate = kid_jackknife(x, x + 1.0, groups1=torch.tensor([0, 1]),

@@ -10,8 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from simulator.errors import InputError
-from simulator.metrics import (
+from semlink.errors import InputError
+from semlink.metrics import (
     BACKBONE_FILES,
     LPIPS,
     find_lpips_backbone,

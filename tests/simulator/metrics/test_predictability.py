@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from simulator.errors import InputError
-from simulator.metrics import LPIPS, pairwise_spread, psnr_db
+from semlink.errors import InputError
+from semlink.metrics import LPIPS, pairwise_spread, psnr_db
 from tests.simulator.metrics.conftest import blur, jpeg, to_tensor
 
 

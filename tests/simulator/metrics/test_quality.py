@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from simulator.metrics import (
+from semlink.metrics import (
     LPIPS,
     ms_ssim,
     ms_ssim_max_scales,
@@ -245,7 +245,7 @@ def test_fid_features_run_where_the_images_are(jpeg_pairs, device, tmp_path, mon
     """The Inception file is loaded onto the images' device and run there, without host
     syncs; a small scripted stand-in with the same interface replaces the 87 MB file, which
     does not travel to a GPU machine (the real one is checked on CPU in test_fid.py)."""
-    from simulator.metrics import fid
+    from semlink.metrics import fid
 
     class StandIn(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:  # [b, 3, 299, 299] -> [b, 2048, 1, 1]

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from simulator.errors import InputError
-from simulator.models.bundle import bundle_prediction, load_bundle, read_bundle_info, save_bundle
+from semlink.errors import InputError
+from semlink.models.bundle import bundle_prediction, load_bundle, read_bundle_info, save_bundle
 
 
 def _part(seed):

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from simulator.models.encoder import EfficientNetV2Features, SemanticEncoder
+from semlink.models.encoder import EfficientNetV2Features, SemanticEncoder
 
 # EfficientNetV2-S rows of Tan & Le (2021), table 4: (fused, expand, c_in, c_out, layers);
 # kernel 3 everywhere, SE ratio 0.25 of the block input channels in the MBConv stages.

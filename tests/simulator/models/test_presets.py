@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
-from simulator.models.presets import PRESET_NAMES, get_preset
-from simulator.models.stage_a import STAGE_A_CONFIG_NAMES
-from simulator.models.stage_b import STAGE_B_CONFIG_NAMES, stage_b_config
+from semlink.models.presets import PRESET_NAMES, get_preset
+from semlink.models.stage_a import STAGE_A_CONFIG_NAMES
+from semlink.models.stage_b import STAGE_B_CONFIG_NAMES, stage_b_config
 
 
 def test_names():
@@ -64,8 +64,8 @@ def test_small_preset_matches_its_shipped_weights():
     """The small preset's fields are those the shipped weights were trained with, as recorded in
     the bundle's metadata by the training run (read from the header only): encoder size and
     resize factor, stage B and stage A configurations, latent scale, parameterisation."""
-    from simulator.models.bundle import BUNDLE_FILE, read_bundle_info
-    from simulator.models.stage_a import stage_a_config
+    from semlink.models.bundle import BUNDLE_FILE, read_bundle_info
+    from semlink.models.stage_a import stage_a_config
 
     p = get_preset("small")
     if not p.has_shipped_weights():

@@ -4,9 +4,9 @@ import json
 import pytest
 import torch
 
-from simulator.models.receiver import SemanticReceiver
-from simulator.models.sampler import sample_latents
-from simulator.models.stage_a import decode_latents
+from semlink.models.receiver import SemanticReceiver
+from semlink.models.sampler import sample_latents
+from semlink.models.stage_a import decode_latents
 from tests.threads import torch_threads
 
 

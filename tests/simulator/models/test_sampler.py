@@ -6,9 +6,9 @@ import pytest
 import torch
 from diffusers import DDPMWuerstchenScheduler
 
-from simulator.models.sampler import (add_noise, alpha_cumprod, sample_latents, sampling_schedule,
+from semlink.models.sampler import (add_noise, alpha_cumprod, sample_latents, sampling_schedule,
                                       training_target)
-from simulator.models.stage_b import build_stage_b
+from semlink.models.stage_b import build_stage_b
 from tests.diffusion_reference import cosine_alpha_cumprod
 
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from simulator.models.stage_a import (DIFFUSERS_SCALE_FACTOR, ORIGINAL_SCALE_FACTOR, build_stage_a,
+from semlink.models.stage_a import (DIFFUSERS_SCALE_FACTOR, ORIGINAL_SCALE_FACTOR, build_stage_a,
                                       decode_latents, encode_latents, scale_factor_for_layout,
                                       stage_a_config)
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from simulator.models.stage_b import (STAGE_B_CONFIG_NAMES, build_stage_b, null_text_pooled,
+from semlink.models.stage_b import (STAGE_B_CONFIG_NAMES, build_stage_b, null_text_pooled,
                                       predict_noise, stage_b_config)
 
 

@@ -8,12 +8,12 @@ import types
 import pytest
 import torch
 
-from simulator.cli import main
-from simulator.errors import InputError
-from simulator.models import weights as W
-from simulator.models.encoder import SemanticEncoder
-from simulator.models.stage_a import build_stage_a
-from simulator.models.stage_b import build_stage_b
+from semlink.cli import main
+from semlink.errors import InputError
+from semlink.models import weights as W
+from semlink.models.encoder import SemanticEncoder
+from semlink.models.stage_a import build_stage_a
+from semlink.models.stage_b import build_stage_b
 from tests.weights_layout import (assert_state_equal, randomize, save, to_original_stage_a,
                                   to_original_stage_b, write_diffusers)
 

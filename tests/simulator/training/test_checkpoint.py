@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from simulator.errors import InputError
-from simulator.training.checkpoint import EMA, load_checkpoint, save_checkpoint
+from semlink.errors import InputError
+from semlink.training.checkpoint import EMA, load_checkpoint, save_checkpoint
 
 
 def test_ema_follows_closed_form():

@@ -6,11 +6,11 @@ import math
 import pytest
 import torch
 
-from modulation.analog import AnalogDemapper, AnalogMapper, estimate_symbols
-from simulator.channel import build_channel
-from simulator.scenario import AWGNConfig, RayleighConfig
-from simulator.training.conditioning import NoisyConditioning
-from simulator.training.config import ConditioningConfig
+from semlink.modulation.analog import AnalogDemapper, AnalogMapper, estimate_symbols
+from semlink.channel import build_channel
+from semlink.scenario import AWGNConfig, RayleighConfig
+from semlink.training.conditioning import NoisyConditioning
+from semlink.training.config import ConditioningConfig
 
 SHAPE = (16, 6, 6)
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from simulator.errors import InputError
-from simulator.scenario import RayleighConfig, ScenarioError
-from simulator.training.config import load_train_config, parse_train_config, train_config_hash
+from semlink.errors import InputError
+from semlink.scenario import RayleighConfig, ScenarioError
+from semlink.training.config import load_train_config, parse_train_config, train_config_hash
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -77,7 +77,7 @@ def test_ablation_recipes_differ_only_in_the_conditioning_noise(stage):
 
 
 def test_cli_validate_recognises_training_recipes(capsys):
-    from simulator.cli import main
+    from semlink.cli import main
 
     assert main(["validate", str(REPO / "scenarios" / "train-small.yaml")]) == 0
     out = capsys.readouterr().out

@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from simulator.errors import InputError
-from simulator.training.data import TrainImages
+from semlink.errors import InputError
+from semlink.training.data import TrainImages
 
 
 @pytest.fixture()

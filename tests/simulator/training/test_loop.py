@@ -6,13 +6,13 @@ import csv
 import pytest
 import torch
 
-from simulator.errors import InputError
-from simulator.images import SAMPLE_DIR
-from simulator.models.bundle import load_bundle, read_bundle_info
-from simulator.seeding import derive_seed
-from simulator.training.config import parse_train_config
-from simulator.training.loop import train, train_main
-from simulator.training.models import build_training_models
+from semlink.errors import InputError
+from semlink.images import SAMPLE_DIR
+from semlink.models.bundle import load_bundle, read_bundle_info
+from semlink.seeding import derive_seed
+from semlink.training.config import parse_train_config
+from semlink.training.loop import train, train_main
+from semlink.training.models import build_training_models
 from tests.diffusion_reference import cosine_alpha_cumprod
 from tests.threads import torch_threads
 
@@ -140,7 +140,7 @@ def test_train_main_errors(tmp_path):
 
 
 def test_device_override_trains_where_asked(tmp_path, capsys):
-    from simulator.cli import main
+    from semlink.cli import main
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text(CONFIG.replace("steps: 3", "steps: 1").replace("every: 100", "every: 1000")
@@ -152,7 +152,7 @@ def test_device_override_trains_where_asked(tmp_path, capsys):
 def test_diffusion_times_follow_the_phase_range_and_v_target(tmp_path, monkeypatch):
     """A phase with ``timesteps: [0.9, 1.0]`` only shows stage B times in that range, and the
     small preset learns v (its bundle says so)."""
-    from simulator.training import loop
+    from semlink.training import loop
 
     seen = []
     real = loop.predict_noise
@@ -177,7 +177,7 @@ def test_mixed_precision_steps_as_on_cuda(tmp_path, monkeypatch):
     """The loop under bfloat16 autocast (what it uses on CUDA, here CPU autocast): both kinds
     of phase run with autocast active, losses stay finite and the trained weights stay
     float32 (master weights), so a GPU training run does not fail on dtypes."""
-    from simulator.training import loop
+    from semlink.training import loop
 
     monkeypatch.setattr(loop, "_autocast",
                         lambda device: torch.autocast(device_type="cpu", dtype=torch.bfloat16))
@@ -218,7 +218,7 @@ def test_diffusion_loss_is_mse_to_v_of_scaled_latents_given_the_noisy_embedding(
     times in the phase's range, and its prediction (here zeros, through a spy) is scored
     against v = sqrt(acp) eps - sqrt(1 - acp) x0, x0 = stage A's latents / the scale factor,
     eps recovered from the noisy latent it was given."""
-    from simulator.training import loop
+    from semlink.training import loop
 
     torch.manual_seed(0)
     models = build_training_models(parse_train_config(CONFIG).model, device="cpu")
@@ -268,7 +268,7 @@ def test_a_phase_ends_with_the_ema_of_its_weights(tmp_path, monkeypatch):
     """The weights a phase leaves are the exponential moving average of the live weights after
     each optimiser step, computed here from the recorded live weights with the documented
     warm-up (decay_t = min(decay, (1 + t) / (10 + t))), not the last live weights."""
-    from simulator.training import checkpoint
+    from semlink.training import checkpoint
 
     text = CONFIG.replace("steps: 1, batch_size: 2, lr: 1.0e-3}",
                           "steps: 3, batch_size: 1, lr: 1.0e-2, ema_decay: 0.5}")
@@ -309,7 +309,7 @@ def test_batchnorm_statistics_are_recomputed_for_the_weights_a_phase_leaves(unin
     while training. Checked on the mapper's BatchNorm (the one that makes Z): the 16 batches of
     phase 1 are drawn again from the seed ``derive_seed(seed, "batchnorm", 1)`` and the mean of
     their batch means and unbiased variances of the mapper input is computed here."""
-    from simulator.training.data import TrainImages
+    from semlink.training.data import TrainImages
 
     _, bundle = uninterrupted
     cfg = parse_train_config(CONFIG)

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from simulator.models.bundle import save_bundle
-from simulator.training.config import ModelConfig
-from simulator.training.models import build_training_models
-from simulator.training.report import evaluate_bundle, image_grid
-from simulator.training.validation import constant_colour_psnr_db, reconstruct
+from semlink.models.bundle import save_bundle
+from semlink.training.config import ModelConfig
+from semlink.training.models import build_training_models
+from semlink.training.report import evaluate_bundle, image_grid
+from semlink.training.validation import constant_colour_psnr_db, reconstruct
 
 TINY = ModelConfig(preset="small", stage_b="tiny", stage_a="tiny")
 
