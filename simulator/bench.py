@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,7 +21,14 @@ from semlink.models.receiver import SemanticReceiver
 from semlink.models.stage_a import decode_latents
 from semlink.seeding import make_generator
 
-__all__ = ["bench_receiver", "bench_sd15_img2img", "run_bench", "sd15_models"]
+__all__ = ["bench_ldpc_chain", "bench_receiver", "bench_sd15_img2img", "profile_trace",
+           "run_bench", "sd15_models"]
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
 
 
 def _sync(device: str) -> None:
@@ -40,28 +48,41 @@ def _peak_memory_mib(device: str) -> float | None:
 
 
 def bench_receiver(preset: str, image_size: int, batch_size: int, *, device: str,
-                   steps: int = 10, guidance: float = 1.1, repeats: int = 2) -> dict[str, Any]:
+                   steps: int = 10, guidance: float = 1.1, repeats: int = 2,
+                   cuda_graphs: bool = False, profile_dir: str | None = None) -> dict[str, Any]:
     """Time ``repeats`` receiver calls after one warm-up call, then stage A's decoding alone
     (its share of the time: the rest is stage B sampling).
 
+    :param cuda_graphs: Replay the receiver as a CUDA graph (:mod:`semlink.models.graphs`);
+        the warm-up call then includes the capture.
+    :param profile_dir: Folder for a torch profiler trace (Chrome JSON) of one steady-state
+        call, ``receiver-{preset}-{size}px-b{batch}.json``; None = no trace.
     :output result: ``{"preset", "image_size", "batch_size", "steps", "guidance", "dtype",
-        "seconds_per_image", "images_per_second", "stage_a_seconds_per_image",
-        "peak_memory_mib", "random_weights"}``.
+        "cuda_graphs", "warmup_seconds", "seconds_per_image", "images_per_second",
+        "stage_a_seconds_per_image", "peak_memory_mib", "random_weights"}`` (and
+        ``"graph_fallback"``, why capture failed, and ``"profile"``, the trace's path).
     """
     p = get_preset(preset)
     dtype = p.default_dtype(device)
-    rx = SemanticReceiver.from_preset(preset, device=device, dtype=dtype)
+    rx = SemanticReceiver.from_preset(preset, device=device, dtype=dtype, cuda_graphs=cuda_graphs)
     rx.random_weights = False  # speed only; suppress the warning
     channels = p.embedding_channels
     side = -(-round(image_size * p.encoder_resize_factor) // 32)
     zhat = torch.randn(batch_size, channels, side, side, device=device, dtype=dtype)
     gens = [make_generator(i, device) for i in range(batch_size)]
-    rx(zhat, gens, image_size=image_size, steps=steps, guidance=guidance)  # warm-up
+
+    def call():
+        return rx(zhat, gens, image_size=image_size, steps=steps, guidance=guidance)
+
     _sync(device)
+    start = time.perf_counter()
+    call()  # warm-up: kernel selection, allocator, and the graph's capture
+    _sync(device)
+    warmup = time.perf_counter() - start
     _peak_memory_reset(device)
     start = time.perf_counter()
     for _ in range(repeats):
-        rx(zhat, gens, image_size=image_size, steps=steps, guidance=guidance)
+        call()
     _sync(device)
     seconds = (time.perf_counter() - start) / (repeats * batch_size)
     peak = _peak_memory_mib(device)
@@ -73,11 +94,106 @@ def bench_receiver(preset: str, image_size: int, batch_size: int, *, device: str
             decode_latents(rx.stage_a, latents, rx.latent_scale_factor)
         _sync(device)
     stage_a = (time.perf_counter() - start) / (repeats * batch_size)
-    return {"preset": preset, "image_size": image_size, "batch_size": batch_size, "steps": steps,
-            "guidance": guidance, "dtype": str(dtype).replace("torch.", ""),
-            "seconds_per_image": seconds, "images_per_second": 1.0 / seconds,
-            "stage_a_seconds_per_image": stage_a, "peak_memory_mib": peak,
-            "random_weights": True}
+    result = {"preset": preset, "image_size": image_size, "batch_size": batch_size,
+              "steps": steps, "guidance": guidance, "dtype": str(dtype).replace("torch.", ""),
+              "cuda_graphs": cuda_graphs and rx.graphs.captures > 0,
+              "warmup_seconds": warmup, "seconds_per_image": seconds,
+              "images_per_second": 1.0 / seconds, "stage_a_seconds_per_image": stage_a,
+              "peak_memory_mib": peak, "random_weights": True}
+    if rx.graphs.fallback_reason is not None:
+        result["graph_fallback"] = rx.graphs.fallback_reason
+    if profile_dir is not None:
+        name = f"receiver-{preset}-{image_size}px-b{batch_size}.json"
+        result["profile"] = profile_trace(call, device, Path(profile_dir) / name)
+    return result
+
+
+def profile_trace(fn: Callable[[], Any], device: str, path: Path) -> str:
+    """Run ``fn`` once under the torch profiler (CPU and, on CUDA, device activity) and write
+    its Chrome trace to ``path`` (open it in Perfetto or chrome://tracing): the launches, the
+    host's gaps between them and any synchronisation show there.
+
+    :output path: The trace's path, as a string.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU]
+    if device.startswith("cuda"):
+        activities.append(ProfilerActivity.CUDA)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with profile(activities=activities) as prof:
+        fn()
+        _sync(device)
+    prof.export_chrome_trace(str(path))
+    return str(path)
+
+
+def bench_ldpc_chain(batch_blocks: int, *, device: str, n: int = 1536, code_rate: float = 0.5,
+                     modulation: int = 16, snr_db: float = 10.0, num_iter: int = 20,
+                     cn_update: str = "boxplus", repeats: int = 2, seed: int = 0
+                     ) -> dict[str, Any]:
+    """Throughput of the classical link's bit chain on ``device``: random information bits of
+    ``batch_blocks`` code blocks through CRC + 5G LDPC encoding, Gray QAM, AWGN, app demapping
+    and BP decoding (the chain of :mod:`semlink.links.classical`, without the JPEG2000 codec),
+    timed after one warm-up call.
+
+    :param batch_blocks: int >= 1; code blocks per call (one row each).
+    :param n: Codeword bits per block; default 1536.
+    :param code_rate: LDPC rate ``k / n`` (CRC inside ``k``); default 1/2.
+    :param modulation: QAM order; default 16.
+    :param snr_db: Es/N0 of the AWGN channel, dB; default 10 (a working point: BLER ~ 0).
+    :output result: ``{"n", "k", "payload_bits", "batch_blocks", "modulation", "snr_db",
+        "num_iter", "cn_update", "seconds_per_call", "information_bits_per_second",
+        "payload_bits_per_second", "decoder_share", "block_error_rate"}``: information bits =
+        ``k`` per block (CRC included, what the decoder delivers), payload bits = ``k - 24``;
+        ``decoder_share`` the fraction of the time spent in BP decoding.
+    """
+    from semlink.channels.awgn import AWGNChannel
+    from semlink.modulation.ldpc import (CRC_LENGTH, CodeBlockDecoder, CodeBlockEncoder,
+                                         information_bits_per_block, plan_code_blocks)
+    from semlink.modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
+
+    bits_per_symbol = bits_per_symbol_for_order(modulation)
+    k = information_bits_per_block(code_rate, n)
+    plan = plan_code_blocks(k - CRC_LENGTH, n=n, k=k)
+    encoder = CodeBlockEncoder(plan, bits_per_symbol=bits_per_symbol, check_values=False,
+                               device=device)
+    decoder = CodeBlockDecoder(encoder, num_iter=num_iter, cn_update=cn_update, device=device)
+    mapper = QAMMapper(bits_per_symbol=bits_per_symbol, check_values=False, device=device)
+    demapper = QAMDemapper(bits_per_symbol=bits_per_symbol, check_values=False, device=device)
+    generator = make_generator(seed, device)
+    channel = AWGNChannel(generator=generator, check_values=False, device=device)
+    bits = torch.randint(0, 2, (batch_blocks, plan.num_payload_bits), generator=generator,
+                         device=device).float()
+    seconds = {"decode": 0.0}
+
+    def call():
+        x = mapper(encoder(bits))
+        y, no = channel(x, snr_db)
+        llr = demapper(y, no)
+        _sync(device)
+        start = time.perf_counter()
+        decoded, block_ok = decoder(llr)
+        _sync(device)
+        seconds["decode"] += time.perf_counter() - start
+        return decoded, block_ok
+
+    call()  # warm-up
+    seconds["decode"] = 0.0
+    start = time.perf_counter()
+    errors = 0.0
+    for _ in range(repeats):
+        _, block_ok = call()
+        errors += float((~block_ok.bool()).float().sum())
+    _sync(device)
+    per_call = (time.perf_counter() - start) / repeats
+    return {"n": n, "k": k, "payload_bits": plan.num_payload_bits, "batch_blocks": batch_blocks,
+            "modulation": modulation, "snr_db": snr_db, "num_iter": num_iter,
+            "cn_update": cn_update, "seconds_per_call": per_call,
+            "information_bits_per_second": batch_blocks * k / per_call,
+            "payload_bits_per_second": batch_blocks * plan.num_payload_bits / per_call,
+            "decoder_share": seconds["decode"] / (per_call * repeats),
+            "block_error_rate": errors / (repeats * batch_blocks)}
 
 
 def sd15_models(*, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
@@ -153,10 +269,11 @@ def bench_sd15_img2img(image_size: int, batch_size: int, *, device: str, steps: 
 
 def run_bench(*, preset: str, sizes: list[int], batch_sizes: list[int], device: str,
               steps: int = 10, guidance: float = 1.1, sd15: bool | None = None,
-              repeats: int = 2,
+              repeats: int = 2, cuda_graphs: bool = False, profile_dir: str | None = None,
               on_result: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """All receiver timings of one invocation; SD 1.5 img2img too on CUDA (unless ``sd15`` is
-    False). A batch that runs out of GPU memory is recorded as such and ends that size's sweep.
+    False). ``cuda_graphs`` and ``profile_dir`` go to :func:`bench_receiver`. A batch that runs
+    out of GPU memory is recorded as such and ends that size's sweep.
     ``on_result(results)`` is called after each measurement with the results so far, so a run
     cut short (a time limit, a crash) keeps what it measured.
 
@@ -174,6 +291,7 @@ def run_bench(*, preset: str, sizes: list[int], batch_sizes: list[int], device: 
         note = "CPU run: the real presets are timed on a CUDA device only"
     results: dict[str, Any] = {
         "device": device, "device_name": describe_device(device), "torch": torch.__version__,
+        "diffusers": _version("diffusers"), "cuda_graphs": cuda_graphs,
         "requested_preset": requested, "preset": preset, "steps": steps, "guidance": guidance,
         "receiver": [], "sd15_img2img": [], "note": note,
     }
@@ -181,9 +299,9 @@ def run_bench(*, preset: str, sizes: list[int], batch_sizes: list[int], device: 
     for size in sizes:
         for batch in batch_sizes:
             try:
-                results["receiver"].append(bench_receiver(preset, size, batch, device=device,
-                                                          steps=steps, guidance=guidance,
-                                                          repeats=repeats))
+                results["receiver"].append(bench_receiver(
+                    preset, size, batch, device=device, steps=steps, guidance=guidance,
+                    repeats=repeats, cuda_graphs=cuda_graphs, profile_dir=profile_dir))
             except torch.cuda.OutOfMemoryError:
                 results["receiver"].append({"image_size": size, "batch_size": batch,
                                             "error": "out of memory"})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -9,8 +10,10 @@ from typing import Any
 import torch
 
 from semlink.channels._checks import check_int, check_one_of, check_positive, check_type
+from semlink.models.graphs import GraphCache
 from semlink.models.presets import get_preset
-from semlink.models.sampler import PREDICTION_TYPES, sample_latents
+from semlink.models.sampler import (PREDICTION_TYPES, check_sampling_arguments, denoise_latents,
+                                    draw_sampling_noise)
 from semlink.models.stage_a import build_stage_a, decode_latents
 from semlink.models.stage_b import build_stage_b
 
@@ -38,6 +41,11 @@ class SemanticReceiver(torch.nn.Module):
     :param dtype: Parameter dtype; default float32. Not part of :attr:`config`.
     :param meta: Build on the meta device (for ``load_weights(..., assign=True)``).
         Not part of :attr:`config`.
+    :param cuda_graphs: On CUDA, capture the whole reconstruction (sampling loop and stage A)
+        in one CUDA graph per (batch shape, image size, steps, guidance) and replay it
+        (:mod:`semlink.models.graphs`): the same kernels without per-launch host work. Ignored
+        elsewhere; falls back to eager calls, with one warning, where capture fails. Default
+        False. Not part of :attr:`config` (it changes speed, not numbers).
     :input zhat: [batch, C_z, h_z, w_z], float, on the parameters' device; noisy embedding.
     :input generators: One ``torch.Generator`` per batch row (or one for the batch) on the
         parameters' device type; seeds every random draw of that row.
@@ -49,8 +57,10 @@ class SemanticReceiver(torch.nn.Module):
                  stage_a: str | Mapping[str, Any] = "small", latent_scale_factor: float = 1.0,
                  steps: int = 10, guidance: float = 1.1, prediction: str = "epsilon",
                  device: torch.device | str | None = None,
-                 dtype: torch.dtype = torch.float32, meta: bool = False) -> None:
+                 dtype: torch.dtype = torch.float32, meta: bool = False,
+                 cuda_graphs: bool = False) -> None:
         super().__init__()
+        check_type(cuda_graphs, bool, name="cuda_graphs")
         check_type(stage_b, (str, Mapping), name="stage_b")
         check_type(stage_a, (str, Mapping), name="stage_a")
         self._stage_b_cfg = stage_b if isinstance(stage_b, str) else copy.deepcopy(dict(stage_b))
@@ -64,10 +74,13 @@ class SemanticReceiver(torch.nn.Module):
         self.stage_a = build_stage_a(self._stage_a_cfg, device=device, dtype=dtype, meta=meta)
         self.random_weights = True
         self._warned = False
+        self.cuda_graphs = cuda_graphs
+        self.graphs = GraphCache()
 
     @classmethod
     def from_preset(cls, name: str, *, device: torch.device | str | None = None,
-                    dtype: torch.dtype | None = None, meta: bool = False) -> SemanticReceiver:
+                    dtype: torch.dtype | None = None, meta: bool = False,
+                    cuda_graphs: bool = False) -> SemanticReceiver:
         """Build the receiver of a preset (random weights; see :meth:`load_weights`).
 
         :param name: One of :data:`semlink.models.presets.PRESET_NAMES`.
@@ -80,7 +93,7 @@ class SemanticReceiver(torch.nn.Module):
         return cls(stage_b=preset.stage_b, stage_a=preset.stage_a,
                    latent_scale_factor=preset.latent_scale_factor, steps=preset.steps,
                    guidance=preset.guidance, prediction=preset.prediction, device=device,
-                   dtype=dtype, meta=meta)
+                   dtype=dtype, meta=meta, cuda_graphs=cuda_graphs)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -103,6 +116,7 @@ class SemanticReceiver(torch.nn.Module):
         self.stage_b.eval()
         self.stage_a.eval()
         self.random_weights = False
+        self.graphs.clear()  # graphs captured the old parameters' addresses
 
     def forward(self, zhat: torch.Tensor, generators: Sequence[torch.Generator] | torch.Generator,
                 *, image_size: int | tuple[int, int], steps: int | None = None,
@@ -117,14 +131,29 @@ class SemanticReceiver(torch.nn.Module):
             raise ValueError(f"`zhat` must be on the model's device {param.device}; "
                              f"got {zhat.device}.")
         latent_shape = (self.stage_b.config.in_channels, height // 4, width // 4)
-        latents = sample_latents(self.stage_b, zhat, latent_shape,
-                                 steps=self.steps if steps is None else steps,
-                                 guidance=self.guidance if guidance is None else guidance,
-                                 generators=generators,
-                                 prediction=self.prediction)          # [batch, 4, H/4, W/4]
+        steps = self.steps if steps is None else steps
+        guidance = self.guidance if guidance is None else guidance
+        batch, device = check_sampling_arguments(self.stage_b, zhat, latent_shape, generators,
+                                                 steps=steps, guidance=guidance,
+                                                 prediction=self.prediction)
+        noise = draw_sampling_noise(batch, latent_shape, steps, generators, device)
+        if self.cuda_graphs:  # the cache runs eagerly where graphs are unavailable
+            key = (tuple(zhat.shape), zhat.dtype, latent_shape, steps, float(guidance))
+            reconstruct = functools.partial(self._reconstruct, guidance=guidance,
+                                            cache_casts=False)
+            return self.graphs.run(key, reconstruct, zhat, noise)
+        return self._reconstruct(zhat, noise, guidance=guidance)
+
+    @torch.no_grad()
+    def _reconstruct(self, zhat: torch.Tensor, noise: torch.Tensor, *, guidance: float,
+                     cache_casts: bool = True) -> torch.Tensor:
+        """Stage B sampling on noise drawn ahead, then stage A: tensors in, tensor out, no
+        random-number call and no host round trip (what a CUDA graph captures)."""
+        latents = denoise_latents(self.stage_b, zhat, noise, guidance=guidance,
+                                  prediction=self.prediction,
+                                  cache_casts=cache_casts)           # [batch, 4, H/4, W/4]
         vq_dtype = next(self.stage_a.parameters()).dtype
-        with torch.no_grad():
-            images = decode_latents(self.stage_a, latents.to(vq_dtype), self.latent_scale_factor)
+        images = decode_latents(self.stage_a, latents.to(vq_dtype), self.latent_scale_factor)
         return images.float()
 
     def _check_size(self, image_size: int | tuple[int, int]) -> tuple[int, int]:

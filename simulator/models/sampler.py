@@ -35,7 +35,8 @@ from semlink.channels._checks import check_int, check_one_of, check_positive, ch
 from semlink.models.stage_b import null_text_pooled, predict_noise
 
 __all__ = ["COSINE_S", "PREDICTION_TYPES", "alpha_cumprod", "sampling_schedule", "add_noise",
-           "training_target", "sample_latents"]
+           "training_target", "sample_latents", "check_sampling_arguments", "draw_sampling_noise",
+           "denoise_latents"]
 
 COSINE_S = 0.008
 """Offset ``s`` of the Würstchen cosine schedule."""
@@ -147,18 +148,69 @@ def sample_latents(unet: torch.nn.Module, effnet_cond: torch.Tensor,
     :raises ValueError: If shapes, counts or devices do not match, ``steps < 1``,
         ``guidance < 0``, ``prediction`` is unknown, or the UNet is in training mode.
     """
-    batch, device = _check_inputs(unet, effnet_cond, latent_shape, generators)
+    batch, device = check_sampling_arguments(unet, effnet_cond, latent_shape, generators,
+                                             steps=steps, guidance=guidance, prediction=prediction)
+    noise = draw_sampling_noise(batch, tuple(latent_shape), steps, generators, device)
+    return denoise_latents(unet, effnet_cond, noise, guidance=guidance, amp_dtype=amp_dtype,
+                           prediction=prediction)
+
+
+def draw_sampling_noise(batch: int, latent_shape: tuple[int, ...], steps: int,
+                        generators: Sequence[torch.Generator] | torch.Generator,
+                        device: torch.device | str) -> torch.Tensor:
+    """Every random draw of a ``steps``-step sampling run, made before the loop.
+
+    Row ``i`` draws its initial latent and then the noise of each step from ``generators[i]``,
+    in that order (one generator draws the whole batch at once, each step after the other), so
+    drawing ahead gives exactly the numbers drawing step by step gives; the loop
+    (:func:`denoise_latents`) is then free of random-number calls and can be captured in a CUDA
+    graph (:mod:`semlink.models.graphs`).
+
+    :param latent_shape: (channels, h, w) of one latent.
+    :param steps: int >= 1.
+    :output noise: [steps, batch, *latent_shape], float32: ``noise[0]`` is the initial latent,
+        ``noise[k]`` the noise added after step ``k - 1`` (the last step adds none).
+    """
     check_int(steps, name="steps", low=1)
-    check_one_of(prediction, PREDICTION_TYPES, name="prediction")
+    shape = tuple(latent_shape)
+    if isinstance(generators, torch.Generator):
+        draws = [torch.randn((batch, *shape), generator=generators, device=device)
+                 for _ in range(steps)]
+        return torch.stack(draws)                                   # [steps, batch, *shape]
+    rows = [torch.cat([torch.randn((1, *shape), generator=g, device=device)
+                       for _ in range(steps)]) for g in generators]  # batch x [steps, *shape]
+    return torch.stack(rows, dim=1)                                 # [steps, batch, *shape]
+
+
+@torch.no_grad()
+def denoise_latents(unet: torch.nn.Module, effnet_cond: torch.Tensor, noise: torch.Tensor, *,
+                    guidance: float = 1.1, amp_dtype: torch.dtype | None = None,
+                    prediction: str = "epsilon", cache_casts: bool = True) -> torch.Tensor:
+    """The sampling loop of :func:`sample_latents` on noise drawn ahead
+    (:func:`draw_sampling_noise`): no random-number call, no host round trip, static shapes,
+    so it can be captured in a CUDA graph and replayed.
+
+    :param guidance: float >= 0; classifier-free guidance, as in :func:`sample_latents`.
+    :param amp_dtype: Autocast dtype; None = bfloat16 on CUDA, none elsewhere.
+    :param prediction: One of :data:`PREDICTION_TYPES`.
+    :param cache_casts: Let autocast cache the weights it casts; False while capturing a CUDA
+        graph (PyTorch's rule for autocast under capture). Numbers do not depend on it.
+    :input effnet_cond: [batch, C_z, h_z, w_z], float; (noisy) semantic embedding.
+    :input noise: [steps, batch, channels, h, w], float32.
+    :output latents: [batch, channels, h, w], float32.
+    """
+    device = effnet_cond.device
     guidance = check_positive(guidance, name="guidance", strict=False)
+    check_one_of(prediction, PREDICTION_TYPES, name="prediction")
     if amp_dtype is not None:
         check_type(amp_dtype, torch.dtype, name="amp_dtype")
     elif device.type == "cuda":
         amp_dtype = torch.bfloat16
-    autocast = (torch.autocast(device_type=device.type, dtype=amp_dtype)
+    autocast = (torch.autocast(device_type=device.type, dtype=amp_dtype,
+                               cache_enabled=cache_casts)
                 if amp_dtype is not None else contextlib.nullcontext())
     model_dtype = next(unet.parameters()).dtype
-    shape = tuple(latent_shape)
+    steps, batch = noise.shape[0], noise.shape[1]
 
     # Everything the loop needs, computed once: no host round trip inside the loop.
     timesteps, acp = sampling_schedule(steps, device=device)
@@ -174,7 +226,7 @@ def sample_latents(unet: torch.nn.Module, effnet_cond: torch.Tensor,
     text = null_text_pooled(unet, rows, device=device, dtype=model_dtype)
     ratios = timesteps.to(model_dtype)
 
-    x = _randn(batch, shape, generators, device)                   # [batch, *latent_shape]
+    x = noise[0]                                                   # [batch, *latent_shape]
     for i in range(steps):
         x_in = torch.cat([x, x]) if use_uncond else x
         with autocast:
@@ -187,20 +239,23 @@ def sample_latents(unet: torch.nn.Module, effnet_cond: torch.Tensor,
             eps = (1 - acp[i]).sqrt() * x + acp[i].sqrt() * eps
         x = mu_coef[i] * (x - eps_coef[i] * eps)
         if i < steps - 1:  # the last step (t_prev = 0) adds no noise
-            x = x + noise_std[i] * _randn(batch, shape, generators, device)
+            x = x + noise_std[i] * noise[i + 1]
     return x
 
 
-def _randn(batch: int, shape: tuple[int, ...], generators: Sequence[torch.Generator] | torch.Generator,
-           device: torch.device) -> torch.Tensor:
-    if isinstance(generators, torch.Generator):
-        return torch.randn((batch, *shape), generator=generators, device=device)
-    return torch.cat([torch.randn((1, *shape), generator=g, device=device) for g in generators])
+def check_sampling_arguments(unet: torch.nn.Module, effnet_cond: torch.Tensor,
+                             latent_shape: Sequence[int],
+                             generators: Sequence[torch.Generator] | torch.Generator, *,
+                             steps: int, guidance: float, prediction: str
+                             ) -> tuple[int, torch.device]:
+    """Check the arguments of a sampling run as :func:`sample_latents` takes them.
 
-
-def _check_inputs(unet: torch.nn.Module, effnet_cond: torch.Tensor, latent_shape: Sequence[int],
-                  generators: Sequence[torch.Generator] | torch.Generator
-                  ) -> tuple[int, torch.device]:
+    :output batch_device: ``(batch, device)`` of ``effnet_cond``.
+    :raises TypeError, ValueError: As :func:`sample_latents`.
+    """
+    check_int(steps, name="steps", low=1)
+    check_one_of(prediction, PREDICTION_TYPES, name="prediction")
+    check_positive(guidance, name="guidance", strict=False)
     check_type(unet, torch.nn.Module, name="unet")
     if unet.training:
         raise ValueError("`unet` must be in eval mode (dropout would make sampling "

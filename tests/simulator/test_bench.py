@@ -105,7 +105,8 @@ def test_timing_arithmetic_on_a_fake_clock(monkeypatch):
     """Seconds per image = time of the timed calls / (repeats x batch), the warm-up call left
     out; images/s its inverse; stage A's share likewise. A fake clock that advances 0.6 s per
     receiver call (a whole batch) and 0.1 s per stage-A decode gives, by hand, for 3 repeats of
-    a batch of 2: 3 x 0.6 / 6 = 0.3 s/image, 1 / 0.3 images/s, 3 x 0.1 / 6 = 0.05 s/image."""
+    a batch of 2: 3 x 0.6 / 6 = 0.3 s/image, 1 / 0.3 images/s, 3 x 0.1 / 6 = 0.05 s/image; the
+    warm-up call, timed alone, 0.6 s."""
     from types import SimpleNamespace
 
     from semlink import bench
@@ -115,9 +116,10 @@ def test_timing_arithmetic_on_a_fake_clock(monkeypatch):
     class FakeReceiver:
         stage_b = SimpleNamespace(config=SimpleNamespace(in_channels=4))
         stage_a, latent_scale_factor = None, 1.0
+        graphs = SimpleNamespace(captures=0, fallback_reason=None)
 
         @classmethod
-        def from_preset(cls, preset, *, device, dtype):
+        def from_preset(cls, preset, *, device, dtype, cuda_graphs):
             return cls()
 
         def __call__(self, zhat, gens, **kwargs):
@@ -132,6 +134,7 @@ def test_timing_arithmetic_on_a_fake_clock(monkeypatch):
     monkeypatch.setattr(bench, "time", SimpleNamespace(perf_counter=lambda: now[0]))
     row = bench.bench_receiver("small", 64, 2, device="cpu", steps=1, repeats=3)
     assert row["seconds_per_image"] == pytest.approx(0.3)
+    assert row["warmup_seconds"] == pytest.approx(0.6)  # the one warm-up call, timed apart
     assert row["images_per_second"] == pytest.approx(1 / 0.3)
     assert row["stage_a_seconds_per_image"] == pytest.approx(0.05)
 
