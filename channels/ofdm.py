@@ -22,15 +22,9 @@ FFT window), so a prefix shorter than the channel and motion within a symbol cos
 cost (ISI, ICI).
 
 Phase-tracking reference signals (``ptrs_subcarrier_stride``, 5G NR's PT-RS): one pilot every
-``K`` effective subcarriers on every OFDM symbol that is not a pilot symbol. The channel is
-still estimated on the pilot symbols alone; after equalisation the receiver measures each OFDM
-symbol's common phase error on its PT-RS, ``arg(sum_k y_k conj(h_hat_k p_k))`` (maximum
-likelihood given the estimate), turns that symbol's data back by it and adds the estimate's
-error variance ``N0 / (2 sum_k |h_hat_k|^2)`` to their ``no_eff``: the common part of phase
-noise and of a frequency offset, which LS estimation follows only at the pilot symbols, is
-taken out. The interference between subcarriers stays; ``ptrs_estimate_interference``
-measures it on the PT-RS residuals and adds it to ``no_eff``, so that LLRs do not trust the
-data more than they should.
+``K`` effective subcarriers on every OFDM symbol that is not a pilot symbol, on which the
+receiver measures and takes out each OFDM symbol's common phase error after equalisation
+(:mod:`semlink.channels.ofdm_ptrs`, which also lays out the pilots).
 
 An optional interleaver permutes each row's symbols pseudo-randomly before they are mapped
 (and back after equalisation): neighbouring symbols that are alike (an embedding's correlated
@@ -58,8 +52,8 @@ from semlink.channels._common import check_generator, check_symbols_and_snr
 from semlink.channels._tr38901 import GeneratorCDL, GeneratorTDL
 from semlink.channels.amplifier import PowerAmplifier
 from semlink.channels.awgn import AWGN
+from semlink.channels.ofdm_ptrs import PTRSTracker, pilot_pattern as make_pilot_pattern
 from semlink.channels.ofdm_time import TimeDomainOFDM
-from semlink.channels.phase_tracking import pilot_phase
 from semlink.channels.snr import mean_power
 
 __all__ = ["OFDMSISOChannel", "MODELS", "interleaver", "pack_slots", "unpack_slots"]
@@ -75,7 +69,6 @@ CARRIER_RANGE_HZ = (0.5e9, 100e9)  # TR 38.901 validity range
 SUBCARRIER_SPACING_RANGE_HZ = (1e3, 1e6)
 MAX_FFT_SIZE = 4096
 MAX_OFDM_SYMBOLS = 140
-PILOT_SEED = 0x5E11  # fixed: pilots are part of the waveform, not of the randomness
 INTERLEAVER_SEED = 0x1EAF  # fixed, as the pilots: the permutation is part of the waveform
 MAX_OVERSAMPLING = 16
 
@@ -184,8 +177,9 @@ class OFDMSISOChannel(Block):
     :param ptrs_subcarrier_stride: int >= 1 or None (default: none); a phase-tracking pilot
         on every ``K``-th effective subcarrier (from ``K // 2``) of every OFDM symbol that is
         not a pilot symbol (every symbol with ``"empty"``), and each symbol's common phase
-        error estimated on them and taken out of its data after equalisation. At most the
-        number of effective subcarriers.
+        error estimated on them and taken out of its data after equalisation
+        (:class:`~semlink.channels.ofdm_ptrs.PTRSTracker`). At most the number of effective
+        subcarriers.
     :param ptrs_estimate_interference: bool, default False; also measure, per slot, the PT-RS
         residual power beyond the noise and the channel estimate's error (the interference
         between subcarriers of phase noise, a frequency offset or motion) and add it, over
@@ -313,14 +307,15 @@ class OFDMSISOChannel(Block):
         self._rg = grid(None)  # its dimensions size the pilot patterns
         pilot_symbols = pilot_ofdm_symbol_indices if pilot_pattern == "kronecker" else []
         if pilot_symbols:
-            self._rg.pilot_pattern = self._pilots(pilot_symbols, None)
+            self._rg.pilot_pattern = make_pilot_pattern(self._rg, pilot_symbols, None, **kw)
         estimation_grid = self._rg
         self._ptrs = None
         if ptrs_subcarrier_stride is not None:
             check_int(ptrs_subcarrier_stride, name="ptrs_subcarrier_stride", low=1,
                       high=self._rg.num_effective_subcarriers)
             # The PT-RS go on a grid of their own: LS estimation reads the pilot symbols only.
-            self._rg = grid(self._pilots(pilot_symbols, ptrs_subcarrier_stride))
+            self._rg = grid(make_pilot_pattern(self._rg, pilot_symbols,
+                                               ptrs_subcarrier_stride, **kw))
         check_type(ptrs_estimate_interference, bool, name="ptrs_estimate_interference")
         if ptrs_estimate_interference and ptrs_subcarrier_stride is None:
             raise ValueError("`ptrs_estimate_interference` needs ptrs_subcarrier_stride (it "
@@ -350,7 +345,8 @@ class OFDMSISOChannel(Block):
                                               **kw)
                            if channel_estimation == "ls" else None)
         if ptrs_subcarrier_stride is not None:
-            self._ptrs = self._ptrs_layout(pilot_symbols, ptrs_subcarrier_stride)
+            self._ptrs = PTRSTracker(self._rg, pilot_symbols, ptrs_subcarrier_stride,
+                                     estimate_interference=ptrs_estimate_interference, **kw)
         cir = None
         if model != "AWGN":
             family, letter = model.split("-")
@@ -399,54 +395,6 @@ class OFDMSISOChannel(Block):
         if len(set(indices)) != len(indices):
             raise ValueError(f"`pilot_ofdm_symbol_indices` must be distinct; got {indices!r}.")
         return sorted(indices)
-
-    def _pilot_mask(self, pilot_symbols: list[int], stride: int | None) -> np.ndarray:
-        """[sym, num_effective_subcarriers] bool: the pilot symbols in full, and with a PT-RS
-        ``stride`` every ``stride``-th subcarrier (from ``stride // 2``) of the others."""
-        mask = np.zeros([self._rg.num_ofdm_symbols, self._rg.num_effective_subcarriers], bool)
-        if stride is not None:
-            mask[:, stride // 2::stride] = True
-        mask[pilot_symbols, :] = True
-        return mask
-
-    def _pilots(self, pilot_symbols: list[int], stride: int | None) -> PilotPattern:
-        """Fixed pseudo-random unit-power QPSK on :meth:`_pilot_mask`: the pilot symbols' first
-        (their values the same with PT-RS or without), then the PT-RS."""
-        full = self._pilot_mask(pilot_symbols, stride)
-        symbols = self._pilot_mask(pilot_symbols, None)
-        # A local generator with a fixed seed: same pilots for every instance, global RNGs
-        # untouched. Construction only, so the host round trip is fine.
-        generator = torch.Generator().manual_seed(PILOT_SEED)
-        values = np.zeros(full.shape, np.complex64)
-        for where in (symbols, full & ~symbols):
-            bits = torch.randint(0, 2, (2, int(where.sum())), generator=generator).numpy()
-            values[where] = ((1 - 2 * bits[0]) + 1j * (1 - 2 * bits[1])) / math.sqrt(2)
-        return PilotPattern(full[None, None], values[full].reshape(1, 1, -1),
-                            precision=self.precision, device=self.device)
-
-    def _ptrs_layout(self, pilot_symbols: list[int], stride: int) -> dict[str, torch.Tensor]:
-        """Where the PT-RS are and what they carry, read back from the mapper's own grid.
-
-        :output: ``index`` [S, P] flat (symbol, effective subcarrier) positions of the PT-RS
-            of the ``S`` OFDM symbols that have them, ``P`` per symbol; ``values`` [S, P]
-            complex, the pilots sent there; ``data`` [D] the flat (symbol, effective
-            subcarrier) positions of the data resource elements, in mapping order; ``of_data``
-            [D] the row of ``index`` holding each one's OFDM symbol.
-        """
-        full = self._pilot_mask(pilot_symbols, stride)
-        mask = full & ~self._pilot_mask(pilot_symbols, None)
-        symbols = np.flatnonzero(mask.any(axis=1))
-        index = torch.as_tensor(np.flatnonzero(mask), device=self.device).reshape(
-            len(symbols), -1)
-        num_sc = self._rg.num_effective_subcarriers
-        probe = torch.zeros(1, 1, 1, self.num_data_symbols, dtype=self.cdtype,
-                            device=self.device)
-        grid = self._remove_nulled(self._mapper(probe)).reshape(-1)  # pilots only
-        row = torch.full((self._rg.num_ofdm_symbols,), -1, dtype=torch.int64)
-        row[torch.as_tensor(symbols)] = torch.arange(len(symbols))
-        data = torch.as_tensor(np.flatnonzero(~full))  # the mapper's row-major order
-        return {"index": index, "values": grid[index], "data": data.to(self.device),
-                "of_data": row[data // num_sc].to(self.device)}
 
     # -- public properties -----------------------------------------------------------------
 
@@ -576,63 +524,6 @@ class OFDMSISOChannel(Block):
         rms = _rms(mean_power(data.reshape(batch, -1)[:, :n]))  # [batch]
         return (y / rms[:, None, None, None]).reshape(x_rg.shape)
 
-    def _common_phase(self, y: torch.Tensor, h_hat: torch.Tensor, err_var: torch.Tensor,
-                      no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``exp(-j phi)`` of each data resource element's OFDM symbol, ``phi`` that symbol's
-        common phase error measured on its PT-RS against the channel estimate, and the noise
-        the receiver adds to the data's ``no_eff`` for it: the estimate's error variance
-        ``N0 / (2 sum_k |h_hat_k|^2)`` (on a unit-power data symbol), and with
-        ``ptrs_estimate_interference`` the interference the PT-RS residuals show.
-
-        :input y: [B, 1, 1, sym, fft] complex; received grids.
-        :input h_hat, err_var: [B, 1, 1, 1, 1, sym, num_effective_subcarriers] complex and
-            float (or a float broadcast to it); the channel estimate and its error variance.
-        :input no: [B] float; the noise variance per resource element.
-        :output turn: [B, 1, 1, D] complex, unit magnitude.
-        :output extra: [B, 1, 1, D] float.
-        """
-        batch = y.shape[0]
-        index = self._ptrs["index"]  # [S, P]
-        received = self._remove_nulled(y).reshape(batch, -1)[:, index]  # [B, S, P]
-        gains = h_hat.reshape(batch, -1)[:, index]
-        expected = gains * self._ptrs["values"]
-        # One symbol's PT-RS are a pilot block: the same maximum-likelihood phase and error
-        # variance as a single-carrier tracker's, unwrapped along the symbols.
-        phi, variance = pilot_phase(received, expected, no[:, None, None].expand(received.shape))
-        of_data = self._ptrs["of_data"]
-        extra = variance[:, of_data]  # [B, D]
-        if self._ptrs_estimate_interference:
-            flat_h = h_hat.reshape(batch, -1)
-            errors = torch.broadcast_to(err_var, h_hat.shape).reshape(batch, -1)[:, index]
-            data_gains = flat_h[:, self._ptrs["data"]].abs().square()
-            extra = extra + self._interference(received, expected, phi, errors, no, data_gains)
-        phi = phi[:, of_data]
-        return (torch.polar(torch.ones_like(phi), -phi).reshape(batch, 1, 1, -1),
-                extra.reshape(batch, 1, 1, -1))
-
-    def _interference(self, received: torch.Tensor, expected: torch.Tensor, phi: torch.Tensor,
-                      errors: torch.Tensor, no: torch.Tensor, data_gains: torch.Tensor
-                      ) -> torch.Tensor:
-        """Interference at each data resource element, measured on the PT-RS of its slot:
-        the residual power beyond what noise and channel-estimation error explain, ``I``, per
-        resource element, over the data's ``|h_hat|^2`` (0 where the residual shows none).
-
-        :input received, expected: [B, S, P] complex; the PT-RS received and ``h_hat p``.
-        :input phi: [B, S] float; each symbol's common phase error.
-        :input errors: [B, S, P] float; the channel estimate's error variance there.
-        :input no: [B] float; the noise variance per resource element.
-        :input data_gains: [B, D] float; ``|h_hat|^2`` at the data resource elements.
-        :output: [B, D] float.
-        """
-        pilots = received.shape[-1]
-        residual = received - expected * torch.polar(torch.ones_like(phi), phi).unsqueeze(-1)
-        # Fitting one phase per symbol takes 1 of its 2 P real dimensions out of the residual.
-        kept = 1.0 - 0.5 / pilots
-        measured = residual.abs().square().mean(dim=(-2, -1)) / kept  # [B]
-        explained = no + (errors * self._ptrs["values"].abs().square()).mean(dim=(-2, -1))
-        interference = (measured - explained).clamp_min(0.0)  # [B]
-        return interference.unsqueeze(-1) / data_gains.clamp_min(torch.finfo(no.dtype).tiny)
-
     # -- forward ---------------------------------------------------------------------------
 
     def call(self, x: torch.Tensor, snr_db: torch.Tensor | float
@@ -666,7 +557,7 @@ class OFDMSISOChannel(Block):
             h_hat, err_var = self._estimator(y, no)
         x_hat, no_eff = self._equalizer(y, h_hat, err_var, no)  # [B, 1, 1, D] each
         if self._ptrs is not None:
-            turn, variance = self._common_phase(y, h_hat, err_var, no)
+            turn, variance = self._ptrs(y, h_hat, err_var, no)
             x_hat, no_eff = x_hat * turn, no_eff + variance
 
         x_hat = unpack_slots(x_hat.reshape(batch, num_slots, -1), num_pad)  # [batch, n]

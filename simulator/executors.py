@@ -18,10 +18,10 @@ from typing import Any
 
 import torch
 
-from semlink.errors import InputError
-from semlink.scenario import Scenario
 from semlink.devices import resolve_device
-from semlink.sweep import Task
+from semlink.errors import InputError
+from semlink.plan import Task
+from semlink.scenario import Scenario
 from semlink.tasks import TaskRunner, scenario_images
 
 __all__ = ["LocalExecutor", "RayExecutor", "TaskResult"]

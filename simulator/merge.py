@@ -1,7 +1,7 @@
 """Merging results files of one scenario: the shards of a sweep split over machines or GPUs.
 
 ``semlink run SCENARIO --shard K/N`` runs every N-th task of a scenario into its own results file
-(:class:`semlink.sweep.Shard`); :func:`merge_results` puts such files back together into one
+(:class:`semlink.plan.Shard`); :func:`merge_results` puts such files back together into one
 results file that is the same as a run of the whole scenario on one machine (rows in another
 order, timings aside), computes FID and KID once every task is present, and otherwise leaves a
 file that ``semlink run SCENARIO --resume -o MERGED`` completes.

@@ -1,116 +1,36 @@
-"""Sweep runner: a scenario becomes a list of pure tasks whose results are appended to one file.
+"""Sweep runner: the tasks a scenario is planned into (:mod:`semlink.plan`) run by an executor
+(:mod:`semlink.executors`), their results appended to one file.
 
-A task is one (link, SNR point) for BER links, or one (link, SNR point, batch of images) for image
-links, with every transmission of those images (``repeats``) inside it, so that predictability is
-computed where its reconstructions are. A task's result depends only on the scenario and its
-coordinates (seeds come from :func:`semlink.seeding.derive_seed`): tasks can run in any order,
-be resumed after a crash, be split into shards run on other machines or GPUs (:class:`Shard`,
-merged by :func:`semlink.merge.merge_results`), or be handed to the workers of a Ray cluster
-(:mod:`semlink.executors`), and give the same numbers.
+A task's result depends only on the scenario and its coordinates (seeds come from
+:func:`semlink.seeding.derive_seed`): tasks can run in any order, be resumed after a crash, be
+split into shards run on other machines or GPUs (:class:`semlink.plan.Shard`, merged by
+:func:`semlink.merge.merge_results`), or be handed to the workers of a Ray cluster
+(:class:`semlink.executors.RayExecutor`), and give the same numbers.
 """
 from __future__ import annotations
 
-import dataclasses
 import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from semlink import __version__
-from semlink.errors import InputError
-from semlink.results import ResultsStore, reconstructions_dir
 from semlink.devices import describe_device
+from semlink.errors import InputError
+from semlink.executors import LocalExecutor, RayExecutor
+from semlink.plan import REFERENCE, Shard, Task, plan_tasks
+from semlink.results import ResultsStore, reconstructions_dir
 from semlink.scenario import BERLinkConfig, Scenario, scenario_hash
 from semlink.tasks import wants_features
 
 if TYPE_CHECKING:
     from semlink.metrics.fid import FidStatistics
 
-_T = TypeVar("_T")
-
-__all__ = ["Task", "Shard", "plan_tasks", "open_store", "run_scenario", "add_set_points",
-           "channel_words", "describe_results", "package_versions", "set_points_label"]
-
-
-@dataclasses.dataclass(frozen=True)
-class Task:
-    """Coordinates of one unit of work; ``point_id`` names it in the results file."""
-
-    link: str
-    snr_index: int
-    snr_db: float
-    batch_index: int = 0
-    image_indices: tuple[int, ...] = ()
-
-    @property
-    def point_id(self) -> str:
-        return f"{self.link}/snr{self.snr_index}/batch{self.batch_index}"
-
-
-@dataclasses.dataclass(frozen=True)
-class Shard:
-    """Shard ``index`` of ``count`` (1-based) of a scenario's tasks: every ``count``-th task of
-    the plan, from task ``index``. The shards of one scenario are disjoint and together hold every
-    task; dealing tasks out in turn mixes links, SNR points and batches in each shard, so shards
-    take about equally long.
-
-    :raises InputError: If not ``1 <= index <= count``.
-    """
-
-    index: int
-    count: int
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.index <= self.count:
-            raise InputError(f"shard: must be K/N with 1 <= K <= N; got {self}")
-
-    @classmethod
-    def parse(cls, text: str) -> "Shard":
-        """``"K/N"`` -> ``Shard(K, N)``.
-
-        :raises InputError: If ``text`` is not two whole numbers ``K/N`` with ``1 <= K <= N``.
-        """
-        index, _, count = text.partition("/")
-        if not (index.strip().isdigit() and count.strip().isdigit()):
-            raise InputError(f"shard: must be K/N (shard K of N, e.g. 2/8); got {text!r}")
-        return cls(int(index), int(count))
-
-    def __str__(self) -> str:
-        return f"{self.index}/{self.count}"
-
-    def select(self, tasks: list[_T]) -> list[_T]:
-        """This shard's tasks (or their point ids), in plan order."""
-        return tasks[self.index - 1::self.count]
-
-    def output(self, path: Path) -> Path:
-        """The shard's default results file beside the whole run's: ``NAME.shardKofN.h5``."""
-        return path.with_name(f"{path.stem}.shard{self.index}of{self.count}{path.suffix}")
-
-
-def plan_tasks(scenario: Scenario, num_images: int) -> list[Task]:
-    """All tasks of ``scenario`` in run order (link by link, SNR by SNR, batch by batch); with
-    KID, or FID against the transmitted originals (no ``fid_reference``), the originals'
-    features come first."""
-    from semlink.tasks import REFERENCE
-
-    tasks = []
-    batch = scenario.batch_size
-    if _needs_reference_features(scenario) and num_images:
-        for b, start in enumerate(range(0, num_images, batch)):
-            tasks.append(Task(REFERENCE, -1, float("nan"), b,
-                              tuple(range(start, min(start + batch, num_images)))))
-    for name, link in scenario.links.items():
-        for s, snr_db in enumerate(scenario.snr.values_db()):
-            if isinstance(link, BERLinkConfig):
-                tasks.append(Task(name, s, snr_db))
-                continue
-            for b, start in enumerate(range(0, num_images, batch)):
-                indices = tuple(range(start, min(start + batch, num_images)))
-                tasks.append(Task(name, s, snr_db, b, indices))
-    return tasks
+__all__ = ["open_store", "run_scenario", "add_set_points", "channel_words", "describe_results",
+           "package_versions", "set_points_label"]
 
 
 def package_versions() -> dict[str, str]:
@@ -302,15 +222,14 @@ def run_scenario(scenario: Scenario, text: str, *, base_dir: Path, resume: bool 
     :param text: The scenario file's text (stored with the results).
     :param base_dir: Folder relative paths in the scenario start from.
     :param output: Results file; default ``scenario.output`` (relative to the current directory,
-        as for any command-line output path), or :meth:`Shard.output` of it for a shard.
+        as for any command-line output path), or :meth:`~semlink.plan.Shard.output` of it
+        for a shard.
     :param shard: Run only this shard's tasks. FID and KID, which need every image of a (link,
         SNR) point, are left to :func:`semlink.merge.merge_results`.
     :param ray: Run the tasks on a Ray cluster (:class:`semlink.executors.RayExecutor`, with
         ``ray_address`` and ``workers``) instead of one after another in this process.
     :param on_task: Called after each task as ``on_task(task, point_row, done, total)``.
     """
-    from semlink.executors import LocalExecutor, RayExecutor
-
     fid_reference = _fid_reference(scenario, base_dir)
     if output is None:
         output = Path(scenario.output) if shard is None else shard.output(Path(scenario.output))
@@ -378,7 +297,7 @@ def add_set_points(scenario: Scenario, store: ResultsStore) -> None:
     import numpy as np
 
     from semlink.metrics.fid import FidStatistics
-    from semlink.tasks import REFERENCE, fid_of_group, kid_of_group, scoring_policy
+    from semlink.tasks import fid_of_group, kid_of_group, scoring_policy
 
     table = store.table("features")
     # Rows in image and transmission order, however the tasks were run (or sharded and merged):
@@ -415,10 +334,3 @@ def add_set_points(scenario: Scenario, store: ResultsStore) -> None:
                                   "kid_ci_high": kid.ci_high}]
             store.add(point_id, {"link": link, "snr_index": snr_index, "snr_db": snr_db,
                                  "batch_index": -1, "kind": "fid", "seconds": 0.0}, tables)
-
-
-def _needs_reference_features(scenario: Scenario) -> bool:
-    """Whether the originals' Inception features are computed: KID always compares with them,
-    FID unless it has ``fid_reference`` statistics."""
-    return "kid" in scenario.metrics or ("fid" in scenario.metrics
-                                         and scenario.fid_reference is None)

@@ -1,7 +1,7 @@
 """Task execution: what one sweep task computes, for BER links and image links.
 
 :class:`TaskRunner` holds what tasks of one run share (the image set, links built once with
-their models, metric networks) and turns a :class:`~semlink.sweep.Task` into result rows:
+their models, metric networks) and turns a :class:`~semlink.plan.Task` into result rows:
 
 - ``ber``: bit and block error counts (BER links; classical and digital semantic links too).
 - ``images``: one row per image and transmission with its metrics (failures scored as the
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from semlink.errors import InputError, first_line
+from semlink.plan import REFERENCE, Task
 from semlink.scenario import (SET_METRICS, BERLinkConfig, ClassicalLinkConfig, Scenario,
                                 SemanticLinkConfig)
 from semlink.seeding import derive_seed, make_generator
@@ -29,11 +30,8 @@ if TYPE_CHECKING:
     from semlink.metrics.fid import FidStatistics
     from semlink.metrics.kid import KidEstimate
 
-__all__ = ["TaskRunner", "METRIC_FUNCTIONS", "REFERENCE", "fid_of_group", "kid_of_group",
-           "scenario_images", "scoring_policy", "wants_features"]
-
-#: Pseudo-link name of the tasks that compute Inception features of the original images.
-REFERENCE = "(reference)"
+__all__ = ["TaskRunner", "METRIC_FUNCTIONS", "fid_of_group", "kid_of_group", "scenario_images",
+           "scoring_policy", "wants_features"]
 
 #: Scenario metric name -> name used by :mod:`semlink.metrics.failure` for failure scores.
 _FAILURE_NAMES = {"psnr": "psnr_db", "ssim": "ssim", "ms_ssim": "ms_ssim", "lpips": "lpips"}
@@ -226,7 +224,7 @@ class TaskRunner:
         return self.link(name).channel_uses
 
     # ------------------------------------------------------------------ tasks
-    def run(self, task) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    def run(self, task: Task) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
         """Run ``task``: its ``points`` row fields and its rows of other tables."""
         if task.link == REFERENCE:
             return self._run_reference(task)

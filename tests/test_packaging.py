@@ -3,6 +3,7 @@ every module of the three source folders (simulator/ as ``semlink``, channels/ a
 ``semlink.channels`` and ``semlink.modulation``), and nothing generic is importable at top level."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -19,19 +20,31 @@ FOLDERS = {"simulator": "semlink", "channels": "semlink/channels",
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> zipfile.ZipFile:
+    """The wheel built from a copy of the tracked files: setuptools builds in the source tree and
+    keeps its build/ folder, where a module deleted since an earlier build would linger."""
+    source = tmp_path_factory.mktemp("source")
+    for name in _tracked():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, source / name)
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    "-w", str(out), str(ROOT)], check=True, capture_output=True, timeout=300)
+                    "-w", str(out), str(source)], check=True, capture_output=True, timeout=300)
     (path,) = out.glob("semlink-*.whl")
     return zipfile.ZipFile(path)
 
 
+def _tracked(*folders: str) -> list[str]:
+    """Files git tracks (in the working tree), below ``folders`` or all."""
+    names = subprocess.run(["git", "ls-files", *folders], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.split()
+    assert names, "git ls-files found nothing: run the suite in a git checkout"
+    return [n for n in names if (ROOT / n).is_file()]
+
+
 def _sources() -> set[str]:
     """Every file git tracks in the three folders, named as the wheel should name it."""
-    tracked = subprocess.run(["git", "ls-files", *FOLDERS], cwd=ROOT, capture_output=True,
-                             text=True, check=True).stdout.split()
-    assert tracked, "git ls-files found nothing: run the suite in a git checkout"
-    return {f"{FOLDERS[name.split('/')[0]]}/{name.split('/', 1)[1]}" for name in tracked}
+    return {f"{FOLDERS[name.split('/')[0]]}/{name.split('/', 1)[1]}"
+            for name in _tracked(*FOLDERS)}
 
 
 def test_the_wheel_holds_only_the_semlink_package(wheel):

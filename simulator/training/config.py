@@ -3,7 +3,8 @@
 A training run has one or more *phases*, each training some parts of a preset's models
 (``stage_a``, ``encoder``, ``stage_b``) for a number of optimiser steps; later phases start from
 the (EMA) weights the earlier ones left. Problems are reported as scenarios report theirs, one
-line ``FILE:LINE: yaml.path: message`` each (:func:`semlink.scenario.validate_yaml`).
+line ``FILE:LINE: yaml.path: message`` each (:func:`semlink.scenario.validate_yaml`). A recipe
+may build on another (``base:``) and change single values of it (``set:``), see docs/training.md.
 
 Example (stage B fine-tuning with channel-noisy conditioning, the paper's recipe)::
 
@@ -225,9 +226,14 @@ class TrainConfig(_Frozen):
 def parse_train_config(text: str, *, source: str = "<training config>") -> TrainConfig:
     """Validate training-config YAML ``text``; ``source`` names it in error messages.
 
+    The text may build on another recipe, ``base: OTHER.yaml`` (relative to the folder of
+    ``source``), and change values of it with ``set: {dotted.path: value}``
+    (:func:`semlink.scenario.validate_yaml`, ``layered``; docs/training.md).
+
     :raises semlink.scenario.ScenarioError: One line per problem.
     """
-    return validate_yaml(text, TrainConfig, source=source, what="a training config")
+    return validate_yaml(text, TrainConfig, source=source, what="a training config",
+                         layered=True)
 
 
 def load_train_config(path: str | Path) -> tuple[TrainConfig, str]:

@@ -1,8 +1,9 @@
-"""Tests for the phase-tracking reference signals of semlink.channels.ofdm (PT-RS): where they sit and
-what they leave to the data, the common phase error of a frequency offset removed down to the
-closed form (1 - D)^2 + (1 - D^2)(1 + 1 / (2 P)) with D the Dirichlet gain, their estimation
-noise N0 / (2 P) against the closed form, phase noise under LS estimation, guard carriers,
-the interference estimate's calibration of no_eff, and errors."""
+"""Tests for semlink.channels.ofdm_ptrs, the phase-tracking reference signals (PT-RS) of the OFDM
+channel, through semlink.channels.ofdm: where they sit and what they leave to the data, the
+common phase error of a frequency offset removed down to the closed form
+(1 - D)^2 + (1 - D^2)(1 + 1 / (2 P)) with D the Dirichlet gain, their estimation noise
+N0 / (2 P) against the closed form, phase noise under LS estimation, guard carriers, the
+interference estimate's calibration of no_eff, and errors."""
 from __future__ import annotations
 
 import math
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from semlink.channels.ofdm import OFDMSISOChannel
+from semlink.channels.ofdm_ptrs import pilot_mask, pilot_pattern
 
 
 def gen(seed: int) -> torch.Generator:
@@ -44,6 +46,17 @@ def test_ptrs_sit_on_every_kth_subcarrier_of_the_symbols_without_pilots():
     torch.testing.assert_close(ours, plain.resource_grid.pilot_pattern.pilots[0, 0])
     empty = OFDMSISOChannel(pilot_pattern="empty", ptrs_subcarrier_stride=12)
     assert empty.num_data_symbols == 14 * 66
+
+
+def test_the_modules_pilot_functions_make_the_channels_grid():
+    """pilot_mask and pilot_pattern of semlink.channels.ofdm_ptrs give the mask and pilots the
+    channel maps (fixed values: the same on every call)."""
+    ch = OFDMSISOChannel(ptrs_subcarrier_stride=12)
+    rg = ch.resource_grid
+    np.testing.assert_array_equal(pilot_mask(rg, [2, 11], 12),
+                                  rg.pilot_pattern.mask[0, 0].cpu().numpy().astype(bool))
+    again = pilot_pattern(rg, [2, 11], 12, precision=None, device=None)
+    torch.testing.assert_close(again.pilots, rg.pilot_pattern.pilots, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("offset", [0.05, 0.1])

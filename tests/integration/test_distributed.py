@@ -15,7 +15,7 @@ from semlink.cli import main
 from semlink.errors import InputError
 from semlink.results import ResultsStore
 from semlink.scenario import parse_scenario
-from semlink.sweep import Shard, plan_tasks
+from semlink.plan import Shard, plan_tasks
 from tests.cli_errors import one_line_error
 
 pytestmark = pytest.mark.usefixtures("one_thread")

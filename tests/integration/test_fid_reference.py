@@ -84,4 +84,4 @@ def test_bad_reference_is_one_line_before_any_task(tmp_path, capsys):
                           str(tmp_path / "x.npz")], capsys)
     assert "fid-stats: folder " in err and "nothing does not exist" in err
     err = one_line_error(["fid-stats", "sample", "--size", "64", "-o", str(tmp_path / "x")], capsys)
-    assert "--out: " in err and "x: must end in .npz" in err
+    assert "--output: " in err and "x: must end in .npz" in err

@@ -285,12 +285,12 @@ def test_a_recipe_given_to_run_and_a_scenario_given_to_train_name_the_command(tm
 
 def _info_raises(monkeypatch, error: BaseException) -> None:
     """Make ``semlink info`` raise ``error``: how main() treats it, whatever the command."""
-    import semlink.cli as cli
+    import semlink.cli.scenarios
 
     def command(args):
         raise error
 
-    monkeypatch.setattr(cli, "_cmd_info", command)
+    monkeypatch.setattr(semlink.cli.scenarios, "_cmd_info", command)
 
 
 def test_a_reader_that_leaves_ends_the_command_quietly(monkeypatch, capsys):
@@ -318,6 +318,8 @@ def test_plot_of_a_file_without_points_says_so(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, expected", [
     (["fid-stats", "sample", "--size", "64", "-o", "{blocker}/stats.npz"],
+     "--output: {blocker}: a file stands where a folder is needed"),
+    (["fid-stats", "sample", "--size", "64", "--out", "{blocker}/stats.npz"],
      "--out: {blocker}: a file stands where a folder is needed"),
     (["bench", "--size", "64", "--batch", "1", "--json", "{tmp}"], "--json: {tmp} is a folder"),
     (["transmit", PHOTO, "--snr-db", "5", "--out", "{blocker}/x.png"],

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from semlink.scenario import parse_scenario
-from semlink.sweep import plan_tasks
+from semlink.plan import plan_tasks
 from semlink.tasks import TaskRunner
 from tests.host_sync import record_host_syncs
 

@@ -136,3 +136,42 @@ def test_ofdm_channel_estimation_is_the_scenarios():
     grid = _channel("{type: ofdm, model: tdl-c, fft_size: 48, num_ofdm_symbols: 7, "
                     "pilot_ofdm_symbol_indices: [1], cyclic_prefix_length: 4}").resource_grid
     assert (grid.fft_size, grid.num_ofdm_symbols, grid.cyclic_prefix_length) == (48, 7, 4)
+
+
+# One section per registered channel type and the channels/ block it must build: a type added
+# to the schema's union without a section here fails the first test below.
+SECTIONS = {"awgn": ("{type: awgn}", "semlink.channels.awgn.AWGNChannel"),
+            "rayleigh": ("{type: rayleigh}", "semlink.channels.rayleigh.RayleighChannel"),
+            "rician": ("{type: rician, k_factor_db: 3}", "semlink.channels.rician.RicianChannel"),
+            "ofdm": ("{type: ofdm}", "semlink.channels.ofdm.OFDMSISOChannel")}
+
+
+def test_every_registered_channel_type_is_built():
+    from semlink.scenario import CHANNEL_TYPES
+
+    assert set(SECTIONS) == set(CHANNEL_TYPES)
+
+
+@pytest.mark.parametrize("tag", sorted(SECTIONS))
+def test_each_channel_type_builds_its_channels_block_that_runs(tag):
+    """build_channel hands the section to its config class, which builds the block named
+    for it; same seed, same output."""
+    import importlib
+
+    section, block = SECTIONS[tag]
+    module, name = block.rsplit(".", 1)
+    ch = _channel(section)
+    assert type(ch) is getattr(importlib.import_module(module), name)
+    x = torch.ones(2, 2016, dtype=torch.complex64)
+    y, no_eff = ch(x, 10.0)
+    again, _ = _channel(section)(x, 10.0)
+    assert y.shape == x.shape and y.dtype == x.dtype and torch.equal(y, again)
+
+
+def test_build_channel_refuses_what_is_not_a_channel_config():
+    from semlink.scenario import ImagesConfig
+
+    with pytest.raises(TypeError, match=r"`config` must be a channel configuration; got dict\."):
+        build_channel({"type": "awgn"}, generator=None, device="cpu")
+    with pytest.raises(TypeError, match=r"got ImagesConfig\."):
+        build_channel(ImagesConfig(), generator=None, device="cpu")

@@ -131,15 +131,19 @@ def _bpsk_theory_curve(tmp_path, monkeypatch, channel: str, points: list[float])
     return curves["ber"]["un theory"]
 
 
-def test_rician_theory_is_the_rice_averaged_ber(tmp_path, monkeypatch):
+@pytest.mark.parametrize("k_factor", ["6", "6e0"])
+def test_rician_theory_is_the_rice_averaged_ber(tmp_path, monkeypatch, k_factor):
     """Over Rician fading (K = 6 dB) the uncoded BPSK link's theory curve is the AWGN BER
-    averaged over the Rice law of |h| (integrated here), at its 8 dB end point."""
+    averaged over the Rice law of |h| (integrated here), at its 8 dB end point; also with K
+    written ``6e0``, which the plots' YAML reader leaves a string (the scenario's reads it as
+    a number)."""
     import math
 
     from scipy.integrate import quad
     from scipy.stats import norm, rice
 
-    x, y = _bpsk_theory_curve(tmp_path, monkeypatch, "{type: rician, k_factor_db: 6}", [0, 8])
+    x, y = _bpsk_theory_curve(tmp_path, monkeypatch, f"{{type: rician, k_factor_db: {k_factor}}}",
+                              [0, 8])
     k, g = 10 ** 0.6, 10 ** 0.8
     want = quad(lambda a: norm.sf(math.sqrt(2 * g) * a)
                 * rice.pdf(a, math.sqrt(2 * k), scale=math.sqrt(1 / (2 * (k + 1)))),
@@ -188,3 +192,25 @@ def test_no_theory_is_drawn_with_a_phase_tracker(tmp_path, monkeypatch):
     with pytest.raises(KeyError, match="un theory"):
         _bpsk_theory_curve(tmp_path, monkeypatch,
                            "{type: awgn, phase_tracking: {pilot_spacing: 8}}", [0, 8])
+
+
+@pytest.mark.parametrize("channel", [
+    "{type: ofdm}",  # frequency-selective: no closed form here
+    "{type: awgn, gain_db: 3}",  # a results file of another version: not this schema's channel
+])
+def test_no_theory_is_drawn_where_the_channels_config_has_none(tmp_path, monkeypatch, channel):
+    """The channel's config class says whether it has a closed form; a section the schema
+    refuses has none either, and the measured curve is still drawn."""
+    with pytest.raises(KeyError, match="un theory"):
+        _bpsk_theory_curve(tmp_path, monkeypatch, channel, [0, 8])
+
+
+def test_awgn_theory_comes_from_the_awgn_config(tmp_path, monkeypatch):
+    """An uncoded BPSK link over a channel section without a type (AWGN, the scenario's
+    default) gets Q(sqrt(2 Eb/N0)) = 0.5 erfc(sqrt(Eb/N0)); at 8 dB: 0.5 erfc(sqrt(6.3096))."""
+    import math
+
+    text_channel = "{amplifier: null}"  # a section without type: AWGN, and no amplifier
+    x, y = _bpsk_theory_curve(tmp_path, monkeypatch, text_channel, [0, 8])
+    assert x[-1] == 8 and y[-1] == pytest.approx(0.5 * math.erfc(math.sqrt(10 ** 0.8)),
+                                                 rel=1e-9)

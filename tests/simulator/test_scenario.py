@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from semlink.cli import main
-from semlink.scenario import ScenarioError, load_scenario, parse_scenario, scenario_hash
+from semlink.scenario import (CHANNEL_TYPES, LINK_TYPES, ScenarioError, load_scenario,
+                              parse_scenario, scenario_hash)
 
 GOOD = textwrap.dedent("""\
     name: good
@@ -156,7 +157,8 @@ BROKEN = [
     (GOOD.replace("type: classical", "type: classical\n    channel_code: shannon"),
      ":9: links.jpeg2000.channel_code: Input should be 'ldpc' or 'capacity'; got 'shannon'"),
     (GOOD.replace("modulation: 16", "modulation: '16'"), ":9: links.jpeg2000.modulation: Input should be a valid integer"),
-    (GOOD.replace("{type: awgn}", "{type: awgm}"), ":3: channel: must be one of 'awgn', 'rayleigh', 'rician', 'ofdm'; got 'awgm'"),
+    (GOOD.replace("{type: awgn}", "{type: awgm}"),
+     f":3: channel: must be one of {', '.join(map(repr, CHANNEL_TYPES))}; got 'awgm'"),
     (GOOD.replace("{type: awgn}", "{type: rician}"), ":3: channel.k_factor_db: Field required"),
     (GOOD.replace("{type: awgn}", "{type: rayleigh, csi_error_var: 1}"), ":3: channel.csi_error_var: Input should be less than 1"),
     (GOOD.replace("{type: awgn}", "{type: rician, k_factor_db: 6, csi_error_var: 0.25}"), ":3: channel: csi_error_var (0.25) must be below the scattered power 1 / (K + 1) = 0.2008"),
@@ -283,7 +285,7 @@ BROKEN = [
                   "semantic: {type: semantic, transmission: {mode: digital, bits_per_value: 17}}"),
      ":6: links.semantic.transmission.bits_per_value: Input should be less than or equal to 16"),
     (GOOD.replace("semantic: {type: semantic, preset: small}", "semantic: {type: telepathy}"),
-     ":6: links.semantic: must be one of 'semantic', 'classical', 'ber'; got 'telepathy'"),
+     f":6: links.semantic: must be one of {', '.join(map(repr, LINK_TYPES))}; got 'telepathy'"),
     ("links: {b: {type: ber}}\nsnr: {points_db: [1]\n", ":3: invalid YAML: expected ',' or '}'"),
     ("- just\n- a list\n", ":1: a scenario must be a mapping"),
     ("snr: {points_db: [1]}\nlinks: {s: {type: semantic}}\n", ":1: images: required when a semantic"),

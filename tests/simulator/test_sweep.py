@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from semlink.links.semantic import SemanticLink
+from semlink.plan import REFERENCE, plan_tasks
 from semlink.scenario import parse_scenario
-from semlink.sweep import plan_tasks
-from semlink.tasks import REFERENCE, TaskRunner
+from semlink.tasks import TaskRunner
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -253,11 +253,9 @@ def test_kid_of_a_link_leaves_out_the_pairs_of_one_image(tmp_path):
 def test_kid_needs_the_originals_even_with_fid_reference_statistics():
     """The reference tasks (the originals' features) run for KID whatever FID compares with,
     and for FID only without fid_reference."""
-    from semlink.tasks import REFERENCE as REF
-
     def planned(extra: str) -> bool:
         scenario = parse_scenario(FID.replace("metrics: [fid, kid]\n", extra))
-        return any(t.link == REF for t in plan_tasks(scenario, 8))
+        return any(t.link == REFERENCE for t in plan_tasks(scenario, 8))
 
     assert planned("metrics: [fid, kid]\nfid_reference: stats.npz\n")
     assert planned("metrics: [kid]\n") and planned("metrics: [fid]\n")

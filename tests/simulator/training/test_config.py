@@ -1,6 +1,7 @@
 """Training-config schema: the shipped recipes parse; bad files get one line per problem."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -76,12 +77,87 @@ def test_ablation_recipes_differ_only_in_the_conditioning_noise(stage):
         exclude={"name", "output", "phases", "model"})
 
 
-def test_cli_validate_recognises_training_recipes(capsys):
+# (recipe, train_config_hash, the fields the hash leaves out): the hashes of the recipes as
+# they were before the derived ones were rewritten onto a base (base: and set:), when each file
+# spelled out every key. Equal hash and equal remaining fields: the same validated config.
+RECIPES_BEFORE_BASES = [
+    ("train-small.yaml", "7c9a220e4cbbc765d7a4c7678e55b48bca199f7a35135379a5c8204f74ed1e70",
+     "../runs/train-small", "cpu", 250, 50),
+    ("train-small-refine.yaml",
+     "859071e0697ca1e4c6e9858f8d6d85d0ab36ea153a7b1b3a440ca7045b3cacdf",
+     "../runs/train-small-refine", "cpu", 250, 50),
+    ("train-small-refine2.yaml",
+     "4b9ffcb786d9f526e06a5ba7b25d3b3433c5f2b7875b9e3dc18cc79b9be63a23",
+     "../runs/train-small-refine2", "cpu", 250, 50),
+    ("train-small-noisefree.yaml",
+     "aae990f013ae07ff4f6dda9ceab2a0170749117f771f4cc73468b019cb37454a",
+     "../runs/train-small-noisefree", "cpu", 250, 50),
+    ("train-small-noisefree-refine.yaml",
+     "9b9e3f6e9b34f18fe610bc3d23b7ee0109043354ef8d6b5a6b7cd48c4fd6f0a1",
+     "../runs/train-small-noisefree-refine", "cpu", 250, 50),
+    ("train-small-noisefree-refine2.yaml",
+     "dd2248bc5f11f4a9a258694693c127b134e15964d8134c2882a6076b8942aee1",
+     "../runs/train-small-noisefree-refine2", "cpu", 250, 50),
+    ("train-paper.yaml", "7ccd3547f5e3bff8dce5da1d42ee910318362da2d818238633346f50e17db850",
+     "../runs/train-paper", "cuda", 500, 50),
+]
+
+
+@pytest.mark.parametrize("name, config_hash, output, device, checkpoint_every, log_every",
+                         RECIPES_BEFORE_BASES, ids=[r[0] for r in RECIPES_BEFORE_BASES])
+def test_recipes_resolve_to_the_configs_they_were_before_they_had_bases(
+        name, config_hash, output, device, checkpoint_every, log_every):
+    """A checkpoint of a recipe resumes only under the same hash: building the recipes on one
+    another changed their text, not what they train."""
+    cfg, _ = load_train_config(REPO / "scenarios" / name)
+    assert train_config_hash(cfg) == config_hash
+    assert (cfg.output, cfg.device, cfg.checkpoint_every, cfg.log_every) == (
+        output, device, checkpoint_every, log_every)
+
+
+def test_the_derived_recipes_hold_only_what_differs():
+    """Only train-small.yaml and train-paper.yaml spell out their phases; the others build on
+    one of the small recipes (base:)."""
+    names = sorted(p.name for p in (REPO / "scenarios").glob("train-*.yaml"))
+    spelled = [n for n in names if "phases:" in (REPO / "scenarios" / n).read_text()]
+    based = [n for n in names if "\nbase: " in (REPO / "scenarios" / n).read_text()]
+    assert spelled == ["train-paper.yaml", "train-small-refine.yaml", "train-small.yaml"]
+    assert sorted(based) == sorted(set(names) - {"train-paper.yaml", "train-small.yaml"})
+
+
+def test_a_recipe_on_a_shipped_base_changes_one_value_and_reports_its_own_lines(tmp_path):
+    base = os.path.relpath(REPO / "scenarios" / "train-small.yaml", tmp_path)
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(f"base: {base}\nname: mine\nset:\n  phases.2.steps: 10\n")
+    cfg, _ = load_train_config(mine)
+    small, _ = load_train_config(REPO / "scenarios" / "train-small.yaml")
+    assert cfg.name == "mine" and [p.steps for p in cfg.phases] == [500, 1500, 10]
+    assert cfg.model_dump(exclude={"name", "phases"}) == small.model_dump(
+        exclude={"name", "phases"})
+    assert cfg.phases[:2] == small.phases[:2]
+    mine.write_text(f"base: {base}\nname: mine\nset:\n  phases.2.lr: -1\n  phases.3.lr: 1\n")
+    with pytest.raises(ScenarioError) as info:
+        load_train_config(mine)
+    assert info.value.problems == [f"{mine}:5: set.phases.3.lr: phases has 3 items (0..2); no "
+                                   "item 3"]
+    mine.write_text(f"base: {base}\nname: mine\nset:\n  phases.2.lr: -1\n")
+    with pytest.raises(ScenarioError) as info:
+        load_train_config(mine)
+    assert info.value.problems == [f"{mine}:4: phases.2.lr: Input should be greater than 0; "
+                                   "got -1"]
+
+
+@pytest.mark.parametrize("name", [r[0] for r in RECIPES_BEFORE_BASES])
+def test_cli_validate_recognises_training_recipes(name, capsys):
+    """Also the recipes that build on another (no phases: of their own)."""
     from semlink.cli import main
 
-    assert main(["validate", str(REPO / "scenarios" / "train-small.yaml")]) == 0
+    cfg, _ = load_train_config(REPO / "scenarios" / name)
+    assert main(["validate", str(REPO / "scenarios" / name)]) == 0
     out = capsys.readouterr().out
-    assert "ok: training recipe 'small' (preset small): stage_a 500 steps;" in out
+    assert f"ok: training recipe {cfg.name!r} (preset {cfg.model.preset}): " in out
+    if name == "train-small.yaml":
+        assert "ok: training recipe 'small' (preset small): stage_a 500 steps;" in out
 
 
 def test_hash_ignores_output_and_cadence_only():

@@ -1,6 +1,6 @@
 """Measure the tables of docs/classical-link.md: classical link quality vs SNR at equal channel uses.
 
-    .venv/bin/python docs/classical_link_table.py [--repeats 4] [--seed 0]
+    .venv/bin/python docs/tables/classical_link_table.py [--repeats 4] [--seed 0]
 
 The 8 sample photos at 512 px, N = 1152 complex channel uses per image (the semantic link's
 analog embedding), AWGN, implicit JPEG2000 headers, ``paper`` failure policy (a lost image scores
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from semlink.channels.awgn import AWGNChannel  # noqa: E402
 from semlink.codecs.jpeg2000 import decode, minimum_codestream_bytes  # noqa: E402

@@ -1,7 +1,7 @@
 """Measure the Doppler table of docs/semantic-link.md: the links of
 ``scenarios/rayleigh-doppler.yaml`` over Rayleigh fading of several speeds.
 
-    .venv/bin/python docs/doppler_table.py
+    .venv/bin/python docs/tables/doppler_table.py
 
 Runs the scenario (8 sample photos at 256 px, 288 channel uses per image, ZF with perfect CSI,
 seed 0) at SNRs 1, 5, 10 and 20 dB over block fading of 32 symbols (``scenarios/rayleigh.yaml``'s

@@ -1,6 +1,6 @@
 """Measure the table of docs/semantic-link.md: the analog receiver's symbol estimates, paired.
 
-    .venv/bin/python docs/analog_estimate_table.py [--repeats 4]
+    .venv/bin/python docs/tables/analog_estimate_table.py [--repeats 4]
 
 The shipped ``small`` preset on the 8 sample photos at 256 px, Z sent analog (288 channel uses
 per image) over AWGN, Rayleigh fading with one coefficient per 32 symbols and per symbol
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from semlink.modulation.analog import ANALOG_ESTIMATES, estimate_symbols  # noqa: E402
 from semlink.channel import build_channel  # noqa: E402

@@ -1,7 +1,7 @@
 """Measure the antenna table of docs/semantic-link.md: the links of
 ``scenarios/transmit-diversity.yaml`` with one or two antennas at each end.
 
-    .venv/bin/python docs/diversity_table.py
+    .venv/bin/python docs/tables/diversity_table.py
 
 Runs the scenario (8 sample photos at 256 px, 288 channel uses per image, Rayleigh block fading
 with a new coefficient every 16 symbols, seed 0) at SNRs 0, 5, 10, 15 and 20 dB over 1x1 (one

@@ -1,7 +1,7 @@
 """Measure the code-block-group table of docs/classical-link.md: HARQ resending whole frames
 against resending only the groups of code blocks with a failed block (5G CBG).
 
-    .venv/bin/python docs/cbg_table.py
+    .venv/bin/python docs/tables/cbg_table.py
 
 The classical chain of scenarios/harq.yaml (JPEG2000 + CRC + 5G LDPC rate 1/2 + 16-QAM, up to 4
 sends, Chase or IR) on the 8 sample photos at 512 px with the paper's 1152 channel uses per

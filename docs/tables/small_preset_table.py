@@ -1,6 +1,6 @@
 """Measure the tables of docs/training.md: the trained `small` bundles on the sample photos.
 
-    .venv/bin/python docs/small_preset_table.py NOISY.safetensors NOISEFREE.safetensors \
+    .venv/bin/python docs/tables/small_preset_table.py NOISY.safetensors NOISEFREE.safetensors \
         [--steps 1] [--guidance 1.0] [--grid docs/images/small-preset-grid.png]
 
 Both bundles are evaluated with :func:`semlink.training.evaluate_bundle`: the 8 sample photos at
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from semlink.metrics.quality import psnr_db, ssim  # noqa: E402
 from semlink.models.bundle import read_bundle_info  # noqa: E402
@@ -31,7 +31,7 @@ from semlink.training.data import TrainImages  # noqa: E402
 from semlink.training.validation import reconstruct  # noqa: E402
 
 SNRS_DB = (1, 5, 10, 15, 20)
-TRAIN_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"
+TRAIN_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "train"
 
 
 def choose(bundle: str) -> None:

@@ -3,7 +3,7 @@
 by a fraction of the subcarrier spacing, untracked, tracked on PT-RS, and corrected from the
 cyclic prefixes first.
 
-    .venv/bin/python docs/ofdm_frequency_offset_table.py
+    .venv/bin/python docs/tables/ofdm_frequency_offset_table.py
 
 The scenario as shipped (8 sample photos at 256 px, 288 channel uses per image, TDL-C with
 300 ns delay spread at 3 m/s, LS estimation, seed 0) in the time domain with nearest-neighbour

@@ -2,7 +2,7 @@
 16-QAM link under receiver phase noise, for pilot blocks every P data symbols, at an Eb/N0 that
 charges the pilots' energy.
 
-    .venv/bin/python docs/pilot_spacing_table.py
+    .venv/bin/python docs/tables/pilot_spacing_table.py
 
 A BER link (16-QAM, LDPC rate 1/2, 2048-bit codewords: 512 symbols per row) over AWGN with a
 Wiener phase of linewidth-period product 1e-3 or 1e-2, tracked on single pilots every P data
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from semlink.channels.phase_tracking import pilot_overhead  # noqa: E402
 from semlink.links.ber import simulate_ber_point  # noqa: E402

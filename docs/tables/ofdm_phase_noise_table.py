@@ -2,7 +2,7 @@
 ``scenarios/ofdm-tdl.yaml`` as a waveform (``domain: time``) with the receiver oscillator's
 phase noise, untracked and tracked on PT-RS.
 
-    .venv/bin/python docs/ofdm_phase_noise_table.py
+    .venv/bin/python docs/tables/ofdm_phase_noise_table.py
 
 The scenario as shipped (8 sample photos at 256 px, 288 channel uses per image, TDL-C with
 300 ns delay spread at 3 m/s, LS estimation, seed 0) in the time domain at SNRs 10, 20 and

@@ -2,7 +2,7 @@
 ``scenarios/ofdm-tdl.yaml`` with the channel applied per resource element (the frequency-domain
 model) and as a waveform (``domain: time``) with cyclic prefixes of 20, 6 and 0 samples.
 
-    .venv/bin/python docs/ofdm_domain_table.py
+    .venv/bin/python docs/tables/ofdm_domain_table.py
 
 The scenario as shipped (8 sample photos at 256 px, 288 channel uses per image, TDL-C with
 300 ns delay spread at 3 m/s, LS estimation, seed 0) at SNRs 5, 10, 20 and 30 dB. Prints

@@ -2,7 +2,7 @@
 ``scenarios/phase-noise.yaml`` with the receiver's oscillator at several linewidths, untracked
 and tracked on pilots.
 
-    .venv/bin/python docs/phase_noise_table.py
+    .venv/bin/python docs/tables/phase_noise_table.py
 
 Runs the scenario (8 sample photos at 256 px, 288 channel uses per image, AWGN, seed 0) at SNRs
 5, 10 and 30 dB without phase noise and with linewidth-period products 1e-4, 1e-3 and 1e-2,

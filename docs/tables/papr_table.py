@@ -1,7 +1,7 @@
 """Measure the peak-to-average power table of docs/semantic-link.md: how far above its mean
 power each link's transmitted signal goes, on a single carrier and on OFDM.
 
-    .venv/bin/python docs/papr_table.py
+    .venv/bin/python docs/tables/papr_table.py
 
 What ``semlink papr scenarios/ofdm-amplifier.yaml`` measures (simulator/link_papr.py), with
 the 8 sample photos at 512 px instead of 256 (1152 channel uses per image, more samples) and

@@ -1,7 +1,7 @@
 """Measure the amplifier table of docs/semantic-link.md: the links of
 ``scenarios/amplifier.yaml`` behind transmit amplifiers of several back-offs.
 
-    .venv/bin/python docs/amplifier_table.py
+    .venv/bin/python docs/tables/amplifier_table.py
 
 Runs the scenario (8 sample photos at 256 px, 288 channel uses per image, AWGN, seed 0) at SNRs
 5, 7, 8, 10 and 30 dB with a linear transmitter and with Rapp amplifiers (p = 2) at input

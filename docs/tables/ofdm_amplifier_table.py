@@ -1,7 +1,7 @@
 """Measure the OFDM amplifier table of docs/semantic-link.md: the links of
 ``scenarios/ofdm-amplifier.yaml`` behind transmit amplifiers of several back-offs.
 
-    .venv/bin/python docs/ofdm_amplifier_table.py
+    .venv/bin/python docs/tables/ofdm_amplifier_table.py
 
 Runs the scenario (8 sample photos at 256 px, 288 channel uses per image, OFDM over TDL-C with
 LS estimation, seed 0) at SNRs 5, 10, 15, 20 and 30 dB with a linear transmitter and with Rapp

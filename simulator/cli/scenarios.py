@@ -1,0 +1,256 @@
+"""Commands on scenarios and their results files: ``validate``, ``run``, ``merge``, ``info``."""
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from semlink.cli._shared import (EXIT_OK, add_command, add_output, device_name, fmt,
+                                 input_error, make_console, path, positive_int, problems, say,
+                                 shard)
+from semlink.errors import InputError
+
+__all__ = ["add_parsers", "load_scenario_file", "is_training_recipe", "has_top_level_key"]
+
+
+def add_parsers(sub) -> None:
+    """Add ``validate``, ``run``, ``merge`` and ``info`` to the sub-command parsers ``sub``."""
+    p = add_command(sub, "validate", help="check scenario files without running them",
+                    examples=["validate scenarios/*.yaml",
+                              "validate -v scenarios/quickstart.yaml"],
+                    quiet="print only the problems (the exit code says whether all are valid)",
+                    verbose="also print each file as it will run, every default filled in "
+                            "(JSON)")
+    p.add_argument("scenario", type=path, nargs="+", help="scenario YAML file(s)")
+    p.set_defaults(func=_cmd_validate)
+
+    p = add_command(sub, "run", help="run a scenario and append its results to an HDF5 file",
+                    description="Run a scenario and append its results to an HDF5 file. On a "
+                                "terminal a progress bar shows the tasks; elsewhere (a log "
+                                "file, a batch scheduler) a line with the tasks done, the rate "
+                                "and the ETA goes to stderr at the first and last task and at "
+                                "most every few seconds between.",
+                    examples=["run scenarios/quickstart.yaml",
+                              "run scenarios/rayleigh.yaml --resume -o results/rayleigh.h5",
+                              "run scenarios/rayleigh.yaml -q --shard 2/8 --device cuda:1"],
+                    quiet="no progress and no summary table",
+                    verbose="also one progress line per task: link, SNR, batch, images, "
+                            "seconds")
+    p.add_argument("scenario", type=path, help="scenario YAML file")
+    add_output(p, help="results file (default: the scenario's output)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true",
+                      help="continue an interrupted run; finished points are kept, not recomputed")
+    mode.add_argument("--overwrite", action="store_true", help="discard an existing results file")
+    p.add_argument("--device", type=device_name,
+                   help="run on this device instead of the scenario's (auto, cpu, cuda, cuda:N)")
+    p.add_argument("--shard", type=shard, metavar="K/N",
+                   help="run only shard K of N (every N-th task) into NAME.shardKofN.h5; "
+                        "combine the shards with semlink merge")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run the tasks on a Ray cluster: the one at ADDRESS, else the one "
+                        "RAY_ADDRESS names, else a new one on this machine (pip install "
+                        "'semlink[ray]')")
+    p.add_argument("--workers", type=positive_int, metavar="N",
+                   help="Ray workers (default: one per GPU for a CUDA run, one per CPU else)")
+    p.set_defaults(func=_cmd_run)
+
+    p = add_command(sub, "merge", help="merge the results files of a scenario's shards into one",
+                    examples=["merge results/NAME.shard*of8.h5 -o results/NAME.h5"],
+                    quiet="no summary line")
+    p.add_argument("results", type=path, nargs="+", help="results .h5 files of one scenario")
+    add_output(p, help="merged results file", required=True)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.set_defaults(func=_cmd_merge)
+
+    p = add_command(sub, "info", help="what a results file holds: scenario, shard, progress, "
+                                      "device, versions",
+                    examples=["info results/*.h5", "info -q results/quickstart.h5"],
+                    quiet="print nothing (the exit code says whether every file opens)")
+    p.add_argument("results", type=path, nargs="+", help="results .h5 file(s)")
+    p.set_defaults(func=_cmd_info)
+
+
+# ---------------------------------------------------------------------------- validate
+def _cmd_validate(args: argparse.Namespace) -> int:
+    code = EXIT_OK
+    for file in args.scenario:  # every file is checked, whatever the ones before it held
+        try:
+            line, resolved = _validate_one(file)
+        except InputError as err:
+            code = input_error(problems(err))
+            continue
+        say(args, line)
+        if args.verbose:
+            print(f"  {resolved}")
+    return code
+
+
+def _validate_one(file: str) -> tuple[str, str]:
+    """What ``semlink validate`` says of one valid file, and the file resolved as JSON."""
+    from semlink.scenario import load_scenario
+    from semlink.training.config import load_train_config
+
+    if is_training_recipe(file):
+        config, _ = load_train_config(file)
+        phases = "; ".join(f"{'+'.join(p.train)} {p.steps} steps" for p in config.phases)
+        return (f"{file}: ok: training recipe {config.name!r} (preset {config.model.preset}): "
+                f"{phases}", config.model_dump_json())
+    scenario, _ = load_scenario(file)
+    kinds = ", ".join(f"{name} ({link.type})" for name, link in scenario.links.items())
+    snrs = scenario.snr.values_db()
+    # Files may live only where the scenario will run: named, not refused.
+    missing = [f"{field} {value}" for field, value in scenario.referenced_paths().items()
+               if not _exists(value, Path(file).parent)]
+    return (f"{file}: ok: {len(scenario.links)} link(s): {kinds}; channel "
+            f"{scenario.channel.type}; {len(snrs)} SNR point(s) {snrs[0]:g}..{snrs[-1]:g} dB "
+            f"({scenario.snr.kind})" + (f"; not found here: {', '.join(missing)}" if missing
+                                        else ""), scenario.model_dump_json())
+
+
+def _exists(value: str, base_dir: Path) -> bool:
+    """True if a path or glob pattern of a scenario names something (relative to ``base_dir``)."""
+    import glob
+
+    target = Path(value).expanduser()
+    target = target if target.is_absolute() else base_dir / target
+    return bool(glob.glob(str(target))) if any(ch in value for ch in "*?[") else target.exists()
+
+
+def load_scenario_file(file: str):
+    """``(scenario, text)`` of the scenario file ``file``, refusing a training recipe with a
+    line that says how to train it.
+
+    :raises InputError: As :func:`semlink.scenario.load_scenario`, or for a recipe.
+    """
+    from semlink.scenario import load_scenario
+
+    why = _recipe_reason(file)
+    if why is not None:
+        raise InputError(f"{file}: is a training recipe ({why}), not a scenario; "
+                         f"train with semlink train {file}")
+    return load_scenario(file)
+
+
+def is_training_recipe(file: str) -> bool:
+    """True if the YAML file is a ``semlink train`` recipe: it has a top-level ``phases:`` key,
+    or builds on (``base:``) a file that is a recipe."""
+    return _recipe_reason(file) is not None
+
+
+def _recipe_reason(file: str, seen: tuple[Path, ...] = ()) -> str | None:
+    """Why the YAML file is a training recipe (``it has phases:``), or None."""
+    if has_top_level_key(file, "phases"):
+        return "it has phases:"
+    base = _top_level_value(file, "base")
+    target = Path(file).parent / base if base else None
+    if target is None or target.resolve() in seen:  # a cycle: the loader reports it
+        return None
+    if _recipe_reason(str(target), (*seen, Path(file).resolve())) is None:
+        return None
+    return f"it builds on {base}, a training recipe"
+
+
+def has_top_level_key(file: str, key: str) -> bool:
+    """True if the YAML file has ``key:`` at the start of a line; an unreadable file is left to
+    the loader, which reports it."""
+    return _top_level_value(file, key) is not None
+
+
+def _top_level_value(file: str, key: str) -> str | None:
+    """The text after ``key:`` at the start of a line (quotes and comment removed; "" for a
+    key whose value follows on the next lines), or None without such a line."""
+    try:
+        with open(file, encoding="utf-8") as f:
+            for line in f:
+                match = re.match(rf"{key}\s*:(.*)$", line)
+                if match:
+                    return match.group(1).split(" #")[0].strip().strip("'\"")
+    except (OSError, UnicodeDecodeError):
+        pass
+    return None
+
+
+# ---------------------------------------------------------------------------- run
+def _cmd_run(args: argparse.Namespace) -> int:
+    from semlink.cli.progress import RunProgress
+    from semlink.summary import summarize
+    from semlink.sweep import run_scenario
+
+    if args.workers is not None and args.ray is None:
+        raise InputError("--workers: counts Ray workers; give it with --ray")
+    scenario, text = load_scenario_file(args.scenario)
+    if args.device is not None:
+        scenario = scenario.model_copy(update={"device": args.device})
+    console = make_console(stderr=True, quiet=args.quiet)
+    with RunProgress(scenario.name, console=console, quiet=args.quiet,
+                     verbose=args.verbose) as progress:
+        store = run_scenario(scenario, text, base_dir=Path(args.scenario).resolve().parent,
+                             resume=args.resume, overwrite=args.overwrite,
+                             output=Path(args.output) if args.output else None,
+                             shard=args.shard, ray=args.ray is not None,
+                             ray_address=args.ray or None, workers=args.workers,
+                             on_task=progress.on_task)
+    if not args.quiet:
+        _print_summary(console, summarize(store))
+        console.print(f"results: {store.path}")
+    return EXIT_OK
+
+
+def _print_summary(console, rows) -> None:
+    """One line per link and SNR, one column per metric (intervals are in the export)."""
+    from rich.table import Table
+
+    metrics = list(dict.fromkeys(r["metric"] for r in rows))
+    cells: dict[tuple[str, float], dict[str, dict]] = {}
+    for r in rows:
+        cells.setdefault((r["link"], r["snr_db"]), {})[r["metric"]] = r
+    with_images = any(m not in ("ber", "bler", "throughput") for m in metrics)
+    counts = ["images", "failed"] if with_images else ["bits"]
+    table = Table(title="mean per link and SNR (95% intervals: semlink export)")
+    for col in ["link", "SNR dB", *metrics, *counts]:
+        table.add_column(col, justify="left" if col == "link" else "right", no_wrap=True)
+    for (link, snr_db), by_metric in cells.items():
+        images = [m for m in by_metric.values()
+                  if m["metric"] not in ("ber", "bler", "throughput", "fid", "kid")]
+        if with_images:
+            tail = [str(images[0]["count"]), str(images[0]["failures"])] if images else ["", ""]
+        else:
+            tail = [str(by_metric["ber"]["count"])]
+        table.add_row(link, f"{snr_db:g}",
+                      *[fmt(by_metric[m]["value"]) if m in by_metric else "" for m in metrics],
+                      *tail)
+    console.print(table)
+
+
+# ---------------------------------------------------------------------------- merge, info
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from semlink.merge import merge_results
+    from semlink.sweep import set_points_label
+
+    report = merge_results(args.results, args.output, overwrite=args.overwrite)
+    points = report.store.completed_points
+    files = f"{len(args.results)} file{'s' if len(args.results) > 1 else ''}"
+    if report.planned is None:
+        say(args, f"{report.store.path}: {points} points from {files} (a file from "
+                  "before semlink recorded the run's plan: completeness not checked)")
+    elif report.missing:
+        say(args, f"{report.store.path}: {report.planned - len(report.missing)} of "
+                  f"{report.planned} points from {files}; missing {len(report.missing)} (first "
+                  f"{report.missing[0]}): `semlink run SCENARIO --resume -o "
+                  f"{report.store.path}` runs them")
+    else:
+        set_points = points - report.planned
+        say(args, f"{report.store.path}: all {report.planned} points from {files}"
+                  + (f", and {set_points} {set_points_label(report.store)} points computed "
+                     "from them" if set_points else ""))
+    return EXIT_OK
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from semlink.results import ResultsStore
+    from semlink.sweep import describe_results
+
+    for file in args.results:
+        say(args, describe_results(ResultsStore.open(file)))
+    return EXIT_OK

@@ -1,0 +1,281 @@
+"""The scenario model: a whole scenario file (images, SNR points, Monte-Carlo stop rules, the
+channel and the links), its hash (results are keyed by it), and loading a scenario file."""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from semlink.devices import is_device_name
+from semlink.scenario.channels import AWGNConfig, ChannelConfig
+from semlink.scenario.limits import (CHANNEL_IMPAIRMENTS, ENCODER_STRIDE, LINK_NAME,
+                                     MAX_SNR_POINTS, METRICS, SET_METRICS, ImageSide, SnrDb,
+                                     _Frozen)
+from semlink.scenario.links import BERLinkConfig, LinkConfig, SemanticLinkConfig
+from semlink.scenario.loading import ScenarioError, validate_yaml
+
+__all__ = [
+    "ImagesConfig",
+    "SNRConfig",
+    "MonteCarloConfig",
+    "Scenario",
+    "scenario_hash",
+    "load_scenario",
+    "parse_scenario",
+]
+
+
+class ImagesConfig(_Frozen):
+    """Which images a run transmits.
+
+    ``source`` is ``sample`` (the 8 photos shipped with semlink), a folder, or a glob pattern;
+    relative paths are relative to the scenario file. Images are centre-cropped to the output's
+    aspect ratio (or resized whole when ``center_crop`` is false) and resized to ``size`` x
+    ``size`` pixels, or to ``width`` x ``height`` when those are given (e.g. Kodak's 768 x 512).
+    """
+
+    source: str = "sample"
+    size: ImageSide = Field(256, description="Side of the square image, pixels.")
+    # None rather than a default value: see scenario_hash.
+    width: ImageSide | None = Field(None, description="Width of a non-square image, pixels "
+                                                      "(with height; replaces size).")
+    height: ImageSide | None = Field(None, description="Height of a non-square image, pixels "
+                                                       "(with width; replaces size).")
+    count: int | None = Field(None, ge=1, description="Use at most this many images (sorted by name).")
+    center_crop: bool = True
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> "ImagesConfig":
+        if (self.width is None) != (self.height is None):
+            given, missing = ("width", "height") if self.height is None else ("height", "width")
+            raise ValueError(f"{given} needs {missing} (or give size alone for a square image)")
+        if self.width is not None and "size" in self.model_fields_set:
+            raise ValueError("give either size (a square image) or width and height, not both")
+        return self
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(height, width)`` of the transmitted images, pixels."""
+        if self.width is None:
+            return self.size, self.size
+        return self.height, self.width
+
+    @property
+    def side_field(self) -> str:
+        """What sets the images' smallest side, as error messages name it."""
+        return "images.size" if self.width is None else "each of images.width and height"
+
+    def describe(self) -> str:
+        """The image size as messages print it: ``256`` (square) or ``768x512`` (width x
+        height)."""
+        height, width = self.shape
+        return f"{self.size}" if self.width is None else f"{width}x{height}"
+
+
+class SNRConfig(_Frozen):
+    """SNR points, either listed or as an inclusive range; ``kind`` says what the dB values mean."""
+
+    kind: Literal["esno", "ebno"] = "esno"
+    points_db: list[SnrDb] | None = None
+    start_db: float | None = None
+    stop_db: float | None = None
+    step_db: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "SNRConfig":
+        ranged = (self.start_db, self.stop_db, self.step_db)
+        if self.points_db is not None and any(v is not None for v in ranged):
+            raise ValueError("give either points_db or start_db/stop_db/step_db, not both")
+        if self.points_db is None:
+            if any(v is None for v in ranged):
+                raise ValueError("give points_db, or all of start_db, stop_db and step_db")
+            if self.stop_db < self.start_db:
+                raise ValueError(f"stop_db ({self.stop_db}) must be >= start_db ({self.start_db})")
+            count = (self.stop_db - self.start_db) / self.step_db + 1
+            if count > MAX_SNR_POINTS:
+                raise ValueError(f"start_db..stop_db in steps of step_db gives {count:.0f} SNR "
+                                 f"points; at most {MAX_SNR_POINTS}")
+        elif not self.points_db:
+            raise ValueError("points_db must not be empty")
+        return self
+
+    def values_db(self) -> list[float]:
+        """The SNR points in dB, in the order given (a range is inclusive of ``stop_db``)."""
+        if self.points_db is not None:
+            return [float(v) for v in self.points_db]
+        count = int(math.floor((self.stop_db - self.start_db) / self.step_db + 1e-9)) + 1
+        return [round(self.start_db + i * self.step_db, 10) for i in range(count)]
+
+
+class MonteCarloConfig(_Frozen):
+    """Stop rules for BER/BLER points: run until enough errors, never below ``min_bits``,
+    never above ``max_bits``."""
+
+    target_bit_errors: int = Field(1000, ge=1)
+    target_block_errors: int = Field(100, ge=1)
+    min_bits: int = Field(100_000, ge=1)
+    max_bits: int = Field(10_000_000, ge=1)
+    batch_bits: int = Field(200_000, ge=1000, description="Bits simulated per batch.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "MonteCarloConfig":
+        if self.max_bits < self.min_bits:
+            raise ValueError(f"max_bits ({self.max_bits}) must be >= min_bits ({self.min_bits})")
+        return self
+
+
+class Scenario(_Frozen):
+    """A whole scenario file."""
+
+    name: str = "scenario"
+    description: str = ""
+    seed: int = Field(0, ge=0)
+    device: str = "auto"
+    batch_size: int = Field(4, ge=1)
+    repeats: int = Field(1, ge=1, description="Transmissions per image (predictability).")
+    images: ImagesConfig | None = None
+    channel: ChannelConfig = AWGNConfig(type="awgn")
+    snr: SNRConfig
+    links: dict[str, LinkConfig] = Field(min_length=1)
+    metrics: list[Literal["psnr", "ssim", "ms_ssim", "lpips", "fid", "kid"]] = Field(
+        default_factory=lambda: ["psnr", "ssim"])
+    monte_carlo: MonteCarloConfig = MonteCarloConfig()
+    output: str = Field("results/scenario.h5", min_length=1)
+    save_reconstructions: bool = False
+    fid_reference: str | None = Field(
+        None, description="pytorch-fid statistics (.npz) FID is measured against instead of "
+                          "the transmitted originals; relative to the scenario file.")
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, device: str) -> str:
+        if is_device_name(device):
+            return device
+        raise ValueError(f"must be auto, cpu, cuda or cuda:N; got {device!r}")
+
+    @field_validator("links")
+    @classmethod
+    def _link_names(cls, links: dict[str, Any]) -> dict[str, Any]:
+        # Names become folder names of reconstructions and labels in results files.
+        for name in links:
+            if not LINK_NAME.fullmatch(name):
+                raise ValueError(f"link name {name!r}: use letters, digits and _ . + - (not "
+                                 "first), as it names folders and rows of the results")
+        return links
+
+    @model_validator(mode="after")
+    def _links_consistent(self) -> "Scenario":
+        for name, link in self.links.items():
+            match = getattr(getattr(link, "bandwidth", None), "match", None)
+            if match is None:
+                continue
+            if match not in self.links:
+                raise ValueError(f"links.{name}.bandwidth.match: no link named {match!r}; "
+                                 f"links are {', '.join(self.links)}")
+            if not isinstance(self.links[match], SemanticLinkConfig):
+                raise ValueError(f"links.{name}.bandwidth.match: {match!r} must be a semantic link")
+        impairments = [f"channel.{field}" for field in CHANNEL_IMPAIRMENTS
+                       if getattr(self.channel, field, None) is not None]
+        if impairments:
+            for name, link in self.links.items():
+                if getattr(link, "channel_code", None) == "capacity":
+                    what = "distortion" if impairments[0].endswith("amplifier") else "phase"
+                    raise ValueError(f"links.{name}.channel_code: capacity counts only the "
+                                     f"channel's noise, not {impairments[0]}'s {what}; use "
+                                     f"ldpc, or no {impairments[0].split('.')[1]}")
+        if self.fid_reference is not None and "fid" not in self.metrics:
+            raise ValueError("fid_reference: set, but fid is not among the metrics")
+        needs_images = any(not isinstance(l, BERLinkConfig) for l in self.links.values())
+        if needs_images and self.images is None:
+            raise ValueError("images: required when a semantic or classical link is present")
+        if needs_images and not self.metrics:
+            raise ValueError("metrics: empty; semantic and classical links need at least one "
+                             f"of {', '.join(METRICS)}")
+        for metric in SET_METRICS:
+            if needs_images and metric in self.metrics and self.images.count == 1:
+                raise ValueError(f"metrics: {metric} needs at least 2 images; images.count is 1")
+            if not needs_images and metric in self.metrics:
+                raise ValueError(f"metrics: {metric} needs a semantic or classical link (images); "
+                                 "this scenario has BER links only")
+        for name, link in self.links.items():
+            if isinstance(link, SemanticLinkConfig):
+                self._check_semantic(name, link)
+        if needs_images and "ms_ssim" in self.metrics:
+            from semlink.metrics.quality import MS_SSIM_BETAS, ms_ssim_max_scales
+
+            if ms_ssim_max_scales(*self.images.shape) < len(MS_SSIM_BETAS):
+                raise ValueError(f"metrics: ms_ssim (5 scales, as published) needs "
+                                 f"{self.images.side_field} >= 192; got {self.images.describe()}")
+        if needs_images and self.snr.kind == "ebno":
+            raise ValueError("snr.kind: ebno (per information bit) applies to BER links only; "
+                             "semantic and classical links are compared at the same Es/N0 "
+                             "(kind: esno)")
+        return self
+
+    def _check_semantic(self, name: str, link: SemanticLinkConfig) -> None:
+        if link.preset != "small" and link.weights is None:
+            raise ValueError(f"links.{name}.weights: preset {link.preset!r} needs the folder of "
+                             "its weights (semlink weights DIR --download fetches them)")
+        if link.resize_factor is not None:
+            side = min(self.images.shape) * link.resize_factor
+            if round(side) < ENCODER_STRIDE:
+                raise ValueError(f"links.{name}.resize_factor: {self.images.side_field} x "
+                                 f"resize_factor must be >= {ENCODER_STRIDE} px (the encoder's "
+                                 f"stride); got {side:g}")
+
+    def referenced_paths(self) -> dict[str, str]:
+        """The files and folders the scenario names, by field (``images.source`` unless
+        ``sample``, each semantic link's ``weights``, ``fid_reference``); relative ones start
+        from the scenario file's folder."""
+        paths: dict[str, str] = {}
+        if self.images is not None and self.images.source != "sample":
+            paths["images.source"] = self.images.source
+        for name, link in self.links.items():
+            if isinstance(link, SemanticLinkConfig) and link.weights is not None:
+                paths[f"links.{name}.weights"] = link.weights
+        if self.fid_reference is not None:
+            paths["fid_reference"] = self.fid_reference
+        return paths
+
+
+def scenario_hash(scenario: Scenario) -> str:
+    """SHA-256 (hex) of the resolved scenario and semlink's version: results are keyed by it.
+
+    The ``device`` field is left out: where a run executes is checked on resume by the device
+    type it resolved to (see :func:`semlink.sweep.open_store`), so ``auto`` and ``cuda``, or a
+    ``--device`` given on the command line, resume the same results. So are fields that are
+    unset (null): an optional field added to the schema later leaves the hashes of existing
+    results files, and their resumes, as they were.
+    """
+    from semlink import __version__
+
+    content = scenario.model_dump(mode="json", exclude={"device"}, exclude_none=True)
+    payload = json.dumps({"scenario": content, "semlink": __version__}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def load_scenario(path: str | Path) -> tuple[Scenario, str]:
+    """Read and validate a scenario file.
+
+    :param path: YAML file.
+    :output: ``(scenario, text)``: the validated scenario and the file's text (stored with results).
+    :raises ScenarioError: With one line per problem, ``FILE:LINE: yaml.path: message``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError([f"{path}: scenario file not found"]) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ScenarioError([f"{path}: cannot read scenario file ({err})"]) from None
+    return parse_scenario(text, source=str(path)), text
+
+
+def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
+    """Validate scenario YAML ``text``; ``source`` names it in error messages."""
+    return validate_yaml(text, Scenario, source=source)
+
