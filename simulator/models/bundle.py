@@ -1,4 +1,5 @@
-"""Model bundles: encoder, stage B and stage A of one preset in one safetensors file.
+"""Model bundles: encoder, stage B and stage A of one preset (or a DeepJSCC autoencoder, part
+``deepjscc``) in one safetensors file.
 
 semlink ships the trained ``small`` preset this way (``simulator/data/weights/small/model.safetensors``)
 and training writes its checkpoints the same way. Keys are the modules' own state-dict keys
@@ -23,7 +24,7 @@ __all__ = ["BUNDLE_FILE", "PARTS", "save_bundle", "load_bundle", "read_bundle_in
            "bundle_prediction"]
 
 BUNDLE_FILE = "model.safetensors"
-PARTS = ("encoder", "stage_b", "stage_a")
+PARTS = ("encoder", "stage_b", "stage_a", "deepjscc")
 
 
 def save_bundle(path: str | Path, modules: Mapping[str, torch.nn.Module], *, preset: str,

@@ -35,6 +35,7 @@ from semlink.scenario import AWGNConfig, ChannelConfig, ImageSide, _Frozen, vali
 __all__ = [
     "TRAINABLE_PARTS",
     "DataConfig",
+    "DeepJSCCArchitecture",
     "ModelConfig",
     "ConditioningConfig",
     "PhaseConfig",
@@ -45,7 +46,7 @@ __all__ = [
     "train_config_hash",
 ]
 
-TRAINABLE_PARTS = ("stage_a", "encoder", "stage_b")
+TRAINABLE_PARTS = ("stage_a", "encoder", "stage_b", "deepjscc")
 
 
 class DataConfig(_Frozen):
@@ -67,12 +68,37 @@ class DataConfig(_Frozen):
                                "Cityscapes; None = false, random square crops.")
 
 
+class DeepJSCCArchitecture(_Frozen):
+    """A DeepJSCC autoencoder (:class:`semlink.models.deepjscc.DeepJSCC`): ``channels`` of its
+    last encoder layer at ``1 / 2^stages`` of the side set the channel uses."""
+
+    channels: int = Field(9, ge=1, le=1024)
+    features: int | list[int] = Field(64, description="Hidden channels, one int or one per "
+                                      "stride-2 stage from the image inwards.")
+    stages: int = Field(5, ge=1, le=8)
+    extra_layers: int = Field(2, ge=0, le=16)
+
+    @model_validator(mode="after")
+    def _widths(self) -> "DeepJSCCArchitecture":
+        widths = [self.features] if isinstance(self.features, int) else self.features
+        if isinstance(self.features, list) and len(widths) != self.stages:
+            raise ValueError(f"features: give one int or {self.stages} (one per stage); got "
+                             f"{len(widths)}")
+        if not all(1 <= w <= 4096 for w in widths):
+            raise ValueError(f"features: each must be in [1, 4096]; got {self.features}")
+        return self
+
+
 class ModelConfig(_Frozen):
     """The models: a preset, optional architecture overrides (experiments, tests), initial weights.
 
     ``init`` is a semlink bundle (a ``model.safetensors`` file or a folder holding one) or, for the
     Stable Cascade presets, a folder of Stability AI's weight files; relative to the config
     file. None = random initialisation (only sensible for the ``small`` preset).
+
+    ``deepjscc`` trains a DeepJSCC link's autoencoder instead of a semantic preset (``preset``,
+    ``stage_b``, ``stage_a`` and the encoder multipliers are then unused); its phases train the
+    part ``deepjscc``.
     """
 
     preset: str = "small"
@@ -81,6 +107,8 @@ class ModelConfig(_Frozen):
     encoder_width_mult: float | None = Field(None, gt=0, le=4)
     encoder_depth_mult: float | None = Field(None, gt=0, le=4)
     init: str | None = None
+    # None (= a semantic preset) rather than a default: see train_config_hash.
+    deepjscc: DeepJSCCArchitecture | None = None
 
     @field_validator("preset")
     @classmethod
@@ -149,7 +177,7 @@ class PhaseConfig(_Frozen):
     """
 
     name: str | None = None
-    train: list[Literal["stage_a", "encoder", "stage_b"]] = Field(min_length=1)
+    train: list[Literal["stage_a", "encoder", "stage_b", "deepjscc"]] = Field(min_length=1)
     steps: int = Field(ge=1)
     size: ImageSide | None = Field(None,
                                    description="Crop side of this phase, px; None = data.size.")
@@ -176,6 +204,11 @@ class PhaseConfig(_Frozen):
         if "stage_a" in self.train and len(self.train) > 1:
             raise ValueError("stage_a trains alone (reconstruction loss); put encoder/stage_b "
                              "in another phase")
+        if "deepjscc" in self.train and len(self.train) > 1:
+            raise ValueError("deepjscc trains alone (a DeepJSCC autoencoder, model.deepjscc)")
+        if "deepjscc" in self.train and self.conditioning.noise != "channel":
+            raise ValueError("conditioning.noise: deepjscc learns through the channel; use "
+                             "noise: channel")
         return self
 
 
@@ -216,6 +249,16 @@ class TrainConfig(_Frozen):
         if not is_device_name(device):
             raise ValueError(f"must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
         return device
+
+    @model_validator(mode="after")
+    def _parts_of_the_model(self) -> "TrainConfig":
+        jscc = self.model.deepjscc is not None
+        for i, phase in enumerate(self.phases):
+            if jscc != (phase.train == ["deepjscc"]):
+                what = ("model.deepjscc is set: every phase trains [deepjscc]" if jscc else
+                        "train: deepjscc needs model.deepjscc (the autoencoder's architecture)")
+                raise ValueError(f"phases.{i}.train: {what}")
+        return self
 
     @property
     def total_steps(self) -> int:
@@ -263,4 +306,6 @@ def train_config_hash(config: TrainConfig) -> str:
             phase["conditioning"].pop("estimate", None)
     if fields["data"].get("whole") is None:
         fields["data"].pop("whole", None)
+    if fields["model"].get("deepjscc") is None:
+        fields["model"].pop("deepjscc", None)
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()

@@ -23,7 +23,9 @@ import torch.nn.functional as F
 from semlink.errors import InputError
 from semlink.images import load_images
 from semlink.metrics.quality import psnr_db, ssim
+from semlink.channel import build_channel
 from semlink.models.bundle import BUNDLE_FILE, save_bundle
+from semlink.models.deepjscc import DEEPJSCC_PRESET
 from semlink.models.sampler import add_noise, training_target
 from semlink.models.stage_a import encode_latents
 from semlink.models.stage_b import predict_noise
@@ -31,10 +33,11 @@ from semlink.seeding import derive_seed
 from semlink.devices import resolve_device
 from semlink.training.checkpoint import CHECKPOINT_FILE, EMA, load_checkpoint, save_checkpoint
 from semlink.training.conditioning import NoisyConditioning
-from semlink.training.config import PhaseConfig, TrainConfig, load_train_config, train_config_hash
+from semlink.training.config import (ConditioningConfig, PhaseConfig, TrainConfig,
+                                     load_train_config, train_config_hash)
 from semlink.training.data import TrainImages
 from semlink.training.models import TrainingModels, build_training_models
-from semlink.training.validation import validate
+from semlink.training.validation import validate, validate_deepjscc
 
 __all__ = ["LOG_FILE", "VALIDATION_FILE", "train", "train_main"]
 
@@ -140,7 +143,8 @@ def train(config: TrainConfig, *, output: str | Path, base_dir: str | Path | Non
             "seed": config.seed, "init": models.init_source,
             "architecture": models.architecture(),
             "phases": [p.model_dump(mode="json") for p in config.phases]}
-    return save_bundle(out / BUNDLE_FILE, models.parts(), preset=config.model.preset, info=info)
+    preset = config.model.preset if config.model.deepjscc is None else DEEPJSCC_PRESET
+    return save_bundle(out / BUNDLE_FILE, models.parts(), preset=preset, info=info)
 
 
 def _run_phase(config: TrainConfig, index: int, phase: PhaseConfig, start: int, step: int,
@@ -148,7 +152,7 @@ def _run_phase(config: TrainConfig, index: int, phase: PhaseConfig, start: int, 
                out: Path, cfg_hash: str, state: dict[str, Any] | None, bar: Any,
                stop_after: int | None) -> int:
     """Train one phase from global ``step`` to its end; returns the step reached."""
-    device = next(models.stage_b.parameters()).device
+    device = models.device
     parts = models.parts()
     trained = {name: parts[name] for name in phase.train}
     for name, module in parts.items():
@@ -165,14 +169,18 @@ def _run_phase(config: TrainConfig, index: int, phase: PhaseConfig, start: int, 
         ema.load_state_dict(state["ema"])
         loss_sum = state["loss_sum"].to(device)
         loss_count = int(state["loss_count"])
-    diffusion = phase.train != ["stage_a"]
+    jscc = phase.train == ["deepjscc"]
+    diffusion = phase.train != ["stage_a"] and not jscc
     size = config.data.size if phase.size is None else phase.size
     cond_gen = torch.Generator(device=device)
-    cond = None
+    cond = channel = None
     if diffusion:
         z_shape = models.encoder.embedding_shape(size, size)
         cond = NoisyConditioning(phase.conditioning, shape=z_shape, generator=cond_gen,
                                  device=str(device))
+    if jscc:
+        channel = build_channel(phase.conditioning.channel, generator=cond_gen,
+                                device=str(device))
     autocast = _autocast(device)
     end = start + phase.steps
     tic = time.perf_counter()
@@ -192,6 +200,9 @@ def _run_phase(config: TrainConfig, index: int, phase: PhaseConfig, start: int, 
                 if diffusion:
                     loss = _diffusion_loss(models, images, cond, dev_gen, "encoder" in trained,
                                            phase.timesteps)
+                elif jscc:
+                    loss = _deepjscc_loss(models.deepjscc, images, channel, phase.conditioning,
+                                          cond_gen)
                 else:
                     loss = _reconstruction_loss(models.stage_a, images, phase.recon_loss)
             (loss / phase.grad_accum).backward()
@@ -292,6 +303,16 @@ def _diffusion_loss(models: TrainingModels, images: torch.Tensor, cond: NoisyCon
     return F.mse_loss(pred.float(), training_target(latents, eps, t, models.prediction))
 
 
+def _deepjscc_loss(model: torch.nn.Module, images: torch.Tensor, channel: Any,
+                   conditioning: ConditioningConfig, gen: torch.Generator) -> torch.Tensor:
+    """MSE of DeepJSCC's reconstruction through ``channel`` at an SNR (Es/N0, dB) drawn per
+    image uniformly from the phase's ``[snr_min_db, snr_max_db]``."""
+    low, high = conditioning.snr_min_db, conditioning.snr_max_db
+    snr_db = low + (high - low) * torch.rand(images.shape[0], generator=gen,
+                                             device=images.device)
+    return F.mse_loss(model(images, channel, snr_db), images)
+
+
 def _reconstruction_loss(vq: torch.nn.Module, images: torch.Tensor, kind: str) -> torch.Tensor:
     """Stage A autoencoding loss with the quantiser bypassed (as stage B's latents are)."""
     latents = vq.encode(images).latents
@@ -312,7 +333,9 @@ def _validate(config: TrainConfig, index: int, phase: PhaseConfig, step: int,
         m.eval()
     v = config.validation
     try:
-        if phase.train == ["stage_a"]:
+        if phase.train == ["deepjscc"]:
+            result = validate_deepjscc(models.deepjscc, val_images, v.snr_db, seed=config.seed)
+        elif phase.train == ["stage_a"]:
             rows = []
             for i in range(0, val_images.shape[0], 8):
                 x = val_images[i:i + 8]

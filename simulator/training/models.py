@@ -9,13 +9,14 @@ import torch
 
 from semlink.errors import InputError
 from semlink.models.bundle import BUNDLE_FILE, bundle_prediction, load_bundle
+from semlink.models.deepjscc import DEEPJSCC_PRESET, DeepJSCC
 from semlink.models.encoder import SemanticEncoder
 from semlink.models.presets import get_preset
 from semlink.models.stage_a import build_stage_a
 from semlink.models.stage_b import build_stage_b
 from semlink.training.config import ModelConfig
 
-__all__ = ["TrainingModels", "build_training_models"]
+__all__ = ["DeepJSCCTrainingModels", "TrainingModels", "build_training_models"]
 
 
 @dataclasses.dataclass
@@ -34,6 +35,11 @@ class TrainingModels:
         """``{"encoder": ..., "stage_b": ..., "stage_a": ...}`` (the bundle's part names)."""
         return {"encoder": self.encoder, "stage_b": self.stage_b, "stage_a": self.stage_a}
 
+    @property
+    def device(self) -> torch.device:
+        """Where the parameters are."""
+        return next(self.stage_b.parameters()).device
+
     def architecture(self) -> dict[str, Any]:
         """JSON description of the architectures (for the bundle's info)."""
         return {"encoder": self.encoder.config, "stage_b": dict(self.stage_b.config),
@@ -41,8 +47,30 @@ class TrainingModels:
                 "prediction": self.prediction}
 
 
+@dataclasses.dataclass
+class DeepJSCCTrainingModels:
+    """A DeepJSCC autoencoder in training (float32 parameters), the one part ``deepjscc``."""
+
+    deepjscc: DeepJSCC
+    init_source: str
+
+    def parts(self) -> dict[str, torch.nn.Module]:
+        """``{"deepjscc": ...}`` (the bundle's part name)."""
+        return {"deepjscc": self.deepjscc}
+
+    @property
+    def device(self) -> torch.device:
+        """Where the parameters are."""
+        return next(self.deepjscc.parameters()).device
+
+    def architecture(self) -> dict[str, Any]:
+        """JSON description of the architecture (for the bundle's info)."""
+        return {"deepjscc": self.deepjscc.config}
+
+
 def build_training_models(config: ModelConfig, *, device: str,
-                          base_dir: str | Path | None = None) -> TrainingModels:
+                          base_dir: str | Path | None = None
+                          ) -> TrainingModels | DeepJSCCTrainingModels:
     """Build the preset's models (with ``config``'s overrides) and load ``config.init``.
 
     The encoder is built trainable (``frozen=False``, no per-call pixel check); the loop
@@ -52,6 +80,8 @@ def build_training_models(config: ModelConfig, *, device: str,
     :param base_dir: Folder a relative ``config.init`` starts from.
     :raises InputError: If the initial weights are missing or do not fit.
     """
+    if config.deepjscc is not None:
+        return _build_deepjscc(config, device=device, base_dir=base_dir)
     preset = get_preset(config.preset)
     enc_kwargs = preset.encoder_kwargs()
     if config.encoder_width_mult is not None:
@@ -65,9 +95,7 @@ def build_training_models(config: ModelConfig, *, device: str,
                             preset.prediction)
     if config.init is None:
         return models
-    path = Path(config.init).expanduser()
-    if not path.is_absolute() and base_dir is not None:
-        path = Path(base_dir) / path
+    path = _init_path(config.init, base_dir)
     bundle = path / BUNDLE_FILE if path.is_dir() else path
     if bundle.is_file():
         models.prediction = bundle_prediction(load_bundle(bundle, models.parts(),
@@ -84,4 +112,28 @@ def build_training_models(config: ModelConfig, *, device: str,
     models.scale_factor = real_weights.load_stable_cascade(encoder, stage_b, stage_a, path,
                                                           preset=preset.name)
     models.init_source = str(path)
+    return models
+
+
+def _init_path(init: str, base_dir: str | Path | None) -> Path:
+    path = Path(init).expanduser()
+    return Path(base_dir) / path if not path.is_absolute() and base_dir is not None else path
+
+
+def _build_deepjscc(config: ModelConfig, *, device: str, base_dir: str | Path | None
+                    ) -> DeepJSCCTrainingModels:
+    """The DeepJSCC autoencoder of ``config.deepjscc``, random or from a bundle (``init``)."""
+    arch = config.deepjscc
+    model = DeepJSCC(channels=arch.channels, features=arch.features, stages=arch.stages,
+                     extra_layers=arch.extra_layers).to(device)
+    models = DeepJSCCTrainingModels(model, "random")
+    if config.init is None:
+        return models
+    path = _init_path(config.init, base_dir)
+    bundle = path / BUNDLE_FILE if path.is_dir() else path
+    if not bundle.is_file():
+        raise InputError(f"model.init: {path} is neither a bundle file nor a folder holding "
+                         f"{BUNDLE_FILE}")
+    load_bundle(bundle, models.parts(), preset=DEEPJSCC_PRESET)
+    models.init_source = str(bundle)
     return models

@@ -116,13 +116,14 @@ def test_recipes_resolve_to_the_configs_they_were_before_they_had_bases(
 
 
 def test_the_derived_recipes_hold_only_what_differs():
-    """Only train-small.yaml and train-paper.yaml spell out their phases; the others build on
-    one of the small recipes (base:)."""
+    """Only train-small.yaml, train-paper.yaml and the DeepJSCC recipe (another model) spell out
+    their phases; the others build on one of the small recipes (base:)."""
     names = sorted(p.name for p in (REPO / "scenarios").glob("train-*.yaml"))
     spelled = [n for n in names if "phases:" in (REPO / "scenarios" / n).read_text()]
     based = [n for n in names if "\nbase: " in (REPO / "scenarios" / n).read_text()]
-    assert spelled == ["train-paper.yaml", "train-small-refine.yaml", "train-small.yaml"]
-    assert sorted(based) == sorted(set(names) - {"train-paper.yaml", "train-small.yaml"})
+    standalone = {"train-deepjscc-small.yaml", "train-paper.yaml", "train-small.yaml"}
+    assert spelled == sorted(standalone | {"train-small-refine.yaml"})
+    assert sorted(based) == sorted(set(names) - standalone)
 
 
 def test_a_recipe_on_a_shipped_base_changes_one_value_and_reports_its_own_lines(tmp_path):
@@ -167,7 +168,7 @@ def test_hash_ignores_output_and_cadence_only():
     assert train_config_hash(base) == train_config_hash(moved) != train_config_hash(reseeded)
 
 
-def test_an_unset_estimate_or_whole_leaves_the_hash_as_before_the_fields_existed():
+def test_unset_later_fields_leave_the_hash_as_before_the_fields_existed():
     import hashlib
     import json
 
@@ -177,6 +178,7 @@ def test_an_unset_estimate_or_whole_leaves_the_hash_as_before_the_fields_existed
     for phase in fields["phases"]:
         del phase["conditioning"]["estimate"]
     del fields["data"]["whole"]
+    del fields["model"]["deepjscc"]
     before = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
     assert train_config_hash(base) == before
     matched = parse_train_config(GOOD.replace("snr_max_db: 5}", "snr_max_db: 5, "
@@ -233,3 +235,35 @@ def test_all_problems_reported_at_once():
 def test_missing_file(tmp_path):
     with pytest.raises(InputError, match=r"training config not found"):
         load_train_config(tmp_path / "nope.yaml")
+
+
+DEEPJSCC = """\
+data: {source: sample, size: 64}
+model: {deepjscc: {channels: 8, features: [8, 16], stages: 2}}
+phases:
+  - {train: [deepjscc], steps: 2, conditioning: {snr_min_db: 1, snr_max_db: 20}}
+"""
+
+
+def test_a_deepjscc_recipe_validates_and_its_architecture_counts_in_the_hash():
+    cfg = parse_train_config(DEEPJSCC)
+    assert cfg.model.deepjscc.channels == 8 and cfg.phases[0].train == ["deepjscc"]
+    wider = parse_train_config(DEEPJSCC.replace("[8, 16]", "[8, 32]"))
+    assert train_config_hash(cfg) != train_config_hash(wider)
+
+
+@pytest.mark.parametrize("text, match", [
+    (DEEPJSCC.replace(", stages: 2", ""),
+     r"<t>:2: model.deepjscc: features: give one int or 5 \(one per stage\); got 2"),
+    (DEEPJSCC.replace("train: [deepjscc]", "train: [stage_b]"),
+     r"<t>:4: phases.0.train: model.deepjscc is set: every phase trains \[deepjscc\]"),
+    (DEEPJSCC.replace("model: {deepjscc: {channels: 8, features: [8, 16], stages: 2}}\n", ""),
+     r"phases.0.train: train: deepjscc needs model.deepjscc"),
+    (DEEPJSCC.replace("train: [deepjscc]", "train: [deepjscc, encoder]"),
+     r"deepjscc trains alone"),
+    (DEEPJSCC.replace("snr_min_db: 1", "noise: none, snr_min_db: 1"),
+     r"conditioning.noise: deepjscc learns through the channel"),
+])
+def test_deepjscc_recipe_errors(text, match):
+    with pytest.raises(ScenarioError, match=match):
+        parse_train_config(text, source="<t>")
