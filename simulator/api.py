@@ -81,10 +81,11 @@ class LoadedScenario:
         if not isinstance(changes, Mapping):
             raise TypeError(f"`changes` must be a mapping of fields; got "
                             f"{type(changes).__name__}.")
-        data = _merge(self.scenario.model_dump(mode="python", exclude_unset=True), changes,
-                      path="changes")
+        data = _merge(self.scenario.model_dump(mode="python", exclude_unset=True, by_alias=True),
+                      changes, path="changes")
         text = yaml_text(data, name="changes")
-        scenario = _validate(text, Scenario, source=f"{self.source} (updated)")
+        scenario = _validate(text, Scenario, source=f"{self.source} (updated)",
+                             base_dir=self.base_dir)
         return dataclasses.replace(self, scenario=scenario, text=text)
 
 
@@ -127,7 +128,7 @@ def read_scenario(path: str | os.PathLike[str] | None = None, *, text: str | Non
     if not isinstance(text, str):
         raise TypeError(f"`text` must be str; got {type(text).__name__}.")
     folder = Path.cwd() if base_dir is None else Path(base_dir).resolve()
-    return LoadedScenario(parse_scenario(text), text, folder)
+    return LoadedScenario(parse_scenario(text, base_dir=folder), text, folder)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,10 +194,10 @@ def run(scenario: LoadedScenario | Scenario, *, output: str | os.PathLike[str] |
     from semlink.sweep import run_scenario
 
     if isinstance(scenario, Scenario):
-        text = yaml_text(scenario.model_dump(mode="python", exclude_unset=True),
+        text = yaml_text(scenario.model_dump(mode="python", exclude_unset=True, by_alias=True),
                          name="scenario")
-        scenario = LoadedScenario(_validate(text, Scenario, source="<scenario>"), text,
-                                  Path.cwd())
+        scenario = LoadedScenario(_validate(text, Scenario, source="<scenario>",
+                                            base_dir=Path.cwd()), text, Path.cwd())
     elif not isinstance(scenario, LoadedScenario):
         raise TypeError(f"`scenario` must be a LoadedScenario (semlink.read_scenario) or a "
                         f"Scenario; got {type(scenario).__name__}.")
@@ -428,11 +429,14 @@ def _merge(base: dict[str, Any], changes: Mapping[str, Any], *, path: str) -> di
 _LOCATION = re.compile(r"^<api>:\d+: ")
 
 
-def _validate(text: str, model: type, *, source: str | None) -> Any:
+def _validate(text: str, model: type, *, source: str | None,
+              base_dir: Path | None = None) -> Any:
     """``text`` validated into ``model`` (:func:`semlink.scenario.validate_yaml`), each problem
-    named by ``source`` instead of a line of the generated text (by its path alone if None)."""
+    named by ``source`` instead of a line of the generated text (by its path alone if None);
+    ``base_dir``: where a ``python`` link's module is looked for first."""
+    context = None if base_dir is None else {"base_dir": base_dir}
     try:
-        return validate_yaml(text, model, source="<api>")
+        return validate_yaml(text, model, source="<api>", context=context)
     except ScenarioError as err:
         prefix = "" if source is None else f"{source}: "
         raise ScenarioError([prefix + _LOCATION.sub("", p) for p in err.problems]) from None

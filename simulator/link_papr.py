@@ -1,17 +1,18 @@
 """Peak-to-average power of what a scenario's links transmit, on the scenario's waveform
 (``semlink papr``).
 
-Each image link sends the scenario's first images once through a recording channel that keeps
-the symbols (the semantic link its analog or coded embedding, the classical link its QAM code
-blocks); a BER link sends i.i.d. uniform symbols of its QAM order (random bits through a
+Each image link sends the scenario's first images once (``transmit``, stopped at its first
+channel call) through a recording channel that keeps the symbols (the semantic link its analog or
+coded embedding, the classical link its QAM code blocks); a BER link sends i.i.d. uniform symbols of its QAM order (random bits through a
 systematic code are as uniform as without it). On a single-carrier channel the samples are
 those symbols (with a phase tracker's pilot blocks between them), against each image's mean
 power; on ``ofdm`` they are the channel's oversampled time-domain signal
 (:meth:`semlink.channels.ofdm.OFDMSISOChannel.time_signal`, with the scenario's grid, pilots and
 interleaver), against the mean power of a fully loaded OFDM symbol. Both references
 are those of the transmit amplifier's back-off (:mod:`semlink.channels.amplifier`), so a level of
-``g`` dB here is compressed by an amplifier at less than ``g`` dB input back-off. Links over
-the ideal code (``channel_code: capacity``) have no waveform and are left out.
+``g`` dB here is compressed by an amplifier at less than ``g`` dB input back-off. Links that send
+no waveform (a config's ``waveform`` False: the ideal code, ``channel_code: capacity``) are left
+out.
 """
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ from semlink.modulation.qam import QAMMapper, bits_per_symbol_for_order
 from semlink.channel import build_channel
 from semlink.errors import InputError
 from semlink.images import load_image
-from semlink.scenario import BERLinkConfig, ClassicalLinkConfig, Scenario
+from semlink.links.protocol import sends_waveform
+from semlink.scenario import Scenario
 from semlink.seeding import derive_seed, make_generator
 from semlink.tasks import TaskRunner, scenario_images
 
@@ -65,15 +67,20 @@ class LinkPAPR:
     ccdf: tuple[float, ...]
 
 
+class _Sent(Exception):
+    """Raised by :class:`_Recorder` once it holds the first symbols: the link stops there."""
+
+
 class _Recorder:
-    """A channel that keeps what it is sent and returns it unchanged (no noise)."""
+    """A channel that keeps the first symbols it is sent and stops the link (its receiver,
+    a diffusion model for the semantic link, is not needed)."""
 
     def __init__(self) -> None:
         self.sent: list[torch.Tensor] = []
 
     def __call__(self, x: torch.Tensor, snr_db):
         self.sent.append(x)
-        return x, torch.zeros(x.shape, dtype=x.real.dtype, device=x.device)
+        raise _Sent
 
 
 def link_papr(scenario: Scenario, *, base_dir: Path, device: str, num_images: int = 8,
@@ -101,9 +108,9 @@ def link_papr(scenario: Scenario, *, base_dir: Path, device: str, num_images: in
     rows = []
     for name in names:
         cfg = scenario.links[name]
-        if isinstance(cfg, ClassicalLinkConfig) and cfg.channel_code == "capacity":
+        if not sends_waveform(cfg):
             continue
-        if isinstance(cfg, BERLinkConfig):
+        if cfg.kind == "bits":
             x = _ber_symbols(cfg, seed=derive_seed(scenario.seed, name, "papr"), device=device)
         else:
             if runner is None:
@@ -127,15 +134,24 @@ def _sent_symbols(runner: TaskRunner, name: str, images: torch.Tensor,
     """[images, n] complex: the first transmission of ``images`` by link ``name``."""
     link = runner.link(name, snr_db)
     tap = _Recorder()
-    if hasattr(link, "send"):  # semantic
-        link.send(link.encode(images), tap, snr_db)
-    else:
-        link.transmit(images, tap, snr_db)
+    seed = derive_seed(runner.scenario.seed, name, "papr")
+
+    def generators(purpose: str) -> list[torch.Generator]:
+        return [make_generator(derive_seed(seed, purpose, i), runner.device)
+                for i in range(len(images))]
+
+    try:
+        link.transmit(images, tap, snr_db, generators)
+    except _Sent:
+        pass
+    if not tap.sent:
+        raise InputError(f"links.{name}: sent nothing through the channel")
     return tap.sent[0]
 
 
-def _ber_symbols(cfg: BERLinkConfig, *, seed: int, device: str) -> torch.Tensor:
-    """[8, 4096] i.i.d. uniform symbols of the link's Gray QAM, unit mean power."""
+def _ber_symbols(cfg, *, seed: int, device: str) -> torch.Tensor:
+    """[8, 4096] i.i.d. uniform symbols of a BER link's (``cfg``) Gray QAM, unit mean
+    power."""
     bits_per_symbol = bits_per_symbol_for_order(cfg.modulation)
     bits = torch.randint(0, 2, (_BER_ROWS, _BER_SYMBOLS * bits_per_symbol),
                          generator=make_generator(seed, device), device=device)

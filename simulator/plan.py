@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from semlink.errors import InputError
-from semlink.scenario import BERLinkConfig, Scenario
+from semlink.scenario import Scenario
 
 _T = TypeVar("_T")
 
@@ -101,7 +101,7 @@ def plan_tasks(scenario: Scenario, num_images: int) -> list[Task]:
                               tuple(range(start, min(start + batch, num_images)))))
     for name, link in scenario.links.items():
         for s, snr_db in enumerate(scenario.snr.values_db()):
-            if isinstance(link, BERLinkConfig):
+            if link.kind == "bits":
                 tasks.append(Task(name, s, snr_db))
                 continue
             for b, start in enumerate(range(0, num_images, batch)):

@@ -23,7 +23,7 @@ from semlink.errors import InputError
 from semlink.executors import LocalExecutor, RayExecutor
 from semlink.plan import REFERENCE, Shard, Task, plan_tasks
 from semlink.results import ResultsStore, reconstructions_dir
-from semlink.scenario import BERLinkConfig, Scenario, scenario_hash
+from semlink.scenario import Scenario, scenario_hash
 from semlink.tasks import wants_features
 
 if TYPE_CHECKING:
@@ -297,7 +297,8 @@ def add_set_points(scenario: Scenario, store: ResultsStore) -> None:
     import numpy as np
 
     from semlink.metrics.fid import FidStatistics
-    from semlink.tasks import fid_of_group, kid_of_group, scoring_policy
+    from semlink.links.protocol import scoring_rule
+    from semlink.tasks import fid_of_group, kid_of_group
 
     table = store.table("features")
     # Rows in image and transmission order, however the tasks were run (or sharded and merged):
@@ -312,9 +313,9 @@ def add_set_points(scenario: Scenario, store: ResultsStore) -> None:
                          if store.attrs.get("fid_reference") else
                          FidStatistics.from_features(torch.as_tensor(table["feature"][originals])))
     for link, cfg in scenario.links.items():
-        if isinstance(cfg, BERLinkConfig):
+        if cfg.kind == "bits":
             continue
-        policy = scoring_policy(cfg)
+        policy = scoring_rule(cfg)
         for snr_index, snr_db in enumerate(scenario.snr.values_db()):
             point_id = f"{link}/snr{snr_index}/fid"
             if store.has(point_id):

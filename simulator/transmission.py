@@ -23,7 +23,7 @@ from semlink.errors import InputError, first_line
 from semlink.scenario import CHANNEL_TYPES, ScenarioError
 
 if TYPE_CHECKING:
-    from semlink.scenario import ChannelConfig, ClassicalLinkConfig, SemanticLinkConfig
+    from semlink.scenario import ChannelConfig, LinkConfig
 
 __all__ = ["LINKS", "DEFAULT_IMAGE_SIZE", "TransmitResult", "transmit"]
 
@@ -49,12 +49,12 @@ class TransmitResult:
     """What :func:`transmit` returns; per-image numbers are tuples of Python numbers.
 
     :ivar images: [batch, 3, H, W] float32 in [0, 1] on the device: the reconstructions (a
-        failed classical decode as the link's failure policy shows it: mid grey under
+        failed decode as the link shows it: a classical link's failure policy, mid grey under
         ``paper``).
     :ivar psnr_db: [batch] floats, dB, of each reconstruction against its original.
     :ivar ssim: [batch] floats in [-1, 1].
     :ivar failed: [batch] bools; the decode failed (classical links; always False for
-        semantic links).
+        semantic links; a user's link says).
     :ivar channel_uses: [batch] ints; complex channel uses each image took, retransmissions
         included.
     :ivar transmissions: [batch] ints; sends of each image (1 without HARQ).
@@ -69,7 +69,7 @@ class TransmitResult:
     failed: tuple[bool, ...]
     channel_uses: tuple[int, ...]
     transmissions: tuple[int, ...]
-    link: SemanticLinkConfig | ClassicalLinkConfig
+    link: LinkConfig
     channel: ChannelConfig
     snr_db: float
 
@@ -151,7 +151,6 @@ def transmit(images: torch.Tensor | str | os.PathLike[str], *,
     """
     from semlink.devices import resolve_device
     from semlink.metrics.quality import psnr_db, ssim
-    from semlink.scenario import SemanticLinkConfig
     from semlink.seeding import derive_seed, make_generator
 
     if isinstance(seed, bool) or not isinstance(seed, int):
@@ -167,22 +166,18 @@ def transmit(images: torch.Tensor | str | os.PathLike[str], *,
     batch = batch.to(device)
     count = len(batch)
     cfg = scenario.links[_NAME]
-    if isinstance(cfg, SemanticLinkConfig):
-        samplers = [make_generator(derive_seed(seed, "transmit", "sampler", *([i] if i else [])),
-                                   device) for i in range(count)]
-        out = built.transmit(batch, channel_block, snr_db, samplers)
-        failed = torch.zeros(count, dtype=torch.bool)
-    else:
-        out = built.transmit(batch, channel_block, snr_db)
-        failed = out.failed
-    # The ideal code counts neither: one send of its channel uses.
-    uses = out.channel_uses if out.channel_uses is not None else \
-        torch.full((count,), built.channel_uses)
-    sends = out.transmissions if out.transmissions is not None else \
-        torch.ones(count, dtype=torch.int64)
+
+    def generators(purpose: str) -> list[torch.Generator]:
+        return [make_generator(derive_seed(seed, "transmit", purpose, *([i] if i else [])),
+                               device) for i in range(count)]
+
+    out = built.transmit(batch, channel_block, snr_db, generators)
+    # A link that resends says what each image took; else one send of its channel uses.
+    uses = out.columns.get("channel_uses", torch.full((count,), built.channel_uses))
+    sends = out.columns.get("transmissions", torch.ones(count, dtype=torch.int64))
     return TransmitResult(
         images=out.images, psnr_db=tuple(psnr_db(batch, out.images).tolist()),
-        ssim=tuple(ssim(batch, out.images).tolist()), failed=tuple(failed.tolist()),
+        ssim=tuple(ssim(batch, out.images).tolist()), failed=tuple(out.failed.tolist()),
         channel_uses=tuple(int(u) for u in uses.tolist()),
         transmissions=tuple(int(t) for t in sends.tolist()), link=cfg,
         channel=scenario.channel, snr_db=snr_db)
@@ -268,8 +263,8 @@ def _scenario(link: dict[str, Any], channel: dict[str, Any], *, shape: tuple[int
     data = {"name": "transmit", "seed": seed, "device": device, "images": images,
             "channel": channel, "snr": {"points_db": [snr_db]}, "links": {_NAME: link}}
     text = yaml_text(data, name="link` and `channel")
-    try:
-        return parse_scenario(text, source=_SOURCE)
+    try:  # a python link's module is looked for in the current folder first
+        return parse_scenario(text, source=_SOURCE, base_dir=Path())
     except ScenarioError as err:
         raise ScenarioError([_rename(p) for p in err.problems]) from None
 

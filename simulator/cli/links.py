@@ -27,8 +27,8 @@ __all__ = ["add_parsers"]
 _LINK_OPTIONS = {
     "semantic": {"preset": "small", "weights": None, "steps": None, "estimate": None},
     "classical": {"channel_uses": 288, "modulation": 16, "code_rate": 0.5, "harq": 1,
-                  "harq_combining": "chase", "harq_groups": None},
-    "capacity": {"channel_uses": 288},
+                  "harq_combining": "chase", "harq_groups": None, "codec": "jpeg2000"},
+    "capacity": {"channel_uses": 288, "codec": "jpeg2000"},
 }
 #: The channel options of `semlink transmit`: which channels take each (None: all).
 _CHANNEL_OPTIONS = {"k_factor_db": ("rician",), "rx_antennas": ("rayleigh", "rician"),
@@ -46,7 +46,8 @@ _OPTION_OF = {
     "link.preset": "--preset", "link.weights": "--weights", "link.steps": "--steps",
     "link.transmission.estimate": "--estimate", "link.bandwidth": "--channel-uses",
     "link.bandwidth.channel_uses": "--channel-uses", "link.modulation": "--modulation",
-    "link.code_rate": "--code-rate", "link.harq.max_transmissions": "--harq",
+    "link.code_rate": "--code-rate", "link.codec": "--codec",
+    "link.harq.max_transmissions": "--harq",
     "link.harq.combining": "--harq-combining", "link.harq.code_block_groups": "--harq-groups",
     "channel.type": "--channel", "channel.k_factor_db": "--k-factor-db",
     "channel.num_rx_antennas": "--rx-antennas", "channel.num_tx_antennas": "--tx-antennas",
@@ -121,6 +122,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--channel-uses", type=positive_int,
                    help="classical and capacity links: complex channel uses (default 288 = small "
                         "preset, 256 px)")
+    p.add_argument("--codec", choices=["jpeg2000", "jpeg"],
+                   help="classical and capacity links: the source codec, jpeg2000 (default) or "
+                        "jpeg (the largest quality whose whole file fits the frame)")
     p.add_argument("--modulation", type=int, choices=[2, 4, 16, 64, 256],
                    help="classical link: QAM order (default 16)")
     p.add_argument("--code-rate", type=code_rate,
@@ -184,7 +188,8 @@ def _cmd_transmit(args: argparse.Namespace) -> int:
         raise InputError(_option_message(str(err))) from None
     save_image(result.images[0], args.output)
     if args.verbose:
-        print(f"link: {json.dumps(result.link.model_dump(mode='json', exclude_none=True))}\n"
+        link = result.link.model_dump(mode="json", exclude_none=True, by_alias=True)
+        print(f"link: {json.dumps(link)}\n"
               f"channel: {json.dumps(result.channel.model_dump(mode='json', exclude_none=True))}",
               file=sys.stderr)
     say(args, f"{args.output}: {result.describe(0)}")
@@ -252,7 +257,8 @@ def _link_section(args: argparse.Namespace) -> dict[str, Any]:
                               "steps": args.steps,
                               "transmission": _without_none({"mode": "analog",
                                                              "estimate": args.estimate})})
-    section = {"type": "classical", "bandwidth": {"channel_uses": args.channel_uses}}
+    section = {"type": "classical", "bandwidth": {"channel_uses": args.channel_uses},
+               "codec": args.codec}
     if args.link == "capacity":
         return {**section, "channel_code": "capacity"}
     harq = None

@@ -63,11 +63,21 @@ def add_parsers(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(func=_cmd_merge)
 
-    p = add_command(sub, "info", help="what a results file holds: scenario, shard, progress, "
-                                      "device, versions",
-                    examples=["info results/*.h5", "info -q results/quickstart.h5"],
+    p = add_command(sub, "info", help="what each link sends per image (the paper's Table 1), "
+                                      "and what a results file holds: scenario, shard, "
+                                      "progress, device, versions",
+                    description="For a scenario (.yaml, .yml) or a results file: each link's "
+                                "row of the paper's Table 1 at the scenario's image size, the "
+                                "shape of what it sends per image (a classical link's frame in "
+                                "bytes), the compression ratio 3 H W / values, the share of "
+                                "the image and the complex channel uses per image. For a "
+                                "results file also its scenario, shard, progress against the "
+                                "run's plan, device, versions and times.",
+                    examples=["info scenarios/paper-awgn-512.yaml", "info results/*.h5",
+                              "info -q results/quickstart.h5"],
                     quiet="print nothing (the exit code says whether every file opens)")
-    p.add_argument("results", type=path, nargs="+", help="results .h5 file(s)")
+    p.add_argument("results", type=path, nargs="+", metavar="FILE",
+                   help="scenario .yaml or results .h5 file(s)")
     p.set_defaults(func=_cmd_info)
 
 
@@ -105,7 +115,7 @@ def _validate_one(file: str) -> tuple[str, str]:
     return (f"{file}: ok: {len(scenario.links)} link(s): {kinds}; channel "
             f"{scenario.channel.type}; {len(snrs)} SNR point(s) {snrs[0]:g}..{snrs[-1]:g} dB "
             f"({scenario.snr.kind})" + (f"; not found here: {', '.join(missing)}" if missing
-                                        else ""), scenario.model_dump_json())
+                                        else ""), scenario.model_dump_json(by_alias=True))
 
 
 def _exists(value: str, base_dir: Path) -> bool:
@@ -252,5 +262,37 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from semlink.sweep import describe_results
 
     for file in args.results:
-        say(args, describe_results(ResultsStore.open(file)))
+        if Path(file).suffix.lower() in (".yaml", ".yml"):
+            scenario, _ = load_scenario_file(file)
+            say(args, "\n".join([f"{file}: scenario {scenario.name!r}",
+                                  *_link_table(scenario, Path(file).parent)]))
+            continue
+        store = ResultsStore.open(file)
+        say(args, "\n".join([describe_results(store), *_stored_link_table(store)]))
     return EXIT_OK
+
+
+def _link_table(scenario, base_dir: Path) -> list[str]:
+    """``semlink info``'s lines on what each link of ``scenario`` sends (indented)."""
+    from semlink.dimensionality import format_rows, scenario_rows
+
+    lines = []
+    if scenario.images is not None:
+        height, width = scenario.images.shape
+        lines.append(f"  per image of {width}x{height} px (width x height), 3 x {height} x "
+                     f"{width} = {3 * height * width} values:")
+    rows = scenario_rows(scenario, base_dir=base_dir)
+    return lines + [f"    {line}" for line in format_rows(rows)]
+
+
+def _stored_link_table(store) -> list[str]:
+    """The link table of a results file's scenario, or a line on why there is none (a file
+    of another version, a user's link whose module is not here)."""
+    from semlink.scenario import parse_scenario
+
+    try:
+        scenario = parse_scenario(store.attrs.get("scenario_text", ""),
+                                  source=f"{store.path} (its scenario)")
+        return _link_table(scenario, store.path.parent)
+    except InputError as err:
+        return [f"  what each link sends: not available here ({str(err).splitlines()[0]})"]

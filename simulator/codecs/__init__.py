@@ -1,4 +1,5 @@
-"""Source codecs for the classical link: JPEG2000 fitted to a byte budget, robust decoding."""
+"""Source codecs for the classical link: JPEG2000 fitted to a byte budget, robust decoding
+(re-exported here); JPEG (:mod:`semlink.codecs.jpeg`, imported by its module name)."""
 from semlink.codecs.jpeg2000 import (
     HEADER_MODES,
     Jpeg2000Decoded,

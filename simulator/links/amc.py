@@ -27,9 +27,9 @@ from semlink.channels._checks import check_int, check_type
 from semlink.modulation.ldpc import MAX_CODE_RATE, MIN_CODE_RATE
 from semlink.modulation.qam import bits_per_symbol_for_order
 from semlink.channel import ChannelConfigKey, build_channel
-from semlink.codecs.jpeg2000 import HEADER_MODES, minimum_codestream_bytes
 from semlink.errors import InputError
 from semlink.links.classical import HEADER_BYTES, ClassicalBudget, CodedQAM, plan_budget
+from semlink.links.framing import codec_label, minimum_codestream_bytes
 from semlink.scenario import AWGNConfig, ChannelConfig
 from semlink.seeding import make_generator
 
@@ -175,12 +175,13 @@ def select_mcs(channel_uses: int, image_size: tuple[int, int], snr_db: float, *,
                channel_config: ChannelConfig | None = None,
                table: Sequence[Mcs] = DEFAULT_MCS_TABLE, bler_target: float = 0.1,
                codeword_length: int = 2048, jpeg2000_header: str = "implicit",
-               num_iter: int = 20, cn_update: str = "boxplus",
+               codec: str = "jpeg2000", num_iter: int = 20, cn_update: str = "boxplus",
                min_block_errors: int = 20, max_blocks: int = 400, batch_blocks: int = 40,
                seed: int = 0, device: str = "cpu") -> McsChoice:
     """Pick the MCS with the largest frame whose estimated BLER at ``snr_db`` is <= the target.
 
-    Entries whose frame cannot hold the smallest JPEG2000 frame of ``image_size`` are skipped.
+    Entries whose frame cannot hold the smallest frame of ``image_size`` (JPEG2000's, or
+    JPEG's with ``codec="jpeg"``) are skipped.
     The others are estimated (:func:`estimate_bler`) from the largest frame down, stopping at
     the first frame size where an entry meets the target; among entries of that size (e.g.
     16-QAM 3/4 and 64-QAM 1/2) the lowest estimated BLER wins, then the table order.
@@ -194,6 +195,8 @@ def select_mcs(channel_uses: int, image_size: tuple[int, int], snr_db: float, *,
     :param codeword_length: Longest codeword in bits, as for the link.
     :param jpeg2000_header: ``implicit`` or ``explicit``, as for the link (sets the smallest
         frame).
+    :param codec: ``jpeg2000`` (default) or ``jpeg``, as for the link (sets the smallest
+        frame).
     :param num_iter: LDPC decoder iterations, as for the link (default 20).
     :param cn_update: The decoder's check-node rule, as for the link (default boxplus).
     :param min_block_errors: Stop rule of :func:`estimate_bler`.
@@ -202,7 +205,7 @@ def select_mcs(channel_uses: int, image_size: tuple[int, int], snr_db: float, *,
     :param seed: int; seed of every estimate.
     :param device: Torch device.
     :output choice: :class:`McsChoice`.
-    :raises InputError: If no entry's frame holds a JPEG2000 frame of ``image_size``.
+    :raises InputError: If no entry's frame holds the smallest frame of ``image_size``.
     :raises TypeError: If an argument has the wrong type.
     :raises ValueError: If an argument is out of range or ``table`` is empty.
     """
@@ -217,11 +220,8 @@ def select_mcs(channel_uses: int, image_size: tuple[int, int], snr_db: float, *,
     check_type(image_size, (tuple, list), name="image_size")
     if len(image_size) != 2:
         raise ValueError(f"`image_size` must be (height, width); got {image_size!r}.")
-    check_type(jpeg2000_header, str, name="jpeg2000_header")
-    if jpeg2000_header not in HEADER_MODES:
-        raise ValueError(f"`jpeg2000_header` must be one of {HEADER_MODES}; "
-                         f"got {jpeg2000_header!r}.")
-    minimum = HEADER_BYTES + minimum_codestream_bytes(*image_size, header=jpeg2000_header)
+    minimum = HEADER_BYTES + minimum_codestream_bytes(tuple(image_size), codec=codec,
+                                                      jpeg2000_header=jpeg2000_header)
     feasible = []  # (payload_bytes, table index)
     for index, entry in enumerate(table):
         budget = _budget(channel_uses, entry, codeword_length)
@@ -230,7 +230,7 @@ def select_mcs(channel_uses: int, image_size: tuple[int, int], snr_db: float, *,
     if not feasible:
         raise InputError(f"bandwidth: {channel_uses} channel uses carry no frame of at least "
                          f"{minimum} bytes (a {image_size[1]}x{image_size[0]} (width x height) "
-                         f"JPEG2000 frame) "
+                         f"{codec_label(codec)} frame) "
                          f"with any of {[e.name for e in table]}")
     feasible.sort(key=lambda item: (-item[0], item[1]))
     evaluated: list[tuple[BlerEstimate, int]] = []

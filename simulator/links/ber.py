@@ -4,11 +4,14 @@ One call simulates one SNR point until the Monte-Carlo stop rule holds and retur
 (not rates), so points merge and resume by adding. A coded link with ``harq`` resends each code
 block whose CRC fails (Chase combining or incremental redundancy), and counts the sends and
 channel uses, from which the summary gives its throughput.
+
+:class:`BERLink` is the ``ber`` link of the protocol (:class:`~semlink.links.protocol.BitLink`).
 """
 from __future__ import annotations
 
 import dataclasses
 import math
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -24,7 +27,10 @@ from semlink.links.harq import harq_settings, retransmit
 from semlink.scenario import BERLinkConfig, ChannelConfig, MonteCarloConfig
 from semlink.seeding import make_generator
 
-__all__ = ["BERCounts", "ber_link_rate", "data_energy_share", "simulate_ber_point"]
+if TYPE_CHECKING:
+    from semlink.links.protocol import LinkContext
+
+__all__ = ["BERCounts", "BERLink", "ber_link_rate", "data_energy_share", "simulate_ber_point"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,3 +166,32 @@ def simulate_ber_point(link: BERLinkConfig, channel: ChannelConfig, snr_db: floa
                      transmissions=transmissions,
                      channel_uses=transmissions * (n // bits_per_symbol),
                      transmissions_squared=squared, delivered_transmissions=delivered)
+
+
+class BERLink:
+    """A scenario's ``ber`` section as a built link: its code blocks planned (a setting no 5G
+    LDPC code has fails here, before any task), its points simulated by
+    :func:`simulate_ber_point`.
+
+    :param config: The ``ber`` section.
+    :param context: Where it runs: the scenario's channel section and the device.
+    """
+
+    kind = "bits"
+
+    def __init__(self, config: BERLinkConfig, context: LinkContext) -> None:
+        ber_link_rate(config)  # plans the code blocks
+        self.config = config
+        self.channel = context.channel
+        self.device = context.device
+
+    def simulate(self, snr_db: float, *, snr_kind: str, monte_carlo: MonteCarloConfig,
+                 seed: int) -> dict[str, Any]:
+        """One SNR point (:func:`simulate_ber_point`): the ``ber`` row's ``modulation``,
+        ``code_rate`` (NaN uncoded) and counts."""
+        counts = simulate_ber_point(self.config, self.channel, snr_db, snr_kind=snr_kind,
+                                    monte_carlo=monte_carlo, seed=seed, device=self.device)
+        code_rate = self.config.code_rate
+        return {"modulation": self.config.modulation,
+                "code_rate": float("nan") if code_rate is None else code_rate,
+                **dataclasses.asdict(counts)}

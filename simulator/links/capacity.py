@@ -27,25 +27,35 @@ How many bytes a frame gets at an SNR (Es/N0 per complex channel use):
 
 The frame header field holds at most 65535 codestream bytes, so frames are capped at
 ``6 + 65535`` bytes (reached only at very high SNR or with many channel uses).
+
+:class:`CapacityLink` is the ``classical`` link with ``channel_code: capacity`` of the protocol
+(:mod:`semlink.links.protocol`), built per SNR point (:meth:`CapacityLink.from_config`).
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
 import math
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from semlink.channels._checks import check_int, check_type
 from semlink.channel import ChannelConfigKey, build_channel
+from semlink.links.classical import frame_dimensionality
 from semlink.links.framing import (
     HEADER_BYTES,
     MAX_CODESTREAM_BYTES,
     ClassicalOutput,
-    JPEG2000Frames,
+    ImageFrames,
+    codec_label,
 )
+from semlink.links.protocol import Dimensionality, ImageGenerators, LinkContext, Transmitted
 from semlink.scenario import AWGNConfig, ChannelConfig
-from semlink.seeding import make_generator
+from semlink.seeding import derive_seed, make_generator
+
+if TYPE_CHECKING:
+    from semlink.scenario import ClassicalLinkConfig
 
 __all__ = ["MAX_PAYLOAD_BYTES", "capacity_bits_per_use", "capacity_payload_bytes",
            "mutual_information_bits", "OutageRate", "estimate_outage_rate", "CapacityLink"]
@@ -199,7 +209,7 @@ def _decodable(information_bits: torch.Tensor, frame_bits: int) -> torch.Tensor:
 
 
 class CapacityLink:
-    """JPEG2000 frames over an ideal channel code, for images of one size.
+    """JPEG2000 (or JPEG) frames over an ideal channel code, for images of one size.
 
     :param channel_uses: int >= 1; complex channel uses per image.
     :param image_size: (height, width) in pixels, ints in [1, 65535].
@@ -211,28 +221,61 @@ class CapacityLink:
         decode.
     :param jpeg2000_header: ``implicit`` (default) or ``explicit``, as for
         :class:`~semlink.links.classical.ClassicalLink`.
+    :param codec: ``jpeg2000`` (default) or ``jpeg``, as for
+        :class:`~semlink.links.classical.ClassicalLink`.
     :param device: Torch device.
     :raises TypeError: If a parameter has the wrong type.
     :raises ValueError: If a parameter is out of range.
+    :ivar outage_rate: The :class:`OutageRate` the frame was sized by
+        (:meth:`from_config` with ``adaptive``), or None.
     """
 
-    #: No code blocks: the ``ber`` table has nothing to count for this link.
-    code_plan = None
+    kind = "image"
 
     def __init__(self, *, channel_uses: int, image_size: tuple[int, int], payload_bytes: int,
                  failure_policy: str = "paper", jpeg2000_header: str = "implicit",
-                 device: str = "cpu") -> None:
+                 codec: str = "jpeg2000", device: str = "cpu") -> None:
         check_int(channel_uses, name="channel_uses", low=1)
         check_int(payload_bytes, name="payload_bytes", low=0, high=MAX_PAYLOAD_BYTES)
         self.channel_uses = channel_uses
         self.payload_bytes = payload_bytes
-        self._frames = JPEG2000Frames(image_size=image_size, payload_bytes=payload_bytes,
-                                      failure_policy=failure_policy,
-                                      jpeg2000_header=jpeg2000_header, device=device)
+        self._frames = ImageFrames(image_size=image_size, payload_bytes=payload_bytes,
+                                   failure_policy=failure_policy, codec=codec,
+                                   jpeg2000_header=jpeg2000_header, device=device)
         self.image_size = self._frames.image_size
         self.failure_policy = failure_policy
         self.jpeg2000_header = jpeg2000_header
+        self.codec = codec
         self.device = device
+        self.outage_rate: OutageRate | None = None
+
+    @classmethod
+    def from_config(cls, config: ClassicalLinkConfig, context: LinkContext) -> CapacityLink:
+        """The link of a scenario's ``classical`` section with ``channel_code: capacity`` at
+        ``context.snr_db``: the frame of the AWGN capacity, or with ``adaptive`` of the
+        estimated outage rate (:func:`estimate_outage_rate`, one seed for all SNR points,
+        ``derive_seed(seed, name, "outage")``, as for AMC)."""
+        channel_uses = config.channel_uses(context)
+        rate = None
+        if config.adaptive:
+            rate = estimate_outage_rate(channel_uses, context.snr_db,
+                                        outage_target=config.bler_target,
+                                        channel_config=context.channel,
+                                        seed=derive_seed(context.seed, context.name, "outage"),
+                                        device=context.device)
+        payload = rate.payload_bytes if rate else capacity_payload_bytes(channel_uses,
+                                                                         context.snr_db)
+        link = cls(channel_uses=channel_uses, image_size=context.image_shape,
+                   payload_bytes=payload, failure_policy=config.failure_policy,
+                   jpeg2000_header=config.jpeg2000_header, codec=config.codec,
+                   device=context.device)
+        link.outage_rate = rate
+        return link
+
+    @property
+    def scoring(self) -> str:
+        """``paper`` under the paper's failure policy, else ``concealed``."""
+        return "paper" if self.failure_policy == "paper" else "concealed"
 
     @property
     def minimum_frame_bytes(self) -> int:
@@ -245,13 +288,13 @@ class CapacityLink:
         return self._frames.carries_images
 
     def encode_frames(self, images: torch.Tensor) -> tuple[torch.Tensor, list[bytes]]:
-        """Frames of a batch (:meth:`JPEG2000Frames.encode
-        <semlink.links.framing.JPEG2000Frames.encode>`): ``[batch, 8 * payload_bytes]``
+        """Frames of a batch (:meth:`ImageFrames.encode
+        <semlink.links.framing.ImageFrames.encode>`): ``[batch, 8 * payload_bytes]``
         bits and the codestreams."""
         return self._frames.encode(images)
 
-    def transmit(self, images: torch.Tensor, channel, snr_db: float | torch.Tensor
-                 ) -> ClassicalOutput:
+    def send(self, images: torch.Tensor, channel, snr_db: float | torch.Tensor
+             ) -> ClassicalOutput:
         """Send a batch of images through ``channel`` (``x_hat, no_eff = channel(x, snr_db)``).
 
         :input images: [batch, 3, H, W] float in [0, 1].
@@ -265,3 +308,35 @@ class CapacityLink:
         ok = _decodable(info, 8 * self.payload_bytes)
         out = self._frames.decode(sent, ok.unsqueeze(-1), max(1, 8 * self.payload_bytes))
         return dataclasses.replace(out, mutual_information_bits=info)
+
+    # ---------------------------------------------------------------- protocol
+    def transmit(self, images: torch.Tensor, channel, snr_db: float | torch.Tensor,
+                 generators: ImageGenerators) -> Transmitted:
+        """:meth:`send`, as the runner keeps it (:class:`~semlink.links.protocol.ImageLink`;
+        ``generators`` is not used).
+
+        :output out: :class:`~semlink.links.protocol.Transmitted`: columns ``block_errors`` (1
+            in outage), ``codestream_bytes_used``, ``mutual_information_bits`` and
+            ``frame_bits``; no code blocks to count.
+        """
+        out = self.send(images, channel, snr_db)
+        blk = out.block_errors
+        columns = {"block_errors": blk, "codestream_bytes_used": out.bytes_used,
+                   "mutual_information_bits": out.mutual_information_bits,
+                   "frame_bits": torch.full_like(blk, 8 * self.payload_bytes)}
+        return Transmitted(out.images, out.failed, columns)
+
+    def dimensionality(self) -> Dimensionality:
+        """The frame in bytes at this SNR point
+        (:func:`~semlink.links.classical.frame_dimensionality`)."""
+        return frame_dimensionality(self.payload_bytes, self.image_size, self.channel_uses,
+                                    f"frame bytes ({codec_label(self.codec)}), ideal code")
+
+    def point_fields(self) -> dict[str, Any]:
+        """The frame's size at this SNR point (``frame_bits``) and, sized by the outage rate,
+        its estimated outage probability (``outage_estimate``, ``outage_estimate_frames``)."""
+        point = {"frame_bits": 8 * self.payload_bytes}
+        if self.outage_rate is not None:
+            point.update(outage_estimate=self.outage_rate.outage,
+                         outage_estimate_frames=self.outage_rate.frames)
+        return point

@@ -1,8 +1,12 @@
-"""Classical link: JPEG2000 -> bytes -> CRC + 5G LDPC code blocks -> QAM -> channel -> back.
+"""Classical link: JPEG2000 (or JPEG) -> bytes -> CRC + 5G LDPC code blocks -> QAM -> channel
+-> back.
 
 Per image the transmitter sends one frame of ``payload_bytes`` (:mod:`semlink.links.framing`):
-a 6-byte header (height, width and codestream length, 16 bits each, big-endian), the JPEG2000
-codestream fitted to the rest of the budget, and zero padding. By default the codestream has
+a 6-byte header (height, width and codestream length, 16 bits each, big-endian), the source
+codec's codestream fitted to the rest of the budget, and zero padding. The codec is JPEG2000 or,
+with ``codec="jpeg"``, JPEG: the whole file of the largest quality that fits
+(:mod:`semlink.codecs.jpeg`; an image whose quality-1 file does not fit is lost). For JPEG2000,
+by default the codestream has
 implicit headers (``jpeg2000_header="implicit"``): both ends know the codec settings and the image
 size, so the 118 bytes of JPEG2000 main header, tile-part header and EOC, identical for every
 image of a size at every rate, are not sent and the receiver re-inserts them
@@ -24,13 +28,19 @@ ones). Every transmission costs the link's ``channel_uses``; with ``code_block_g
 CBG-based retransmission) a retransmission carries only the groups of code blocks with a
 failed block and costs only their symbols. The output counts the channel uses per image.
 
-The codec runs on the host (OpenJPEG); everything between bits and bits runs batched on the
-link's device (HARQ reads one flag per round back to the host: which frames to resend).
+The codec runs on the host (OpenJPEG, libjpeg); everything between bits and bits runs batched
+on the link's device (HARQ reads one flag per round back to the host: which frames to resend).
+
+:class:`ClassicalLink` is the ``classical`` link of the protocol (:mod:`semlink.links.protocol`):
+``transmit`` is :meth:`ClassicalLink.send` with the per-image columns and code-block counts
+the results keep; :meth:`ClassicalLink.from_config` builds a scenario's section, choosing the MCS
+per SNR point with ``adaptive`` (:mod:`semlink.links.amc`).
 """
 from __future__ import annotations
 
 import dataclasses
 import math
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -52,13 +62,20 @@ from semlink.links.framing import (
     MAX_CODESTREAM_BYTES,
     MID_GREY,
     ClassicalOutput,
-    JPEG2000Frames,
+    ImageFrames,
     check_image_size,
+    codec_label,
 )
 from semlink.links.harq import check_harq, retransmit
+from semlink.links.protocol import (BitCounts, Dimensionality, ImageGenerators, LinkContext,
+                                    Transmitted)
+
+if TYPE_CHECKING:
+    from semlink.links.amc import McsChoice
+    from semlink.scenario import ClassicalLinkConfig
 
 __all__ = ["HEADER_BYTES", "FAILURE_POLICIES", "MID_GREY", "ClassicalBudget", "ClassicalOutput",
-           "plan_budget", "CodedQAM", "ClassicalLink"]
+           "plan_budget", "CodedQAM", "ClassicalLink", "frame_dimensionality"]
 
 _CRC_BITS = 24
 
@@ -214,8 +231,22 @@ class CodedQAM:
         return self._demapper
 
 
+def frame_dimensionality(payload_bytes: int, image_size: tuple[int, int], channel_uses: int,
+                         note: str) -> Dimensionality:
+    """The Table 1 row of a classical frame: ``(payload_bytes,)`` bytes sent per image, the
+    frame's header and padding included. Bytes, because they are the unit of the 8-bit image's
+    values: the compression ratio ``3 H W / payload_bytes`` is the usual one (raw image bytes
+    per frame byte), comparable with the values a semantic link sends.
+
+    >>> row = frame_dimensionality(279, (512, 512), 1152, "frame bytes")
+    >>> round(row.compression_ratio), round(row.percent_of_image, 4)
+    (2819, 0.0355)
+    """
+    return Dimensionality((payload_bytes,), tuple(image_size), channel_uses, note)
+
+
 class ClassicalLink:
-    """JPEG2000 + CRC + 5G LDPC + QAM for images of one size.
+    """JPEG2000 (or JPEG) + CRC + 5G LDPC + QAM for images of one size.
 
     :param channel_uses: int >= 1; complex channel uses per image.
     :param image_size: (height, width) in pixels, ints in [1, 65535].
@@ -225,6 +256,7 @@ class ClassicalLink:
     :param failure_policy: One of :data:`FAILURE_POLICIES` (default ``paper``).
     :param jpeg2000_header: ``implicit`` (default): the JPEG2000 headers are not sent, the
         receiver knows them; ``explicit``: the whole codestream is sent. See the module docstring.
+    :param codec: ``jpeg2000`` (default) or ``jpeg`` (:mod:`semlink.codecs.jpeg`).
     :param num_iter: LDPC decoder iterations (default 20).
     :param cn_update: The LDPC decoder's check-node rule (default ``"boxplus"``).
     :param max_transmissions: int in [1, 16]; HARQ when > 1 (default 1: one transmission, as
@@ -234,40 +266,53 @@ class ClassicalLink:
         versions together).
     :param code_block_groups: None (default: resend whole frames) or 2, 4, 6 or 8: resend only
         the groups of code blocks with a failed block (5G CBG-based retransmission).
+    :param count_sends: Record each image's ``transmissions`` and ``channel_uses`` in the
+        results (:meth:`transmit`'s columns); None (default): with HARQ
+        (``max_transmissions > 1``).
     :param device: Torch device of the bit-level chain.
     :raises InputError: If the budget cannot hold the frame header and the smallest codestream
         (the message names the budget and the minimum frame bytes).
     :raises ValueError: If a parameter is out of range.
     :raises TypeError: If a parameter has the wrong type.
+    :ivar mcs_choice: What adaptive modulation and coding chose (:meth:`from_config` with
+        ``adaptive``), or None.
     """
+
+    kind = "image"
 
     def __init__(self, *, channel_uses: int, image_size: tuple[int, int], modulation: int = 16,
                  code_rate: float = 0.5, codeword_length: int = 2048,
                  failure_policy: str = "paper", jpeg2000_header: str = "implicit",
-                 num_iter: int = 20, cn_update: str = "boxplus", max_transmissions: int = 1,
-                 combining: str = "chase", code_block_groups: int | None = None,
+                 codec: str = "jpeg2000", num_iter: int = 20, cn_update: str = "boxplus",
+                 max_transmissions: int = 1, combining: str = "chase",
+                 code_block_groups: int | None = None, count_sends: bool | None = None,
                  device: str = "cpu") -> None:
         check_image_size(image_size)
         check_harq(max_transmissions, combining, code_block_groups)
         self.max_transmissions = max_transmissions
         self.combining = combining
         self.code_block_groups = code_block_groups
+        self.count_sends = max_transmissions > 1 if count_sends is None else bool(count_sends)
         self.budget = plan_budget(channel_uses, modulation=modulation, code_rate=code_rate,
                                   codeword_length=codeword_length)
-        self._frames = JPEG2000Frames(image_size=image_size,
-                                      payload_bytes=self.budget.payload_bytes,
-                                      failure_policy=failure_policy,
-                                      jpeg2000_header=jpeg2000_header, device=device)
+        self._frames = ImageFrames(image_size=image_size,
+                                   payload_bytes=self.budget.payload_bytes,
+                                   failure_policy=failure_policy, codec=codec,
+                                   jpeg2000_header=jpeg2000_header, device=device)
         self.image_size = self._frames.image_size
         self.jpeg2000_header = jpeg2000_header
+        self.codec = codec
         if not self._frames.carries_images:
             minimum = self.minimum_frame_bytes
+            smallest = (f"codestream with {jpeg2000_header} JPEG2000 headers"
+                        if codec == "jpeg2000" else "file, a flat image at quality 1")
             raise InputError(
                 f"bandwidth: {channel_uses} channel uses at {modulation}-QAM rate {code_rate:g} "
                 f"carry {self.budget.payload_bytes} bytes per image; a {self.image_size[1]}x"
-                f"{self.image_size[0]} (width x height) JPEG2000 frame needs at least {minimum} "
-                f"bytes ({HEADER_BYTES} header + {minimum - HEADER_BYTES} codestream with "
-                f"{jpeg2000_header} JPEG2000 headers)")
+                f"{self.image_size[0]} (width x height) {codec_label(codec)} frame needs at "
+                f"least {minimum} bytes ({HEADER_BYTES} header + {minimum - HEADER_BYTES} "
+                f"{smallest})")
+        self.mcs_choice: McsChoice | None = None
         self.modulation = modulation
         self.code_rate = code_rate
         self.failure_policy = failure_policy
@@ -275,10 +320,56 @@ class ClassicalLink:
         self._chain = CodedQAM(self.budget, num_iter=num_iter, cn_update=cn_update,
                                device=device)
 
+    @classmethod
+    def from_config(cls, config: ClassicalLinkConfig, context: LinkContext) -> ClassicalLink:
+        """The link a scenario's ``classical`` section (``channel_code: ldpc``) describes: its
+        MCS, or with ``adaptive`` the one :func:`~semlink.links.amc.select_mcs` chooses at
+        ``context.snr_db`` (one seed for all SNR points, ``derive_seed(seed, name, "amc")``:
+        the same noise draws at every SNR keep the choice monotone in SNR).
+
+        :raises InputError: ``links.NAME.bandwidth: ...`` when no frame fits.
+        """
+        from semlink.links.decoder import decoder_settings
+        from semlink.links.harq import harq_settings
+        from semlink.seeding import derive_seed
+
+        try:
+            channel_uses = config.channel_uses(context)
+            modulation, code_rate, choice = config.modulation, config.code_rate, None
+            if config.adaptive:
+                from semlink.links.amc import select_mcs
+
+                choice = select_mcs(channel_uses, context.image_shape, context.snr_db,
+                                    channel_config=context.channel,
+                                    bler_target=config.bler_target,
+                                    codeword_length=config.codeword_length,
+                                    jpeg2000_header=config.jpeg2000_header, codec=config.codec,
+                                    **decoder_settings(config.decoder),
+                                    seed=derive_seed(context.seed, context.name, "amc"),
+                                    device=context.device)
+                modulation, code_rate = choice.mcs.modulation, choice.mcs.code_rate
+            link = cls(channel_uses=channel_uses, image_size=context.image_shape,
+                       modulation=modulation, code_rate=code_rate,
+                       codeword_length=config.codeword_length,
+                       failure_policy=config.failure_policy,
+                       jpeg2000_header=config.jpeg2000_header, codec=config.codec,
+                       **harq_settings(config.harq), **decoder_settings(config.decoder),
+                       count_sends=config.harq is not None, device=context.device)
+        except InputError as err:  # "bandwidth: ..." -> "links.NAME.bandwidth: ..."
+            raise InputError(f"links.{context.name}.{err}") from None
+        link.mcs_choice = choice
+        return link
+
     @property
     def channel_uses(self) -> int:
         """Complex channel uses per image."""
         return self.budget.channel_uses
+
+    @property
+    def scoring(self) -> str:
+        """``paper`` under the paper's failure policy (a lost image gets the paper's
+        constants), else ``concealed`` (the image the receiver shows is scored)."""
+        return "paper" if self.failure_policy == "paper" else "concealed"
 
     @property
     def code_plan(self) -> CodeBlockPlan:
@@ -293,8 +384,8 @@ class ClassicalLink:
 
     # ---------------------------------------------------------------- transmitter
     def encode_frames(self, images: torch.Tensor) -> tuple[torch.Tensor, list[bytes]]:
-        """JPEG2000-encode each image into the codestream budget and build its frame
-        (:meth:`JPEG2000Frames.encode <semlink.links.framing.JPEG2000Frames.encode>`).
+        """Encode each image into the codestream budget and build its frame
+        (:meth:`ImageFrames.encode <semlink.links.framing.ImageFrames.encode>`).
 
         :input images: [batch, 3, H, W] float in [0, 1], ``(H, W) == image_size``.
         :output bits: [batch, 8 * payload_bytes] float32 0/1 (bytes MSB first) on the link's
@@ -316,8 +407,8 @@ class ClassicalLink:
         (:meth:`CodedQAM.demodulate`)."""
         return self._chain.demodulate(x_hat, no_eff)
 
-    def transmit(self, images: torch.Tensor, channel, snr_db: float | torch.Tensor
-                 ) -> ClassicalOutput:
+    def send(self, images: torch.Tensor, channel, snr_db: float | torch.Tensor
+             ) -> ClassicalOutput:
         """Send a batch of images through ``channel`` (``x_hat, no_eff = channel(x, snr_db)``).
 
         :input images: [batch, 3, H, W] float in [0, 1].
@@ -348,11 +439,53 @@ class ClassicalLink:
                                    channel_uses=channel_uses)
 
     def decode_frames(self, bits: torch.Tensor, block_ok: torch.Tensor) -> ClassicalOutput:
-        """Apply the failure policy and decode the JPEG2000 codestreams (on the host).
+        """Apply the failure policy and decode the codestreams (on the host).
 
         :input bits: [batch, 8 * payload_bytes] float 0/1; decoded frame bits.
         :input block_ok: [batch, num_blocks] bool; CRC results.
         :output out: :class:`ClassicalOutput`; its ``bit_errors`` are zero here: only
-            :meth:`transmit` knows what was sent.
+            :meth:`send` knows what was sent.
         """
         return self._frames.decode(bits, block_ok, self.budget.plan.payload_bits_per_block)
+
+    # ---------------------------------------------------------------- protocol
+    def transmit(self, images: torch.Tensor, channel, snr_db: float | torch.Tensor,
+                 generators: ImageGenerators) -> Transmitted:
+        """:meth:`send`, as the runner keeps it (:class:`~semlink.links.protocol.ImageLink`;
+        nothing random beyond the channel: ``generators`` is not used).
+
+        :output out: :class:`~semlink.links.protocol.Transmitted`: the images (mid grey where
+            lost), ``failed``; columns ``block_errors``, ``codestream_bytes_used``,
+            ``bit_errors``, ``mcs_modulation``, ``mcs_code_rate`` (and ``transmissions``,
+            ``channel_uses`` when :attr:`count_sends`); the frames' code-block counts.
+        """
+        out = self.send(images, channel, snr_db)
+        blk, plan = out.block_errors, self.budget.plan
+        modulation = 2 ** self.budget.bits_per_symbol
+        columns = {"block_errors": blk, "codestream_bytes_used": out.bytes_used,
+                   "bit_errors": out.bit_errors,
+                   "mcs_modulation": torch.full_like(blk, modulation),
+                   "mcs_code_rate": torch.full(blk.shape, plan.code_rate, dtype=torch.float64)}
+        if self.count_sends:
+            columns.update(transmissions=out.transmissions, channel_uses=out.channel_uses)
+        count = len(images)
+        ber = BitCounts(modulation, plan.code_rate, count * plan.num_payload_bits,
+                        out.bit_errors.sum(), count * plan.num_blocks, blk.sum())
+        return Transmitted(out.images, out.failed, columns, ber)
+
+    def dimensionality(self) -> Dimensionality:
+        """The frame in bytes (:func:`frame_dimensionality`)."""
+        return frame_dimensionality(
+            self.budget.payload_bytes, self.image_size, self.channel_uses,
+            f"frame bytes ({codec_label(self.codec)}), {2 ** self.budget.bits_per_symbol}-QAM "
+            f"LDPC r={self.code_rate:.3g}")
+
+    def point_fields(self) -> dict[str, Any]:
+        """What adaptive modulation and coding chose at this SNR point and the BLER it
+        expected of it (``mcs``, ``mcs_estimated_bler``, ``mcs_estimate_blocks``); none
+        otherwise."""
+        choice = self.mcs_choice
+        if choice is None:
+            return {}
+        return {"mcs": choice.mcs.name, "mcs_estimated_bler": choice.estimate.bler,
+                "mcs_estimate_blocks": choice.estimate.blocks}

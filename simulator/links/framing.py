@@ -1,19 +1,24 @@
-"""JPEG2000 frames of the classical links: header + codestream + padding, and back to images.
+"""Frames of the classical links: header + codestream + padding, and back to images.
 
 One image is one frame of ``payload_bytes``: a 6-byte header (height, width and codestream
-length, 16 bits each, big-endian), the JPEG2000 codestream fitted to the rest of the budget, and
-zero padding. The receiver side applies the link's failure policy to a frame whose code blocks
+length, 16 bits each, big-endian), the source codec's codestream fitted to the rest of the budget,
+and zero padding. The codec (``codec``) is JPEG2000 (:mod:`semlink.codecs.jpeg2000`, with
+implicit or explicit headers) or JPEG (:mod:`semlink.codecs.jpeg`: the whole file, the largest
+quality that fits; an image whose quality-1 file does not fit is not sent, length 0, and lost).
+The receiver side applies the link's failure policy to a frame whose code blocks
 (:class:`~semlink.links.classical.ClassicalLink`) or whole codeword
 (:class:`~semlink.links.capacity.CapacityLink`) may be lost:
 
 - ``paper``: any lost block loses the image (scored PSNR 0, SSIM 0, LPIPS 1 as in the paper);
   the reconstruction is the mid-grey image.
-- ``error-concealment``: JPEG2000 is progressive, so the codestream up to the first lost block
-  is decoded (:func:`~semlink.codecs.jpeg2000.decode_prefix`); it fails only when the frame
-  header is lost, or with explicit headers the JPEG2000 headers.
+- ``error-concealment``: the codestream up to the first lost block is decoded. JPEG2000 is
+  progressive (:func:`~semlink.codecs.jpeg2000.decode_prefix`: a blurrier image); JPEG is
+  sequential (:func:`~semlink.codecs.jpeg.decode_prefix`: the top of the image, mid grey
+  below). It fails only when the frame header is lost, or the codec's headers (with explicit
+  JPEG2000 headers, or JPEG's tables up to the start of scan).
 - ``mean-image``: a failed image is replaced by mid grey and scored as it is.
 
-The codec runs on the host (OpenJPEG); bits come and go as tensors on the link's device.
+The codecs run on the host (OpenJPEG, libjpeg); bits come and go as tensors on the link's device.
 """
 from __future__ import annotations
 
@@ -23,21 +28,19 @@ import numpy as np
 import torch
 
 from semlink.channels._checks import check_int, check_one_of, check_type
-from semlink.codecs.jpeg2000 import (
-    HEADER_MODES,
-    decode,
-    decode_prefix,
-    encode_to_budget,
-    minimum_codestream_bytes,
-)
+from semlink.codecs import jpeg, jpeg2000
+from semlink.codecs.jpeg2000 import HEADER_MODES
 
-__all__ = ["HEADER_BYTES", "FAILURE_POLICIES", "MID_GREY", "MAX_CODESTREAM_BYTES",
-           "ClassicalOutput", "JPEG2000Frames", "check_image_size"]
+__all__ = ["HEADER_BYTES", "FAILURE_POLICIES", "CODECS", "MID_GREY", "MAX_CODESTREAM_BYTES",
+           "ClassicalOutput", "ImageFrames", "check_image_size", "codec_label",
+           "minimum_codestream_bytes"]
 
 #: Frame header: image height, width and codestream length, 16 bits each, big-endian.
 HEADER_BYTES = 6
 #: What a receiver does when code blocks are lost (see the module docstring).
 FAILURE_POLICIES = ("paper", "error-concealment", "mean-image")
+#: Source codecs of the classical links.
+CODECS = ("jpeg2000", "jpeg")
 #: Pixel value of the image shown for a lost image.
 MID_GREY = 0.5
 #: Largest codestream the 16-bit length field of the header can announce.
@@ -93,31 +96,65 @@ def check_image_size(image_size: object) -> tuple[int, int]:
     return image_size[0], image_size[1]
 
 
-class JPEG2000Frames:
-    """Frames of one image size and payload size, both ways, with a failure policy.
+def codec_label(codec: str) -> str:
+    """How messages name a codec: ``JPEG2000`` or ``JPEG``."""
+    return codec.upper()
+
+
+def minimum_codestream_bytes(image_size: tuple[int, int], *, codec: str = "jpeg2000",
+                             jpeg2000_header: str = "implicit") -> int:
+    """Smallest codestream of ``codec`` for an image of ``image_size`` (height, width): for
+    JPEG2000 the empty packets (with explicit headers the headers too,
+    :func:`semlink.codecs.jpeg2000.minimum_codestream_bytes`), for JPEG the file of a flat image
+    at quality 1 (:func:`semlink.codecs.jpeg.minimum_file_bytes`). A frame needs
+    :data:`HEADER_BYTES` more.
+
+    :raises TypeError: If an argument has the wrong type.
+    :raises ValueError: If an argument is out of range.
+
+    >>> minimum_codestream_bytes((256, 256)), minimum_codestream_bytes((256, 256), codec="jpeg")
+    (18, 665)
+    """
+    height, width = check_image_size(image_size)
+    _check_codec(codec, jpeg2000_header)
+    if codec == "jpeg":
+        return jpeg.minimum_file_bytes(height, width)
+    return jpeg2000.minimum_codestream_bytes(height, width, header=jpeg2000_header)
+
+
+def _check_codec(codec: str, jpeg2000_header: str) -> None:
+    check_type(codec, str, name="codec")
+    check_one_of(codec, CODECS, name="codec")
+    check_type(jpeg2000_header, str, name="jpeg2000_header")
+    check_one_of(jpeg2000_header, HEADER_MODES, name="jpeg2000_header")
+
+
+class ImageFrames:
+    """Frames of one image size, payload size and codec, both ways, with a failure policy.
 
     :param image_size: (height, width) in pixels, ints in [1, 65535].
     :param payload_bytes: int >= 0; frame bytes per image (header + codestream + padding).
         A frame smaller than :attr:`minimum_frame_bytes` carries no image: every image is lost.
     :param failure_policy: One of :data:`FAILURE_POLICIES`.
-    :param jpeg2000_header: ``implicit`` (the JPEG2000 headers are not sent, the receiver knows
-        them) or ``explicit`` (the whole codestream is sent).
+    :param codec: One of :data:`CODECS` (default ``jpeg2000``).
+    :param jpeg2000_header: JPEG2000 only: ``implicit`` (the JPEG2000 headers are not sent, the
+        receiver knows them) or ``explicit`` (the whole codestream is sent).
     :param device: Torch device of the bits and the decoded images.
     :raises TypeError: If a parameter has the wrong type.
     :raises ValueError: If a parameter is out of range.
     """
 
     def __init__(self, *, image_size: tuple[int, int], payload_bytes: int,
-                 failure_policy: str = "paper", jpeg2000_header: str = "implicit",
-                 device: str = "cpu") -> None:
+                 failure_policy: str = "paper", codec: str = "jpeg2000",
+                 jpeg2000_header: str = "implicit", device: str = "cpu") -> None:
         self.image_size = check_image_size(image_size)
         check_int(payload_bytes, name="payload_bytes", low=0)
         check_type(failure_policy, str, name="failure_policy")
         check_one_of(failure_policy, FAILURE_POLICIES, name="failure_policy")
-        check_type(jpeg2000_header, str, name="jpeg2000_header")
-        check_one_of(jpeg2000_header, HEADER_MODES, name="jpeg2000_header")
+        _check_codec(codec, jpeg2000_header)
         self.payload_bytes = payload_bytes
         self.failure_policy = failure_policy
+        self.codec = codec
         self.jpeg2000_header = jpeg2000_header
         self.device = device
 
@@ -130,8 +167,8 @@ class JPEG2000Frames:
     @property
     def minimum_frame_bytes(self) -> int:
         """Smallest frame that carries an image: header + smallest codestream."""
-        return HEADER_BYTES + minimum_codestream_bytes(*self.image_size,
-                                                       header=self.jpeg2000_header)
+        return HEADER_BYTES + minimum_codestream_bytes(self.image_size, codec=self.codec,
+                                                       jpeg2000_header=self.jpeg2000_header)
 
     @property
     def carries_images(self) -> bool:
@@ -139,13 +176,14 @@ class JPEG2000Frames:
         return self.payload_bytes >= self.minimum_frame_bytes
 
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, list[bytes]]:
-        """JPEG2000-encode each image into the codestream budget and build its frame.
+        """Encode each image into the codestream budget and build its frame.
 
         :input images: [batch, 3, H, W] float in [0, 1], ``(H, W) == image_size``.
         :output bits: [batch, 8 * payload_bytes] float32 0/1 (bytes MSB first) on the device;
             all zero when the frame carries no image.
         :output codestreams: The codestreams as sent (for error-free reference decodes; with
-            implicit headers the packet data only; empty when the frame carries no image).
+            implicit JPEG2000 headers the packet data only; empty when the frame carries no
+            image, or for JPEG when the image's quality-1 file does not fit).
         :raises ValueError: If ``images`` has the wrong shape or values outside [0, 1].
         """
         height, width = self.image_size
@@ -158,8 +196,7 @@ class JPEG2000Frames:
                 frames.append(bytes(self.payload_bytes))
                 codestreams.append(b"")
                 continue
-            stream = encode_to_budget(image, self.codestream_bytes,
-                                      header=self.jpeg2000_header).codestream
+            stream = self._encode_one(image)
             header = np.array([height, width, len(stream)], dtype=">u2").tobytes()
             frame = header + stream
             frames.append(frame + bytes(self.payload_bytes - len(frame)))
@@ -168,9 +205,15 @@ class JPEG2000Frames:
         bits = np.unpackbits(raw, axis=1).astype(np.float32)  # [batch, 8 * payload_bytes]
         return torch.from_numpy(bits).to(self.device), codestreams
 
+    def _encode_one(self, image: torch.Tensor) -> bytes:
+        if self.codec == "jpeg":
+            return jpeg.encode_to_budget(image, self.codestream_bytes).data
+        return jpeg2000.encode_to_budget(image, self.codestream_bytes,
+                                         header=self.jpeg2000_header).codestream
+
     def decode(self, bits: torch.Tensor, block_ok: torch.Tensor, block_payload_bits: int
                ) -> ClassicalOutput:
-        """Apply the failure policy and decode the JPEG2000 codestreams (on the host).
+        """Apply the failure policy and decode the codestreams (on the host).
 
         :input bits: [batch, 8 * payload_bytes] float 0/1; decoded frame bits.
         :input block_ok: [batch, num_blocks] bool; block ``i`` (frame bits ``i *
@@ -219,8 +262,20 @@ class JPEG2000Frames:
             return lost  # a header the CRC did not catch
         stream = frame[HEADER_BYTES:HEADER_BYTES + length]
         if corrupt_at >= HEADER_BYTES + length:  # nothing lost, or only padding
-            out = decode(stream, height=height, width=width, header=self.jpeg2000_header)
+            out = self._decode(stream)
             return out.image, out.num_bytes_used, False
-        out = decode_prefix(stream, corrupt_at - HEADER_BYTES, height=height, width=width,
-                            header=self.jpeg2000_header)
+        out = self._decode_prefix(stream, corrupt_at - HEADER_BYTES)
         return out.image, out.num_bytes_used, not out.failed
+
+    def _decode(self, stream: bytes):
+        height, width = self.image_size
+        if self.codec == "jpeg":
+            return jpeg.decode(stream, height=height, width=width)
+        return jpeg2000.decode(stream, height=height, width=width, header=self.jpeg2000_header)
+
+    def _decode_prefix(self, stream: bytes, corrupt_offset: int):
+        height, width = self.image_size
+        if self.codec == "jpeg":
+            return jpeg.decode_prefix(stream, corrupt_offset, height=height, width=width)
+        return jpeg2000.decode_prefix(stream, corrupt_offset, height=height, width=width,
+                                      header=self.jpeg2000_header)

@@ -291,6 +291,7 @@ class Img2ImgSCLink:
 
     kind = "image"
     scoring = "concealed"
+    wants_names = True  # captions are looked up by the images' file names
 
     def __init__(self, *, models: SD15Models, image_size: tuple[int, int],
                  captions: CaptionSource, transmission: str = "as_published", steps: int = 50,

@@ -21,15 +21,20 @@ Transmission of Z (``[batch, 16, h, w]``):
   blocks with a failed one, costing their symbols.
 
 Everything from the channel output to the image stays on the model's device.
+
+:class:`SemanticLink` is the ``semantic`` link of the protocol (:mod:`semlink.links.protocol`):
+its ``transmit`` encodes, sends and reconstructs a batch, with the per-image columns
+``block_errors``, ``embedding_mse`` and ``embedding_power`` (and ``bit_errors``, digital;
+``transmissions`` and ``channel_uses``, with ``harq``); :func:`semantic_dimensionality` is its
+Table 1 row without building the models.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 
@@ -42,13 +47,19 @@ from semlink.errors import InputError
 from semlink.images import image_shape
 from semlink.links.decoder import decoder_settings
 from semlink.links.harq import harq_settings, retransmit
+from semlink.links.protocol import (BitCounts, Dimensionality, ImageGenerators, LinkContext,
+                                    Transmitted)
 from semlink.models.bundle import BUNDLE_FILE, bundle_prediction, load_bundle
-from semlink.models.encoder import SemanticEncoder
+from semlink.models.encoder import SemanticEncoder, embedding_shape
 from semlink.models.presets import get_preset
 from semlink.models.receiver import SemanticReceiver
+from semlink.modulation.analog import analog_channel_uses
 from semlink.scenario import AnalogTransmission, DigitalTransmission
 
-__all__ = ["SentEmbedding", "SemanticOutput", "SemanticLink"]
+if TYPE_CHECKING:
+    from semlink.scenario import SemanticLinkConfig
+
+__all__ = ["SentEmbedding", "SemanticLink", "semantic_dimensionality"]
 
 
 class SentEmbedding(NamedTuple):
@@ -66,26 +77,6 @@ class SentEmbedding(NamedTuple):
         blocks' symbols for the others.
     """
 
-    zhat: torch.Tensor
-    block_errors: torch.Tensor
-    bit_errors: torch.Tensor
-    transmissions: torch.Tensor
-    channel_uses: torch.Tensor
-
-
-@dataclasses.dataclass(frozen=True)
-class SemanticOutput:
-    """A received batch.
-
-    :ivar images: [batch, 3, H, W] float32 in [0, 1] on the link's device.
-    :ivar zhat: [batch, C, h, w] float32; the embedding the receiver conditioned on.
-    :ivar block_errors: [batch] int64; failed code blocks (digital; 0 for analog).
-    :ivar bit_errors: [batch] int64; embedding bits decoded wrong (digital; 0 for analog).
-    :ivar transmissions: [batch] int64; sends of each embedding (as in :class:`SentEmbedding`).
-    :ivar channel_uses: [batch] int64; channel uses they took (as in :class:`SentEmbedding`).
-    """
-
-    images: torch.Tensor
     zhat: torch.Tensor
     block_errors: torch.Tensor
     bit_errors: torch.Tensor
@@ -113,6 +104,10 @@ class SemanticLink:
         bits = quantised embedding, code blocks, LDPC rate); None for analog.
     """
 
+    kind = "image"
+    #: Nothing fails to decode: the image stage B makes of Zhat is scored.
+    scoring = "concealed"
+
     def __init__(self, *, preset: str, image_size: int | tuple[int, int],
                  transmission: AnalogTransmission | DigitalTransmission,
                  steps: int | None = None, guidance: float | None = None,
@@ -135,6 +130,8 @@ class SemanticLink:
         self.weights_source = self._load_weights(weights_dir)
         self.embedding_shape = self.encoder.embedding_shape(*self.image_size)
         self.transmission = transmission
+        # A harq section, even of one send, records each image's sends and channel uses.
+        self._counts_sends = getattr(transmission, "harq", None) is not None
         if isinstance(transmission, AnalogTransmission):
             self._analog_mapper = AnalogMapper(shape=self.embedding_shape, device=device)
             self._analog_demapper = AnalogDemapper(shape=self.embedding_shape, device=device)
@@ -143,6 +140,18 @@ class SemanticLink:
             self.code_plan = None
         else:
             self._setup_digital(transmission)
+
+    @classmethod
+    def from_config(cls, config: SemanticLinkConfig, context: LinkContext) -> SemanticLink:
+        """The link a scenario's ``semantic`` section describes, for its images and device
+        (``weights`` relative to the scenario's folder)."""
+        weights = config.weights
+        if weights is not None and not Path(weights).expanduser().is_absolute():
+            weights = str(context.base_dir / weights)
+        return cls(preset=config.preset, image_size=context.image_shape,
+                   transmission=config.transmission, steps=config.steps,
+                   guidance=config.guidance, resize_factor=config.resize_factor,
+                   weights=weights, device=context.device)
 
     # ------------------------------------------------------------------ set-up
     def _weights_dir(self, weights: str | Path | None) -> Path | None:
@@ -255,8 +264,83 @@ class SemanticLink:
             warnings.simplefilter("ignore", RuntimeWarning)  # random weights were announced once
             return self.receiver(zhat.to(dtype), list(generators), image_size=self.image_size)
 
+    # ------------------------------------------------------------------ protocol
     def transmit(self, images: torch.Tensor, channel, snr_db: float | torch.Tensor,
-                 generators: Sequence[torch.Generator]) -> SemanticOutput:
-        """The whole link for one batch (one transmission of each image)."""
-        sent = self.send(self.encode(images), channel, snr_db)
-        return SemanticOutput(self.reconstruct(sent.zhat, generators), *sent)
+                 generators: ImageGenerators) -> Transmitted:
+        """The whole link for one batch: encode, :meth:`send`, :meth:`reconstruct` (one
+        transmission of each image; :class:`~semlink.links.protocol.ImageLink`).
+
+        :input images: [batch, 3, H, W] float in [0, 1].
+        :input snr_db: float or [batch] tensor; Es/N0 in dB per sent symbol.
+        :param generators: ``generators("sampler")``: one generator per image for stage B's
+            sampler (each transmission reproducible whatever batch it is in).
+        :output out: :class:`~semlink.links.protocol.Transmitted`: nothing fails; columns
+            ``block_errors``, ``embedding_mse`` and ``embedding_power`` (mean over Z's values
+            of ``(Zhat - Z)^2`` and ``Z^2``), and ``bit_errors`` (digital), ``transmissions``
+            and ``channel_uses`` (with ``harq``); the code blocks' counts (digital).
+        """
+        z = self.encode(images)
+        sent = self.send(z, channel, snr_db)
+        recon = self.reconstruct(sent.zhat, generators("sampler"))
+        columns = {"block_errors": sent.block_errors,
+                   "embedding_mse": ((sent.zhat - z) ** 2).flatten(1).mean(1),
+                   "embedding_power": (z ** 2).flatten(1).mean(1)}
+        ber = None
+        plan = self.code_plan
+        if plan is not None:
+            columns["bit_errors"] = sent.bit_errors
+            count = len(images)
+            ber = BitCounts(self.transmission.modulation, plan.code_rate,
+                            count * plan.num_payload_bits, sent.bit_errors.sum(),
+                            count * plan.num_blocks, sent.block_errors.sum())
+        if self._counts_sends:
+            columns.update(transmissions=sent.transmissions, channel_uses=sent.channel_uses)
+        failed = torch.zeros(len(images), dtype=torch.bool, device=recon.device)
+        return Transmitted(recon, failed, columns, ber)
+
+    def dimensionality(self) -> Dimensionality:
+        """Z's shape per image and the channel uses it takes (the paper's Table 1 row)."""
+        return Dimensionality(tuple(self.embedding_shape), self.image_size, self.channel_uses,
+                              _note(self.transmission))
+
+    def point_fields(self) -> dict[str, Any]:
+        """None: the link is the same at every SNR point."""
+        return {}
+
+
+def semantic_dimensionality(config: SemanticLinkConfig,
+                            image_shape: tuple[int, int]) -> Dimensionality:
+    """The Table 1 row of a ``semantic`` section at ``image_shape`` (height, width), from the
+    preset's encoder settings alone (no models, no weights): Z's shape, and its channel uses
+    (analog: ``ceil(numel / 2)`` per repetition; digital: the code blocks' symbols), as
+    :meth:`SemanticLink.dimensionality` gives them.
+
+    >>> from semlink.scenario import SemanticLinkConfig
+    >>> row = semantic_dimensionality(SemanticLinkConfig(type="semantic"), (512, 512))
+    >>> row.sent_shape, round(row.compression_ratio), round(row.percent_of_image, 2)
+    ((16, 12, 12), 341, 0.29)
+    """
+    preset = get_preset(config.preset)
+    resize = preset.encoder_resize_factor if config.resize_factor is None \
+        else config.resize_factor
+    shape = embedding_shape(*image_shape, channels=preset.embedding_channels,
+                            resize_factor=resize)
+    tx = config.transmission
+    if isinstance(tx, AnalogTransmission):
+        uses = analog_channel_uses(shape) * (tx.repetitions or 1)
+    else:
+        bits_per_symbol = bits_per_symbol_for_order(tx.modulation)
+        n = tx.codeword_length - tx.codeword_length % bits_per_symbol
+        plan = plan_code_blocks(math.prod(shape) * tx.bits_per_value, n=n,
+                                code_rate=tx.code_rate)
+        uses = plan.num_coded_bits // bits_per_symbol
+    return Dimensionality(shape, tuple(image_shape), uses, _note(tx))
+
+
+def _note(tx: AnalogTransmission | DigitalTransmission) -> str:
+    """What a transmission sends, in words."""
+    if isinstance(tx, AnalogTransmission):
+        times = f", each sent {tx.repetitions} times" if (tx.repetitions or 1) > 1 else ""
+        return f"analog: two values per complex symbol{times}"
+    return (f"digital: {tx.bits_per_value}-bit values, LDPC r={tx.code_rate:.3g}, "
+            f"{tx.modulation}-QAM")

@@ -21,7 +21,7 @@ from torch import nn
 
 from semlink.channels._checks import check_in_range, check_int, check_positive, check_type
 
-__all__ = ["SemanticEncoder", "EfficientNetV2Features", "efficientnet_v2_stages"]
+__all__ = ["SemanticEncoder", "EfficientNetV2Features", "efficientnet_v2_stages", "embedding_shape"]
 
 # EfficientNetV2-S (Tan & Le 2021, table 4; torchvision's `_efficientnet_conf`):
 # (fused, expand_ratio, kernel, stride, in_channels, out_channels, num_layers)
@@ -38,6 +38,19 @@ _BN_EPS = 1e-3
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 _STRIDE = 32  # overall downsampling of the backbone
+
+
+def embedding_shape(height: int, width: int, *, channels: int,
+                    resize_factor: float) -> tuple[int, int, int]:
+    """Shape ``(channels, h, w)`` of Z for an image of ``height`` x ``width`` pixels: the image
+    resized by ``resize_factor`` (rounded half up), then one cell per 32 x 32 pixels (rounded
+    up). What :meth:`SemanticEncoder.embedding_shape` gives, without building the encoder.
+
+    >>> embedding_shape(512, 512, channels=16, resize_factor=0.75)
+    (16, 12, 12)
+    """
+    h, w = (math.floor(side * resize_factor + 0.5) for side in (height, width))
+    return channels, math.ceil(h / _STRIDE), math.ceil(w / _STRIDE)
 
 
 def _make_divisible(v: float, divisor: int = 8) -> int:
@@ -307,8 +320,8 @@ class SemanticEncoder(nn.Module):
 
     def embedding_shape(self, height: int, width: int) -> tuple[int, int, int]:
         """Shape ``(embedding_channels, h, w)`` of Z for an image of ``height`` x ``width`` pixels."""
-        h, w = self._resized_size(height, width)
-        return (self._config["embedding_channels"], math.ceil(h / _STRIDE), math.ceil(w / _STRIDE))
+        return embedding_shape(height, width, channels=self._config["embedding_channels"],
+                               resize_factor=self._config["resize_factor"])
 
     def train(self, mode: bool = True) -> SemanticEncoder:
         """Set training mode; a frozen encoder stays in eval mode."""

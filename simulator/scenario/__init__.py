@@ -1,8 +1,9 @@
 """Scenario schema: what a YAML scenario may say, validated by pydantic into frozen models.
 
-A scenario names the images, the links to compare (semantic, classical, or plain BER links), the
-channel, the SNR points, the Monte-Carlo stop rules and where results go. Every problem in a file is
-reported as one line ``FILE:LINE: yaml.path: message``, all problems at once.
+A scenario names the images, the links to compare (semantic, classical, a user's Python class,
+or plain BER links), the channel, the SNR points, the Monte-Carlo stop rules and where results
+go. Every problem in a file is reported as one line ``FILE:LINE: yaml.path: message``, all
+problems at once.
 
 Example::
 
@@ -18,7 +19,8 @@ The package, by concern (every public name is importable from ``semlink.scenario
 
 - :mod:`~semlink.scenario.limits`: the ranges a scenario may ask for and the shared field types;
 - :mod:`~semlink.scenario.channels`: the channel configs, each building its channel;
-- :mod:`~semlink.scenario.links`: the link configs;
+- :mod:`~semlink.scenario.links`: the link configs (``LINK_CONFIGS`` registers a link type);
+- :mod:`~semlink.scenario.link_python`: the ``python`` link (a user's class);
 - :mod:`~semlink.scenario.model`: the whole scenario, its hash, loading a file;
 - :mod:`~semlink.scenario.loading`: YAML reading, ``base:``/``set:`` layering and the one-line
   error messages (training recipes use it too).
@@ -39,10 +41,11 @@ from semlink.scenario.limits import (AMPLIFIER_BACKOFF_RANGE_DB, CHANNEL_IMPAIRM
                                      OFDM_MODELS, OFDM_SUBCARRIER_SPACING_RANGE_HZ, QAM_ORDERS,
                                      SET_METRICS, CodeRate, ImageSide, SnrDb, _Frozen, parse_rate,
                                      union_members)
-from semlink.scenario.links import (LDPC_CHECK_NODES, LINK_TYPES, AnalogTransmission,
-                                    BandwidthConfig, BERLinkConfig, ClassicalLinkConfig,
-                                    DigitalTransmission, HarqConfig, LDPCDecoderConfig,
-                                    LinkConfig, SemanticLinkConfig, Transmission)
+from semlink.scenario.links import (LDPC_CHECK_NODES, LINK_CONFIGS, LINK_TYPES,
+                                    AnalogTransmission, BandwidthConfig, BERLinkConfig,
+                                    ClassicalLinkConfig, DigitalTransmission, HarqConfig,
+                                    LDPCDecoderConfig, LinkConfig, PythonLinkConfig,
+                                    SemanticLinkConfig, Transmission)
 from semlink.scenario.loading import (OverrideError, ScenarioError, apply_overrides, yaml_text,
                                       validate_yaml)
 from semlink.scenario.model import (ImagesConfig, MonteCarloConfig, Scenario, SNRConfig,
@@ -77,8 +80,10 @@ __all__ = [
     "HarqConfig",
     "ClassicalLinkConfig",
     "BERLinkConfig",
+    "PythonLinkConfig",
     "LinkConfig",
     "CHANNEL_TYPES",
+    "LINK_CONFIGS",
     "LINK_TYPES",
     "union_members",
     "load_scenario",

@@ -1,19 +1,30 @@
 """Link section of the scenario schema: one config class per link ``type`` (semantic, classical,
-BER) and the parts they share (LDPC decoder, HARQ, a semantic link's transmission).
+BER, Img2Img-SC, DeepJSCC, a user's Python class) and the parts they share (LDPC decoder, HARQ, a semantic link's
+transmission).
 
-``LinkConfig``, the discriminated union of the link classes, is where a link type is registered
-(and ``Transmission`` where a semantic link's transmission ``mode`` is): ``LINK_TYPES`` and the
-error messages' choices derive from it.
+``LINK_CONFIGS`` is where a link type is registered, by its config class (the link protocol of
+:mod:`semlink.links.protocol`: ``type``, ``kind``, ``build(context)``); ``LinkConfig``, their
+discriminated union, ``LINK_TYPES`` and the error messages' choices derive from it (and
+``Transmission`` is where a semantic link's transmission ``mode`` is registered). A link type
+that lives in its own module (the torch-free schema of its link: ``link_img2img.py``,
+``link_deepjscc.py``, ``link_python.py``) is imported here to be registered.
 """
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
-from semlink.scenario.limits import (CODE_BLOCK_INFO_BITS, MAX_HARQ_TRANSMISSIONS, QAM_ORDERS,
-                                     CodeRate, _Frozen, parse_rate, union_members)
+from semlink.scenario.limits import (CHANNEL_IMPAIRMENTS, CODE_BLOCK_INFO_BITS, ENCODER_STRIDE,
+                                     MAX_HARQ_TRANSMISSIONS, QAM_ORDERS, CodeRate, _Frozen,
+                                     parse_rate, union_members)
+from semlink.scenario.link_deepjscc import DeepJSCCLinkConfig
+from semlink.scenario.link_img2img import Img2ImgSCLinkConfig
+from semlink.scenario.link_python import PythonLinkConfig
+
+if TYPE_CHECKING:
+    from semlink.links.protocol import Dimensionality, LinkContext
 
 __all__ = [
     "LDPCDecoderConfig",
@@ -26,6 +37,8 @@ __all__ = [
     "BandwidthConfig",
     "ClassicalLinkConfig",
     "BERLinkConfig",
+    "PythonLinkConfig",
+    "LINK_CONFIGS",
     "LinkConfig",
     "LINK_TYPES",
 ]
@@ -151,9 +164,46 @@ class SemanticLinkConfig(_Frozen):
     resize_factor: float | None = Field(None, gt=0, le=1.0)
     transmission: Transmission = AnalogTransmission(mode="analog")
 
+    kind: ClassVar[str] = "image"
+    scoring: ClassVar[str] = "concealed"
+
+    def build(self, context: LinkContext):
+        """The link (:class:`semlink.links.semantic.SemanticLink`), its models loaded."""
+        from semlink.links.semantic import SemanticLink
+
+        return SemanticLink.from_config(self, context)
+
+    def dimensionality(self, context: LinkContext) -> Dimensionality:
+        """Z's shape and channel uses without the models
+        (:func:`semlink.links.semantic.semantic_dimensionality`)."""
+        from semlink.links.semantic import semantic_dimensionality
+
+        return semantic_dimensionality(self, context.image_shape)
+
+    def channel_uses(self, context: LinkContext) -> int:
+        """Complex channel uses per image, from :meth:`dimensionality`."""
+        return self.dimensionality(context).channel_uses
+
+    def check_scenario(self, scenario: Any, name: str) -> None:
+        """Weights for the real presets; an encoder input of at least 32 px."""
+        if self.preset != "small" and self.weights is None:
+            raise ValueError(f"links.{name}.weights: preset {self.preset!r} needs the folder of "
+                             "its weights (semlink weights DIR --download fetches them)")
+        if self.resize_factor is not None:
+            side = min(scenario.images.shape) * self.resize_factor
+            if round(side) < ENCODER_STRIDE:
+                raise ValueError(f"links.{name}.resize_factor: {scenario.images.side_field} x "
+                                 f"resize_factor must be >= {ENCODER_STRIDE} px (the encoder's "
+                                 f"stride); got {side:g}")
+
+    def referenced_paths(self) -> dict[str, str]:
+        """The weights folder, if given."""
+        return {} if self.weights is None else {"weights": self.weights}
+
 
 class BandwidthConfig(_Frozen):
-    """Channel uses per image: match another link, give a number, or a ratio N / (3 H W)."""
+    """Channel uses per image: match another image link (one built once, not per SNR point),
+    give a number, or a ratio N / (3 H W)."""
 
     match: str | None = None
     channel_uses: int | None = Field(None, ge=1)
@@ -166,13 +216,26 @@ class BandwidthConfig(_Frozen):
             raise ValueError(f"give exactly one of match, channel_uses, ratio; got {given or 'none'}")
         return self
 
+    def resolve(self, context: LinkContext) -> int:
+        """Complex channel uses per image: the matched link's, the number, or
+        ``max(1, round(ratio * 3 H W))``."""
+        if self.match is not None:
+            return context.channel_uses_of(self.match)
+        if self.channel_uses is not None:
+            return self.channel_uses
+        height, width = context.image_shape
+        return max(1, round(self.ratio * 3 * height * width))
+
 
 class ClassicalLinkConfig(_Frozen):
-    """JPEG2000 + CRC + 5G LDPC + QAM, with a failure policy for lost code blocks; or JPEG2000
-    over an ideal code at the channel's capacity (``channel_code: capacity``)."""
+    """JPEG2000 (or JPEG) + CRC + 5G LDPC + QAM, with a failure policy for lost code blocks; or
+    the same frames over an ideal code at the channel's capacity (``channel_code: capacity``)."""
 
     type: Literal["classical"]
-    codec: Literal["jpeg2000"] = "jpeg2000"
+    # "jpeg2000" rather than None: the hashes of the files before JPEG hold codec: jpeg2000.
+    codec: Literal["jpeg2000", "jpeg"] = Field(
+        "jpeg2000", description="Source codec: jpeg2000 (OpenJPEG, fitted to the frame); jpeg "
+        "(libjpeg, the largest quality 1..95 whose whole file fits).")
     # None (= ldpc) rather than a default value: see scenario_hash.
     channel_code: Literal["ldpc", "capacity"] | None = Field(
         None, description="ldpc (default): CRC + 5G LDPC + QAM; capacity: an ideal code at the "
@@ -200,6 +263,65 @@ class ClassicalLinkConfig(_Frozen):
 
     _rate = field_validator("code_rate", mode="before")(classmethod(lambda cls, v: parse_rate(v)))
 
+    kind: ClassVar[str] = "image"
+
+    @property
+    def per_snr(self) -> bool:
+        """The frame depends on the SNR point: AMC, or the ideal code."""
+        return self.adaptive or self.channel_code == "capacity"
+
+    @property
+    def scoring(self) -> str:
+        """``paper`` under the paper's failure policy (a lost image gets the paper's constants,
+        FID 500 for its share), ``concealed`` otherwise (the image the receiver shows)."""
+        return "paper" if self.failure_policy == "paper" else "concealed"
+
+    @property
+    def waveform(self) -> bool:
+        """False over the ideal code: it sends placeholders, not a signal."""
+        return self.channel_code != "capacity"
+
+    def build(self, context: LinkContext):
+        """The link of the MCS (or at ``context.snr_db``, of the MCS AMC chose, or over the
+        ideal code): :class:`semlink.links.classical.ClassicalLink` or
+        :class:`semlink.links.capacity.CapacityLink`."""
+        if self.channel_code == "capacity":
+            from semlink.links.capacity import CapacityLink
+
+            return CapacityLink.from_config(self, context)
+        from semlink.links.classical import ClassicalLink
+
+        return ClassicalLink.from_config(self, context)
+
+    def channel_uses(self, context: LinkContext) -> int:
+        """Complex channel uses per image: the ``bandwidth`` section resolved."""
+        return self.bandwidth.resolve(context)
+
+    def dimensionality(self, context: LinkContext) -> Dimensionality | None:
+        """The frame in bytes without building the link; None for a per-SNR link (its frame
+        is the one built at an SNR point: AMC's needs its BLER estimates)."""
+        if self.per_snr:
+            return None
+        from semlink.links.classical import frame_dimensionality, plan_budget
+        from semlink.links.framing import codec_label
+
+        budget = plan_budget(self.channel_uses(context), modulation=self.modulation,
+                             code_rate=self.code_rate, codeword_length=self.codeword_length)
+        return frame_dimensionality(
+            budget.payload_bytes, context.image_shape, budget.channel_uses,
+            f"frame bytes ({codec_label(self.codec)}), {self.modulation}-QAM LDPC "
+            f"r={self.code_rate:.3g}")
+
+    def check_scenario(self, scenario: Any, name: str) -> None:
+        """The ideal code counts only the channel's noise: no impairments."""
+        impairments = [f"channel.{field}" for field in CHANNEL_IMPAIRMENTS
+                       if getattr(scenario.channel, field, None) is not None]
+        if impairments and self.channel_code == "capacity":
+            what = "distortion" if impairments[0].endswith("amplifier") else "phase"
+            raise ValueError(f"links.{name}.channel_code: capacity counts only the "
+                             f"channel's noise, not {impairments[0]}'s {what}; use "
+                             f"ldpc, or no {impairments[0].split('.')[1]}")
+
     @field_validator("modulation")
     @classmethod
     def _qam(cls, m: int) -> int:
@@ -207,6 +329,9 @@ class ClassicalLinkConfig(_Frozen):
 
     @model_validator(mode="after")
     def _ideal_code_has_no_mcs(self) -> "ClassicalLinkConfig":
+        if self.codec == "jpeg" and "jpeg2000_header" in self.model_fields_set:
+            raise ValueError("jpeg2000_header: applies to codec jpeg2000 (a JPEG file is sent "
+                             "whole, its headers included)")
         if self.channel_code == "capacity" and self.harq is not None:
             raise ValueError("harq: applies to channel_code ldpc (an ideal code has no CRC to "
                              "ask for a retransmission)")
@@ -239,6 +364,14 @@ class BERLinkConfig(_Frozen):
 
     _rate = field_validator("code_rate", mode="before")(classmethod(lambda cls, v: parse_rate(v)))
 
+    kind: ClassVar[str] = "bits"
+
+    def build(self, context: LinkContext):
+        """The link (:class:`semlink.links.ber.BERLink`), its code blocks planned."""
+        from semlink.links.ber import BERLink
+
+        return BERLink(self, context)
+
     @field_validator("modulation")
     @classmethod
     def _qam(cls, m: int) -> int:
@@ -263,8 +396,10 @@ class BERLinkConfig(_Frozen):
         return self
 
 
-#: The link types a scenario may name: register a new one here, by its config class.
-LinkConfig = Annotated[Union[SemanticLinkConfig, ClassicalLinkConfig, BERLinkConfig],
-                       Field(discriminator="type")]
+#: The link types a scenario may name: register a new one here, by its config class (its
+#: module imported above).
+LINK_CONFIGS = (SemanticLinkConfig, ClassicalLinkConfig, BERLinkConfig, Img2ImgSCLinkConfig,
+                DeepJSCCLinkConfig, PythonLinkConfig)
+LinkConfig = Annotated[Union[LINK_CONFIGS], Field(discriminator="type")]
 #: Link ``type`` tags a scenario accepts, in the union's order.
 LINK_TYPES = tuple(union_members(LinkConfig))

@@ -94,7 +94,7 @@ _Loader.add_implicit_resolver(
 
 
 def validate_yaml(text: str, model: type[_M], *, source: str, what: str = "a scenario",
-                  layered: bool = False) -> _M:
+                  layered: bool = False, context: dict[str, Any] | None = None) -> _M:
     """Validate YAML ``text`` into the pydantic ``model`` (scenarios, training configs, ...).
 
     :param source: Names the text in messages (a file path).
@@ -104,11 +104,12 @@ def validate_yaml(text: str, model: type[_M], *, source: str, what: str = "a sce
         ``set:`` (dotted paths to values, applied last by :func:`apply_overrides`). A problem
         in a value from a base file names that file and its line; one in an override names
         the line of the override.
+    :param context: pydantic's validation context (validators read it: e.g. ``base_dir``).
     :raises ScenarioError: One line per problem, ``SOURCE:LINE: yaml.path: message``.
     """
     data, root = (_layered if layered else _document)(text, source, what)
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as err:
         raise ScenarioError([_format_problem(e, root, source, model)
                              for e in err.errors()]) from None
@@ -348,7 +349,8 @@ def _format_problem(error: dict[str, Any], root: yaml.Node | None, source: str,
         msg = msg.split(": ", 1)[1]
     tagged = _tagged_models(model)
     if error["type"] == "extra_forbidden":
-        msg = f"unknown key; allowed: {', '.join(_parent_model(model, loc, tagged).model_fields)}"
+        fields = _parent_model(model, loc, tagged).model_fields
+        msg = f"unknown key; allowed: {', '.join(f.alias or n for n, f in fields.items())}"
     elif error["type"] == "union_tag_invalid":
         msg = f"must be one of {error['ctx']['expected_tags']}; got {error['ctx']['tag']!r}"
     if "input" in error and error["type"] not in ("missing", "extra_forbidden") and \

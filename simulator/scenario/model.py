@@ -12,10 +12,10 @@ from pydantic import Field, field_validator, model_validator
 
 from semlink.devices import is_device_name
 from semlink.scenario.channels import AWGNConfig, ChannelConfig
-from semlink.scenario.limits import (CHANNEL_IMPAIRMENTS, ENCODER_STRIDE, LINK_NAME,
-                                     MAX_SNR_POINTS, METRICS, SET_METRICS, ImageSide, SnrDb,
-                                     _Frozen)
-from semlink.scenario.links import BERLinkConfig, LinkConfig, SemanticLinkConfig
+from semlink.links.protocol import per_snr
+from semlink.scenario.limits import (LINK_NAME, MAX_SNR_POINTS, METRICS, SET_METRICS, ImageSide,
+                                     SnrDb, _Frozen)
+from semlink.scenario.links import LinkConfig
 from semlink.scenario.loading import ScenarioError, validate_yaml
 
 __all__ = [
@@ -171,39 +171,26 @@ class Scenario(_Frozen):
     def _links_consistent(self) -> "Scenario":
         for name, link in self.links.items():
             match = getattr(getattr(link, "bandwidth", None), "match", None)
-            if match is None:
-                continue
-            if match not in self.links:
-                raise ValueError(f"links.{name}.bandwidth.match: no link named {match!r}; "
-                                 f"links are {', '.join(self.links)}")
-            if not isinstance(self.links[match], SemanticLinkConfig):
-                raise ValueError(f"links.{name}.bandwidth.match: {match!r} must be a semantic link")
-        impairments = [f"channel.{field}" for field in CHANNEL_IMPAIRMENTS
-                       if getattr(self.channel, field, None) is not None]
-        if impairments:
-            for name, link in self.links.items():
-                if getattr(link, "channel_code", None) == "capacity":
-                    what = "distortion" if impairments[0].endswith("amplifier") else "phase"
-                    raise ValueError(f"links.{name}.channel_code: capacity counts only the "
-                                     f"channel's noise, not {impairments[0]}'s {what}; use "
-                                     f"ldpc, or no {impairments[0].split('.')[1]}")
+            if match is not None:
+                self._check_match(name, match)
         if self.fid_reference is not None and "fid" not in self.metrics:
             raise ValueError("fid_reference: set, but fid is not among the metrics")
-        needs_images = any(not isinstance(l, BERLinkConfig) for l in self.links.values())
+        needs_images = any(link.kind == "image" for link in self.links.values())
         if needs_images and self.images is None:
-            raise ValueError("images: required when a semantic or classical link is present")
+            raise ValueError("images: required when an image link (not a BER link) is present")
         if needs_images and not self.metrics:
-            raise ValueError("metrics: empty; semantic and classical links need at least one "
+            raise ValueError("metrics: empty; image links need at least one "
                              f"of {', '.join(METRICS)}")
         for metric in SET_METRICS:
             if needs_images and metric in self.metrics and self.images.count == 1:
                 raise ValueError(f"metrics: {metric} needs at least 2 images; images.count is 1")
             if not needs_images and metric in self.metrics:
-                raise ValueError(f"metrics: {metric} needs a semantic or classical link (images); "
-                                 "this scenario has BER links only")
+                raise ValueError(f"metrics: {metric} needs an image link; this scenario has BER "
+                                 "links only")
         for name, link in self.links.items():
-            if isinstance(link, SemanticLinkConfig):
-                self._check_semantic(name, link)
+            check = getattr(link, "check_scenario", None)  # optional (semlink.links.protocol)
+            if check is not None:
+                check(self, name)
         if needs_images and "ms_ssim" in self.metrics:
             from semlink.metrics.quality import MS_SSIM_BETAS, ms_ssim_max_scales
 
@@ -212,31 +199,42 @@ class Scenario(_Frozen):
                                  f"{self.images.side_field} >= 192; got {self.images.describe()}")
         if needs_images and self.snr.kind == "ebno":
             raise ValueError("snr.kind: ebno (per information bit) applies to BER links only; "
-                             "semantic and classical links are compared at the same Es/N0 "
-                             "(kind: esno)")
+                             "image links are compared at the same Es/N0 (kind: esno)")
         return self
 
-    def _check_semantic(self, name: str, link: SemanticLinkConfig) -> None:
-        if link.preset != "small" and link.weights is None:
-            raise ValueError(f"links.{name}.weights: preset {link.preset!r} needs the folder of "
-                             "its weights (semlink weights DIR --download fetches them)")
-        if link.resize_factor is not None:
-            side = min(self.images.shape) * link.resize_factor
-            if round(side) < ENCODER_STRIDE:
-                raise ValueError(f"links.{name}.resize_factor: {self.images.side_field} x "
-                                 f"resize_factor must be >= {ENCODER_STRIDE} px (the encoder's "
-                                 f"stride); got {side:g}")
+    def _check_match(self, name: str, match: str) -> None:
+        """``bandwidth.match`` names another image link of fixed channel uses, and following
+        the matches from ``name`` comes to an end."""
+        where = f"links.{name}.bandwidth.match"
+        if match not in self.links:
+            raise ValueError(f"{where}: no link named {match!r}; links are "
+                             f"{', '.join(self.links)}")
+        target = self.links[match]
+        if target.kind != "image":
+            raise ValueError(f"{where}: {match!r} must be an image link (not a BER link)")
+        if per_snr(target):
+            raise ValueError(f"{where}: {match!r} sends a frame chosen per SNR point (adaptive "
+                             "or capacity); match a link of fixed channel uses")
+        chain = [name]
+        while match is not None:
+            if match in chain:
+                raise ValueError(f"{where}: the matches {' -> '.join([*chain, match])} go round "
+                                 "in a circle; give one of them channel_uses or ratio")
+            chain.append(match)
+            match = getattr(getattr(self.links[match], "bandwidth", None), "match", None)
 
     def referenced_paths(self) -> dict[str, str]:
         """The files and folders the scenario names, by field (``images.source`` unless
-        ``sample``, each semantic link's ``weights``, ``fid_reference``); relative ones start
-        from the scenario file's folder."""
+        ``sample``, the links' (a semantic link's ``weights``), ``fid_reference``); relative
+        ones start from the scenario file's folder."""
         paths: dict[str, str] = {}
         if self.images is not None and self.images.source != "sample":
             paths["images.source"] = self.images.source
         for name, link in self.links.items():
-            if isinstance(link, SemanticLinkConfig) and link.weights is not None:
-                paths[f"links.{name}.weights"] = link.weights
+            named = getattr(link, "referenced_paths", None)  # optional (semlink.links.protocol)
+            if named is not None:
+                paths.update({f"links.{name}.{field}": value
+                              for field, value in named().items()})
         if self.fid_reference is not None:
             paths["fid_reference"] = self.fid_reference
         return paths
@@ -259,7 +257,8 @@ def scenario_hash(scenario: Scenario) -> str:
 
 
 def load_scenario(path: str | Path) -> tuple[Scenario, str]:
-    """Read and validate a scenario file.
+    """Read and validate a scenario file (a ``python`` link's class is looked for beside it
+    first: :func:`parse_scenario`'s ``base_dir``).
 
     :param path: YAML file.
     :output: ``(scenario, text)``: the validated scenario and the file's text (stored with results).
@@ -272,10 +271,18 @@ def load_scenario(path: str | Path) -> tuple[Scenario, str]:
         raise ScenarioError([f"{path}: scenario file not found"]) from None
     except (OSError, UnicodeDecodeError) as err:
         raise ScenarioError([f"{path}: cannot read scenario file ({err})"]) from None
-    return parse_scenario(text, source=str(path)), text
+    return parse_scenario(text, source=str(path), base_dir=path.parent), text
 
 
-def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
-    """Validate scenario YAML ``text``; ``source`` names it in error messages."""
-    return validate_yaml(text, Scenario, source=source)
+def parse_scenario(text: str, *, source: str = "<scenario>",
+                   base_dir: str | Path | None = None) -> Scenario:
+    """Validate scenario YAML ``text``; ``source`` names it in error messages.
+
+    :param base_dir: The folder the scenario's relative paths start from; given, a ``python``
+        link's class is looked for there (and on the Python path) while loading
+        (:func:`semlink.scenario.link_python.locate_link_class`); None: its syntax only (a
+        results file's stored scenario, read where its module may be absent).
+    """
+    context = None if base_dir is None else {"base_dir": Path(base_dir)}
+    return validate_yaml(text, Scenario, source=source, context=context)
 

@@ -79,7 +79,7 @@ def test_link_loads_the_folder_and_transmits(tmp_path, state_dicts, layout, pres
         assert torch.equal(got_b[key], want), key
     images = load_images("sample", 64, count=2)[0]
     out = link.transmit(images, AWGNChannel(generator=make_generator(0)), 10.0,
-                        [make_generator(1), make_generator(2)])
+                        lambda purpose: [make_generator(1), make_generator(2)])
     assert out.images.shape == (2, 3, 64, 64) and bool(torch.isfinite(out.images).all())
 
 

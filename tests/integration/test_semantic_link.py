@@ -64,8 +64,8 @@ def test_non_square_images_through_the_link():
     assert link.embedding_shape == (16, 3, 5) and link.channel_uses == 120
     images = load_images("sample", (128, 192), count=2)[0]
     out = link.transmit(images, AWGNChannel(generator=make_generator(0)), 10.0,
-                        [make_generator(1), make_generator(2)])
-    assert out.zhat.shape == (2, 16, 3, 5) and out.images.shape == (2, 3, 128, 192)
+                        lambda purpose: [make_generator(1), make_generator(2)])
+    assert link.encode(images).shape == (2, 16, 3, 5) and out.images.shape == (2, 3, 128, 192)
 
 
 @pytest.mark.parametrize("snr_db", [1.0, 10.0, 20.0])
@@ -134,7 +134,8 @@ def test_seeds_make_transmissions_reproducible_and_distinct():
 
     def run(channel_seed, sampler_seeds):
         ch = AWGNChannel(generator=make_generator(channel_seed))
-        return link.transmit(images, ch, 5.0, [make_generator(s) for s in sampler_seeds]).images
+        return link.transmit(images, ch, 5.0,
+                             lambda purpose: [make_generator(s) for s in sampler_seeds]).images
 
     first = run(0, [10, 11])
     assert torch.equal(first, run(0, [10, 11]))
@@ -318,8 +319,10 @@ def test_bfloat16_models_as_on_cuda_match_float32():
         link = _link(256, dtype=dtype)
         assert next(link.receiver.stage_b.parameters()).dtype == dtype
         ch = AWGNChannel(generator=make_generator(0))
-        got = link.transmit(images, ch, 10.0, [make_generator(1), make_generator(2)])
-        assert got.images.dtype == torch.float32 and got.zhat.dtype == torch.float32
+        got = link.transmit(images, ch, 10.0, lambda purpose: [make_generator(1),
+                                                               make_generator(2)])
+        zhat = link.send(link.encode(images), AWGNChannel(generator=make_generator(0)), 10.0).zhat
+        assert got.images.dtype == torch.float32 and zhat.dtype == torch.float32
         out[dtype] = got.images
     assert float(psnr_db(out[torch.float32], out[torch.bfloat16]).min()) > 30.0
 

@@ -525,9 +525,9 @@ links:
     store.add("t0", {"link": "j"}, {"images": runner.run(task)[1]["images"]})
     rows = store.rows("images")
     gen = make_generator(runner._seed(task, task.batch_index, 0, "channel"))
-    out = runner.link("j").transmit(runner.images(task.image_indices),
-                                    build_channel(scenario.channel, generator=gen, device="cpu"),
-                                    8.0)
+    out = runner.link("j").send(runner.images(task.image_indices),
+                                build_channel(scenario.channel, generator=gen, device="cpu"),
+                                8.0)
     assert [r["channel_uses"] for r in rows] == out.channel_uses.tolist()
     assert [r["transmissions"] for r in rows] == out.transmissions.tolist()
     assert all((r["channel_uses"] - 1152) % 384 == 0 for r in rows)

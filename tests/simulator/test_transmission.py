@@ -137,3 +137,57 @@ def test_transmit_quiet_and_verbose(tmp_path, capsys):
     lines = captured.err.splitlines()
     assert lines[0].startswith('link: {"type": "classical"') and '"channel_uses": 6000' in lines[0]
     assert lines[1] == 'channel: {"type": "awgn"}' and lines[2].startswith("semlink transmit: ")
+
+
+def test_a_jpeg_classical_link_and_the_codec_option(images, tmp_path, capsys):
+    """``codec: jpeg``: at 6000 QPSK uses (about 730 frame bytes) the 64 px photos' JPEG files
+    fit, and a noiseless transmission shows exactly what Pillow decodes of them."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from semlink.links.classical import ClassicalLink
+
+    result = transmit(images, link={**CLASSICAL, "codec": "jpeg"}, snr_db=float("inf"),
+                      device="cpu")
+    assert result.failed == (False, False) and result.link.codec == "jpeg"
+    link = ClassicalLink(channel_uses=6000, image_size=(64, 64), modulation=4, codec="jpeg")
+    _, streams = link.encode_frames(images)
+    for row, stream in enumerate(streams):
+        pixels = np.asarray(Image.open(io.BytesIO(stream)).convert("RGB"))
+        expected = torch.from_numpy(pixels.transpose(2, 0, 1).astype(np.float32) / 255)
+        assert torch.equal(result.images[row], expected)
+    out = tmp_path / "recon.png"
+    assert main(["transmit", str(PHOTO), "--link", "classical", "--codec", "jpeg",
+                 "--channel-uses", "6000", "--modulation", "4", "--size", "64",
+                 "--snr-db", "20", "-o", str(out), "--device", "cpu"]) == 0
+    assert out.is_file() and "classical link, 6000 channel uses" in capsys.readouterr().out
+    assert main(["transmit", str(PHOTO), "--codec", "jpeg", "--snr-db", "20", "-o",
+                 str(out)]) == 2
+    assert "--codec: applies to the classical link, not to --link semantic" in \
+        capsys.readouterr().err
+
+
+def test_a_users_link_is_sent_like_any_other(images, tmp_path, monkeypatch):
+    """A ``python`` link's module is looked for in the current folder (a scenario's would be)."""
+    import sys
+
+    (tmp_path / "grey_link.py").write_text(
+        "import torch\n"
+        "from semlink.links.protocol import Transmitted\n"
+        "class Grey:\n"
+        "    channel_uses = 1\n"
+        "    def __init__(self, context, *, level=0.5):\n"
+        "        self.level = level\n"
+        "    def transmit(self, images, channel, snr_db, generators):\n"
+        "        channel(torch.ones(len(images), 1, dtype=torch.complex64), snr_db)\n"
+        "        return Transmitted(torch.full_like(images, self.level),\n"
+        "                           torch.zeros(len(images), dtype=torch.bool))\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "grey_link", raising=False)
+    result = transmit(images, link={"type": "python", "class": "grey_link:Grey",
+                                    "options": {"level": 0.25}}, snr_db=5, device="cpu")
+    sys.modules.pop("grey_link", None)
+    assert torch.all(result.images == 0.25) and result.channel_uses == (1, 1)
+    assert result.describe(0).startswith("python link, 1 channel uses")

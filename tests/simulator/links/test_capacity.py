@@ -73,7 +73,7 @@ def test_awgn_at_capacity_decodes_every_frame_as_the_codec_would(snr_db):
     images = _images(3)
     link = CapacityLink(channel_uses=288, image_size=(SIZE, SIZE),
                         payload_bytes=capacity_payload_bytes(288, snr_db))
-    out = link.transmit(images, _awgn(), snr_db)
+    out = link.send(images, _awgn(), snr_db)
     assert not out.failed.any() and (out.block_errors == 0).all()
     for image, recon, used in zip(images, out.images, out.bytes_used.tolist()):
         stream = encode_to_budget(image, link.payload_bytes - HEADER_BYTES,
@@ -87,7 +87,7 @@ def test_awgn_at_capacity_decodes_every_frame_as_the_codec_would(snr_db):
 def test_one_byte_above_capacity_is_lost_on_awgn_under_every_policy(policy):
     link = CapacityLink(channel_uses=288, image_size=(SIZE, SIZE), failure_policy=policy,
                         payload_bytes=capacity_payload_bytes(288, 6.0) + 1)
-    out = link.transmit(_images(2), _awgn(), 6.0)
+    out = link.send(_images(2), _awgn(), 6.0)
     assert out.failed.all() and (out.block_errors == 1).all() and (out.bytes_used == 0).all()
     assert (out.images == MID_GREY).all() and out.failure_policy == policy
     np.testing.assert_allclose(out.mutual_information_bits.numpy(),
@@ -103,17 +103,17 @@ def test_a_frame_of_exactly_the_capacity_is_not_lost_to_float32_rounding():
     assert float(mutual_information_bits(x, _awgn()(x, snr_db)[1])) < 2016
     assert capacity_payload_bytes(288, snr_db) == 252
     link = CapacityLink(channel_uses=288, image_size=(SIZE, SIZE), payload_bytes=252)
-    assert not link.transmit(_images(1), _awgn(), snr_db).failed.any()
+    assert not link.send(_images(1), _awgn(), snr_db).failed.any()
 
 
 def test_a_frame_too_small_for_any_codestream_loses_every_image():
     link = CapacityLink(channel_uses=288, image_size=(SIZE, SIZE), payload_bytes=10,
                         failure_policy="error-concealment")
     assert not link.carries_images and link.minimum_frame_bytes == 24
-    out = link.transmit(_images(2), _awgn(), 20.0)  # the channel would carry it
+    out = link.send(_images(2), _awgn(), 20.0)  # the channel would carry it
     assert out.failed.all() and (out.block_errors == 0).all() and (out.images == MID_GREY).all()
     empty = CapacityLink(channel_uses=4, image_size=(SIZE, SIZE), payload_bytes=0)
-    assert empty.transmit(_images(1), _awgn(), 0.0).failed.all()
+    assert empty.send(_images(1), _awgn(), 0.0).failed.all()
 
 
 def test_outage_frequency_over_block_fading_is_the_closed_form():
@@ -125,7 +125,7 @@ def test_outage_frequency_over_block_fading_is_the_closed_form():
         n, snr_db))
     channel = RayleighChannel(coherence_symbols=n, generator=torch.Generator().manual_seed(3),
                               check_values=False)
-    out = link.transmit(_images(frames, size=32), channel, snr_db)
+    out = link.send(_images(frames, size=32), channel, snr_db)
     expected = 1 - math.exp(-(2 ** (8 * link.payload_bytes / n) - 1) / snr)
     assert 0.55 < expected < 0.65
     assert abs(float(out.failed.double().mean()) - expected) < 4 * math.sqrt(
@@ -228,7 +228,7 @@ def test_one_byte_above_capacity_is_lost_even_in_a_frame_near_the_largest():
     assert capacity_payload_bytes(n, snr_db) == 59803 == math.floor(n * math.log2(1001) / 8)
     for extra, lost in ((0, False), (1, True)):
         link = CapacityLink(channel_uses=n, image_size=(SIZE, SIZE), payload_bytes=59803 + extra)
-        out = link.transmit(_images(1), _awgn(), snr_db)
+        out = link.send(_images(1), _awgn(), snr_db)
         assert out.failed.tolist() == [lost] and out.block_errors.tolist() == [int(lost)]
 
 
@@ -242,7 +242,7 @@ def test_explicit_headers_are_sent_and_decoded_as_the_codec_would():
     assert link.jpeg2000_header == "explicit"
     assert implicit.minimum_frame_bytes < link.minimum_frame_bytes < payload
     images = _images(2)
-    out = link.transmit(images, _awgn(), 20.0)
+    out = link.send(images, _awgn(), 20.0)
     assert not out.failed.any()
     for image, recon, used in zip(images, out.images, out.bytes_used.tolist()):
         stream = encode_to_budget(image, payload - HEADER_BYTES, header="explicit").codestream
@@ -259,8 +259,8 @@ def test_a_frame_of_exactly_the_smallest_size_carries_an_image():
     link = CapacityLink(channel_uses=288, image_size=(SIZE, SIZE), payload_bytes=smallest)
     assert link.carries_images
     images = _images(1)
-    out = link.transmit(images, _awgn(), 20.0)
+    out = link.send(images, _awgn(), 20.0)
     stream = encode_to_budget(images[0], smallest - HEADER_BYTES, header="implicit").codestream
     assert not out.failed.any() and out.bytes_used.tolist() == [len(stream)]
     short = CapacityLink(channel_uses=288, image_size=(SIZE, SIZE), payload_bytes=smallest - 1)
-    assert not short.carries_images and short.transmit(images, _awgn(), 20.0).failed.all()
+    assert not short.carries_images and short.send(images, _awgn(), 20.0).failed.all()

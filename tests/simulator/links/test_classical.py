@@ -107,7 +107,7 @@ def test_noiseless_link_is_bit_exact(images, header):
 def test_noiseless_transmit_equals_error_free_decode(images, policy, header):
     link = _link(policy, header)
     _, streams = link.encode_frames(images)
-    out = link.transmit(images, AWGNChannel(), torch.tensor([float("inf")] * 2))
+    out = link.send(images, AWGNChannel(), torch.tensor([float("inf")] * 2))
     assert out.images.shape == (2, 3, SIZE, SIZE) and out.images.dtype == torch.float32
     assert out.failure_policy == policy
     for name in ("failed", "concealed"):
@@ -124,8 +124,8 @@ def test_implicit_headers_buy_quality_at_equal_channel_uses(images):
     implicit, explicit = _link(header="implicit"), _link(header="explicit")
     assert (implicit.minimum_frame_bytes, explicit.minimum_frame_bytes) == (6 + 18, 6 + 136)
     inf = float("inf")
-    a = implicit.transmit(images, AWGNChannel(), inf)
-    b = explicit.transmit(images, AWGNChannel(), inf)
+    a = implicit.send(images, AWGNChannel(), inf)
+    b = explicit.send(images, AWGNChannel(), inf)
     # The same 273 codestream bytes carry ~118 more bytes of packet data without the headers
     # (bytes_used: packet data in implicit mode, whole codestream in explicit mode).
     assert torch.all(a.bytes_used - (b.bytes_used - 118) > 80)  # less the rate search slack
@@ -139,7 +139,7 @@ def test_256px_fits_the_semantic_budget_with_implicit_headers():
     link = ClassicalLink(channel_uses=288, image_size=(256, 256))  # 69-byte frames
     _, streams = link.encode_frames(image)
     assert 18 <= len(streams[0]) <= 63
-    out = link.transmit(image, AWGNChannel(), float("inf"))
+    out = link.send(image, AWGNChannel(), float("inf"))
     assert not out.failed[0]
     expected = decode(streams[0], height=256, width=256, header="implicit").image
     assert torch.equal(out.images[0], expected)
@@ -152,7 +152,7 @@ def test_any_lost_block_loses_the_image(images, policy):
     link = _link(policy)
     _, streams = link.encode_frames(images)
     spb = link.budget.plan.n // 4  # 384 symbols per block
-    out = link.transmit(images, CorruptBlocks({0: [2]}, spb), 0.0)  # only the last block of row 0
+    out = link.send(images, CorruptBlocks({0: [2]}, spb), 0.0)  # only the last block of row 0
     assert out.block_errors.tolist() == [1, 0]
     assert out.failed.tolist() == [True, False] and out.bytes_used[0] == 0
     assert torch.all(out.images[0] == 0.5)  # mid grey
@@ -166,7 +166,7 @@ def test_concealment_decodes_the_prefix_before_the_first_lost_block(images, head
     link = _link("error-concealment", header)
     _, streams = link.encode_frames(images)
     full = decode(streams[0], height=SIZE, width=SIZE, header=header).image
-    out = link.transmit(images, CorruptBlocks({0: [2], 1: [0, 2]}, link.budget.plan.n // 4), 0.0)
+    out = link.send(images, CorruptBlocks({0: [2], 1: [0, 2]}, link.budget.plan.n // 4), 0.0)
     assert out.block_errors.tolist() == [1, 2]
     # Row 0: block 2 starts at payload bit 2 x 744 = byte 186 of the frame, byte 180 of the
     # codestream; the prefix before it is decoded.
@@ -189,7 +189,7 @@ def test_concealment_stops_at_the_first_of_several_lost_blocks(images):
     codestream byte 87); the later loss does not move it, and block 1's garbage is never read."""
     link = _link("error-concealment", "implicit")
     _, streams = link.encode_frames(images[:1])
-    out = link.transmit(images[:1], CorruptBlocks({0: [1, 2]}, link.budget.plan.n // 4), 0.0)
+    out = link.send(images[:1], CorruptBlocks({0: [1, 2]}, link.budget.plan.n // 4), 0.0)
     expected = decode_prefix(streams[0], 87, height=SIZE, width=SIZE, header="implicit")
     assert out.block_errors.tolist() == [2]
     assert out.failed.tolist() == [False] and out.concealed.tolist() == [True]
@@ -206,13 +206,13 @@ def test_loss_of_padding_only_is_no_loss_under_concealment_but_loses_under_paper
     _, streams = link.encode_frames(ramp)
     assert HEADER_BYTES + len(streams[0]) <= 2 * 744 // 8
     bad = CorruptBlocks({0: [2]}, link.budget.plan.n // 4)
-    out = link.transmit(ramp, bad, 0.0)
+    out = link.send(ramp, bad, 0.0)
     assert out.block_errors.tolist() == [1]
     assert out.failed.tolist() == [False] and out.concealed.tolist() == [False]
     assert out.bytes_used.tolist() == [len(streams[0])]
     full = decode(streams[0], height=SIZE, width=SIZE, header="implicit").image
     assert torch.equal(out.images[0], full)
-    paper = _link("paper", "implicit").transmit(ramp, bad, 0.0)
+    paper = _link("paper", "implicit").send(ramp, bad, 0.0)
     assert paper.failed.tolist() == [True] and torch.all(paper.images == 0.5)
 
 
@@ -220,14 +220,14 @@ def test_concealment_of_a_block_inside_the_jpeg2000_headers_fails(images):
     # Block 1 starts at frame byte 93 = codestream byte 87, inside the 116 bytes of JPEG2000
     # main header + tile-part header: explicit headers are lost with it.
     link = _link("error-concealment", "explicit")
-    out = link.transmit(images[:1], CorruptBlocks({0: [1]}, link.budget.plan.n // 4), 0.0)
+    out = link.send(images[:1], CorruptBlocks({0: [1]}, link.budget.plan.n // 4), 0.0)
     assert out.failed.tolist() == [True] and out.block_errors.tolist() == [1]
 
 
 def test_implicit_headers_cannot_be_lost_so_block_1_is_concealed(images):
     link = _link("error-concealment", "implicit")
     _, streams = link.encode_frames(images[:1])
-    out = link.transmit(images[:1], CorruptBlocks({0: [1]}, link.budget.plan.n // 4), 0.0)
+    out = link.send(images[:1], CorruptBlocks({0: [1]}, link.budget.plan.n // 4), 0.0)
     expected = decode_prefix(streams[0], 87, height=SIZE, width=SIZE, header="implicit")
     assert out.failed.tolist() == [False] and out.concealed.tolist() == [True]
     assert torch.equal(out.images[0], expected.image)
@@ -238,7 +238,7 @@ def test_same_generator_same_output_in_the_waterfall(images):
     """At 6 dB some code blocks fail and some decode (the waterfall, where every bit of the
     noise matters): the same generator seed reproduces everything, another seed changes it."""
     link = _link("error-concealment")
-    runs = [link.transmit(images, AWGNChannel(generator=torch.Generator().manual_seed(seed)), 6.0)
+    runs = [link.send(images, AWGNChannel(generator=torch.Generator().manual_seed(seed)), 6.0)
             for seed in (5, 5, 6)]
     for name in ("images", "failed", "block_errors", "bit_errors", "bytes_used"):
         assert torch.equal(getattr(runs[0], name), getattr(runs[1], name))

@@ -93,6 +93,6 @@ links:
 """)
         link = TaskRunner(scenario, base_dir=Path.cwd(), device="cpu").link("j")
         images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
-        out = link.transmit(images, AWGNChannel(generator=make_generator(1)), 10.0)
+        out = link.send(images, AWGNChannel(generator=make_generator(1)), 10.0)
         failed[iterations] = int(out.failed.sum())
     assert failed == {1: 2, 20: 0}

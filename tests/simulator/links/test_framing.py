@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from semlink.codecs.jpeg2000 import decode
-from semlink.links.framing import HEADER_BYTES, JPEG2000Frames
+from semlink.links.framing import HEADER_BYTES, ImageFrames
 
 SIZE = 128
 
@@ -18,7 +18,7 @@ def test_a_frame_larger_than_the_length_field_caps_the_codestream_at_65535_bytes
     needs far more than 65535 bytes, so the codestream is cut to the 16-bit length field's
     largest value, which its header announces, and decodes whole."""
     noise = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(0))
-    frames = JPEG2000Frames(image_size=(256, 256), payload_bytes=200_000)
+    frames = ImageFrames(image_size=(256, 256), payload_bytes=200_000)
     assert frames.codestream_bytes == 0xFFFF
     bits, streams = frames.encode(noise)
     assert 60_000 < len(streams[0]) <= 0xFFFF
@@ -32,7 +32,7 @@ def test_a_block_lost_exactly_where_the_codestream_ends_costs_nothing():
     """The first lost block starts at frame byte 6 + len(codestream): only padding is lost, so
     error concealment decodes the whole codestream, not a prefix (concealed stays False)."""
     ramp = torch.linspace(0, 1, SIZE).expand(1, 3, SIZE, SIZE).contiguous()
-    frames = JPEG2000Frames(image_size=(SIZE, SIZE), payload_bytes=400,
+    frames = ImageFrames(image_size=(SIZE, SIZE), payload_bytes=400,
                             failure_policy="error-concealment")
     bits, streams = frames.encode(ramp)
     end = HEADER_BYTES + len(streams[0])

@@ -36,7 +36,7 @@ def test_one_transmission_is_the_link_without_harq(images):
     runs = []
     for link in (ClassicalLink(channel_uses=N, image_size=(SIZE, SIZE)), _link(1)):
         gen = torch.Generator().manual_seed(3)
-        out = link.transmit(images, AWGNChannel(generator=gen), 4.0)
+        out = link.send(images, AWGNChannel(generator=gen), 4.0)
         runs.append((out, torch.rand(1, generator=gen)))
     (plain, after_plain), (once, after_once) = runs
     assert torch.equal(after_plain, after_once)
@@ -49,7 +49,7 @@ def test_each_round_resends_the_failed_frames_and_combines_them(images):
     block through the same channel object (its next draws), the receiver combines the two
     copies (chase_combine) and decodes again."""
     link = _link(2)
-    out = link.transmit(images, AWGNChannel(generator=torch.Generator().manual_seed(7)), 6.0)
+    out = link.send(images, AWGNChannel(generator=torch.Generator().manual_seed(7)), 6.0)
     channel = AWGNChannel(generator=torch.Generator().manual_seed(7))
     sent, _ = link.encode_frames(images)
     x = link.modulate(sent)
@@ -72,11 +72,11 @@ def test_retransmissions_carry_frames_through_below_the_cliff(images):
     and deliver them all, at the cost of the channel uses of every send; at 20 dB one send
     suffices."""
     channel = AWGNChannel(generator=torch.Generator().manual_seed(1))
-    assert bool(_link(1).transmit(images, channel, 2.0).failed.all())
-    harq = _link(4).transmit(images, AWGNChannel(generator=torch.Generator().manual_seed(1)), 2.0)
+    assert bool(_link(1).send(images, channel, 2.0).failed.all())
+    harq = _link(4).send(images, AWGNChannel(generator=torch.Generator().manual_seed(1)), 2.0)
     assert not bool(harq.failed.any()) and bool((harq.transmissions >= 2).all())
     assert int(harq.transmissions.max()) <= 4
-    clean = _link(4).transmit(images, AWGNChannel(generator=torch.Generator().manual_seed(1)),
+    clean = _link(4).send(images, AWGNChannel(generator=torch.Generator().manual_seed(1)),
                               20.0)
     assert torch.equal(clean.transmissions, torch.ones(8, dtype=torch.int64))
 
@@ -85,7 +85,7 @@ def test_incremental_redundancy_sends_the_next_version_and_decodes_them_together
     """Recomputed by hand: round 2 sends the failed frames' code blocks in redundancy version
     2, and the decoder gets both transmissions' LLRs (versions 0 and 2) at once."""
     link = _link(2, combining="ir")
-    out = link.transmit(images, AWGNChannel(generator=torch.Generator().manual_seed(7)), 6.0)
+    out = link.send(images, AWGNChannel(generator=torch.Generator().manual_seed(7)), 6.0)
     channel = AWGNChannel(generator=torch.Generator().manual_seed(7))
     chain = link._chain
     sent, _ = link.encode_frames(images)
@@ -109,7 +109,7 @@ def test_incremental_redundancy_beats_chase_at_a_high_code_rate(images):
     for combining in ("chase", "ir"):
         link = ClassicalLink(channel_uses=N, image_size=(SIZE, SIZE), code_rate=0.75,
                              max_transmissions=2, combining=combining)
-        out = link.transmit(images, AWGNChannel(generator=torch.Generator().manual_seed(0)), 5.0)
+        out = link.send(images, AWGNChannel(generator=torch.Generator().manual_seed(0)), 5.0)
         results[combining] = int(out.failed.sum())
         assert torch.equal(out.transmissions, torch.full((8,), 2))
     assert results == {"chase": 8, "ir": 0}
@@ -161,7 +161,7 @@ def test_cbg_resends_only_the_groups_with_a_failed_block():
         link = ClassicalLink(channel_uses=1152, image_size=(128, 128), max_transmissions=3,
                              code_block_groups=groups)
         assert link.code_plan.num_blocks == 3 and link.budget.coded_symbols == 1152
-        out = link.transmit(images, _Scripted({0: [0], 1: [2]}, 384), 30.0)
+        out = link.send(images, _Scripted({0: [0], 1: [2]}, 384), 30.0)
         assert not bool(out.failed.any()) and int(out.block_errors.sum()) == 0
         assert out.transmissions.tolist() == [2, 2, 1]
         uses[groups] = out.channel_uses.tolist()
@@ -179,7 +179,7 @@ def test_cbg_costs_fewer_channel_uses_for_the_same_frames():
         for groups in (None, 4):
             link = ClassicalLink(channel_uses=1152, image_size=(128, 128), max_transmissions=4,
                                  combining=combining, code_block_groups=groups)
-            out = link.transmit(pictures, AWGNChannel(generator=torch.Generator().manual_seed(2)),
+            out = link.send(pictures, AWGNChannel(generator=torch.Generator().manual_seed(2)),
                                 6.0)
             runs[groups] = out
         whole, cbg = runs[None], runs[4]
