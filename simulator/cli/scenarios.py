@@ -104,8 +104,10 @@ def _validate_one(file: str) -> tuple[str, str]:
     if is_training_recipe(file):
         config, _ = load_train_config(file)
         phases = "; ".join(f"{'+'.join(p.train)} {p.steps} steps" for p in config.phases)
-        return (f"{file}: ok: training recipe {config.name!r} (preset {config.model.preset}): "
-                f"{phases}", config.model_dump_json())
+        model = ("a DeepJSCC autoencoder" if config.model.deepjscc is not None else
+                 f"preset {config.model.preset}")
+        return (f"{file}: ok: training recipe {config.name!r} ({model}): {phases}",
+                config.model_dump_json())
     scenario, _ = load_scenario(file)
     kinds = ", ".join(f"{name} ({link.type})" for name, link in scenario.links.items())
     snrs = scenario.snr.values_db()

@@ -267,3 +267,11 @@ def test_a_deepjscc_recipe_validates_and_its_architecture_counts_in_the_hash():
 def test_deepjscc_recipe_errors(text, match):
     with pytest.raises(ScenarioError, match=match):
         parse_train_config(text, source="<t>")
+
+
+def test_cli_validate_names_a_deepjscc_recipe_by_its_model(capsys):
+    from semlink.cli import main
+
+    assert main(["validate", str(REPO / "scenarios" / "train-deepjscc-small.yaml")]) == 0
+    assert ("ok: training recipe 'deepjscc-small' (a DeepJSCC autoencoder): deepjscc 3000 steps"
+            in capsys.readouterr().out)
