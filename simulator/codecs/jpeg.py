@@ -33,9 +33,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from semlink.channels._checks import check_int, check_type
-from semlink.codecs.jpeg2000 import _to_uint8_hwc
-from semlink.errors import describe_error
+from semlink.channels._checks import check_int
+from semlink.codecs._pillow import check_encoded, decode_rgb, to_uint8_hwc
 
 __all__ = ["MAX_QUALITY", "MIN_QUALITY", "JpegEncoded", "JpegDecoded", "encode_to_budget",
            "encode_at_quality", "decode", "decode_prefix", "minimum_file_bytes"]
@@ -96,7 +95,7 @@ def encode_at_quality(image: torch.Tensor, quality: int) -> bytes:
         ``quality`` is out of range.
     """
     check_int(quality, name="quality", low=MIN_QUALITY, high=MAX_QUALITY)
-    return _encode(_to_uint8_hwc(image), quality)
+    return _encode(to_uint8_hwc(image), quality)
 
 
 def encode_to_budget(image: torch.Tensor, budget_bytes: int) -> JpegEncoded:
@@ -112,7 +111,7 @@ def encode_to_budget(image: torch.Tensor, budget_bytes: int) -> JpegEncoded:
     :raises ValueError: If ``image`` is not [3, height, width] with values in [0, 1], or
         ``budget_bytes`` < 0.
     """
-    pixels = _to_uint8_hwc(image)
+    pixels = to_uint8_hwc(image)
     check_int(budget_bytes, name="budget_bytes", low=0)
     encodes = 0
     for quality in range(MAX_QUALITY, MIN_QUALITY - 1, -1):
@@ -152,7 +151,7 @@ def decode(data: bytes, *, height: int, width: int) -> JpegDecoded:
     :raises TypeError: If ``data`` is not bytes-like or a size not an int.
     :raises ValueError: If ``height`` or ``width`` < 1.
     """
-    data = _check_data(data, height, width)
+    data = check_encoded(data, height, width, name="data")
     return _decode_checked(data, height, width, len(data))
 
 
@@ -171,7 +170,7 @@ def decode_prefix(data: bytes, corrupt_offset: int, *, height: int, width: int) 
     :raises TypeError: If ``data`` is not bytes-like or an argument not an int.
     :raises ValueError: If ``height`` or ``width`` < 1 or ``corrupt_offset`` < 0.
     """
-    data = _check_data(data, height, width)
+    data = check_encoded(data, height, width, name="data")
     check_int(corrupt_offset, name="corrupt_offset", low=0)
     if corrupt_offset >= len(data):
         return decode(data, height=height, width=width)
@@ -233,26 +232,10 @@ def _decode_checked(data: bytes, height: int, width: int, num_bytes: int) -> Jpe
     frame = _frame_header(data)
     if frame != (height, width, 3):
         return _failed(f"no JPEG frame header of a {height}x{width} RGB image (read {frame})")
-    try:
-        with Image.open(io.BytesIO(data), formats=["JPEG"]) as im:
-            if im.size != (width, height) or im.mode != "RGB":
-                return _failed(f"decoded a {im.mode} image of {im.size[1]}x{im.size[0]}, "
-                               f"expected RGB {height}x{width}")
-            im.load()
-            pixels = np.asarray(im)  # [height, width, 3], uint8
-    except _DECODE_ERRORS as err:
-        return _failed(f"Pillow could not decode it ({describe_error(err)})")
-    planar = np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32)
-    image = torch.from_numpy(planar / np.float32(255.0))  # [3, height, width], float32
-    return JpegDecoded(image, False, "", num_bytes)
+    image, reason = decode_rgb(data, image_format="JPEG", height=height, width=width,
+                               errors=_DECODE_ERRORS, decoder="Pillow")
+    return _failed(reason) if image is None else JpegDecoded(image, False, "", num_bytes)
 
 
 def _failed(reason: str) -> JpegDecoded:
     return JpegDecoded(None, True, reason, 0)
-
-
-def _check_data(data: bytes, height: int, width: int) -> bytes:
-    check_type(data, (bytes, bytearray), name="data")
-    check_int(height, name="height", low=1)
-    check_int(width, name="width", low=1)
-    return bytes(data)

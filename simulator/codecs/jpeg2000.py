@@ -41,7 +41,8 @@ import torch
 from PIL import Image
 
 from semlink.channels._checks import check_int, check_one_of, check_type
-from semlink.errors import InputError, describe_error
+from semlink.codecs._pillow import check_encoded, decode_rgb, to_uint8_hwc
+from semlink.errors import InputError
 
 __all__ = [
     "HEADER_MODES",
@@ -141,7 +142,7 @@ def encode_to_budget(image: torch.Tensor, budget_bytes: int, *,
         or ``header`` is unknown.
     :raises InputError: If ``budget_bytes`` is below the minimum codestream for the image size.
     """
-    pixels = _to_uint8_hwc(image)
+    pixels = to_uint8_hwc(image)
     height, width = pixels.shape[:2]
     check_type(budget_bytes, int, name="budget_bytes")
     _check_header_mode(header)
@@ -231,7 +232,7 @@ def decode(codestream: bytes, *, height: int, width: int,
     :raises TypeError: If ``codestream`` is not bytes-like or a size not an int.
     :raises ValueError: If ``height`` or ``width`` < 1 or ``header`` is unknown.
     """
-    data = _check_codestream(codestream, height, width)
+    data = check_encoded(codestream, height, width, name="codestream")
     _check_header_mode(header)
     ref = _reference(height, width)
     if header == "implicit":
@@ -273,7 +274,7 @@ def decode_prefix(codestream: bytes, corrupt_offset: int, *, height: int, width:
     :raises ValueError: If ``height`` or ``width`` < 1, ``corrupt_offset`` < 0 or ``header``
         is unknown.
     """
-    data = _check_codestream(codestream, height, width)
+    data = check_encoded(codestream, height, width, name="codestream")
     check_int(corrupt_offset, name="corrupt_offset", low=0)
     _check_header_mode(header)
     ref = _reference(height, width)
@@ -361,7 +362,7 @@ def strip_header(codestream: bytes, *, height: int, width: int) -> bytes:
     :raises ValueError: If the headers differ from the reference of the image size (main header,
         SOT with Psot matching the length, SOD, EOC): the implicit-header assumption is broken.
     """
-    data = _check_codestream(codestream, height, width)
+    data = check_encoded(codestream, height, width, name="codestream")
     ref = _reference(height, width)
     sot = len(ref.main_header)
     start = sot + _SOT_SEGMENT_BYTES + len(_SOD)
@@ -510,40 +511,10 @@ def _longest_decodable_prefix(data: bytes, max_bytes: int, height: int, width: i
 
 
 def _decode_checked(data: bytes, height: int, width: int, num_bytes: int) -> Jpeg2000Decoded:
-    try:
-        with Image.open(io.BytesIO(data), formats=["JPEG2000"]) as im:
-            im.load()
-            if im.size != (width, height) or im.mode != "RGB":
-                return _failed(f"decoded a {im.mode} image of {im.size[1]}x{im.size[0]}, "
-                               f"expected RGB {height}x{width}")
-            pixels = np.asarray(im)  # [height, width, 3], uint8
-    except _DECODE_ERRORS as err:
-        return _failed(f"OpenJPEG could not decode it ({describe_error(err)})")
-    # NumPy, not torch: tiny torch ops cost ms each when the thread pool is oversubscribed.
-    planar = np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32)
-    image = torch.from_numpy(planar / np.float32(255.0))  # [3, height, width], float32
-    return Jpeg2000Decoded(image, False, "", num_bytes)
+    image, reason = decode_rgb(data, image_format="JPEG2000", height=height, width=width,
+                               errors=_DECODE_ERRORS, decoder="OpenJPEG")
+    return _failed(reason) if image is None else Jpeg2000Decoded(image, False, "", num_bytes)
 
 
 def _failed(reason: str) -> Jpeg2000Decoded:
     return Jpeg2000Decoded(None, True, reason, 0)
-
-
-def _check_codestream(codestream: bytes, height: int, width: int) -> bytes:
-    check_type(codestream, (bytes, bytearray), name="codestream")
-    check_int(height, name="height", low=1)
-    check_int(width, name="width", low=1)
-    return bytes(codestream)
-
-
-def _to_uint8_hwc(image: torch.Tensor) -> np.ndarray:
-    if not isinstance(image, torch.Tensor) or not image.is_floating_point():
-        got = image.dtype if isinstance(image, torch.Tensor) else type(image).__name__
-        raise TypeError(f"`image` must be a floating-point tensor; got {got}.")
-    if image.ndim != 3 or image.shape[0] != 3 or image.shape[1] < 1 or image.shape[2] < 1:
-        raise ValueError(f"`image` must have shape [3, height, width]; got {tuple(image.shape)}.")
-    host = image.detach().to("cpu", torch.float32).numpy()  # the codec runs on the host
-    low, high = float(host.min()), float(host.max())
-    if not (0.0 <= low and high <= 1.0):  # NaN fails too
-        raise ValueError(f"`image` values must be in [0, 1]; got range [{low}, {high}].")
-    return np.ascontiguousarray(np.rint(host * 255.0).astype(np.uint8).transpose(1, 2, 0))
