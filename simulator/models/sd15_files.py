@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from semlink.errors import InputError
-from semlink.models.weight_files import _read_header, _si
+from semlink.models.weight_files import _read_header, _si, float_dtype
 
 __all__ = ["SD15_COMPONENTS", "SD15_REPO_ID", "SD15Component", "SD15Report", "scan_sd15_dir",
            "describe_sd15_dir"]
@@ -55,7 +55,6 @@ _EXPECTED = {
     "text_encoder": {"hidden_size": (768, "a Stable Diffusion 2.x text encoder?")},
 }
 _CLASS_NAMES = {"unet": "UNet2DConditionModel", "vae": "AutoencoderKL"}
-_FLOAT_NAMES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16"}
 
 
 # ----------------------------------------------------------------------------- the folder
@@ -94,10 +93,7 @@ class SD15Component:
     @property
     def dtype(self) -> str:
         """Floating dtype of the tensors (``"float32"``, ``"float16"``, ``"mixed"``, ``"-"``)."""
-        codes = {c for c, _ in self.tensors.values() if c in _FLOAT_NAMES}
-        if len(codes) == 1:
-            return _FLOAT_NAMES[codes.pop()]
-        return "mixed" if codes else "-"
+        return float_dtype(self.tensors)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

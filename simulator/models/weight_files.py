@@ -44,6 +44,7 @@ __all__ = [
     "describe_weights_dir",
     "NOT_READY",
     "download_weights",
+    "float_dtype",
 ]
 
 COMPONENTS: tuple[str, ...] = ("encoder", "stage_a", "stage_b_lite", "stage_b")
@@ -82,6 +83,19 @@ _MAX_HEADER = 100 * 2**20
 _SHOW = 3  # keys shown in an error message
 
 
+def float_dtype(tensors: Mapping[str, tuple[str, tuple[int, ...]]]) -> str:
+    """The floating dtype of a file's tensors (``{key: (safetensors dtype code, shape)}``, as a
+    header lists them): ``"float32"``, ``"bfloat16"``, ... , ``"mixed"`` or ``"-"`` (none).
+
+    >>> float_dtype({"w": ("BF16", (2, 2)), "n": ("I64", ())})
+    'bfloat16'
+    """
+    codes = {code for code, _ in tensors.values() if code in _FLOAT_CODES}
+    if len(codes) == 1:
+        return _DTYPE_NAMES[codes.pop()]
+    return "mixed" if codes else "-"
+
+
 @dataclass(frozen=True, eq=False)
 class FoundWeights:
     """One set of weight files found for a component.
@@ -114,10 +128,7 @@ class FoundWeights:
     @property
     def dtype(self) -> str:
         """Floating dtype of the tensors (``"float32"``, ``"bfloat16"``, ``"mixed"``, ``"-"``)."""
-        codes = {code for code, _ in self.tensors.values() if code in _FLOAT_CODES}
-        if len(codes) == 1:
-            return _DTYPE_NAMES[codes.pop()]
-        return "mixed" if codes else "-"
+        return float_dtype(self.tensors)
 
     @property
     def num_values(self) -> int:
