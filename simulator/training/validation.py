@@ -1,7 +1,7 @@
 """Held-out validation: reconstruct images over AWGN at a few SNRs, score PSNR and SSIM."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -74,19 +74,11 @@ def validate(encoder: torch.nn.Module, stage_b: torch.nn.Module, stage_a: torch.
     :input images: [num_images, 3, H, W], float in [0, 1].
     :output rows: One dict per SNR: ``snr_db``, ``psnr_db`` (mean over images), ``ssim`` (mean).
     """
-    rows = []
-    for k, snr in enumerate(snrs_db):
-        psnrs, ssims = [], []
-        for start in range(0, images.shape[0], batch_size):
-            x = images[start:start + batch_size]
-            x_hat = reconstruct(encoder, stage_b, stage_a, x, float(snr), scale_factor=scale_factor,
-                                steps=steps, guidance=guidance, seed=seed + 7919 * k + start,
-                                prediction=prediction)
-            psnrs.append(psnr_db(x.float(), x_hat))
-            ssims.append(ssim(x.float(), x_hat, precision="single"))
-        rows.append({"snr_db": float(snr), "psnr_db": float(torch.cat(psnrs).mean()),
-                     "ssim": float(torch.cat(ssims).mean())})
-    return rows
+    def send(x: torch.Tensor, snr_db: float, batch_seed: int) -> torch.Tensor:
+        return reconstruct(encoder, stage_b, stage_a, x, snr_db, scale_factor=scale_factor,
+                           steps=steps, guidance=guidance, seed=batch_seed, prediction=prediction)
+
+    return _scores(send, images, snrs_db, seed=seed, batch_size=batch_size)
 
 
 @torch.no_grad()
@@ -97,15 +89,25 @@ def validate_deepjscc(model: torch.nn.Module, images: torch.Tensor, snrs_db: Seq
     :input images: [num_images, 3, H, W], float in [0, 1]; sides multiples of ``2 ** stages``.
     :output rows: One dict per SNR: ``snr_db``, ``psnr_db`` (mean over images), ``ssim`` (mean).
     """
+    def send(x: torch.Tensor, snr_db: float, batch_seed: int) -> torch.Tensor:
+        channel = AWGNChannel(generator=make_generator(batch_seed, x.device), device=str(x.device))
+        return model(x.float(), channel, snr_db)
+
+    return _scores(send, images, snrs_db, seed=seed, batch_size=batch_size)
+
+
+def _scores(send: Callable[[torch.Tensor, float, int], torch.Tensor], images: torch.Tensor,
+            snrs_db: Sequence[float], *, seed: int, batch_size: int) -> list[dict[str, float]]:
+    """Mean PSNR and SSIM of ``send(batch, snr_db, seed)`` per SNR, each batch with its own
+    fixed seed (``seed + 7919 k + start`` for the ``k``-th SNR and the batch's first image)."""
     rows = []
     for k, snr in enumerate(snrs_db):
         psnrs, ssims = [], []
         for start in range(0, images.shape[0], batch_size):
-            x = images[start:start + batch_size].float()
-            gen = make_generator(seed + 7919 * k + start, x.device)
-            x_hat = model(x, AWGNChannel(generator=gen, device=str(x.device)), float(snr))
-            psnrs.append(psnr_db(x, x_hat))
-            ssims.append(ssim(x, x_hat, precision="single"))
+            x = images[start:start + batch_size]
+            x_hat = send(x, float(snr), seed + 7919 * k + start)
+            psnrs.append(psnr_db(x.float(), x_hat))
+            ssims.append(ssim(x.float(), x_hat, precision="single"))
         rows.append({"snr_db": float(snr), "psnr_db": float(torch.cat(psnrs).mean()),
                      "ssim": float(torch.cat(ssims).mean())})
     return rows
