@@ -161,11 +161,10 @@ class TaskRunner:
         link = self.link(task.link, task.snr_db)
         images = self.images(task.image_indices)
         recons, rows, features, counts = [], [], [], []
+        names = ({"names": self._names(task)} if getattr(link, "wants_names", False) else {})
         for repeat in range(self.scenario.repeats):
             gen = make_generator(self._seed(task, task.batch_index, repeat, "channel"), self.device)
             channel = build_channel(self.scenario.channel, generator=gen, device=self.device)
-            names = ({"names": [self._files[i].name for i in task.image_indices]}
-                     if getattr(link, "wants_names", False) else {})
             out = link.transmit(images, channel, task.snr_db,
                                 self._generators(task, repeat), **names)
             recon, failed = out.images, out.failed
@@ -237,8 +236,12 @@ class TaskRunner:
                 save_image(images[j], original)
             save_image(recon[j], self.recon_dir / task.link / f"snr{task.snr_db:g}" / f"{stem}.png")
 
+    def _names(self, task) -> list[str]:
+        """File names of the task's images, in the batch's order."""
+        return [self._files[i].name for i in task.image_indices]
+
     def _image_rows(self, task, repeat, channel_uses, failed, scored, extra):
-        names = [self._files[i].name for i in task.image_indices]
+        names = self._names(task)
         columns = {f"metric_{m}": v.tolist() for m, v in scored.items()}
         columns.update({k: v.tolist() for k, v in extra.items()})
         failed = failed.tolist()
