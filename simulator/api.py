@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from semlink.results import ResultsStore
 from semlink.scenario import (ChannelConfig, Scenario, ScenarioError, parse_scenario,
-                              validate_yaml, yaml_text)
+                              resolve_yaml, validate_yaml, yaml_text)
 
 if TYPE_CHECKING:
     import pandas
@@ -88,18 +88,45 @@ class LoadedScenario:
                              base_dir=self.base_dir)
         return dataclasses.replace(self, scenario=scenario, text=text)
 
+    def overridden(self, overrides: Mapping[str, Any]) -> "LoadedScenario":
+        """A copy with the values at dotted paths changed, as ``semlink run --set`` changes
+        them (``{"snr.points_db": [5], "links.semantic.steps": 4}``): applied to :attr:`text`
+        and validated again; relative paths in them start from the current directory. Its
+        :attr:`text` is the effective scenario (:func:`semlink.scenario.resolve_yaml`).
+
+        :raises ScenarioError: One line per problem, naming the override
+            (``overrides['KEY']: message``).
+        :raises TypeError: If ``overrides`` is not a mapping of dotted paths to plain values.
+
+        >>> import semlink
+        >>> loaded = semlink.read_scenario(text="snr: {points_db: [0]}\\nlinks: {b: {type: ber}}")
+        >>> loaded.overridden({"snr.points_db": [3, 6]}).scenario.snr.values_db()
+        [3.0, 6.0]
+        """
+        scenario, text = resolve_yaml(self.text, Scenario, source=self.source,
+                                      context={"base_dir": self.base_dir}, overrides=overrides,
+                                      overrides_dir=Path.cwd(), base_dir=self.base_dir)
+        return dataclasses.replace(self, scenario=scenario, text=text)
+
 
 def read_scenario(path: str | os.PathLike[str] | None = None, *, text: str | None = None,
-                  base_dir: str | os.PathLike[str] | None = None) -> LoadedScenario:
+                  base_dir: str | os.PathLike[str] | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> LoadedScenario:
     """Read and validate a scenario file, or scenario YAML text.
 
     :param path: The YAML file (give this or ``text``).
     :param text: Scenario YAML (give this or ``path``).
     :param base_dir: Folder relative paths of the scenario start from; default the file's
         folder, or the current directory for ``text``.
+    :param overrides: Values to change, by dotted path, as ``semlink run --set KEY=VALUE``
+        (``{"images.source": "~/photos", "snr.points_db": [1, 5]}``; a value the file writes
+        ``???`` must be given here); relative paths in them start from the current directory
+        (from ``base_dir`` when it is given). :attr:`LoadedScenario.text` is then the effective
+        scenario.
     :raises ScenarioError: With one line per problem, ``FILE:LINE: yaml.path: message`` (an
         :class:`~semlink.errors.InputError`), also for a missing or unreadable file.
-    :raises TypeError: If neither or both of ``path`` and ``text`` are given.
+    :raises TypeError: If neither or both of ``path`` and ``text`` are given, or
+        ``overrides`` is not a mapping of dotted paths to plain values.
 
     >>> import semlink
     >>> loaded = semlink.read_scenario(text='''
@@ -122,12 +149,17 @@ def read_scenario(path: str | os.PathLike[str] | None = None, *, text: str | Non
         raise TypeError("read_scenario: give `path` (a scenario file) or `text` (its YAML), "
                         "not both or neither.")
     if path is not None:
-        scenario, text = load_scenario(path)
+        scenario, text = load_scenario(path, overrides=overrides,
+                                       overrides_dir=Path.cwd() if base_dir is None else None)
         folder = Path(path).resolve().parent if base_dir is None else Path(base_dir).resolve()
         return LoadedScenario(scenario, text, folder, str(path))
     if not isinstance(text, str):
         raise TypeError(f"`text` must be str; got {type(text).__name__}.")
     folder = Path.cwd() if base_dir is None else Path(base_dir).resolve()
+    if overrides is not None:
+        scenario, text = resolve_yaml(text, Scenario, source="<scenario>",
+                                      context={"base_dir": folder}, overrides=overrides)
+        return LoadedScenario(scenario, text, folder)
     return LoadedScenario(parse_scenario(text, base_dir=folder), text, folder)
 
 
@@ -158,7 +190,7 @@ class Progress:
 
 def run(scenario: LoadedScenario | Scenario, *, output: str | os.PathLike[str] | None = None,
         progress: Callable[[Progress], None] | None = None, resume: bool = False,
-        overwrite: bool = False) -> "Results":
+        overwrite: bool = False, overrides: Mapping[str, Any] | None = None) -> "Results":
     """Run every task of a scenario not yet in its results file (``semlink run``), in this
     process, and open the file.
 
@@ -170,6 +202,9 @@ def run(scenario: LoadedScenario | Scenario, *, output: str | os.PathLike[str] |
     :param progress: Called with a :class:`Progress` after each task.
     :param resume: Continue the tasks missing from an existing ``output``.
     :param overwrite: Replace an existing ``output``.
+    :param overrides: Values to change first, by dotted path, as ``semlink run --set``
+        (:meth:`LoadedScenario.overridden`); the results file records the effective scenario,
+        and its hash covers them (``resume`` refuses a file started with other values).
     :raises InputError: As ``semlink run``: ``output`` exists (without ``resume`` or
         ``overwrite``) or holds another scenario's results, images or weights are missing, ...
     :raises ScenarioError: If a changed :class:`~semlink.scenario.Scenario` is not valid.
@@ -203,6 +238,8 @@ def run(scenario: LoadedScenario | Scenario, *, output: str | os.PathLike[str] |
                         f"Scenario; got {type(scenario).__name__}.")
     if progress is not None and not callable(progress):
         raise TypeError(f"`progress` must be callable or None; got {type(progress).__name__}.")
+    if overrides is not None:
+        scenario = scenario.overridden(overrides)
 
     def on_task(task, point: dict[str, Any], done: int, total: int) -> None:
         progress(Progress(done=done, total=total, link=task.link, snr_db=task.snr_db,
@@ -323,7 +360,7 @@ def open_results(path: str | os.PathLike[str]) -> Results:
     >>> loaded = semlink.read_scenario(text='''
     ... device: cpu
     ... snr: {points_db: [2]}
-    ... links: {bpsk: {type: ber, modulation: 2}}
+    ... links: {bpsk: {type: ber, modulation: 2, codeword_length: 256}}
     ... monte_carlo: {min_bits: 2048, max_bits: 2048, batch_bits: 2048}
     ... ''')
     >>> folder = tempfile.TemporaryDirectory()

@@ -1,15 +1,16 @@
 """Receiver benchmarks: seconds per image of the semantic receiver (stage B sampling + stage A
 decoding) for any preset and image size, and, on CUDA, the Stable Diffusion 1.5 img2img pipeline the
-paper compares speed against. Random weights of the real architectures are allowed: speed does not
-depend on the weights' values.
+paper compares speed against and the whole Img2Img-SC link (its transmission included). Random
+weights of the real architectures are allowed: speed does not depend on the weights' values.
 
 Results are a JSON-serialisable dict with the device name, dtype, steps, batch sizes, s/image,
-images/s and peak memory.
+images/s and peak memory; optionally the classical link's bit chain (CRC + 5G LDPC + QAM, AWGN,
+BP decoding) in information bits per second at given numbers of code blocks per call.
 """
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,8 @@ def bench_ldpc_chain(batch_blocks: int, *, device: str, n: int = 1536, code_rate
     :param snr_db: Es/N0 of the AWGN channel, dB; default 10 (a working point: BLER ~ 0).
     :output result: ``{"n", "k", "payload_bits", "batch_blocks", "modulation", "snr_db",
         "num_iter", "cn_update", "seconds_per_call", "information_bits_per_second",
-        "payload_bits_per_second", "decoder_share", "block_error_rate"}``: information bits =
+        "payload_bits_per_second", "information_mbit_per_second", "decoder_share",
+        "block_error_rate"}``: information bits =
         ``k`` per block (CRC included, what the decoder delivers), payload bits = ``k - 24``;
         ``decoder_share`` the fraction of the time spent in BP decoding.
     """
@@ -192,6 +194,7 @@ def bench_ldpc_chain(batch_blocks: int, *, device: str, n: int = 1536, code_rate
             "cn_update": cn_update, "seconds_per_call": per_call,
             "information_bits_per_second": batch_blocks * k / per_call,
             "payload_bits_per_second": batch_blocks * plan.num_payload_bits / per_call,
+            "information_mbit_per_second": batch_blocks * k / per_call / 1e6,
             "decoder_share": seconds["decode"] / (per_call * repeats),
             "block_error_rate": errors / (repeats * batch_blocks)}
 
@@ -269,11 +272,25 @@ def bench_sd15_img2img(image_size: int, batch_size: int, *, device: str, steps: 
 
 def run_bench(*, preset: str, sizes: list[int], batch_sizes: list[int], device: str,
               steps: int = 10, guidance: float = 1.1, sd15: bool | None = None,
-              repeats: int = 2, cuda_graphs: bool = False, profile_dir: str | None = None,
+              img2img_sc: bool | None = None, repeats: int = 2, cuda_graphs: bool = False,
+              profile_dir: str | None = None, ldpc_blocks: Sequence[int] = (),
               on_result: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """All receiver timings of one invocation; SD 1.5 img2img too on CUDA (unless ``sd15`` is
-    False). ``cuda_graphs`` and ``profile_dir`` go to :func:`bench_receiver`. A batch that runs
-    out of GPU memory is recorded as such and ends that size's sweep.
+    False). ``cuda_graphs`` and ``profile_dir`` go to :func:`bench_receiver`; on the CPU
+    ``cuda_graphs`` is ignored (nothing to capture: the rows say ``"cuda_graphs": false``) and
+    ``note`` says so. A batch that runs out of GPU memory is recorded as such and ends that
+    size's sweep. No ``sizes``: no receiver (nor SD 1.5, nor Img2Img-SC) timing.
+
+    ``ldpc_blocks``: also time the classical link's bit chain (:func:`bench_ldpc_chain`, n =
+    1536, rate 1/2, 16-QAM) at these numbers of code blocks per call, into ``ldpc_chain``,
+    after the receivers; out of GPU memory is recorded and ends that sweep.
+
+    ``img2img_sc``: also time the Img2Img-SC link as published
+    (:func:`semlink.links.img2img.bench_img2img_sc`: VAE encoding, the 64-bit floats through
+    the 16-QAM bit error rate at 10 dB, 30 of 50 DDIM steps with guidance 9, VAE decoding) at
+    each size with the first batch size, into ``img2img_sc``; None = wherever SD 1.5 img2img
+    is timed. Random weights of SD 1.5's real UNet and VAE on CUDA, the tiny random models on
+    the CPU (each row's ``model`` says which).
     ``on_result(results)`` is called after each measurement with the results so far, so a run
     cut short (a time limit, a crash) keeps what it measured.
 
@@ -282,18 +299,21 @@ def run_bench(*, preset: str, sizes: list[int], batch_sizes: list[int], device: 
     says so in ``note``.
     """
     requested = preset
-    note = ""
-    if device == "cpu" and get_preset(preset).shipped_weights is None:
+    notes = []
+    if device == "cpu" and sizes and get_preset(preset).shipped_weights is None:
         preset = "small"
-        note = (f"CPU run: preset {requested!r} is timed on a CUDA device only; this run timed "
-                "the 'small' preset instead")
-    elif device == "cpu":
-        note = "CPU run: the real presets are timed on a CUDA device only"
+        notes.append(f"CPU run: preset {requested!r} is timed on a CUDA device only; this run "
+                     "timed the 'small' preset instead")
+    elif device == "cpu" and sizes:
+        notes.append("CPU run: the real presets are timed on a CUDA device only")
+    if cuda_graphs and sizes and not device.startswith("cuda"):
+        notes.append("cuda_graphs ignored: CUDA graphs need a CUDA device; timed eagerly")
     results: dict[str, Any] = {
         "device": device, "device_name": describe_device(device), "torch": torch.__version__,
         "diffusers": _version("diffusers"), "cuda_graphs": cuda_graphs,
         "requested_preset": requested, "preset": preset, "steps": steps, "guidance": guidance,
-        "receiver": [], "sd15_img2img": [], "note": note,
+        "receiver": [], "sd15_img2img": [], "img2img_sc": [], "ldpc_chain": [],
+        "note": "; ".join(notes),
     }
     report = on_result or (lambda _: None)
     for size in sizes:
@@ -315,4 +335,43 @@ def run_bench(*, preset: str, sizes: list[int], batch_sizes: list[int], device: 
                 results["sd15_img2img"].append(
                     bench_sd15_img2img(size, batch, device=device, repeats=repeats))
                 report(results)
+    if img2img_sc or (img2img_sc is None and (sd15 or (sd15 is None
+                                                      and device.startswith("cuda")))):
+        _bench_img2img_sc(results, sizes, batch_sizes[:1], device=device, repeats=repeats,
+                          report=report)
+    for blocks in ldpc_blocks:
+        try:
+            results["ldpc_chain"].append(bench_ldpc_chain(blocks, device=device,
+                                                          repeats=repeats))
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            results["ldpc_chain"].append({"batch_blocks": blocks, "error": "out of memory"})
+            report(results)
+            break
+        report(results)
     return results
+
+
+def _bench_img2img_sc(results: dict[str, Any], sizes: list[int], batch_sizes: list[int], *,
+                      device: str, repeats: int,
+                      report: Callable[[dict[str, Any]], None]) -> None:
+    """Append the Img2Img-SC link's timings to ``results["img2img_sc"]`` (real SD 1.5 sizes on
+    CUDA, the tiny models on the CPU), reporting each; out of GPU memory is recorded
+    and ends that size's sweep."""
+    from semlink.links.img2img import bench_img2img_sc
+
+    model = "sd15" if device.startswith("cuda") else "tiny"
+    for size in sizes:
+        for batch in batch_sizes:
+            try:
+                row = bench_img2img_sc(size, batch, device=device, model=model,
+                                       repeats=repeats)
+            except torch.cuda.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                results["img2img_sc"].append({"pipeline": "img2img-sc", "model": model,
+                                              "image_size": size, "batch_size": batch,
+                                              "error": "out of memory"})
+                report(results)
+                break
+            results["img2img_sc"].append(row)
+            report(results)

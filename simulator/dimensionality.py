@@ -57,6 +57,10 @@ def scenario_rows(scenario: Any, *, base_dir: Path, device: str = "cpu") -> list
         row = builder.dimensionality(name)
         uses = builder.channel_uses(name) if row is None else row.channel_uses
         why = "frame chosen per SNR point" if row is None and per_snr(config) else ""
+        if why and getattr(config, "channel_code", None) == "capacity":
+            from semlink.links.capacity import header_convention
+
+            why += f"; {header_convention(config.codec, config.jpeg2000_header)}"
         rows.append(LinkRow(name, config.type, row, uses, why))
     return rows
 

@@ -13,10 +13,16 @@ Every file is read as an 8-bit RGB image, as a viewer shows it:
   else (negative, above 1, NaN) is refused rather than guessed (a [0, 255] float image is not
   silently rescaled). 16-bit RGB(A) files are reduced to 8 bits by Pillow (their high byte).
 - Grayscale becomes three equal channels; other modes (CMYK...) use Pillow's conversion.
+
+One rule wherever an image is named (a scenario's ``images.source``, ``semlink transmit``,
+training data): a file is an image when its suffix is one of :data:`IMAGE_SUFFIXES`, and it
+must hold one still picture: an animated or multi-page file (APNG, animated WebP, multi-page
+TIFF) is refused, not cut to its first frame; GIF is no suffix of an image.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob as _glob
 import os
 from pathlib import Path
@@ -27,8 +33,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from semlink.errors import InputError, describe_error
 
-__all__ = ["SAMPLE_DIR", "IMAGE_SUFFIXES", "list_images", "read_rgb", "load_image", "load_images",
-           "image_shape", "center_crop_box", "writable_format", "save_image", "to_uint8"]
+__all__ = ["SAMPLE_DIR", "IMAGE_SUFFIXES", "list_images", "check_image_file", "read_rgb",
+           "load_image", "load_images", "image_shape", "center_crop_box", "writable_format",
+           "save_image", "to_uint8"]
 
 #: The eight 512x512 photos shipped with semlink (licences in ``LICENSES.md`` there).
 SAMPLE_DIR = Path(__file__).resolve().parent / "data" / "sample"
@@ -71,7 +78,7 @@ def list_images(source: str, *, base_dir: str | Path | None = None,
             raise InputError(f"{field}: {folder} is not an image file "
                              f"({', '.join(IMAGE_SUFFIXES)}) nor a folder")
         if not folder.is_dir():
-            raise InputError(f"{field}: folder {folder} does not exist")
+            raise InputError(f"{field}: {_why_not_a_folder(folder)}")
         files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
         where = f"folder {folder}"
     else:
@@ -91,15 +98,48 @@ def list_images(source: str, *, base_dir: str | Path | None = None,
     return files[:count] if count is not None else files
 
 
+def _why_not_a_folder(path: Path, what: str = "folder") -> str:
+    """Why ``path`` (a ``what``), neither a folder nor a regular file, holds no images."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return f"{what} {path} does not exist"
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return f"{path}: a symlink loop (its links lead back to themselves)"
+        return f"{path}: {err.strerror or err}"
+    return f"{path} is not a regular file or folder (a device, pipe or socket)"
+
+
+def check_image_file(path: str | Path) -> None:
+    """Refuse a file that is no image by the module's rule: a suffix of :data:`IMAGE_SUFFIXES`
+    (which :func:`list_images` keeps) and a regular file.
+
+    :raises InputError: Naming the file and what is wrong.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise InputError(f"{path}: not an image file semlink reads (suffixes "
+                         f"{', '.join(IMAGE_SUFFIXES)}); save it as PNG")
+    if not path.is_file():
+        raise InputError(_why_not_a_folder(path, "file"))
+
+
 def read_rgb(path: str | Path) -> Image.Image:
     """Read one image file, fully decoded, as an 8-bit RGB PIL image, as a viewer shows it
     (orientation, transparency and bit depth: see the module docstring).
 
-    :raises InputError: If the file cannot be read as an image, or is a 32-bit integer or float
-        image whose values are out of range (naming the file).
+    :raises InputError: If the file is no image by :func:`check_image_file`, holds more than
+        one frame (animated or multi-page), cannot be read as an image, or is a 32-bit integer
+        or float image whose values are out of range (naming the file).
     """
+    check_image_file(path)
     try:
         with Image.open(path) as im:
+            frames = getattr(im, "n_frames", 1)
+            if frames > 1:
+                raise InputError(f"{path}: holds {frames} frames (animated or multi-page); "
+                                 "semlink sends still images: save the frame to send as PNG")
             im.load()
             ImageOps.exif_transpose(im, in_place=True)  # as viewers show it
             if im.mode in ("I", "F") or im.mode.startswith("I;16"):

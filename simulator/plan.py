@@ -20,6 +20,7 @@ executors that run tasks (:mod:`semlink.executors`), and imports neither torch n
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import TypeVar
 
@@ -27,6 +28,7 @@ from semlink.errors import InputError
 from semlink.scenario import Scenario
 
 _T = TypeVar("_T")
+_SHARD_TAG = re.compile(r"\.shard[0-9]+of[0-9]+$")  # ends the stem of a shard's results file
 
 __all__ = ["REFERENCE", "Task", "Shard", "plan_tasks"]
 
@@ -85,7 +87,17 @@ class Shard:
         return tasks[self.index - 1::self.count]
 
     def output(self, path: Path) -> Path:
-        """The shard's default results file beside the whole run's: ``NAME.shardKofN.h5``."""
+        """The shard's results file beside the whole run's ``NAME.h5``: ``NAME.shardKofN.h5``;
+        ``path`` itself when it already names a shard's file (resuming it checks that it holds
+        this shard: :func:`semlink.sweep.open_store`).
+
+        >>> Shard(2, 8).output(Path("results/s.h5")).as_posix()
+        'results/s.shard2of8.h5'
+        >>> Shard(2, 8).output(Path("results/s.shard2of8.h5")).as_posix()
+        'results/s.shard2of8.h5'
+        """
+        if _SHARD_TAG.search(path.stem):
+            return path
         return path.with_name(f"{path.stem}.shard{self.index}of{self.count}{path.suffix}")
 
 

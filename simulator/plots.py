@@ -23,7 +23,7 @@ from semlink.results import ResultsStore, reconstructions_dir  # noqa: E402
 from semlink.scenario import ChannelConfig  # noqa: E402
 from semlink.summary import summarize  # noqa: E402
 
-__all__ = ["plot_power_ccdf", "plot_results"]
+__all__ = ["plot_metric_panels", "plot_power_ccdf", "plot_results"]
 
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
 _STYLES = ["-", "--", "-.", ":"]
@@ -46,7 +46,7 @@ def plot_results(store: ResultsStore, out_dir: str | Path) -> list[Path]:
     if any(r["metric"] in ("ber", "bler") for r in rows):
         written += _plot_error_rates(store, rows, scenario, snr_kind, out)
     for metric in dict.fromkeys(r["metric"] for r in rows if r["metric"] not in ("ber", "bler")):
-        written += _plot_metric(rows, metric, snr_kind, out)
+        written += _plot_metric(rows, metric, snr_kind, out, scenario)
     if store.table("predictability"):
         written.append(_predictability_table(store, out))
     grid = _image_grid(store, out)
@@ -122,7 +122,8 @@ def _plot_error_rates(store, rows, scenario, snr_kind, out) -> list[Path]:
             hi = np.array([r["ci_high"] for r in rs])
             keep = y > 0
             line, = ax.semilogy(x[keep], y[keep], marker=_MARKERS[i % len(_MARKERS)],
-                                linestyle=_STYLES[i % len(_STYLES)], label=link)
+                                linestyle=_STYLES[i % len(_STYLES)],
+                                label=_legend(link, scenario))
             ax.fill_between(x[keep], np.maximum(lo[keep], 1e-12), hi[keep],
                             color=line.get_color(), alpha=0.15, linewidth=0)
             facts = link_facts.get(link, {})
@@ -156,7 +157,21 @@ def _theory(channel: dict, modulation: int, ebno_db: np.ndarray):
     return config.theory_ber(modulation, ebno_db)
 
 
-def _plot_metric(rows, metric, snr_kind, out) -> list[Path]:
+def _legend(link: str, scenario: dict) -> str:
+    """The legend label of ``link``: its name; for a classical link over the ideal code, with
+    the header convention of its bound
+    (:func:`~semlink.links.capacity.header_convention`)."""
+    section = (scenario.get("links") or {}).get(link)
+    if not isinstance(section, dict) or section.get("channel_code") != "capacity":
+        return link
+    from semlink.links.capacity import header_convention
+
+    convention = header_convention(section.get("codec", "jpeg2000"),
+                                   section.get("jpeg2000_header", "implicit"))
+    return f"{link} ({convention})"
+
+
+def _plot_metric(rows, metric, snr_kind, out, scenario) -> list[Path]:
     series = _series(rows, metric)
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     bands = False
@@ -166,7 +181,7 @@ def _plot_metric(rows, metric, snr_kind, out) -> list[Path]:
         lo = np.array([r["ci_low"] for r in rs], dtype=float)
         hi = np.array([r["ci_high"] for r in rs], dtype=float)
         line, = ax.plot(x, y, marker=_MARKERS[i % len(_MARKERS)],
-                        linestyle=_STYLES[i % len(_STYLES)], label=link)
+                        linestyle=_STYLES[i % len(_STYLES)], label=_legend(link, scenario))
         if np.isfinite(lo).any():
             ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
             bands = True
@@ -225,3 +240,58 @@ def _image_grid(store, out, max_images: int = 4) -> Path | None:
                 ax.set_title(title, fontsize=7)
     fig.suptitle("Reconstructions (first transmission)", fontsize=9)
     return _save(fig, out, "image_grid")[0]
+
+
+def plot_metric_panels(curves, out_dir: str | Path, name: str, *,
+                       metrics=("psnr", "ssim", "lpips", "fid"), title: str = "") -> list[Path]:
+    """One panel per metric against SNR, as the paper's Figures 4 and 8 (``semlink report``):
+    a curve per entry of ``curves`` (label -> summary rows of
+    :func:`~semlink.summary.summarize`, any metrics), the same colour and marker in every
+    panel, each point's 95 % interval as an error bar (none where the rows have none: FID); a
+    panel whose metric no curve has says "not computed". Written as ``name``.png / .pdf in
+    ``out_dir``; returns the written files."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    columns = 2 if len(metrics) > 1 else 1
+    rows_of_panels = -(-len(metrics) // columns)
+    fig, axes = plt.subplots(rows_of_panels, columns, figsize=(5.4 * columns,
+                                                               3.9 * rows_of_panels),
+                             squeeze=False)
+    handles = {}
+    for ax, metric in zip(axes.flat, metrics):
+        have = drawn = False
+        for i, (label, rows) in enumerate(curves.items()):
+            rs = sorted((r for r in rows if r["metric"] == metric), key=lambda r: r["snr_db"])
+            have = have or bool(rs)
+            rs = [r for r in rs if np.isfinite(r["value"])]
+            if not rs:
+                continue
+            x = np.array([r["snr_db"] for r in rs], dtype=float)
+            y = np.array([r["value"] for r in rs], dtype=float)
+            err = np.array([[v - r["ci_low"], r["ci_high"] - v]
+                            for v, r in zip(y, rs)], dtype=float).T  # [2, points]
+            line, = ax.plot(x, y, marker=_MARKERS[i % len(_MARKERS)],
+                            linestyle=_STYLES[i % len(_STYLES)], color=f"C{i % 10}",
+                            label=label)
+            bars = np.isfinite(err).all(axis=0)
+            if bars.any():
+                ax.errorbar(x[bars], y[bars], yerr=err[:, bars], fmt="none",
+                            ecolor=line.get_color(), capsize=3, linewidth=1)
+            handles.setdefault(label, line)
+            drawn = True
+        if not drawn:
+            ax.text(0.5, 0.5, "no finite values" if have else "not computed",
+                    transform=ax.transAxes, ha="center", va="center", color="0.4")
+        ax.set_xlabel("SNR (dB)")
+        ax.set_ylabel(_LABELS.get(metric, metric))
+        ax.set_title(_LABELS.get(metric, metric).split(" (")[0])
+        ax.grid(True, alpha=0.3)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.axis("off")
+    fig.suptitle(f"{title}: mean, 95% interval" if title else "mean, 95% interval",
+                 fontsize=10)
+    fig.tight_layout()
+    if handles:  # under the panels: the saved figure's tight bounding box takes it in
+        fig.legend(list(handles.values()), list(handles), loc="upper center",
+                   bbox_to_anchor=(0.5, 0.0), ncol=min(len(handles), 4), fontsize=8)
+    return _save(fig, out, name)

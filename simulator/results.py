@@ -52,7 +52,7 @@ __all__ = ["ResultsStore", "FORMAT_VERSION", "JSON_ATTRS", "reconstructions_dir"
 FORMAT_VERSION = 1
 #: Root attributes holding dicts or lists: HDF5 keeps them as JSON text, :meth:`ResultsStore.open`
 #: gives them back as values.
-JSON_ATTRS = frozenset({"versions", "planned_points", "merged_from"})
+JSON_ATTRS = frozenset({"versions", "planned_points", "merged_from", "preset_training_sizes"})
 _STR = h5py.string_dtype(encoding="utf-8")
 #: errno values of a lock another process holds.
 _BUSY = frozenset({errno.EAGAIN, errno.EWOULDBLOCK})

@@ -1,8 +1,10 @@
 """Aggregates of a results file: one row per link x SNR x metric, with confidence intervals.
 
-Error rates come from summed counts (bits, errors) with a Clopper-Pearson 95% interval; image
-metrics, and the channel uses per image of a HARQ link, are means over images and transmissions
-with a Student-t 95% interval. Rows are plain dicts
+Error rates come from summed counts (bits, errors) with a 95% interval over independent units
+(:func:`semlink.error_rates.unit_interval`: Clopper-Pearson on the effective sample size of the
+rows, or image transmissions, the errors were counted in; plain Clopper-Pearson for files
+without the units' moments); image metrics, and the channel uses per image of a HARQ link, are
+means over images and transmissions with a Student-t 95% interval. Rows are plain dicts
 in a tidy long format (the CSV export writes them as they are).
 """
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from semlink.error_rates import clopper_pearson, unit_interval
 from semlink.results import ResultsStore
 
 __all__ = ["SUMMARY_COLUMNS", "summarize", "clopper_pearson", "t_interval", "throughput_interval"]
@@ -21,17 +24,6 @@ __all__ = ["SUMMARY_COLUMNS", "summarize", "clopper_pearson", "t_interval", "thr
 #: Columns of every summary row.
 SUMMARY_COLUMNS = ("link", "snr_db", "metric", "value", "ci_low", "ci_high", "count",
                    "errors", "failures")
-
-
-def clopper_pearson(errors: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Exact binomial interval for an error rate; ``(nan, nan)`` when ``trials == 0``."""
-    if trials == 0:
-        return float("nan"), float("nan")
-    alpha = 1.0 - confidence
-    low = 0.0 if errors == 0 else float(stats.beta.ppf(alpha / 2, errors, trials - errors + 1))
-    high = 1.0 if errors == trials else float(stats.beta.ppf(1 - alpha / 2, errors + 1,
-                                                             trials - errors))
-    return low, high
 
 
 def t_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
@@ -85,6 +77,10 @@ def throughput_interval(blocks: int, delivered: int, transmissions: int,
 
 def _summarize_ber(store: ResultsStore) -> list[dict[str, Any]]:
     sums: dict[tuple[str, float], np.ndarray] = defaultdict(lambda: np.zeros(4, dtype=np.int64))
+    # independent units, their bit errors squared and block errors squared, summed (NaN:
+    # not recorded, older files and user links; block_errors_squared: BER links, whose
+    # units are the blocks)
+    units: dict[tuple[str, float], np.ndarray] = defaultdict(lambda: np.zeros(3))
     channel_uses: dict[tuple[str, float], int] = defaultdict(int)
     # sends, sends squared, sends of the delivered blocks: the throughput's interval
     moments: dict[tuple[str, float], np.ndarray] = defaultdict(lambda: np.zeros(3))
@@ -100,12 +96,17 @@ def _summarize_ber(store: ResultsStore) -> list[dict[str, Any]]:
                                     "delivered_transmissions")]
         moments[key] += [np.nan if v is None else float(v) for v in extra]  # NaN: older files
         coded[r["link"]] = np.isfinite(r["code_rate"])
+        units[key] += [np.nan if r.get(k) is None else float(r[k])
+                       for k in ("units", "bit_errors_squared", "block_errors_squared")]
     rows = []
     for (link, snr_db), (bits, bit_errors, blocks, block_errors) in sums.items():
         # A block error rate means something only for code blocks, not for uncoded rows.
         counts = [("ber", bit_errors, bits)] + ([("bler", block_errors, blocks)] if coded[link] else [])
-        for metric, errors, trials in counts:
-            low, high = clopper_pearson(int(errors), int(trials))
+        n, squares = units[(link, snr_db)][0], units[(link, snr_db)][1:]
+        for (metric, errors, trials), squared in zip(counts, squares):
+            low, high = (unit_interval(int(errors), int(trials), int(n), int(squared))
+                         if np.isfinite(n) and np.isfinite(squared)
+                         else clopper_pearson(int(errors), int(trials)))
             rows.append(_row(link, snr_db, metric, errors / trials, low, high, int(trials),
                              int(errors), 0))
         uses = channel_uses.get((link, snr_db), 0)

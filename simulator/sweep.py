@@ -73,8 +73,11 @@ def open_store(scenario: Scenario, text: str, output: Path, *, device: str, resu
         store = ResultsStore.open(output)
         if store.attrs.get("scenario_hash") != digest:
             raise InputError(f"{output}: holds results of a different scenario (hash "
-                             f"{str(store.attrs.get('scenario_hash'))[:12]} vs {digest[:12]}); "
-                             "refusing to mix them: use another output or --overwrite")
+                             f"{str(store.attrs.get('scenario_hash'))[:12]} vs {digest[:12]}: "
+                             "another scenario file, other --set values or another semlink "
+                             "version); refusing to mix them: resume with the --set it was "
+                             "started with (semlink info shows its scenario), or use another "
+                             "output or --overwrite")
         stored_type = store.attrs.get("device_type", device_type)
         if stored_type != device_type:
             raise InputError(f"{output}: was computed on {stored_type}; resuming on "
@@ -94,6 +97,9 @@ def open_store(scenario: Scenario, text: str, output: Path, *, device: str, resu
     }
     if planned is not None:
         attrs["planned_points"] = planned
+    trained = scenario.trained_image_sizes()
+    if trained:  # read with the scenario's image size: was a preset run at its own size?
+        attrs["preset_training_sizes"] = trained
     if shard is not None:
         attrs["shard"] = str(shard)
     store = ResultsStore(output, attrs)
@@ -221,9 +227,9 @@ def run_scenario(scenario: Scenario, text: str, *, base_dir: Path, resume: bool 
 
     :param text: The scenario file's text (stored with the results).
     :param base_dir: Folder relative paths in the scenario start from.
-    :param output: Results file; default ``scenario.output`` (relative to the current directory,
-        as for any command-line output path), or :meth:`~semlink.plan.Shard.output` of it
-        for a shard.
+    :param output: Results file of the whole run; default ``scenario.output`` (relative to the
+        current directory, as for any command-line output path). A shard writes
+        :meth:`~semlink.plan.Shard.output` of it, ``NAME.shardKofN.h5`` beside it.
     :param shard: Run only this shard's tasks. FID and KID, which need every image of a (link,
         SNR) point, are left to :func:`semlink.merge.merge_results`.
     :param ray: Run the tasks on a Ray cluster (:class:`semlink.executors.RayExecutor`, with
@@ -231,9 +237,9 @@ def run_scenario(scenario: Scenario, text: str, *, base_dir: Path, resume: bool 
     :param on_task: Called after each task as ``on_task(task, point_row, done, total)``.
     """
     fid_reference = _fid_reference(scenario, base_dir)
-    if output is None:
-        output = Path(scenario.output) if shard is None else shard.output(Path(scenario.output))
-    output = Path(output)
+    output = Path(scenario.output if output is None else output)
+    if shard is not None:  # NAME.shardKofN.h5 beside the whole run's file, -o's or the scenario's
+        output = shard.output(output)
     recon_dir = reconstructions_dir(output)
     executor = (RayExecutor(scenario, base_dir=base_dir, recon_dir=recon_dir,
                             address=ray_address, workers=workers) if ray else

@@ -100,12 +100,18 @@ class TaskRunner:
         breaks the link protocol, or settings no 5G LDPC code or channel model accepts are
         reported before any task runs, not after hours of other links' tasks. Links built per
         SNR point (adaptive modulation and coding, the ideal code) are built in their tasks.
+        A batch whose estimated peak memory exceeds the limit (:mod:`semlink.memory`) is
+        refused twice: before anything is built (links sized from their configs), and once
+        the links are built (their weights counted).
 
         :raises InputError: As the links' ``build`` do; a ``ValueError`` of a component
-            (a setting out of its range) becomes an InputError naming the link or the channel.
+            (a setting out of its range) becomes an InputError naming the link or the channel;
+            a batch too large for the memory (:func:`semlink.memory.check_memory`).
         """
         from semlink.channel import build_channel
 
+        links = list(links)
+        self.check_memory(links, built=False)
         try:
             build_channel(self.scenario.channel, generator=None, device=self.device)
         except ValueError as err:
@@ -114,11 +120,35 @@ class TaskRunner:
             config = self.scenario.links.get(name)  # None: the FID reference's features
             try:
                 if config is not None and not per_snr(config):
-                    self.link(name)
+                    link = self.link(name)
+                    if hasattr(link, "check_names"):
+                        link.check_names([path.name for path in self._files])
             except InputError:
                 raise  # already names what it is about
             except ValueError as err:
                 raise InputError(f"links.{name}: {first_line(err)}") from None
+        self.check_memory(links, built=True)
+
+    def check_memory(self, links: Iterable[str], *, built: bool = True) -> None:
+        """Refuse a batch of ``links`` that would not fit in memory
+        (:func:`semlink.memory.check_memory`). ``built`` False sizes only the links whose
+        configs give their channel uses without models, and builds nothing; True builds the
+        links built once and counts their weights.
+
+        :raises InputError: If the estimate exceeds the limit.
+        """
+        from semlink.memory import (check_memory, config_channel_uses, estimate_task_memory,
+                                    module_bytes)
+
+        uses, objects = config_channel_uses(self._links, links), []
+        for name in links if built else ():
+            config = self.scenario.links.get(name)
+            if config is not None and config.kind == "image" and not per_snr(config):
+                objects.append(self.link(name))
+                uses[name] = self.channel_uses(name)
+        estimate = estimate_task_memory(self.scenario, uses, links=links,
+                                        weights_bytes=module_bytes(objects) if built else 0)
+        check_memory(estimate, self.scenario, self.device)
 
     def channel_uses(self, name: str) -> int:
         """Complex channel uses per image of link ``name`` (bandwidth matching resolved)."""
@@ -201,15 +231,26 @@ class TaskRunner:
         return generators
 
     def _ber_row(self, task, counts: list) -> dict[str, Any]:
-        """The ``ber`` row of a task's transmissions (their counts read back once)."""
-        errors = torch.stack([torch.as_tensor(c, device=self.device).reshape(())
-                              for b in counts for c in (b.bit_errors, b.block_errors)])
-        bit_errors, block_errors = errors.reshape(-1, 2).sum(0).tolist()
+        """The ``ber`` row of a task's transmissions (their counts read back once). Its units
+        are the image transmissions, with their errors squared, summed, where every batch's
+        counts have them (None otherwise: the summary then takes the bits as independent)."""
+        fields = ["bit_errors", "block_errors"]
+        moments = all(b.bit_errors_squared is not None and b.block_errors_squared is not None
+                      for b in counts)
+        if moments:
+            fields += ["bit_errors_squared", "block_errors_squared"]
+        errors = torch.stack([torch.as_tensor(getattr(b, f), device=self.device).reshape(())
+                              for b in counts for f in fields])
+        sums = dict(zip(fields, errors.reshape(-1, len(fields)).sum(0).tolist()))
         first = counts[0]
         return {"link": task.link, "snr_db": task.snr_db, "modulation": first.modulation,
                 "code_rate": first.code_rate, "bits": sum(b.bits for b in counts),
-                "bit_errors": bit_errors, "blocks": sum(b.blocks for b in counts),
-                "block_errors": block_errors, "esno_db": task.snr_db, "ebno_db": float("nan")}
+                "bit_errors": sums["bit_errors"], "blocks": sum(b.blocks for b in counts),
+                "block_errors": sums["block_errors"], "esno_db": task.snr_db,
+                "ebno_db": float("nan"),
+                "units": len(counts) * len(task.image_indices) if moments else None,
+                "bit_errors_squared": sums.get("bit_errors_squared"),
+                "block_errors_squared": sums.get("block_errors_squared")}
 
     def _metrics(self, images, recon, failed, scoring: str) -> dict[str, torch.Tensor]:
         from semlink.metrics.failure import score_failures

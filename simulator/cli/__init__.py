@@ -6,6 +6,7 @@ One module per group of commands, each holding its commands' parsers beside thei
 - :mod:`~semlink.cli.scenarios`: ``validate``, ``run``, ``merge``, ``info``
   (:mod:`~semlink.cli.progress`: what ``run`` shows while it runs);
 - :mod:`~semlink.cli.results`: ``export``, ``compare``, ``plot``;
+- :mod:`~semlink.cli.report`: ``report`` (the paper's figures and tables);
 - :mod:`~semlink.cli.links`: ``transmit``, ``papr``;
 - :mod:`~semlink.cli.models`: ``fid-stats``, ``bench``, ``weights``, ``train``;
 - :mod:`~semlink.cli._shared`: what they share (argument types, ``-o/--output``, ``-q``/``-v``,
@@ -28,7 +29,7 @@ import time
 from collections.abc import Sequence
 
 from semlink import __version__
-from semlink.cli import links, models, results, scenarios
+from semlink.cli import links, models, report, results, scenarios
 from semlink.cli._shared import (EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_OK, Parser,
                                  input_error, is_out_of_memory, problems, report_time,
                                  silence_stdout)
@@ -38,7 +39,7 @@ from semlink.errors import InputError, first_line
 __all__ = ["main", "build_parser"]
 
 #: The groups of commands, in the order ``semlink --help`` lists them.
-_GROUPS = (scenarios, results, links, models)
+_GROUPS = (scenarios, results, report, links, models)
 
 
 def build_parser() -> argparse.ArgumentParser:

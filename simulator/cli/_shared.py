@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["EXIT_OK", "EXIT_BUG", "EXIT_INPUT", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE",
            "Parser", "LazyChoices", "add_command", "add_output", "output_option",
            "positive_int", "non_negative_int", "finite_float", "path", "image_side",
-           "image_shape", "shape_text", "code_rate", "shard", "device_name", "snr_db",
+           "image_shape", "shape_text", "code_rate", "shard", "device_name", "override",
+           "add_overrides", "snr_db",
            "guidance", "check_output", "check_image_suffix", "check_preset", "no_color",
            "make_console", "fmt", "say", "report_time", "os_error_message", "problems",
            "input_error", "is_out_of_memory", "silence_stdout"]
@@ -247,6 +248,28 @@ def device_name(text: str) -> str:
     if not is_device_name(text):
         raise argparse.ArgumentTypeError(f"must be auto, cpu, cuda or cuda:N; got {text!r}")
     return text
+
+
+def override(text: str):
+    """argparse type for ``--set KEY=VALUE``: a :class:`semlink.scenario.Override` (a dotted
+    path into the YAML and a YAML value)."""
+    from semlink.scenario import Override, OverrideError
+
+    try:
+        return Override.parse(text)
+    except OverrideError as err:
+        raise argparse.ArgumentTypeError(f"{text}: {err.reason}") from None
+
+
+def add_overrides(parser: argparse.ArgumentParser, *, what: str = "scenario") -> None:
+    """``--set KEY=VALUE`` (repeatable; ``args.overrides``, a list): change a value of the
+    ``what`` file after loading it, the Hydra/OmegaConf way."""
+    parser.add_argument("--set", dest="overrides", type=override, action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help=f"change a value of the {what} (repeatable): KEY is a dotted path "
+                             "into the YAML (links.NAME.steps, phases.0.steps), VALUE a YAML "
+                             "value (3, [1,5], null); a relative path in VALUE starts from the "
+                             f"current directory; a {what} value written ??? must be given so")
 
 
 # ---------------------------------------------------------------------------- output checks

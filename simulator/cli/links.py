@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from semlink.cli._shared import (EXIT_OK, LazyChoices, add_command, add_output,
+from semlink.cli._shared import (EXIT_OK, LazyChoices, add_command, add_output, add_overrides,
                                  check_image_suffix, check_output, check_preset, code_rate,
                                  device_name, finite_float, image_shape, make_console,
                                  non_negative_int, output_option, path, positive_int, say,
@@ -151,6 +151,7 @@ def add_parsers(sub) -> None:
                               "--plot plots/"],
                     quiet="no table (with -o or --plot, only the files)")
     p.add_argument("scenario", type=path, help="scenario YAML file")
+    add_overrides(p)
     p.add_argument("--link", nargs="+", help="links to measure (default: all)")
     p.add_argument("--images", type=positive_int, default=8, metavar="N",
                    help="send the scenario's first N images (default 8)")
@@ -202,11 +203,11 @@ def _check_link_options(args: argparse.Namespace) -> None:
     from semlink.scenario import MAX_HARQ_TRANSMISSIONS
 
     mine = _LINK_OPTIONS[args.link]
-    for link, options in _LINK_OPTIONS.items():
-        for name in options:
-            if name not in mine and getattr(args, name) is not None:
-                raise InputError(f"--{name.replace('_', '-')}: applies to the {link} link, "
-                                 f"not to --link {args.link}")
+    for name in dict.fromkeys(n for options in _LINK_OPTIONS.values() for n in options):
+        if name not in mine and getattr(args, name) is not None:
+            links = [link for link, options in _LINK_OPTIONS.items() if name in options]
+            raise InputError(f"--{name.replace('_', '-')}: applies to the {' and '.join(links)} "
+                             f"link{'s' if len(links) > 1 else ''}, not to --link {args.link}")
     for name, default in mine.items():
         if getattr(args, name) is None:
             setattr(args, name, default)
@@ -308,7 +309,7 @@ def _cmd_papr(args: argparse.Namespace) -> int:
 
     if args.output:
         check_output(args.output, option=output_option(args))
-    scenario, _ = load_scenario_file(args.scenario)
+    scenario, _ = load_scenario_file(args.scenario, args.overrides)
     device = resolve_device(args.device or scenario.device)
     rows = link_papr(scenario, base_dir=Path(args.scenario).resolve().parent, device=device,
                      num_images=args.images, snr_db=args.snr_db, links=args.link)

@@ -3,25 +3,30 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
 
-from semlink.cli._shared import (EXIT_OK, add_command, add_output, device_name, fmt,
-                                 input_error, make_console, path, positive_int, problems, say,
-                                 shard)
+from semlink.cli._shared import (EXIT_OK, add_command, add_output, add_overrides, device_name,
+                                 fmt, input_error, make_console, path, positive_int, problems,
+                                 say, shard)
 from semlink.errors import InputError
 
-__all__ = ["add_parsers", "load_scenario_file", "is_training_recipe", "has_top_level_key"]
+__all__ = ["add_parsers", "load_scenario_file", "warn_scenario", "is_training_recipe",
+           "has_top_level_key"]
 
 
 def add_parsers(sub) -> None:
     """Add ``validate``, ``run``, ``merge`` and ``info`` to the sub-command parsers ``sub``."""
     p = add_command(sub, "validate", help="check scenario files without running them",
                     examples=["validate scenarios/*.yaml",
-                              "validate -v scenarios/quickstart.yaml"],
+                              "validate -v scenarios/quickstart.yaml",
+                              "validate scenarios/train-small.yaml --set data.source=photos"],
                     quiet="print only the problems (the exit code says whether all are valid)",
                     verbose="also print each file as it will run, every default filled in "
                             "(JSON)")
     p.add_argument("scenario", type=path, nargs="+", help="scenario YAML file(s)")
+    add_overrides(p, what="file (each file)")
+    _add_memory_limit(p)
     p.set_defaults(func=_cmd_validate)
 
     p = add_command(sub, "run", help="run a scenario and append its results to an HDF5 file",
@@ -30,13 +35,15 @@ def add_parsers(sub) -> None:
                                 "file, a batch scheduler) a line with the tasks done, the rate "
                                 "and the ETA goes to stderr at the first and last task and at "
                                 "most every few seconds between.",
-                    examples=["run scenarios/quickstart.yaml",
+                    examples=["run scenarios/quickstart.yaml --set snr.points_db=[5,10] "
+                              "--set images.source=photos -o results/mine.h5",
                               "run scenarios/rayleigh.yaml --resume -o results/rayleigh.h5",
                               "run scenarios/rayleigh.yaml -q --shard 2/8 --device cuda:1"],
-                    quiet="no progress and no summary table",
+                    quiet="no progress, no warnings and no summary table",
                     verbose="also one progress line per task: link, SNR, batch, images, "
                             "seconds")
     p.add_argument("scenario", type=path, help="scenario YAML file")
+    add_overrides(p)
     add_output(p, help="results file (default: the scenario's output)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true",
@@ -45,7 +52,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--device", type=device_name,
                    help="run on this device instead of the scenario's (auto, cpu, cuda, cuda:N)")
     p.add_argument("--shard", type=shard, metavar="K/N",
-                   help="run only shard K of N (every N-th task) into NAME.shardKofN.h5; "
+                   help="run only shard K of N (every N-th task) into NAME.shardKofN.h5 "
+                        "beside the results file NAME.h5 (--output or the scenario's); "
                         "combine the shards with semlink merge")
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                    help="run the tasks on a Ray cluster: the one at ADDRESS, else the one "
@@ -53,6 +61,7 @@ def add_parsers(sub) -> None:
                         "'semlink[ray]')")
     p.add_argument("--workers", type=positive_int, metavar="N",
                    help="Ray workers (default: one per GPU for a CUDA run, one per CPU else)")
+    _add_memory_limit(p)
     p.set_defaults(func=_cmd_run)
 
     p = add_command(sub, "merge", help="merge the results files of a scenario's shards into one",
@@ -81,12 +90,41 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=_cmd_info)
 
 
+def _add_memory_limit(parser: argparse.ArgumentParser) -> None:
+    """``--memory-limit SIZE``: sets ``SEMLINK_MEMORY_LIMIT`` for the command."""
+    parser.add_argument("--memory-limit", type=_memory_size, metavar="SIZE",
+                        help="refuse a scenario whose batch is estimated to need more than "
+                             "SIZE (8GiB, 500MB; off: no check); default 80%% of the memory "
+                             "available (of the GPU's free memory for CUDA); also "
+                             "SEMLINK_MEMORY_LIMIT")
+
+
+def _memory_size(text: str) -> str:
+    from semlink.memory import parse_size
+
+    try:
+        parse_size(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
+def _set_memory_limit(args: argparse.Namespace) -> None:
+    import os
+
+    from semlink.memory import MEMORY_LIMIT_ENV
+
+    if getattr(args, "memory_limit", None) is not None:
+        os.environ[MEMORY_LIMIT_ENV] = args.memory_limit  # Ray workers started here inherit it
+
+
 # ---------------------------------------------------------------------------- validate
 def _cmd_validate(args: argparse.Namespace) -> int:
+    _set_memory_limit(args)
     code = EXIT_OK
     for file in args.scenario:  # every file is checked, whatever the ones before it held
         try:
-            line, resolved = _validate_one(file)
+            line, resolved = _validate_one(file, args.overrides)
         except InputError as err:
             code = input_error(problems(err))
             continue
@@ -96,28 +134,69 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return code
 
 
-def _validate_one(file: str) -> tuple[str, str]:
-    """What ``semlink validate`` says of one valid file, and the file resolved as JSON."""
-    from semlink.scenario import load_scenario
+def _validate_one(file: str, overrides: list | None = None) -> tuple[str, str]:
+    """What ``semlink validate`` says of one valid file (with ``overrides``, ``--set``), and
+    the file resolved as JSON. A value still ``???`` is named, not refused: the file is valid,
+    and says what a run of it must be given."""
+    from semlink.scenario import load_scenario, missing_paths
     from semlink.training.config import load_train_config
 
+    where = {"overrides": overrides, "overrides_dir": Path.cwd(), "allow_missing": True}
     if is_training_recipe(file):
-        config, _ = load_train_config(file)
+        config, _ = load_train_config(file, **where)
         phases = "; ".join(f"{'+'.join(p.train)} {p.steps} steps" for p in config.phases)
         model = ("a DeepJSCC autoencoder" if config.model.deepjscc is not None else
                  f"preset {config.model.preset}")
-        return (f"{file}: ok: training recipe {config.name!r} ({model}): {phases}",
+        return (f"{file}: ok: training recipe {config.name!r} ({model}): {phases}"
+                + _needs(missing_paths(config.model_dump(mode="json"))),
                 config.model_dump_json())
-    scenario, _ = load_scenario(file)
+    scenario, _ = load_scenario(file, **where)
+    warn_scenario(file, scenario)
+    needed = missing_paths(scenario.model_dump(mode="json", by_alias=True))
     kinds = ", ".join(f"{name} ({link.type})" for name, link in scenario.links.items())
     snrs = scenario.snr.values_db()
     # Files may live only where the scenario will run: named, not refused.
     missing = [f"{field} {value}" for field, value in scenario.referenced_paths().items()
-               if not _exists(value, Path(file).parent)]
+               if field not in needed and not _exists(value, Path(file).parent)]
+    memory = _memory_note(scenario, Path(file).parent) if not needed else ""
     return (f"{file}: ok: {len(scenario.links)} link(s): {kinds}; channel "
             f"{scenario.channel.type}; {len(snrs)} SNR point(s) {snrs[0]:g}..{snrs[-1]:g} dB "
-            f"({scenario.snr.kind})" + (f"; not found here: {', '.join(missing)}" if missing
-                                        else ""), scenario.model_dump_json(by_alias=True))
+            f"({scenario.snr.kind})" + memory + (f"; not found here: {', '.join(missing)}"
+                                                 if missing else "") + _needs(needed),
+            scenario.model_dump_json(by_alias=True))
+
+
+def _memory_note(scenario, base_dir: Path) -> str:
+    """``; peak memory ~1.2 GiB per task`` (:mod:`semlink.memory`; links sized from their
+    configs, no models loaded), or "" where no link can be sized without its models.
+
+    :raises InputError: If a batch would not fit (:func:`semlink.memory.check_memory`).
+    """
+    from semlink.devices import resolve_device
+    from semlink.links.builder import LinkBuilder
+    from semlink.memory import (check_memory, config_channel_uses, estimate_task_memory,
+                                format_size)
+
+    builder = LinkBuilder(scenario, base_dir=base_dir, device="cpu")
+    estimate = estimate_task_memory(scenario, config_channel_uses(builder, scenario.links))
+    if estimate is None:
+        return ""
+    try:
+        device = resolve_device(scenario.device)
+    except InputError:
+        device = "cpu"  # no such device here: the run's machine is checked when it runs
+    check_memory(estimate, scenario, device)
+    weights = any(link.type in ("semantic", "deepjscc", "img2img-sc", "python")
+                  for link in scenario.links.values())
+    return (f"; peak memory ~{format_size(estimate.total_bytes)} per task"
+            + (" besides the models' weights" if weights else ""))
+
+
+def _needs(paths: list[str]) -> str:
+    """``; to run it, pass --set data.source=...``: the values written ``???``, or ""."""
+    if not paths:
+        return ""
+    return "; to run it, pass " + " ".join(f"--set {p}=..." for p in paths)
 
 
 def _exists(value: str, base_dir: Path) -> bool:
@@ -129,9 +208,10 @@ def _exists(value: str, base_dir: Path) -> bool:
     return bool(glob.glob(str(target))) if any(ch in value for ch in "*?[") else target.exists()
 
 
-def load_scenario_file(file: str):
-    """``(scenario, text)`` of the scenario file ``file``, refusing a training recipe with a
-    line that says how to train it.
+def load_scenario_file(file: str, overrides: list | None = None):
+    """``(scenario, text)`` of the scenario file ``file`` with the command line's ``--set``
+    ``overrides`` (relative paths in them start from the current directory; ``text`` is then
+    the effective scenario), refusing a training recipe with a line that says how to train it.
 
     :raises InputError: As :func:`semlink.scenario.load_scenario`, or for a recipe.
     """
@@ -141,7 +221,7 @@ def load_scenario_file(file: str):
     if why is not None:
         raise InputError(f"{file}: is a training recipe ({why}), not a scenario; "
                          f"train with semlink train {file}")
-    return load_scenario(file)
+    return load_scenario(file, overrides=overrides, overrides_dir=Path.cwd())
 
 
 def is_training_recipe(file: str) -> bool:
@@ -172,14 +252,17 @@ def has_top_level_key(file: str, key: str) -> bool:
 def _top_level_value(file: str, key: str) -> str | None:
     """The text after ``key:`` at the start of a line (quotes and comment removed; "" for a
     key whose value follows on the next lines), or None without such a line."""
+    from semlink.scenario.limits import MAX_YAML_BYTES
+
     try:
         with open(file, encoding="utf-8") as f:
-            for line in f:
-                match = re.match(rf"{key}\s*:(.*)$", line)
-                if match:
-                    return match.group(1).split(" #")[0].strip().strip("'\"")
+            text = f.read(MAX_YAML_BYTES + 1)  # more (/dev/zero too): the loader refuses it
     except (OSError, UnicodeDecodeError):
-        pass
+        return None
+    for line in text.splitlines():
+        match = re.match(rf"{key}\s*:(.*)$", line)
+        if match:
+            return match.group(1).split(" #")[0].strip().strip("'\"")
     return None
 
 
@@ -191,9 +274,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.ray is None:
         raise InputError("--workers: counts Ray workers; give it with --ray")
-    scenario, text = load_scenario_file(args.scenario)
+    _set_memory_limit(args)
+    scenario, text = load_scenario_file(args.scenario, args.overrides)
     if args.device is not None:
         scenario = scenario.model_copy(update={"device": args.device})
+    if not args.quiet:
+        warn_scenario(args.scenario, scenario)
+    output = Path(args.output or scenario.output)
+    created = _missing_folder(output.parent)  # the run creates it: said at the end
     console = make_console(stderr=True, quiet=args.quiet)
     with RunProgress(scenario.name, console=console, quiet=args.quiet,
                      verbose=args.verbose) as progress:
@@ -205,8 +293,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
                              on_task=progress.on_task)
     if not args.quiet:
         _print_summary(console, summarize(store))
-        console.print(f"results: {store.path}")
+        console.print(f"results: {store.path}" + (f" (created folder {created})" if created and
+                                                   created.is_dir() else ""))
     return EXIT_OK
+
+
+def warn_scenario(file: str, scenario) -> None:
+    """Print what is valid in ``scenario`` but likely not meant (:meth:`Scenario.warnings`) on
+    stderr, one ``semlink: warning: FILE: ...`` line each (``validate`` always, ``run``
+    unless ``-q``)."""
+    for line in scenario.warnings():
+        print(f"semlink: warning: {file}: {line}", file=sys.stderr)
+
+
+def _missing_folder(folder: Path) -> Path | None:
+    """The outermost folder of ``folder``'s path that does not exist yet, or None."""
+    missing = None
+    while not folder.exists() and folder != folder.parent:
+        missing, folder = folder, folder.parent
+    return missing
 
 
 def _print_summary(console, rows) -> None:

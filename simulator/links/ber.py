@@ -22,6 +22,7 @@ from semlink.modulation.ldpc import (CodeBlockDecoder, CodeBlockEncoder, informa
                              plan_code_blocks)
 from semlink.modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
 from semlink.channel import build_channel
+from semlink.error_rates import effective_errors
 from semlink.links.decoder import decoder_settings
 from semlink.links.harq import harq_settings, retransmit
 from semlink.scenario import BERLinkConfig, ChannelConfig, MonteCarloConfig
@@ -40,7 +41,11 @@ class BERCounts:
     send of every block (``blocks`` without HARQ) and ``channel_uses`` the complex channel uses
     they took; ``transmissions_squared`` sums each block's sends squared and
     ``delivered_transmissions`` the sends of the blocks delivered without error, the moments
-    the throughput's interval needs (:func:`semlink.summary.throughput_interval`)."""
+    the throughput's interval needs (:func:`semlink.summary.throughput_interval`).
+    ``units`` are the independent units the errors were counted in, the rows (``blocks``: each
+    row is its own draw of the channel), and ``bit_errors_squared`` sums each row's bit errors
+    squared, the moment the BER's interval and stop rule need
+    (:mod:`semlink.error_rates`)."""
 
     bits: int
     bit_errors: int
@@ -52,6 +57,8 @@ class BERCounts:
     channel_uses: int
     transmissions_squared: int
     delivered_transmissions: int
+    units: int
+    bit_errors_squared: int
 
 
 def ber_link_rate(link: BERLinkConfig) -> tuple[int, int, float]:
@@ -105,9 +112,12 @@ def simulate_ber_point(link: BERLinkConfig, channel: ChannelConfig, snr_db: floa
     :param snr_db: SNR in dB, Es/N0 (``snr_kind="esno"``) or Eb/N0 (``"ebno"``, per payload bit;
         the energy of the CRC, of pilots and of OFDM's cyclic prefix counted too:
         :func:`data_energy_share`).
-    :param monte_carlo: Stop when ``bit_errors >= target_bit_errors`` (and, for coded links,
-        ``block_errors >= target_block_errors``) once ``min_bits`` are simulated, or at
-        ``max_bits``.
+    :param monte_carlo: Stop when the effective bit errors reach ``target_bit_errors`` (and,
+        for coded links, ``block_errors >= target_block_errors``) once ``min_bits`` are
+        simulated, or at ``max_bits``. Effective errors are the bit errors over their design
+        effect across the rows (:func:`semlink.error_rates.effective_errors`): all of them
+        where errors are independent, about the number of rows in error where a row's errors
+        come together (a fade, an OFDM slot, a failed code block). Checked after each batch.
     :param seed: Seeds the bit source, fading and noise.
     """
     bits_per_symbol, n, rate = ber_link_rate(link)
@@ -132,6 +142,7 @@ def simulate_ber_point(link: BERLinkConfig, channel: ChannelConfig, snr_db: floa
         payload_bits = n
     rows = max(1, math.ceil(monte_carlo.batch_bits / payload_bits))
     bits = bit_errors = blocks = block_errors = transmissions = squared = delivered = 0
+    bit_errors_squared = 0
     while True:
         source = torch.randint(0, 2, (rows, payload_bits), generator=gen, device=device)
         source = source.to(torch.float32)
@@ -153,11 +164,14 @@ def simulate_ber_point(link: BERLinkConfig, channel: ChannelConfig, snr_db: floa
         transmissions += int(sends.sum())
         squared += int(sends.square().sum())
         delivered += int(sends[~failed].sum())
+        per_row = errors.sum(dim=1)  # [rows], int64
         bits += errors.numel()
-        bit_errors += int(errors.sum())
+        bit_errors += int(per_row.sum())
+        bit_errors_squared += int(per_row.square().sum())
         blocks += rows
         block_errors += int(failed.sum())
-        enough = bit_errors >= monte_carlo.target_bit_errors and \
+        enough = effective_errors(bit_errors, bits, blocks, bit_errors_squared) >= \
+            monte_carlo.target_bit_errors and \
             (not coded or block_errors >= monte_carlo.target_block_errors)
         if bits >= monte_carlo.max_bits or (enough and bits >= monte_carlo.min_bits):
             break
@@ -165,7 +179,8 @@ def simulate_ber_point(link: BERLinkConfig, channel: ChannelConfig, snr_db: floa
                      esno_db=float(esno_db), ebno_db=float(ebno_db),
                      transmissions=transmissions,
                      channel_uses=transmissions * (n // bits_per_symbol),
-                     transmissions_squared=squared, delivered_transmissions=delivered)
+                     transmissions_squared=squared, delivered_transmissions=delivered,
+                     units=blocks, bit_errors_squared=bit_errors_squared)
 
 
 class BERLink:

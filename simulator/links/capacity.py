@@ -28,6 +28,14 @@ How many bytes a frame gets at an SNR (Es/N0 per complex channel use):
 The frame header field holds at most 65535 codestream bytes, so frames are capped at
 ``6 + 65535`` bytes (reached only at very high SNR or with many channel uses).
 
+Header convention: by default (``jpeg2000_header: implicit``) the JPEG2000 main and tile-part
+headers (118 bytes, :func:`semlink.codecs.jpeg2000.implicit_header_bytes`) are not sent, the
+receiver knows them, as in the classical link: the bound is that of a system whose receiver
+knows the codec settings. ``explicit`` sends them inside the frame, which leaves exactly 118
+bytes fewer for the image data at the same channel uses: the header-inclusive bound
+(docs/classical-link.md compares the two). :func:`header_convention` says which, in
+``semlink info`` and the plots' legends.
+
 :class:`CapacityLink` is the ``classical`` link with ``channel_code: capacity`` of the protocol
 (:mod:`semlink.links.protocol`), built per SNR point (:meth:`CapacityLink.from_config`).
 """
@@ -58,12 +66,30 @@ if TYPE_CHECKING:
     from semlink.scenario import ClassicalLinkConfig
 
 __all__ = ["MAX_PAYLOAD_BYTES", "capacity_bits_per_use", "capacity_payload_bytes",
-           "mutual_information_bits", "OutageRate", "estimate_outage_rate", "CapacityLink"]
+           "mutual_information_bits", "OutageRate", "estimate_outage_rate", "CapacityLink",
+           "header_convention"]
 
 #: Largest frame: the header and the largest codestream its length field can announce.
 MAX_PAYLOAD_BYTES = HEADER_BYTES + MAX_CODESTREAM_BYTES
 # A frame of exactly the capacity must not be lost to the float32 rounding of no_eff.
 _RELATIVE_TOLERANCE = 1e-6
+
+
+def header_convention(codec: str = "jpeg2000", jpeg2000_header: str = "implicit") -> str:
+    """What the ideal code's frame leaves out, in words (``semlink info``, plot legends).
+
+    :param codec: ``jpeg2000`` or ``jpeg``.
+    :param jpeg2000_header: ``implicit`` or ``explicit``.
+
+    >>> header_convention()
+    'ideal code, JPEG2000 headers not sent (implicit)'
+    >>> header_convention("jpeg2000", "explicit")
+    'ideal code, JPEG2000 headers sent (explicit)'
+    """
+    if codec == "jpeg":
+        return "ideal code, JPEG file sent whole"
+    sent = "not sent" if jpeg2000_header == "implicit" else "sent"
+    return f"ideal code, JPEG2000 headers {sent} ({jpeg2000_header})"
 
 
 def capacity_bits_per_use(snr_db: float) -> float:
@@ -212,7 +238,7 @@ class CapacityLink:
     """JPEG2000 (or JPEG) frames over an ideal channel code, for images of one size.
 
     :param channel_uses: int >= 1; complex channel uses per image.
-    :param image_size: (height, width) in pixels, ints in [1, 65535].
+    :param image_size: Side of square images, or (height, width), pixels; ints in [1, 65535].
     :param payload_bytes: int in [0, :data:`MAX_PAYLOAD_BYTES`]; frame bytes per image
         (:func:`capacity_payload_bytes` or :attr:`OutageRate.payload_bytes`). A frame smaller
         than :attr:`minimum_frame_bytes` carries no image: every image is then lost.
@@ -232,9 +258,10 @@ class CapacityLink:
 
     kind = "image"
 
-    def __init__(self, *, channel_uses: int, image_size: tuple[int, int], payload_bytes: int,
-                 failure_policy: str = "paper", jpeg2000_header: str = "implicit",
-                 codec: str = "jpeg2000", device: str = "cpu") -> None:
+    def __init__(self, *, channel_uses: int, image_size: int | tuple[int, int],
+                 payload_bytes: int, failure_policy: str = "paper",
+                 jpeg2000_header: str = "implicit", codec: str = "jpeg2000",
+                 device: str = "cpu") -> None:
         check_int(channel_uses, name="channel_uses", low=1)
         check_int(payload_bytes, name="payload_bytes", low=0, high=MAX_PAYLOAD_BYTES)
         self.channel_uses = channel_uses
@@ -329,8 +356,10 @@ class CapacityLink:
     def dimensionality(self) -> Dimensionality:
         """The frame in bytes at this SNR point
         (:func:`~semlink.links.classical.frame_dimensionality`)."""
-        return frame_dimensionality(self.payload_bytes, self.image_size, self.channel_uses,
-                                    f"frame bytes ({codec_label(self.codec)}), ideal code")
+        return frame_dimensionality(
+            self.payload_bytes, self.image_size, self.channel_uses,
+            f"frame bytes ({codec_label(self.codec)}), "
+            f"{header_convention(self.codec, self.jpeg2000_header)}")
 
     def point_fields(self) -> dict[str, Any]:
         """The frame's size at this SNR point (``frame_bits``) and, sized by the outage rate,

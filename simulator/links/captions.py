@@ -87,11 +87,19 @@ class CaptionsFile:
         if names is None:
             raise ValueError("`names` must give the images' file names: the captions file "
                              f"{self.path} is keyed by them.")
+        self.check(names)
+        return [self.captions[Path(n).name] for n in names]
+
+    def check(self, names: Sequence[str]) -> None:
+        """Check that every image named in ``names`` (file names or paths) has a caption, so a
+        run can refuse a missing row before its first task.
+
+        :raises InputError: For the first image without a row, naming the file and the image.
+        """
         missing = [n for n in names if Path(n).name not in self.captions]
         if missing:
             raise InputError(f"{self.path}: no caption for image {Path(missing[0]).name} (add a "
                              f"row `{Path(missing[0]).name},<caption>`).")
-        return [self.captions[Path(n).name] for n in names]
 
 
 class BlipCaptioner:

@@ -249,7 +249,7 @@ class ClassicalLink:
     """JPEG2000 (or JPEG) + CRC + 5G LDPC + QAM for images of one size.
 
     :param channel_uses: int >= 1; complex channel uses per image.
-    :param image_size: (height, width) in pixels, ints in [1, 65535].
+    :param image_size: Side of square images, or (height, width), pixels; ints in [1, 65535].
     :param modulation: QAM order M (default 16).
     :param code_rate: LDPC rate (default 1/2).
     :param codeword_length: Longest codeword in bits (default 2048).
@@ -280,8 +280,8 @@ class ClassicalLink:
 
     kind = "image"
 
-    def __init__(self, *, channel_uses: int, image_size: tuple[int, int], modulation: int = 16,
-                 code_rate: float = 0.5, codeword_length: int = 2048,
+    def __init__(self, *, channel_uses: int, image_size: int | tuple[int, int],
+                 modulation: int = 16, code_rate: float = 0.5, codeword_length: int = 2048,
                  failure_policy: str = "paper", jpeg2000_header: str = "implicit",
                  codec: str = "jpeg2000", num_iter: int = 20, cn_update: str = "boxplus",
                  max_transmissions: int = 1, combining: str = "chase",
@@ -470,7 +470,9 @@ class ClassicalLink:
             columns.update(transmissions=out.transmissions, channel_uses=out.channel_uses)
         count = len(images)
         ber = BitCounts(modulation, plan.code_rate, count * plan.num_payload_bits,
-                        out.bit_errors.sum(), count * plan.num_blocks, blk.sum())
+                        out.bit_errors.sum(), count * plan.num_blocks, blk.sum(),
+                        bit_errors_squared=out.bit_errors.square().sum(),
+                        block_errors_squared=blk.square().sum())
         return Transmitted(out.images, out.failed, columns, ber)
 
     def dimensionality(self) -> Dimensionality:

@@ -85,8 +85,8 @@ class DeepJSCCLink:
             if not path.is_file():
                 raise InputError(f"links.{context.name}.preset: the {config.preset!r} DeepJSCC "
                                  f"weights are not installed ({path}); train them with semlink "
-                                 f"train scenarios/train-deepjscc-{config.preset}.yaml and give "
-                                 "weights:")
+                                 f"train scenarios/train-deepjscc-{config.preset}.yaml --set "
+                                 "data.source=DIR and give weights:")
         else:
             path = Path(config.weights).expanduser()
             if not path.is_absolute():

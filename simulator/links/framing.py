@@ -19,10 +19,17 @@ The receiver side applies the link's failure policy to a frame whose code blocks
 - ``mean-image``: a failed image is replaced by mid grey and scored as it is.
 
 The codecs run on the host (OpenJPEG, libjpeg); bits come and go as tensors on the link's device.
+A batch's images are encoded and decoded on up to ``threads`` threads at once (Pillow releases
+the GIL while its codecs run, so a GPU run's host work overlaps), with the same bytes and
+images as one thread: each image is coded alone, the results kept in the batch's order.
 """
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -32,8 +39,8 @@ from semlink.codecs import jpeg, jpeg2000
 from semlink.codecs.jpeg2000 import HEADER_MODES
 
 __all__ = ["HEADER_BYTES", "FAILURE_POLICIES", "CODECS", "MID_GREY", "MAX_CODESTREAM_BYTES",
-           "ClassicalOutput", "ImageFrames", "check_image_size", "codec_label",
-           "minimum_codestream_bytes"]
+           "CODEC_THREADS_ENV", "ClassicalOutput", "ImageFrames", "check_image_size",
+           "codec_label", "codec_threads", "minimum_codestream_bytes"]
 
 #: Frame header: image height, width and codestream length, 16 bits each, big-endian.
 HEADER_BYTES = 6
@@ -45,6 +52,37 @@ CODECS = ("jpeg2000", "jpeg")
 MID_GREY = 0.5
 #: Largest codestream the 16-bit length field of the header can announce.
 MAX_CODESTREAM_BYTES = 0xFFFF
+#: Environment variable: threads that encode or decode a batch's images (default min(4, CPUs)).
+CODEC_THREADS_ENV = "SEMLINK_CODEC_THREADS"
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def codec_threads(threads: int | None = None) -> int:
+    """Threads for a batch's codec work: ``threads``, else ``SEMLINK_CODEC_THREADS``, else
+    ``min(4, os.cpu_count())``.
+
+    :raises TypeError: If ``threads`` is not an int (a bool neither).
+    :raises ValueError: If ``threads`` is below 1, or the variable holds no int >= 1.
+    """
+    if threads is None:
+        text = os.environ.get(CODEC_THREADS_ENV, "").strip()
+        if not text:
+            return min(4, os.cpu_count() or 1)
+        if not text.isdigit() or int(text) < 1:
+            raise ValueError(f"`{CODEC_THREADS_ENV}` must be an int >= 1; got {text!r}.")
+        return int(text)
+    check_int(threads, name="threads", low=1)
+    return threads
+
+
+def _map(fn: Callable[[_T], _R], items: Sequence[_T], threads: int) -> list[_R]:
+    """``[fn(x) for x in items]``, on up to ``threads`` threads, in the items' order."""
+    if threads <= 1 or len(items) <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=min(threads, len(items))) as pool:
+        return list(pool.map(fn, items))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,11 +121,18 @@ class ClassicalOutput:
 
 
 def check_image_size(image_size: object) -> tuple[int, int]:
-    """``image_size`` as ``(height, width)``, each in [1, 65535] (the header's 16-bit fields).
+    """``image_size`` as ``(height, width)``, each in [1, 65535] (the header's 16-bit fields):
+    a side of a square (an int, as :class:`~semlink.links.semantic.SemanticLink` takes it) or
+    a ``(height, width)`` pair.
 
-    :raises TypeError: If it is not a pair of ints.
+    :raises TypeError: If it is neither an int nor a pair of ints.
     :raises ValueError: If it has not two entries or a side is out of range.
+
+    >>> check_image_size(512), check_image_size((512, 768))
+    ((512, 512), (512, 768))
     """
+    if isinstance(image_size, int) and not isinstance(image_size, bool):
+        image_size = (image_size, image_size)
     check_type(image_size, (tuple, list), name="image_size")
     if len(image_size) != 2:
         raise ValueError(f"`image_size` must be (height, width); got {image_size!r}.")
@@ -132,7 +177,7 @@ def _check_codec(codec: str, jpeg2000_header: str) -> None:
 class ImageFrames:
     """Frames of one image size, payload size and codec, both ways, with a failure policy.
 
-    :param image_size: (height, width) in pixels, ints in [1, 65535].
+    :param image_size: Side of square images, or (height, width), pixels; ints in [1, 65535].
     :param payload_bytes: int >= 0; frame bytes per image (header + codestream + padding).
         A frame smaller than :attr:`minimum_frame_bytes` carries no image: every image is lost.
     :param failure_policy: One of :data:`FAILURE_POLICIES`.
@@ -140,13 +185,16 @@ class ImageFrames:
     :param jpeg2000_header: JPEG2000 only: ``implicit`` (the JPEG2000 headers are not sent, the
         receiver knows them) or ``explicit`` (the whole codestream is sent).
     :param device: Torch device of the bits and the decoded images.
+    :param threads: int >= 1; threads that encode or decode a batch's images at once (the
+        results do not depend on it); None = :func:`codec_threads`'s default.
     :raises TypeError: If a parameter has the wrong type.
     :raises ValueError: If a parameter is out of range.
     """
 
-    def __init__(self, *, image_size: tuple[int, int], payload_bytes: int,
+    def __init__(self, *, image_size: int | tuple[int, int], payload_bytes: int,
                  failure_policy: str = "paper", codec: str = "jpeg2000",
-                 jpeg2000_header: str = "implicit", device: str = "cpu") -> None:
+                 jpeg2000_header: str = "implicit", device: str = "cpu",
+                 threads: int | None = None) -> None:
         self.image_size = check_image_size(image_size)
         check_int(payload_bytes, name="payload_bytes", low=0)
         check_type(failure_policy, str, name="failure_policy")
@@ -157,6 +205,7 @@ class ImageFrames:
         self.codec = codec
         self.jpeg2000_header = jpeg2000_header
         self.device = device
+        self.threads = codec_threads(threads)
 
     @property
     def codestream_bytes(self) -> int:
@@ -191,12 +240,16 @@ class ImageFrames:
             raise ValueError(f"`images` must be [batch, 3, {height}, {width}]; "
                              f"got {tuple(images.shape)}.")
         frames, codestreams = [], []
-        for image in images:
-            if not self.carries_images:
+        if self.carries_images:
+            host = images.detach().cpu()  # the codecs run on the host: one copy per batch
+            streams = _map(self._encode_one, list(host), self.threads)
+        else:
+            streams = [None] * len(images)
+        for stream in streams:
+            if stream is None:
                 frames.append(bytes(self.payload_bytes))
                 codestreams.append(b"")
                 continue
-            stream = self._encode_one(image)
             header = np.array([height, width, len(stream)], dtype=">u2").tobytes()
             frame = header + stream
             frames.append(frame + bytes(self.payload_bytes - len(frame)))
@@ -226,10 +279,11 @@ class ImageFrames:
         frames = np.packbits(bits.to(torch.uint8).cpu().numpy(), axis=1)  # [batch, payload_bytes]
         ok = block_ok.cpu().numpy()  # [batch, num_blocks]
         images, failed, used, concealed = [], [], [], []
-        for frame, ok_row in zip(frames, ok):
-            first_bad = None if ok_row.all() else int(np.argmin(ok_row))
-            image, n_used, from_prefix = self._decode_one(frame.tobytes(), first_bad,
-                                                          block_payload_bits)
+        jobs = [(frame.tobytes(), None if ok_row.all() else int(np.argmin(ok_row)))
+                for frame, ok_row in zip(frames, ok)]
+        decoded = _map(lambda job: self._decode_one(*job, block_payload_bits), jobs,
+                       self.threads)
+        for image, n_used, from_prefix in decoded:
             images.append(image if image is not None
                           else torch.full((3, height, width), MID_GREY))
             failed.append(image is None)

@@ -293,6 +293,16 @@ class Img2ImgSCLink:
     scoring = "concealed"
     wants_names = True  # captions are looked up by the images' file names
 
+    def check_names(self, names: Sequence[str]) -> None:
+        """Refuse, before any task, images the captions source has no caption for (a captions
+        file without their rows); BLIP captions any image.
+
+        :raises InputError: Naming the captions file and the first image without a row.
+        """
+        check = getattr(self.captions, "check", None)
+        if check is not None:
+            check(names)
+
     def __init__(self, *, models: SD15Models, image_size: tuple[int, int],
                  captions: CaptionSource, transmission: str = "as_published", steps: int = 50,
                  strength: float = 0.6, guidance: float = 9.0, negative_prompt: str = "",
@@ -517,8 +527,8 @@ def bench_img2img_sc(image_size: int, batch_size: int, *, device: str,
     the weights); ``model="tiny"``: :func:`~semlink.models.sd15.tiny_sd15` (tests).
 
     :output result: ``{"pipeline", "transmission", "model", "image_size", "batch_size",
-        "steps", "strength", "denoising_steps", "guidance", "dtype", "channel_uses",
-        "seconds_per_image", "images_per_second", "encode_seconds_per_image",
+        "steps", "strength", "denoising_steps", "guidance", "dtype", "warmup_seconds",
+        "channel_uses", "seconds_per_image", "images_per_second", "encode_seconds_per_image",
         "transmission_seconds_per_image", "denoise_seconds_per_image",
         "decode_seconds_per_image", "peak_memory_mib", "random_weights"}``.
     """
@@ -571,7 +581,11 @@ def bench_img2img_sc(image_size: int, batch_size: int, *, device: str,
                                                            generators("sampler"), uncond))
         timed("decode", lambda: link.receiver.decode(z))
 
-    once()  # warm-up
+    _sync(device)
+    warmup = time.perf_counter()
+    once()  # warm-up: kernel selection, allocator
+    _sync(device)
+    warmup = time.perf_counter() - warmup
     seconds = dict.fromkeys(seconds, 0.0)
     _peak_memory_reset(device)
     for _ in range(repeats):
@@ -583,6 +597,7 @@ def bench_img2img_sc(image_size: int, batch_size: int, *, device: str,
               "strength": strength,
               "denoising_steps": len(img2img_timesteps(link.receiver.scheduler, steps, strength)),
               "guidance": guidance, "dtype": str(param.dtype).replace("torch.", ""),
+              "warmup_seconds": warmup,
               "channel_uses": link.uses_as_published(len(caption.encode()))
               if transmission == "as_published" else link.channel_uses,
               "seconds_per_image": total, "images_per_second": 1.0 / total,

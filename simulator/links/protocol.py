@@ -27,7 +27,12 @@ and may have (the defaults hold where it does not; :func:`per_snr`, :func:`scori
   link's :meth:`ImageLink.dimensionality` (a per-SNR link's at an SNR point);
 - ``check_scenario(scenario, name)``: checks that need the whole scenario (image size,
   channel), raising ``ValueError("links.NAME.FIELD: ...")`` at load;
-- ``referenced_paths() -> dict[str, str]``: files it names, by field, for ``semlink validate``.
+- ``referenced_paths() -> dict[str, str]``: files it names, by field, for ``semlink validate``;
+- ``scenario_warnings(scenario, name) -> list[str]``: what is valid but likely not meant, one
+  ``links.NAME: ...`` line each, which ``validate`` and ``run`` print (a preset run at an image
+  size it was not trained on);
+- ``trained_image_size() -> int``: the side its models were trained at, px, recorded in the
+  results file (``preset_training_sizes``).
 
 **The built link** is built once per run (or once per SNR point); the runner draws the channel
 and the generators from the task's coordinates and calls :meth:`ImageLink.transmit` once per
@@ -149,6 +154,11 @@ class BitCounts:
     :param bit_errors: Payload bits in error after decoding.
     :param blocks: Code blocks sent.
     :param block_errors: Code blocks whose CRC failed.
+    :param bit_errors_squared: Each image's payload bit errors squared, summed over the batch
+        (its images are the independent units of the error rates' intervals,
+        :mod:`semlink.error_rates`; every image carries ``bits / batch`` bits); None: not
+        known, the summary then treats the bits as independent.
+    :param block_errors_squared: The same of each image's failed code blocks.
     """
 
     modulation: int
@@ -157,6 +167,8 @@ class BitCounts:
     bit_errors: int | torch.Tensor
     blocks: int
     block_errors: int | torch.Tensor
+    bit_errors_squared: int | torch.Tensor | None = None
+    block_errors_squared: int | torch.Tensor | None = None
 
 
 @dataclasses.dataclass
@@ -194,7 +206,9 @@ class ImageLink(Protocol):
 
     Optional: a link whose transmitter needs the images' file names (Img2Img-SC looks up
     captions by name) sets ``wants_names = True``; the runner then calls
-    ``transmit(..., names=[file name per image])``.
+    ``transmit(..., names=[file name per image])``, and, where the link has a
+    ``check_names(names)`` method, calls it once with every image's file name before the first
+    task (so a captions file without a row for an image is refused before anything is written).
     """
 
     kind: str

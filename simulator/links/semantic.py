@@ -292,7 +292,9 @@ class SemanticLink:
             count = len(images)
             ber = BitCounts(self.transmission.modulation, plan.code_rate,
                             count * plan.num_payload_bits, sent.bit_errors.sum(),
-                            count * plan.num_blocks, sent.block_errors.sum())
+                            count * plan.num_blocks, sent.block_errors.sum(),
+                            bit_errors_squared=sent.bit_errors.square().sum(),
+                            block_errors_squared=sent.block_errors.square().sum())
         if self._counts_sends:
             columns.update(transmissions=sent.transmissions, channel_uses=sent.channel_uses)
         failed = torch.zeros(len(images), dtype=torch.bool, device=recon.device)

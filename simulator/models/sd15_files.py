@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from semlink.errors import InputError
-from semlink.models.weight_files import _read_header, _si, float_dtype
+from semlink.models.safetensors_headers import (float_dtype, format_si, index_file_names,
+                                               read_safetensors_header)
 
 __all__ = ["SD15_COMPONENTS", "SD15_REPO_ID", "SD15Component", "SD15Report", "scan_sd15_dir",
            "describe_sd15_dir"]
@@ -132,7 +133,7 @@ class SD15Report:
             shown = c.files[0] if len(c.files) == 1 else c.folder
             rows.append({"component": c.component, "file": _relative(shown, self.root),
                          "dtype": c.dtype, "tensors": str(len(c.tensors)) if c.tensors else "-",
-                         "size": _si(c.size_bytes, "B") if c.size_bytes else "-",
+                         "size": format_si(c.size_bytes, "B") if c.size_bytes else "-",
                          "status": "ok" if c.ok else c.issues[0]})
         return rows
 
@@ -250,7 +251,10 @@ def _read_sharded(folder: Path, name: str, variant: str, index: Path) -> SD15Com
     except (OSError, ValueError, KeyError, TypeError) as err:
         return SD15Component(name, folder, (index,), variant,
                              issues=(f"{index}: not a valid index ({type(err).__name__}).",))
-    files = [folder / f for f in dict.fromkeys(weight_map.values())]
+    try:
+        files = [folder / f for f in index_file_names(index, weight_map)]  # none outside it
+    except InputError as err:
+        return SD15Component(name, folder, (index,), variant, issues=(f"{err}.",))
     missing = [f for f in files if not f.is_file()]
     if missing:
         return SD15Component(name, folder, (index,), variant, issues=(
@@ -263,7 +267,7 @@ def _read_files(folder: Path, name: str, variant: str, files: list[Path]) -> SD1
     issues: list[str] = []
     for f in files:
         try:
-            tensors.update(_read_header(f))
+            tensors.update(read_safetensors_header(f))
         except InputError as err:  # unreadable, not safetensors, or truncated
             issues.append(f"{err} Download it again.")
     size = sum(f.stat().st_size for f in files if f.is_file())

@@ -1,8 +1,8 @@
-"""Stable Cascade weight files in a local directory: find, describe, download.
+"""Stable Cascade weight files in a local directory: find and describe.
 
 A weights directory is what a user downloaded from Hugging Face ``stabilityai/stable-cascade``
-(:func:`download_weights` does it when ``huggingface_hub`` and the network are available). Two
-published layouts are accepted, side by side in one directory:
+(:func:`semlink.models.fetching.download_weights` does it when ``huggingface_hub`` and the
+network are available). Two published layouts are accepted, side by side in one directory:
 
 ============  ===========================================  ==================================
 component     original files (Stability AI's code)         diffusers layout (subfolder)
@@ -24,15 +24,17 @@ them against a model, converting the keys and loading the tensors is
 from __future__ import annotations
 
 import json
-import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from semlink.channels._checks import check_one_of, check_type
+from semlink.channels._checks import check_type
 from semlink.errors import InputError
+from semlink.models.downloads import STABLE_CASCADE_REPO_ID
+from semlink.models.safetensors_headers import (FLOAT_CODES, float_dtype, format_si,
+                                                index_file_names, read_safetensors_header)
 
 __all__ = [
     "COMPONENTS",
@@ -43,7 +45,6 @@ __all__ = [
     "scan_weights_dir",
     "describe_weights_dir",
     "NOT_READY",
-    "download_weights",
     "float_dtype",
 ]
 
@@ -53,7 +54,7 @@ COMPONENTS: tuple[str, ...] = ("encoder", "stage_a", "stage_b_lite", "stage_b")
 LAYOUTS: tuple[str, ...] = ("original", "diffusers")
 """Weight layouts: Stability AI's original files, diffusers subfolders."""
 
-REPO_ID = "stabilityai/stable-cascade"
+REPO_ID = STABLE_CASCADE_REPO_ID
 """Hugging Face repository of the published weights (gated: accept the licence first)."""
 
 _ORIGINAL_FILES = {
@@ -76,24 +77,7 @@ _SIGNATURES = {
 }
 _WIDTH_KEY = "down_blocks.1.0.channelwise.0.weight"
 _STAGE_B_WIDTH = {"stage_b_lite": 576, "stage_b": 640}
-_DTYPE_NAMES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
-                "I64": "int64", "I32": "int32"}
-_FLOAT_CODES = {"F64", "F32", "F16", "BF16"}
-_MAX_HEADER = 100 * 2**20
 _SHOW = 3  # keys shown in an error message
-
-
-def float_dtype(tensors: Mapping[str, tuple[str, tuple[int, ...]]]) -> str:
-    """The floating dtype of a file's tensors (``{key: (safetensors dtype code, shape)}``, as a
-    header lists them): ``"float32"``, ``"bfloat16"``, ... , ``"mixed"`` or ``"-"`` (none).
-
-    >>> float_dtype({"w": ("BF16", (2, 2)), "n": ("I64", ())})
-    'bfloat16'
-    """
-    codes = {code for code, _ in tensors.values() if code in _FLOAT_CODES}
-    if len(codes) == 1:
-        return _DTYPE_NAMES[codes.pop()]
-    return "mixed" if codes else "-"
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,7 +117,7 @@ class FoundWeights:
     @property
     def num_values(self) -> int:
         """Number of floating-point values (parameters plus BatchNorm statistics)."""
-        return sum(math.prod(shape) for code, shape in self.tensors.values() if code in _FLOAT_CODES)
+        return sum(math.prod(shape) for code, shape in self.tensors.values() if code in FLOAT_CODES)
 
 
 @dataclass(frozen=True, eq=False)
@@ -180,7 +164,7 @@ class WeightsReport:
                 rows.append({
                     "component": comp, "layout": e.layout, "file": _relative(e.path, self.root),
                     "dtype": e.dtype, "tensors": str(len(e.tensors)),
-                    "values": _si(e.num_values, ""), "size": _si(e.size_bytes, "B"),
+                    "values": format_si(e.num_values, ""), "size": format_si(e.size_bytes, "B"),
                     "status": "ok" if e.ok else e.issues[0]})
             if not entries:
                 rows.append({"component": comp, "layout": "-", "file": "-", "dtype": "-",
@@ -232,86 +216,6 @@ def describe_weights_dir(path: str | Path | WeightsReport) -> str:
     return "\n".join(lines)
 
 
-def download_weights(dest: str | Path, variant: str = "lite", *, layout: str = "original",
-                     bf16: bool = False, repo_id: str = REPO_ID) -> WeightsReport:
-    """Download the encoder, stage A and a stage B from Hugging Face into ``dest``.
-
-    Needs ``huggingface_hub`` (``pip install 'semlink[hub]'``), network access and, as the
-    repository is gated, its licence accepted on huggingface.co and ``hf auth login``.
-    Any failure (no package, no network, no access) becomes one :class:`InputError`.
-
-    :param dest: Directory; created if missing.
-    :param variant: ``"lite"`` or ``"full"`` stage B.
-    :param layout: ``"original"`` (root files) or ``"diffusers"`` (``vqgan/`` and
-        ``decoder[_lite]/``); the encoder is always ``effnet_encoder.safetensors``.
-    :param bf16: Download the bf16 stage B (half the size) instead of float32.
-    :param repo_id: Hugging Face repository.
-    :output report: :func:`scan_weights_dir` of ``dest`` after the download.
-    :raises InputError: If the download fails or ``dest`` is not a directory.
-    """
-    check_one_of(variant, ("lite", "full"), name="variant")
-    check_one_of(layout, LAYOUTS, name="layout")
-    check_type(bf16, bool, name="bf16")
-    check_type(repo_id, str, name="repo_id")
-    root = Path(dest)
-    if root.exists() and not root.is_dir():
-        raise InputError(f"{root}: not a directory.")
-    try:
-        import huggingface_hub
-    except ImportError as err:
-        raise InputError("downloading weights needs huggingface_hub (pip install "
-                         f"'semlink[hub]'); or download the files of {repo_id} by hand "
-                         f"into {root}.") from err
-    stage_b = "stage_b_lite" if variant == "lite" else "stage_b"
-    what = "effnet_encoder.safetensors"
-    created = not root.exists()
-    hub_log = logging.getLogger("huggingface_hub")
-    level = hub_log.level
-    hub_log.setLevel(logging.ERROR)  # its retries log a warning each: the failure is one line
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        huggingface_hub.hf_hub_download(repo_id, what, local_dir=root)
-        if layout == "original":
-            for what in ("stage_a.safetensors", f"{stage_b}{'_bf16' if bf16 else ''}.safetensors"):
-                huggingface_hub.hf_hub_download(repo_id, what, local_dir=root)
-        else:
-            sub = _DIFFUSERS_DIRS[stage_b]
-            what = f"vqgan/ and {sub}/"
-            weights = f"{sub}/*bf16*" if bf16 else f"{sub}/diffusion_pytorch_model*"
-            huggingface_hub.snapshot_download(
-                repo_id, local_dir=root, allow_patterns=["vqgan/config.json",
-                                                         "vqgan/diffusion_pytorch_model.safetensors",
-                                                         f"{sub}/config.json", weights],
-                ignore_patterns=None if bf16 else ["*bf16*", "*fp16*"])
-    except Exception as err:  # noqa: BLE001 - any hub/network failure is one line
-        if created and root.is_dir() and not any(root.iterdir()):
-            root.rmdir()  # leave no empty folder that looks like a download
-        raise InputError(f"could not download {what} from {repo_id} into {root}: "
-                         f"{_download_failure(err)}") from err
-    finally:
-        hub_log.setLevel(level)
-    return scan_weights_dir(root)
-
-
-# Class names, so that no hub or HTTP package is imported to tell them apart.
-_UNREACHABLE = frozenset({"LocalEntryNotFoundError", "OfflineModeIsEnabled", "ConnectionError",
-                          "ConnectError", "ConnectTimeout", "Timeout", "TimeoutError",
-                          "ReadTimeout", "ProxyError"})
-
-
-def _download_failure(err: BaseException) -> str:
-    """Why a download failed and what to do, in one line."""
-    detail = f"{type(err).__name__}: {' '.join(str(err).split())[:200]}"
-    if type(err).__name__ == "GatedRepoError":
-        return (f"access refused ({detail}). The repository is gated: accept its licence on "
-                "huggingface.co and run `hf auth login`.")
-    if type(err).__name__ in _UNREACHABLE:
-        return (f"huggingface.co cannot be reached from here ({detail}). Download the files "
-                "on a machine with network access and copy the folder.")
-    return (f"{detail}. The repository is gated: accept its licence on huggingface.co and run "
-            "`hf auth login`, or download the files by hand.")
-
-
 # ----------------------------------------------------------------------------- helpers
 
 
@@ -336,33 +240,6 @@ def _expected_names(component: str, layout: str | None) -> str:
     return " or ".join(names)
 
 
-def _read_header(path: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """key -> (dtype code, shape) from a safetensors header; checks the file is complete."""
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as f:
-            head = f.read(8)
-            n = int.from_bytes(head, "little") if len(head) == 8 else -1
-            if n < 0 or n > size - 8 or n > _MAX_HEADER:
-                raise InputError(f"{path}: not a safetensors file (no valid header in its "
-                                 f"{size} bytes).")
-            raw = f.read(n)
-    except OSError as err:
-        raise InputError(f"{path}: cannot read ({err.strerror or err}).") from err
-    try:
-        header = json.loads(raw)
-        header.pop("__metadata__", None)
-        tensors = {k: (str(v["dtype"]), tuple(int(s) for s in v["shape"]))
-                   for k, v in header.items()}
-        end = max((int(v["data_offsets"][1]) for v in header.values()), default=0)
-    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as err:
-        raise InputError(f"{path}: not a safetensors file (header is not valid).") from err
-    if 8 + n + end > size:
-        raise InputError(f"{path}: truncated safetensors file ({size} bytes; its header "
-                         f"describes {8 + n + end}).")
-    return tensors
-
-
 def _scan_entry(component: str, layout: str, path: Path, files: list[Path],
                 config: dict[str, Any] | None = None, issues: list[str] | None = None,
                 key_files: Mapping[str, str] | None = None) -> FoundWeights:
@@ -371,7 +248,7 @@ def _scan_entry(component: str, layout: str, path: Path, files: list[Path],
     size = 0
     for f in files:
         try:
-            part = _read_header(f)
+            part = read_safetensors_header(f)
             size += f.stat().st_size
         except InputError as err:
             issues.append(str(err))
@@ -406,11 +283,14 @@ def _scan_diffusers(component: str, folder: Path) -> list[FoundWeights]:
             extra, files, key_files = list(issues), [], None
             try:
                 key_files = dict(json.loads(index.read_text())["weight_map"])
-                for name in dict.fromkeys(key_files.values()):
+                for name in index_file_names(index, key_files):  # none outside the folder
                     if (folder / name).is_file():
                         files.append(folder / name)
                     else:
                         extra.append(f"{folder / name}: missing (listed in {index.name}).")
+            except InputError as err:
+                extra.append(f"{err}.")
+                files, key_files = [], None
             except (OSError, ValueError, KeyError, TypeError) as err:
                 extra.append(f"{index}: not a valid index ({type(err).__name__}).")
             entries.append(_scan_entry(component, "diffusers", index, files, config, extra,
@@ -449,10 +329,3 @@ def _relative(path: Path, root: Path) -> str:
         return str(path.relative_to(root))
     except ValueError:
         return str(path)
-
-
-def _si(value: int, unit: str) -> str:
-    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if value >= factor:
-            return f"{value / factor:.1f}{' ' if unit else ''}{prefix}{unit}"
-    return f"{value}{' ' if unit else ''}{unit}"

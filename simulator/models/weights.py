@@ -29,9 +29,10 @@ from torch import nn
 
 from semlink.channels._checks import check_one_of, check_type
 from semlink.errors import InputError
+from semlink.models.fetching import download_weights
+from semlink.models.safetensors_headers import FLOAT_CODES
 from semlink.models.weight_files import (
     _DESCRIPTIONS,
-    _FLOAT_CODES,
     COMPONENTS,
     LAYOUTS,
     NOT_READY,
@@ -41,7 +42,6 @@ from semlink.models.weight_files import (
     _expected_names,
     _keys,
     describe_weights_dir,
-    download_weights,
     scan_weights_dir,
 )
 
@@ -335,7 +335,7 @@ def _check_header(found: FoundWeights, expected: Mapping[str, tuple[tuple[int, .
                          f"got {list(found.tensors[k][1])}{more}; the model's configuration "
                          f"does not match these {what} weights.")
     kinds = [k for k, (_, is_float) in expected.items()
-             if k in found.tensors and (found.tensors[k][0] in _FLOAT_CODES) != is_float]
+             if k in found.tensors and (found.tensors[k][0] in FLOAT_CODES) != is_float]
     if kinds:
         raise InputError(f"{found.path}: `{kinds[0]}` has dtype {found.tensors[kinds[0]][0]}, "
                          f"expected {'a floating' if expected[kinds[0]][1] else 'an integer'} type.")

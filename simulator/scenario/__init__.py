@@ -22,8 +22,9 @@ The package, by concern (every public name is importable from ``semlink.scenario
 - :mod:`~semlink.scenario.links`: the link configs (``LINK_CONFIGS`` registers a link type);
 - :mod:`~semlink.scenario.link_python`: the ``python`` link (a user's class);
 - :mod:`~semlink.scenario.model`: the whole scenario, its hash, loading a file;
-- :mod:`~semlink.scenario.loading`: YAML reading, ``base:``/``set:`` layering and the one-line
-  error messages (training recipes use it too).
+- :mod:`~semlink.scenario.loading`: YAML reading, ``base:``/``set:`` layering, the command
+  line's ``--set`` overrides, required values (``???``) and the one-line error messages
+  (training recipes use it too).
 """
 from __future__ import annotations
 
@@ -39,20 +40,25 @@ from semlink.scenario.limits import (AMPLIFIER_BACKOFF_RANGE_DB, CHANNEL_IMPAIRM
                                      METRICS, OFDM_CARRIER_RANGE_HZ, OFDM_MAX_DELAY_SPREAD_S,
                                      OFDM_MAX_FFT_SIZE, OFDM_MAX_OFDM_SYMBOLS, OFDM_MAX_SPEED_MPS,
                                      OFDM_MODELS, OFDM_SUBCARRIER_SPACING_RANGE_HZ, QAM_ORDERS,
-                                     SET_METRICS, CodeRate, ImageSide, SnrDb, _Frozen, parse_rate,
+                                     SET_METRICS, CodeRate, FiniteSnrDb, ImageSide, Seed, SnrDb,
+                                     _Frozen, parse_rate,
                                      union_members)
 from semlink.scenario.links import (LDPC_CHECK_NODES, LINK_CONFIGS, LINK_TYPES,
                                     AnalogTransmission, BandwidthConfig, BERLinkConfig,
                                     ClassicalLinkConfig, DigitalTransmission, HarqConfig,
                                     LDPCDecoderConfig, LinkConfig, PythonLinkConfig,
                                     SemanticLinkConfig, Transmission)
-from semlink.scenario.loading import (OverrideError, ScenarioError, apply_overrides, yaml_text,
-                                      validate_yaml)
+from semlink.scenario.loading import (MISSING, Override, OverrideError, ScenarioError,
+                                      apply_overrides, as_overrides, missing_paths,
+                                      read_yaml_file, resolve_yaml, validate_yaml, yaml_text)
 from semlink.scenario.model import (ImagesConfig, MonteCarloConfig, Scenario, SNRConfig,
                                     load_scenario, parse_scenario, scenario_hash)
 
 __all__ = [
     "ImageSide",
+    "SnrDb",
+    "FiniteSnrDb",
+    "Seed",
     "METRICS",
     "SET_METRICS",
     "parse_rate",
@@ -89,8 +95,14 @@ __all__ = [
     "load_scenario",
     "parse_scenario",
     "validate_yaml",
+    "read_yaml_file",
     "apply_overrides",
     "yaml_text",
     "OverrideError",
+    "Override",
+    "as_overrides",
+    "MISSING",
+    "missing_paths",
+    "resolve_yaml",
     "scenario_hash",
 ]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Literal, Union
 from pydantic import Field, field_validator, model_validator
 
 from semlink.scenario.limits import (AMPLIFIER_BACKOFF_RANGE_DB, CHANNEL_IMPAIRMENTS,
+                                     K_FACTOR_RANGE_DB, MAX_COHERENCE_SYMBOLS,
                                      MAX_NORMALIZED_DOPPLER, MAX_PHASE_NOISE_LINEWIDTH,
                                      MAX_RX_ANTENNAS, OFDM_CARRIER_RANGE_HZ,
                                      OFDM_MAX_DELAY_SPREAD_S, OFDM_MAX_FFT_SIZE,
@@ -153,7 +154,7 @@ class RayleighConfig(_Channel):
     = receive diversity with maximum-ratio combining."""
 
     type: Literal["rayleigh"]
-    coherence_symbols: int = Field(1, ge=1)
+    coherence_symbols: int = Field(1, ge=1, le=MAX_COHERENCE_SYMBOLS)
     equalizer: Literal["zf", "mmse"] = "zf"
     # None (= 1) rather than a default value: see scenario_hash.
     num_rx_antennas: int | None = Field(None, ge=1, le=MAX_RX_ANTENNAS,
@@ -237,7 +238,8 @@ class RicianConfig(RayleighConfig):
     power; the other fields as for ``rayleigh``."""
 
     type: Literal["rician"]
-    k_factor_db: float = Field(allow_inf_nan=False, description="Rician K factor, dB.")
+    k_factor_db: float = Field(ge=K_FACTOR_RANGE_DB[0], le=K_FACTOR_RANGE_DB[1],
+                               description="Rician K factor, dB.")
 
     @staticmethod
     def scattered_power(k_factor_db: float) -> float:
@@ -283,8 +285,9 @@ class OFDMConfig(_Channel):
     subcarrier_spacing_hz: float = Field(30e3, ge=OFDM_SUBCARRIER_SPACING_RANGE_HZ[0],
                                          le=OFDM_SUBCARRIER_SPACING_RANGE_HZ[1])
     num_ofdm_symbols: int = Field(14, ge=2, le=OFDM_MAX_OFDM_SYMBOLS)
-    cyclic_prefix_length: int = Field(6, ge=0)
-    pilot_ofdm_symbol_indices: list[int] = Field(default_factory=lambda: [2, 11])
+    cyclic_prefix_length: int = Field(6, ge=0, le=OFDM_MAX_FFT_SIZE)
+    pilot_ofdm_symbol_indices: list[int] = Field(default_factory=lambda: [2, 11],
+                                                 max_length=OFDM_MAX_OFDM_SYMBOLS)
     channel_estimation: Literal["ls", "perfect"] = "ls"
     interpolation: Literal["nn", "lin"] = "lin"
     # None (= no amplifier) rather than a default value: see scenario_hash.
@@ -307,7 +310,7 @@ class OFDMConfig(_Channel):
         None, allow_inf_nan=False, description="Receiver oscillator frequency offset, Hz: a "
         "phase ramp on the time-domain samples (domain time only); None = none.")
     # None (= [0, 0]) rather than a default value: see scenario_hash.
-    num_guard_carriers: list[Annotated[int, Field(ge=0)]] | None = Field(
+    num_guard_carriers: list[Annotated[int, Field(ge=0, le=OFDM_MAX_FFT_SIZE)]] | None = Field(
         None, min_length=2, max_length=2, description="[left, right] nulled subcarriers at the "
         "band's edges; None = [0, 0].")
     # None (= false) rather than a default value: see scenario_hash.

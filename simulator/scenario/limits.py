@@ -17,6 +17,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 __all__ = [
     "ImageSide",
     "SnrDb",
+    "FiniteSnrDb",
+    "Seed",
     "CodeRate",
     "METRICS",
     "SET_METRICS",
@@ -61,6 +63,34 @@ CHANNEL_IMPAIRMENTS = ("amplifier", "phase_noise_linewidth", "phase_noise_linewi
                        "frequency_offset", "frequency_offset_hz")
 AMPLIFIER_BACKOFF_RANGE_DB = (-20.0, 40.0)  # input back-offs a scenario may ask for
 
+# Practical bounds of a file and of its numbers (docs/scenarios.md, "Limits"): a file beyond
+# them is a mistake or an attack, refused in one line before it costs minutes or gigabytes.
+MAX_YAML_BYTES = 1 << 20  # 1 MiB: the shipped scenarios and recipes are under 2 KiB
+MAX_YAML_VALUES = 20_000  # lists, mappings and scalars of one file, aliases expanded
+MAX_YAML_DEPTH = 64  # nested lists and mappings (a scenario needs about 6)
+SNR_RANGE_DB = (-50.0, 100.0)  # an SNR point (or .inf), a range's ends, a training SNR
+K_FACTOR_RANGE_DB = (-50.0, 50.0)  # Rician K: -50 dB is Rayleigh, 50 dB AWGN, to 1e-5
+MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes 64 bits; seeds are derived to 63
+MAX_BATCH_SIZE = 1024  # images per task or training micro-batch
+MAX_REPEATS = 1000  # transmissions of each image at each SNR
+MAX_IMAGE_COUNT = 10_000_000  # images of a set (ImageNet's training set is 1.3 million)
+MAX_LINKS = 100  # links of one scenario
+MAX_GUIDANCE = 100.0  # classifier-free guidance scale (the paper uses 1.1)
+MAX_SAMPLING_STEPS = 1000  # stage B sampling steps
+MAX_COHERENCE_SYMBOLS = 10**9  # beyond any image's symbols: quasi-static fading
+MAX_CHANNEL_USES = 3 * 4096 * 4096  # one per real value of the largest image (ratio 1)
+MAX_CODEWORD_LENGTH = 8448 * 5  # coded bits of the longest block at the lowest rate, 1/5
+MAX_MONTE_CARLO_BITS = 10**13  # bits of one BER point (days at 10^8 bits per second)
+MAX_MONTE_CARLO_ERRORS = 10**9  # errors that end a BER point
+MAX_BATCH_BITS = 10**8  # bits per BER batch (a few GB of LLRs)
+MAX_TRAIN_STEPS = 10**8  # optimiser steps of a phase, warm-up, cadences
+MAX_GRAD_ACCUM = 1024  # micro-batches per optimiser step
+MAX_LEARNING_RATE = 1.0
+MAX_WEIGHT_DECAY = 1.0
+MAX_GRAD_CLIP = 1e6
+MAX_PHASES = 100  # phases of a training recipe
+CLIP_RANGE = (-1000.0, 1000.0)  # a digital embedding's quantiser range (default [-4, 4])
+
 
 class _Frozen(BaseModel):
     # No NaN or infinity in any number of a file (an SNR point may be .inf: SnrDb).
@@ -68,13 +98,23 @@ class _Frozen(BaseModel):
 
 
 def _snr_db(value: float) -> float:
-    """An SNR in dB: a number, or ``.inf`` for a noiseless channel; never NaN or -inf."""
+    """An SNR in dB: a number in :data:`SNR_RANGE_DB`, or ``.inf`` for a noiseless channel;
+    never NaN or -inf."""
     if math.isnan(value) or value == -math.inf:
         raise ValueError(f"must be a number of dB (.inf for a noiseless channel); got {value}")
+    low, high = SNR_RANGE_DB
+    if value != math.inf and not low <= value <= high:
+        raise ValueError(f"must be in [{low:g}, {high:g}] dB (or .inf for a noiseless channel); "
+                         f"got {value:g}")
     return value
 
 
 SnrDb = Annotated[float, Field(allow_inf_nan=True), AfterValidator(_snr_db)]
+"""An SNR point in dB: -50..100, or ``.inf`` (no noise)."""
+FiniteSnrDb = Annotated[float, Field(ge=SNR_RANGE_DB[0], le=SNR_RANGE_DB[1])]
+"""A finite SNR in dB, -50..100: a range's ends, a training SNR."""
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+"""A random seed: 0..2^63 - 1."""
 CodeRate = Annotated[float, Field(ge=CODE_RATE_RANGE[0], le=CODE_RATE_RANGE[1])]
 """A 5G LDPC code rate k/n: 1/5 .. 948/1024 (a number or a fraction such as ``"1/2"``)."""
 

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
-from semlink.scenario.limits import (CHANNEL_IMPAIRMENTS, CODE_BLOCK_INFO_BITS, ENCODER_STRIDE,
-                                     MAX_HARQ_TRANSMISSIONS, QAM_ORDERS, CodeRate, _Frozen,
-                                     parse_rate, union_members)
+from semlink.scenario.limits import (CHANNEL_IMPAIRMENTS, CLIP_RANGE, CODE_BLOCK_INFO_BITS,
+                                     ENCODER_STRIDE, MAX_CHANNEL_USES, MAX_CODEWORD_LENGTH,
+                                     MAX_GUIDANCE, MAX_HARQ_TRANSMISSIONS, MAX_SAMPLING_STEPS,
+                                     QAM_ORDERS, CodeRate, _Frozen, parse_rate, union_members)
 from semlink.scenario.link_deepjscc import DeepJSCCLinkConfig
 from semlink.scenario.link_img2img import Img2ImgSCLinkConfig
 from semlink.scenario.link_python import PythonLinkConfig
@@ -93,10 +94,11 @@ class DigitalTransmission(_Frozen):
 
     mode: Literal["digital"]
     bits_per_value: int = Field(6, ge=1, le=16)
-    clip: list[float] = Field(default_factory=lambda: [-4.0, 4.0], description="[low, high].")
+    clip: list[Annotated[float, Field(ge=CLIP_RANGE[0], le=CLIP_RANGE[1])]] = Field(
+        default_factory=lambda: [-4.0, 4.0], description="[low, high].")
     modulation: int = 16
     code_rate: CodeRate = 0.5
-    codeword_length: int = Field(2048, ge=64)
+    codeword_length: int = Field(2048, ge=64, le=MAX_CODEWORD_LENGTH)
     fallback: Literal["zeros"] = "zeros"
     # None (= one transmission) rather than a default value: see scenario_hash.
     harq: HarqConfig | None = Field(None, description="Retransmissions of an embedding with a "
@@ -159,8 +161,10 @@ class SemanticLinkConfig(_Frozen):
     type: Literal["semantic"]
     preset: Literal["small", "stable-cascade-lite", "stable-cascade"] = "small"
     weights: str | None = Field(None, description="Weights directory (real presets).")
-    steps: int | None = Field(None, ge=1, le=1000, description="Sampling steps; None = preset's.")
-    guidance: float | None = Field(None, ge=1.0, description="CFG scale; None = preset's.")
+    steps: int | None = Field(None, ge=1, le=MAX_SAMPLING_STEPS,
+                              description="Sampling steps; None = preset's.")
+    guidance: float | None = Field(None, ge=1.0, le=MAX_GUIDANCE,
+                                   description="CFG scale; None = preset's.")
     resize_factor: float | None = Field(None, gt=0, le=1.0)
     transmission: Transmission = AnalogTransmission(mode="analog")
 
@@ -200,13 +204,31 @@ class SemanticLinkConfig(_Frozen):
         """The weights folder, if given."""
         return {} if self.weights is None else {"weights": self.weights}
 
+    def trained_image_size(self) -> int:
+        """Side of the square images the preset's models were trained on, px
+        (:attr:`semlink.models.presets.Preset.native_image_size`: 256 for ``small``)."""
+        from semlink.models.presets import get_preset
+
+        return get_preset(self.preset).native_image_size
+
+    def scenario_warnings(self, scenario: Any, name: str) -> list[str]:
+        """A line when the scenario's images are not the size the preset was trained on: the
+        link runs (its models are convolutional), but not as it was made to."""
+        side = self.trained_image_size()
+        if scenario.images is None or scenario.images.shape == (side, side):
+            return []
+        height, width = scenario.images.shape
+        return [f"links.{name}: preset {self.preset!r} was trained on {side}x{side} px images; "
+                f"this scenario runs it at {width}x{height} px, a size it was not made for "
+                "(its results there may fall short of its own)"]
+
 
 class BandwidthConfig(_Frozen):
     """Channel uses per image: match another image link (one built once, not per SNR point),
     give a number, or a ratio N / (3 H W)."""
 
     match: str | None = None
-    channel_uses: int | None = Field(None, ge=1)
+    channel_uses: int | None = Field(None, ge=1, le=MAX_CHANNEL_USES)
     ratio: float | None = Field(None, gt=0, le=1)
 
     @model_validator(mode="after")
@@ -243,7 +265,7 @@ class ClassicalLinkConfig(_Frozen):
         "outage probability over the channel is <= bler_target.")
     modulation: int = 16
     code_rate: CodeRate = 0.5
-    codeword_length: int = Field(2048, ge=64)
+    codeword_length: int = Field(2048, ge=64, le=MAX_CODEWORD_LENGTH)
     bandwidth: BandwidthConfig
     failure_policy: Literal["paper", "error-concealment", "mean-image"] = "paper"
     jpeg2000_header: Literal["implicit", "explicit"] = Field(
@@ -353,7 +375,7 @@ class BERLinkConfig(_Frozen):
     type: Literal["ber"]
     modulation: int = 4
     code_rate: CodeRate | None = None
-    codeword_length: int = Field(2048, ge=64)
+    codeword_length: int = Field(2048, ge=64, le=MAX_CODEWORD_LENGTH)
     demapping: Literal["app", "maxlog"] = "app"
     # None (= one transmission) rather than a default value: see scenario_hash.
     harq: HarqConfig | None = Field(None, description="Retransmissions of each code block whose "

@@ -9,15 +9,22 @@ overrides (:func:`apply_overrides`), which change one value anywhere, also insid
     name: small-noisefree
     set:
       phases.1.conditioning.noise: none       # phases[1].conditioning.noise
+
+The command line changes values the same way, last (``--set KEY=VALUE``, :class:`Override`, the
+Hydra/OmegaConf convention), and a value a user must supply is written as OmegaConf's missing
+value ``???`` (:data:`MISSING`): a document that still holds one after the overrides is refused
+with a line naming the key and the ``--set`` to give.
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
+import os
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, Union
 
@@ -25,22 +32,31 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from semlink.errors import InputError
-from semlink.scenario.limits import members_by_tag
+from semlink.scenario.limits import (MAX_YAML_BYTES, MAX_YAML_DEPTH, MAX_YAML_VALUES,
+                                     members_by_tag)
 
 __all__ = [
     "BASE_KEY",
     "OVERRIDES_KEY",
+    "MISSING",
     "ScenarioError",
     "OverrideError",
+    "Override",
+    "as_overrides",
+    "missing_paths",
     "validate_yaml",
+    "resolve_yaml",
     "apply_overrides",
     "yaml_text",
+    "read_yaml_file",
 ]
 
 _M = TypeVar("_M", bound=BaseModel)
 #: Top-level keys of a layered file: the file it builds on, and its dotted-path overrides.
 BASE_KEY = "base"
 OVERRIDES_KEY = "set"
+#: OmegaConf's missing value: a value the user must supply (``--set KEY=VALUE``).
+MISSING = "???"
 _INDEX = re.compile(r"[0-9]+")
 
 
@@ -59,6 +75,100 @@ class OverrideError(ValueError):
         self.key = key
         self.reason = reason
         super().__init__(f"{key}: {reason}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Override:
+    """One value put into a loaded document at a dotted path (:func:`apply_overrides`), after
+    its ``base:`` and ``set:``: the command line's ``--set KEY=VALUE`` (:meth:`parse`), or an
+    entry of the Python API's ``overrides`` mapping (:func:`as_overrides`).
+
+    :param key: Dotted path: mapping keys, and 0-based item indices in lists.
+    :param value: The value, as YAML loads it (``None``, numbers, strings, lists, mappings).
+    :param origin: Names the override in messages: ``--set KEY=VALUE`` or ``overrides['KEY']``.
+    """
+
+    key: str
+    value: Any
+    origin: str
+
+    @classmethod
+    def parse(cls, text: str) -> "Override":
+        """The override of the command line's ``--set KEY=VALUE``: ``VALUE`` is read as YAML
+        (a scalar or a flow list or mapping: ``seed=3``, ``snr.points_db=[1,5]``, ``x=null``);
+        an empty one (``KEY=``) is the empty string.
+
+        :raises OverrideError: (a ValueError) If ``text`` has no ``=``, ``KEY`` is not a dotted
+            path, or ``VALUE`` is not valid YAML; its ``reason`` is a line to print.
+
+        >>> Override.parse("snr.points_db=[1, 5]")
+        Override(key='snr.points_db', value=[1, 5], origin='--set snr.points_db=[1, 5]')
+        >>> Override.parse("seed")
+        Traceback (most recent call last):
+        ...
+        semlink.scenario.loading.OverrideError: --set seed: must be KEY=VALUE, a dotted path into the YAML and a YAML value, as in snr.points_db=[1,5]
+        """
+        key, equals, value_text = text.partition("=")
+        origin = f"--set {text}"
+        if not equals or not key:
+            raise OverrideError(origin, "must be KEY=VALUE, a dotted path into the YAML and a "
+                                        "YAML value, as in snr.points_db=[1,5]")
+        if not all(key.split(".")) or any(ch.isspace() for ch in key):
+            raise OverrideError(origin, f"{key!r} is not a dotted path; join keys and item "
+                                        "indices with single dots, as in phases.0.steps")
+        if not value_text.strip():
+            return cls(key, "", origin)
+        try:
+            value = _parse(value_text, origin, _Loader.get_single_data)
+        except yaml.YAMLError as err:
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise OverrideError(origin, f"{value_text!r} is not a valid YAML value ({problem}); "
+                                        "for text, put YAML quotes inside the shell's, as in "
+                                        "'KEY=\"a: b\"'") from None
+        return cls(key, value, origin)
+
+
+def as_overrides(overrides: Mapping[str, Any] | Sequence[Override] | None, *,
+                 name: str = "overrides") -> tuple[Override, ...]:
+    """``overrides`` as :class:`Override` s: a sequence of them as it is, a mapping of dotted
+    paths to plain values (the Python API's ``overrides={"snr.points_db": [5]}``) one each.
+
+    :param name: The argument ``overrides`` came from, for messages.
+    :raises TypeError: If ``overrides`` is neither, a key is not a string or a value is not
+        plain (numbers, strings, lists, mappings: what YAML writes).
+    """
+    if overrides is None:
+        return ()
+    if isinstance(overrides, Mapping):
+        made = []
+        for key, value in overrides.items():
+            if not isinstance(key, str):
+                raise TypeError(f"`{name}` keys must be dotted paths (str); got {key!r}.")
+            yaml_text({"value": value}, name=f"{name}[{key!r}]")  # TypeError if not plain
+            made.append(Override(key, _plain(value), f"{name}[{key!r}]"))
+        return tuple(made)
+    if isinstance(overrides, Sequence) and not isinstance(overrides, str) and \
+            all(isinstance(o, Override) for o in overrides):
+        return tuple(overrides)
+    raise TypeError(f"`{name}` must be a mapping of dotted paths to values, such as "
+                    f"{{'seed': 3}}; got {type(overrides).__name__}.")
+
+
+def missing_paths(data: Any, prefix: str = "") -> list[str]:
+    """The dotted paths of ``data`` (mappings and lists, as loaded from YAML or dumped from a
+    model) whose value is :data:`MISSING` (``???``), in document order.
+
+    >>> missing_paths({"data": {"source": "???", "size": 256}, "phases": [{"lr": "???"}]})
+    ['data.source', 'phases.0.lr']
+    """
+    if isinstance(data, Mapping):
+        items = data.items()
+    elif isinstance(data, list):
+        items = enumerate(data)
+    else:
+        return [prefix] if data == MISSING and prefix else []
+    return [path for key, value in items
+            for path in missing_paths(value, f"{prefix}.{key}" if prefix else str(key))]
 
 
 class _Loader(yaml.SafeLoader):
@@ -84,6 +194,65 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+    # Limits (MAX_YAML_DEPTH, MAX_YAML_VALUES), checked as the nodes are composed: deep nesting
+    # would end in a RecursionError, a long list or expanding aliases in minutes of parsing.
+    _depth = 0
+    _values = 0
+    _path: list[Any]
+    _sizes: dict[int, int]
+
+    def compose_document(self) -> yaml.Node:
+        self._path, self._sizes = [], {}
+        return super().compose_document()
+
+    def fetch_flow_collection_start(self, token_class: type) -> None:
+        # The scanner reads nested [ and { ahead of the composer, in time quadratic in depth.
+        if self.flow_level >= MAX_YAML_DEPTH:
+            raise _LimitError(_too_deep(), self.get_mark(), [])
+        super().fetch_flow_collection_start(token_class)
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        # ``index``: a value's key node in a mapping, an item's index in a list (None: a key)
+        if index is not None:
+            self._path.append(index.value if isinstance(index, yaml.ScalarNode) else index)
+        event = self.peek_event()
+        start, before = event.start_mark, self._values
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise _LimitError(_too_deep(), start, self._path)
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        if isinstance(event, yaml.AliasEvent):  # the anchored value again, every item counted
+            self._values += self._sizes.get(id(node), 1)
+        else:
+            self._values += 1
+            if getattr(event, "anchor", None) is not None:
+                self._sizes[id(node)] = self._values - before
+        if self._values > MAX_YAML_VALUES:
+            raise _LimitError(f"more than {MAX_YAML_VALUES} values (list items, keys and "
+                              f"values, aliases expanded; limit {MAX_YAML_VALUES})", start,
+                              self._path[:-1] if index is not None else self._path)
+        if index is not None:
+            self._path.pop()
+        return node
+
+
+def _too_deep() -> str:
+    return f"nesting deeper than {MAX_YAML_DEPTH} levels of lists and mappings (limit " \
+           f"{MAX_YAML_DEPTH})"
+
+
+class _LimitError(yaml.MarkedYAMLError):
+    """A file beyond one of the limits of :class:`_Loader`; ``path`` where (keys, indices)."""
+
+    def __init__(self, problem: str, mark: yaml.Mark, path: list[Any]) -> None:
+        super().__init__(problem=problem, problem_mark=mark)
+        parts = [str(p) for p in path]
+        self.where = ".".join(parts[:4]) + (".…" if len(parts) > 4 else "")
+
+
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"""^[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
@@ -94,7 +263,10 @@ _Loader.add_implicit_resolver(
 
 
 def validate_yaml(text: str, model: type[_M], *, source: str, what: str = "a scenario",
-                  layered: bool = False, context: dict[str, Any] | None = None) -> _M:
+                  layered: bool = False, context: dict[str, Any] | None = None,
+                  overrides: Mapping[str, Any] | Sequence[Override] | None = None,
+                  overrides_dir: str | Path | None = None, base_dir: str | Path | None = None,
+                  allow_missing: bool = False) -> _M:
     """Validate YAML ``text`` into the pydantic ``model`` (scenarios, training configs, ...).
 
     :param source: Names the text in messages (a file path).
@@ -105,14 +277,133 @@ def validate_yaml(text: str, model: type[_M], *, source: str, what: str = "a sce
         in a value from a base file names that file and its line; one in an override names
         the line of the override.
     :param context: pydantic's validation context (validators read it: e.g. ``base_dir``).
+    :param overrides: Values put in after ``base:`` and ``set:``, in order (``--set``; a
+        mapping as :func:`as_overrides` takes it). A problem in one names it (``--set KEY=VALUE:
+        message``).
+    :param overrides_dir: The folder relative paths in ``overrides`` start from (the current
+        directory, for the command line): each path field an override sets (those the
+        validated model's ``referenced_paths()`` names) is rewritten relative to ``base_dir``,
+        where the document's own relative paths start. None: override values are taken as the
+        document's own (relative to ``base_dir``).
+    :param base_dir: The folder the document's relative paths start from; default the folder
+        of ``source``.
+    :param allow_missing: Accept values still :data:`MISSING` (``???``) where the schema takes
+        a string (``semlink validate`` names them; :func:`missing_paths` finds them); else each
+        is a problem, ``SOURCE:LINE: key: required; pass --set key=VALUE``.
     :raises ScenarioError: One line per problem, ``SOURCE:LINE: yaml.path: message``.
+    :raises TypeError: If ``overrides`` is not a mapping of plain values or of Override s.
     """
+    return resolve_yaml(text, model, source=source, what=what, layered=layered,
+                        context=context, overrides=overrides, overrides_dir=overrides_dir,
+                        base_dir=base_dir, allow_missing=allow_missing)[0]
+
+
+def resolve_yaml(text: str, model: type[_M], *, source: str, what: str = "a scenario",
+                 layered: bool = False, context: dict[str, Any] | None = None,
+                 overrides: Mapping[str, Any] | Sequence[Override] | None = None,
+                 overrides_dir: str | Path | None = None, base_dir: str | Path | None = None,
+                 allow_missing: bool = False) -> tuple[_M, str]:
+    """:func:`validate_yaml`, and the effective text to store beside what it makes: ``text``
+    itself without ``overrides``; else the document with them applied (its ``base:`` merged
+    and ``set:`` applied too), written out as YAML under a comment naming the source and the
+    overrides (the file's comments are not kept). It validates to the same model.
+
+    :output: ``(model, text)``.
+    :raises ScenarioError: As :func:`validate_yaml`.
+    """
+    overrides = as_overrides(overrides)
     data, root = (_layered if layered else _document)(text, source, what)
+    origins = {o.origin: o.key for o in overrides}
+    data, root = _apply(data, root, overrides)
+    result = _validated(data, root, model, source, context, origins, allow_missing)
+    if overrides_dir is not None:
+        base = Path(source).parent if base_dir is None else Path(base_dir)
+        moved = _rebased(result, overrides, Path(overrides_dir), base)
+        if moved:
+            data = apply_overrides(data, moved)
+            result = _validated(data, root, model, source, context, origins, allow_missing)
+    if not overrides:
+        return result, text
+    named = " ".join(o.origin for o in overrides).replace("\n", " ")
+    return result, f"# {source} with {named}\n" + yaml_text(data, name="overrides")
+
+
+def _apply(data: dict, root: yaml.MappingNode,
+           overrides: Sequence[Override]) -> tuple[dict, yaml.MappingNode]:
+    """``data`` and ``root`` with ``overrides`` applied in order: the nodes they add are marked
+    with their origin (messages name the override); every problem reported at once."""
+    problems = []
+    for override in overrides:
+        try:
+            data = apply_overrides(data, {override.key: override.value})
+        except OverrideError as err:
+            problems.append(f"{override.origin}: {err.reason}")
+            continue
+        mark = yaml.Mark(override.origin, 0, 0, 0, None, None)
+        key = yaml.ScalarNode("tag:yaml.org,2002:str", override.key, mark, mark)
+        value = _parse(yaml.safe_dump(override.value), override.origin,
+                       _Loader.get_single_node)
+        root = _set_node(root, override.key.split("."), key, value)
+    if problems:
+        raise ScenarioError(problems)
+    return data, root
+
+
+def _validated(data: dict, root: yaml.MappingNode, model: type[_M], source: str,
+               context: dict[str, Any] | None, origins: Mapping[str, str],
+               allow_missing: bool) -> _M:
+    """``data`` validated into ``model``; every problem one line (a :data:`MISSING` value one
+    line saying which ``--set`` to give, unless ``allow_missing`` and the schema takes it)."""
+    missing = missing_paths(data)
+    required = {path: _required(path, root, source, model, origins) for path in missing}
+    problems = [] if allow_missing else list(required.values())
     try:
-        return model.model_validate(data, context=context)
+        result = model.model_validate(data, context=context)
     except ValidationError as err:
-        raise ScenarioError([_format_problem(e, root, source, model)
-                             for e in err.errors()]) from None
+        for error in err.errors():
+            where, line = _format_problem(error, root, source, model, origins)
+            if where not in required:
+                problems.append(line)
+            elif allow_missing and required[where] not in problems:  # ??? where no str goes
+                problems.append(required[where])
+        raise ScenarioError(problems) from None
+    if problems:
+        raise ScenarioError(problems)
+    return result
+
+
+def _required(path: str, root: yaml.Node, source: str, model: type[BaseModel],
+              origins: Mapping[str, str]) -> str:
+    """The line for a :data:`MISSING` value at the dotted ``path``: where it is, and the
+    ``--set`` to give (``PATH`` or ``VALUE``, as the field's ``metavar`` says, and its
+    description)."""
+    loc: list[Any] = [int(p) if p.isdigit() else p for p in path.split(".")]
+    _, file, line = _resolve(root, loc, {}, source)
+    field = _parent_model(model, loc, _tagged_models(model)).model_fields.get(str(loc[-1]))
+    extra = field.json_schema_extra if field is not None else None
+    metavar = extra.get("metavar", "VALUE") if isinstance(extra, dict) else "VALUE"
+    hint = f" ({field.description})" if field is not None and field.description else ""
+    where = file if file in origins else f"{file}:{line}"
+    return f"{where}: {path}: required; pass --set {path}={metavar}{hint}"
+
+
+def _rebased(config: BaseModel, overrides: Sequence[Override], overrides_dir: Path,
+             base_dir: Path) -> dict[str, str]:
+    """The path fields of ``config`` (its ``referenced_paths()``) that ``overrides`` set to a
+    relative path, by dotted path: rewritten from ``overrides_dir`` to ``base_dir``."""
+    named = getattr(config, "referenced_paths", None)
+    if named is None or not overrides or overrides_dir.resolve() == base_dir.resolve():
+        return {}
+    keys = [o.key for o in overrides]
+    moved = {}
+    for field, value in named().items():
+        if not any(field == key or field.startswith(f"{key}.") for key in keys):
+            continue  # the document's own: relative to base_dir already
+        if value == MISSING or Path(value).expanduser().is_absolute():
+            continue
+        moved[field] = os.path.relpath(os.path.join(overrides_dir.resolve(), value),
+                                       base_dir.resolve())
+    return moved
 
 
 def yaml_text(data: Mapping[str, Any], *, name: str) -> str:
@@ -196,11 +487,39 @@ def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> di
     return result
 
 
+def read_yaml_file(path: str | Path, *, what: str = "scenario") -> str:
+    """The text of a scenario or recipe file, refused before it is parsed when it is longer
+    than :data:`~semlink.scenario.limits.MAX_YAML_BYTES` (1 MiB): a file's size is looked at,
+    and anything else (a pipe, a device) is read no further than that.
+
+    :param what: What the file is, for the message: ``scenario``, ``training config``.
+    :raises ScenarioError: One line for a file over the limit.
+    :raises OSError: If it cannot be read (FileNotFoundError if it does not exist).
+    :raises UnicodeDecodeError: If it is not UTF-8.
+    """
+    path = Path(path)
+    limit = f"the limit of a {what} file is {MAX_YAML_BYTES} bytes (1 MiB)"
+    if path.is_file() and path.stat().st_size > MAX_YAML_BYTES:
+        raise ScenarioError([f"{path}: {path.stat().st_size} bytes; {limit}: a file that "
+                             "large is no hand-written scenario (refused unread)"])
+    with open(path, encoding="utf-8") as file:
+        text = file.read(MAX_YAML_BYTES + 1)  # characters: at most 4 bytes each
+    if len(text.encode("utf-8")) > MAX_YAML_BYTES:
+        raise ScenarioError([f"{path}: more than {MAX_YAML_BYTES} bytes; {limit}"])
+    return text
+
+
 def _document(text: str, source: str, what: str) -> tuple[dict, yaml.MappingNode]:
     """The mapping of YAML ``text`` and its node tree, whose marks name ``source``."""
     try:
-        data = _parse(text, source, _Loader.get_single_data)
         root = _parse(text, source, _Loader.get_single_node)
+        # constructed from its own node tree (once parsed), which the limits were checked on
+        data = None if root is None else _parse(text, source,
+                                                lambda loader: loader.construct_document(root))
+    except _LimitError as err:
+        where = f" {err.where}:" if err.where else ""
+        raise ScenarioError([f"{source}:{err.problem_mark.line + 1}:{where} {err.problem}"]
+                            ) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -243,7 +562,7 @@ def _layered(text: str, source: str, what: str,
             raise ScenarioError([f"{where}: {base} leads back to this file (a cycle of bases: "
                                  f"{files}); a recipe cannot build on itself"])
         try:
-            base_text = path.read_text(encoding="utf-8")
+            base_text = read_yaml_file(path, what=what.removeprefix("a "))
         except FileNotFoundError:
             raise ScenarioError([f"{where}: {path} not found; base is relative to this "
                                  "file's folder"]) from None
@@ -336,7 +655,11 @@ def _mapping_node(like: yaml.MappingNode, pairs: list) -> yaml.MappingNode:
 
 
 def _format_problem(error: dict[str, Any], root: yaml.Node | None, source: str,
-                    model: type[BaseModel]) -> str:
+                    model: type[BaseModel],
+                    origins: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """``(yaml.path, line)`` of a pydantic error: the line ``FILE:LINE: yaml.path: message``,
+    or ``--set KEY=VALUE: message`` for a value an override (by origin in ``origins``, its key
+    the value) put there."""
     loc = list(error["loc"])
     msg = error["msg"]
     if msg.startswith("Value error, "):
@@ -358,7 +681,9 @@ def _format_problem(error: dict[str, Any], root: yaml.Node | None, source: str,
         msg = f"{msg}; got {error['input']!r}"
     loc, file, line = _resolve(root, loc, tagged, source)
     where = ".".join(str(p) for p in loc) or "(top level)"
-    return f"{file}:{line}: {where}: {msg}"
+    if origins and file in origins:
+        return where, f"{file}: {msg}" if where == origins[file] else f"{file}: {where}: {msg}"
+    return where, f"{file}:{line}: {where}: {msg}"
 
 
 def _resolve(root: yaml.Node | None, loc: list[Any], tags: Mapping[str, Any],

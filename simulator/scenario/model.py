@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,10 +14,13 @@ from pydantic import Field, field_validator, model_validator
 from semlink.devices import is_device_name
 from semlink.scenario.channels import AWGNConfig, ChannelConfig
 from semlink.links.protocol import per_snr
-from semlink.scenario.limits import (LINK_NAME, MAX_SNR_POINTS, METRICS, SET_METRICS, ImageSide,
-                                     SnrDb, _Frozen)
+from semlink.scenario.limits import (LINK_NAME, MAX_BATCH_BITS, MAX_BATCH_SIZE, MAX_IMAGE_COUNT,
+                                     MAX_LINKS, MAX_MONTE_CARLO_BITS, MAX_MONTE_CARLO_ERRORS,
+                                     MAX_REPEATS, MAX_SNR_POINTS, METRICS, SET_METRICS,
+                                     SNR_RANGE_DB, FiniteSnrDb, ImageSide, Seed, SnrDb, _Frozen)
 from semlink.scenario.links import LinkConfig
-from semlink.scenario.loading import ScenarioError, validate_yaml
+from semlink.scenario.loading import (Override, ScenarioError, read_yaml_file,
+                                      resolve_yaml, validate_yaml)
 
 __all__ = [
     "ImagesConfig",
@@ -45,7 +49,8 @@ class ImagesConfig(_Frozen):
                                                       "(with height; replaces size).")
     height: ImageSide | None = Field(None, description="Height of a non-square image, pixels "
                                                        "(with width; replaces size).")
-    count: int | None = Field(None, ge=1, description="Use at most this many images (sorted by name).")
+    count: int | None = Field(None, ge=1, le=MAX_IMAGE_COUNT,
+                              description="Use at most this many images (sorted by name).")
     center_crop: bool = True
 
     @model_validator(mode="after")
@@ -80,10 +85,10 @@ class SNRConfig(_Frozen):
     """SNR points, either listed or as an inclusive range; ``kind`` says what the dB values mean."""
 
     kind: Literal["esno", "ebno"] = "esno"
-    points_db: list[SnrDb] | None = None
-    start_db: float | None = None
-    stop_db: float | None = None
-    step_db: float | None = Field(None, gt=0)
+    points_db: list[SnrDb] | None = Field(None, max_length=MAX_SNR_POINTS)
+    start_db: FiniteSnrDb | None = None
+    stop_db: FiniteSnrDb | None = None
+    step_db: float | None = Field(None, gt=0, le=SNR_RANGE_DB[1] - SNR_RANGE_DB[0])
 
     @model_validator(mode="after")
     def _one_form(self) -> "SNRConfig":
@@ -115,11 +120,12 @@ class MonteCarloConfig(_Frozen):
     """Stop rules for BER/BLER points: run until enough errors, never below ``min_bits``,
     never above ``max_bits``."""
 
-    target_bit_errors: int = Field(1000, ge=1)
-    target_block_errors: int = Field(100, ge=1)
-    min_bits: int = Field(100_000, ge=1)
-    max_bits: int = Field(10_000_000, ge=1)
-    batch_bits: int = Field(200_000, ge=1000, description="Bits simulated per batch.")
+    target_bit_errors: int = Field(1000, ge=1, le=MAX_MONTE_CARLO_ERRORS)
+    target_block_errors: int = Field(100, ge=1, le=MAX_MONTE_CARLO_ERRORS)
+    min_bits: int = Field(100_000, ge=1, le=MAX_MONTE_CARLO_BITS)
+    max_bits: int = Field(10_000_000, ge=1, le=MAX_MONTE_CARLO_BITS)
+    batch_bits: int = Field(200_000, ge=1000, le=MAX_BATCH_BITS,
+                            description="Bits simulated per batch.")
 
     @model_validator(mode="after")
     def _ordered(self) -> "MonteCarloConfig":
@@ -133,14 +139,15 @@ class Scenario(_Frozen):
 
     name: str = "scenario"
     description: str = ""
-    seed: int = Field(0, ge=0)
+    seed: Seed = 0
     device: str = "auto"
-    batch_size: int = Field(4, ge=1)
-    repeats: int = Field(1, ge=1, description="Transmissions per image (predictability).")
+    batch_size: int = Field(4, ge=1, le=MAX_BATCH_SIZE)
+    repeats: int = Field(1, ge=1, le=MAX_REPEATS,
+                         description="Transmissions per image (predictability).")
     images: ImagesConfig | None = None
     channel: ChannelConfig = AWGNConfig(type="awgn")
     snr: SNRConfig
-    links: dict[str, LinkConfig] = Field(min_length=1)
+    links: dict[str, LinkConfig] = Field(min_length=1, max_length=MAX_LINKS)
     metrics: list[Literal["psnr", "ssim", "ms_ssim", "lpips", "fid", "kid"]] = Field(
         default_factory=lambda: ["psnr", "ssim"])
     monte_carlo: MonteCarloConfig = MonteCarloConfig()
@@ -223,6 +230,23 @@ class Scenario(_Frozen):
             chain.append(match)
             match = getattr(getattr(self.links[match], "bandwidth", None), "match", None)
 
+    def warnings(self) -> list[str]:
+        """Lines on what is valid but likely not meant (a preset run at an image size it was
+        not trained on), ``yaml.path: message`` each; the links' optional
+        ``scenario_warnings(scenario, name)`` (semlink.links.protocol) say them."""
+        lines = []
+        for name, link in self.links.items():
+            warn = getattr(link, "scenario_warnings", None)
+            if warn is not None:
+                lines += warn(self, name)
+        return lines
+
+    def trained_image_sizes(self) -> dict[str, int]:
+        """``{link: side}``, px, of the links whose models were trained at one image size (a
+        semantic link's preset), as results files record them."""
+        return {name: link.trained_image_size() for name, link in self.links.items()
+                if getattr(link, "trained_image_size", None) is not None}
+
     def referenced_paths(self) -> dict[str, str]:
         """The files and folders the scenario names, by field (``images.source`` unless
         ``sample``, the links' (a semantic link's ``weights``), ``fid_reference``); relative
@@ -256,22 +280,35 @@ def scenario_hash(scenario: Scenario) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def load_scenario(path: str | Path) -> tuple[Scenario, str]:
+def load_scenario(path: str | Path, *,
+                  overrides: Mapping[str, Any] | Sequence[Override] | None = None,
+                  overrides_dir: str | Path | None = None,
+                  allow_missing: bool = False) -> tuple[Scenario, str]:
     """Read and validate a scenario file (a ``python`` link's class is looked for beside it
     first: :func:`parse_scenario`'s ``base_dir``).
 
     :param path: YAML file.
-    :output: ``(scenario, text)``: the validated scenario and the file's text (stored with results).
+    :param overrides: Values to change, by dotted path (``--set KEY=VALUE``; a mapping such as
+        ``{"snr.points_db": [5]}``): :func:`semlink.scenario.validate_yaml`.
+    :param overrides_dir: The folder relative paths in ``overrides`` start from (the current
+        directory for the command line); None: the file's folder, as its own.
+    :param allow_missing: Accept ``???`` (a value to supply) where a string goes.
+    :output: ``(scenario, text)``: the validated scenario and the text stored with results (the
+        file's; with ``overrides``, the effective scenario: :func:`~semlink.scenario.resolve_yaml`).
     :raises ScenarioError: With one line per problem, ``FILE:LINE: yaml.path: message``.
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_yaml_file(path, what="scenario")
     except FileNotFoundError:
         raise ScenarioError([f"{path}: scenario file not found"]) from None
     except (OSError, UnicodeDecodeError) as err:
         raise ScenarioError([f"{path}: cannot read scenario file ({err})"]) from None
-    return parse_scenario(text, source=str(path), base_dir=path.parent), text
+    if not overrides and not allow_missing:
+        return parse_scenario(text, source=str(path), base_dir=path.parent), text
+    return resolve_yaml(text, Scenario, source=str(path), context={"base_dir": path.parent},
+                        overrides=overrides, overrides_dir=overrides_dir,
+                        allow_missing=allow_missing)
 
 
 def parse_scenario(text: str, *, source: str = "<scenario>",

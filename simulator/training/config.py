@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -30,7 +31,12 @@ from semlink.errors import InputError
 from semlink.models.presets import PRESET_NAMES
 from semlink.models.stage_a import STAGE_A_CONFIG_NAMES
 from semlink.models.stage_b import STAGE_B_CONFIG_NAMES
-from semlink.scenario import AWGNConfig, ChannelConfig, ImageSide, _Frozen, validate_yaml
+from semlink.scenario import (AWGNConfig, ChannelConfig, FiniteSnrDb, ImageSide, Override, Seed,
+                              _Frozen, read_yaml_file, resolve_yaml, validate_yaml)
+from semlink.scenario.limits import (MAX_BATCH_SIZE, MAX_GRAD_ACCUM, MAX_GRAD_CLIP, MAX_GUIDANCE,
+                                     MAX_IMAGE_COUNT, MAX_LEARNING_RATE, MAX_PHASES,
+                                     MAX_SAMPLING_STEPS, MAX_SNR_POINTS, MAX_TRAIN_STEPS,
+                                     MAX_WEIGHT_DECAY)
 
 __all__ = [
     "TRAINABLE_PARTS",
@@ -57,11 +63,13 @@ class DataConfig(_Frozen):
     to ``size`` pixels and flipped left-right with probability 1/2 when ``flip`` is true.
     """
 
-    source: str
+    source: str = Field(description="your training images: a folder or glob pattern",
+                        json_schema_extra={"metavar": "PATH"})
     size: ImageSide = Field(256, description="Training crop side, pixels.")
     min_crop: float = Field(0.6, gt=0, le=1)
     flip: bool = True
-    count: int | None = Field(None, ge=1, description="Use at most this many images (by name).")
+    count: int | None = Field(None, ge=1, le=MAX_IMAGE_COUNT,
+                              description="Use at most this many images (by name).")
     # None (= false) rather than a default value: see train_config_hash.
     whole: bool | None = Field(None, description="Resize each whole image to size x size "
                                "(aspect ratio changed; min_crop unused), as the paper resizes "
@@ -77,6 +85,8 @@ class DeepJSCCArchitecture(_Frozen):
                                       "stride-2 stage from the image inwards.")
     stages: int = Field(5, ge=1, le=8)
     extra_layers: int = Field(2, ge=0, le=16)
+    shortcut: bool = Field(False, description="Add the linear thumbnail path beside both "
+                           "convolution stacks (semlink's addition; docs/deepjscc.md).")
 
     @model_validator(mode="after")
     def _widths(self) -> "DeepJSCCArchitecture":
@@ -86,6 +96,8 @@ class DeepJSCCArchitecture(_Frozen):
                              f"{len(widths)}")
         if not all(1 <= w <= 4096 for w in widths):
             raise ValueError(f"features: each must be in [1, 4096]; got {self.features}")
+        if self.shortcut and self.stages < 2:
+            raise ValueError(f"shortcut: needs stages >= 2; got stages {self.stages}")
         return self
 
 
@@ -146,8 +158,8 @@ class ConditioningConfig(_Frozen):
 
     noise: Literal["channel", "none"] = "channel"
     channel: ChannelConfig = Field(default_factory=lambda: AWGNConfig(type="awgn"))
-    snr_min_db: float = 1.0
-    snr_max_db: float = 20.0
+    snr_min_db: FiniteSnrDb = 1.0
+    snr_max_db: FiniteSnrDb = 20.0
     drop_prob: float = Field(0.1, ge=0, lt=1)
     # None (= none): an unset estimate leaves the hash of existing checkpoints as it was.
     estimate: Literal["none", "lmmse", "noise-matched"] | None = Field(
@@ -178,15 +190,15 @@ class PhaseConfig(_Frozen):
 
     name: str | None = None
     train: list[Literal["stage_a", "encoder", "stage_b", "deepjscc"]] = Field(min_length=1)
-    steps: int = Field(ge=1)
+    steps: int = Field(ge=1, le=MAX_TRAIN_STEPS)
     size: ImageSide | None = Field(None,
                                    description="Crop side of this phase, px; None = data.size.")
-    batch_size: int = Field(8, ge=1)
-    grad_accum: int = Field(1, ge=1)
-    lr: float = Field(1e-4, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
-    warmup_steps: int = Field(0, ge=0)
-    grad_clip: float | None = Field(1.0, gt=0)
+    batch_size: int = Field(8, ge=1, le=MAX_BATCH_SIZE)
+    grad_accum: int = Field(1, ge=1, le=MAX_GRAD_ACCUM)
+    lr: float = Field(1e-4, gt=0, le=MAX_LEARNING_RATE)
+    weight_decay: float = Field(0.01, ge=0, le=MAX_WEIGHT_DECAY)
+    warmup_steps: int = Field(0, ge=0, le=MAX_TRAIN_STEPS)
+    grad_clip: float | None = Field(1.0, gt=0, le=MAX_GRAD_CLIP)
     ema_decay: float = Field(0.999, ge=0, lt=1)
     recon_loss: Literal["mse", "l1"] = "mse"
     conditioning: ConditioningConfig = Field(default_factory=ConditioningConfig)
@@ -221,11 +233,12 @@ class ValidationConfig(_Frozen):
 
     source: str = "sample"
     size: ImageSide = 256
-    count: int | None = Field(None, ge=1)
-    snr_db: list[float] = Field(default_factory=lambda: [1.0, 5.0, 10.0, 20.0], min_length=1)
-    every: int = Field(500, ge=1)
-    steps: int = Field(10, ge=1)
-    guidance: float = Field(1.1, ge=0)
+    count: int | None = Field(None, ge=1, le=MAX_IMAGE_COUNT)
+    snr_db: list[FiniteSnrDb] = Field(default_factory=lambda: [1.0, 5.0, 10.0, 20.0],
+                                      min_length=1, max_length=MAX_SNR_POINTS)
+    every: int = Field(500, ge=1, le=MAX_TRAIN_STEPS)
+    steps: int = Field(10, ge=1, le=MAX_SAMPLING_STEPS)
+    guidance: float = Field(1.1, ge=0, le=MAX_GUIDANCE)
 
 
 class TrainConfig(_Frozen):
@@ -233,14 +246,14 @@ class TrainConfig(_Frozen):
     logs and the final bundle; ``checkpoint_every`` optimiser steps a checkpoint is written."""
 
     name: str = "train"
-    seed: int = Field(0, ge=0)
+    seed: Seed = 0
     device: str = "cpu"
     output: str = "runs/train"
-    checkpoint_every: int = Field(200, ge=1)
-    log_every: int = Field(10, ge=1)
+    checkpoint_every: int = Field(200, ge=1, le=MAX_TRAIN_STEPS)
+    log_every: int = Field(10, ge=1, le=MAX_TRAIN_STEPS)
     data: DataConfig
     model: ModelConfig = Field(default_factory=ModelConfig)
-    phases: list[PhaseConfig] = Field(min_length=1)
+    phases: list[PhaseConfig] = Field(min_length=1, max_length=MAX_PHASES)
     validation: ValidationConfig | None = Field(default_factory=ValidationConfig)
 
     @field_validator("device")
@@ -265,35 +278,63 @@ class TrainConfig(_Frozen):
         """Optimiser steps over all phases."""
         return sum(p.steps for p in self.phases)
 
+    def referenced_paths(self) -> dict[str, str]:
+        """The files and folders the config names, by field (``data.source``,
+        ``validation.source`` unless ``sample``, ``model.init``, ``output``); relative ones
+        start from the config file's folder."""
+        paths = {"data.source": self.data.source, "output": self.output}
+        if self.validation is not None and self.validation.source != "sample":
+            paths["validation.source"] = self.validation.source
+        if self.model.init is not None:
+            paths["model.init"] = self.model.init
+        return paths
 
-def parse_train_config(text: str, *, source: str = "<training config>") -> TrainConfig:
+
+def parse_train_config(text: str, *, source: str = "<training config>",
+                       overrides: Mapping[str, Any] | Sequence[Override] | None = None,
+                       overrides_dir: str | Path | None = None,
+                       allow_missing: bool = False) -> TrainConfig:
     """Validate training-config YAML ``text``; ``source`` names it in error messages.
 
     The text may build on another recipe, ``base: OTHER.yaml`` (relative to the folder of
     ``source``), and change values of it with ``set: {dotted.path: value}``
-    (:func:`semlink.scenario.validate_yaml`, ``layered``; docs/training.md).
+    (:func:`semlink.scenario.validate_yaml`, ``layered``; docs/training.md). A value written
+    ``???`` must be given by ``overrides``.
 
+    :param overrides: Values to change last, by dotted path (``--set KEY=VALUE``; a mapping
+        such as ``{"data.source": "photos"}``).
+    :param overrides_dir: The folder relative paths in ``overrides`` start from (the current
+        directory for the command line); None: the folder of ``source``, as the file's own.
+    :param allow_missing: Accept ``???`` where a string goes (``semlink validate``).
     :raises semlink.scenario.ScenarioError: One line per problem.
     """
     return validate_yaml(text, TrainConfig, source=source, what="a training config",
-                         layered=True)
+                         layered=True, overrides=overrides, overrides_dir=overrides_dir,
+                         allow_missing=allow_missing)
 
 
-def load_train_config(path: str | Path) -> tuple[TrainConfig, str]:
-    """Read and validate a training config file.
+def load_train_config(path: str | Path, *,
+                      overrides: Mapping[str, Any] | Sequence[Override] | None = None,
+                      overrides_dir: str | Path | None = None,
+                      allow_missing: bool = False) -> tuple[TrainConfig, str]:
+    """Read and validate a training config file (``overrides``, ``overrides_dir``,
+    ``allow_missing``: :func:`parse_train_config`).
 
     :output config: :class:`TrainConfig`.
-    :output text: The file's text (stored next to the results).
+    :output text: The text stored next to the results: the file's; with ``overrides``, the
+        effective config (:func:`semlink.scenario.resolve_yaml`).
     :raises InputError: If the file cannot be read; ScenarioError if it is invalid.
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_yaml_file(path, what="training config")
     except FileNotFoundError:
         raise InputError(f"{path}: training config not found") from None
     except (OSError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: cannot read training config ({err})") from None
-    return parse_train_config(text, source=str(path)), text
+    return resolve_yaml(text, TrainConfig, source=str(path), what="a training config",
+                        layered=True, overrides=overrides, overrides_dir=overrides_dir,
+                        allow_missing=allow_missing)
 
 
 def train_config_hash(config: TrainConfig) -> str:

@@ -13,7 +13,7 @@ import contextlib
 import csv
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from semlink.models.deepjscc import DEEPJSCC_PRESET
 from semlink.models.sampler import add_noise, training_target
 from semlink.models.stage_a import encode_latents
 from semlink.models.stage_b import predict_noise
+from semlink.scenario import Override
 from semlink.seeding import derive_seed
 from semlink.devices import resolve_device
 from semlink.training.checkpoint import CHECKPOINT_FILE, EMA, load_checkpoint, save_checkpoint
@@ -49,7 +50,8 @@ _BATCH_NORMS = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d
 
 
 def train_main(config_path: str, *, resume: bool = False, output: str | None = None,
-               quiet: bool = False, device: str | None = None) -> int:
+               quiet: bool = False, device: str | None = None,
+               overrides: Sequence[Override] | Mapping[str, Any] | None = None) -> int:
     """Entry point of ``semlink train CONFIG``: train, print where the bundle went, return 0.
 
     :param config_path: Training config YAML.
@@ -58,9 +60,12 @@ def train_main(config_path: str, *, resume: bool = False, output: str | None = N
     :param quiet: No progress bar.
     :param device: Device to train on instead of the config's (``auto`` allowed); it is not
         part of the checkpoint's identity, so a run may resume on another device.
+    :param overrides: Values of the config to change (``--set KEY=VALUE``); relative paths in
+        them start from the current directory. They are part of the checkpoint's identity
+        (its config hash), and ``train-config.yaml`` holds the effective config.
     :raises InputError: Bad config, images, weights or checkpoint (the CLI prints one line).
     """
-    config, text = load_train_config(config_path)
+    config, text = load_train_config(config_path, overrides=overrides, overrides_dir=Path.cwd())
     if device is not None:
         config = config.model_copy(update={"device": device})
     base_dir = Path(config_path).resolve().parent
@@ -116,7 +121,8 @@ def train(config: TrainConfig, *, output: str | Path, base_dir: str | Path | Non
         state = load_checkpoint(ckpt_path, map_location=device)
         if state.get("config_hash") != cfg_hash:
             raise InputError(f"{ckpt_path}: was written by a different training config; "
-                             "resume with the same config or start a new output")
+                             "resume with the same config (and the same --set) or start a new "
+                             "output")
         for part, module in models.parts().items():
             module.load_state_dict(state["models"][part])
     else:

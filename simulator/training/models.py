@@ -125,7 +125,7 @@ def _build_deepjscc(config: ModelConfig, *, device: str, base_dir: str | Path | 
     """The DeepJSCC autoencoder of ``config.deepjscc``, random or from a bundle (``init``)."""
     arch = config.deepjscc
     model = DeepJSCC(channels=arch.channels, features=arch.features, stages=arch.stages,
-                     extra_layers=arch.extra_layers).to(device)
+                     extra_layers=arch.extra_layers, shortcut=arch.shortcut).to(device)
     models = DeepJSCCTrainingModels(model, "random")
     if config.init is None:
         return models

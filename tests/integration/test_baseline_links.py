@@ -67,4 +67,8 @@ def test_a_captions_file_without_the_image_is_one_line(folder):
 
     with pytest.raises(InputError) as info:
         run(read_scenario(folder / "s.yaml"), output=folder / "r.h5")
-    assert "captions.csv" in str(info.value) and "\n" not in str(info.value)
+    first = sorted(p.name for p in SAMPLE_DIR.glob("*.png"))[0]
+    assert str(info.value) == (f"{folder / 'captions.csv'}: no caption for image {first} (add a "
+                               f"row `{first},<caption>`).")
+    # refused while the links are built, before the results file is created
+    assert not (folder / "r.h5").exists()

@@ -11,6 +11,7 @@ import math
 import pytest
 from scipy.stats import norm
 
+from semlink.error_rates import effective_errors
 from semlink.links.ber import BERCounts, ber_link_rate, simulate_ber_point
 from semlink.scenario import (AWGNConfig, BERLinkConfig, MonteCarloConfig, OFDMConfig,
                                 RayleighConfig)
@@ -157,15 +158,21 @@ def test_a_point_stops_at_the_first_batch_that_reaches_its_error_targets(link, s
     short reproduces the point's batches but the last: it must be short of the binding target
     (the point did not run a batch too many) while the full point reaches it (nor one too
     few). A batch is 5 uncoded rows of 2048 bits, or 10 code blocks of 104 payload bits.
-    For the coded link the bit target (1 error) is met batches earlier: the block target
+    The bit target counts effective errors (bit errors over their design effect across the
+    rows). For the coded link the bit target (1 error) is met batches earlier: the block target
     decides."""
+    def count(c: BERCounts, what: str) -> float:
+        if what == "bit_errors":
+            return effective_errors(c.bit_errors, c.bits, c.units, c.bit_errors_squared)
+        return getattr(c, what)
+
     full = _point(link, snr_db, **stop)
     assert full.bits % batch == 0 and full.bits >= 3 * batch
     short = _point(link, snr_db, max_bits=full.bits - batch)
     assert short.bits == full.bits - batch
     target = stop["target_" + binding]
-    assert getattr(short, binding) < target <= getattr(full, binding)
-    assert short.bit_errors >= stop["target_bit_errors"] or binding == "bit_errors"
+    assert count(short, binding) < target <= count(full, binding)
+    assert count(short, "bit_errors") >= stop["target_bit_errors"] or binding == "bit_errors"
 
 
 def test_a_point_runs_min_bits_even_when_its_errors_came_first_and_stops_at_max_bits():

@@ -124,9 +124,9 @@ def test_merge_refuses_inputs_of_different_runs(runs, tmp_path, capsys):
     other = tmp_path / "other.yaml"
     other.write_text(SCENARIO.replace("seed: 3", "seed: 4").replace("jpeg2000:", "#"))
     assert main(["run", str(other), "-q", "--shard", "1/4", "-o", str(tmp_path / "o.h5")]) == 0
-    out = str(tmp_path / "m.h5")
-    err = one_line_error(["merge", shard1, str(tmp_path / "o.h5"), "-o", out], capsys)
-    assert "o.h5: holds results of a different scenario than" in err
+    out = str(tmp_path / "m.h5")  # -o names the whole run's file; the shard's is beside it
+    err = one_line_error(["merge", shard1, str(tmp_path / "o.shard1of4.h5"), "-o", out], capsys)
+    assert "o.shard1of4.h5: holds results of a different scenario than" in err
     cuda = ResultsStore.open(shard2)
     cuda.path, cuda.attrs["device_type"] = tmp_path / "cuda.h5", "cuda"
     cuda.save()
@@ -143,7 +143,7 @@ def test_merge_refuses_inputs_of_different_runs(runs, tmp_path, capsys):
     assert "empty.h5: cannot read results file" in one_line_error(
         ["merge", shard1, str(tmp_path / "empty.h5"), "-o", out], capsys)
     assert "results file exists; pass --overwrite" in one_line_error(
-        ["merge", shard1, "-o", str(tmp_path / "o.h5")], capsys)
+        ["merge", shard1, "-o", str(tmp_path / "o.shard1of4.h5")], capsys)
     assert not (tmp_path / "m.h5").exists()
 
 

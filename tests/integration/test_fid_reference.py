@@ -54,7 +54,9 @@ def test_statistics_of_the_originals_give_the_same_fid(folder):
 def test_shards_merge_against_the_statistics(folder, capsys):
     for k in (1, 2):
         assert main(["run", str(folder / "fixed.yaml"), "-q", "--shard", f"{k}/2", "-o",
-                     str(folder / f"fixed{k}.h5")]) == 0
+                     str(folder / "fixed-shards.h5")]) == 0
+    for k in (1, 2):  # -o NAME.h5 --shard K/N writes NAME.shardKofN.h5
+        (folder / f"fixed-shards.shard{k}of2.h5").rename(folder / f"fixed{k}.h5")
     assert main(["merge", str(folder / "fixed1.h5"), str(folder / "fixed2.h5"), "-o",
                  str(folder / "merged.h5")]) == 0
     assert _fid(folder / "merged.h5") == _fid(folder / "fixed.h5")

@@ -48,8 +48,10 @@ monte_carlo: {{target_bit_errors: 20, min_bits: 2000, max_bits: 4000, batch_bits
 def stores(tmp_path_factory):
     folder = tmp_path_factory.mktemp("columns")
     (folder / "s.yaml").write_text(SCENARIO)
-    shard, merged = folder / "shard.h5", folder / "merged.h5"
-    assert main(["run", str(folder / "s.yaml"), "-q", "--shard", "1/1", "-o", str(shard)]) == 0
+    shard, merged = folder / "s.shard1of1.h5", folder / "merged.h5"
+    # -o s.h5 --shard 1/1 writes s.shard1of1.h5, as --help says
+    assert main(["run", str(folder / "s.yaml"), "-q", "--shard", "1/1", "-o",
+                 str(folder / "s.h5")]) == 0
     assert main(["merge", str(shard), "-o", str(merged)]) == 0
     return ResultsStore.open(shard), ResultsStore.open(merged)
 

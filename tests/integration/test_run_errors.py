@@ -265,7 +265,7 @@ def test_validate_checks_every_file_and_reports_each(tmp_path, capsys):
     assert main(["validate", str(bad), str(good), str(worse)]) == 2
     captured = capsys.readouterr()
     assert captured.out == f"{good}: ok: 1 link(s): j2k (classical); channel awgn; 1 SNR " \
-                           "point(s) 10..10 dB (esno)\n"
+                           "point(s) 10..10 dB (esno); peak memory ~4.5 MiB per task\n"
     errors = captured.err.splitlines()
     assert [line.removeprefix("semlink: error: ").split(":")[0] for line in errors] == [
         str(bad), str(worse)]

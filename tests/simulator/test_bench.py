@@ -17,6 +17,7 @@ def test_cpu_run_of_a_real_preset_times_small_and_says_so():
     assert result["requested_preset"] == "stable-cascade-lite" and result["preset"] == "small"
     assert "'stable-cascade-lite' is timed on a CUDA device only" in result["note"]
     assert result["sd15_img2img"] == [] and result["device_name"].startswith("cpu (")
+    assert result["img2img_sc"] == []  # with SD 1.5: on CUDA, or asked for
     rows = result["receiver"]
     assert [(r["image_size"], r["batch_size"]) for r in rows] == [(64, 1), (64, 2)]
     for row in rows:
@@ -98,6 +99,9 @@ def test_cuda_bench_includes_sd15():
                        repeats=1)
     assert result["receiver"][0]["peak_memory_mib"] > 0
     assert result["sd15_img2img"][0]["seconds_per_image"] > 0
+    (row,) = result["img2img_sc"]  # on by default where SD 1.5 is timed, at its real sizes
+    assert row["model"] == "sd15" and row["dtype"] == "float16" and row["peak_memory_mib"] > 0
+    assert row["denoising_steps"] == 30 and row["seconds_per_image"] > 0
     assert torch.cuda.is_available()
 
 
@@ -158,3 +162,63 @@ def test_out_of_memory_ends_only_that_sizes_sweep(monkeypatch):
     assert calls == [(64, 1), (64, 2), (128, 1), (128, 2), (128, 4)]
     assert result["receiver"][1] == {"image_size": 64, "batch_size": 2, "error": "out of memory"}
     assert len(result["receiver"]) == 5
+
+
+def test_cpu_bench_times_the_img2img_sc_link_with_the_tiny_models_when_asked():
+    """``img2img_sc=True`` on the CPU: the link as published (50 DDIM steps x 0.6 = 30, guidance
+    9) with the tiny random models, once per size at the first batch size, each measurement
+    reported as it lands; the JSON row says which models ran."""
+    seen = []
+    result = run_bench(preset="small", sizes=[64], batch_sizes=[1, 2], device="cpu", steps=1,
+                       sd15=False, img2img_sc=True, repeats=1,
+                       on_result=lambda r: seen.append((len(r["receiver"]),
+                                                        len(r["img2img_sc"]))))
+    assert seen == [(1, 0), (2, 0), (2, 1)]
+    (row,) = result["img2img_sc"]
+    assert row["pipeline"] == "img2img-sc" and row["model"] == "tiny"
+    assert row["transmission"] == "as_published" and row["denoising_steps"] == 30
+    assert (row["image_size"], row["batch_size"], row["dtype"]) == (64, 1, "float32")
+    assert row["warmup_seconds"] > 0 and row["seconds_per_image"] > 0
+    assert row["seconds_per_image"] == pytest.approx(sum(
+        row[f"{k}_seconds_per_image"] for k in ("encode", "transmission", "denoise", "decode")))
+    assert result["sd15_img2img"] == []
+    json.dumps(result)
+
+
+def test_img2img_sc_out_of_memory_is_recorded_and_ends_only_that_size(monkeypatch):
+    from semlink.links import img2img
+
+    calls = []
+
+    def fake(size, batch, **kwargs):
+        calls.append((size, batch, kwargs["model"]))
+        if size == 64:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return {"image_size": size, "batch_size": batch}
+
+    monkeypatch.setattr(img2img, "bench_img2img_sc", fake)
+    monkeypatch.setattr("semlink.bench.bench_receiver", lambda *a, **k: {"image_size": a[1]})
+    result = run_bench(preset="small", sizes=[64, 128], batch_sizes=[4, 8], device="cpu",
+                       sd15=False, img2img_sc=True)
+    assert calls == [(64, 4, "tiny"), (128, 4, "tiny")]
+    assert result["img2img_sc"] == [
+        {"pipeline": "img2img-sc", "model": "tiny", "image_size": 64, "batch_size": 4,
+         "error": "out of memory"}, {"image_size": 128, "batch_size": 4}]
+
+
+def test_cli_img2img_sc_options(tmp_path, capsys):
+    """``--img2img-sc`` times the link on the CPU too (stderr names it and its models);
+    ``--no-img2img-sc`` skips it; the two together are a usage error."""
+    out = tmp_path / "bench.json"
+    common = ["bench", "--size", "64", "--batch", "1", "--steps", "1", "--repeats", "1",
+              "--device", "cpu", "--no-sd15"]
+    assert main([*common, "--img2img-sc", "--json", str(out)]) == 0
+    saved = json.loads(out.read_text())
+    assert [r["model"] for r in saved["img2img_sc"]] == ["tiny"]
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("semlink bench: img2img-sc (tiny) 64 px, batch 1: ")
+    assert main([*common, "--no-img2img-sc", "-q", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["img2img_sc"] == []
+    with pytest.raises(SystemExit) as info:
+        main([*common, "--img2img-sc", "--no-img2img-sc"])
+    assert info.value.code == 2

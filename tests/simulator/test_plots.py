@@ -214,3 +214,22 @@ def test_awgn_theory_comes_from_the_awgn_config(tmp_path, monkeypatch):
     x, y = _bpsk_theory_curve(tmp_path, monkeypatch, text_channel, [0, 8])
     assert x[-1] == 8 and y[-1] == pytest.approx(0.5 * math.erfc(math.sqrt(10 ** 0.8)),
                                                  rel=1e-9)
+
+
+@pytest.mark.parametrize("header, label", [
+    ("", "cap (ideal code, JPEG2000 headers not sent (implicit))"),
+    (", jpeg2000_header: explicit", "cap (ideal code, JPEG2000 headers sent (explicit))")])
+def test_an_ideal_code_links_legend_says_its_header_convention(tmp_path, monkeypatch, header,
+                                                                label):
+    text = ("name: c\nimages: {source: sample, size: 64}\nsnr: {points_db: [1, 10]}\nlinks:\n"
+            "  sem: {type: semantic}\n"
+            "  cap: {type: classical, channel_code: capacity, bandwidth: {match: sem}"
+            f"{header}}}\n")
+    store = ResultsStore(tmp_path / "r.h5", {"scenario_text": text})
+    for name in ("sem", "cap"):
+        store.add(name, {"link": name}, {"images": [
+            {"link": name, "snr_db": snr, "failed": False, "metric_psnr": 10.0 + snr}
+            for snr in (1.0, 10.0)]})
+    curves = _plotted(monkeypatch)
+    plot_results(store, tmp_path / "plots")
+    assert set(curves["quality_psnr"]) == {"sem", label}

@@ -63,12 +63,12 @@ def test_snr_range_keeps_its_stop_point_whatever_the_float_rounding():
 
 
 def test_snr_range_of_at_most_1000_points():
-    """MAX_SNR_POINTS is a number of points: 0..999 in steps of 1 is 1000 points, allowed;
-    0..1000 is 1001, refused."""
-    text = "snr: {{start_db: 0, stop_db: {stop}, step_db: 1}}\nlinks: {{b: {{type: ber}}}}"
-    assert len(parse_scenario(text.format(stop=999)).snr.values_db()) == 1000
+    """MAX_SNR_POINTS is a number of points: -50..74.875 in steps of 1/8 dB is 1000 points,
+    allowed; -50..75 is 1001, refused (steps exact in binary; the ends within -50..100 dB)."""
+    text = "snr: {{start_db: -50, stop_db: {stop}, step_db: 0.125}}\nlinks: {{b: {{type: ber}}}}"
+    assert len(parse_scenario(text.format(stop=74.875)).snr.values_db()) == 1000
     with pytest.raises(ScenarioError, match="gives 1001 SNR points; at most 1000"):
-        parse_scenario(text.format(stop=1000))
+        parse_scenario(text.format(stop=75))
 
 
 def test_resize_factor_down_to_one_encoder_cell():
@@ -126,7 +126,7 @@ BROKEN = [
     (GOOD.replace("{points_db: [1, 10]}", "{points_db: [1, .nan]}"), ":4: snr.points_db.1: must be a number of dB (.inf for a noiseless channel); got nan"),
     (GOOD.replace("{points_db: [1, 10]}", "{points_db: [-.inf]}"), ":4: snr.points_db.0: must be a number of dB"),
     (GOOD.replace("{points_db: [1, 10]}", "{start_db: 0, stop_db: .inf, step_db: 1}"), ":4: snr.stop_db: Input should be a finite number"),
-    (GOOD.replace("{points_db: [1, 10]}", "{start_db: 0, stop_db: 1000, step_db: 1.0e-7}"),
+    (GOOD.replace("{points_db: [1, 10]}", "{start_db: 0, stop_db: 100, step_db: 1.0e-8}"),
      ":4: snr: start_db..stop_db in steps of step_db gives 10000000001 SNR points; at most 1000"),
     (GOOD.replace("preset: small", "preset: small, guidance: .inf"), ":6: links.semantic.guidance: Input should be a finite number"),
     (GOOD.replace("preset: small", "preset: small, transmission: {mode: digital, clip: [-.inf, 4]}"),
@@ -389,3 +389,40 @@ def test_cli_validate_subprocess_exit_codes(tmp_path):
                          ids=lambda p: p.name)
 def test_shipped_scenarios_validate(path):
     load_scenario(path)  # training configs (train-*.yaml) are checked by the training tests
+
+
+SCENARIOS = Path(__file__).parents[2] / "scenarios"
+
+
+def test_the_baselines_scenario_runs_every_cpu_link_at_the_semantic_links_channel_uses():
+    """scenarios/baselines.yaml: the small semantic preset, DeepJSCC's shipped preset and the
+    classical links on the sample photos, no file of the user's; every link at the semantic
+    link's 288 channel uses but JPEG, whose smallest file needs 2764 (it gets 32 times)."""
+    from semlink.dimensionality import scenario_rows
+
+    scenario, _ = load_scenario(SCENARIOS / "baselines.yaml")
+    assert {n: link.type for n, link in scenario.links.items()} == {
+        "semantic": "semantic", "deepjscc": "deepjscc", "jpeg2000": "classical",
+        "jpeg2000-capacity": "classical", "jpeg-32x": "classical"}
+    assert scenario.referenced_paths() == {} and scenario.images.source == "sample"
+    assert scenario.links["deepjscc"].weights is None  # the shipped preset
+    # DeepJSCC's channel uses come from its trained network (9 x 8 x 8 reals at 256 px);
+    # the others' rows need no weights
+    others = scenario.model_copy(update={"links": {
+        k: v for k, v in scenario.links.items() if k != "deepjscc"}})
+    uses = {r.link: r.channel_uses for r in scenario_rows(others, base_dir=SCENARIOS)}
+    assert uses == {"semantic": 288, "jpeg2000": 288, "jpeg2000-capacity": 288,
+                    "jpeg-32x": 32 * 288}
+
+
+@pytest.mark.parametrize("name", ["paper-awgn-512", "paper-awgn-1024", "paper-predictability"])
+def test_the_paper_scenarios_hold_img2img_sc_as_published(name):
+    """The paper's protocols run the Img2Img-SC baseline as its authors published it, on SD 1.5
+    and BLIP where `semlink weights weights/stable-cascade --sd15 --blip` puts them."""
+    scenario, _ = load_scenario(SCENARIOS / f"{name}.yaml")
+    link = scenario.links["img2img-sc"]
+    assert (link.model, link.transmission, link.modulation) == ("sd15", "as_published", 16)
+    assert (link.steps, link.strength, link.guidance, link.negative_prompt) == (50, 0.6, 9.0, "")
+    assert (link.weights, link.captioner) == ("../weights/stable-cascade/sd15",
+                                              "../weights/stable-cascade/blip")
+    assert list(scenario.links)[0] == "stable-cascade"  # the paper's link stays first

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from semlink import scenario as schema
+from semlink.scenario.link_deepjscc import DeepJSCCLinkConfig
+from semlink.scenario.link_img2img import Img2ImgSCLinkConfig
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "scenarios.md"
 
@@ -28,6 +30,8 @@ SECTIONS = {
     "`type: classical`": schema.ClassicalLinkConfig,
     "`bandwidth`": schema.BandwidthConfig,
     "`harq`": schema.HarqConfig,
+    "`type: img2img-sc`": Img2ImgSCLinkConfig,
+    "`type: deepjscc`": DeepJSCCLinkConfig,
     "`type: ber`": schema.BERLinkConfig,
     "`type: python`": schema.PythonLinkConfig,
     "`monte_carlo`": schema.MonteCarloConfig,
@@ -78,3 +82,42 @@ def test_the_example_validates():
     example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
     parsed = schema.parse_scenario(example)
     assert parsed.name == "my-comparison" and set(parsed.links) == {"semantic", "jpeg2000"}
+
+
+def _bounds(annotation, metadata) -> list[float]:
+    """The numeric limits (ge, gt, le, lt, max_length) of a field's metadata and of the
+    ``Annotated`` types within its annotation (an optional's, a list's items)."""
+    import typing
+
+    found = [float(v) for m in metadata for attr in ("ge", "gt", "le", "lt", "max_length")
+             if isinstance(v := getattr(m, attr, None), (int, float))]
+    for arg in typing.get_args(annotation):
+        if typing.get_origin(arg) is typing.Annotated:
+            inner, *extra = typing.get_args(arg)
+            found += _bounds(inner, [m for e in extra for m in getattr(e, "metadata", [e])])
+        elif not isinstance(arg, (int, float, str)) and arg is not type(None):
+            found += _bounds(arg, [])
+    return found
+
+
+def _numbers(cell: str) -> list[float]:
+    """The numbers a type cell writes: ``-50``, ``0.5e9``, ``10^7``, ``2^63 - 1``, ``1/5``."""
+    values = []
+    for base, power, minus_one, num, den, plain in re.findall(
+            r"(\d+)\^(\d+)(\s*-\s*1)?|(\d+)/(\d+)|(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?)", cell):
+        values.append(int(base) ** int(power) - bool(minus_one) if base else
+                      int(num) / int(den) if num else float(plain))
+    return values
+
+
+@pytest.mark.parametrize("heading", SECTIONS)
+def test_numeric_bounds_are_documented(heading):
+    """Every bound of a number (or a list's length) in the schema is written in the field's
+    type column, so that the tables are the reference of the limits."""
+    by_alias = {f.alias or name: f for name, f in SECTIONS[heading].model_fields.items()}
+    for row in _tables()[heading]:
+        field = by_alias[row[0].strip("`")]
+        written = _numbers(row[1])
+        for bound in _bounds(field.annotation, field.metadata):
+            assert any(abs(bound - w) <= 1e-9 * max(1.0, abs(w)) for w in written), \
+                (heading, row[0], bound, row[1])

@@ -114,3 +114,39 @@ def test_an_ideal_code_frame_too_small_for_an_image_is_a_failure_not_an_outage(t
     bler = rows[("ideal", "bler")]
     assert (bler["value"], bler["count"], bler["errors"], bler["failures"]) == (1 / 4, 4, 1, 0)
     assert rows[("ideal", "psnr")]["failures"] == 4
+
+
+def test_ber_interval_is_over_the_units_whose_moments_add_across_rows(tmp_path):
+    """Rows that record their units and bit errors squared (BER links; image links: one unit
+    per image transmission) get the interval over independent units of their summed counts,
+    so two shards' rows give what one run's would; the BLER of an image link over its images
+    likewise, and rows without the moments (older files) Clopper-Pearson's over the bits."""
+    from semlink.error_rates import unit_interval
+
+    store = ResultsStore(tmp_path / "r.h5", {})
+    shards = [(40, 12, 400), (60, 30, 1500)]  # units, bit errors, bit errors squared
+    for i, (units, errors, squared) in enumerate(shards):
+        store.add(f"b{i}", {"link": "ber"}, {"ber": [{
+            "link": "ber", "snr_db": 2.0, "modulation": 4, "code_rate": math.nan,
+            "bits": 100 * units, "bit_errors": errors, "blocks": units, "block_errors": 5,
+            "esno_db": 2.0, "ebno_db": 2.0, "units": units, "bit_errors_squared": squared}]})
+    store.add("c0", {"link": "img"}, {"ber": [{
+        "link": "img", "snr_db": 2.0, "modulation": 16, "code_rate": 0.5, "bits": 8000,
+        "bit_errors": 300, "blocks": 40, "block_errors": 6, "esno_db": 2.0,
+        "ebno_db": math.nan, "units": 8, "bit_errors_squared": 45_000,
+        "block_errors_squared": 18}]})
+    store.add("o0", {"link": "old"}, {"ber": [{
+        "link": "old", "snr_db": 2.0, "modulation": 4, "code_rate": math.nan, "bits": 1000,
+        "bit_errors": 10, "blocks": 10, "block_errors": 3, "esno_db": 2.0, "ebno_db": 2.0}]})
+    rows = {(r["link"], r["metric"]): r for r in summarize(store)}
+    assert (rows[("ber", "ber")]["ci_low"], rows[("ber", "ber")]["ci_high"]) == \
+        unit_interval(42, 10_000, 100, 1900)
+    assert (rows[("img", "ber")]["ci_low"], rows[("img", "ber")]["ci_high"]) == \
+        unit_interval(300, 8000, 8, 45_000)
+    assert (rows[("img", "bler")]["ci_low"], rows[("img", "bler")]["ci_high"]) == \
+        unit_interval(6, 40, 8, 18)
+    assert (rows[("old", "ber")]["ci_low"], rows[("old", "ber")]["ci_high"]) == \
+        clopper_pearson(10, 1000)
+    # clustered errors: wider than the bitwise interval
+    assert rows[("img", "ber")]["ci_high"] - rows[("img", "ber")]["ci_low"] > \
+        2 * (clopper_pearson(300, 8000)[1] - clopper_pearson(300, 8000)[0])

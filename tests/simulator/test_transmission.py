@@ -165,7 +165,7 @@ def test_a_jpeg_classical_link_and_the_codec_option(images, tmp_path, capsys):
     assert out.is_file() and "classical link, 6000 channel uses" in capsys.readouterr().out
     assert main(["transmit", str(PHOTO), "--codec", "jpeg", "--snr-db", "20", "-o",
                  str(out)]) == 2
-    assert "--codec: applies to the classical link, not to --link semantic" in \
+    assert "--codec: applies to the classical and capacity links, not to --link semantic" in \
         capsys.readouterr().err
 
 

@@ -25,12 +25,13 @@ WRITERS = {"run": ("FILE", []), "merge": ("FILE", []), "train": ("DIR", []),
            "plot": ("DIR", ["--out"]), "transmit": ("FILE", ["--out"]),
            "fid-stats": ("FILE", ["--out"]), "export": ("DIR", ["--csv"]),
            "compare": ("FILE", ["--csv"]), "papr": ("FILE", ["--csv"]),
-           "bench": ("FILE", ["--json"])}
+           "bench": ("FILE", ["--json"]), "report": ("DIR", [])}
 
 
 def test_the_commands_are_the_documented_ones():
     assert set(COMMANDS) == {"validate", "run", "merge", "info", "export", "compare", "plot",
-                             "transmit", "papr", "fid-stats", "bench", "weights", "train"}
+                             "report", "transmit", "papr", "fid-stats", "bench", "weights",
+                             "train"}
     assert set(WRITERS) <= set(COMMANDS)
 
 

@@ -4,6 +4,7 @@ frequencies against the closed-form outage probability, failure policies, bad ar
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -264,3 +265,52 @@ def test_a_frame_of_exactly_the_smallest_size_carries_an_image():
     assert not out.failed.any() and out.bytes_used.tolist() == [len(stream)]
     short = CapacityLink(channel_uses=288, image_size=(SIZE, SIZE), payload_bytes=smallest - 1)
     assert not short.carries_images and short.send(images, _awgn(), 20.0).failed.all()
+
+
+def test_explicit_headers_leave_exactly_the_header_bytes_fewer_for_the_image():
+    """The header-inclusive bound: at the same channel uses and SNR (the same frame), an
+    explicit-header frame decodes to the image an implicit-header frame of 118 bytes fewer
+    (the JPEG2000 main and tile-part headers, implicit_header_bytes) decodes to, and its PSNR
+    is lower than the implicit frame's of the full size."""
+    from semlink.codecs.jpeg2000 import implicit_header_bytes
+    from semlink.metrics.quality import psnr_db
+
+    headers = implicit_header_bytes(SIZE, SIZE)
+    assert headers == 118
+    payload = capacity_payload_bytes(288, 20.0)  # 239 bytes
+    images = _images(3)
+    sent = {}
+    for header, frame in (("explicit", payload), ("implicit", payload),
+                          ("implicit", payload - headers)):
+        link = CapacityLink(channel_uses=288, image_size=(SIZE, SIZE), payload_bytes=frame,
+                            jpeg2000_header=header)
+        out = link.send(images, _awgn(), 20.0)
+        assert not out.failed.any()
+        sent[(header, frame)] = out
+    explicit, implicit = sent[("explicit", payload)], sent[("implicit", payload)]
+    fewer = sent[("implicit", payload - headers)]
+    torch.testing.assert_close(explicit.images, fewer.images, rtol=0, atol=0)
+    assert (explicit.bytes_used == fewer.bytes_used + headers).all()
+    assert (psnr_db(images, explicit.images) < psnr_db(images, implicit.images)).all()
+
+
+def test_a_scenario_chooses_the_header_inclusive_bound_without_changing_hashes():
+    """jpeg2000_header: explicit in a capacity link's section builds the explicit link; left out
+    it is implicit, and the hash is that of the section naming implicit (existing results keep
+    their hashes)."""
+    from semlink.links.protocol import LinkContext
+    from semlink.scenario import parse_scenario, scenario_hash
+
+    text = ("name: c\nimages: {{source: sample, size: 64}}\nsnr: {{points_db: [5]}}\n"
+            "links:\n  cap: {{type: classical, channel_code: capacity, "
+            "bandwidth: {{channel_uses: 288}}{}}}\n")
+    plain, implicit, explicit = (parse_scenario(text.format(extra)) for extra in
+                                 ("", ", jpeg2000_header: implicit",
+                                  ", jpeg2000_header: explicit"))
+    assert scenario_hash(plain) == scenario_hash(implicit) != scenario_hash(explicit)
+    context = LinkContext(name="cap", image_shape=(SIZE, SIZE), device="cpu", seed=0,
+                          base_dir=Path("."), channel=explicit.channel,
+                          channel_uses_of=lambda name: 288, snr_db=5.0)
+    link = explicit.links["cap"].build(context)
+    assert isinstance(link, CapacityLink) and link.jpeg2000_header == "explicit"
+    assert link.payload_bytes == capacity_payload_bytes(288, 5.0)

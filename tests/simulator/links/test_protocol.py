@@ -167,3 +167,7 @@ def test_info_prints_each_links_row(capsys):
     assert semantic[4:8] == ["2304", "341.3", "0.293", "1152"]
     classical = next(line for line in out.splitlines() if "[279]" in line).split()
     assert classical[2:6] == ["279", "2818.8", "0.0355", "1152"]
+    # the paper's Table 1 row of Img2Img-SC: [4, 64, 64], CR 48; as published, 64 bits per
+    # value over 16-QAM plus a caption of caption_bytes (128)
+    img2img = next(line for line in out.splitlines() if "[4, 64, 64]" in line).split()
+    assert img2img[4:9] == ["16384", "48.0", "2.08", str(16384 * 16 + 128 * 2), "64-bit"]

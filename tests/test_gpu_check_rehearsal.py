@@ -1,0 +1,116 @@
+""".ci/gpu-check, the one script a lent GPU machine runs: every `semlink` command line in it
+parses with semlink's own parser (and every scenario run validates with its --set overrides),
+so a renamed option breaks a test here, not a GPU session; its sweep summary reads results files;
+and (slow) the whole script rehearsed on the CPU at tiny sizes."""
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from semlink.cli import build_parser, main
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / ".ci" / "gpu-check"
+
+
+def _commands(tmp_path: Path, *, rehearsal: bool) -> list[list[str]]:
+    env = {**os.environ, "SEMLINK_GPU_CHECK_DRY_RUN": "1", "PYTHON": sys.executable,
+           "SEMLINK_GPU_CHECK_REHEARSAL": "1" if rehearsal else "0"}
+    out = subprocess.run(["bash", str(SCRIPT), str(tmp_path / "out")], env=env, cwd=ROOT,
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    return [shlex.split(line) for line in out.splitlines() if line.strip()]
+
+
+def _semlink_args(command: list[str]) -> list[str] | None:
+    """The arguments after ``python -m semlink``; None for another command."""
+    for i in range(len(command) - 1):
+        if command[i:i + 2] == ["-m", "semlink"]:
+            return command[i + 2:]
+    return None
+
+
+@pytest.mark.parametrize("rehearsal", [False, True], ids=["cuda-run", "cpu-rehearsal"])
+def test_every_semlink_command_of_the_script_parses_and_its_scenarios_validate(
+        tmp_path, rehearsal, capsys):
+    commands = _commands(tmp_path, rehearsal=rehearsal)
+    semlink = [args for args in map(_semlink_args, commands) if args is not None]
+    parser = build_parser()
+    for args in semlink:
+        parser.parse_args(args)  # SystemExit (a test error) on an unknown option or value
+    assert [a[0] for a in semlink] == ["bench"] * 5 + ["run"] * 2
+    for args in (a for a in semlink if a[0] == "run"):
+        scenario = args[1]
+        sets = [x for i, x in enumerate(args) if i and args[i - 1] == "--set"]
+        validate = ["validate", scenario] + [y for s in sets for y in ("--set", s)]
+        assert main(validate) == 0, capsys.readouterr().err
+    device = "cpu" if rehearsal else "cuda"
+    assert all(a[a.index("--device") + 1] == device for a in semlink)
+    # One trace, of one call: a single size at batch 1 with --profile.
+    (profiled,) = [a for a in semlink if "--profile" in a]
+    batch = profiled.index("--batch")
+    assert profiled[batch + 1] == "1" and profiled[batch + 2].startswith("--")
+    assert profiled[profiled.index("--size") + 2].startswith("--")
+    # The last command summarises the sweeps with a script that exists.
+    assert commands[-1][1] == ".ci/sweep_seconds.py" and (ROOT / commands[-1][1]).is_file()
+
+
+def test_the_gpu_steps_fit_a_device_command():
+    """The steps' time limits (each `step NAME SECONDS ...`) add up to under 9 minutes."""
+    limits = [int(line.split()[2]) for line in SCRIPT.read_text().splitlines()
+              if line.startswith("step ")]
+    assert len(limits) == 9 and sum(limits) <= 540
+
+
+def test_sweep_seconds_sums_task_seconds_per_link(tmp_path):
+    """Per link: tasks, images and task seconds summed over the SNR points (the FID reference
+    rows left out); a missing results file gives an error entry, not a crash."""
+    sys.path.insert(0, str(ROOT / ".ci"))
+    try:
+        import sweep_seconds
+    finally:
+        sys.path.remove(str(ROOT / ".ci"))
+    from semlink.results import FORMAT_VERSION, ResultsStore
+
+    store = ResultsStore(tmp_path / "r.h5", {"format": FORMAT_VERSION, "device": "cpu (x)",
+                                             "scenario_hash": "abc"})
+    rows = [("semantic", 1.0, 8, 0.5), ("semantic", 5.0, 8, 0.25), ("jpeg2000", 1.0, 8, 2.0),
+            ("jpeg2000", 5.0, 4, 1.0)]
+    for i, (link, snr, images, seconds) in enumerate(rows):
+        store.add(f"p{i}", {"link": link, "snr_index": i, "snr_db": snr, "batch_index": 0,
+                            "kind": "semantic", "images": images, "seconds": seconds}, {})
+    store.save()
+    out = tmp_path / "sweeps.json"
+    assert sweep_seconds.main([str(out), f"a={tmp_path / 'r.h5'}:12",
+                               f"b={tmp_path / 'missing.h5'}:3"]) == 0
+    saved = json.loads(out.read_text())
+    a = saved["a"]
+    assert (a["wall_seconds"], a["device"], a["snr_points"]) == (12.0, "cpu (x)", 2)
+    assert a["links"]["semantic"] == {"tasks": 2, "images": 16, "seconds": 0.75,
+                                      "images_per_second": 16 / 0.75}
+    assert a["links"]["jpeg2000"]["images"] == 12 and a["tasks_seconds"] == 3.75
+    assert "results file not found" in saved["b"]["error"]
+
+
+@pytest.mark.slow
+def test_the_whole_script_rehearsed_on_the_cpu(tmp_path):
+    """Every step exits 0 on the CPU at tiny sizes and leaves its file; at most 8 files come
+    back, as a device run returns."""
+    env = {**os.environ, "SEMLINK_GPU_CHECK_REHEARSAL": "1", "PYTHON": sys.executable}
+    out = tmp_path / "out"
+    subprocess.run(["bash", str(SCRIPT), str(out)], env=env, cwd=ROOT, check=True,
+                   capture_output=True, timeout=900)
+    summary = (out / "summary.txt").read_text()
+    status = [line for line in summary.splitlines() if ": exit " in line]
+    assert len(status) == 9 and all(": exit 0 after " in line for line in status), summary
+    names = sorted(p.name for p in out.iterdir())
+    assert len(names) == 8 and names[-3] == "receiver-small-64px-b1.json.gz", names
+    ldpc = json.loads((out / "ldpc.json").read_text())["ldpc_chain"]
+    assert [r["batch_blocks"] for r in ldpc] == [4, 8, 16]
+    sweeps = json.loads((out / "sweeps.json").read_text())
+    links = sweeps["paper-sweep-proxy"]["links"]
+    assert sorted(links) == ["jpeg2000", "jpeg2000-capacity", "semantic"]
+    assert all(link["images"] == 5 * 8 for link in links.values())
