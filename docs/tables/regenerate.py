@@ -7,7 +7,7 @@ quotes; each also runs on its own (``.venv/bin/python docs/tables/NAME_table.py`
 the named ones (default: all, in the order of ``--list``) from the repository root with this
 interpreter, prints their output under a heading per table and, with ``--out``, also writes it
 to ``DIR/NAME.md``. No page is edited: paste the new rows there. ``training_logs`` copies the
-logs of the ``small`` preset's training runs (``runs/train-small*/``) to the
+logs of the ``small`` presets' training runs (``runs/train-small*/``, ``runs/train-deepjscc-small*/``) to the
 ``training-*.csv`` files here. ``small_preset`` and ``training_logs`` need the runs of
 docs/training.md (hours); they are skipped while the runs are missing.
 
@@ -40,7 +40,8 @@ class Table:
     needs: tuple[str, ...] = ()
 
 
-_TRAINING_RUNS = ("train-small", "train-small-refine", "train-small-refine2")
+_TRAINING_RUNS = ("train-small", "train-small-refine", "train-small-refine2",
+                  "train-deepjscc-small", "train-deepjscc-small-refine")
 _BUNDLES = ("runs/train-small-refine2/model.safetensors",
             "runs/train-small-noisefree-refine2/model.safetensors")
 

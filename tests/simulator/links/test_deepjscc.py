@@ -99,3 +99,56 @@ def test_bad_weights_and_sizes_give_one_line(bundle, tmp_path):
     for error in (InputError,):
         with pytest.raises(error):
             load_deepjscc(tmp_path)  # a folder without model.safetensors
+
+
+def _silence_the_stacks(model: DeepJSCC) -> None:
+    """Zero the last layer of each convolution stack: only the linear shortcut speaks."""
+    with torch.no_grad():
+        model.encoder[-1].weight.zero_()
+        model.encoder[-1].bias.zero_()
+        last = [m for m in model.decoder if isinstance(m, torch.nn.ConvTranspose2d)][-1]
+        last.weight.zero_()
+        last.bias.zero_()
+
+
+def test_the_shortcut_alone_is_a_linear_thumbnail_codec():
+    """With both stacks silenced the network is the documented linear path, recomputed here by
+    reshapes instead of pooling and pixel (un)shuffle: 8x8 block means of the centred image
+    (32 px side / 2^(stages-2)), each 4x4 group of them as 48 values, a 1x1 convolution into
+    the channels, unit power per image; back: 1x1 convolution, the 4x4 groups put back,
+    bilinear upsampling, times 4 into the sigmoid."""
+    torch.manual_seed(3)
+    model = DeepJSCC(channels=4, features=[4, 4, 4, 4, 4], stages=5, extra_layers=0,
+                     shortcut=True)
+    _silence_the_stacks(model)
+    images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(4))
+    means = (images - 0.5).reshape(2, 3, 8, 8, 8, 8).mean(dim=(3, 5))        # [2, 3, 8, 8]
+    groups = means.reshape(2, 3, 2, 4, 2, 4).permute(0, 1, 3, 5, 2, 4)      # c, i, j, h, w
+    thumb = groups.reshape(2, 48, 2, 2)
+    w, b = model.encoder_shortcut.weight[:, :, 0, 0], model.encoder_shortcut.bias
+    z = torch.einsum("oc,bchw->bohw", w, thumb) + b[None, :, None, None] # [2, 4, 2, 2]
+    pairs = z.reshape(2, -1, 2)
+    x = torch.complex(pairs[..., 0], pairs[..., 1])
+    x = x / x.abs().pow(2).mean(dim=1, keepdim=True).sqrt()
+    with torch.no_grad():
+        assert torch.allclose(model.encode(images), x, atol=1e-5)
+        zr = torch.view_as_real(x).reshape(2, 4, 2, 2)
+        w2, b2 = model.decoder_shortcut.weight[:, :, 0, 0], model.decoder_shortcut.bias
+        back = torch.einsum("oc,bchw->bohw", w2, zr) + b2[None, :, None, None]
+        small = back.reshape(2, 3, 4, 4, 2, 2).permute(0, 1, 4, 2, 5, 3).reshape(2, 3, 8, 8)
+        up = torch.nn.functional.interpolate(small, size=(64, 64), mode="bilinear",
+                                             align_corners=False)
+        logits = model.decoder[:-1](zr)  # the silenced stack: its bias, zero
+        assert float(logits.abs().max()) == 0.0
+        assert torch.allclose(model.decode(x, (64, 64)), torch.sigmoid(4.0 * up), atol=1e-5)
+
+
+def test_the_shortcut_is_recorded_only_when_used_and_needs_two_stages():
+    plain = DeepJSCC(**ARCH)
+    assert "shortcut" not in plain.config  # bundles written before it keep their config
+    assert not any("shortcut" in k for k in plain.state_dict())
+    with_it = DeepJSCC(**ARCH, shortcut=True)
+    assert with_it.config == {**ARCH, "shortcut": True}
+    assert DeepJSCC(**with_it.config).state_dict().keys() == with_it.state_dict().keys()
+    with pytest.raises(ValueError, match="`shortcut` needs stages >= 2"):
+        DeepJSCC(channels=4, features=8, stages=1, shortcut=True)

@@ -126,12 +126,14 @@ def test_recipes_resolve_to_the_configs_they_were_before_they_had_bases(
 
 def test_the_derived_recipes_hold_only_what_differs():
     """Only train-small.yaml, train-paper.yaml and the DeepJSCC recipe (another model) spell out
-    their phases; the others build on one of the small recipes (base:)."""
+    their phases, besides the two refinements (their own phases on another recipe's base); the
+    others build on one of the small recipes (base:)."""
     names = sorted(p.name for p in (REPO / "scenarios").glob("train-*.yaml"))
     spelled = [n for n in names if "phases:" in (REPO / "scenarios" / n).read_text()]
     based = [n for n in names if "\nbase: " in (REPO / "scenarios" / n).read_text()]
     standalone = {"train-deepjscc-small.yaml", "train-paper.yaml", "train-small.yaml"}
-    assert spelled == sorted(standalone | {"train-small-refine.yaml"})
+    assert spelled == sorted(standalone | {"train-small-refine.yaml",
+                                           "train-deepjscc-small-refine.yaml"})
     assert sorted(based) == sorted(set(names) - standalone)
 
 
