@@ -39,4 +39,4 @@ def test_the_page_runs(tmp_path, monkeypatch, capsys):
             pytest.fail(f"docs/python-api.md, the block at line {line} failed:\n"
                         f"{traceback.format_exc(limit=-3)}")
     out = capsys.readouterr().out
-    assert "4/4 jpeg2000 at 15 dB" in out and "BER" in out
+    assert "4/6 jpeg2000 at 15 dB" in out and "6/6 deepjscc at 15 dB" in out and "BER" in out
