@@ -3,6 +3,7 @@ decode that reports a damaged file as a reason instead of raising."""
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -11,7 +12,25 @@ from PIL import Image
 from semlink.channels._checks import check_int, check_type
 from semlink.errors import describe_error
 
-__all__ = ["check_encoded", "decode_rgb", "to_uint8_hwc"]
+__all__ = ["DecodedImage", "check_encoded", "decode_rgb", "to_uint8_hwc"]
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """Outcome of decoding a possibly damaged file (JPEG or JPEG2000).
+
+    :param image: [3, height, width], float32 in [0, 1], on the CPU; None when ``failed``.
+    :param failed: True if no image of the expected size came out.
+    :param reason: Why it failed; "" when it did not.
+    :param num_bytes_used: Bytes of the received file that were decoded (for a codec's
+        ``decode_prefix``, the kept prefix without the end marker it appends); 0 when
+        ``failed``.
+    """
+
+    image: torch.Tensor | None
+    failed: bool
+    reason: str
+    num_bytes_used: int
 
 
 def to_uint8_hwc(image: torch.Tensor) -> np.ndarray:

@@ -34,7 +34,7 @@ import torch
 from PIL import Image
 
 from semlink.channels._checks import check_int
-from semlink.codecs._pillow import check_encoded, decode_rgb, to_uint8_hwc
+from semlink.codecs._pillow import DecodedImage, check_encoded, decode_rgb, to_uint8_hwc
 
 __all__ = ["MAX_QUALITY", "MIN_QUALITY", "JpegEncoded", "JpegDecoded", "encode_to_budget",
            "encode_at_quality", "decode", "decode_prefix", "minimum_file_bytes"]
@@ -66,21 +66,8 @@ class JpegEncoded:
     num_encodes: int
 
 
-@dataclass(frozen=True)
-class JpegDecoded:
-    """Outcome of decoding a possibly damaged file.
-
-    :param image: [3, height, width], float32 in [0, 1], on the CPU; None when ``failed``.
-    :param failed: True if no image of the expected size came out.
-    :param reason: Why it failed; "" when it did not.
-    :param num_bytes_used: Bytes of the received file that were decoded (for
-        :func:`decode_prefix`, the kept prefix without the appended EOI); 0 when ``failed``.
-    """
-
-    image: torch.Tensor | None
-    failed: bool
-    reason: str
-    num_bytes_used: int
+#: Outcome of a decode (the codecs share :class:`~semlink.codecs._pillow.DecodedImage`).
+JpegDecoded = DecodedImage
 
 
 def encode_at_quality(image: torch.Tensor, quality: int) -> bytes:

@@ -41,7 +41,7 @@ import torch
 from PIL import Image
 
 from semlink.channels._checks import check_int, check_one_of, check_type
-from semlink.codecs._pillow import check_encoded, decode_rgb, to_uint8_hwc
+from semlink.codecs._pillow import DecodedImage, check_encoded, decode_rgb, to_uint8_hwc
 from semlink.errors import InputError
 
 __all__ = [
@@ -97,21 +97,8 @@ class Jpeg2000Encoded:
     header: str = "explicit"
 
 
-@dataclass(frozen=True)
-class Jpeg2000Decoded:
-    """Outcome of decoding a possibly damaged codestream.
-
-    :param image: [3, height, width], float32 in [0, 1], on the CPU; None when ``failed``.
-    :param failed: True if nothing of the expected size could be decoded.
-    :param reason: Why it failed; "" when it did not.
-    :param num_bytes_used: Bytes of the received codestream that were decoded (for
-        :func:`decode_prefix`, the kept prefix without the appended EOC); 0 when ``failed``.
-    """
-
-    image: torch.Tensor | None
-    failed: bool
-    reason: str
-    num_bytes_used: int
+#: Outcome of a decode (the codecs share :class:`~semlink.codecs._pillow.DecodedImage`).
+Jpeg2000Decoded = DecodedImage
 
 
 def encode_to_budget(image: torch.Tensor, budget_bytes: int, *,
