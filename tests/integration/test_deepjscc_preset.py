@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from semlink.channels.awgn import AWGNChannel
 from semlink.images import load_images
 from semlink.links.deepjscc import shipped_weights
 from semlink.links.protocol import LinkContext
@@ -15,7 +14,7 @@ from semlink.metrics.quality import psnr_db
 from semlink.models.bundle import read_bundle_info
 from semlink.scenario import AWGNConfig
 from semlink.scenario.link_deepjscc import DeepJSCCLinkConfig
-from semlink.seeding import make_generator
+from tests.sample_psnr import mean_psnr_by_snr
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -29,15 +28,7 @@ def _link(side: int):
 
 @pytest.fixture(scope="module")
 def psnr_by_snr() -> dict[float, float]:
-    link = _link(256)
-    images = load_images("sample", 256)[0]                          # [8, 3, 256, 256]
-    out = {}
-    for snr_db in (1.0, 20.0):
-        channel = AWGNChannel(generator=make_generator(11))
-        gens = [make_generator(100 + i) for i in range(images.shape[0])]
-        recon = link.transmit(images, channel, snr_db, lambda purpose: gens).images
-        out[snr_db] = float(psnr_db(images, recon).mean())
-    return out
+    return mean_psnr_by_snr(_link(256), load_images("sample", 256)[0])
 
 
 def test_the_shipped_preset_sends_the_semantic_links_budget():

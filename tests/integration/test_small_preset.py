@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from semlink.channels.awgn import AWGNChannel
 from semlink.images import load_images
 from semlink.links.semantic import SemanticLink
 from semlink.metrics.quality import psnr_db
@@ -17,6 +16,7 @@ from semlink.models.bundle import BUNDLE_FILE, bundle_prediction, read_bundle_in
 from semlink.models.presets import get_preset
 from semlink.scenario import AnalogTransmission
 from semlink.seeding import make_generator
+from tests.sample_psnr import mean_psnr_by_snr
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -27,14 +27,8 @@ def psnr_by_snr() -> tuple[dict[float, float], float]:
                         transmission=AnalogTransmission(mode="analog"))
     assert link.weights_source.endswith(BUNDLE_FILE) and not link.receiver.random_weights
     images = load_images("sample", 256)[0]                          # [8, 3, 256, 256]
-    out = {}
-    for snr_db in (1.0, 20.0):
-        channel = AWGNChannel(generator=make_generator(11))
-        gens = [make_generator(100 + i) for i in range(images.shape[0])]
-        recon = link.transmit(images, channel, snr_db, lambda purpose: gens).images
-        out[snr_db] = float(psnr_db(images, recon).mean())
     flat = images.mean(dim=(2, 3), keepdim=True).expand_as(images)
-    return out, float(psnr_db(images, flat).mean())
+    return mean_psnr_by_snr(link, images), float(psnr_db(images, flat).mean())
 
 
 def test_shipped_bundle_is_the_presets():
