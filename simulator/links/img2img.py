@@ -293,16 +293,6 @@ class Img2ImgSCLink:
     scoring = "concealed"
     wants_names = True  # captions are looked up by the images' file names
 
-    def check_names(self, names: Sequence[str]) -> None:
-        """Refuse, before any task, images the captions source has no caption for (a captions
-        file without their rows); BLIP captions any image.
-
-        :raises InputError: Naming the captions file and the first image without a row.
-        """
-        check = getattr(self.captions, "check", None)
-        if check is not None:
-            check(names)
-
     def __init__(self, *, models: SD15Models, image_size: tuple[int, int],
                  captions: CaptionSource, transmission: str = "as_published", steps: int = 50,
                  strength: float = 0.6, guidance: float = 9.0, negative_prompt: str = "",
@@ -343,6 +333,16 @@ class Img2ImgSCLink:
             self.caption_plan = plan
             self.latent_uses = self._analog_mapper.num_symbols
             self.channel_uses = self.latent_uses + plan.num_coded_bits // bps
+
+    def check_names(self, names: Sequence[str]) -> None:
+        """Refuse, before any task, images the captions source has no caption for (a captions
+        file without their rows); BLIP captions any image.
+
+        :raises InputError: Naming the captions file and the first image without a row.
+        """
+        check = getattr(self.captions, "check", None)
+        if check is not None:
+            check(names)
 
     @classmethod
     def from_config(cls, cfg: Any, context: LinkContext) -> Img2ImgSCLink:
