@@ -42,9 +42,11 @@ def add_parsers(sub) -> None:
                     quiet="no progress, no warnings and no summary table",
                     verbose="also one progress line per task: link, SNR, batch, images, "
                             "seconds")
-    p.add_argument("scenario", type=path, help="scenario YAML file")
-    add_overrides(p)
-    add_output(p, help="results file (default: the scenario's output)")
+    p.add_argument("scenario", type=path, nargs="+",
+                   help="scenario YAML file(s); several run one after the other, each into "
+                        "its own output, every one checked before the first starts")
+    add_overrides(p, what="file (each file)")
+    add_output(p, help="results file (default: the scenario's output; one scenario only)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true",
                       help="continue an interrupted run; finished points are kept, not recomputed")
@@ -274,28 +276,66 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.ray is None:
         raise InputError("--workers: counts Ray workers; give it with --ray")
+    if args.output and len(args.scenario) > 1:
+        raise InputError(f"--output: names one results file, for one scenario; got "
+                         f"{len(args.scenario)} scenarios: leave -o out (each writes its "
+                         "scenario's output) or run them one at a time")
     _set_memory_limit(args)
-    scenario, text = load_scenario_file(args.scenario, args.overrides)
-    if args.device is not None:
-        scenario = scenario.model_copy(update={"device": args.device})
-    if not args.quiet:
-        warn_scenario(args.scenario, scenario)
-    output = Path(args.output or scenario.output)
-    created = _missing_folder(output.parent)  # the run creates it: said at the end
-    console = make_console(stderr=True, quiet=args.quiet)
-    with RunProgress(scenario.name, console=console, quiet=args.quiet,
-                     verbose=args.verbose) as progress:
-        store = run_scenario(scenario, text, base_dir=Path(args.scenario).resolve().parent,
-                             resume=args.resume, overwrite=args.overwrite,
-                             output=Path(args.output) if args.output else None,
-                             shard=args.shard, ray=args.ray is not None,
-                             ray_address=args.ray or None, workers=args.workers,
-                             on_task=progress.on_task)
-    if not args.quiet:
-        _print_summary(console, summarize(store))
-        console.print(f"results: {store.path}" + (f" (created folder {created})" if created and
-                                                   created.is_dir() else ""))
+    runs = _check_runs(args)  # every file, before hours of the first are spent
+    for file, (scenario, text) in zip(args.scenario, runs):
+        if not args.quiet:
+            warn_scenario(file, scenario)
+        output = Path(args.output or scenario.output)
+        created = _missing_folder(output.parent)  # the run creates it: said at the end
+        console = make_console(stderr=True, quiet=args.quiet)
+        with RunProgress(scenario.name, console=console, quiet=args.quiet,
+                         verbose=args.verbose) as progress:
+            store = run_scenario(scenario, text, base_dir=Path(file).resolve().parent,
+                                 resume=args.resume, overwrite=args.overwrite,
+                                 output=Path(args.output) if args.output else None,
+                                 shard=args.shard, ray=args.ray is not None,
+                                 ray_address=args.ray or None, workers=args.workers,
+                                 on_task=progress.on_task)
+        if not args.quiet:
+            _print_summary(console, summarize(store))
+            console.print(f"results: {store.path}" + (f" (created folder {created})"
+                                                       if created and created.is_dir() else ""))
     return EXIT_OK
+
+
+def _check_runs(args: argparse.Namespace) -> list[tuple]:
+    """``(scenario, text)`` of each file of ``semlink run`` with its ``--set`` and
+    ``--device``, after checking all of them: every file's problems, results files that exist
+    without ``--resume``/``--overwrite``, two scenarios writing one file.
+
+    :raises ScenarioError: With one line per problem of every file.
+    """
+    from semlink.scenario import ScenarioError
+
+    runs, lines, outputs = [], [], {}
+    for file in args.scenario:
+        try:
+            scenario, text = load_scenario_file(file, args.overrides)
+        except InputError as err:
+            lines.extend(problems(err))
+            continue
+        if args.device is not None:
+            scenario = scenario.model_copy(update={"device": args.device})
+        output = Path(args.output or scenario.output)
+        if args.shard is not None:
+            output = args.shard.output(output)
+        if output.resolve() in outputs:
+            lines.append(f"{file}: output {output}: also the output of "
+                         f"{outputs[output.resolve()]}; give one of them another output "
+                         "(--set output=...)")
+        outputs.setdefault(output.resolve(), file)
+        if len(args.scenario) > 1 and output.exists() and not (args.resume or args.overwrite):
+            lines.append(f"{output}: results file exists ({file}); pass --resume to continue "
+                         "it or --overwrite to start again")
+        runs.append((scenario, text))
+    if lines:
+        raise ScenarioError(lines)
+    return runs
 
 
 def warn_scenario(file: str, scenario) -> None:

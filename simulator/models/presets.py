@@ -47,6 +47,9 @@ class Preset:
         float16 overflows in stage B).
     :param shipped_weights: Weights folder relative to ``simulator/data/`` shipped with semlink,
         or None when the weights come from a local directory the user supplies.
+    :param single_size: True if the models were trained at :attr:`native_image_size` only, so
+        a scenario at another size gets a warning (``small``); Stability AI's models were
+        trained at many sizes and the paper runs them at 512 and 1024 px.
     """
 
     name: str
@@ -63,6 +66,7 @@ class Preset:
     prediction: str = "epsilon"
     cuda_dtype: str = "bfloat16"
     shipped_weights: str | None = None
+    single_size: bool = False
 
     def encoder_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of the encoder engineer's ``SemanticEncoder``."""
@@ -102,7 +106,8 @@ _PRESETS: dict[str, Preset] = {
     "small": Preset(name="small", stage_b="small", stage_a="small", encoder_width_mult=0.25,
                     encoder_depth_mult=0.25, embedding_channels=16, encoder_resize_factor=0.75,
                     native_image_size=256, latent_scale_factor=1.0, steps=1, guidance=1.0,
-                    prediction="v_prediction", shipped_weights="weights/small"),
+                    prediction="v_prediction", shipped_weights="weights/small",
+                    single_size=True),
     "stable-cascade-lite": Preset(name="stable-cascade-lite", stage_b="stable-cascade-lite",
                                   stage_a="stable-cascade", **_REAL),
     "stable-cascade": Preset(name="stable-cascade", stage_b="stable-cascade",

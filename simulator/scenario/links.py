@@ -213,9 +213,13 @@ class SemanticLinkConfig(_Frozen):
 
     def scenario_warnings(self, scenario: Any, name: str) -> list[str]:
         """A line when the scenario's images are not the size the preset was trained on: the
-        link runs (its models are convolutional), but not as it was made to."""
+        link runs (its models are convolutional), but not as it was made to. None for
+        presets trained at many sizes (:attr:`~semlink.models.presets.Preset.single_size`)."""
+        from semlink.models.presets import get_preset
+
         side = self.trained_image_size()
-        if scenario.images is None or scenario.images.shape == (side, side):
+        if (scenario.images is None or scenario.images.shape == (side, side)
+                or not get_preset(self.preset).single_size):
             return []
         height, width = scenario.images.shape
         return [f"links.{name}: preset {self.preset!r} was trained on {side}x{side} px images; "

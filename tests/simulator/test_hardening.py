@@ -239,6 +239,14 @@ def test_preset_at_another_size_is_warned_of(tmp_path, capsys, size):
                        "made for (its results there may fall short of its own)\n")
 
 
+def test_stable_cascade_at_512_px_is_no_warning(capsys):
+    """Stability AI's models were trained at many sizes and the paper runs them at 512 px: the
+    ready 512 px protocol validates without the small preset's one-size warning."""
+    path = QUICKSTART.parent / "paper-awgn-512.yaml"
+    assert main(["validate", str(path), "--set", "images.source=sample"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_results_record_the_training_size(tmp_path):
     from semlink.results import ResultsStore
     from semlink.scenario import scenario_hash
