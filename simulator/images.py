@@ -25,6 +25,7 @@ import contextlib
 import errno
 import glob as _glob
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".p
 
 def list_images(source: str, *, base_dir: str | Path | None = None,
                 count: int | None = None, field: str = "images.source",
-                unique_names: bool = True) -> list[Path]:
+                unique_names: bool = True, at_most: bool = False) -> list[Path]:
     """Image files of ``source``, sorted by name.
 
     Results identify images by file name and saved reconstructions by name without suffix, so
@@ -54,13 +55,16 @@ def list_images(source: str, *, base_dir: str | Path | None = None,
     :param source: ``"sample"`` (the bundled photos), a folder, a glob pattern such as
         ``photos/*.jpg``, or one image file; relative paths are relative to ``base_dir``.
     :param base_dir: Folder that relative paths start from (the scenario file's folder).
-    :param count: Keep at most the first ``count`` files.
+    :param count: Keep the first ``count`` files; fewer there is an error (a run on fewer
+        images than asked for would compare with numbers it is not comparable to) unless
+        ``at_most``.
     :param field: Where ``source`` came from, to name in errors (a scenario's
         ``images.source``, a training config's ``data.source``, a command's argument).
     :param unique_names: Refuse two files of one name (default). Training data, which is never
         named in results, passes False; files of one name are then ordered by their path.
-    :raises InputError: If the folder does not exist, holds no image files, or two files share a
-        name (without suffix, ignoring case).
+    :param at_most: ``count`` is an upper bound (training data: "use at most this many").
+    :raises InputError: If the folder does not exist, holds no image files or fewer than
+        ``count``, or two files share a name (without suffix, ignoring case).
     """
     if source == "sample":
         folder: Path | None = SAMPLE_DIR
@@ -95,6 +99,11 @@ def list_images(source: str, *, base_dir: str | Path | None = None,
                              " results and saved reconstructions identify images by file name"
                              " (without suffix, ignoring case), so names must be unique")
     files.sort(key=lambda p: (p.name, str(p)))  # fully determined, whatever the filesystem
+    if count is not None and len(files) < count and not at_most:
+        count_field = field.rsplit(".", 1)[0] + ".count" if "." in field else "count"
+        raise InputError(f"{field}: {where} holds {len(files)} image file(s), fewer than "
+                         f"{count_field} {count}; add images, or pass --set "
+                         f"{count_field}={len(files)}")
     return files[:count] if count is not None else files
 
 
@@ -267,14 +276,15 @@ def save_image(image: torch.Tensor, path: str | Path) -> None:
     """Write a [3, H, W] float image in [0, 1] as PNG (or the format of ``path``'s suffix).
 
     The file appears whole or not at all (written beside it, then renamed): a run killed while
-    saving, or two Ray workers saving the same original, never leave a truncated image.
+    saving, or two Ray workers (or two threads of one run) saving the same original, never
+    leave a truncated image.
 
     :raises ValueError: As :func:`writable_format`.
     :raises OSError: If the file cannot be written; it names ``path``, not the temporary file.
     """
     path = Path(path)
     fmt = writable_format(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(to_uint8(image)).save(tmp, format=fmt)

@@ -112,5 +112,5 @@ def test_the_whole_script_rehearsed_on_the_cpu(tmp_path):
     assert [r["batch_blocks"] for r in ldpc] == [4, 8, 16]
     sweeps = json.loads((out / "sweeps.json").read_text())
     links = sweeps["paper-sweep-proxy"]["links"]
-    assert sorted(links) == ["jpeg2000", "jpeg2000-capacity", "semantic"]
+    assert sorted(links) == ["deepjscc", "jpeg2000", "jpeg2000-capacity", "semantic"]
     assert all(link["images"] == 5 * 8 for link in links.values())

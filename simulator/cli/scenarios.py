@@ -210,10 +210,12 @@ def _exists(value: str, base_dir: Path) -> bool:
     return bool(glob.glob(str(target))) if any(ch in value for ch in "*?[") else target.exists()
 
 
-def load_scenario_file(file: str, overrides: list | None = None):
+def load_scenario_file(file: str, overrides: list | None = None, *,
+                       allow_missing: bool = False):
     """``(scenario, text)`` of the scenario file ``file`` with the command line's ``--set``
     ``overrides`` (relative paths in them start from the current directory; ``text`` is then
     the effective scenario), refusing a training recipe with a line that says how to train it.
+    ``allow_missing``: keep values written ``???`` instead of refusing them.
 
     :raises InputError: As :func:`semlink.scenario.load_scenario`, or for a recipe.
     """
@@ -223,7 +225,8 @@ def load_scenario_file(file: str, overrides: list | None = None):
     if why is not None:
         raise InputError(f"{file}: is a training recipe ({why}), not a scenario; "
                          f"train with semlink train {file}")
-    return load_scenario(file, overrides=overrides, overrides_dir=Path.cwd())
+    return load_scenario(file, overrides=overrides, overrides_dir=Path.cwd(),
+                         allow_missing=allow_missing)
 
 
 def is_training_recipe(file: str) -> bool:
@@ -305,11 +308,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _check_runs(args: argparse.Namespace) -> list[tuple]:
     """``(scenario, text)`` of each file of ``semlink run`` with its ``--set`` and
-    ``--device``, after checking all of them: every file's problems, results files that exist
-    without ``--resume``/``--overwrite``, two scenarios writing one file.
+    ``--device``, after checking all of them: every file's problems, its images (fewer than
+    ``images.count``), results files that exist without ``--resume``/``--overwrite``, two
+    scenarios writing one file.
 
     :raises ScenarioError: With one line per problem of every file.
     """
+    from semlink.errors import first_line
+    from semlink.images import list_images
     from semlink.scenario import ScenarioError
 
     runs, lines, outputs = [], [], {}
@@ -321,6 +327,12 @@ def _check_runs(args: argparse.Namespace) -> list[tuple]:
             continue
         if args.device is not None:
             scenario = scenario.model_copy(update={"device": args.device})
+        if scenario.images is not None:  # cheap, and the same folder for every file, often
+            try:
+                list_images(scenario.images.source, base_dir=Path(file).parent,
+                            count=scenario.images.count)
+            except InputError as err:
+                lines.append(f"{file}: {first_line(err)}")
         output = Path(args.output or scenario.output)
         if args.shard is not None:
             output = args.shard.output(output)
@@ -410,7 +422,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     for file in args.results:
         if Path(file).suffix.lower() in (".yaml", ".yml"):
-            scenario, _ = load_scenario_file(file)
+            # what a link sends does not depend on values the user supplies (???)
+            scenario, _ = load_scenario_file(file, allow_missing=True)
             say(args, "\n".join([f"{file}: scenario {scenario.name!r}",
                                   *_link_table(scenario, Path(file).parent)]))
             continue

@@ -46,7 +46,7 @@ class TrainImages:
         check_type(flip, bool, name="flip")
         check_type(whole, bool, name="whole")
         self.files = list_images(source, base_dir=base_dir, count=count, field="data.source",
-                                 unique_names=False)
+                                 unique_names=False, at_most=True)
         self.images = [_read_rgb(p) for p in self.files]   # each [3, H, W] uint8
         self.size = size
         self.min_crop = float(min_crop)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import struct
 import zlib
+import shutil
 
 import numpy as np
 import pytest
@@ -282,3 +283,17 @@ def test_a_file_that_is_no_image_is_named_as_such(tmp_path):
     with pytest.raises(InputError, match=r"^images\.source: .*notes\.txt is not an image file "
                        r"\(\.png, .*\) nor a folder$"):
         list_images(str(tmp_path / "notes.txt"))
+
+
+def test_fewer_images_than_count_is_refused_naming_the_count_field(tmp_path):
+    for name in ("a", "b", "c"):
+        shutil.copy(sorted(SAMPLE_DIR.glob("*.png"))[0], tmp_path / f"{name}.png")
+    assert [p.name for p in list_images(str(tmp_path), count=3)] == ["a.png", "b.png", "c.png"]
+    with pytest.raises(InputError) as err:
+        list_images(str(tmp_path), count=4)
+    assert str(err.value) == (f"images.source: folder {tmp_path} holds 3 image file(s), fewer "
+                              "than images.count 4; add images, or pass --set images.count=3")
+    with pytest.raises(InputError, match=r"^data.source: .* fewer than data.count 9;"):
+        list_images(str(tmp_path), count=9, field="data.source")
+    # training data's count is "at most" (its recipe field says so): all three are used
+    assert len(list_images(str(tmp_path), count=9, field="data.source", at_most=True)) == 3

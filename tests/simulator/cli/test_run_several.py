@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from semlink.cli import main
+from semlink.images import SAMPLE_DIR
 from semlink.results import ResultsStore
 
 BER = """\
@@ -18,6 +19,18 @@ snr: {{points_db: [0, 4]}}
 links:
   qpsk: {{type: ber, modulation: {modulation}}}
 monte_carlo: {{min_bits: 2048, max_bits: 2048, batch_bits: 2048}}
+output: {output}
+"""
+
+IMAGES = """\
+name: short
+seed: 3
+device: cpu
+images: {{source: sample, size: 64, count: 9}}
+snr: {{points_db: [4]}}
+metrics: [psnr]
+links:
+  j: {{type: classical, modulation: 16, code_rate: 1/2, bandwidth: {{ratio: 0.05}}}}
 output: {output}
 """
 
@@ -83,3 +96,15 @@ def test_output_takes_one_scenario(tmp_path, capsys, option):
     assert main(["run", str(a), str(b), "-q", *option]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("semlink: error: --output: names one results file, for one scenario")
+
+
+def test_a_file_with_fewer_images_than_its_count_is_refused_up_front(tmp_path, capsys):
+    a = _write(tmp_path, "a")
+    short = tmp_path / "short.yaml"
+    short.write_text(IMAGES.format(output=tmp_path / "short.h5"))
+    assert main(["run", str(a), str(short), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"semlink: error: {short}: images.source: folder {SAMPLE_DIR} holds 8 image "
+                   "file(s), fewer than images.count 9; add images, or pass --set "
+                   "images.count=8")
+    assert not (tmp_path / "a.h5").exists()
