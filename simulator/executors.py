@@ -1,8 +1,12 @@
-"""Where a sweep's tasks run: one after another in this process, or on the workers of a Ray cluster.
+"""Where a sweep's tasks run: in this process (one after another, or the classical links' tasks
+on a worker thread beside the others), or on the workers of a Ray cluster.
 
 Both executors take the same tasks and give the same results (a task's numbers depend only on
 the scenario and its coordinates); the sweep runner writes them to the results file as they
-arrive, in this process only. On Ray, each worker (an actor holding one GPU, or one CPU for a CPU
+arrive, in this process's main thread only. In this process, a CUDA run (or any run with
+``SEMLINK_OVERLAP=1``) runs the classical links' tasks, mostly JPEG2000 and JPEG coding on the
+host, on one worker thread while the main thread runs the others on the device
+(:mod:`semlink.overlap`). On Ray, each worker (an actor holding one GPU, or one CPU for a CPU
 run) builds its own :class:`~semlink.tasks.TaskRunner` once and is handed the next task as soon
 as it is free, so fast and slow tasks (a BER point at high SNR, a batch of images) balance out.
 The workers read the scenario's images and weights from the same paths as this process: on a
@@ -12,7 +16,7 @@ images and the ``small`` preset ship with semlink and are always there).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +24,11 @@ import torch
 
 from semlink.devices import resolve_device
 from semlink.errors import InputError
+from semlink.links.protocol import per_snr
+from semlink.overlap import HostWorker, overlap_enabled, runs_on_host
 from semlink.plan import Task
 from semlink.scenario import Scenario
-from semlink.tasks import TaskRunner, scenario_images
+from semlink.tasks import TaskRunner, scenario_images, wants_features
 
 __all__ = ["LocalExecutor", "RayExecutor", "TaskResult"]
 
@@ -31,31 +37,118 @@ TaskResult = tuple[Task, dict[str, Any], dict[str, list[dict[str, Any]]], float]
 
 
 class LocalExecutor:
-    """Runs tasks one after another in this process, on ``scenario.device``.
+    """Runs tasks in this process, on ``scenario.device``: one after another, or with
+    ``overlap`` the classical links' tasks on a worker thread while this thread runs the
+    others (:mod:`semlink.overlap`), with the same results.
 
-    :raises InputError: As :func:`~semlink.devices.resolve_device` and
-        :class:`~semlink.tasks.TaskRunner` do.
+    Thread safety of the overlap: what both threads would build lazily is built in this thread
+    before the worker starts (every image loaded, the links built once, the bandwidth of the
+    worker's links resolved, the FID/KID Inception network loaded); after that they share
+    only objects they read (model weights, the LPIPS network, the image tensor). A link built
+    per SNR point (adaptive MCS, the ideal code) is built by the thread that runs its link's
+    tasks, under a key of its own. No lock is taken. Only this thread writes the results file
+    and reports progress.
+
+    :param overlap: Overlap the tasks; None (default): as :func:`~semlink.overlap.overlap_enabled`
+        says for the device (``SEMLINK_OVERLAP``, else on CUDA only).
+    :raises InputError: As :func:`~semlink.devices.resolve_device`,
+        :func:`~semlink.overlap.overlap_enabled` and :class:`~semlink.tasks.TaskRunner` do.
     """
 
-    def __init__(self, scenario: Scenario, *, base_dir: Path, recon_dir: Path | None) -> None:
+    def __init__(self, scenario: Scenario, *, base_dir: Path, recon_dir: Path | None,
+                 overlap: bool | None = None) -> None:
+        if overlap is not None and not isinstance(overlap, bool):
+            raise TypeError(f"`overlap` must be a bool or None; got {type(overlap).__name__}.")
         self.device = resolve_device(scenario.device)
         self.device_name = None  # the store names this process's device
+        self.overlap = overlap_enabled(self.device) if overlap is None else overlap
         self._runner = TaskRunner(scenario, base_dir=base_dir, device=self.device,
                                   recon_dir=recon_dir)
         self.num_images = self._runner.num_images
+        self._worker: HostWorker[Task, TaskResult] | None = None
+        self._left: list[TaskResult] = []  # finished on the worker, not handed out yet
 
     def prepare(self, links: Iterable[str]) -> None:
         """Check what can be checked before any task runs (see :meth:`TaskRunner.prepare`)."""
         self._runner.prepare(links)
 
     def run(self, tasks: Iterable[Task]) -> Iterator[TaskResult]:
-        for task in tasks:
-            started = time.perf_counter()
-            point, tables = self._runner.run(task)
-            yield task, point, tables, time.perf_counter() - started
+        """Run ``tasks``, yielding each result as it finishes (in this thread). Overlapped,
+        the worker's results are yielded after each of this thread's tasks, and a task's
+        exception is raised here after the results finished before it; on any exception here
+        (a task's, Ctrl-C) the worker's running task is waited for and every finished result
+        yielded before the exception goes on."""
+        tasks = list(tasks)
+        scenario = self._runner.scenario
+        on_host = [runs_on_host(scenario.links.get(t.link)) for t in tasks]
+        if not self.overlap or all(on_host) or not any(on_host):
+            for task in tasks:
+                yield self._run(task)
+            return
+        host = [t for t, h in zip(tasks, on_host) if h]
+        self._build_shared(host)
+        self._worker = HostWorker(self._run, host, setup=_thread_state(self.device))
+        try:
+            for task in (t for t, h in zip(tasks, on_host) if not h):
+                yield self._run(task)
+                yield from self._worker.results()
+            yield from self._worker.results(wait=True)
+        except (Exception, KeyboardInterrupt):
+            yield from self.stop()  # finished tasks are kept, as one at a time
+            raise
+        finally:  # also when the caller stops iterating: what finished waits for stop()
+            self._halt()
+
+    def stop(self) -> list[TaskResult]:
+        """Stop overlapped tasks: the worker thread, if one runs, finishes its running task and
+        starts no other. Returns the results of its tasks finished but not yet yielded by
+        :meth:`run` (to be stored: they are done), once; an empty list when there are none."""
+        self._halt()
+        left, self._left = self._left, []
+        return left
 
     def close(self) -> None:
-        pass
+        """Stop the worker thread, if one runs (results not yet handed out are dropped)."""
+        self.stop()
+
+    def _halt(self) -> None:
+        """Stop the worker, keeping its results not handed out yet for :meth:`stop`."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            self._left += worker.stop()
+
+    def _run(self, task: Task) -> TaskResult:
+        started = time.perf_counter()
+        point, tables = self._runner.run(task)
+        return task, point, tables, time.perf_counter() - started
+
+    def _build_shared(self, host_tasks: list[Task]) -> None:
+        """Build in this thread what the worker's tasks would otherwise build lazily beside
+        this thread's (see the class docstring); what is built already is kept."""
+        runner = self._runner
+        for name in dict.fromkeys(t.link for t in host_tasks):
+            if per_snr(runner.scenario.links[name]):
+                runner.channel_uses(name)  # a bandwidth match builds the link it names
+            else:
+                runner.link(name)
+        runner.images(())  # loads every image of the run
+        if wants_features(runner.scenario):
+            from semlink.metrics.fid import load_inception
+
+            load_inception(self.device)
+
+
+def _thread_state(device: str) -> Callable[[], None]:
+    """The worker thread's setup: torch's thread-local state as this thread has it (grad mode;
+    on CUDA, the current device, which a device named without an index means)."""
+    grad = torch.is_grad_enabled()
+    cuda = torch.cuda.current_device() if device.startswith("cuda") else None
+
+    def setup() -> None:
+        torch.set_grad_enabled(grad)
+        if cuda is not None:
+            torch.cuda.set_device(cuda)
+    return setup
 
 
 class _Worker:
@@ -163,6 +256,11 @@ class RayExecutor:
             if message is not None:
                 raise InputError(message)
             yield result
+
+    def stop(self) -> list[TaskResult]:
+        """Nothing to hand back: a task is yielded by :meth:`run` as soon as it finishes (an
+        interrupted run's tasks still on the workers are dropped). An empty list."""
+        return []
 
     def close(self) -> None:
         """Stop the workers, and the Ray session if this executor started it."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from semlink.results import ResultsStore
+from semlink.stage_times import stage_totals
 from semlink.summary import SUMMARY_COLUMNS, summarize
 
 __all__ = ["export_csv", "export_json", "write_table_csv"]
@@ -37,11 +38,17 @@ def export_csv(store: ResultsStore, folder: str | Path) -> list[Path]:
 
 
 def export_json(store: ResultsStore, path: str | Path) -> Path:
-    """Write ``{"attrs": ..., "summary": [...]}`` as JSON (NaN and infinities as null)."""
+    """Write ``{"attrs": ..., "summary": [...], "stage_seconds": {...}}`` as JSON (NaN and
+    infinities as null). ``stage_seconds`` is :func:`semlink.stage_times.stage_totals`: per link
+    its timed tasks and their seconds per stage, ``other`` and ``total``; absent for a file
+    written before stage times."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"attrs": {k: _clean(v) for k, v in store.attrs.items()},
                "summary": [{k: _clean(v) for k, v in r.items()} for r in summarize(store)]}
+    stages = stage_totals(store.table("points"))
+    if stages:
+        payload["stage_seconds"] = stages
     path.write_text(json.dumps(payload, indent=1))
     return path
 

@@ -24,6 +24,7 @@ from semlink.executors import LocalExecutor, RayExecutor
 from semlink.plan import REFERENCE, Shard, Task, plan_tasks
 from semlink.results import ResultsStore, reconstructions_dir
 from semlink.scenario import Scenario, scenario_hash
+from semlink.stage_times import format_stage_table, stage_totals
 from semlink.tasks import wants_features
 
 if TYPE_CHECKING:
@@ -109,7 +110,9 @@ def open_store(scenario: Scenario, text: str, output: Path, *, device: str, resu
 
 def describe_results(store: ResultsStore) -> str:
     """A few lines on a results file: its scenario, shard, progress against the run's plan,
-    device, versions and times (``semlink info``)."""
+    device, versions and times, and per link its tasks' seconds per stage
+    (:func:`semlink.stage_times.format_stage_table`; none in files written before them)
+    (``semlink info``)."""
     attrs = store.attrs
     planned = attrs.get("planned_points")
     shard = attrs.get("shard", "")
@@ -135,7 +138,8 @@ def describe_results(store: ResultsStore) -> str:
         head, *_scenario_lines(attrs.get("scenario_text", "")), f"  {progress}",
         f"  device: {attrs.get('device', '?')}",
         "  versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
-        f"  created {attrs.get('created_utc', '?')}, updated {attrs.get('updated_utc', '?')}"])
+        f"  created {attrs.get('created_utc', '?')}, updated {attrs.get('updated_utc', '?')}",
+        *format_stage_table(stage_totals(store.table("points")))])
 
 
 def set_points_label(store: ResultsStore) -> str:
@@ -233,7 +237,9 @@ def run_scenario(scenario: Scenario, text: str, *, base_dir: Path, resume: bool 
     :param shard: Run only this shard's tasks. FID and KID, which need every image of a (link,
         SNR) point, are left to :func:`semlink.merge.merge_results`.
     :param ray: Run the tasks on a Ray cluster (:class:`semlink.executors.RayExecutor`, with
-        ``ray_address`` and ``workers``) instead of one after another in this process.
+        ``ray_address`` and ``workers``) instead of in this process
+        (:class:`semlink.executors.LocalExecutor`: one after another, or on CUDA, or with
+        ``SEMLINK_OVERLAP=1``, the classical links' tasks on a worker thread beside the others).
     :param on_task: Called after each task as ``on_task(task, point_row, done, total)``.
     """
     fid_reference = _fid_reference(scenario, base_dir)
@@ -254,18 +260,30 @@ def run_scenario(scenario: Scenario, text: str, *, base_dir: Path, resume: bool 
                            fid_reference=fid_reference)
         pending = [t for t in tasks if not store.has(t.point_id)]
         done = len(tasks) - len(pending)
-        for task, point, tables, seconds in executor.run(pending):
-            point = {"link": task.link, "snr_index": task.snr_index, "snr_db": task.snr_db,
-                     "batch_index": task.batch_index, **point, "seconds": seconds}
-            store.add(task.point_id, point, tables)
-            done += 1
-            if on_task is not None:
-                on_task(task, point, done, len(tasks))
+        try:
+            for task, point, tables, seconds in executor.run(pending):
+                point = _store_task(store, task, point, tables, seconds)
+                done += 1
+                if on_task is not None:
+                    on_task(task, point, done, len(tasks))
+        except KeyboardInterrupt:  # tasks a worker thread finished meanwhile are kept too
+            for result in executor.stop():
+                _store_task(store, *result)
+            raise
     finally:
         executor.close()
     if wants_features(scenario) and shard is None:
         add_set_points(scenario, store)
     return store
+
+
+def _store_task(store: ResultsStore, task: Task, point: dict[str, Any],
+                tables: dict[str, list[dict[str, Any]]], seconds: float) -> dict[str, Any]:
+    """Add a finished task to ``store`` (saved at once); returns its ``points`` row."""
+    point = {"link": task.link, "snr_index": task.snr_index, "snr_db": task.snr_db,
+             "batch_index": task.batch_index, **point, "seconds": seconds}
+    store.add(task.point_id, point, tables)
+    return point
 
 
 def _fid_reference(scenario: Scenario, base_dir: Path) -> Path | None:

@@ -11,6 +11,9 @@ their models by :class:`~semlink.links.builder.LinkBuilder`, metric networks) an
   link's policy says) and link facts (channel uses, code-block errors, ...).
 - ``predictability``: with ``repeats >= 2``, the mean and std over all pairs of an image's
   reconstructions, per metric.
+
+Every task's ``points`` fields include its seconds per stage (:mod:`semlink.stage_times`:
+``seconds_load``, ``seconds_transmit``, ... ``seconds_write``), timed on the task's device.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from semlink.links.protocol import per_snr
 from semlink.plan import REFERENCE, Task
 from semlink.scenario import SET_METRICS, Scenario
 from semlink.seeding import derive_seed, make_generator
+from semlink.stage_times import StageTimer
 
 if TYPE_CHECKING:
     import numpy as np
@@ -156,17 +160,24 @@ class TaskRunner:
 
     # ------------------------------------------------------------------ tasks
     def run(self, task: Task) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-        """Run ``task``: its ``points`` row fields and its rows of other tables."""
+        """Run ``task``: its ``points`` row fields (its seconds per stage,
+        :data:`semlink.stage_times.STAGE_COLUMNS`, among them) and its rows of other tables."""
+        timer = StageTimer(device=self.device)
         if task.link == REFERENCE:
-            return self._run_reference(task)
-        cfg = self.scenario.links[task.link]
-        if cfg.kind == "bits":
-            return self._run_ber(task, cfg)
-        return self._run_images(task, cfg)
+            point, tables = self._run_reference(task, timer)
+        else:
+            cfg = self.scenario.links[task.link]
+            point, tables = (self._run_ber(task, timer) if cfg.kind == "bits" else
+                             self._run_images(task, cfg, timer))
+        timer.stop()
+        return {**point, **timer.columns()}, tables
 
-    def _run_reference(self, task):
+    def _run_reference(self, task, timer: StageTimer):
         """Inception features of the original images (the FID and KID reference set)."""
-        feats = self._features(self.images(task.image_indices))
+        timer.switch("load")
+        images = self.images(task.image_indices)
+        timer.switch("metrics")
+        feats = self._features(images)
         rows = [{"link": REFERENCE, "snr_db": float("nan"), "image_index": i, "repeat": 0,
                  "failed": False, "feature": f} for i, f in zip(task.image_indices, feats)]
         return {"kind": "reference", "images": len(rows)}, {"features": rows}
@@ -179,24 +190,28 @@ class TaskRunner:
     def _seed(self, task, *parts: object) -> int:
         return derive_seed(self.scenario.seed, task.link, task.snr_index, *parts)
 
-    def _run_ber(self, task, cfg):
+    def _run_ber(self, task, timer: StageTimer):
         counts = self.link(task.link).simulate(
             task.snr_db, snr_kind=self.scenario.snr.kind, monte_carlo=self.scenario.monte_carlo,
-            seed=self._seed(task))
+            seed=self._seed(task), timer=timer)
         return {"kind": "ber"}, {"ber": [{"link": task.link, "snr_db": task.snr_db, **counts}]}
 
-    def _run_images(self, task, cfg):
+    def _run_images(self, task, cfg, timer: StageTimer):
         from semlink.channel import build_channel
 
+        timer.switch("transmit")  # a link built per SNR point is built in its first task there
         link = self.link(task.link, task.snr_db)
+        timer.switch("load")
         images = self.images(task.image_indices)
         recons, rows, features, counts = [], [], [], []
         names = ({"names": self._names(task)} if getattr(link, "wants_names", False) else {})
         for repeat in range(self.scenario.repeats):
+            timer.switch("transmit")
             gen = make_generator(self._seed(task, task.batch_index, repeat, "channel"), self.device)
             channel = build_channel(self.scenario.channel, generator=gen, device=self.device)
-            out = link.transmit(images, channel, task.snr_db,
+            out = link.transmit(images, timer.timed(channel), task.snr_db,
                                 self._generators(task, repeat), **names)
+            timer.switch("metrics")
             recon, failed = out.images, out.failed
             if out.ber is not None:
                 counts.append(out.ber)
@@ -207,7 +222,9 @@ class TaskRunner:
                              for i, f, v in zip(task.image_indices, failed.tolist(),
                                                 self._features(recon))]
             if repeat == 0 and self.recon_dir is not None:
+                timer.switch("write")
                 self._save_pngs(task, images, recon)
+                timer.switch("metrics")
             recons.append(recon)
             rows += self._image_rows(task, repeat, link.channel_uses, failed, scored,
                                      out.columns)

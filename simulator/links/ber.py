@@ -27,6 +27,7 @@ from semlink.links.decoder import decoder_settings
 from semlink.links.harq import harq_settings, retransmit
 from semlink.scenario import BERLinkConfig, ChannelConfig, MonteCarloConfig
 from semlink.seeding import make_generator
+from semlink.stage_times import StageTimer
 
 if TYPE_CHECKING:
     from semlink.links.protocol import LinkContext
@@ -106,7 +107,7 @@ def data_energy_share(channel, symbols: int) -> float:
 
 def simulate_ber_point(link: BERLinkConfig, channel: ChannelConfig, snr_db: float, *,
                        snr_kind: str, monte_carlo: MonteCarloConfig, seed: int,
-                       device: str) -> BERCounts:
+                       device: str, timer: StageTimer | None = None) -> BERCounts:
     """Simulate one SNR point of a BER link.
 
     :param snr_db: SNR in dB, Es/N0 (``snr_kind="esno"``) or Eb/N0 (``"ebno"``, per payload bit;
@@ -119,15 +120,22 @@ def simulate_ber_point(link: BERLinkConfig, channel: ChannelConfig, snr_db: floa
         where errors are independent, about the number of rows in error where a row's errors
         come together (a fade, an OFDM slot, a failed code block). Checked after each batch.
     :param seed: Seeds the bit source, fading and noise.
+    :param timer: Where the point's seconds per stage go (:mod:`semlink.stage_times`): set-up,
+        payload, encoding and mapping as ``transmit``, the channel's calls as ``channel``,
+        demapping, decoding and resends as ``receive``, error counting as ``metrics``. None:
+        not kept.
     """
+    timer = StageTimer() if timer is None else timer  # a CPU timer reads a clock, nothing else
+    timer.switch("transmit")
     bits_per_symbol, n, rate = ber_link_rate(link)
     gen = make_generator(seed, device)
     mapper = QAMMapper(bits_per_symbol=bits_per_symbol, check_values=False, device=device)
     demapper = QAMDemapper(bits_per_symbol=bits_per_symbol, method=link.demapping,
                            check_values=False, device=device)
-    chan = build_channel(channel, generator=gen, device=device)
+    block = build_channel(channel, generator=gen, device=device)
     # Eb/N0 charges every bit with the energy sent for it: pilots and the cyclic prefix too.
-    rate *= data_energy_share(chan, n // bits_per_symbol)
+    rate *= data_energy_share(block, n // bits_per_symbol)
+    chan = timer.timed(block)
     if snr_kind == "ebno":
         esno_db, ebno_db = ebno_db_to_esno_db(snr_db, bits_per_symbol, rate), snr_db
     else:
@@ -144,6 +152,7 @@ def simulate_ber_point(link: BERLinkConfig, channel: ChannelConfig, snr_db: floa
     bits = bit_errors = blocks = block_errors = transmissions = squared = delivered = 0
     bit_errors_squared = 0
     while True:
+        timer.switch("transmit")
         source = torch.randint(0, 2, (rows, payload_bits), generator=gen, device=device)
         source = source.to(torch.float32)
         sent = encoder(source) if coded else source
@@ -159,6 +168,7 @@ def simulate_ber_point(link: BERLinkConfig, channel: ChannelConfig, snr_db: floa
         else:
             received = (llr > 0).to(torch.float32)
             sends = torch.ones(rows, dtype=torch.int64, device=device)
+        timer.switch("metrics")
         errors = received != source  # [rows, payload_bits]
         failed = errors.any(dim=1)  # [rows]; a row is one code block
         transmissions += int(sends.sum())
@@ -201,11 +211,12 @@ class BERLink:
         self.device = context.device
 
     def simulate(self, snr_db: float, *, snr_kind: str, monte_carlo: MonteCarloConfig,
-                 seed: int) -> dict[str, Any]:
-        """One SNR point (:func:`simulate_ber_point`): the ``ber`` row's ``modulation``,
-        ``code_rate`` (NaN uncoded) and counts."""
+                 seed: int, timer: StageTimer | None = None) -> dict[str, Any]:
+        """One SNR point (:func:`simulate_ber_point`, its seconds per stage into ``timer``):
+        the ``ber`` row's ``modulation``, ``code_rate`` (NaN uncoded) and counts."""
         counts = simulate_ber_point(self.config, self.channel, snr_db, snr_kind=snr_kind,
-                                    monte_carlo=monte_carlo, seed=seed, device=self.device)
+                                    monte_carlo=monte_carlo, seed=seed, device=self.device,
+                                    timer=timer)
         code_rate = self.config.code_rate
         return {"modulation": self.config.modulation,
                 "code_rate": float("nan") if code_rate is None else code_rate,

@@ -36,8 +36,11 @@ and may have (the defaults hold where it does not; :func:`per_snr`, :func:`scori
 
 **The built link** is built once per run (or once per SNR point); the runner draws the channel
 and the generators from the task's coordinates and calls :meth:`ImageLink.transmit` once per
-batch and repetition (:meth:`BitLink.simulate` once per SNR point). Metrics, failure scoring,
-reconstructions, features and predictability are the runner's, the same for every link.
+batch and repetition (:meth:`BitLink.simulate` once per SNR point). The channel an image link
+gets times its calls (:class:`semlink.stage_times.TimedChannel`: the task's seconds per stage
+are split at them); it is called as the channel block, but is not an instance of its class.
+Metrics, failure scoring, reconstructions, features and predictability are the runner's, the
+same for every link.
 ``transmit`` gets the same batch again for each repetition: a link recomputes its transmitter
 each call (the semantic link encodes each time; its encoder is deterministic, so every
 repetition sends the same embedding, bit for bit; the encoder takes about 8 % of a transmission
@@ -58,6 +61,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import torch
+
+    from semlink.stage_times import StageTimer
 
 __all__ = ["LINK_KINDS", "SCORING_RULES", "BitCounts", "BitLink", "Dimensionality",
            "ImageGenerators", "ImageLink", "LinkContext", "Transmitted", "per_snr",
@@ -237,11 +242,12 @@ class BitLink(Protocol):
     kind: str
 
     def simulate(self, snr_db: float, *, snr_kind: str, monte_carlo: Any,
-                 seed: int) -> dict[str, Any]:
+                 seed: int, timer: StageTimer | None = None) -> dict[str, Any]:
         """One SNR point until the scenario's Monte-Carlo stop rule (``monte_carlo``) holds:
         the fields of its ``ber`` row after ``link`` and ``snr_db`` (``modulation``,
         ``code_rate``, then the counts), ``snr_db`` read as ``snr_kind`` (``esno`` or ``ebno``),
-        every draw seeded by ``seed``."""
+        every draw seeded by ``seed``; its seconds per stage switched in ``timer`` (a
+        :class:`semlink.stage_times.StageTimer`; None: not kept)."""
 
 
 def per_snr(config: Any) -> bool:

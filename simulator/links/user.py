@@ -38,6 +38,7 @@ from semlink.links.protocol import (BitCounts, Dimensionality, ImageGenerators, 
                                     Transmitted)
 from semlink.scenario.link_python import ENTRY_POINT_GROUP, split_class_spec
 from semlink.seeding import derive_seed, make_generator
+from semlink.stage_times import STAGE_COLUMNS
 
 __all__ = ["UserLink", "build_user_link", "import_link_class"]
 
@@ -47,7 +48,7 @@ _RUNNER_COLUMNS = ("link", "snr_db", "image_index", "image", "repeat", "failed")
 _SEND_COLUMNS = ("transmissions", "channel_uses")
 #: Fields of a ``points`` row the runner writes.
 _RUNNER_POINT_FIELDS = ("link", "snr_index", "snr_db", "batch_index", "kind", "images",
-                        "seconds")
+                        "seconds", *STAGE_COLUMNS)
 _PROBE_SNR_DB = 10.0  # the probe's channel is noiseless; the link is told this SNR
 
 

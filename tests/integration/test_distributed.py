@@ -66,7 +66,7 @@ def _content(path):
     for name in store.table_names:
         rows = [{k: (None if isinstance(v, float) and v != v else
                      v.tolist() if isinstance(v, np.ndarray) else v)
-                 for k, v in r.items() if k != "seconds"} for r in store.rows(name)]
+                 for k, v in r.items() if not k.startswith("seconds")} for r in store.rows(name)]
         content[name] = sorted(rows, key=repr)
     return content
 
