@@ -4,7 +4,11 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.semlink-installed
+# Extras of semlink to install (pyproject.toml): `make install EXTRAS=paper` for
+# docs/reproduce-paper.md; test for make test and make demo.
+EXTRAS ?= test
+comma := ,
+STAMP := $(VENV)/.semlink-installed-$(subst $(comma),-,$(EXTRAS))
 # pip install torch==2.13.0 takes the CPU wheel on this project's machines and the CUDA build elsewhere.
 TORCH_PIN := torch==2.13.0
 # Packages whose declared requirements (torchvision, opencv) semlink does not need.
@@ -17,7 +21,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_PIN)
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
 	$(PY) -m pip install -q --no-deps $(NODEPS)
 	touch $(STAMP)
 

@@ -3,9 +3,7 @@ Cascade in both layouts, the LPIPS AlexNet backbone in torch's hub cache, SD 1.5
 fake huggingface_hub and URL downloader; without them, one line per missing file."""
 from __future__ import annotations
 
-import fnmatch
 import json
-import shutil
 import sys
 import types
 from pathlib import Path
@@ -19,6 +17,7 @@ from semlink.metrics.lpips import find_lpips_backbone
 from semlink.models import downloads as D
 from semlink.models.sd15_files import SD15_REPO_ID, scan_sd15_dir
 from semlink.models.weight_files import scan_weights_dir
+from tests.fake_downloads import fake_torch_hub, hub_functions
 
 ALEX_BYTES = b"not really alexnet"
 
@@ -74,24 +73,7 @@ def remote(tmp_path) -> dict[str, Path]:
 def hub(remote, monkeypatch):
     """A huggingface_hub whose downloads copy from ``remote``; ``hub.calls`` records them."""
     calls = []
-
-    def hf_hub_download(repo_id, filename, *, local_dir, force_download=False):
-        calls.append((repo_id, filename, force_download))
-        (Path(local_dir) / filename).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(remote[repo_id] / filename, Path(local_dir) / filename)
-        return str(Path(local_dir) / filename)
-
-    def snapshot_download(repo_id, *, local_dir, allow_patterns, ignore_patterns,
-                          force_download=False):
-        calls.append((repo_id, tuple(allow_patterns), force_download))
-        for f in sorted(remote[repo_id].rglob("*")):
-            name = f.relative_to(remote[repo_id]).as_posix()
-            if f.is_file() and any(fnmatch.fnmatch(name, p) for p in allow_patterns) and not any(
-                    fnmatch.fnmatch(name, p) for p in ignore_patterns or ()):
-                (Path(local_dir) / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy(f, Path(local_dir) / name)
-        return str(local_dir)
-
+    hf_hub_download, snapshot_download = hub_functions(remote, calls)
     fake = types.SimpleNamespace(hf_hub_download=hf_hub_download,
                                  snapshot_download=snapshot_download, calls=calls)
     monkeypatch.setitem(sys.modules, "huggingface_hub", fake)
@@ -101,23 +83,7 @@ def hub(remote, monkeypatch):
 @pytest.fixture
 def torch_home(tmp_path, monkeypatch) -> Path:
     """torch's hub cache in tmp_path; a fake URL downloader; its file passes the checksum."""
-    import semlink.metrics._checksum as checksum
-
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert Path(torch.hub.get_dir()) == tmp_path / "torch" / "hub"
-    real = checksum.file_sha256
-    monkeypatch.setattr(checksum, "file_sha256", lambda p: "7be5be79" + "0" * 56
-                        if Path(p).read_bytes() == ALEX_BYTES else real(p))
-    urls = []
-
-    def download_url_to_file(url, dst, hash_prefix=None, progress=True):
-        urls.append((url, hash_prefix))
-        Path(dst).write_bytes(ALEX_BYTES)
-
-    download_url_to_file.urls = urls  # what was fetched: (url, hash_prefix)
-    monkeypatch.setattr(torch.hub, "download_url_to_file", download_url_to_file)
-    return tmp_path / "torch" / "hub" / "checkpoints"
+    return fake_torch_hub(monkeypatch, tmp_path, ALEX_BYTES, "7be5be79")
 
 
 def test_download_everything_lands_where_the_loaders_look(tmp_path, hub, torch_home, capsys):
