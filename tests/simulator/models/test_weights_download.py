@@ -222,3 +222,40 @@ def test_lpips_file_is_the_one_lpips_loads():
     from semlink.metrics.lpips import BACKBONE_FILES
 
     assert BACKBONE_FILES["alex"] == D.ALEXNET_FILE
+
+
+# The published file listings (huggingface.co "Files and versions", read 2026-12-07):
+# https://huggingface.co/Salesforce/blip-image-captioning-large/tree/main
+BLIP_PUBLISHED = {"config.json", "model.safetensors", "preprocessor_config.json",
+                  "pytorch_model.bin", "special_tokens_map.json", "tf_model.h5", "tokenizer.json",
+                  "tokenizer_config.json", "vocab.txt", "README.md", ".gitattributes"}
+# https://huggingface.co/stable-diffusion-v1-5/stable-diffusion-v1-5/tree/main (diffusers
+# folders; the safety checker and feature extractor, which semlink does not use, left out)
+SD15_PUBLISHED = {
+    "model_index.json", "scheduler/scheduler_config.json",
+    "tokenizer/merges.txt", "tokenizer/special_tokens_map.json",
+    "tokenizer/tokenizer_config.json", "tokenizer/vocab.json",
+    "text_encoder/config.json", "text_encoder/model.safetensors",
+    "text_encoder/model.fp16.safetensors", "text_encoder/pytorch_model.bin",
+    "text_encoder/pytorch_model.fp16.bin",
+    "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
+    "unet/diffusion_pytorch_model.fp16.safetensors", "unet/diffusion_pytorch_model.bin",
+    "unet/diffusion_pytorch_model.fp16.bin",
+    "vae/config.json", "vae/diffusion_pytorch_model.safetensors",
+    "vae/diffusion_pytorch_model.fp16.safetensors", "vae/diffusion_pytorch_model.bin",
+    "vae/diffusion_pytorch_model.fp16.bin"}
+
+
+def test_blip_and_sd15_downloads_are_published_file_names():
+    """Every file the download asks for is in the published listing (a renamed or invented
+    name fails here, not in a user's download), and the safetensors weights are the ones."""
+    assert set(D.BLIP_FILES) <= BLIP_PUBLISHED
+    assert {f for f in D.BLIP_FILES if "model" in f and not f.endswith(".json")} == \
+        {"model.safetensors"}
+    for variant, dot in (("fp16", ".fp16"), ("fp32", "")):
+        files = {f for part in D.sd15_files(variant).values() for f in part}
+        assert files <= SD15_PUBLISHED, files - SD15_PUBLISHED
+        assert {f for f in files if f.endswith(".safetensors")} == {
+            f"unet/diffusion_pytorch_model{dot}.safetensors",
+            f"vae/diffusion_pytorch_model{dot}.safetensors",
+            f"text_encoder/model{dot}.safetensors"}
