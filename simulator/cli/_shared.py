@@ -263,13 +263,14 @@ def override(text: str):
 
 def add_overrides(parser: argparse.ArgumentParser, *, what: str = "scenario") -> None:
     """``--set KEY=VALUE`` (repeatable; ``args.overrides``, a list): change a value of the
-    ``what`` file after loading it, the Hydra/OmegaConf way."""
+    ``what`` file after loading it, the Hydra/OmegaConf way; ``--set ~KEY`` removes one."""
     parser.add_argument("--set", dest="overrides", type=override, action="append", default=[],
                         metavar="KEY=VALUE",
                         help=f"change a value of the {what} (repeatable): KEY is a dotted path "
                              "into the YAML (links.NAME.steps, phases.0.steps), VALUE a YAML "
                              "value (3, [1,5], null); a relative path in VALUE starts from the "
-                             f"current directory; a {what} value written ??? must be given so")
+                             f"current directory; a {what} value written ??? must be given "
+                             "so; ~KEY removes KEY (~links.NAME: a link)")
 
 
 # ---------------------------------------------------------------------------- output checks

@@ -48,7 +48,7 @@ from semlink.scenario.links import (LDPC_CHECK_NODES, LINK_CONFIGS, LINK_TYPES,
                                     ClassicalLinkConfig, DigitalTransmission, HarqConfig,
                                     LDPCDecoderConfig, LinkConfig, PythonLinkConfig,
                                     SemanticLinkConfig, Transmission)
-from semlink.scenario.loading import (MISSING, Override, OverrideError, ScenarioError,
+from semlink.scenario.loading import (MISSING, REMOVE, Override, OverrideError, ScenarioError,
                                       apply_overrides, as_overrides, missing_paths,
                                       read_yaml_file, resolve_yaml, validate_yaml, yaml_text)
 from semlink.scenario.model import (ImagesConfig, MonteCarloConfig, Scenario, SNRConfig,
@@ -102,6 +102,7 @@ __all__ = [
     "Override",
     "as_overrides",
     "MISSING",
+    "REMOVE",
     "missing_paths",
     "resolve_yaml",
     "scenario_hash",

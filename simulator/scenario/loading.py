@@ -11,9 +11,10 @@ overrides (:func:`apply_overrides`), which change one value anywhere, also insid
       phases.1.conditioning.noise: none       # phases[1].conditioning.noise
 
 The command line changes values the same way, last (``--set KEY=VALUE``, :class:`Override`, the
-Hydra/OmegaConf convention), and a value a user must supply is written as OmegaConf's missing
-value ``???`` (:data:`MISSING`): a document that still holds one after the overrides is refused
-with a line naming the key and the ``--set`` to give.
+Hydra/OmegaConf convention), removes a key with Hydra's ``--set ~KEY`` (:data:`REMOVE`), and a
+value a user must supply is written as OmegaConf's missing value ``???`` (:data:`MISSING`): a
+document that still holds one after the overrides is refused with a line naming the key and the
+``--set`` to give.
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ __all__ = [
     "BASE_KEY",
     "OVERRIDES_KEY",
     "MISSING",
+    "REMOVE",
     "ScenarioError",
     "OverrideError",
     "Override",
@@ -57,6 +59,18 @@ BASE_KEY = "base"
 OVERRIDES_KEY = "set"
 #: OmegaConf's missing value: a value the user must supply (``--set KEY=VALUE``).
 MISSING = "???"
+
+
+class _Remove:
+    """The type of :data:`REMOVE` (one instance)."""
+
+    def __repr__(self) -> str:
+        return "REMOVE"
+
+
+#: An override's value that removes its key (``--set ~KEY``, Hydra's convention; in the Python
+#: API's ``overrides`` mapping, ``{"links.img2img-sc": REMOVE}``).
+REMOVE = _Remove()
 _INDEX = re.compile(r"[0-9]+")
 
 
@@ -84,7 +98,8 @@ class Override:
     entry of the Python API's ``overrides`` mapping (:func:`as_overrides`).
 
     :param key: Dotted path: mapping keys, and 0-based item indices in lists.
-    :param value: The value, as YAML loads it (``None``, numbers, strings, lists, mappings).
+    :param value: The value, as YAML loads it (``None``, numbers, strings, lists, mappings),
+        or :data:`REMOVE` to remove the key.
     :param origin: Names the override in messages: ``--set KEY=VALUE`` or ``overrides['KEY']``.
     """
 
@@ -96,26 +111,34 @@ class Override:
     def parse(cls, text: str) -> "Override":
         """The override of the command line's ``--set KEY=VALUE``: ``VALUE`` is read as YAML
         (a scalar or a flow list or mapping: ``seed=3``, ``snr.points_db=[1,5]``, ``x=null``);
-        an empty one (``KEY=``) is the empty string.
+        an empty one (``KEY=``) is the empty string. ``--set ~KEY`` removes ``KEY``.
 
-        :raises OverrideError: (a ValueError) If ``text`` has no ``=``, ``KEY`` is not a dotted
-            path, or ``VALUE`` is not valid YAML; its ``reason`` is a line to print.
+        :raises OverrideError: (a ValueError) If ``text`` has no ``=`` (nor a leading ``~``),
+            ``KEY`` is not a dotted path, ``VALUE`` is not valid YAML, or ``~KEY`` comes with a
+            value; its ``reason`` is a line to print.
 
         >>> Override.parse("snr.points_db=[1, 5]")
         Override(key='snr.points_db', value=[1, 5], origin='--set snr.points_db=[1, 5]')
+        >>> Override.parse("~links.img2img-sc")
+        Override(key='links.img2img-sc', value=REMOVE, origin='--set ~links.img2img-sc')
         >>> Override.parse("seed")
         Traceback (most recent call last):
         ...
         semlink.scenario.loading.OverrideError: --set seed: must be KEY=VALUE, a dotted path into the YAML and a YAML value, as in snr.points_db=[1,5]
         """
-        key, equals, value_text = text.partition("=")
         origin = f"--set {text}"
+        if text.startswith("~"):
+            key = text[1:]
+            if "=" in key:
+                raise OverrideError(origin, "~KEY removes KEY and takes no value; give "
+                                            f"--set ~{key.partition('=')[0]}")
+            cls._check_key(key, origin)
+            return cls(key, REMOVE, origin)
+        key, equals, value_text = text.partition("=")
         if not equals or not key:
             raise OverrideError(origin, "must be KEY=VALUE, a dotted path into the YAML and a "
                                         "YAML value, as in snr.points_db=[1,5]")
-        if not all(key.split(".")) or any(ch.isspace() for ch in key):
-            raise OverrideError(origin, f"{key!r} is not a dotted path; join keys and item "
-                                        "indices with single dots, as in phases.0.steps")
+        cls._check_key(key, origin)
         if not value_text.strip():
             return cls(key, "", origin)
         try:
@@ -126,6 +149,12 @@ class Override:
                                         "for text, put YAML quotes inside the shell's, as in "
                                         "'KEY=\"a: b\"'") from None
         return cls(key, value, origin)
+
+    @staticmethod
+    def _check_key(key: str, origin: str) -> None:
+        if not key or not all(key.split(".")) or any(ch.isspace() for ch in key):
+            raise OverrideError(origin, f"{key!r} is not a dotted path; join keys and item "
+                                        "indices with single dots, as in phases.0.steps")
 
 
 def as_overrides(overrides: Mapping[str, Any] | Sequence[Override] | None, *,
@@ -144,8 +173,10 @@ def as_overrides(overrides: Mapping[str, Any] | Sequence[Override] | None, *,
         for key, value in overrides.items():
             if not isinstance(key, str):
                 raise TypeError(f"`{name}` keys must be dotted paths (str); got {key!r}.")
-            yaml_text({"value": value}, name=f"{name}[{key!r}]")  # TypeError if not plain
-            made.append(Override(key, _plain(value), f"{name}[{key!r}]"))
+            if value is not REMOVE:
+                yaml_text({"value": value}, name=f"{name}[{key!r}]")  # TypeError if not plain
+                value = _plain(value)
+            made.append(Override(key, value, f"{name}[{key!r}]"))
         return tuple(made)
     if isinstance(overrides, Sequence) and not isinstance(overrides, str) and \
             all(isinstance(o, Override) for o in overrides):
@@ -339,6 +370,9 @@ def _apply(data: dict, root: yaml.MappingNode,
         except OverrideError as err:
             problems.append(f"{override.origin}: {err.reason}")
             continue
+        if override.value is REMOVE:
+            root = _set_node(root, override.key.split("."), None, None)
+            continue
         mark = yaml.Mark(override.origin, 0, 0, 0, None, None)
         key = yaml.ScalarNode("tag:yaml.org,2002:str", override.key, mark, mark)
         value = _parse(yaml.safe_dump(override.value), override.origin,
@@ -441,16 +475,20 @@ def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> di
     ``phases.1.conditioning.noise`` is ``data["phases"][1]["conditioning"]["noise"]``. A key
     missing from a mapping is added (and the mappings on its way); an index must name an
     existing item. A value replaces what was there whole (a mapping is not merged into the one
-    it replaces). Paths are applied in order, so a later one may reach into a value an earlier
-    one set. Neither ``data`` nor ``overrides`` is changed.
+    it replaces). The value :data:`REMOVE` removes the key, which must be there, from its
+    mapping. Paths are applied in order, so a later one may reach into a value an earlier one
+    set. Neither ``data`` nor ``overrides`` is changed.
 
     :raises OverrideError: (a ValueError) For the first path that cannot be followed: an empty
-        part, a part that is not an index of a list, an index past a list's end, or a part
-        below a value that is neither a mapping nor a list.
+        part, a part that is not an index of a list, an index past a list's end, a part below
+        a value that is neither a mapping nor a list, or a key to remove that is not there (or
+        is a list item).
 
     >>> recipe = {"phases": [{"steps": 500}, {"steps": 1500, "conditioning": {"noise": "channel"}}]}
     >>> apply_overrides(recipe, {"phases.1.conditioning.noise": "none", "seed": 2})
     {'phases': [{'steps': 500}, {'steps': 1500, 'conditioning': {'noise': 'none'}}], 'seed': 2}
+    >>> apply_overrides(recipe, {"phases.1.conditioning": REMOVE})
+    {'phases': [{'steps': 500}, {'steps': 1500}]}
     >>> apply_overrides(recipe, {"phases.2.steps": 10})
     Traceback (most recent call last):
     ...
@@ -466,7 +504,13 @@ def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> di
         for depth, part in enumerate(parts):
             where, last = ".".join(parts[:depth]), depth == len(parts) - 1
             if isinstance(holder, dict):
-                if last:
+                if value is REMOVE and part not in holder:
+                    raise OverrideError(key, f"{where or 'the top level'} has no key {part!r} "
+                                             f"to remove; it has {', '.join(map(str, holder))}"
+                                        if holder else f"{where} is empty; nothing to remove")
+                if last and value is REMOVE:
+                    del holder[part]
+                elif last:
                     holder[part] = copy.deepcopy(value)
                 else:
                     holder = holder.setdefault(part, {})
@@ -478,6 +522,9 @@ def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> di
                                              "an item index")
                 if int(part) >= len(holder):
                     raise OverrideError(key, f"{where} has {count}; no item {int(part)}")
+                if last and value is REMOVE:
+                    raise OverrideError(key, f"{where} is a list; its items cannot be removed "
+                                             f"one by one; set the whole list with {where}=[...]")
                 if last:
                     holder[int(part)] = copy.deepcopy(value)
                 else:
@@ -626,11 +673,15 @@ def _merge_nodes(base: yaml.MappingNode, own: yaml.MappingNode) -> yaml.MappingN
     return _mapping_node(own, pairs)
 
 
-def _set_node(node: yaml.Node | None, parts: list[str], key: yaml.Node,
-              value: yaml.Node) -> yaml.Node:
+def _set_node(node: yaml.Node | None, parts: list[str], key: yaml.Node | None,
+              value: yaml.Node | None) -> yaml.Node:
     """A copy of ``node`` with ``value`` at the dotted path ``parts`` (as
-    :func:`apply_overrides` put it in the data); keys it adds are placed at ``key``'s line."""
+    :func:`apply_overrides` put it in the data); keys it adds are placed at ``key``'s line.
+    ``value`` None: the key at ``parts`` removed (:data:`REMOVE`; it is there)."""
     part, rest = parts[0], parts[1:]
+    if value is None and not rest:
+        assert isinstance(node, yaml.MappingNode)  # apply_overrides checked it
+        return _mapping_node(node, [(k, v) for k, v in node.value if k.value != part])
     if isinstance(node, yaml.SequenceNode):
         items = list(node.value)
         items[int(part)] = _set_node(items[int(part)], rest, key, value) if rest else value
@@ -640,9 +691,12 @@ def _set_node(node: yaml.Node | None, parts: list[str], key: yaml.Node,
         node = yaml.MappingNode("tag:yaml.org,2002:map", [], key.start_mark, key.end_mark)
     pairs = list(node.value)
     i = next((i for i, (k, _) in enumerate(pairs) if k.value == part), None)
-    child = None if i is None else pairs[i][1]
-    entry = (yaml.ScalarNode("tag:yaml.org,2002:str", part, key.start_mark, key.end_mark),
-             _set_node(child, rest, key, value) if rest else value)
+    if i is not None and rest:
+        pairs[i] = (pairs[i][0], _set_node(pairs[i][1], rest, key, value))
+        return _mapping_node(node, pairs)
+    assert key is not None  # a removal's path is there all the way (see above)
+    child = _set_node(None, rest, key, value) if rest else value
+    entry = (yaml.ScalarNode("tag:yaml.org,2002:str", part, key.start_mark, key.end_mark), child)
     if i is None:
         pairs.append(entry)
     else:
@@ -666,7 +720,8 @@ def _format_problem(error: dict[str, Any], root: yaml.Node | None, source: str,
         msg = msg[len("Value error, "):]
     # Cross-field messages carry their own path ("links.x.bandwidth.match: ...").
     head = msg.split(": ", 1)[0]
-    if ": " in msg and all(part.replace("_", "").isalnum() for part in head.split(".")) and \
+    if ": " in msg and all(part.replace("_", "").replace("-", "").isalnum()
+                           for part in head.split(".")) and \
             head.split(".")[0] in model.model_fields:
         loc = [int(p) if p.isdigit() else p for p in head.split(".")]
         msg = msg.split(": ", 1)[1]

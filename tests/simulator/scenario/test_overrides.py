@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import semlink
-from semlink.scenario import (MISSING, Override, OverrideError, ScenarioError, as_overrides,
+from semlink.scenario import (MISSING, REMOVE, Override, OverrideError, ScenarioError, as_overrides,
                               load_scenario, missing_paths, parse_scenario, scenario_hash)
 from semlink.training.config import load_train_config, parse_train_config
 
@@ -37,6 +37,7 @@ links:
     ("a.b={c: 1, d: [x]}", "a.b", {"c": 1, "d": ["x"]}),
     ("x=a=b", "x", "a=b"),
     ("data.source=???", "data.source", MISSING),
+    ("~links.img2img-sc", "links.img2img-sc", REMOVE),
 ])
 def test_parse_reads_the_value_as_yaml(text, key, value):
     override = Override.parse(text)
@@ -47,6 +48,8 @@ def test_parse_reads_the_value_as_yaml(text, key, value):
     ("seed", "must be KEY=VALUE"), ("=1", "must be KEY=VALUE"),
     ("a.=1", "'a.' is not a dotted path"), ("a b=1", "'a b' is not a dotted path"),
     ("x={a: 1", "'{a: 1' is not a valid YAML value"),
+    ("~links.x=1", "~KEY removes KEY and takes no value; give --set ~links.x"),
+    ("~", "'' is not a dotted path"), ("~a..b", "'a..b' is not a dotted path"),
 ])
 def test_parse_refuses_what_is_no_override(text, reason):
     with pytest.raises(OverrideError, match=f"^--set {text}: ") as info:
@@ -130,6 +133,54 @@ def test_overrides_are_applied_after_the_file_and_the_text_is_the_effective_one(
         "preset: small}", "preset: small, steps: 2}")
     assert scenario_hash(scenario) == scenario_hash(parse_scenario(by_hand))
     assert load_scenario(path)[1] == path.read_text()  # no overrides: the file's own text
+
+
+TWO_LINKS = IMAGES.replace("???", "sample") + """\
+  jpeg2000: {type: classical, bandwidth: {match: semantic}}
+"""
+
+
+def test_a_removed_key_is_gone_from_the_scenario_its_text_and_its_hash(tmp_path):
+    """``--set ~KEY`` (Hydra's removal) gives the scenario written without the key."""
+    path = tmp_path / "s.yaml"
+    path.write_text(TWO_LINKS)
+    scenario, text = load_scenario(path, overrides=[Override.parse("~links.jpeg2000")])
+    assert list(scenario.links) == ["semantic"]
+    assert text.startswith(f"# {path} with --set ~links.jpeg2000\n") and "jpeg2000:" not in text
+    assert parse_scenario(text) == scenario
+    assert scenario_hash(scenario) == scenario_hash(parse_scenario(IMAGES.replace("???", "sample")))
+    # the Python API's mapping takes REMOVE; a key set again after its removal is there
+    scenario, _ = load_scenario(path, overrides={
+        "links.jpeg2000": REMOVE, "links.jpeg2000.type": "classical",
+        "links.jpeg2000.bandwidth.channel_uses": 500})
+    assert scenario.links["jpeg2000"].bandwidth.channel_uses == 500
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("~links.jpg", "--set ~links.jpg: links has no key 'jpg' to remove; it has semantic, "
+                   "jpeg2000"),
+    ("~snr.points_db.0", "--set ~snr.points_db.0: snr.points_db is a list; its items cannot be "
+                         "removed one by one; set the whole list with snr.points_db=[...]"),
+    ("~channel.x", "--set ~channel.x: the top level has no key 'channel' to remove; it has "
+                   "name, device, images, snr, links"),
+])
+def test_removing_what_is_not_there_is_one_line_naming_the_override(tmp_path, text, problem):
+    path = tmp_path / "s.yaml"
+    path.write_text(TWO_LINKS)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path, overrides=[Override.parse(text)])
+    assert info.value.problems == [problem]
+
+
+def test_a_link_that_names_a_removed_link_is_refused_at_its_line(tmp_path):
+    """The file's other values are validated as ever: here on the line of the ``match``, the
+    link's name with a dash (a cross-field message's path)."""
+    path = tmp_path / "s.yaml"
+    path.write_text(TWO_LINKS.replace("semantic", "stable-cascade"))
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path, overrides=[Override.parse("~links.stable-cascade")])
+    assert info.value.problems == [f"{path}:9: links.jpeg2000.bandwidth.match: no link named "
+                                   "'stable-cascade'; links are jpeg2000"]
 
 
 def test_relative_paths_of_overrides_start_from_overrides_dir(tmp_path):
