@@ -5,9 +5,11 @@
 Each run: the device and scenario hash the file records, its wall time (the `semlink run`
 command's, model loading included, as the caller measured it), and per link the tasks, images
 and task seconds (the ``seconds`` of the ``points`` rows: one batch through the link at one SNR
-point, metrics included) summed over the SNR points, with images per second; ``tasks_seconds``
-is their sum over the links. A results file that is missing (a run cut short before its first
-task) gives ``"error"`` instead. Rewrites OUT.json whole.
+point, metrics included) summed over the SNR points, with images per second and
+``stage_seconds`` (:func:`semlink.stage_times.stage_totals`: load, transmit, channel, receive,
+metrics, write, other, total); ``tasks_seconds`` is their sum over the links. A results file
+that is missing (a run cut short before its first task) gives ``"error"`` instead. Rewrites
+OUT.json whole.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ def summarize_run(path: str, wall_seconds: float) -> dict[str, Any]:
     """One run's entry of the JSON (see the module docstring)."""
     from semlink.errors import InputError
     from semlink.results import ResultsStore
+    from semlink.stage_times import stage_totals
 
     try:
         store = ResultsStore.open(path)
@@ -38,9 +41,12 @@ def summarize_run(path: str, wall_seconds: float) -> dict[str, Any]:
         link["images"] += int(row.get("images", 0))
         link["seconds"] += float(row["seconds"])
         snr.add(float(row["snr_db"]))
-    for link in links.values():
+    stages = stage_totals(store.table("points"))
+    for name, link in links.items():
         link["images_per_second"] = (link["images"] / link["seconds"] if link["seconds"] > 0
                                      else None)
+        if name in stages:  # where the seconds went (files written before stage times: none)
+            link["stage_seconds"] = {k: v for k, v in stages[name].items() if k != "tasks"}
     return {"results": path, "wall_seconds": wall_seconds, "device": store.attrs.get("device"),
             "scenario_hash": store.attrs.get("scenario_hash"), "snr_points": len(snr),
             "tasks_seconds": sum(link["seconds"] for link in links.values()),

@@ -41,7 +41,7 @@ def test_every_semlink_command_of_the_script_parses_and_its_scenarios_validate(
     parser = build_parser()
     for args in semlink:
         parser.parse_args(args)  # SystemExit (a test error) on an unknown option or value
-    assert [a[0] for a in semlink] == ["bench"] * 5 + ["run"] * 2
+    assert [a[0] for a in semlink] == ["bench"] * 5 + ["run"]
     for args in (a for a in semlink if a[0] == "run"):
         scenario = args[1]
         sets = [x for i, x in enumerate(args) if i and args[i - 1] == "--set"]
@@ -54,7 +54,16 @@ def test_every_semlink_command_of_the_script_parses_and_its_scenarios_validate(
     batch = profiled.index("--batch")
     assert profiled[batch + 1] == "1" and profiled[batch + 2].startswith("--")
     assert profiled[profiled.index("--size") + 2].startswith("--")
-    # The last command summarises the sweeps with a script that exists.
+    # The sweep is the shipped paper scenario, its stage B the bundle the step before writes
+    # for the preset the sweep runs; the last command summarises it with a script that exists.
+    (run,) = [a for a in semlink if a[0] == "run"]
+    sets = dict(x.split("=", 1) for i, x in enumerate(run) if i and run[i - 1] == "--set"
+                and "=" in x)
+    assert run[1] == "scenarios/paper-awgn-512.yaml" and "~links.img2img-sc" in run
+    assert commands[-3][1:5] == [".ci/random_bundle.py", sets["links.stable-cascade.weights"],
+                                 sets["links.stable-cascade.preset"], "--device"]
+    assert sets["links.stable-cascade.preset"] == ("small" if rehearsal else
+                                                   "stable-cascade-lite")
     assert commands[-1][1] == ".ci/sweep_seconds.py" and (ROOT / commands[-1][1]).is_file()
 
 
@@ -63,6 +72,30 @@ def test_the_gpu_steps_fit_a_device_command():
     limits = [int(line.split()[2]) for line in SCRIPT.read_text().splitlines()
               if line.startswith("step ")]
     assert len(limits) == 9 and sum(limits) <= 540
+
+
+def test_the_random_bundle_loads_into_its_presets_semantic_link(tmp_path):
+    """.ci/random_bundle.py writes what a semantic link of the preset loads (every key and
+    shape, strictly), recording the preset's prediction; two seeds give other weights."""
+    sys.path.insert(0, str(ROOT / ".ci"))
+    try:
+        import random_bundle
+    finally:
+        sys.path.remove(str(ROOT / ".ci"))
+    from safetensors.torch import load_file
+
+    from semlink.links.semantic import SemanticLink
+    from semlink.models.bundle import read_bundle_info
+    from semlink.scenario import AnalogTransmission
+
+    path = random_bundle.write_random_bundle(tmp_path / "a", "small", seed=1)
+    link = SemanticLink(preset="small", image_size=64, weights=str(tmp_path / "a"),
+                        transmission=AnalogTransmission(mode="analog"))
+    assert link.receiver.prediction == "v_prediction" and not link.receiver.random_weights
+    assert read_bundle_info(path)["preset"] == "small"
+    other = random_bundle.write_random_bundle(tmp_path / "b", "small", seed=2)
+    a, b = load_file(path), load_file(other)
+    assert a.keys() == b.keys() and not all(a[k].equal(b[k]) for k in a)
 
 
 def test_sweep_seconds_sums_task_seconds_per_link(tmp_path):
@@ -93,6 +126,19 @@ def test_sweep_seconds_sums_task_seconds_per_link(tmp_path):
                                       "images_per_second": 16 / 0.75}
     assert a["links"]["jpeg2000"]["images"] == 12 and a["tasks_seconds"] == 3.75
     assert "results file not found" in saved["b"]["error"]
+    # a file with stage times: per link, summed over its tasks, the rest as "other"
+    from semlink.stage_times import STAGE_COLUMNS
+
+    timed = ResultsStore(tmp_path / "t.h5", {"format": FORMAT_VERSION, "device": "cpu (x)"})
+    for i, seconds in enumerate((1.0, 2.0)):
+        timed.add(f"p{i}", {"link": "semantic", "snr_index": i, "snr_db": float(i),
+                            "batch_index": 0, "kind": "semantic", "images": 8,
+                            "seconds": seconds, **dict.fromkeys(STAGE_COLUMNS, 0.125)}, {})
+    timed.save()
+    assert sweep_seconds.main([str(out), f"t={tmp_path / 't.h5'}:4"]) == 0
+    stages = json.loads(out.read_text())["t"]["links"]["semantic"]["stage_seconds"]
+    assert stages["receive"] == 0.25 and stages["total"] == 3.0
+    assert stages["other"] == 3.0 - 0.25 * len(STAGE_COLUMNS)
 
 
 @pytest.mark.slow
@@ -111,6 +157,6 @@ def test_the_whole_script_rehearsed_on_the_cpu(tmp_path):
     ldpc = json.loads((out / "ldpc.json").read_text())["ldpc_chain"]
     assert [r["batch_blocks"] for r in ldpc] == [4, 8, 16]
     sweeps = json.loads((out / "sweeps.json").read_text())
-    links = sweeps["paper-sweep-proxy"]["links"]
-    assert sorted(links) == ["deepjscc", "jpeg2000", "jpeg2000-capacity", "semantic"]
+    links = sweeps["paper-sweep"]["links"]
+    assert sorted(links) == ["jpeg2000-capacity", "jpeg2000-ldpc", "stable-cascade"]
     assert all(link["images"] == 5 * 8 for link in links.values())
