@@ -20,6 +20,7 @@ from semlink.devices import describe_device
 from semlink.models.presets import get_preset
 from semlink.models.receiver import SemanticReceiver
 from semlink.models.stage_a import decode_latents
+from semlink.profiling import summarize_trace
 from semlink.seeding import make_generator
 
 __all__ = ["bench_ldpc_chain", "bench_receiver", "bench_sd15_img2img", "profile_trace",
@@ -61,7 +62,9 @@ def bench_receiver(preset: str, image_size: int, batch_size: int, *, device: str
     :output result: ``{"preset", "image_size", "batch_size", "steps", "guidance", "dtype",
         "cuda_graphs", "warmup_seconds", "seconds_per_image", "images_per_second",
         "stage_a_seconds_per_image", "peak_memory_mib", "random_weights"}`` (and
-        ``"graph_fallback"``, why capture failed, and ``"profile"``, the trace's path).
+        ``"graph_fallback"``, why capture failed, and ``"profile"``, the trace's path, with
+        ``"profile_summary"``, :func:`semlink.profiling.summarize_trace` of it: launches, host
+        syncs, kernels, device busy time).
     """
     p = get_preset(preset)
     dtype = p.default_dtype(device)
@@ -106,6 +109,7 @@ def bench_receiver(preset: str, image_size: int, batch_size: int, *, device: str
     if profile_dir is not None:
         name = f"receiver-{preset}-{image_size}px-b{batch_size}.json"
         result["profile"] = profile_trace(call, device, Path(profile_dir) / name)
+        result["profile_summary"] = summarize_trace(result["profile"])
     return result
 
 
