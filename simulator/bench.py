@@ -51,16 +51,20 @@ def _peak_memory_mib(device: str) -> float | None:
 
 def bench_receiver(preset: str, image_size: int, batch_size: int, *, device: str,
                    steps: int = 10, guidance: float = 1.1, repeats: int = 2,
-                   cuda_graphs: bool = False, profile_dir: str | None = None) -> dict[str, Any]:
+                   cuda_graphs: bool = False, compiled: bool = False,
+                   profile_dir: str | None = None) -> dict[str, Any]:
     """Time ``repeats`` receiver calls after one warm-up call, then stage A's decoding alone
     (its share of the time: the rest is stage B sampling).
 
     :param cuda_graphs: Replay the receiver as a CUDA graph (:mod:`semlink.models.graphs`);
         the warm-up call then includes the capture.
+    :param compiled: Run stage B through ``torch.compile``
+        (:class:`~semlink.models.receiver.SemanticReceiver`'s ``compiled``); the warm-up call
+        then includes the compilation.
     :param profile_dir: Folder for a torch profiler trace (Chrome JSON) of one steady-state
         call, ``receiver-{preset}-{size}px-b{batch}.json``; None = no trace.
     :output result: ``{"preset", "image_size", "batch_size", "steps", "guidance", "dtype",
-        "cuda_graphs", "warmup_seconds", "seconds_per_image", "images_per_second",
+        "cuda_graphs", "compiled", "warmup_seconds", "seconds_per_image", "images_per_second",
         "stage_a_seconds_per_image", "peak_memory_mib", "random_weights"}`` (and
         ``"graph_fallback"``, why capture failed, and ``"profile"``, the trace's path, with
         ``"profile_summary"``, :func:`semlink.profiling.summarize_trace` of it: launches, host
@@ -68,7 +72,8 @@ def bench_receiver(preset: str, image_size: int, batch_size: int, *, device: str
     """
     p = get_preset(preset)
     dtype = p.default_dtype(device)
-    rx = SemanticReceiver.from_preset(preset, device=device, dtype=dtype, cuda_graphs=cuda_graphs)
+    rx = SemanticReceiver.from_preset(preset, device=device, dtype=dtype, cuda_graphs=cuda_graphs,
+                                      compiled=compiled)
     rx.random_weights = False  # speed only; suppress the warning
     channels = p.embedding_channels
     side = -(-round(image_size * p.encoder_resize_factor) // 32)
@@ -80,7 +85,7 @@ def bench_receiver(preset: str, image_size: int, batch_size: int, *, device: str
 
     _sync(device)
     start = time.perf_counter()
-    call()  # warm-up: kernel selection, allocator, and the graph's capture
+    call()  # warm-up: kernel selection, allocator, the graph's capture, the compilation
     _sync(device)
     warmup = time.perf_counter() - start
     _peak_memory_reset(device)
@@ -100,7 +105,7 @@ def bench_receiver(preset: str, image_size: int, batch_size: int, *, device: str
     stage_a = (time.perf_counter() - start) / (repeats * batch_size)
     result = {"preset": preset, "image_size": image_size, "batch_size": batch_size,
               "steps": steps, "guidance": guidance, "dtype": str(dtype).replace("torch.", ""),
-              "cuda_graphs": cuda_graphs and rx.graphs.captures > 0,
+              "cuda_graphs": cuda_graphs and rx.graphs.captures > 0, "compiled": compiled,
               "warmup_seconds": warmup, "seconds_per_image": seconds,
               "images_per_second": 1.0 / seconds, "stage_a_seconds_per_image": stage_a,
               "peak_memory_mib": peak, "random_weights": True}
@@ -277,10 +282,12 @@ def bench_sd15_img2img(image_size: int, batch_size: int, *, device: str, steps: 
 def run_bench(*, preset: str, sizes: list[int], batch_sizes: list[int], device: str,
               steps: int = 10, guidance: float = 1.1, sd15: bool | None = None,
               img2img_sc: bool | None = None, repeats: int = 2, cuda_graphs: bool = False,
-              profile_dir: str | None = None, ldpc_blocks: Sequence[int] = (),
+              compiled: bool = False, profile_dir: str | None = None,
+              ldpc_blocks: Sequence[int] = (),
               on_result: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """All receiver timings of one invocation; SD 1.5 img2img too on CUDA (unless ``sd15`` is
-    False). ``cuda_graphs`` and ``profile_dir`` go to :func:`bench_receiver`; on the CPU
+    False). ``cuda_graphs``, ``compiled`` and ``profile_dir`` go to :func:`bench_receiver`
+    (``compiled`` runs on the CPU too: inductor compiles C++ there); on the CPU
     ``cuda_graphs`` is ignored (nothing to capture: the rows say ``"cuda_graphs": false``) and
     ``note`` says so. A batch that runs out of GPU memory is recorded as such and ends that
     size's sweep. No ``sizes``: no receiver (nor SD 1.5, nor Img2Img-SC) timing.
@@ -314,7 +321,7 @@ def run_bench(*, preset: str, sizes: list[int], batch_sizes: list[int], device: 
         notes.append("cuda_graphs ignored: CUDA graphs need a CUDA device; timed eagerly")
     results: dict[str, Any] = {
         "device": device, "device_name": describe_device(device), "torch": torch.__version__,
-        "diffusers": _version("diffusers"), "cuda_graphs": cuda_graphs,
+        "diffusers": _version("diffusers"), "cuda_graphs": cuda_graphs, "compiled": compiled,
         "requested_preset": requested, "preset": preset, "steps": steps, "guidance": guidance,
         "receiver": [], "sd15_img2img": [], "img2img_sc": [], "ldpc_chain": [],
         "note": "; ".join(notes),
@@ -325,7 +332,8 @@ def run_bench(*, preset: str, sizes: list[int], batch_sizes: list[int], device: 
             try:
                 results["receiver"].append(bench_receiver(
                     preset, size, batch, device=device, steps=steps, guidance=guidance,
-                    repeats=repeats, cuda_graphs=cuda_graphs, profile_dir=profile_dir))
+                    repeats=repeats, cuda_graphs=cuda_graphs, compiled=compiled,
+                    profile_dir=profile_dir))
             except torch.cuda.OutOfMemoryError:
                 results["receiver"].append({"image_size": size, "batch_size": batch,
                                             "error": "out of memory"})

@@ -64,6 +64,10 @@ def add_parsers(sub) -> None:
     p.add_argument("--cuda-graphs", action="store_true",
                    help="replay the receiver as a CUDA graph, captured in the warm-up call "
                         "(on the CPU: ignored, timed eagerly, and the JSON's note says so)")
+    p.add_argument("--compile", dest="compiled", action="store_true",
+                   help="run stage B through torch.compile (inductor), compiled in the warm-up "
+                        "call (warmup_seconds includes it); numbers differ from eager by "
+                        "float rounding")
     p.add_argument("--profile", type=path, metavar="DIR",
                    help="write a torch profiler trace (Chrome JSON) of one steady-state "
                         "receiver call per measurement into DIR (its path in the JSON row)")
@@ -185,7 +189,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                        steps=args.steps, guidance=args.guidance,
                        sd15=False if args.no_sd15 else None, img2img_sc=args.img2img_sc,
                        repeats=args.repeats, cuda_graphs=args.cuda_graphs,
-                       profile_dir=args.profile, ldpc_blocks=args.ldpc or (), on_result=save)
+                       compiled=args.compiled, profile_dir=args.profile, ldpc_blocks=args.ldpc or (), on_result=save)
     if not (args.quiet and args.output):
         print(json.dumps(result, indent=1))
     return EXIT_OK

@@ -123,7 +123,7 @@ def test_timing_arithmetic_on_a_fake_clock(monkeypatch):
         graphs = SimpleNamespace(captures=0, fallback_reason=None)
 
         @classmethod
-        def from_preset(cls, preset, *, device, dtype, cuda_graphs):
+        def from_preset(cls, preset, *, device, dtype, cuda_graphs, compiled):
             return cls()
 
         def __call__(self, zhat, gens, **kwargs):

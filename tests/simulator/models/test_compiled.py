@@ -1,0 +1,73 @@
+"""torch.compile of stage B (SemanticReceiver(compiled=True), semlink bench --compile): the
+compiled receiver gives the eager receiver's images up to float rounding, compiles once per
+input shape, keeps the module's state dict as it is and drops its compiled code when weights
+are loaded. Compiled on the CPU (inductor writes C++ there): about 15 s per shape here."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from semlink.models.receiver import SemanticReceiver
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _receiver(compiled: bool) -> SemanticReceiver:
+    torch.manual_seed(3)  # the same random weights for both
+    rx = SemanticReceiver(stage_b="tiny", stage_a="tiny", steps=2, compiled=compiled)
+    rx.random_weights = False
+    return rx.eval()
+
+
+def _gens(*seeds):
+    return [torch.Generator().manual_seed(s) for s in seeds]
+
+
+def test_compiled_stage_b_gives_the_eager_images_up_to_rounding_and_compiles_per_shape():
+    torch._dynamo.reset()
+    eager, compiled = _receiver(False), _receiver(True)
+    for batch in (1, 2):  # a second shape: compiled again (static shapes), still the same
+        z = torch.randn(batch, 16, 4, 4, generator=torch.Generator().manual_seed(batch))
+        a = eager(z, _gens(*range(batch)), image_size=64)
+        b = compiled(z, _gens(*range(batch)), image_size=64)
+        # Fused kernels sum in another order: not bit-equal, but far below one 8-bit level
+        # (1/255) of the [0, 1] images.
+        assert a.shape == b.shape == (batch, 3, 64, 64)
+        difference = (a - b).abs()
+        assert difference.max() < 1 / 255 and difference.mean() < 1e-4
+    counters = torch._dynamo.utils.counters["stats"]
+    assert counters["unique_graphs"] >= 2  # one per shape at least
+
+
+def test_the_compiled_wrapper_is_not_a_submodule_and_loading_weights_drops_it():
+    rx = _receiver(True)
+    keys = list(rx.state_dict())
+    wrapper = rx._sampling_stage_b()  # built, not compiled yet (that is the first call)
+    assert wrapper is not rx.stage_b and wrapper is rx._sampling_stage_b()
+    assert list(rx.state_dict()) == keys  # no second copy of stage B's parameters
+    rx.load_weights(rx.stage_b.state_dict(), rx.stage_a.state_dict())
+    assert rx._sampling_stage_b() is not wrapper  # compiled code guarded on the old weights
+    eager = _receiver(False)
+    assert eager._sampling_stage_b() is eager.stage_b
+    with pytest.raises(TypeError, match="compiled"):
+        SemanticReceiver(stage_b="tiny", stage_a="tiny", compiled=1)
+
+
+def test_a_compilation_that_fails_warns_once_and_runs_eagerly(monkeypatch):
+    """Where inductor cannot compile (here: a backend that refuses), the receiver says why
+    once and gives the eager images, bit for bit, from then on."""
+    from torch._dynamo.exc import BackendCompilerFailed
+
+    def refusing_backend(graph_module, example_inputs):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(torch, "compile", lambda module, **kw: torch._dynamo.optimize(
+        refusing_backend, nopython=True)(module))
+    torch._dynamo.reset()
+    eager, compiled = _receiver(False), _receiver(True)
+    z = torch.randn(1, 16, 4, 4, generator=torch.Generator().manual_seed(5))
+    with pytest.warns(RuntimeWarning, match=r"torch.compile of stage B failed \(.*no C\+\+ "
+                                            r"compiler.*\); running eagerly"):
+        b = compiled(z, _gens(0), image_size=64)
+    assert torch.equal(b, eager(z, _gens(0), image_size=64)) and not compiled.compiled
+    assert issubclass(BackendCompilerFailed, torch._dynamo.exc.TorchDynamoException)
