@@ -98,6 +98,8 @@ class SemanticLink:
     :param device: Torch device.
     :param dtype: Parameter dtype of the models; None = the preset's on ``device`` (bfloat16
         on CUDA, float32 on CPU). Channel symbols, Zhat and images stay float32 / complex64.
+    :param compiled: Stage B through ``torch.compile``
+        (:class:`~semlink.models.receiver.SemanticReceiver`'s ``compiled``).
     :raises InputError: If weights are missing or do not fit the preset.
     :ivar channel_uses: int; complex channel uses per image.
     :ivar code_plan: :class:`~semlink.modulation.ldpc.CodeBlockPlan` of a digital transmission (payload
@@ -112,7 +114,8 @@ class SemanticLink:
                  transmission: AnalogTransmission | DigitalTransmission,
                  steps: int | None = None, guidance: float | None = None,
                  resize_factor: float | None = None, weights: str | Path | None = None,
-                 device: str = "cpu", dtype: torch.dtype | None = None) -> None:
+                 device: str = "cpu", dtype: torch.dtype | None = None,
+                 compiled: bool = False) -> None:
         self.preset = get_preset(preset)
         self.image_size = image_shape(image_size)  # (height, width)
         self.device = device
@@ -122,7 +125,8 @@ class SemanticLink:
             kwargs["resize_factor"] = resize_factor
         dtype = self.preset.default_dtype(device) if dtype is None else dtype
         self.encoder = SemanticEncoder(**kwargs).to(device=device, dtype=dtype)
-        self.receiver = SemanticReceiver.from_preset(preset, device=device, dtype=dtype)
+        self.receiver = SemanticReceiver.from_preset(preset, device=device, dtype=dtype,
+                                                     compiled=compiled)
         if steps is not None:
             self.receiver.steps = steps
         if guidance is not None:
@@ -151,7 +155,7 @@ class SemanticLink:
         return cls(preset=config.preset, image_size=context.image_shape,
                    transmission=config.transmission, steps=config.steps,
                    guidance=config.guidance, resize_factor=config.resize_factor,
-                   weights=weights, device=context.device)
+                   weights=weights, device=context.device, compiled=bool(config.compile))
 
     # ------------------------------------------------------------------ set-up
     def _weights_dir(self, weights: str | Path | None) -> Path | None:

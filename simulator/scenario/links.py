@@ -167,6 +167,10 @@ class SemanticLinkConfig(_Frozen):
                                    description="CFG scale; None = preset's.")
     resize_factor: float | None = Field(None, gt=0, le=1.0)
     transmission: Transmission = AnalogTransmission(mode="analog")
+    # None (= false) rather than a default value: the hashes of scenarios without it stay.
+    compile: bool | None = Field(None, description="Run stage B through torch.compile: faster "
+                                 "after a compilation per batch shape; images differ from "
+                                 "eager's by float rounding; None = false.")
 
     kind: ClassVar[str] = "image"
     scoring: ClassVar[str] = "concealed"

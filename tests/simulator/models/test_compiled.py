@@ -25,6 +25,7 @@ def _gens(*seeds):
 
 def test_compiled_stage_b_gives_the_eager_images_up_to_rounding_and_compiles_per_shape():
     torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
     eager, compiled = _receiver(False), _receiver(True)
     for batch in (1, 2):  # a second shape: compiled again (static shapes), still the same
         z = torch.randn(batch, 16, 4, 4, generator=torch.Generator().manual_seed(batch))
@@ -71,3 +72,32 @@ def test_a_compilation_that_fails_warns_once_and_runs_eagerly(monkeypatch):
         b = compiled(z, _gens(0), image_size=64)
     assert torch.equal(b, eager(z, _gens(0), image_size=64)) and not compiled.compiled
     assert issubclass(BackendCompilerFailed, torch._dynamo.exc.TorchDynamoException)
+
+
+def test_a_scenarios_semantic_link_with_compile_gives_the_eager_psnr_and_its_own_hash(tmp_path):
+    """``links.NAME.compile: true``: the same run up to rounding (PSNR within 0.01 dB of the
+    eager run's per image), another scenario hash; a scenario without the field keeps its hash
+    (the field is null there, and null fields are not hashed)."""
+    import semlink
+    from semlink.scenario import parse_scenario, scenario_hash
+
+    text = """\
+device: cpu
+images: {source: sample, size: 64, count: 2}
+snr: {points_db: [10]}
+links:
+  semantic: {type: semantic, preset: small}
+"""
+    eager = semlink.read_scenario(text=text)
+    compiled = eager.overridden({"links.semantic.compile": True})
+    assert scenario_hash(parse_scenario(text)) == scenario_hash(
+        parse_scenario(text.replace("preset: small}", "preset: small, compile: null}")))
+    assert scenario_hash(eager.scenario) != scenario_hash(compiled.scenario)
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    a = semlink.run(eager, output=tmp_path / "a.h5").rows("images")
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 0  # eager: nothing compiled
+    b = semlink.run(compiled, output=tmp_path / "b.h5").rows("images")
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1
+    assert [r["image"] for r in a] == [r["image"] for r in b] and len(a) == 2
+    assert max(abs(x["metric_psnr"] - y["metric_psnr"]) for x, y in zip(a, b)) < 0.01
