@@ -65,9 +65,9 @@ def add_parsers(sub) -> None:
                    help="replay the receiver as a CUDA graph, captured in the warm-up call "
                         "(on the CPU: ignored, timed eagerly, and the JSON's note says so)")
     p.add_argument("--compile", dest="compiled", action="store_true",
-                   help="run stage B through torch.compile (inductor), compiled in the warm-up "
-                        "call (warmup_seconds includes it); numbers differ from eager by "
-                        "float rounding")
+                   help="run stage B (and with --ldpc the BP decoder) through torch.compile "
+                        "(inductor), compiled in the warm-up call (warmup_seconds includes "
+                        "it); stage B's numbers differ from eager by float rounding")
     p.add_argument("--profile", type=path, metavar="DIR",
                    help="write a torch profiler trace (Chrome JSON) of one steady-state "
                         "receiver call per measurement into DIR (its path in the JSON row)")

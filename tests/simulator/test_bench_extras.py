@@ -126,3 +126,19 @@ def test_ldpc_out_of_memory_is_recorded_and_ends_the_chain_sweep(monkeypatch):
     assert result["ldpc_chain"] == [{"batch_blocks": 1024},
                                     {"batch_blocks": 8192, "error": "out of memory"}]
     assert result["receiver"] == []
+
+
+
+@pytest.mark.parametrize("snr_db, bler", [(20.0, 0.0), (0.0, 1.0)])
+def test_a_compiled_ldpc_decoder_decodes_as_the_eager_one(snr_db, bler):
+    """--compile with --ldpc: the BP decoder through torch.compile (two iterations, to keep
+    the compilation short) decodes every block at a working point and none far below it, as
+    the eager decoder does; its compilation is in the warm-up, apart from the timing."""
+    from semlink.bench import bench_ldpc_chain
+
+    compiled = bench_ldpc_chain(8, device="cpu", snr_db=snr_db, repeats=1, num_iter=2,
+                                compiled=True)
+    eager = bench_ldpc_chain(8, device="cpu", snr_db=snr_db, repeats=1, num_iter=2)
+    assert compiled["compiled"] and not eager["compiled"]
+    assert compiled["block_error_rate"] == eager["block_error_rate"] == bler
+    assert compiled["warmup_seconds"] > compiled["seconds_per_call"]
