@@ -19,25 +19,25 @@ from pathlib import Path
 
 def write_random_bundle(folder: Path, preset_name: str, *, device: str = "cpu",
                         seed: int = 0) -> Path:
-    """``folder/model.safetensors`` with random weights of ``preset_name`` (seeded)."""
+    """``folder/model.safetensors`` with random weights of ``preset_name`` (seeded): the
+    models `semlink train` starts from without ``model.init``, in the preset's dtype on
+    ``device``, with the architecture in the bundle's info as training records it."""
     import torch
 
     from semlink.models.bundle import BUNDLE_FILE, save_bundle
-    from semlink.models.encoder import SemanticEncoder
     from semlink.models.presets import get_preset
-    from semlink.models.stage_a import build_stage_a
-    from semlink.models.stage_b import build_stage_b
+    from semlink.training.config import ModelConfig
+    from semlink.training.models import build_training_models
 
     preset = get_preset(preset_name)
-    dtype = preset.default_dtype(device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        modules = {"encoder": SemanticEncoder(**preset.encoder_kwargs()).to(device, dtype),
-                   "stage_b": build_stage_b(preset.stage_b, device=device, dtype=dtype),
-                   "stage_a": build_stage_a(preset.stage_a, device=device, dtype=dtype)}
+        models = build_training_models(ModelConfig(preset=preset.name), device=device)
+    parts = {name: module.to(preset.default_dtype(device))
+             for name, module in models.parts().items()}
     info = {"made_by": ".ci/random_bundle.py (random weights, for timing only)", "seed": seed,
-            "architecture": {"prediction": preset.prediction}}
-    return save_bundle(folder / BUNDLE_FILE, modules, preset=preset.name, info=info)
+            "architecture": models.architecture()}
+    return save_bundle(folder / BUNDLE_FILE, parts, preset=preset.name, info=info)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -153,13 +153,13 @@ def bench_ldpc_chain(batch_blocks: int, *, device: str, n: int = 1536, code_rate
     :param modulation: QAM order; default 16.
     :param snr_db: Es/N0 of the AWGN channel, dB; default 10 (a working point: BLER ~ 0).
     :param compiled: Run the BP decoder through ``torch.compile`` (static shapes; compiled in
-        the warm-up call: about a minute on a CPU for 20 iterations). Its decisions equal the
-        eager decoder's here (hard decisions of the same sums).
+        the warm-up call: about a minute on a CPU for 20 iterations). It decodes as the eager
+        decoder (tests/simulator/test_bench_extras.py: the same block errors).
     :output result: ``{"n", "k", "payload_bits", "batch_blocks", "modulation", "snr_db",
-        "num_iter", "cn_update", "compiled", "warmup_seconds", "seconds_per_call", "information_bits_per_second",
-        "payload_bits_per_second", "information_mbit_per_second", "decoder_share",
-        "block_error_rate"}``: information bits =
-        ``k`` per block (CRC included, what the decoder delivers), payload bits = ``k - 24``;
+        "num_iter", "cn_update", "compiled", "warmup_seconds", "seconds_per_call",
+        "information_bits_per_second", "payload_bits_per_second",
+        "information_mbit_per_second", "decoder_share", "block_error_rate"}``: information
+        bits = ``k`` per block (CRC included, what the decoder delivers), payload bits = ``k - 24``;
         ``decoder_share`` the fraction of the time spent in BP decoding.
     """
     from semlink.channels.awgn import AWGNChannel

@@ -18,9 +18,9 @@ The results are those of one task at a time, to the last bit: a task's numbers d
 its own seeds (:mod:`semlink.seeding`), whichever thread runs it and whatever runs beside it.
 Threads, not processes: the models stay loaded once. (Sweeps replay no CUDA graphs, which only
 ``semlink bench --cuda-graphs`` captures: a capture in one thread beside another thread's CUDA
-calls would fail, as PyTorch's default ``capture_error_mode="global"`` refuses them.) :class:`HostWorker` hands its results back
-through a queue; the thread that created it (the sweep's main thread) writes the results file
-and reports progress.
+calls would fail, as PyTorch's default ``capture_error_mode="global"`` refuses them.)
+:class:`HostWorker` hands its results back through a queue; the thread that created it (the
+sweep's main thread) writes the results file and reports progress.
 """
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 parses with semlink's own parser (and every scenario run validates with its --set overrides),
 so a renamed option breaks a test here, not a GPU session; its sweep summary reads results files;
 and (slow) the whole script rehearsed on the CPU at tiny sizes."""
+import importlib.util
 import json
 import os
 import shlex
@@ -23,6 +24,14 @@ def _commands(tmp_path: Path, *, rehearsal: bool) -> list[list[str]]:
     out = subprocess.run(["bash", str(SCRIPT), str(tmp_path / "out")], env=env, cwd=ROOT,
                          capture_output=True, text=True, check=True, timeout=60).stdout
     return [shlex.split(line) for line in out.splitlines() if line.strip()]
+
+
+def _ci_script(name: str):
+    """The module of the script ``.ci/NAME.py`` (the folder is no package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / ".ci" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _semlink_args(command: list[str]) -> list[str] | None:
@@ -77,11 +86,7 @@ def test_the_gpu_steps_fit_a_device_command():
 def test_the_random_bundle_loads_into_its_presets_semantic_link(tmp_path):
     """.ci/random_bundle.py writes what a semantic link of the preset loads (every key and
     shape, strictly), recording the preset's prediction; two seeds give other weights."""
-    sys.path.insert(0, str(ROOT / ".ci"))
-    try:
-        import random_bundle
-    finally:
-        sys.path.remove(str(ROOT / ".ci"))
+    random_bundle = _ci_script("random_bundle")
     from safetensors.torch import load_file
 
     from semlink.links.semantic import SemanticLink
@@ -101,11 +106,7 @@ def test_the_random_bundle_loads_into_its_presets_semantic_link(tmp_path):
 def test_sweep_seconds_sums_task_seconds_per_link(tmp_path):
     """Per link: tasks, images and task seconds summed over the SNR points (the FID reference
     rows left out); a missing results file gives an error entry, not a crash."""
-    sys.path.insert(0, str(ROOT / ".ci"))
-    try:
-        import sweep_seconds
-    finally:
-        sys.path.remove(str(ROOT / ".ci"))
+    sweep_seconds = _ci_script("sweep_seconds")
     from semlink.results import FORMAT_VERSION, ResultsStore
 
     store = ResultsStore(tmp_path / "r.h5", {"format": FORMAT_VERSION, "device": "cpu (x)",

@@ -189,7 +189,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                        steps=args.steps, guidance=args.guidance,
                        sd15=False if args.no_sd15 else None, img2img_sc=args.img2img_sc,
                        repeats=args.repeats, cuda_graphs=args.cuda_graphs,
-                       compiled=args.compiled, profile_dir=args.profile, ldpc_blocks=args.ldpc or (), on_result=save)
+                       compiled=args.compiled, profile_dir=args.profile,
+                       ldpc_blocks=args.ldpc or (), on_result=save)
     if not (args.quiet and args.output):
         print(json.dumps(result, indent=1))
     return EXIT_OK
