@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from semlink.devices import describe_device
+from semlink.devices import describe_device, package_versions
 from semlink.models.presets import get_preset
 from semlink.models.receiver import SemanticReceiver
 from semlink.models.stage_a import decode_latents
@@ -25,12 +25,6 @@ from semlink.seeding import make_generator
 
 __all__ = ["bench_ldpc_chain", "bench_receiver", "bench_sd15_img2img", "profile_trace",
            "run_bench", "sd15_models"]
-
-
-def _version(package: str) -> str:
-    from importlib.metadata import version
-
-    return version(package)
 
 
 def _sync(device: str) -> None:
@@ -330,9 +324,11 @@ def run_bench(*, preset: str, sizes: list[int], batch_sizes: list[int], device: 
         notes.append("CPU run: the real presets are timed on a CUDA device only")
     if cuda_graphs and sizes and not device.startswith("cuda"):
         notes.append("cuda_graphs ignored: CUDA graphs need a CUDA device; timed eagerly")
+    versions = package_versions()
     results: dict[str, Any] = {
         "device": device, "device_name": describe_device(device), "torch": torch.__version__,
-        "diffusers": _version("diffusers"), "cuda_graphs": cuda_graphs, "compiled": compiled,
+        "diffusers": versions.get("diffusers", "-"), "versions": versions,
+        "cuda_graphs": cuda_graphs, "compiled": compiled,
         "requested_preset": requested, "preset": preset, "steps": steps, "guidance": guidance,
         "receiver": [], "sd15_img2img": [], "img2img_sc": [], "ldpc_chain": [],
         "note": "; ".join(notes),

@@ -1,12 +1,14 @@
 """Torch devices a run names: which names are accepted, what ``auto`` becomes on this machine, and
-how a device is described in results files and benchmark JSON."""
+how a device, and the package versions that ran on it, are described in results files and
+benchmark JSON."""
 from __future__ import annotations
 
 import platform
 
+from semlink import __version__
 from semlink.errors import InputError
 
-__all__ = ["describe_device", "is_device_name", "resolve_device"]
+__all__ = ["describe_device", "is_device_name", "package_versions", "resolve_device"]
 
 
 def is_device_name(device: str) -> bool:
@@ -42,3 +44,17 @@ def describe_device(device: str) -> str:
     if device.startswith("cuda"):
         return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that decide a result's numbers."""
+    import importlib.metadata as md
+
+    versions = {"semlink": __version__, "python": platform.python_version()}
+    for dist in ("torch", "sionna-no-rt", "diffusers", "numpy", "scipy", "pillow",
+                 "torchmetrics", "h5py"):
+        try:
+            versions[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            pass
+    return versions

@@ -9,7 +9,6 @@ split into shards run on other machines or GPUs (:class:`semlink.plan.Shard`, me
 """
 from __future__ import annotations
 
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from semlink import __version__
-from semlink.devices import describe_device
+from semlink.devices import describe_device, package_versions
 from semlink.errors import InputError
 from semlink.executors import LocalExecutor, RayExecutor
 from semlink.plan import REFERENCE, Shard, Task, plan_tasks
@@ -31,21 +29,7 @@ if TYPE_CHECKING:
     from semlink.metrics.fid import FidStatistics
 
 __all__ = ["open_store", "run_scenario", "add_set_points", "channel_words", "describe_results",
-           "package_versions", "set_points_label"]
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of the packages that decide a result's numbers."""
-    import importlib.metadata as md
-
-    versions = {"semlink": __version__, "python": platform.python_version()}
-    for dist in ("torch", "sionna-no-rt", "diffusers", "numpy", "scipy", "pillow",
-                 "torchmetrics", "h5py"):
-        try:
-            versions[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            pass
-    return versions
+           "set_points_label"]
 
 
 def open_store(scenario: Scenario, text: str, output: Path, *, device: str, resume: bool,

@@ -15,7 +15,7 @@ import textwrap
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from semlink.errors import InputError, first_line
 
@@ -131,37 +131,29 @@ def output_option(args: argparse.Namespace) -> str:
 
 
 # ---------------------------------------------------------------------------- argument types
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text!r}")
-    return value
+def _number_type(parse: Callable[[str], float], accept: Callable[[float], bool],
+                 what: str) -> Callable[[str], Any]:
+    """An argparse type: ``parse(text)`` if it parses and ``accept`` holds, else the error
+    ``must be WHAT; got 'TEXT'``."""
+    def convert(text: str) -> Any:
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}; got {text!r}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"must be {what}; got {text!r}")
+        return value
+    return convert
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0 (a seed)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0; got {text!r}")
-    return value
+positive_int = _number_type(int, lambda v: v >= 1, "an integer >= 1")
+"""argparse type: an integer >= 1."""
 
+non_negative_int = _number_type(int, lambda v: v >= 0, "an integer >= 0")
+"""argparse type: an integer >= 0 (a seed)."""
 
-def finite_float(text: str) -> float:
-    """argparse type: a finite number."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number; got {text!r}")
-    return value
+finite_float = _number_type(float, math.isfinite, "a finite number")
+"""argparse type: a finite number."""
 
 
 def path(text: str) -> str:

@@ -1,6 +1,7 @@
 """`semlink bench`: JSON layout, the CPU substitution of the real presets, timings that count."""
 import json
 
+import diffusers
 import pytest
 import torch
 
@@ -18,6 +19,9 @@ def test_cpu_run_of_a_real_preset_times_small_and_says_so():
     assert "'stable-cascade-lite' is timed on a CUDA device only" in result["note"]
     assert result["sd15_img2img"] == [] and result["device_name"].startswith("cpu (")
     assert result["img2img_sc"] == []  # with SD 1.5: on CUDA, or asked for
+    # The versions the numbers depend on, as a results file records them.
+    assert result["torch"] == result["versions"]["torch"] == torch.__version__
+    assert result["diffusers"] == result["versions"]["diffusers"] == diffusers.__version__
     rows = result["receiver"]
     assert [(r["image_size"], r["batch_size"]) for r in rows] == [(64, 1), (64, 2)]
     for row in rows:

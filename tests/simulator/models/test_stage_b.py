@@ -87,3 +87,41 @@ def test_bad_names_and_types_raise():
     with pytest.raises(TypeError, match="`meta` must be bool"):
         build_stage_b("tiny", meta=1)
     assert set(STAGE_B_CONFIG_NAMES) == {"stable-cascade-lite", "stable-cascade", "small", "tiny"}
+
+
+def _attention_modules(unet):
+    return [m for m in unet.modules() if type(m).__name__ == "Attention"]
+
+
+# Attention blocks of the published decoders (decoder_lite/ and decoder/config.json): only the two
+# deepest levels hold SDCascadeAttnBlock, one per layer: lite 14 + 4 down, 4 + 14 up; full
+# 28 + 6 down, 6 + 28 up.
+@pytest.mark.parametrize("name, blocks", [("stable-cascade-lite", 36), ("stable-cascade", 68)])
+def test_real_configs_attention_is_flash_eligible(name, blocks):
+    # PyTorch's flash kernel (bf16/fp16 on sm80+) takes head dims that are multiples of 8 up to
+    # 256; the published heads are 64 wide (1152 / 18, 1280 / 20), so the bf16 GPU receiver
+    # can run flash attention through SDPA.
+    attention = _attention_modules(build_stage_b(name, meta=True))
+    assert len(attention) == blocks
+    for module in attention:
+        head_dim = module.inner_dim // module.heads
+        assert head_dim == 64 and head_dim % 8 == 0 and head_dim <= 256
+        assert type(module.processor).__name__ == "AttnProcessor2_0"
+
+
+def test_attention_runs_through_scaled_dot_product_attention(monkeypatch):
+    # Every attention block calls torch's fused SDPA (not a matmul-softmax-matmul of its own),
+    # so on CUDA the kernel choice (flash, memory-efficient) is torch's.
+    unet = build_stage_b("small")
+    calls = []
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+
+    def counting(*args, **kwargs):
+        calls.append(args[0].shape)
+        return sdpa(*args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", counting)
+    x = torch.randn(1, 4, 16, 16)
+    predict_noise(unet, x, torch.tensor([0.5]), torch.randn(1, 16, 6, 6))
+    assert len(calls) == len(_attention_modules(unet)) > 0
+    assert all(shape[0] == 1 and shape[1] == 4 for shape in calls)  # [batch, heads, ...]
