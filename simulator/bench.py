@@ -46,6 +46,7 @@ def _peak_memory_mib(device: str) -> float | None:
 def bench_receiver(preset: str, image_size: int, batch_size: int, *, device: str,
                    steps: int = 10, guidance: float = 1.1, repeats: int = 2,
                    cuda_graphs: bool = False, compiled: bool = False,
+                   channels_last: bool = False,
                    profile_dir: str | None = None) -> dict[str, Any]:
     """Time ``repeats`` receiver calls after one warm-up call, then stage A's decoding alone
     (its share of the time: the rest is stage B sampling).
@@ -55,10 +56,12 @@ def bench_receiver(preset: str, image_size: int, batch_size: int, *, device: str
     :param compiled: Run stage B through ``torch.compile``
         (:class:`~semlink.models.receiver.SemanticReceiver`'s ``compiled``); the warm-up call
         then includes the compilation.
+    :param channels_last: Convolution weights in the channels-last memory format
+        (:class:`~semlink.models.receiver.SemanticReceiver`'s ``channels_last``).
     :param profile_dir: Folder for a torch profiler trace (Chrome JSON) of one steady-state
         call, ``receiver-{preset}-{size}px-b{batch}.json``; None = no trace.
     :output result: ``{"preset", "image_size", "batch_size", "steps", "guidance", "dtype",
-        "cuda_graphs", "compiled", "warmup_seconds", "seconds_per_image", "images_per_second",
+        "cuda_graphs", "compiled", "channels_last", "warmup_seconds", "seconds_per_image", "images_per_second",
         "stage_a_seconds_per_image", "peak_memory_mib", "random_weights"}`` (and
         ``"graph_fallback"``, why capture failed, and ``"profile"``, the trace's path, with
         ``"profile_summary"``, :func:`semlink.profiling.summarize_trace` of it: launches, host
@@ -67,7 +70,7 @@ def bench_receiver(preset: str, image_size: int, batch_size: int, *, device: str
     p = get_preset(preset)
     dtype = p.default_dtype(device)
     rx = SemanticReceiver.from_preset(preset, device=device, dtype=dtype, cuda_graphs=cuda_graphs,
-                                      compiled=compiled)
+                                      compiled=compiled, channels_last=channels_last)
     rx.random_weights = False  # speed only; suppress the warning
     channels = p.embedding_channels
     side = -(-round(image_size * p.encoder_resize_factor) // 32)
@@ -100,7 +103,7 @@ def bench_receiver(preset: str, image_size: int, batch_size: int, *, device: str
     result = {"preset": preset, "image_size": image_size, "batch_size": batch_size,
               "steps": steps, "guidance": guidance, "dtype": str(dtype).replace("torch.", ""),
               "cuda_graphs": cuda_graphs and rx.graphs.captures > 0, "compiled": compiled,
-              "warmup_seconds": warmup, "seconds_per_image": seconds,
+              "channels_last": channels_last, "warmup_seconds": warmup, "seconds_per_image": seconds,
               "images_per_second": 1.0 / seconds, "stage_a_seconds_per_image": stage_a,
               "peak_memory_mib": peak, "random_weights": True}
     if rx.graphs.fallback_reason is not None:
@@ -286,12 +289,12 @@ def bench_sd15_img2img(image_size: int, batch_size: int, *, device: str, steps: 
 def run_bench(*, preset: str, sizes: list[int], batch_sizes: list[int], device: str,
               steps: int = 10, guidance: float = 1.1, sd15: bool | None = None,
               img2img_sc: bool | None = None, repeats: int = 2, cuda_graphs: bool = False,
-              compiled: bool = False, profile_dir: str | None = None,
-              ldpc_blocks: Sequence[int] = (),
+              compiled: bool = False, channels_last: bool = False,
+              profile_dir: str | None = None, ldpc_blocks: Sequence[int] = (),
               on_result: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """All receiver timings of one invocation; SD 1.5 img2img too on CUDA (unless ``sd15`` is
-    False). ``cuda_graphs``, ``compiled`` and ``profile_dir`` go to :func:`bench_receiver`
-    (``compiled`` runs on the CPU too: inductor compiles C++ there); on the CPU
+    False). ``cuda_graphs``, ``compiled``, ``channels_last`` and ``profile_dir`` go to
+    :func:`bench_receiver` (``compiled`` runs on the CPU too: inductor compiles C++ there); on the CPU
     ``cuda_graphs`` is ignored (nothing to capture: the rows say ``"cuda_graphs": false``) and
     ``note`` says so. A batch that runs out of GPU memory is recorded as such and ends that
     size's sweep. No ``sizes``: no receiver (nor SD 1.5, nor Img2Img-SC) timing.
@@ -328,7 +331,7 @@ def run_bench(*, preset: str, sizes: list[int], batch_sizes: list[int], device: 
     results: dict[str, Any] = {
         "device": device, "device_name": describe_device(device), "torch": torch.__version__,
         "diffusers": versions.get("diffusers", "-"), "versions": versions,
-        "cuda_graphs": cuda_graphs, "compiled": compiled,
+        "cuda_graphs": cuda_graphs, "compiled": compiled, "channels_last": channels_last,
         "requested_preset": requested, "preset": preset, "steps": steps, "guidance": guidance,
         "receiver": [], "sd15_img2img": [], "img2img_sc": [], "ldpc_chain": [],
         "note": "; ".join(notes),
@@ -340,7 +343,7 @@ def run_bench(*, preset: str, sizes: list[int], batch_sizes: list[int], device: 
                 results["receiver"].append(bench_receiver(
                     preset, size, batch, device=device, steps=steps, guidance=guidance,
                     repeats=repeats, cuda_graphs=cuda_graphs, compiled=compiled,
-                    profile_dir=profile_dir))
+                    channels_last=channels_last, profile_dir=profile_dir))
             except torch.cuda.OutOfMemoryError:
                 results["receiver"].append({"image_size": size, "batch_size": batch,
                                             "error": "out of memory"})

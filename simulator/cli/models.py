@@ -68,6 +68,10 @@ def add_parsers(sub) -> None:
                    help="run stage B (and with --ldpc the BP decoder) through torch.compile "
                         "(inductor), compiled in the warm-up call (warmup_seconds includes "
                         "it); stage B's numbers differ from eager by float rounding")
+    p.add_argument("--channels-last", action="store_true",
+                   help="keep the receiver's convolution weights in the channels-last memory "
+                        "format (NHWC convolutions); images differ from the default layout's "
+                        "by float rounding")
     p.add_argument("--profile", type=path, metavar="DIR",
                    help="write a torch profiler trace (Chrome JSON) of one steady-state "
                         "receiver call per measurement into DIR (its path in the JSON row)")
@@ -189,7 +193,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                        steps=args.steps, guidance=args.guidance,
                        sd15=False if args.no_sd15 else None, img2img_sc=args.img2img_sc,
                        repeats=args.repeats, cuda_graphs=args.cuda_graphs,
-                       compiled=args.compiled, profile_dir=args.profile,
+                       compiled=args.compiled, channels_last=args.channels_last,
+                       profile_dir=args.profile,
                        ldpc_blocks=args.ldpc or (), on_result=save)
     if not (args.quiet and args.output):
         print(json.dumps(result, indent=1))

@@ -56,6 +56,12 @@ class SemanticReceiver(torch.nn.Module):
         kernels are captured). Where compilation fails (no C++ compiler for the CPU, an
         unsupported operation) it warns once and runs eagerly from then on. Default False.
         Not part of :attr:`config`.
+    :param channels_last: Keep stage B's and stage A's convolution weights in the
+        channels-last memory format (``torch.channels_last``), so their convolutions, and the
+        layers after them, run on NHWC tensors. A speed option to measure per device (stage B's
+        depthwise convolutions can be slower so); images differ from the default layout's by
+        float rounding (another convolution algorithm). Default False. Not part of
+        :attr:`config`.
     :input zhat: [batch, C_z, h_z, w_z], float, on the parameters' device; noisy embedding.
     :input generators: One ``torch.Generator`` per batch row (or one for the batch) on the
         parameters' device type; seeds every random draw of that row.
@@ -68,10 +74,12 @@ class SemanticReceiver(torch.nn.Module):
                  steps: int = 10, guidance: float = 1.1, prediction: str = "epsilon",
                  device: torch.device | str | None = None,
                  dtype: torch.dtype = torch.float32, meta: bool = False,
-                 cuda_graphs: bool = False, compiled: bool = False) -> None:
+                 cuda_graphs: bool = False, compiled: bool = False,
+                 channels_last: bool = False) -> None:
         super().__init__()
         check_type(cuda_graphs, bool, name="cuda_graphs")
         check_type(compiled, bool, name="compiled")
+        check_type(channels_last, bool, name="channels_last")
         check_type(stage_b, (str, Mapping), name="stage_b")
         check_type(stage_a, (str, Mapping), name="stage_a")
         self._stage_b_cfg = stage_b if isinstance(stage_b, str) else copy.deepcopy(dict(stage_b))
@@ -83,6 +91,8 @@ class SemanticReceiver(torch.nn.Module):
         self.prediction = prediction
         self.stage_b = build_stage_b(self._stage_b_cfg, device=device, dtype=dtype, meta=meta)
         self.stage_a = build_stage_a(self._stage_a_cfg, device=device, dtype=dtype, meta=meta)
+        self.channels_last = channels_last
+        self._apply_memory_format()
         self.random_weights = True
         self._warned = False
         self.cuda_graphs = cuda_graphs
@@ -95,7 +105,8 @@ class SemanticReceiver(torch.nn.Module):
     @classmethod
     def from_preset(cls, name: str, *, device: torch.device | str | None = None,
                     dtype: torch.dtype | None = None, meta: bool = False,
-                    cuda_graphs: bool = False, compiled: bool = False) -> SemanticReceiver:
+                    cuda_graphs: bool = False, compiled: bool = False,
+                    channels_last: bool = False) -> SemanticReceiver:
         """Build the receiver of a preset (random weights; see :meth:`load_weights`).
 
         :param name: One of :data:`semlink.models.presets.PRESET_NAMES`.
@@ -108,7 +119,8 @@ class SemanticReceiver(torch.nn.Module):
         return cls(stage_b=preset.stage_b, stage_a=preset.stage_a,
                    latent_scale_factor=preset.latent_scale_factor, steps=preset.steps,
                    guidance=preset.guidance, prediction=preset.prediction, device=device,
-                   dtype=dtype, meta=meta, cuda_graphs=cuda_graphs, compiled=compiled)
+                   dtype=dtype, meta=meta, cuda_graphs=cuda_graphs, compiled=compiled,
+                   channels_last=channels_last)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -130,6 +142,7 @@ class SemanticReceiver(torch.nn.Module):
         self.stage_a.load_state_dict(stage_a_state, strict=True, assign=assign)
         self.stage_b.eval()
         self.stage_a.eval()
+        self._apply_memory_format()  # assign=True put the loaded tensors' layout in place
         self.random_weights = False
         self.graphs.clear()  # graphs captured the old parameters' addresses
         self._compiled_stage_b = ()  # and compiled code may guard on the old parameters
@@ -180,6 +193,13 @@ class SemanticReceiver(torch.nn.Module):
         vq_dtype = next(self.stage_a.parameters()).dtype
         images = decode_latents(self.stage_a, latents.to(vq_dtype), self.latent_scale_factor)
         return images.float()
+
+    def _apply_memory_format(self) -> None:
+        """Stage B's and stage A's 4-D weights in channels-last with :attr:`channels_last`
+        (a no-op otherwise, and on the meta device)."""
+        if self.channels_last and next(self.stage_b.parameters()).device.type != "meta":
+            self.stage_b.to(memory_format=torch.channels_last)
+            self.stage_a.to(memory_format=torch.channels_last)
 
     def _sampling_stage_b(self) -> torch.nn.Module:
         """Stage B as the sampler calls it: the module, or with :attr:`compiled` its

@@ -127,7 +127,7 @@ def test_timing_arithmetic_on_a_fake_clock(monkeypatch):
         graphs = SimpleNamespace(captures=0, fallback_reason=None)
 
         @classmethod
-        def from_preset(cls, preset, *, device, dtype, cuda_graphs, compiled):
+        def from_preset(cls, preset, *, device, dtype, cuda_graphs, compiled, channels_last):
             return cls()
 
         def __call__(self, zhat, gens, **kwargs):

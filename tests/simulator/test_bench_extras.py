@@ -4,6 +4,7 @@ classical bit chain's throughput; their command-line options."""
 import json
 
 import pytest
+import torch
 
 from semlink.bench import bench_receiver
 
@@ -67,6 +68,31 @@ def test_cli_cuda_graphs_on_cpu_is_timed_eagerly_with_a_note_and_profile_writes_
     assert row["profile"] == str(traces / "receiver-small-64px-b1.json")
     assert "traceEvents" in json.loads((traces / "receiver-small-64px-b1.json").read_text())
     assert saved["ldpc_chain"] == [] and capsys.readouterr().err == ""
+
+
+def test_cli_channels_last_builds_the_receiver_so_and_says_so(tmp_path, monkeypatch):
+    """``--channels-last``: the timed receiver has its convolution weights in channels-last,
+    and the JSON says so at the top and in each row."""
+    from semlink import bench
+    from semlink.cli import main
+
+    built = []
+    from_preset = bench.SemanticReceiver.from_preset
+
+    def spy(*args, **kwargs):
+        built.append(from_preset(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(bench.SemanticReceiver, "from_preset", spy)
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--size", "64", "--batch", "1", "--steps", "1", "--repeats", "1",
+                 "--device", "cpu", "--no-sd15", "--channels-last", "--json", str(out),
+                 "-q"]) == 0
+    saved = json.loads(out.read_text())
+    assert saved["channels_last"] is True and saved["receiver"][0]["channels_last"] is True
+    (receiver,) = built
+    weights = [m.weight for m in receiver.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert weights and all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
 
 
 def test_cli_ldpc_alone_times_only_the_bit_chain(tmp_path, capsys):

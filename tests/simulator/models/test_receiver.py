@@ -103,6 +103,31 @@ def test_from_preset_meta_and_load_weights(rx):
                                rx(z, _gens(0), image_size=64, steps=1), rtol=0, atol=0)
 
 
+def _conv_weights(receiver):
+    return [m.weight for m in receiver.modules()
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+
+
+def test_channels_last_keeps_every_convolution_nhwc_and_gives_the_images_up_to_rounding(rx):
+    """``channels_last=True``: every convolution weight of stage B and stage A in
+    ``torch.channels_last`` (also after loading contiguous tensors with ``assign=True``); the
+    images are the default layout's up to float rounding (another convolution algorithm)."""
+    nhwc = SemanticReceiver(stage_b="tiny", stage_a="tiny", latent_scale_factor=0.43, steps=2,
+                            channels_last=True, meta=True)
+    contiguous = {k: v.contiguous() for k, v in rx.stage_b.state_dict().items()}
+    nhwc.load_weights(contiguous, rx.stage_a.state_dict(), assign=True)
+    weights = _conv_weights(nhwc)
+    assert len(weights) == len(_conv_weights(rx)) > 10
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
+    assert not all(w.is_contiguous(memory_format=torch.channels_last)
+                   for w in _conv_weights(rx) if w.shape[2:] != (1, 1))  # the default differs
+    z = torch.randn(2, 16, 6, 6, generator=torch.Generator().manual_seed(8))
+    a, b = rx(z, _gens(3, 4), image_size=64), nhwc(z, _gens(3, 4), image_size=64)
+    assert (a - b).abs().max() < 1 / 255 and (a - b).abs().mean() < 1e-4
+    with pytest.raises(TypeError, match="channels_last"):
+        SemanticReceiver(stage_b="tiny", stage_a="tiny", channels_last="yes")
+
+
 def test_random_weights_warn_once():
     r = SemanticReceiver(stage_b="tiny", stage_a="tiny", steps=1)
     z = torch.randn(1, 16, 4, 4)
