@@ -55,15 +55,19 @@ def bench_receiver(preset: str, image_size: int, batch_size: int, *, device: str
         the warm-up call then includes the capture.
     :param compiled: Run stage B through ``torch.compile``
         (:class:`~semlink.models.receiver.SemanticReceiver`'s ``compiled``); the warm-up call
-        then includes the compilation.
+        then includes the compilation. The row's ``compiled`` says whether the timed calls ran
+        compiled (False after a compilation that failed), and ``difference_from_eager`` how far
+        their images are from the eager path's on the same inputs (``max`` and ``mean``
+        absolute difference of the [0, 1] images; one more, eager, call).
     :param channels_last: Convolution weights in the channels-last memory format
         (:class:`~semlink.models.receiver.SemanticReceiver`'s ``channels_last``).
     :param profile_dir: Folder for a torch profiler trace (Chrome JSON) of one steady-state
         call, ``receiver-{preset}-{size}px-b{batch}.json``; None = no trace.
     :output result: ``{"preset", "image_size", "batch_size", "steps", "guidance", "dtype",
-        "cuda_graphs", "compiled", "channels_last", "warmup_seconds", "seconds_per_image", "images_per_second",
-        "stage_a_seconds_per_image", "peak_memory_mib", "random_weights"}`` (and
-        ``"graph_fallback"``, why capture failed, and ``"profile"``, the trace's path, with
+        "cuda_graphs", "compiled", "channels_last", "warmup_seconds", "seconds_per_image",
+        "images_per_second", "stage_a_seconds_per_image", "peak_memory_mib",
+        "random_weights"}`` (and ``"graph_fallback"``, why capture failed,
+        ``"difference_from_eager"`` when compiled, and ``"profile"``, the trace's path, with
         ``"profile_summary"``, :func:`semlink.profiling.summarize_trace` of it: launches, host
         syncs, kernels, device busy time).
     """
@@ -102,17 +106,39 @@ def bench_receiver(preset: str, image_size: int, batch_size: int, *, device: str
     stage_a = (time.perf_counter() - start) / (repeats * batch_size)
     result = {"preset": preset, "image_size": image_size, "batch_size": batch_size,
               "steps": steps, "guidance": guidance, "dtype": str(dtype).replace("torch.", ""),
-              "cuda_graphs": cuda_graphs and rx.graphs.captures > 0, "compiled": compiled,
+              "cuda_graphs": cuda_graphs and rx.graphs.captures > 0, "compiled": rx.compiled,
               "channels_last": channels_last, "warmup_seconds": warmup, "seconds_per_image": seconds,
               "images_per_second": 1.0 / seconds, "stage_a_seconds_per_image": stage_a,
               "peak_memory_mib": peak, "random_weights": True}
     if rx.graphs.fallback_reason is not None:
         result["graph_fallback"] = rx.graphs.fallback_reason
+    if rx.compiled:
+        result["difference_from_eager"] = _difference_from_eager(
+            rx, zhat, image_size=image_size, steps=steps, guidance=guidance)
     if profile_dir is not None:
         name = f"receiver-{preset}-{image_size}px-b{batch_size}.json"
         result["profile"] = profile_trace(call, device, Path(profile_dir) / name)
         result["profile_summary"] = summarize_trace(result["profile"])
     return result
+
+
+def _difference_from_eager(rx: SemanticReceiver, zhat: torch.Tensor, *, image_size: int,
+                           steps: int, guidance: float) -> dict[str, float]:
+    """Max and mean absolute difference between ``rx``'s images of ``zhat`` and those of the
+    same call with stage B eager (no graph, no compilation), both with generators seeded 0, 1,
+    ... per row: the compiler's rounding, in [0, 1] units."""
+    def call() -> torch.Tensor:
+        generators = [make_generator(i, zhat.device) for i in range(len(zhat))]
+        return rx(zhat, generators, image_size=image_size, steps=steps, guidance=guidance)
+
+    images = call().clone()  # a graph replay's output is overwritten by the next replay
+    flags = rx.compiled, rx.cuda_graphs
+    rx.compiled = rx.cuda_graphs = False
+    try:
+        difference = (images - call()).abs()
+    finally:
+        rx.compiled, rx.cuda_graphs = flags
+    return {"max": float(difference.max()), "mean": float(difference.mean())}
 
 
 def profile_trace(fn: Callable[[], Any], device: str, path: Path) -> str:

@@ -125,6 +125,7 @@ def test_timing_arithmetic_on_a_fake_clock(monkeypatch):
         stage_b = SimpleNamespace(config=SimpleNamespace(in_channels=4))
         stage_a, latent_scale_factor = None, 1.0
         graphs = SimpleNamespace(captures=0, fallback_reason=None)
+        compiled = False
 
         @classmethod
         def from_preset(cls, preset, *, device, dtype, cuda_graphs, compiled, channels_last):
