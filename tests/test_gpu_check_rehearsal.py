@@ -142,6 +142,55 @@ def test_sweep_seconds_sums_task_seconds_per_link(tmp_path):
     assert stages["other"] == 3.0 - 0.25 * len(STAGE_COLUMNS)
 
 
+def test_gpu_targets_reads_each_target_off_the_files_worked_by_hand(tmp_path):
+    """.ci/gpu_targets.py on hand-made files: batch 1 takes the fastest of eager and graphs, the
+    best batch the fastest row above batch 1 (here the compiled one), the speed-up SD 1.5's
+    seconds over that batch-1 row (512 px: 1.25 / 0.2 = 6.25, met; 1024 px:
+    1.5 / 0.32 = 4.6875, missed), the sweep its wall time, LDPC the best Mbit/s; a missing
+    file or size is "not measured", not an error."""
+    gpu_targets = _ci_script("gpu_targets")
+
+    def row(size, batch, seconds, **how):
+        return {"image_size": size, "batch_size": batch, "seconds_per_image": seconds, **how}
+
+    files = {
+        "bench-lite.json": {"receiver": [row(512, 1, 0.7), row(1024, 1, 0.75)],
+                            "sd15_img2img": [row(512, 1, 1.25), row(1024, 1, 1.5)]},
+        "bench-graphs.json": {"receiver": [row(512, 1, 0.2, cuda_graphs=True),
+                                           row(1024, 1, 0.32, cuda_graphs=True),
+                                           row(512, 32, 0.06, cuda_graphs=True),
+                                           {"image_size": 1024, "batch_size": 32,
+                                            "error": "out of memory"}]},
+        "bench-compile.json": {"receiver": [row(512, 32, 0.045, cuda_graphs=True,
+                                                compiled=True)]},
+        "sweeps.json": {"paper-sweep": {"wall_seconds": 200.0, "snr_points": 5,
+                                        "links": {"stable-cascade": {"images": 500}}}},
+        "ldpc.json": {"ldpc_chain": [{"information_mbit_per_second": 50.0},
+                                     {"information_mbit_per_second": 120.0},
+                                     {"batch_blocks": 65536, "error": "out of memory"}]},
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_text(json.dumps(data))
+    got = {r["target"]: (r["value"], r["met"]) for r in gpu_targets.targets(tmp_path)}
+    assert got == {
+        "lite + stage A, 512 px, batch 1": (0.2, True),
+        "lite + stage A, 1024 px, batch 1": (0.32, False),
+        "lite + stage A, 512 px, best batch": (0.045, True),
+        "speed-up over SD 1.5 img2img, 512 px": (pytest.approx(6.25), True),
+        "speed-up over SD 1.5 img2img, 1024 px": (pytest.approx(4.6875), False),
+        "paper sweep, 100 images x 5 SNR, end to end": (200.0, True),
+        "LDPC chain (n = 1536), information bits": (120.0, True),
+    }
+    table = gpu_targets.markdown(gpu_targets.targets(tmp_path))
+    assert "| 0.045 s/image | <= 0.05 s/image | yes | bench, batch 32 (cuda_graphs, compiled) |" in table
+    (tmp_path / "bench-compile.json").unlink()
+    (tmp_path / "sweeps.json").write_text("{not json")
+    missing = {r["target"]: r for r in gpu_targets.targets(tmp_path)}
+    assert missing["lite + stage A, 512 px, best batch"]["value"] == 0.06
+    assert missing["paper sweep, 100 images x 5 SNR, end to end"]["value"] is None
+    assert "| not measured | <= 300 s | - |" in gpu_targets.markdown(list(missing.values()))
+
+
 @pytest.mark.slow
 def test_the_whole_script_rehearsed_on_the_cpu(tmp_path):
     """Every step exits 0 on the CPU at tiny sizes and leaves its file; at most 8 files come
