@@ -9,6 +9,7 @@ BP decoding) in information bits per second at given numbers of code blocks per 
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,8 +24,8 @@ from semlink.models.stage_a import decode_latents
 from semlink.profiling import summarize_trace
 from semlink.seeding import make_generator
 
-__all__ = ["bench_ldpc_chain", "bench_receiver", "bench_sd15_img2img", "profile_trace",
-           "run_bench", "sd15_models"]
+__all__ = ["LdpcChain", "bench_ldpc_chain", "bench_receiver", "bench_sd15_img2img",
+           "build_ldpc_chain", "profile_trace", "run_bench", "sd15_models"]
 
 
 def _sync(device: str) -> None:
@@ -161,6 +162,54 @@ def profile_trace(fn: Callable[[], Any], device: str, path: Path) -> str:
     return str(path)
 
 
+@dataclasses.dataclass(frozen=True)
+class LdpcChain:
+    """The classical link's bit chain, built by :func:`build_ldpc_chain`.
+
+    :param transmit: ``transmit()``: the information bits through CRC + LDPC encoding, QAM,
+        AWGN and demapping -> [batch_blocks, n] LLRs.
+    :param decoder: The BP decoder (:class:`~semlink.modulation.ldpc.CodeBlockDecoder`):
+        LLRs -> (decoded bits, per-block CRC pass).
+    :param k: Information bits per block (CRC included).
+    :param plan: The code-block plan.
+    """
+
+    transmit: Callable[[], torch.Tensor]
+    decoder: torch.nn.Module
+    k: int
+    plan: Any
+
+
+def build_ldpc_chain(batch_blocks: int, *, device: str, n: int = 1536, code_rate: float = 0.5,
+                     modulation: int = 16, snr_db: float = 10.0, num_iter: int = 20,
+                     cn_update: str = "boxplus", seed: int = 0) -> LdpcChain:
+    """The chain :func:`bench_ldpc_chain` times (its parameters), on random information bits
+    of ``batch_blocks`` code blocks drawn once from ``seed``."""
+    from semlink.channels.awgn import AWGNChannel
+    from semlink.modulation.ldpc import (CRC_LENGTH, CodeBlockDecoder, CodeBlockEncoder,
+                                         information_bits_per_block, plan_code_blocks)
+    from semlink.modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
+
+    bits_per_symbol = bits_per_symbol_for_order(modulation)
+    k = information_bits_per_block(code_rate, n)
+    plan = plan_code_blocks(k - CRC_LENGTH, n=n, k=k)
+    encoder = CodeBlockEncoder(plan, bits_per_symbol=bits_per_symbol, check_values=False,
+                               device=device)
+    decoder = CodeBlockDecoder(encoder, num_iter=num_iter, cn_update=cn_update, device=device)
+    mapper = QAMMapper(bits_per_symbol=bits_per_symbol, check_values=False, device=device)
+    demapper = QAMDemapper(bits_per_symbol=bits_per_symbol, check_values=False, device=device)
+    generator = make_generator(seed, device)
+    channel = AWGNChannel(generator=generator, check_values=False, device=device)
+    bits = torch.randint(0, 2, (batch_blocks, plan.num_payload_bits), generator=generator,
+                         device=device).float()
+
+    def transmit() -> torch.Tensor:
+        y, no = channel(mapper(encoder(bits)), snr_db)
+        return demapper(y, no)
+
+    return LdpcChain(transmit, decoder, k, plan)
+
+
 def bench_ldpc_chain(batch_blocks: int, *, device: str, n: int = 1536, code_rate: float = 0.5,
                      modulation: int = 16, snr_db: float = 10.0, num_iter: int = 20,
                      cn_update: str = "boxplus", repeats: int = 2, seed: int = 0,
@@ -185,30 +234,15 @@ def bench_ldpc_chain(batch_blocks: int, *, device: str, n: int = 1536, code_rate
         bits = ``k`` per block (CRC included, what the decoder delivers), payload bits = ``k - 24``;
         ``decoder_share`` the fraction of the time spent in BP decoding.
     """
-    from semlink.channels.awgn import AWGNChannel
-    from semlink.modulation.ldpc import (CRC_LENGTH, CodeBlockDecoder, CodeBlockEncoder,
-                                         information_bits_per_block, plan_code_blocks)
-    from semlink.modulation.qam import QAMDemapper, QAMMapper, bits_per_symbol_for_order
-
-    bits_per_symbol = bits_per_symbol_for_order(modulation)
-    k = information_bits_per_block(code_rate, n)
-    plan = plan_code_blocks(k - CRC_LENGTH, n=n, k=k)
-    encoder = CodeBlockEncoder(plan, bits_per_symbol=bits_per_symbol, check_values=False,
-                               device=device)
-    decoder = CodeBlockDecoder(encoder, num_iter=num_iter, cn_update=cn_update, device=device)
-    decode = torch.compile(decoder, dynamic=False) if compiled else decoder
-    mapper = QAMMapper(bits_per_symbol=bits_per_symbol, check_values=False, device=device)
-    demapper = QAMDemapper(bits_per_symbol=bits_per_symbol, check_values=False, device=device)
-    generator = make_generator(seed, device)
-    channel = AWGNChannel(generator=generator, check_values=False, device=device)
-    bits = torch.randint(0, 2, (batch_blocks, plan.num_payload_bits), generator=generator,
-                         device=device).float()
+    chain = build_ldpc_chain(batch_blocks, device=device, n=n, code_rate=code_rate,
+                             modulation=modulation, snr_db=snr_db, num_iter=num_iter,
+                             cn_update=cn_update, seed=seed)
+    k, plan = chain.k, chain.plan
+    decode = torch.compile(chain.decoder, dynamic=False) if compiled else chain.decoder
     seconds = {"decode": 0.0}
 
     def call():
-        x = mapper(encoder(bits))
-        y, no = channel(x, snr_db)
-        llr = demapper(y, no)
+        llr = chain.transmit()
         _sync(device)
         start = time.perf_counter()
         decoded, block_ok = decode(llr)

@@ -64,6 +64,7 @@ TABLES = {t.name: t for t in (
     Table("pilot_spacing", "docs/classical-link.md", "67 s", "pilot_spacing_table.py"),
     Table("dimensionality", "docs/links.md", "13 s", "dimensionality_table.py"),
     Table("bfloat16", "docs/benchmarks.md", "40 s", "bfloat16_table.py"),
+    Table("roofline", "docs/benchmarks.md", "50 s", "roofline_table.py"),
     Table("small_preset", "docs/training.md", "not recorded; the six training runs first",
           "small_preset_table.py", (*_BUNDLES, "--steps", "1", "--guidance", "1.0"), _BUNDLES),
     Table("training_logs", "docs/training.md", "a copy; the training runs first",
