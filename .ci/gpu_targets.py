@@ -42,7 +42,8 @@ def targets(folder: str | Path) -> list[dict[str, Any]]:
     issue #21, ``kind`` "max" (value <= limit) or "min" (value >= limit); value and met None
     where nothing was measured."""
     folder = Path(folder)
-    lite, graphs, compiled = (_read(folder, f"bench-{n}.json") for n in ("lite", "graphs", "compile"))
+    lite, graphs, compiled = (_read(folder, f"bench-{name}.json")
+                              for name in ("lite", "graphs", "compile"))
     receivers = [r for b in (lite, graphs, compiled) for r in _timed(b.get("receiver", []))]
     sd15 = {r["image_size"]: r for r in _timed(lite.get("sd15_img2img", []))
             if r["batch_size"] == 1}

@@ -108,8 +108,8 @@ def bench_receiver(preset: str, image_size: int, batch_size: int, *, device: str
     result = {"preset": preset, "image_size": image_size, "batch_size": batch_size,
               "steps": steps, "guidance": guidance, "dtype": str(dtype).replace("torch.", ""),
               "cuda_graphs": cuda_graphs and rx.graphs.captures > 0, "compiled": rx.compiled,
-              "channels_last": channels_last, "warmup_seconds": warmup, "seconds_per_image": seconds,
-              "images_per_second": 1.0 / seconds, "stage_a_seconds_per_image": stage_a,
+              "channels_last": channels_last, "warmup_seconds": warmup,
+              "seconds_per_image": seconds, "images_per_second": 1.0 / seconds, "stage_a_seconds_per_image": stage_a,
               "peak_memory_mib": peak, "random_weights": True}
     if rx.graphs.fallback_reason is not None:
         result["graph_fallback"] = rx.graphs.fallback_reason
@@ -354,9 +354,9 @@ def run_bench(*, preset: str, sizes: list[int], batch_sizes: list[int], device: 
               on_result: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """All receiver timings of one invocation; SD 1.5 img2img too on CUDA (unless ``sd15`` is
     False). ``cuda_graphs``, ``compiled``, ``channels_last`` and ``profile_dir`` go to
-    :func:`bench_receiver` (``compiled`` runs on the CPU too: inductor compiles C++ there); on the CPU
-    ``cuda_graphs`` is ignored (nothing to capture: the rows say ``"cuda_graphs": false``) and
-    ``note`` says so. A batch that runs out of GPU memory is recorded as such and ends that
+    :func:`bench_receiver` (``compiled`` runs on the CPU too: inductor compiles C++ there); on
+    the CPU ``cuda_graphs`` is ignored (nothing to capture: the rows say ``"cuda_graphs":
+    false``) and ``note`` says so. A batch that runs out of GPU memory is recorded as such and ends that
     size's sweep. No ``sizes``: no receiver (nor SD 1.5, nor Img2Img-SC) timing.
 
     ``ldpc_blocks``: also time the classical link's bit chain (:func:`bench_ldpc_chain`, with
