@@ -5,6 +5,7 @@ and (slow) the whole script rehearsed on the CPU at tiny sizes."""
 import importlib.util
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -81,6 +82,27 @@ def test_the_gpu_steps_fit_a_device_command():
     limits = [int(line.split()[2]) for line in SCRIPT.read_text().splitlines()
               if line.startswith("step ")]
     assert len(limits) == 9 and sum(limits) <= 540
+
+
+def test_a_step_may_use_what_earlier_steps_left_and_no_more(tmp_path):
+    """The script's `step` on its own: a step whose command outlasts its limit runs to its end
+    on what the steps before it left unused (exit 0), the next one, with nothing left, is cut
+    at its own limit (timeout's exit 124); the summary says both."""
+    text = SCRIPT.read_text()
+    function = text[text.index("planned=0 first_start="):text.index("\n}\n", text.index(
+        "step() {")) + 3]
+    snippet = "\n".join([
+        f"rehearsal=0 dry=0 log={tmp_path / 'log'} summary={tmp_path / 'summary'}", function,
+        "step fast 3 true", "step borrows 1 sleep 1.5", "step cut 1 sleep 5"])
+    subprocess.run(["bash", "-c", snippet], check=True, timeout=30)
+    lines = (tmp_path / "summary").read_text().splitlines()
+    # bash counts whole seconds: the bank is 3 s, or 2 where a second ticked between steps
+    assert lines[0].startswith("fast: exit 0 after ") and "(limit 3 s + 0 s banked)" in lines[0]
+    borrowed = re.fullmatch(r"borrows: exit 0 after \d s \(limit 1 s \+ ([23]) s banked\)",
+                            lines[1])
+    assert borrowed, lines[1]
+    assert re.fullmatch(r"cut: exit 124 after [1-5] s \(limit 1 s \+ [0-3] s banked\)",
+                        lines[2]), lines[2]
 
 
 def test_the_random_bundle_loads_into_its_presets_semantic_link(tmp_path):
