@@ -35,6 +35,12 @@ def _ci_script(name: str):
     return module
 
 
+def _run_command(commands: list[list[str]]) -> list[str]:
+    """The script's one ``semlink run`` command."""
+    (run,) = [c for c in commands if (_semlink_args(c) or [""])[0] == "run"]
+    return run
+
+
 def _semlink_args(command: list[str]) -> list[str] | None:
     """The arguments after ``python -m semlink``; None for another command."""
     for i in range(len(command) - 1):
@@ -51,7 +57,7 @@ def test_every_semlink_command_of_the_script_parses_and_its_scenarios_validate(
     parser = build_parser()
     for args in semlink:
         parser.parse_args(args)  # SystemExit (a test error) on an unknown option or value
-    assert [a[0] for a in semlink] == ["bench"] * 5 + ["run"]
+    assert [a[0] for a in semlink] == ["bench"] * 5 + ["run"] + ["bench"] * 2
     for args in (a for a in semlink if a[0] == "run"):
         scenario = args[1]
         sets = [x for i, x in enumerate(args) if i and args[i - 1] == "--set"]
@@ -70,24 +76,29 @@ def test_every_semlink_command_of_the_script_parses_and_its_scenarios_validate(
     sets = dict(x.split("=", 1) for i, x in enumerate(run) if i and run[i - 1] == "--set"
                 and "=" in x)
     assert run[1] == "scenarios/paper-awgn-512.yaml" and "~links.img2img-sc" in run
-    assert commands[-3][1:5] == [".ci/random_bundle.py", sets["links.stable-cascade.weights"],
-                                 sets["links.stable-cascade.preset"], "--device"]
+    (bundle,) = [c for c in commands if ".ci/random_bundle.py" in c]
+    assert commands.index(bundle) == commands.index(_run_command(commands)) - 1
+    assert bundle[1:5] == [".ci/random_bundle.py", sets["links.stable-cascade.weights"],
+                           sets["links.stable-cascade.preset"], "--device"]
     assert sets["links.stable-cascade.preset"] == ("small" if rehearsal else
                                                    "stable-cascade-lite")
-    assert commands[-1][1] == ".ci/sweep_seconds.py" and (ROOT / commands[-1][1]).is_file()
+    summarise = commands[commands.index(_run_command(commands)) + 1]
+    assert summarise[1] == ".ci/sweep_seconds.py" and (ROOT / summarise[1]).is_file()
 
 
 def test_the_gpu_steps_fit_a_device_command():
     """The steps' time limits (each `step NAME SECONDS ...`) add up to under 9 minutes."""
     limits = [int(line.split()[2]) for line in SCRIPT.read_text().splitlines()
               if line.startswith("step ")]
-    assert len(limits) == 9 and sum(limits) <= 540
+    assert len(limits) == 11 and sum(limits) <= 540
+    assert limits[-2:] == [0, 0]  # the extras: only what the others leave
 
 
 def test_a_step_may_use_what_earlier_steps_left_and_no_more(tmp_path):
     """The script's `step` on its own: a step whose command outlasts its limit runs to its end
     on what the steps before it left unused (exit 0), the next one, with nothing left, is cut
-    at its own limit (timeout's exit 124); the summary says both."""
+    at its own limit (timeout's exit 124); the summary says both. An extra step (limit 0) runs
+    on what is left and is skipped where nothing is."""
     text = SCRIPT.read_text()
     function = text[text.index("planned=0 first_start="):text.index("\n}\n", text.index(
         "step() {")) + 3]
@@ -103,6 +114,16 @@ def test_a_step_may_use_what_earlier_steps_left_and_no_more(tmp_path):
     assert borrowed, lines[1]
     assert re.fullmatch(r"cut: exit 124 after [1-5] s \(limit 1 s \+ [0-3] s banked\)",
                         lines[2]), lines[2]
+    # an extra step (limit 0) runs on what is left, and is skipped, not unlimited, without it
+    (tmp_path / "summary").unlink()
+    snippet = "\n".join([
+        f"rehearsal=0 dry=0 log={tmp_path / 'log'} summary={tmp_path / 'summary'}", function,
+        "step fast 2 true", "step extra 0 true", "step slow 1 sleep 5", "step last 0 true"])
+    subprocess.run(["bash", "-c", snippet], check=True, timeout=30)
+    lines = (tmp_path / "summary").read_text().splitlines()
+    assert re.fullmatch(r"extra: exit 0 after [01] s \(limit 0 s \+ [12] s banked\)", lines[1])
+    assert lines[2].startswith("slow: exit 124 after ")  # its limit and the bank spent
+    assert lines[3] == "last: skipped, no time left"
 
 
 def test_the_random_bundle_loads_into_its_presets_semantic_link(tmp_path):
@@ -223,7 +244,7 @@ def test_the_whole_script_rehearsed_on_the_cpu(tmp_path):
                    capture_output=True, timeout=900)
     summary = (out / "summary.txt").read_text()
     status = [line for line in summary.splitlines() if ": exit " in line]
-    assert len(status) == 9 and all(": exit 0 after " in line for line in status), summary
+    assert len(status) == 11 and all(": exit 0 after " in line for line in status), summary
     names = sorted(p.name for p in out.iterdir())
     assert len(names) == 8 and names[-3] == "receiver-small-64px-b1.json.gz", names
     ldpc = json.loads((out / "ldpc.json").read_text())["ldpc_chain"]
