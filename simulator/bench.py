@@ -109,8 +109,9 @@ def bench_receiver(preset: str, image_size: int, batch_size: int, *, device: str
               "steps": steps, "guidance": guidance, "dtype": str(dtype).replace("torch.", ""),
               "cuda_graphs": cuda_graphs and rx.graphs.captures > 0, "compiled": rx.compiled,
               "channels_last": channels_last, "warmup_seconds": warmup,
-              "seconds_per_image": seconds, "images_per_second": 1.0 / seconds, "stage_a_seconds_per_image": stage_a,
-              "peak_memory_mib": peak, "random_weights": True}
+              "seconds_per_image": seconds, "images_per_second": 1.0 / seconds,
+              "stage_a_seconds_per_image": stage_a, "peak_memory_mib": peak,
+              "random_weights": True}
     if rx.graphs.fallback_reason is not None:
         result["graph_fallback"] = rx.graphs.fallback_reason
     if rx.compiled:
@@ -356,13 +357,13 @@ def run_bench(*, preset: str, sizes: list[int], batch_sizes: list[int], device: 
     False). ``cuda_graphs``, ``compiled``, ``channels_last`` and ``profile_dir`` go to
     :func:`bench_receiver` (``compiled`` runs on the CPU too: inductor compiles C++ there); on
     the CPU ``cuda_graphs`` is ignored (nothing to capture: the rows say ``"cuda_graphs":
-    false``) and ``note`` says so. A batch that runs out of GPU memory is recorded as such and ends that
-    size's sweep. No ``sizes``: no receiver (nor SD 1.5, nor Img2Img-SC) timing.
+    false``) and ``note`` says so. A batch that runs out of GPU memory is recorded as such and
+    ends that size's sweep. No ``sizes``: no receiver (nor SD 1.5, nor Img2Img-SC) timing.
 
     ``ldpc_blocks``: also time the classical link's bit chain (:func:`bench_ldpc_chain`, with
-    ``compiled`` its BP decoder through ``torch.compile``; n =
-    1536, rate 1/2, 16-QAM) at these numbers of code blocks per call, into ``ldpc_chain``,
-    after the receivers; out of GPU memory is recorded and ends that sweep.
+    ``compiled`` its BP decoder through ``torch.compile``; n = 1536, rate 1/2, 16-QAM) at these
+    numbers of code blocks per call, into ``ldpc_chain``, after the receivers; out of GPU
+    memory is recorded and ends that sweep.
 
     ``img2img_sc``: also time the Img2Img-SC link as published
     (:func:`semlink.links.img2img.bench_img2img_sc`: VAE encoding, the 64-bit floats through

@@ -35,12 +35,6 @@ def _ci_script(name: str):
     return module
 
 
-def _run_command(commands: list[list[str]]) -> list[str]:
-    """The script's one ``semlink run`` command."""
-    (run,) = [c for c in commands if (_semlink_args(c) or [""])[0] == "run"]
-    return run
-
-
 def _semlink_args(command: list[str]) -> list[str] | None:
     """The arguments after ``python -m semlink``; None for another command."""
     for i in range(len(command) - 1):
@@ -71,18 +65,20 @@ def test_every_semlink_command_of_the_script_parses_and_its_scenarios_validate(
     assert profiled[batch + 1] == "1" and profiled[batch + 2].startswith("--")
     assert profiled[profiled.index("--size") + 2].startswith("--")
     # The sweep is the shipped paper scenario, its stage B the bundle the step before writes
-    # for the preset the sweep runs; the last command summarises it with a script that exists.
+    # for the preset the sweep runs; the command after it summarises it with a script that
+    # exists.
     (run,) = [a for a in semlink if a[0] == "run"]
+    at = next(i for i, c in enumerate(commands) if _semlink_args(c) == run)
     sets = dict(x.split("=", 1) for i, x in enumerate(run) if i and run[i - 1] == "--set"
                 and "=" in x)
     assert run[1] == "scenarios/paper-awgn-512.yaml" and "~links.img2img-sc" in run
     (bundle,) = [c for c in commands if ".ci/random_bundle.py" in c]
-    assert commands.index(bundle) == commands.index(_run_command(commands)) - 1
+    assert commands.index(bundle) == at - 1
     assert bundle[1:5] == [".ci/random_bundle.py", sets["links.stable-cascade.weights"],
                            sets["links.stable-cascade.preset"], "--device"]
     assert sets["links.stable-cascade.preset"] == ("small" if rehearsal else
                                                    "stable-cascade-lite")
-    summarise = commands[commands.index(_run_command(commands)) + 1]
+    summarise = commands[at + 1]
     assert summarise[1] == ".ci/sweep_seconds.py" and (ROOT / summarise[1]).is_file()
 
 
@@ -225,7 +221,8 @@ def test_gpu_targets_reads_each_target_off_the_files_worked_by_hand(tmp_path):
         "LDPC chain (n = 1536), information bits": (120.0, True),
     }
     table = gpu_targets.markdown(gpu_targets.targets(tmp_path))
-    assert "| 0.045 s/image | <= 0.05 s/image | yes | bench, batch 32 (cuda_graphs, compiled) |" in table
+    assert ("| 0.045 s/image | <= 0.05 s/image | yes | bench, batch 32 (cuda_graphs, compiled) |"
+            in table)
     (tmp_path / "bench-compile.json").unlink()
     (tmp_path / "sweeps.json").write_text("{not json")
     missing = {r["target"]: r for r in gpu_targets.targets(tmp_path)}
